@@ -1,0 +1,102 @@
+/**
+ * Building blocks shared by the CRD schemas. Every field carries a description, since
+ * the zod schemas are the single source of the CRDs and `kubectl explain` shows them.
+ */
+import { z } from "zod";
+
+export const GROUP = "wa-operator.io";
+export const VERSION = "v1alpha1";
+export const API_VERSION = `${GROUP}/${VERSION}`;
+
+/** A Kubernetes object name (RFC 1123 subdomain). */
+export const objectName = (description: string) =>
+  z
+    .string()
+    .min(1)
+    .max(253)
+    .regex(/^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/)
+    .describe(description);
+
+/** A key inside a Secret's data. */
+export const secretKey = (description: string) =>
+  z
+    .string()
+    .min(1)
+    .max(253)
+    .regex(/^[-._a-zA-Z0-9]+$/)
+    .describe(description);
+
+/** An http(s) URL; the pattern gives a plain message, the CEL rule a real parse. */
+export const httpUrl = (description: string) =>
+  z
+    .string()
+    .min(1)
+    .max(2048)
+    .regex(/^https?:\/\/[^\s]+$/)
+    .meta({
+      description,
+      "x-kubernetes-validations": [
+        { rule: "isURL(self) && url(self).getScheme() in ['http', 'https']", message: "must be an http or https URL" },
+      ],
+    });
+
+/** A Go-style duration such as 30s, 2m or 1h30m. */
+export const duration = (description: string) =>
+  z
+    .string()
+    .regex(/^([0-9]+(\.[0-9]+)?(ms|s|m|h))+$/)
+    .describe(description);
+
+/** Phone numbers are digits only, country code first, as WhatsApp uses them. */
+export const phoneDigits = (description: string) =>
+  z
+    .string()
+    .regex(/^[0-9]{6,15}$/)
+    .describe(description);
+
+export const secretKeySelector = (description: string, defaultKey: string) =>
+  z
+    .object({
+      name: objectName("Name of the Secret, in the same namespace."),
+      key: secretKey(`Key inside the Secret. Defaults to "${defaultKey}".`).default(defaultKey),
+    })
+    .describe(description);
+
+export const namespacedSecretKeySelector = (description: string, defaultKey: string) =>
+  z
+    .object({
+      name: objectName("Name of the Secret."),
+      namespace: objectName("Namespace of the Secret (cluster-scoped providers have none of their own)."),
+      key: secretKey(`Key inside the Secret. Defaults to "${defaultKey}".`).default(defaultKey),
+    })
+    .describe(description);
+
+/** metav1.Condition, as kstatus, Flux and Argo CD read it. */
+export const condition = z
+  .object({
+    type: z.string().min(1).max(316).describe("Type of condition in CamelCase: Ready, Reconciling or Stalled."),
+    status: z.enum(["True", "False", "Unknown"]).describe("Status of the condition: True, False or Unknown."),
+    reason: z
+      .string()
+      .min(1)
+      .max(1024)
+      .describe("A CamelCase word for why the condition is in its state, for machines."),
+    message: z.string().max(32768).describe("A human readable explanation of the condition."),
+    lastTransitionTime: z.iso.datetime({ offset: true }).describe("When the condition last changed status."),
+    observedGeneration: z
+      .int()
+      .min(0)
+      .optional()
+      .describe("The metadata.generation the condition was set for."),
+  })
+  .describe("A condition in metav1.Condition shape.");
+
+export const conditions = z
+  .array(condition)
+  .meta({
+    description: "Current state in kstatus-compatible conditions: Ready, Reconciling and Stalled.",
+    "x-kubernetes-list-type": "map",
+    "x-kubernetes-list-map-keys": ["type"],
+  });
+
+export type Condition = z.infer<typeof condition>;

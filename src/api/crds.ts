@@ -1,0 +1,188 @@
+/**
+ * Renders the CustomResourceDefinitions from the zod schemas, which are their single
+ * source. `npm run crds` writes them to crds/; a test fails when the files drift.
+ */
+import { z } from "zod";
+import { GROUP, VERSION } from "./common.ts";
+import { instanceSpecSchema, instanceStatusSchema } from "./instance.ts";
+import { clusterProviderSpecSchema, providerSpecSchema, providerStatusSchema } from "./provider.ts";
+
+type JsonSchema = { [key: string]: unknown };
+
+interface PrinterColumn {
+  readonly name: string;
+  readonly type: "string" | "integer" | "date";
+  readonly jsonPath: string;
+  readonly description: string;
+  readonly priority?: number;
+}
+
+interface KindDefinition {
+  readonly kind: string;
+  readonly plural: string;
+  readonly singular: string;
+  readonly shortNames: readonly string[];
+  readonly scope: "Namespaced" | "Cluster";
+  readonly description: string;
+  readonly spec: z.ZodType;
+  readonly status: z.ZodType;
+  readonly columns: readonly PrinterColumn[];
+}
+
+const readyColumn: PrinterColumn = {
+  name: "Ready",
+  type: "string",
+  jsonPath: '.status.conditions[?(@.type=="Ready")].status',
+  description: "Whether the Ready condition is True.",
+};
+const ageColumn: PrinterColumn = {
+  name: "Age",
+  type: "date",
+  jsonPath: ".metadata.creationTimestamp",
+  description: "Time since creation.",
+};
+const messageColumn: PrinterColumn = {
+  name: "Message",
+  type: "string",
+  jsonPath: '.status.conditions[?(@.type=="Ready")].message',
+  description: "The Ready condition's message.",
+  priority: 1,
+};
+
+const providerColumns: readonly PrinterColumn[] = [
+  { name: "Type", type: "string", jsonPath: ".spec.type", description: "The gateway type." },
+  { name: "URL", type: "string", jsonPath: ".spec.url", description: "The gateway's base URL." },
+  readyColumn,
+  { name: "Instances", type: "integer", jsonPath: ".status.instances", description: "WhatsAppInstances using it." },
+  ageColumn,
+  { name: "Version", type: "string", jsonPath: ".status.version", description: "Reported version.", priority: 1 },
+  messageColumn,
+];
+
+export const KINDS: readonly KindDefinition[] = [
+  {
+    kind: "WhatsAppProvider",
+    plural: "whatsappproviders",
+    singular: "whatsappprovider",
+    shortNames: ["wap"],
+    scope: "Namespaced",
+    description: "WhatsAppProvider says where and how to reach one WhatsApp gateway for instances in its namespace.",
+    spec: providerSpecSchema,
+    status: providerStatusSchema,
+    columns: providerColumns,
+  },
+  {
+    kind: "ClusterWhatsAppProvider",
+    plural: "clusterwhatsappproviders",
+    singular: "clusterwhatsappprovider",
+    shortNames: ["cwap"],
+    scope: "Cluster",
+    description: "ClusterWhatsAppProvider says where and how to reach one WhatsApp gateway for instances in any namespace.",
+    spec: clusterProviderSpecSchema,
+    status: providerStatusSchema,
+    columns: providerColumns,
+  },
+  {
+    kind: "WhatsAppInstance",
+    plural: "whatsappinstances",
+    singular: "whatsappinstance",
+    shortNames: ["wai"],
+    scope: "Namespaced",
+    description: "WhatsAppInstance is one WhatsApp number, linked and kept in its desired state through one provider.",
+    spec: instanceSpecSchema,
+    status: instanceStatusSchema,
+    columns: [
+      { name: "Provider", type: "string", jsonPath: ".spec.providerRef.name", description: "The provider it is linked through." },
+      { name: "Desired", type: "string", jsonPath: ".spec.state", description: "The desired state." },
+      { name: "Phase", type: "string", jsonPath: ".status.phase", description: "The observed phase." },
+      { name: "Phone", type: "string", jsonPath: ".status.phoneNumber", description: "The linked phone number." },
+      readyColumn,
+      ageColumn,
+      messageColumn,
+    ],
+  },
+];
+
+/** The CRD object for one kind. */
+export function renderCrd(definition: KindDefinition): JsonSchema {
+  return {
+    apiVersion: "apiextensions.k8s.io/v1",
+    kind: "CustomResourceDefinition",
+    metadata: { name: `${definition.plural}.${GROUP}` },
+    spec: {
+      group: GROUP,
+      names: {
+        kind: definition.kind,
+        listKind: `${definition.kind}List`,
+        plural: definition.plural,
+        singular: definition.singular,
+        shortNames: [...definition.shortNames],
+        categories: ["whatsapp"],
+      },
+      scope: definition.scope,
+      versions: [
+        {
+          name: VERSION,
+          served: true,
+          storage: true,
+          subresources: { status: {} },
+          additionalPrinterColumns: definition.columns.map((column) => ({ ...column })),
+          schema: {
+            openAPIV3Schema: {
+              type: "object",
+              description: definition.description,
+              required: ["spec"],
+              properties: {
+                apiVersion: {
+                  type: "string",
+                  description: "APIVersion defines the versioned schema of this representation of an object.",
+                },
+                kind: { type: "string", description: "Kind is a string value representing the REST resource this object represents." },
+                metadata: { type: "object", description: "Standard object metadata." },
+                spec: toStructural(definition.spec),
+                status: toStructural(definition.status),
+              },
+            },
+          },
+        },
+      ],
+    },
+  };
+}
+
+/** Every CRD, keyed by the file name it is written to. */
+export function renderAllCrds(): Map<string, JsonSchema> {
+  return new Map(KINDS.map((definition) => [`${GROUP}_${definition.plural}.yaml`, renderCrd(definition)]));
+}
+
+const SAFE_INTEGER = Number.MAX_SAFE_INTEGER;
+
+/**
+ * zod's OpenAPI 3.0 output, trimmed to what a structural CRD schema allows and wants:
+ * no safe-integer bounds, no regex where a format already validates.
+ */
+export function toStructural(schema: z.ZodType): JsonSchema {
+  return clean(z.toJSONSchema(schema, { io: "input", target: "openapi-3.0" }) as JsonSchema);
+}
+
+function clean(node: JsonSchema): JsonSchema {
+  const out: JsonSchema = {};
+  for (const [key, value] of Object.entries(node)) {
+    if (key === "$schema" || key === "id") continue;
+    if ((key === "maximum" && value === SAFE_INTEGER) || (key === "minimum" && value === -SAFE_INTEGER)) continue;
+    if (key === "pattern" && node["format"] === "date-time") continue;
+    if (key === "additionalProperties" && value === false) continue;
+    if (key === "properties" && isObject(value)) {
+      out[key] = Object.fromEntries(Object.entries(value).map(([name, child]) => [name, clean(child as JsonSchema)]));
+    } else if ((key === "items" || key === "additionalProperties") && isObject(value)) {
+      out[key] = clean(value);
+    } else {
+      out[key] = value;
+    }
+  }
+  return out;
+}
+
+function isObject(value: unknown): value is JsonSchema {
+  return typeof value === "object" && value !== null && !Array.isArray(value);
+}

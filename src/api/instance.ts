@@ -1,0 +1,139 @@
+/** WhatsAppInstance: one WhatsApp number, linked through one provider. */
+import { z } from "zod";
+import { PHASES } from "../providers/types.ts";
+import {
+  conditions,
+  httpUrl,
+  objectName,
+  phoneDigits,
+  secretKey,
+  secretKeySelector,
+} from "./common.ts";
+
+export const DESIRED_STATES = ["Connected", "Disconnected", "LoggedOut"] as const;
+export type DesiredState = (typeof DESIRED_STATES)[number];
+
+export const PROVIDER_KINDS = ["WhatsAppProvider", "ClusterWhatsAppProvider"] as const;
+
+export const instanceSpecSchema = z
+  .object({
+    providerRef: z
+      .object({
+        kind: z
+          .enum(PROVIDER_KINDS)
+          .default("WhatsAppProvider")
+          .describe("WhatsAppProvider (same namespace) or ClusterWhatsAppProvider."),
+        name: objectName("Name of the provider."),
+      })
+      .meta({
+        description: "The provider this number is linked through. Cannot be changed after creation.",
+        "x-kubernetes-validations": [
+          { rule: "self == oldSelf", message: "providerRef is immutable; create a new instance to move a number" },
+        ],
+      }),
+    displayName: z
+      .string()
+      .min(1)
+      .max(128)
+      .optional()
+      .describe("The provider-side name or label, where the provider has one."),
+    state: z
+      .enum(DESIRED_STATES)
+      .default("Connected")
+      .describe(
+        "Desired state: Connected (linked and running), Disconnected (stopped, link kept) or LoggedOut (link removed).",
+      ),
+    restartRequestedAt: z.iso
+      .datetime({ offset: true })
+      .optional()
+      .describe("A new value restarts the session once, keeping the link; the value carried out is status.lastRestartAt."),
+    pairing: z
+      .object({
+        method: z.enum(["QR", "Code"]).default("QR").describe("QR (scan a code) or Code (type a pairing code on the phone)."),
+        phoneNumber: phoneDigits("The number to link with a pairing code, digits only with country code.").optional(),
+      })
+      .meta({
+        description: "How the phone is linked.",
+        "x-kubernetes-validations": [
+          { rule: "self.method != 'Code' || has(self.phoneNumber)", message: "pairing.phoneNumber is required when method is Code", fieldPath: ".phoneNumber" },
+        ],
+      })
+      .optional(),
+    credentialsSecretRef: secretKeySelector(
+      "Per-instance key (whapi: one apiKey per device); overrides the provider's credentials.",
+      "api-key",
+    ).optional(),
+    cloudApi: z
+      .object({
+        phoneNumberId: z.string().regex(/^[0-9]+$/).describe("The business phone number id in Meta's Graph API."),
+        wabaId: z.string().regex(/^[0-9]+$/).optional().describe("The WhatsApp Business Account id, needed for webhooks."),
+        pinSecretRef: secretKeySelector("Secret holding the 6-digit two-step verification PIN used to register.", "pin"),
+      })
+      .describe("cloud_api only: the business phone number to register.")
+      .optional(),
+    wappfy: z
+      .object({
+        type: z.enum(["waha", "cloud_api"]).default("waha").describe("The Wappfy instance type."),
+      })
+      .describe("wappfy only: options of the Wappfy instance.")
+      .optional(),
+    webhook: z
+      .object({
+        url: httpUrl("Where the provider posts this number's events."),
+        events: z
+          .array(z.string().min(1).max(128).describe("An event name in the provider's own words."))
+          .max(64)
+          .default([])
+          .describe("The provider's own event names, e.g. session.status and message for WAHA."),
+        secretRef: z
+          .object({
+            name: objectName("Name of a Secret in the same namespace."),
+            key: secretKey('Key holding the HMAC key. Defaults to "hmac-key".').default("hmac-key"),
+          })
+          .describe("A Secret with your own HMAC key; when absent the operator creates <name>-webhook.")
+          .optional(),
+      })
+      .describe("Where the provider sends this number's events.")
+      .optional(),
+    deletionPolicy: z
+      .enum(["Delete", "Orphan"])
+      .default("Delete")
+      .describe("Delete removes the provider-side session with the resource; Orphan leaves it."),
+  })
+  .describe("Desired state of one WhatsApp number.");
+
+export const instanceStatusSchema = z
+  .object({
+    phase: z.enum(PHASES).optional().describe("Observed phase: Pending, Starting, ScanQR, Connected, Disconnected, LoggedOut or Failed."),
+    observedGeneration: z.int().min(0).optional().describe("The metadata.generation last acted on."),
+    conditions: conditions.optional(),
+    providerInstanceId: z.string().max(256).optional().describe("The provider's id or session name for this number."),
+    phoneNumber: z.string().max(32).optional().describe("The linked phone number, digits only, once connected."),
+    qr: z
+      .object({
+        secretName: z.string().describe("Secret holding qr.png, qr.txt and pairing-code."),
+        updatedAt: z.iso.datetime({ offset: true }).describe("When the code in the Secret was fetched."),
+        expiresAt: z.iso.datetime({ offset: true }).optional().describe("When the provider will replace the code."),
+      })
+      .describe("The current QR code, only while phase is ScanQR.")
+      .optional(),
+    webhook: z
+      .object({
+        secretName: z.string().describe("Secret holding url, events and hmac-key."),
+        url: z.string().describe("The URL the provider posts to."),
+      })
+      .describe("The webhook in force.")
+      .optional(),
+    lastRestartAt: z.string().optional().describe("The restartRequestedAt value last carried out."),
+    recovery: z
+      .object({
+        attempts: z.int().min(0).describe("Consecutive failed starts or provider blocks; sets the next wait (1 min doubling to 30 min)."),
+        notBefore: z.iso.datetime({ offset: true }).optional().describe("No new attempt is made before this time."),
+      })
+      .describe("Backoff after a failure that the operator retries on its own.")
+      .optional(),
+  })
+  .describe("Observed state of the number.");
+
+export type InstanceSpec = z.output<typeof instanceSpecSchema>;
+export type InstanceStatus = z.output<typeof instanceStatusSchema>;

@@ -1,0 +1,80 @@
+/** WhatsAppProvider and ClusterWhatsAppProvider: where and how to reach one gateway. */
+import { z } from "zod";
+import { PROVIDER_TYPES } from "../providers/types.ts";
+import {
+  conditions,
+  duration,
+  httpUrl,
+  namespacedSecretKeySelector,
+  secretKeySelector,
+} from "./common.ts";
+
+export const providerType = z.enum(PROVIDER_TYPES).meta({
+  description:
+    "Which gateway this is: waha (self-hosted WAHA), cloud_api (Meta WhatsApp Business Cloud API), wappfy, whapi or wapiz. Cannot be changed after creation.",
+  "x-kubernetes-validations": [{ rule: "self == oldSelf", message: "type is immutable" }],
+});
+
+export const rateLimit = z
+  .object({
+    requestsPerSecond: z
+      .number()
+      .positive()
+      .max(10000)
+      .default(10)
+      .describe("Sustained requests per second towards this provider, shared by all instances using it."),
+    burst: z.int().min(1).max(10000).default(20).describe("Requests that may be sent at once before the sustained rate applies."),
+  })
+  .describe("Client-side rate limit towards this provider.");
+
+function providerSpec(credentials: z.ZodType) {
+  return z
+    .object({
+      type: providerType,
+      url: httpUrl(
+        "Base URL of the gateway's HTTP API, e.g. http://waha.waha.svc:3000. Optional for cloud_api, which defaults to https://graph.facebook.com.",
+      ).optional(),
+      credentialsSecretRef: credentials.optional(),
+      maxInstances: z
+        .int()
+        .min(0)
+        .max(100000)
+        .optional()
+        .describe("Most WhatsAppInstances that may use this provider; beyond it an instance is Stalled with reason QuotaExceeded."),
+      rateLimit: rateLimit.optional(),
+      pollInterval: duration(
+        "How often instance status is refreshed when no provider event arrives (faster while pairing). Defaults to 30s.",
+      ).optional(),
+    })
+    .meta({
+      description: "Where and how to reach one WhatsApp gateway.",
+      "x-kubernetes-validations": [
+        { rule: "self.type == 'cloud_api' || has(self.url)", message: "url is required for this provider type", fieldPath: ".url" },
+        {
+          rule: "self.type == 'whapi' || has(self.credentialsSecretRef)",
+          message: "credentialsSecretRef is required for this provider type (only whapi takes per-instance keys)",
+          fieldPath: ".credentialsSecretRef",
+        },
+      ],
+    });
+}
+
+export const providerSpecSchema = providerSpec(
+  secretKeySelector("Secret holding the API key or token. Optional for whapi, whose keys are per instance.", "api-key"),
+);
+export const clusterProviderSpecSchema = providerSpec(
+  namespacedSecretKeySelector("Secret holding the API key or token, with its namespace. Optional for whapi.", "api-key"),
+);
+
+export const providerStatusSchema = z
+  .object({
+    observedGeneration: z.int().min(0).optional().describe("The metadata.generation last acted on."),
+    conditions: conditions.optional(),
+    version: z.string().max(256).optional().describe("Engine or WhatsApp Web version the provider reports, where it reports one."),
+    instances: z.int().min(0).optional().describe("How many WhatsAppInstances use this provider."),
+  })
+  .describe("Observed state of the provider.");
+
+export type ProviderSpec = z.output<typeof providerSpecSchema>;
+export type ClusterProviderSpec = z.output<typeof clusterProviderSpecSchema>;
+export type ProviderStatus = z.output<typeof providerStatusSchema>;
