@@ -1,0 +1,63 @@
+/**
+ * Everything a reconciler needs, in one object: the kube client, caches, provider
+ * connections, the event recorder, logger, clock and settings. Tests build one from
+ * real servers instead of mocking modules.
+ */
+import type { Logger } from "pino";
+import type { InstanceStatus } from "../api/instance.ts";
+import type { ProviderStatus } from "../api/provider.ts";
+import type { OperatorConfig } from "../config.ts";
+import type { KubeClient } from "../kube/client.ts";
+import type { EventRecorder } from "../kube/events.ts";
+import type { KubeObject } from "../kube/resources.ts";
+import type { ProviderConnections } from "./provider/connections.ts";
+
+export interface InstanceObject extends KubeObject {
+  spec: unknown;
+  status?: InstanceStatus;
+}
+
+export interface ProviderObject extends KubeObject {
+  spec: unknown;
+  status?: ProviderStatus;
+}
+
+/** A read-only view of an informer's cache. */
+export interface Cache<T> {
+  get(key: string): T | undefined;
+  list(): T[];
+}
+
+export interface Clock {
+  now(): number;
+}
+
+/** Optional observers of what the reconcilers do (metrics). */
+export interface ReconcileObservers {
+  instancePhase?(key: string, phase: string | undefined): void;
+}
+
+export interface OperatorContext {
+  readonly kube: KubeClient;
+  readonly log: Logger;
+  readonly events: EventRecorder;
+  readonly config: OperatorConfig;
+  readonly clock: Clock;
+  readonly caches: {
+    readonly instances: Cache<InstanceObject>;
+    readonly providers: Cache<ProviderObject>;
+    readonly clusterProviders: Cache<ProviderObject>;
+  };
+  readonly connections: ProviderConnections;
+  readonly observers?: ReconcileObservers;
+}
+
+/** What a reconcile asks of the queue. */
+export interface ReconcileResult {
+  /** Look again after this long. */
+  readonly requeueAfterMs?: number;
+  /** A transient failure: retry with the key's exponential backoff. */
+  readonly backoff?: boolean;
+}
+
+export const FINALIZER = "wa-operator.io/finalizer";

@@ -1,0 +1,208 @@
+import { describe, expect, it } from "vitest";
+import { instanceSpecSchema, type InstanceStatus } from "../../api/instance.ts";
+import type { ObservedSession, ProviderCapabilities } from "../../providers/types.ts";
+import { derivePhase, planInstance, type PlanInput } from "./plan.ts";
+
+const everything: ProviderCapabilities = {
+  qr: true,
+  pairingCode: true,
+  disconnect: true,
+  restart: true,
+  logout: true,
+  webhook: true,
+  webhookEvents: ["session.status", "message"],
+  webhookSigning: true,
+  version: true,
+};
+const qrOnly: ProviderCapabilities = { ...everything, pairingCode: false, disconnect: false, restart: false, logout: false, webhook: true, webhookEvents: "none" };
+const NOW = Date.parse("2026-11-21T10:00:00Z");
+
+function session(phase: ObservedSession["phase"], extra: Partial<ObservedSession> = {}): ObservedSession {
+  return { id: "ns__one", phase, providerState: phase.toUpperCase(), ownerUid: "uid-1", ...extra };
+}
+
+function input(overrides: { spec?: Record<string, unknown>; status?: InstanceStatus } & Partial<Omit<PlanInput, "spec" | "status">> = {}): PlanInput {
+  const { spec, status, ...rest } = overrides;
+  return {
+    now: NOW,
+    name: "one",
+    uid: "uid-1",
+    spec: instanceSpecSchema.parse({ providerRef: { name: "p" }, ...spec }),
+    status: status ?? {},
+    providerType: "waha",
+    capabilities: everything,
+    session: session("Connected"),
+    quota: { allowed: true, message: "" },
+    qrSecretFilled: false,
+    failureBackoff: { baseMs: 60_000, maxMs: 30 * 60_000 },
+    ...rest,
+  };
+}
+
+const kinds = (plan: ReturnType<typeof planInstance>) => plan.steps.map((step) => step.kind);
+
+describe("planning towards Connected", () => {
+  it.each([
+    ["a missing session is created", input({ session: null }), ["create"], "Pending"],
+    ["a stopped session is started", input({ session: session("Disconnected") }), ["connect"], "Disconnected"],
+    ["a booting session is left to boot", input({ session: session("Starting") }), [], "Starting"],
+    ["a session showing a QR keeps the QR Secret current", input({ session: session("ScanQR") }), ["showQr"], "ScanQR"],
+    ["a linked session with nothing to fix is left alone", input({ session: session("Connected") }), [], "Connected"],
+    ["a linked session empties the QR Secret", input({ qrSecretFilled: true }), ["clearQr"], "Connected"],
+    [
+      "a linked session whose webhook drifted is rewired",
+      input({ spec: { webhook: { url: "https://h.example/w", events: ["message"] } }, session: session("Connected", { webhookInSync: false }) }),
+      ["configureWebhook"],
+      "Connected",
+    ],
+    ["a logged-out session is started again", input({ session: session("Disconnected"), status: { phase: "LoggedOut" } }), ["connect"], "LoggedOut"],
+  ])("%s", (_sentence, planInput, steps, phase) => {
+    const plan = planInstance(planInput);
+    expect(kinds(plan)).toEqual(steps);
+    expect(plan.phase).toBe(phase);
+  });
+
+  it("is Ready only when linked", () => {
+    expect(planInstance(input()).verdict).toMatchObject({ ready: true, stalled: false, reason: "Connected" });
+    expect(planInstance(input({ session: session("ScanQR") })).verdict).toMatchObject({ ready: false, stalled: false });
+  });
+
+  it("asks for a pairing code once and then waits for the phone", () => {
+    const spec = { pairing: { method: "Code", phoneNumber: "5511999998888" } };
+    expect(kinds(planInstance(input({ spec, session: session("ScanQR") })))).toEqual(["requestPairingCode"]);
+    expect(kinds(planInstance(input({ spec, session: session("ScanQR"), pairingCode: { requestedAt: NOW - 60_000 } })))).toEqual([]);
+    expect(kinds(planInstance(input({ spec, session: session("ScanQR"), pairingCode: { requestedAt: NOW - 4 * 60_000 } })))).toEqual([
+      "requestPairingCode",
+    ]);
+  });
+
+  it("says when a session was stopped behind its back", () => {
+    const plan = planInstance(input({ session: session("Disconnected"), status: { phase: "Connected" } }));
+    expect(plan.events.map((event) => event.reason)).toEqual(["DriftDetected", "Starting"]);
+  });
+
+  it("says when a session was deleted behind its back", () => {
+    const plan = planInstance(input({ session: null, status: { phase: "Connected", providerInstanceId: "ns__one" } }));
+    expect(plan.events.map((event) => event.reason)).toEqual(["DriftDetected", "Created"]);
+  });
+
+  it("never touches a session that belongs to another resource", () => {
+    const plan = planInstance(input({ session: session("Connected", { ownerUid: "someone-else" }) }));
+    expect(plan.steps).toEqual([]);
+    expect(plan.verdict).toMatchObject({ stalled: true, reason: "SessionOwnedElsewhere" });
+  });
+});
+
+describe("restarts", () => {
+  it("restarts once for a new restartRequestedAt and records it", () => {
+    const spec = { restartRequestedAt: "2026-11-21T09:00:00Z" };
+    const plan = planInstance(input({ spec }));
+    expect(kinds(plan)).toEqual(["restart"]);
+    expect(plan.lastRestartAt).toBe("2026-11-21T09:00:00Z");
+    expect(kinds(planInstance(input({ spec, status: { lastRestartAt: "2026-11-21T09:00:00Z" } })))).toEqual([]);
+  });
+
+  it("records a restart asked for before the session existed without restarting", () => {
+    const plan = planInstance(input({ spec: { restartRequestedAt: "2026-11-21T09:00:00Z" }, session: null }));
+    expect(kinds(plan)).toEqual(["create"]);
+    expect(plan.lastRestartAt).toBe("2026-11-21T09:00:00Z");
+  });
+});
+
+describe("recovering a FAILED session", () => {
+  it("first waits the base backoff and says so", () => {
+    const plan = planInstance(input({ session: session("Failed") }));
+    expect(plan.steps).toEqual([]);
+    expect(plan.phase).toBe("Failed");
+    expect(plan.verdict.message).toContain("restarting in 1m (attempt 1)");
+    expect(plan.recovery).toEqual({ attempts: 0, notBefore: "2026-11-21T10:01:00.000Z" });
+    expect(plan.requeue).toEqual({ afterMs: 60_000 });
+  });
+
+  it("restarts when the wait is over and counts the attempt", () => {
+    const plan = planInstance(input({ session: session("Failed"), status: { recovery: { attempts: 0, notBefore: "2026-11-21T09:59:00Z" } } }));
+    expect(plan.steps).toEqual([{ kind: "restart", why: "recovery" }]);
+    expect(plan.recovery).toEqual({ attempts: 1 });
+  });
+
+  it.each([
+    [1, 2 * 60_000],
+    [3, 8 * 60_000],
+    [5, 30 * 60_000],
+    [9, 30 * 60_000],
+  ])("after %i attempts waits %i ms, never more than 30 minutes", (attempts, wait) => {
+    const plan = planInstance(input({ session: session("Failed"), status: { recovery: { attempts } } }));
+    expect(plan.requeue).toEqual({ afterMs: wait });
+  });
+
+  it("forgets the failures once linked", () => {
+    expect(planInstance(input({ status: { recovery: { attempts: 3 } } })).recovery).toBeNull();
+  });
+});
+
+describe("planning towards Disconnected and LoggedOut", () => {
+  it.each([
+    ["a running session is stopped", "Disconnected", session("Connected"), {}, ["disconnect"], "Connected"],
+    ["a stopped session is in sync", "Disconnected", session("Disconnected"), {}, [], "Disconnected"],
+    ["a created-but-never-started instance counts as stopped", "Disconnected", session("Pending"), {}, [], "Disconnected"],
+    ["a linked session is logged out", "LoggedOut", session("Connected"), {}, ["logout"], "Connected"],
+    ["a stopped session with a link is logged out", "LoggedOut", session("Disconnected"), {}, ["logout"], "Disconnected"],
+    ["a logged-out session is in sync", "LoggedOut", session("Disconnected"), { phase: "LoggedOut" }, [], "LoggedOut"],
+  ] as const)("%s", (_sentence, state, observed, status, steps, phase) => {
+    const plan = planInstance(input({ spec: { state }, session: observed, status: status as InstanceStatus }));
+    expect(kinds(plan)).toEqual(steps);
+    expect(plan.phase).toBe(phase);
+  });
+});
+
+describe("what the provider cannot do", () => {
+  it.each([
+    ["disconnecting", { state: "Disconnected" }, "disconnecting"],
+    ["logging out", { state: "LoggedOut" }, "logging out"],
+    ["pairing by code", { pairing: { method: "Code", phoneNumber: "5511999998888" } }, "pairing by code"],
+    ["restarting on request", { restartRequestedAt: "2026-11-21T09:00:00Z" }, "restart"],
+    ["filtering webhook events", { webhook: { url: "https://h.example/w", events: ["message"] } }, "filtering webhook events"],
+  ])("%s is Stalled as UnsupportedByProvider, with no call", (_sentence, spec, words) => {
+    const plan = planInstance(input({ spec, capabilities: qrOnly, providerType: "wapiz" }));
+    expect(plan.steps).toEqual([]);
+    expect(plan.verdict).toMatchObject({ ready: false, stalled: true, reason: "UnsupportedByProvider" });
+    expect(plan.verdict.message).toContain("wapiz");
+    expect(plan.verdict.message).toContain(words);
+  });
+
+  it("names webhook events the provider does not know", () => {
+    const plan = planInstance(input({ spec: { webhook: { url: "https://h.example/w", events: ["message", "bogus.event"] } } }));
+    expect(plan.verdict).toMatchObject({ stalled: true, reason: "UnsupportedByProvider" });
+    expect(plan.verdict.message).toContain("bogus.event");
+  });
+});
+
+describe("quota", () => {
+  it("a new instance beyond maxInstances waits, Stalled as QuotaExceeded", () => {
+    const plan = planInstance(input({ session: null, quota: { allowed: false, message: "full" } }));
+    expect(plan.steps).toEqual([]);
+    expect(plan.verdict).toMatchObject({ stalled: true, reason: "QuotaExceeded" });
+  });
+
+  it("an instance that already has a session keeps it", () => {
+    expect(kinds(planInstance(input({ session: session("Disconnected"), quota: { allowed: false, message: "full" } })))).toEqual(["connect"]);
+  });
+});
+
+describe("provider blocks", () => {
+  it("makes no attempt before the time the provider gave", () => {
+    const plan = planInstance(
+      input({ providerType: "cloud_api", session: session("Pending"), status: { recovery: { attempts: 0, notBefore: "2026-11-24T10:00:00Z" } } }),
+    );
+    expect(plan.steps).toEqual([]);
+    expect(plan.verdict).toMatchObject({ stalled: true, reason: "RegistrationBlocked" });
+    expect(plan.verdict.message).toContain("2026-11-24T10:00:00.000Z");
+  });
+});
+
+describe("derivePhase", () => {
+  it("remembers LoggedOut, which providers show as merely stopped", () => {
+    expect(derivePhase(session("Disconnected"), { phase: "LoggedOut" }, "LoggedOut")).toBe("LoggedOut");
+    expect(derivePhase(session("Disconnected"), { phase: "Connected" }, "Connected")).toBe("Disconnected");
+  });
+});

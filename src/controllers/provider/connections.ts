@@ -1,0 +1,135 @@
+/**
+ * Resolves a providerRef to a ready-to-use client: reads the provider resource and its
+ * credentials Secret, and keeps one client and one rate limiter per provider, so every
+ * instance using a provider shares its rateLimit.
+ */
+import { createHash } from "node:crypto";
+import { clusterProviderSpecSchema, providerSpecSchema } from "../../api/provider.ts";
+import { parseDuration } from "../../config.ts";
+import type { KubeClient } from "../../kube/client.ts";
+import { readSecretValue } from "../../kube/secrets.ts";
+import type { ResponseObserver } from "../../providers/http.ts";
+import { RateLimiter } from "../../providers/rate-limiter.ts";
+import { DEFAULT_PROVIDER_URLS, PROVIDER_FACTORIES } from "../../providers/registry.ts";
+import type { ProviderClient, ProviderSettings, ProviderType } from "../../providers/types.ts";
+import type { ProviderObject } from "../context.ts";
+
+export const PROVIDER_KIND = "WhatsAppProvider";
+export const CLUSTER_PROVIDER_KIND = "ClusterWhatsAppProvider";
+
+export interface ProviderRefKey {
+  readonly kind: string;
+  /** The instance's namespace for WhatsAppProvider; undefined for the cluster kind. */
+  readonly namespace: string | undefined;
+  readonly name: string;
+}
+
+export interface ResolvedProvider {
+  readonly key: string;
+  readonly object: ProviderObject;
+  readonly type: ProviderType;
+  readonly client: ProviderClient;
+  readonly settings: ProviderSettings;
+  readonly pollIntervalMs: number | undefined;
+  readonly maxInstances: number | undefined;
+}
+
+/** Why a provider could not be resolved; each maps to a Stalled reason. */
+export class ProviderResolutionError extends Error {
+  readonly reason: "ProviderNotFound" | "SecretNotFound" | "InvalidSpec";
+  constructor(reason: ProviderResolutionError["reason"], message: string) {
+    super(message);
+    this.name = "ProviderResolutionError";
+    this.reason = reason;
+  }
+}
+
+export function providerKey(ref: ProviderRefKey): string {
+  return ref.kind === CLUSTER_PROVIDER_KIND ? `${CLUSTER_PROVIDER_KIND}/${ref.name}` : `${PROVIDER_KIND}/${ref.namespace}/${ref.name}`;
+}
+
+interface Entry {
+  fingerprint: string;
+  client: ProviderClient;
+  limiter: RateLimiter;
+}
+
+export class ProviderConnections {
+  private readonly kube: KubeClient;
+  private readonly timeoutMs: number;
+  private readonly observe: ResponseObserver | undefined;
+  private readonly lookup: (ref: ProviderRefKey) => ProviderObject | undefined;
+  private readonly entries = new Map<string, Entry>();
+
+  constructor(options: {
+    kube: KubeClient;
+    timeoutMs: number;
+    lookup: (ref: ProviderRefKey) => ProviderObject | undefined;
+    observe?: ResponseObserver;
+  }) {
+    this.kube = options.kube;
+    this.timeoutMs = options.timeoutMs;
+    this.lookup = options.lookup;
+    this.observe = options.observe;
+  }
+
+  /** The provider with its credentials, or a ProviderResolutionError saying what is missing. */
+  async resolve(ref: ProviderRefKey): Promise<ResolvedProvider> {
+    const object = this.lookup(ref);
+    const key = providerKey(ref);
+    if (!object || object.metadata.deletionTimestamp) {
+      const where = ref.kind === CLUSTER_PROVIDER_KIND ? "" : ` in namespace ${ref.namespace}`;
+      throw new ProviderResolutionError("ProviderNotFound", `${ref.kind} ${ref.name} does not exist${where}`);
+    }
+    const schema = ref.kind === CLUSTER_PROVIDER_KIND ? clusterProviderSpecSchema : providerSpecSchema;
+    const parsed = schema.safeParse(object.spec);
+    if (!parsed.success) throw new ProviderResolutionError("InvalidSpec", `${ref.kind} ${ref.name} has an invalid spec: ${parsed.error.issues[0]?.message}`);
+    const spec = parsed.data;
+    const credentials = spec.credentialsSecretRef as { name: string; key: string; namespace?: string } | undefined;
+    const apiKey = credentials
+      ? await readSecretValue(this.kube, credentials.namespace ?? (ref.namespace as string), credentials.name, credentials.key)
+      : undefined;
+    const url = spec.url ?? DEFAULT_PROVIDER_URLS[spec.type];
+    if (!url) throw new ProviderResolutionError("InvalidSpec", `${ref.kind} ${ref.name} has no url`);
+    const settings: ProviderSettings = {
+      type: spec.type,
+      url: url.replace(/\/+$/, ""),
+      ...(apiKey !== undefined ? { apiKey } : {}),
+      rateLimit: { requestsPerSecond: spec.rateLimit?.requestsPerSecond ?? 10, burst: spec.rateLimit?.burst ?? 20 },
+      timeoutMs: this.timeoutMs,
+    };
+    return {
+      key,
+      object,
+      type: spec.type,
+      client: this.clientFor(key, settings),
+      settings,
+      pollIntervalMs: spec.pollInterval ? parseDuration(spec.pollInterval) : undefined,
+      maxInstances: spec.maxInstances,
+    };
+  }
+
+  /** The limiter shared by everything that talks to this provider (tests and metrics read it). */
+  limiterOf(key: string): RateLimiter | undefined {
+    return this.entries.get(key)?.limiter;
+  }
+
+  forget(key: string): void {
+    this.entries.delete(key);
+  }
+
+  private clientFor(key: string, settings: ProviderSettings): ProviderClient {
+    const fingerprint = createHash("sha256")
+      .update(JSON.stringify([settings.type, settings.url, settings.apiKey ?? "", settings.timeoutMs]))
+      .digest("hex");
+    const existing = this.entries.get(key);
+    if (existing) {
+      existing.limiter.update(settings.rateLimit);
+      if (existing.fingerprint === fingerprint) return existing.client;
+    }
+    const limiter = existing?.limiter ?? new RateLimiter(settings.rateLimit);
+    const client = PROVIDER_FACTORIES[settings.type](settings, { limiter, ...(this.observe ? { observe: this.observe } : {}) });
+    this.entries.set(key, { fingerprint, client, limiter });
+    return client;
+  }
+}

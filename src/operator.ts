@@ -1,0 +1,227 @@
+/**
+ * Wires the controllers together: informers enqueue keys, work queues run the
+ * reconcilers with bounded concurrency. Level-triggered: watches only say "look at
+ * this key", never what to do.
+ */
+import { createHash } from "node:crypto";
+import type { Logger } from "pino";
+import { instanceSpecSchema } from "./api/instance.ts";
+import type { OperatorConfig } from "./config.ts";
+import type { Clock, InstanceObject, OperatorContext, ProviderObject, ReconcileObservers, ReconcileResult } from "./controllers/context.ts";
+import { instancesUsing, providerRefOf, reconcileInstance } from "./controllers/instance/reconciler.ts";
+import { CLUSTER_PROVIDER_KIND, PROVIDER_KIND, ProviderConnections, providerKey } from "./controllers/provider/connections.ts";
+import { reconcileProvider } from "./controllers/provider/reconciler.ts";
+import type { KubeClient } from "./kube/client.ts";
+import { EventRecorder } from "./kube/events.ts";
+import { CLUSTER_PROVIDERS, INSTANCES, keyOf, PROVIDERS, SECRETS, type KubeObject, type ResourceType } from "./kube/resources.ts";
+import type { ResponseObserver } from "./providers/http.ts";
+import { Informer, type InformerEvent } from "./runtime/informer.ts";
+import { MultiInformer } from "./runtime/multi-informer.ts";
+import { WorkQueue } from "./runtime/work-queue.ts";
+
+export interface OperatorOptions {
+  readonly kube: KubeClient;
+  readonly config: OperatorConfig;
+  readonly log: Logger;
+  readonly clock?: Clock;
+  readonly host?: string;
+  /** Metrics hooks. */
+  readonly onProviderResponse?: ResponseObserver;
+  readonly onReconcile?: (controller: string, result: "success" | "error" | "requeue", seconds: number) => void;
+  readonly onQueueDepth?: (controller: string, depth: number) => void;
+  readonly observers?: ReconcileObservers;
+}
+
+/** Secrets are watched for changes only; their data stays out of the cache (a digest replaces it). */
+const DATA_DIGEST = "wa-operator.io/data-digest";
+
+export class Operator {
+  readonly context: OperatorContext;
+  readonly instanceQueue: WorkQueue;
+  readonly providerQueue: WorkQueue;
+  private readonly secrets: MultiInformer<KubeObject>;
+  private readonly options: OperatorOptions;
+  private started = false;
+
+  constructor(options: OperatorOptions) {
+    this.options = options;
+    const { kube, config, log } = options;
+    const namespaced = <T extends KubeObject>(type: ResourceType, transform?: (object: KubeObject) => KubeObject) =>
+      new MultiInformer<T>(
+        (config.namespaces.length > 0 ? config.namespaces : [undefined]).map(
+          (namespace) =>
+            new Informer<T>({
+              kube,
+              type,
+              log,
+              resyncMs: config.resync,
+              ...(namespace ? { namespace } : {}),
+              ...(transform ? { transform } : {}),
+            }),
+        ),
+      );
+    const instances = namespaced<InstanceObject>(INSTANCES);
+    const providers = namespaced<ProviderObject>(PROVIDERS);
+    const clusterProviders = new MultiInformer<ProviderObject>([new Informer<ProviderObject>({ kube, type: CLUSTER_PROVIDERS, log, resyncMs: config.resync })]);
+    this.secrets = namespaced<KubeObject>(SECRETS, digestSecret);
+    const connections = new ProviderConnections({
+      kube,
+      timeoutMs: config.providerTimeout,
+      lookup: (ref) =>
+        ref.kind === CLUSTER_PROVIDER_KIND ? clusterProviders.get(ref.name) : providers.get(`${ref.namespace}/${ref.name}`),
+      ...(options.onProviderResponse ? { observe: options.onProviderResponse } : {}),
+    });
+    this.context = {
+      kube,
+      log,
+      config,
+      clock: options.clock ?? { now: () => Date.now() },
+      events: new EventRecorder({ kube, component: "wa-operator", log, ...(options.host ? { host: options.host } : {}) }),
+      caches: { instances, providers, clusterProviders },
+      connections,
+      ...(options.observers ? { observers: options.observers } : {}),
+    };
+    this.instanceQueue = new WorkQueue({
+      concurrency: config.concurrency,
+      ...(options.onQueueDepth ? { onDepth: (depth: number) => options.onQueueDepth?.("whatsappinstance", depth) } : {}),
+    });
+    this.providerQueue = new WorkQueue({
+      concurrency: Math.max(1, Math.ceil(config.concurrency / 4)),
+      ...(options.onQueueDepth ? { onDepth: (depth: number) => options.onQueueDepth?.("whatsappprovider", depth) } : {}),
+    });
+    instances.on((event) => this.onInstance(event));
+    providers.on((event) => this.onProvider(PROVIDER_KIND, event));
+    clusterProviders.on((event) => this.onProvider(CLUSTER_PROVIDER_KIND, event));
+    this.secrets.on((event) => this.onSecret(event));
+    this.informers = [instances, providers, clusterProviders, this.secrets];
+  }
+
+  private readonly informers: readonly { start(): void; stop(): Promise<void>; readonly synced: Promise<void>; readonly hasSynced: boolean }[];
+
+  /** Starts watching; resolves once every cache has synced and the workers run. */
+  async start(): Promise<void> {
+    if (this.started) return;
+    this.started = true;
+    for (const informer of this.informers) informer.start();
+    await Promise.all(this.informers.map((informer) => informer.synced));
+    this.instanceQueue.start((key) => this.run("whatsappinstance", this.instanceQueue, key, () => reconcileInstance(this.context, key)));
+    this.providerQueue.start((key) => {
+      const [kind, rest] = splitProviderQueueKey(key);
+      return this.run("whatsappprovider", this.providerQueue, key, () => reconcileProvider(this.context, kind, rest));
+    });
+    this.options.log.info({ namespaces: this.options.config.namespaces }, "caches synced; reconciling");
+  }
+
+  get synced(): boolean {
+    return this.informers.every((informer) => informer.hasSynced);
+  }
+
+  /** Stops taking work, finishes what is in flight, and stops the watches. */
+  async stop(): Promise<void> {
+    await Promise.all([this.instanceQueue.shutdown(), this.providerQueue.shutdown()]);
+    await Promise.all(this.informers.map((informer) => informer.stop()));
+  }
+
+  private async run(controller: string, queue: WorkQueue, key: string, reconcile: () => Promise<ReconcileResult>): Promise<void> {
+    const started = performance.now();
+    const log = this.options.log;
+    let outcome: "success" | "error" | "requeue" = "success";
+    try {
+      const result = await reconcile();
+      if (result.backoff) {
+        outcome = "error";
+        queue.addRateLimited(key);
+      } else {
+        queue.forget(key);
+        if (result.requeueAfterMs !== undefined) {
+          outcome = "requeue";
+          queue.addAfter(key, result.requeueAfterMs);
+        }
+      }
+    } catch (error) {
+      outcome = "error";
+      const delay = queue.addRateLimited(key);
+      log.error({ controller, key, err: error instanceof Error ? error.message : String(error), retryInMs: delay }, "reconcile failed");
+    } finally {
+      this.options.onReconcile?.(controller, outcome, (performance.now() - started) / 1000);
+    }
+  }
+
+  private onInstance(event: InformerEvent<InstanceObject>): void {
+    this.instanceQueue.add(keyOf(event.object));
+    if (event.type === "resync" || event.type === "updated") return;
+    // A new or removed instance changes its provider's count and may free a quota slot.
+    const spec = instanceSpecSchema.safeParse(event.object.spec);
+    if (!spec.success) return;
+    const ref = providerRefOf(event.object, spec.data);
+    this.providerQueue.add(providerQueueKey(ref.kind, ref.kind === CLUSTER_PROVIDER_KIND ? ref.name : `${ref.namespace}/${ref.name}`));
+    if (event.type === "deleted") {
+      for (const other of instancesUsing(this.context, providerKey(ref))) this.instanceQueue.add(keyOf(other));
+    }
+  }
+
+  private onProvider(kind: string, event: InformerEvent<ProviderObject>): void {
+    const key = keyOf(event.object);
+    this.providerQueue.add(providerQueueKey(kind, key));
+    const readyBefore = event.old?.status?.conditions?.find((condition) => condition.type === "Ready")?.status;
+    const readyNow = event.object.status?.conditions?.find((condition) => condition.type === "Ready")?.status;
+    const specChanged = event.old?.metadata.generation !== event.object.metadata.generation;
+    if (event.type === "resync" || (event.type === "updated" && !specChanged && readyBefore === readyNow)) return;
+    const ref = { kind, namespace: event.object.metadata.namespace, name: event.object.metadata.name };
+    for (const instance of instancesUsing(this.context, providerKey(ref))) this.instanceQueue.add(keyOf(instance));
+  }
+
+  /** A referenced Secret changed: re-check the providers and instances that read it. */
+  private onSecret(event: InformerEvent<KubeObject>): void {
+    if (event.type === "resync") return;
+    if (event.type === "updated" && event.old?.metadata.annotations?.[DATA_DIGEST] === event.object.metadata.annotations?.[DATA_DIGEST]) return;
+    const namespace = event.object.metadata.namespace;
+    const name = event.object.metadata.name;
+    const owner = event.object.metadata.ownerReferences?.find((reference) => reference.kind === INSTANCES.kind);
+    if (owner) {
+      // Our own Secrets change because we write them; only a deletion needs repair.
+      if (event.type === "deleted") this.instanceQueue.add(`${namespace}/${owner.name}`);
+      return;
+    }
+    const ctx = this.context;
+    const matches = (ref: { name?: string; namespace?: string } | undefined, defaultNamespace: string | undefined) =>
+      ref?.name === name && (ref.namespace ?? defaultNamespace) === namespace;
+    for (const [kind, cache] of [
+      [PROVIDER_KIND, ctx.caches.providers],
+      [CLUSTER_PROVIDER_KIND, ctx.caches.clusterProviders],
+    ] as const) {
+      for (const provider of cache.list()) {
+        const spec = provider.spec as { credentialsSecretRef?: { name?: string; namespace?: string } };
+        if (!matches(spec.credentialsSecretRef, provider.metadata.namespace)) continue;
+        this.onProvider(kind, { type: "updated", object: provider });
+        this.providerQueue.add(providerQueueKey(kind, keyOf(provider)));
+      }
+    }
+    for (const instance of ctx.caches.instances.list()) {
+      if (instance.metadata.namespace !== namespace) continue;
+      const spec = instance.spec as {
+        credentialsSecretRef?: { name?: string };
+        cloudApi?: { pinSecretRef?: { name?: string } };
+        webhook?: { secretRef?: { name?: string } };
+      };
+      if ([spec.credentialsSecretRef, spec.cloudApi?.pinSecretRef, spec.webhook?.secretRef].some((ref) => ref?.name === name)) {
+        this.instanceQueue.add(keyOf(instance));
+      }
+    }
+  }
+}
+
+function providerQueueKey(kind: string, key: string): string {
+  return `${kind}|${key}`;
+}
+
+function splitProviderQueueKey(key: string): [string, string] {
+  const bar = key.indexOf("|");
+  return [key.slice(0, bar), key.slice(bar + 1)];
+}
+
+function digestSecret(object: KubeObject): KubeObject {
+  const data = (object as KubeObject & { data?: Record<string, string> }).data ?? {};
+  const digest = createHash("sha256").update(JSON.stringify(Object.entries(data).sort())).digest("hex").slice(0, 16);
+  return { ...object, metadata: { ...object.metadata, annotations: { ...object.metadata.annotations, [DATA_DIGEST]: digest } } } as KubeObject;
+}

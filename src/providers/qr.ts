@@ -1,0 +1,28 @@
+/** QR images: rendering a raw payload to PNG, and reading the data URLs some providers return. */
+import QRCode from "qrcode";
+import { ProviderError } from "./errors.ts";
+import type { ProviderType } from "./types.ts";
+
+/** Renders a QR payload as a PNG a phone can scan from a screen. */
+export function renderQrPng(payload: string): Promise<Buffer> {
+  return QRCode.toBuffer(payload, { type: "png", errorCorrectionLevel: "M", margin: 2, scale: 6 });
+}
+
+/** Renders a QR payload for a terminal (kubectl whatsapp qr). */
+export function renderQrTerminal(payload: string): Promise<string> {
+  return QRCode.toString(payload, { type: "terminal", small: true, errorCorrectionLevel: "M" });
+}
+
+const PNG_SIGNATURE = Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);
+
+export function isPng(bytes: Buffer): boolean {
+  return bytes.length > PNG_SIGNATURE.length && bytes.subarray(0, PNG_SIGNATURE.length).equals(PNG_SIGNATURE);
+}
+
+/** Decodes `data:image/png;base64,...` to PNG bytes; anything else is a Malformed answer. */
+export function pngFromDataUrl(provider: ProviderType, dataUrl: string): Buffer {
+  const match = /^data:image\/png;base64,([A-Za-z0-9+/=\s]+)$/.exec(dataUrl.trim());
+  const bytes = match?.[1] ? Buffer.from(match[1], "base64") : undefined;
+  if (!bytes || !isPng(bytes)) throw new ProviderError("Malformed", `${provider} returned a QR code that is not a PNG data URL`);
+  return bytes;
+}

@@ -1,0 +1,286 @@
+/**
+ * WAHA's sessions API (waha.md). One WAHA session per WhatsAppInstance, named from the
+ * instance's namespace and name, with the instance's uid in the session metadata so a
+ * session somebody else created under that name is never adopted.
+ */
+import { createHash } from "node:crypto";
+import { z } from "zod";
+import { ProviderError } from "../errors.ts";
+import { ProviderHttp, classifyByStatus, readErrorBody, type HttpResponse } from "../http.ts";
+import { renderQrPng } from "../qr.ts";
+import type { InstanceRef, ObservedSession, ProviderCapabilities, ProviderClient, ProviderFactory, QrCode } from "../types.ts";
+import { wahaPhase } from "./states.ts";
+
+/** WAHA's event names (2026.7.1 spec), the ones spec.webhook.events may hold. */
+export const WAHA_EVENTS = [
+  "session.status",
+  "message",
+  "message.reaction",
+  "message.any",
+  "message.ack",
+  "message.ack.group",
+  "message.waiting",
+  "message.revoked",
+  "message.edited",
+  "group.join",
+  "group.leave",
+  "group.v2.join",
+  "group.v2.leave",
+  "group.v2.update",
+  "group.v2.participants",
+  "presence.update",
+  "poll.vote",
+  "poll.vote.failed",
+  "chat.archive",
+  "call.received",
+  "call.accepted",
+  "call.rejected",
+  "label.upsert",
+  "label.deleted",
+  "label.chat.added",
+  "label.chat.deleted",
+  "event.response",
+  "event.response.failed",
+  "engine.event",
+  "state.change",
+] as const;
+
+export const wahaCapabilities: ProviderCapabilities = {
+  qr: true,
+  pairingCode: true,
+  disconnect: true,
+  restart: true,
+  logout: true,
+  webhook: true,
+  webhookEvents: WAHA_EVENTS,
+  webhookSigning: true,
+  version: true,
+};
+
+/** Metadata keys the operator writes into the session config. */
+export const OWNER_UID_KEY = "wa-operator.io/uid";
+export const OWNER_KEY = "wa-operator.io/instance";
+
+/** WAHA (2024 source) caps session names at 54 characters. */
+const MAX_SESSION_NAME = 54;
+
+/**
+ * `<namespace>__<name>`: "__" cannot occur in Kubernetes names, so distinct instances
+ * never share a session. Names too long for WAHA keep a readable prefix and a hash.
+ */
+export function wahaSessionName(namespace: string, name: string): string {
+  const full = `${namespace}__${name}`;
+  if (full.length <= MAX_SESSION_NAME) return full;
+  const hash = createHash("sha256").update(full).digest("hex").slice(0, 10);
+  return `${full.slice(0, MAX_SESSION_NAME - hash.length - 1)}-${hash}`;
+}
+
+const webhookConfig = z
+  .object({
+    url: z.string(),
+    events: z.array(z.string()).default([]),
+    hmac: z.object({ key: z.string().nullish() }).nullish(),
+  })
+  .loose();
+
+const sessionConfig = z
+  .object({
+    metadata: z.record(z.string(), z.string()).nullish(),
+    webhooks: z.array(webhookConfig).nullish(),
+  })
+  .loose();
+
+const sessionInfo = z.object({
+  name: z.string(),
+  status: z.string(),
+  config: sessionConfig.nullish(),
+  me: z.object({ id: z.string(), pushName: z.string().nullish() }).loose().nullish(),
+});
+
+const meInfo = z.object({ id: z.string(), pushName: z.string().nullish() }).loose().nullable();
+const versionInfo = z.object({ version: z.string(), engine: z.string().nullish(), tier: z.string().nullish() }).loose();
+const rawQr = z.object({ value: z.string().min(1) });
+const pairingCode = z.object({ code: z.string().min(1) });
+
+type SessionInfo = z.infer<typeof sessionInfo>;
+type SessionConfig = z.infer<typeof sessionConfig>;
+
+/** WAHA's documented QR lifetimes: 60 s for the first code, 20 s for each next one. */
+const QR_VALID_MS = 20_000;
+
+export const createWahaClient: ProviderFactory = (settings, deps) => {
+  const api = new ProviderHttp({
+    type: "waha",
+    baseUrl: settings.url,
+    timeoutMs: settings.timeoutMs,
+    limiter: deps.limiter,
+    classify: classifyWaha,
+    ...(deps.observe ? { observe: deps.observe } : {}),
+    ...(deps.now ? { now: deps.now } : {}),
+  });
+  const auth = { "X-Api-Key": settings.apiKey ?? "" };
+  const sessionPath = (id: string) => `/api/sessions/${encodeURIComponent(id)}`;
+
+  const getSession = async (id: string): Promise<SessionInfo | null> => {
+    try {
+      return await api.json({ method: "GET", path: sessionPath(id), headers: auth }, sessionInfo);
+    } catch (error) {
+      if (error instanceof ProviderError && error.kind === "NotFound") return null;
+      throw error;
+    }
+  };
+
+  const desiredConfig = (ref: InstanceRef, current: SessionConfig | null | undefined): SessionConfig => ({
+    ...current,
+    metadata: { ...current?.metadata, [OWNER_UID_KEY]: ref.uid, [OWNER_KEY]: `${ref.namespace}/${ref.name}` },
+    webhooks: ref.webhook
+      ? [
+          {
+            url: ref.webhook.url,
+            events: [...ref.webhook.events],
+            ...(ref.webhook.hmacKey ? { hmac: { key: ref.webhook.hmacKey } } : {}),
+          },
+        ]
+      : [],
+  });
+
+  const toObserved = async (ref: InstanceRef, session: SessionInfo): Promise<ObservedSession> => {
+    const phase = wahaPhase(session.status);
+    let phoneNumber: string | undefined;
+    if (phase === "Connected") {
+      const me = session.me ?? (await api.json({ method: "GET", path: `${sessionPath(session.name)}/me`, headers: auth }, meInfo));
+      phoneNumber = me ? digitsOf(me.id) : undefined;
+    }
+    const ownerUid = session.config?.metadata?.[OWNER_UID_KEY];
+    return {
+      id: session.name,
+      phase,
+      providerState: session.status,
+      ...(phoneNumber ? { phoneNumber } : {}),
+      ...(ownerUid ? { ownerUid } : {}),
+      ...(ref.webhook ? { webhookInSync: webhookMatches(ref, session.config) } : {}),
+    };
+  };
+
+  const client: ProviderClient = {
+    type: "waha",
+    capabilities: wahaCapabilities,
+
+    async checkHealth() {
+      const info = await api.json({ method: "GET", path: "/api/server/version", headers: auth }, versionInfo);
+      return { version: info.engine ? `${info.version} (${info.engine})` : info.version };
+    },
+
+    async observe(ref) {
+      const session = await getSession(ref.providerInstanceId ?? wahaSessionName(ref.namespace, ref.name));
+      return session ? toObserved(ref, session) : null;
+    },
+
+    async create(ref) {
+      const name = wahaSessionName(ref.namespace, ref.name);
+      try {
+        await api.json(
+          { method: "POST", path: "/api/sessions", headers: auth, json: { name, start: false, config: desiredConfig(ref, undefined) } },
+          sessionInfo,
+        );
+      } catch (error) {
+        // A crash between create and the status write leaves our session behind: observe decides whose it is.
+        if (!(error instanceof ProviderError && error.kind === "Conflict")) throw error;
+      }
+      const created = await getSession(name);
+      if (!created) throw new ProviderError("Unavailable", `waha did not show session ${name} right after creating it`);
+      return toObserved(ref, created);
+    },
+
+    async connect(_ref, id) {
+      await api.send({ method: "POST", path: `${sessionPath(id)}/start`, headers: auth });
+    },
+
+    async disconnect(_ref, id) {
+      await api.send({ method: "POST", path: `${sessionPath(id)}/stop`, headers: auth });
+    },
+
+    async restart(_ref, id) {
+      await api.send({ method: "POST", path: `${sessionPath(id)}/restart`, headers: auth });
+    },
+
+    async logout(_ref, id) {
+      // WAHA restarts a running session after logout to show a fresh QR; LoggedOut means stopped.
+      await api.send({ method: "POST", path: `${sessionPath(id)}/logout`, headers: auth });
+      await api.send({ method: "POST", path: `${sessionPath(id)}/stop`, headers: auth });
+    },
+
+    async remove(_ref, id) {
+      await api.send({ method: "DELETE", path: sessionPath(id), headers: auth });
+    },
+
+    async fetchQr(_ref, id): Promise<QrCode | null> {
+      let qr: z.infer<typeof rawQr>;
+      try {
+        qr = await api.json({ method: "GET", path: `/api/${encodeURIComponent(id)}/auth/qr`, query: { format: "raw" }, headers: auth }, rawQr);
+      } catch (error) {
+        if (error instanceof ProviderError && (error.kind === "WrongState" || error.kind === "NotFound")) return null;
+        throw error;
+      }
+      return { png: await renderQrPng(qr.value), text: qr.value, validForMs: QR_VALID_MS };
+    },
+
+    async requestPairingCode(_ref, id, phoneNumber) {
+      const answer = await api.json(
+        { method: "POST", path: `/api/${encodeURIComponent(id)}/auth/request-code`, headers: auth, json: { phoneNumber } },
+        pairingCode,
+      );
+      return answer.code;
+    },
+
+    async configureWebhook(ref, id) {
+      const session = await getSession(id);
+      if (!session) throw new ProviderError("NotFound", `waha has no session ${id}`);
+      // PUT replaces the whole config, so everything else in it is carried over.
+      await api.json({ method: "PUT", path: sessionPath(id), headers: auth, json: { config: desiredConfig(ref, session.config) } }, sessionInfo);
+    },
+  };
+  return client;
+};
+
+function webhookMatches(ref: InstanceRef, config: SessionConfig | null | undefined): boolean {
+  const hooks = config?.webhooks ?? [];
+  const wanted = ref.webhook;
+  if (!wanted) return hooks.length === 0;
+  if (hooks.length !== 1) return false;
+  const hook = hooks[0]!;
+  return (
+    hook.url === wanted.url &&
+    sameSet(hook.events, wanted.events) &&
+    (hook.hmac?.key ?? undefined) === (wanted.hmacKey ?? undefined)
+  );
+}
+
+function sameSet(a: readonly string[], b: readonly string[]): boolean {
+  const left = new Set(a);
+  return left.size === new Set(b).size && b.every((item) => left.has(item));
+}
+
+/** "5511999998888@c.us" → "5511999998888". */
+function digitsOf(whatsappId: string): string | undefined {
+  const digits = whatsappId.split("@")[0]?.replace(/\D/g, "");
+  return digits ? digits : undefined;
+}
+
+/** WAHA's 422s mean different things; its body tells which. */
+function classifyWaha(response: HttpResponse): ProviderError {
+  const body = readErrorBody(response) as { message?: unknown; error?: unknown; status?: unknown; expected?: unknown } | undefined;
+  const message = typeof body?.message === "string" ? body.message : Array.isArray(body?.message) ? body.message.join("; ") : "";
+  if (response.status === 422) {
+    if (body?.expected !== undefined) {
+      return new ProviderError("WrongState", `waha: session is ${String(body.status)}, expected ${String(body.expected)}`, { status: 422 });
+    }
+    if (/already exists/i.test(message)) return new ProviderError("Conflict", `waha: ${message}`, { status: 422 });
+    if (/only 'default' session/i.test(message)) {
+      return new ProviderError("Rejected", "waha: this WAHA Core image allows only the 'default' session; upgrade to 2026.6.1 or later", {
+        status: 422,
+      });
+    }
+  }
+  return classifyByStatus("waha", response, message || (typeof body?.error === "string" ? body.error : "request failed"));
+}

@@ -1,0 +1,18 @@
+/** WAHA session statuses in our phases (API.md's table). */
+import type { Phase } from "../types.ts";
+
+export const WAHA_STATUS_PHASES: Readonly<Record<string, Phase>> = {
+  STOPPED: "Disconnected",
+  STARTING: "Starting",
+  SCAN_QR_CODE: "ScanQR",
+  // GOWS passkey steps are still "waiting for the phone".
+  PASSKEY_REQUIRED: "ScanQR",
+  PASSKEY_CONFIRMATION_REQUIRED: "ScanQR",
+  WORKING: "Connected",
+  FAILED: "Failed",
+};
+
+/** Unknown statuses read as Starting: the session exists and is doing something we cannot name. */
+export function wahaPhase(status: string): Phase {
+  return WAHA_STATUS_PHASES[status] ?? "Starting";
+}

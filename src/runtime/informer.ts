@@ -1,0 +1,256 @@
+/**
+ * An informer that survives: it lists, then watches from the list's resourceVersion,
+ * relists on 410 Gone, restarts with backoff after any other failure, aborts a watch
+ * that has gone silent (watchdog), and periodically replays its cache (resync).
+ * Handlers only ever see current objects; what to do is the reconciler's business.
+ */
+import type { Logger } from "pino";
+import { KubeError, type KubeClient, type WatchEvent } from "../kube/client.ts";
+import { keyOf, type KubeObject, type ResourceType } from "../kube/resources.ts";
+
+export type InformerEventType = "added" | "updated" | "deleted" | "resync";
+
+export interface InformerEvent<T> {
+  readonly type: InformerEventType;
+  readonly object: T;
+  readonly old?: T;
+}
+
+export interface InformerOptions {
+  readonly kube: KubeClient;
+  readonly type: ResourceType;
+  /** Namespace to watch; undefined for all (or for cluster-scoped kinds). */
+  readonly namespace?: string;
+  readonly labelSelector?: string;
+  readonly log: Logger;
+  /** Replays every cached object this often; 0 disables. */
+  readonly resyncMs?: number;
+  /** A watch that delivers nothing (not even a bookmark) for this long is restarted. */
+  readonly watchdogMs?: number;
+  readonly minBackoffMs?: number;
+  readonly maxBackoffMs?: number;
+  /** Keeps only what handlers need (e.g. drops Secret data the operator never reads from the cache). */
+  readonly transform?: (object: KubeObject) => KubeObject;
+}
+
+export class Informer<T extends KubeObject> {
+  private readonly options: Required<Omit<InformerOptions, "namespace" | "labelSelector" | "transform">> &
+    Pick<InformerOptions, "namespace" | "labelSelector" | "transform">;
+  private readonly store = new Map<string, T>();
+  private readonly handlers: ((event: InformerEvent<T>) => void)[] = [];
+  private running = false;
+  private resourceVersion: string | undefined;
+  private abortWatch: (() => void) | undefined;
+  private wakeSleep: (() => void) | undefined;
+  private resyncTimer: NodeJS.Timeout | undefined;
+  private loop: Promise<void> | undefined;
+  private syncedResolve!: () => void;
+  /** Resolves after the first complete list. */
+  readonly synced: Promise<void>;
+  private hasSyncedFlag = false;
+  /** Restarts counted by cause, for tests and metrics. */
+  readonly restarts = { gone: 0, error: 0, watchdog: 0, closed: 0 };
+
+  constructor(options: InformerOptions) {
+    this.options = { resyncMs: 10 * 60_000, watchdogMs: 90_000, minBackoffMs: 500, maxBackoffMs: 30_000, ...options };
+    this.synced = new Promise((resolve) => (this.syncedResolve = resolve));
+  }
+
+  get hasSynced(): boolean {
+    return this.hasSyncedFlag;
+  }
+
+  on(handler: (event: InformerEvent<T>) => void): void {
+    this.handlers.push(handler);
+  }
+
+  get(key: string): T | undefined {
+    return this.store.get(key);
+  }
+
+  list(): T[] {
+    return [...this.store.values()];
+  }
+
+  start(): void {
+    if (this.running) return;
+    this.running = true;
+    this.loop = this.run();
+    if (this.options.resyncMs > 0) {
+      this.resyncTimer = setInterval(() => this.resync(), this.options.resyncMs);
+      this.resyncTimer.unref();
+    }
+  }
+
+  async stop(): Promise<void> {
+    this.running = false;
+    if (this.resyncTimer) clearInterval(this.resyncTimer);
+    this.abortWatch?.();
+    this.wakeSleep?.();
+    await this.loop;
+  }
+
+  /** Emits every cached object again so the reconciler looks at each once more. */
+  resync(): void {
+    for (const object of this.store.values()) this.emit({ type: "resync", object });
+  }
+
+  private async run(): Promise<void> {
+    let backoff = this.options.minBackoffMs;
+    while (this.running) {
+      try {
+        if (this.resourceVersion === undefined) await this.relist();
+        const outcome = await this.watchOnce(this.resourceVersion as string);
+        this.restarts[outcome] += 1;
+        if (outcome === "gone") {
+          this.options.log.info({ resource: this.options.type.plural }, "watch expired (410 Gone); relisting");
+          this.resourceVersion = undefined;
+        }
+        if (outcome !== "error") {
+          backoff = this.options.minBackoffMs;
+          continue;
+        }
+      } catch (error) {
+        this.restarts.error += 1;
+        if (error instanceof KubeError && error.status === 410) {
+          this.resourceVersion = undefined;
+          continue;
+        }
+        this.options.log.warn({ resource: this.options.type.plural, err: describe(error) }, "list failed; retrying");
+      }
+      if (!this.running) break;
+      await this.sleep(backoff * (0.8 + Math.random() * 0.4));
+      backoff = Math.min(this.options.maxBackoffMs, backoff * 2);
+    }
+  }
+
+  private async relist(): Promise<void> {
+    const { items, resourceVersion } = await this.options.kube.list<T>(this.options.type, this.options.namespace, this.options.labelSelector);
+    const seen = new Set<string>();
+    for (const raw of items) {
+      const object = this.shape(raw);
+      const key = keyOf(object);
+      seen.add(key);
+      const old = this.store.get(key);
+      this.store.set(key, object);
+      if (!old) this.emit({ type: "added", object });
+      else if (old.metadata.resourceVersion !== object.metadata.resourceVersion) this.emit({ type: "updated", object, old });
+    }
+    for (const [key, object] of this.store) {
+      if (!seen.has(key)) {
+        this.store.delete(key);
+        this.emit({ type: "deleted", object });
+      }
+    }
+    this.resourceVersion = resourceVersion;
+    if (!this.hasSyncedFlag) {
+      this.hasSyncedFlag = true;
+      this.syncedResolve();
+    }
+  }
+
+  /** Runs one watch to its end and says why it ended. */
+  private watchOnce(resourceVersion: string): Promise<"gone" | "error" | "watchdog" | "closed"> {
+    return new Promise((resolve) => {
+      let settled = false;
+      let outcome: "gone" | "error" | "watchdog" | "closed" = "closed";
+      let controller: AbortController | undefined;
+      let watchdog: NodeJS.Timeout | undefined;
+      const finish = (why: "gone" | "error" | "watchdog" | "closed") => {
+        if (settled) return;
+        settled = true;
+        if (watchdog) clearTimeout(watchdog);
+        this.abortWatch = undefined;
+        controller?.abort();
+        resolve(why);
+      };
+      const feed = () => {
+        if (watchdog) clearTimeout(watchdog);
+        watchdog = setTimeout(() => finish("watchdog"), this.options.watchdogMs);
+        watchdog.unref();
+      };
+      this.abortWatch = () => finish("closed");
+      feed();
+      this.options.kube
+        .watch<T>(
+          this.options.type,
+          this.options.namespace,
+          resourceVersion,
+          (event) => {
+            feed();
+            const verdict = this.apply(event);
+            if (verdict === "gone") {
+              outcome = "gone";
+              finish("gone");
+            }
+          },
+          (error) => {
+            if (error && outcome === "closed") {
+              const status = (error as { statusCode?: number }).statusCode;
+              const timedOut = (error as { name?: string }).name === "TimeoutError";
+              // The client's own inactivity timeout is our watchdog too: a normal restart.
+              outcome = status === 410 ? "gone" : timedOut ? "watchdog" : "error";
+              if (outcome === "error") this.options.log.warn({ resource: this.options.type.plural, err: describe(error) }, "watch failed");
+            }
+            finish(outcome);
+          },
+        )
+        .then((abort) => {
+          controller = abort;
+          if (settled) abort.abort();
+        })
+        .catch(() => finish("error"));
+    });
+  }
+
+  private apply(event: WatchEvent<T>): "gone" | undefined {
+    if (event.type === "ERROR") {
+      const status = event.object as unknown as { code?: number };
+      if (status.code === 410) return "gone";
+      this.options.log.warn({ resource: this.options.type.plural, status }, "watch reported an error");
+      return "gone";
+    }
+    const rv = event.object.metadata?.resourceVersion;
+    if (rv) this.resourceVersion = rv;
+    if (event.type === "BOOKMARK") return undefined;
+    const object = this.shape(event.object);
+    const key = keyOf(object);
+    const old = this.store.get(key);
+    if (event.type === "DELETED") {
+      this.store.delete(key);
+      this.emit({ type: "deleted", object });
+      return undefined;
+    }
+    this.store.set(key, object);
+    this.emit(old ? { type: "updated", object, old } : { type: "added", object });
+    return undefined;
+  }
+
+  private shape(object: T): T {
+    return (this.options.transform ? this.options.transform(object) : object) as T;
+  }
+
+  private emit(event: InformerEvent<T>): void {
+    for (const handler of this.handlers) {
+      try {
+        handler(event);
+      } catch (error) {
+        this.options.log.error({ err: describe(error) }, "informer handler threw");
+      }
+    }
+  }
+
+  private sleep(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const timer = setTimeout(resolve, ms);
+      this.wakeSleep = () => {
+        clearTimeout(timer);
+        resolve();
+      };
+    });
+  }
+}
+
+function describe(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}

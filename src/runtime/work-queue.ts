@@ -1,0 +1,144 @@
+/**
+ * A keyed work queue in the manner of client-go's: a key is queued at most once, is
+ * never processed by two workers at once (a key added while it is being processed is
+ * queued again when that finishes), concurrency is bounded, and failures back off per
+ * key exponentially until a success forgets them.
+ */
+
+export interface WorkQueueOptions {
+  readonly concurrency: number;
+  /** First retry delay after a failure; doubles per consecutive failure. */
+  readonly baseDelayMs?: number;
+  readonly maxDelayMs?: number;
+  /** Called whenever the number of queued keys changes (metrics). */
+  readonly onDepth?: (depth: number) => void;
+}
+
+export type WorkHandler = (key: string) => Promise<void>;
+
+export class WorkQueue {
+  private readonly options: Required<Omit<WorkQueueOptions, "onDepth">> & Pick<WorkQueueOptions, "onDepth">;
+  private readonly queue: string[] = [];
+  private readonly queued = new Set<string>();
+  private readonly processing = new Set<string>();
+  /** Keys added while being processed: they go back on the queue when done. */
+  private readonly dirty = new Set<string>();
+  private readonly failures = new Map<string, number>();
+  private readonly timers = new Map<string, { at: number; timer: NodeJS.Timeout }>();
+  private readonly idleWaiters: (() => void)[] = [];
+  private wake: (() => void) | undefined;
+  private shuttingDown = false;
+  private workers: Promise<void>[] = [];
+
+  constructor(options: WorkQueueOptions) {
+    this.options = { baseDelayMs: 500, maxDelayMs: 5 * 60_000, ...options };
+  }
+
+  get depth(): number {
+    return this.queue.length;
+  }
+
+  get inFlight(): number {
+    return this.processing.size;
+  }
+
+  /** Queues the key now, unless it is already waiting. */
+  add(key: string): void {
+    if (this.shuttingDown) return;
+    if (this.processing.has(key)) {
+      this.dirty.add(key);
+      return;
+    }
+    if (this.queued.has(key)) return;
+    this.queued.add(key);
+    this.queue.push(key);
+    this.options.onDepth?.(this.queue.length);
+    this.wake?.();
+  }
+
+  /** Queues the key after a delay; an earlier pending delay for the same key wins. */
+  addAfter(key: string, delayMs: number): void {
+    if (this.shuttingDown) return;
+    if (delayMs <= 0) {
+      this.add(key);
+      return;
+    }
+    const at = Date.now() + delayMs;
+    const existing = this.timers.get(key);
+    if (existing && existing.at <= at) return;
+    if (existing) clearTimeout(existing.timer);
+    const timer = setTimeout(() => {
+      this.timers.delete(key);
+      this.add(key);
+    }, delayMs);
+    timer.unref();
+    this.timers.set(key, { at, timer });
+  }
+
+  /** Queues the key after its backoff: base × 2^(failures−1), capped. */
+  addRateLimited(key: string): number {
+    const failures = (this.failures.get(key) ?? 0) + 1;
+    this.failures.set(key, failures);
+    const delay = Math.min(this.options.maxDelayMs, this.options.baseDelayMs * 2 ** (failures - 1));
+    this.addAfter(key, delay);
+    return delay;
+  }
+
+  /** Clears the key's failure count after a success. */
+  forget(key: string): void {
+    this.failures.delete(key);
+  }
+
+  failuresOf(key: string): number {
+    return this.failures.get(key) ?? 0;
+  }
+
+  /** Starts the workers. Each takes keys one at a time and runs the handler. */
+  start(handler: WorkHandler): void {
+    for (let i = 0; i < this.options.concurrency; i++) this.workers.push(this.work(handler));
+  }
+
+  /** Stops taking keys, lets in-flight handlers finish, and resolves when they have. */
+  async shutdown(): Promise<void> {
+    this.shuttingDown = true;
+    for (const { timer } of this.timers.values()) clearTimeout(timer);
+    this.timers.clear();
+    this.wake?.();
+    await Promise.all(this.workers);
+  }
+
+  /** Resolves once nothing is queued or in flight (tests and benchmarks). */
+  whenIdle(): Promise<void> {
+    if (this.queue.length === 0 && this.processing.size === 0) return Promise.resolve();
+    return new Promise((resolve) => this.idleWaiters.push(resolve));
+  }
+
+  private async work(handler: WorkHandler): Promise<void> {
+    while (!this.shuttingDown) {
+      const key = this.queue.shift();
+      if (key === undefined) {
+        await new Promise<void>((resolve) => {
+          const previous = this.wake;
+          this.wake = () => {
+            this.wake = undefined;
+            previous?.();
+            resolve();
+          };
+        });
+        continue;
+      }
+      this.queued.delete(key);
+      this.options.onDepth?.(this.queue.length);
+      this.processing.add(key);
+      try {
+        await handler(key);
+      } finally {
+        this.processing.delete(key);
+        if (this.dirty.delete(key)) this.add(key);
+        if (this.queue.length === 0 && this.processing.size === 0) {
+          for (const resolve of this.idleWaiters.splice(0)) resolve();
+        }
+      }
+    }
+  }
+}
