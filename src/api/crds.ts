@@ -138,7 +138,7 @@ export function renderCrd(definition: KindDefinition): JsonSchema {
                   description: "APIVersion defines the versioned schema of this representation of an object.",
                 },
                 kind: { type: "string", description: "Kind is a string value representing the REST resource this object represents." },
-                metadata: { type: "object", description: "Standard object metadata." },
+                metadata: { type: "object" },
                 spec: toStructural(definition.spec),
                 status: toStructural(definition.status),
               },

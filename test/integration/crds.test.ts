@@ -1,0 +1,138 @@
+/**
+ * The CRDs against the real API server: they install, every example is accepted,
+ * invalid specs are rejected at apply time with a message naming the field, and
+ * kubectl shows the contract's columns and descriptions.
+ */
+import { readdirSync, readFileSync } from "node:fs";
+import path from "node:path";
+import { beforeAll, describe, expect, it } from "vitest";
+import { createNamespace, installCrds, kubectl, kubectlOk, REPO } from "../support/kube.ts";
+
+let namespace: string;
+
+beforeAll(async () => {
+  await installCrds();
+  namespace = await createNamespace("crds");
+});
+
+const instance = (spec: string) => `apiVersion: wa-operator.io/v1alpha1
+kind: WhatsAppInstance
+metadata: {name: bad}
+spec:
+${spec}`;
+const provider = (spec: string, kind = "WhatsAppProvider") => `apiVersion: wa-operator.io/v1alpha1
+kind: ${kind}
+metadata: {name: bad}
+spec:
+${spec}`;
+const validProvider = `  type: waha
+  url: http://waha:3000
+  credentialsSecretRef: {name: key}`;
+
+describe("the CRDs", () => {
+  it("install and are listed by kubectl get crd", async () => {
+    const out = await kubectlOk(["get", "crd", "-o", "name"]);
+    expect(out).toContain("whatsappinstances.wa-operator.io");
+    expect(out).toContain("whatsappproviders.wa-operator.io");
+    expect(out).toContain("clusterwhatsappproviders.wa-operator.io");
+  });
+
+  it("accepts every file in examples/", async () => {
+    const files = readdirSync(path.join(REPO, "examples"), { recursive: true })
+      .map(String)
+      .filter((file) => file.endsWith(".yaml"));
+    expect(files.length).toBeGreaterThan(3);
+    for (const file of files) {
+      const result = await kubectl(["apply", "-n", namespace, "--validate=strict", "-f", path.join(REPO, "examples", file)]);
+      expect(result.stderr, file).toBe("");
+      expect(result.code, file).toBe(0);
+    }
+  });
+});
+
+describe("invalid specs are rejected at apply time", () => {
+  it.each([
+    ["an unknown state", instance("  providerRef: {name: p}\n  state: Running"), "spec.state"],
+    ["pairing by Code without a phone number", instance("  providerRef: {name: p}\n  pairing: {method: Code}"), "pairing.phoneNumber is required when method is Code"],
+    ["a phone number that is not digits", instance('  providerRef: {name: p}\n  pairing: {method: Code, phoneNumber: "+55 11 9999"}'), "spec.pairing.phoneNumber"],
+    ["an unknown pairing method", instance("  providerRef: {name: p}\n  pairing: {method: Carrier}"), "spec.pairing.method"],
+    ["a webhook URL that is not http(s)", instance("  providerRef: {name: p}\n  webhook: {url: ftp://hooks.example.com/wa}"), "spec.webhook.url"],
+    ["a webhook URL that is not a URL", instance("  providerRef: {name: p}\n  webhook: {url: hooks}"), "spec.webhook.url"],
+    ["an empty webhook event name", instance('  providerRef: {name: p}\n  webhook: {url: "https://h.example/w", events: [""]}'), "spec.webhook.events[0]"],
+    ["a restartRequestedAt that is not a timestamp", instance("  providerRef: {name: p}\n  restartRequestedAt: yesterday"), "spec.restartRequestedAt"],
+    ["a missing providerRef", instance("  state: Connected"), "spec.providerRef"],
+    ["a providerRef of an unknown kind", instance("  providerRef: {kind: Provider, name: p}"), "spec.providerRef.kind"],
+    ["a providerRef without a name", instance("  providerRef: {kind: WhatsAppProvider}"), "spec.providerRef.name"],
+    ["an unknown deletionPolicy", instance("  providerRef: {name: p}\n  deletionPolicy: Keep"), "spec.deletionPolicy"],
+    ["a cloudApi phone number id that is not digits", instance("  providerRef: {name: p}\n  cloudApi: {phoneNumberId: abc, pinSecretRef: {name: pin}}"), "spec.cloudApi.phoneNumberId"],
+    ["a cloudApi without its PIN Secret", instance('  providerRef: {name: p}\n  cloudApi: {phoneNumberId: "123"}'), "spec.cloudApi.pinSecretRef"],
+    ["an unknown wappfy instance type", instance("  providerRef: {name: p}\n  wappfy: {type: baileys}"), "spec.wappfy.type"],
+    ["a credentials Secret reference without a name", instance("  providerRef: {name: p}\n  credentialsSecretRef: {key: api-key}"), "spec.credentialsSecretRef.name"],
+    ["an unknown field", instance("  providerRef: {name: p}\n  colour: green"), "unknown field \"spec.colour\""],
+    ["a provider type outside the five", provider("  type: telegram\n  url: http://x\n  credentialsSecretRef: {name: key}"), "spec.type"],
+    ["a negative maxInstances", provider(`${validProvider}\n  maxInstances: -1`), "spec.maxInstances"],
+    ["a provider without a url", provider("  type: waha\n  credentialsSecretRef: {name: key}"), "url is required for this provider type"],
+    ["a provider without credentials", provider("  type: wappfy\n  url: https://api.wappfy.io"), "credentialsSecretRef is required"],
+    ["a provider URL that is not http(s)", provider("  type: waha\n  url: waha:3000\n  credentialsSecretRef: {name: key}"), "spec.url"],
+    ["a rate limit of zero", provider(`${validProvider}\n  rateLimit: {requestsPerSecond: 0}`), "spec.rateLimit.requestsPerSecond"],
+    ["a poll interval that is not a duration", provider(`${validProvider}\n  pollInterval: soon`), "spec.pollInterval"],
+    [
+      "a cluster provider's Secret reference without a namespace",
+      provider("  type: waha\n  url: http://x\n  credentialsSecretRef: {name: key}", "ClusterWhatsAppProvider"),
+      "spec.credentialsSecretRef.namespace",
+    ],
+  ])("%s", async (_sentence, manifest, field) => {
+    const result = await kubectl(["apply", "-n", namespace, "--validate=strict", "-f", "-"], manifest);
+    expect(result.code).not.toBe(0);
+    expect(result.stderr).toContain(field);
+  });
+
+  it("a provider's type cannot change after creation", async () => {
+    await kubectlOk(["apply", "-n", namespace, "-f", "-"], provider(validProvider).replace("name: bad", "name: fixed-type"));
+    const result = await kubectl(
+      ["apply", "-n", namespace, "-f", "-"],
+      provider(validProvider.replace("type: waha", "type: wappfy")).replace("name: bad", "name: fixed-type"),
+    );
+    expect(result.code).not.toBe(0);
+    expect(result.stderr).toContain("type is immutable");
+  });
+
+  it("an instance's providerRef cannot change after creation", async () => {
+    await kubectlOk(["apply", "-n", namespace, "-f", "-"], instance("  providerRef: {name: one}").replace("name: bad", "name: fixed-ref"));
+    const result = await kubectl(["apply", "-n", namespace, "-f", "-"], instance("  providerRef: {name: two}").replace("name: bad", "name: fixed-ref"));
+    expect(result.code).not.toBe(0);
+    expect(result.stderr).toContain("providerRef is immutable");
+  });
+});
+
+describe("what kubectl shows", () => {
+  it("kubectl get wai prints the contract's columns", async () => {
+    await kubectlOk(["apply", "-n", namespace, "-f", "-"], instance("  providerRef: {name: waha}\n  state: Disconnected").replace("name: bad", "name: columns"));
+    const out = await kubectlOk(["get", "wai", "-n", namespace, "columns"]);
+    const header = out.split("\n")[0]?.trim().split(/\s+/);
+    expect(header).toEqual(["NAME", "PROVIDER", "DESIRED", "PHASE", "PHONE", "READY", "AGE"]);
+    expect(out.split("\n")[1]).toMatch(/^columns\s+waha\s+Disconnected\s+/);
+  });
+
+  it("kubectl get wap prints the contract's columns", async () => {
+    const out = await kubectlOk(["get", "wap", "-n", namespace]);
+    expect(out.split("\n")[0]?.trim().split(/\s+/)).toEqual(["NAME", "TYPE", "URL", "READY", "INSTANCES", "AGE"]);
+  });
+
+  it("kubectl get whatsapp lists every kind of the category", async () => {
+    const out = await kubectlOk(["get", "whatsapp", "-n", namespace, "-o", "name"]);
+    expect(out).toContain("whatsappinstance.wa-operator.io/columns");
+    expect(out).toContain("whatsappprovider.wa-operator.io/waha");
+  });
+
+  it.each([
+    ["wai.spec.pairing", "How the phone is linked."],
+    ["wai.spec.state", "Desired state: Connected"],
+    ["wai.status.qr", "only while phase is ScanQR"],
+    ["wap.spec.maxInstances", "QuotaExceeded"],
+    ["cwap.spec.credentialsSecretRef.namespace", "Namespace of the Secret"],
+  ])("kubectl explain %s shows the field's description", async (field, words) => {
+    const out = await kubectlOk(["explain", field]);
+    expect(out).toContain(words);
+  });
+});

@@ -1,0 +1,132 @@
+/**
+ * Test helpers against the real local API server: a client, kubectl, the CRDs,
+ * a namespace per test file, and bounded waits on what a user would see.
+ */
+import { KubeConfig } from "@kubernetes/client-node";
+import { execFile } from "node:child_process";
+import { randomBytes } from "node:crypto";
+import path from "node:path";
+import { promisify } from "node:util";
+import { inject } from "vitest";
+import { KubeClient } from "../../src/kube/client.ts";
+import { INSTANCES, type KubeObject, type ResourceType } from "../../src/kube/resources.ts";
+import type { InstanceObject } from "../../src/controllers/context.ts";
+
+const run = promisify(execFile);
+export const REPO = path.resolve(import.meta.dirname, "..", "..");
+
+export function kubeconfigPath(): string {
+  return inject("kubeconfig");
+}
+
+export function kubeClient(): KubeClient {
+  const config = new KubeConfig();
+  config.loadFromFile(kubeconfigPath());
+  return new KubeClient(config);
+}
+
+export interface KubectlResult {
+  readonly code: number;
+  readonly stdout: string;
+  readonly stderr: string;
+}
+
+/** Runs the built kubectl against the test cluster; never throws on a non-zero exit. */
+export async function kubectl(args: readonly string[], input?: string): Promise<KubectlResult> {
+  const env = { ...process.env, KUBECONFIG: kubeconfigPath(), PATH: `${inject("controlPlaneBinDir")}${path.delimiter}${process.env.PATH}` };
+  try {
+    const child = run("kubectl", [...args], { env, cwd: REPO, maxBuffer: 16 * 1024 * 1024 });
+    if (input !== undefined) {
+      child.child.stdin?.end(input);
+    }
+    const { stdout, stderr } = await child;
+    return { code: 0, stdout, stderr };
+  } catch (error) {
+    const failed = error as { code?: number; stdout?: string; stderr?: string };
+    return { code: typeof failed.code === "number" ? failed.code : 1, stdout: failed.stdout ?? "", stderr: failed.stderr ?? "" };
+  }
+}
+
+/** kubectl that must succeed. */
+export async function kubectlOk(args: readonly string[], input?: string): Promise<string> {
+  const result = await kubectl(args, input);
+  if (result.code !== 0) throw new Error(`kubectl ${args.join(" ")} failed (${result.code}): ${result.stderr}`);
+  return result.stdout;
+}
+
+let crdsInstalled: Promise<void> | undefined;
+
+/** Applies crds/ once per test file's process and waits until they are served. */
+export function installCrds(): Promise<void> {
+  crdsInstalled ??= (async () => {
+    await kubectlOk(["apply", "--server-side", "--force-conflicts", "-f", path.join(REPO, "crds")]);
+    await kubectlOk(["wait", "--for=condition=Established", "--timeout=60s", "-f", path.join(REPO, "crds")]);
+  })();
+  return crdsInstalled;
+}
+
+/** A fresh namespace for one test file. */
+export async function createNamespace(prefix: string): Promise<string> {
+  const name = `${prefix}-${randomBytes(3).toString("hex")}`;
+  await kubectlOk(["create", "namespace", name]);
+  return name;
+}
+
+/**
+ * Polls until `probe` returns a value (not undefined), or fails after `timeoutMs` with
+ * the last value seen. A bound on waiting for the system, not a timing assertion.
+ */
+export async function eventually<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 30_000, everyMs = 150): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let last: unknown;
+  for (;;) {
+    try {
+      const value = await probe();
+      if (value !== undefined) return value;
+    } catch (error) {
+      last = error;
+    }
+    if (Date.now() > deadline) {
+      throw new Error(`timed out waiting for ${what}${last ? `; last error: ${last instanceof Error ? last.message : String(last)}` : ""}`);
+    }
+    await new Promise((resolve) => setTimeout(resolve, everyMs));
+  }
+}
+
+export async function getInstance(kube: KubeClient, namespace: string, name: string): Promise<InstanceObject | undefined> {
+  return kube.find<InstanceObject>(INSTANCES, namespace, name);
+}
+
+/** Waits until the instance's status satisfies `test`, returning it. */
+export function instanceWhere(
+  kube: KubeClient,
+  namespace: string,
+  name: string,
+  what: string,
+  test: (instance: InstanceObject) => boolean,
+  timeoutMs?: number,
+): Promise<InstanceObject> {
+  return eventually(
+    `${namespace}/${name}: ${what}`,
+    async () => {
+      const instance = await getInstance(kube, namespace, name);
+      return instance && test(instance) ? instance : undefined;
+    },
+    timeoutMs,
+  );
+}
+
+export function condition(object: KubeObject & { status?: { conditions?: { type: string; status: string; reason: string; message: string }[] } }, type: string) {
+  return object.status?.conditions?.find((entry) => entry.type === type);
+}
+
+/** Events recorded for an object, as `kubectl describe` lists them. */
+export async function eventsFor(kube: KubeClient, namespace: string, name: string): Promise<{ type: string; reason: string; message: string; count: number }[]> {
+  const list = await kube.list<KubeObject & { involvedObject: { name: string }; type: string; reason: string; message: string; count: number }>(
+    { group: "", version: "v1", plural: "events", kind: "Event", namespaced: true },
+    namespace,
+  );
+  return list.items.filter((event) => event.involvedObject.name === name).map(({ type, reason, message, count }) => ({ type, reason, message, count }));
+}
+
+export type { ResourceType };
