@@ -1,0 +1,59 @@
+# Developer entry points.
+#   make control-plane   build kube-apiserver, kube-controller-manager, kubectl and etcd (cached)
+#   make cluster-up      start a local control plane in .local/ (idempotent)
+#   make cluster-down    stop it
+#   make install         kubectl apply --server-side -f crds/ against $KUBECONFIG
+#   make test            npx vitest run (the integration project starts its own control plane)
+SHELL := bash
+.SHELLFLAGS := -euo pipefail -c
+.DEFAULT_GOAL := help
+
+# Node 24 (hack/node.sh installs it into the cache on first use, then only prints its bin dir).
+NODE_BIN := $(shell hack/node.sh)
+ifeq ($(NODE_BIN),)
+$(warning hack/node.sh failed; using the node on PATH)
+else
+export PATH := $(NODE_BIN):$(PATH)
+endif
+
+CLUSTER_DIR ?= .local
+BUILD_CONTROL_PLANE := hack/control-plane/build.sh
+CLUSTER := node hack/control-plane/cluster.ts
+
+.PHONY: help control-plane cluster-up cluster-down cluster-status install node_modules test
+
+help:
+	@sed -n '2,6p' Makefile | sed 's/^# \{0,1\}//'
+
+# Builds (or finds in the cache) the control-plane binaries; prints their directory.
+control-plane:
+	@$(BUILD_CONTROL_PLANE)
+
+cluster-up: control-plane
+	@bin="$$($(BUILD_CONTROL_PLANE))"; \
+	$(CLUSTER) up --dir $(CLUSTER_DIR) --bin-dir "$$bin" >/dev/null; \
+	echo "export KUBECONFIG=$(CURDIR)/$(CLUSTER_DIR)/kubeconfig"; \
+	echo "export PATH=$$bin:\$$PATH  # kubectl $$("$$bin/kubectl" version --client -o json | sed -n 's/.*"gitVersion": "\(.*\)".*/\1/p' | head -1)"
+
+cluster-down:
+	@$(CLUSTER) down --dir $(CLUSTER_DIR)
+
+cluster-status:
+	@$(CLUSTER) status --dir $(CLUSTER_DIR)
+
+# Prefers the built kubectl; builds it only when there is no kubectl on PATH at all.
+install:
+	@if bin="$$($(BUILD_CONTROL_PLANE) --check)"; then export PATH="$$bin:$$PATH"; \
+	elif ! command -v kubectl >/dev/null; then export PATH="$$($(BUILD_CONTROL_PLANE)):$$PATH"; fi; \
+	echo "kubectl apply --server-side -f crds/ (KUBECONFIG=$${KUBECONFIG:-~/.kube/config}, $$(command -v kubectl))"; \
+	kubectl apply --server-side -f crds/
+
+node_modules: node_modules/.package-lock.json
+
+node_modules/.package-lock.json: package-lock.json package.json
+	npm ci
+	@touch $@
+
+test: node_modules control-plane
+	@bin="$$($(BUILD_CONTROL_PLANE))"; \
+	PATH="$$bin:$$PATH" WA_CONTROL_PLANE_BIN="$$bin" npx vitest run
