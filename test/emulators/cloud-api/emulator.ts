@@ -1,0 +1,479 @@
+/**
+ * A loopback emulator of the parts of Meta's Graph API that manage a WhatsApp business
+ * phone number (shared/providers/cloud-api.md, checklist 2.5): `/vNN.0/` paths, Bearer
+ * auth, numbers that are PENDING until registered, the two-step PIN, the 10-per-72-h
+ * register/deregister budget, WABA `subscribed_apps`, and Graph's error envelope.
+ *
+ * Guesses, labelled as such:
+ * - After deregister a number's status is DISCONNECTED (Meta does not document it).
+ * - Deregister attempts share the register budget (133016 names both).
+ * - Every register/deregister request counts against the budget, failed ones included;
+ *   the refused 11th does not, so the block lifts when the oldest attempt is 72 h old.
+ * - Registering a number that has no PIN yet sets it (as Meta does for a first register).
+ * - A missing token answers like a bad one: 401, code 190.
+ * - Errors use HTTP 400 unless said otherwise; the status for throttling codes is configurable.
+ */
+import { randomBytes } from "node:crypto";
+import { createServer, type Server } from "node:http";
+import { realClock, type Clock } from "../shared/clock.ts";
+import { close, listen, readBody, Router, sendReply, type EmulatorRequest, type Reply } from "../shared/http.ts";
+
+/** The moving window and size of the register/deregister budget per number. */
+export const REGISTRATION_WINDOW_MS = 72 * 60 * 60 * 1000;
+export const REGISTRATION_ATTEMPTS = 10;
+
+/** Statuses in which a number counts as registered (deregister is allowed). */
+const REGISTERED = new Set(["CONNECTED", "FLAGGED", "RESTRICTED", "RATE_LIMITED"]);
+const DEFAULT_FIELDS = ["id", "display_phone_number", "verified_name", "quality_rating"];
+
+export interface NumberSeed {
+  readonly id: string;
+  readonly wabaId: string;
+  /** Formatted, e.g. "+1 555-555-5555". */
+  readonly displayPhoneNumber: string;
+  readonly verifiedName?: string;
+  /** Default PENDING (not registered). */
+  readonly status?: string;
+  readonly qualityRating?: string;
+  readonly nameStatus?: string;
+  readonly codeVerificationStatus?: string;
+  /** The two-step PIN, when the number already has one. */
+  readonly pin?: string;
+}
+
+export interface PhoneNumber {
+  readonly id: string;
+  readonly wabaId: string;
+  readonly displayPhoneNumber: string;
+  readonly verifiedName: string;
+  status: string;
+  qualityRating: string;
+  nameStatus: string;
+  codeVerificationStatus: string;
+  pin: string | undefined;
+  /** Times of register/deregister requests, oldest first. */
+  attempts: number[];
+}
+
+export interface Subscription {
+  readonly overrideCallbackUri?: string;
+  /** Kept to answer the hub handshake; Graph never returns it. */
+  readonly verifyToken?: string;
+}
+
+export interface ThrottleOptions {
+  /** 4 (app), 80007 (WABA) or 130429 (throughput). */
+  readonly code: 4 | 80007 | 130429;
+  /** HTTP status; Graph mostly uses 400, copies of Meta's table say 429. */
+  readonly status?: number;
+  readonly retryAfterSeconds?: number;
+  /** How many of the next requests are throttled. Default 1. */
+  readonly times?: number;
+}
+
+export interface CloudApiEmulatorOptions {
+  /** The only token accepted. */
+  readonly token: string;
+  readonly numbers?: readonly NumberSeed[];
+  readonly clock?: Clock;
+  /** Performs Meta's `hub.*` GET handshake against override_callback_uri on subscribe. Default false. */
+  readonly verifyCallbacks?: boolean;
+}
+
+export interface CallRecord {
+  readonly method: string;
+  /** Pathname only: a token in the query string is never recorded. */
+  readonly path: string;
+  readonly status: number;
+}
+
+export type Corruption = "not-json" | "wrong-shape";
+
+const APP = { id: "1234567890123456", name: "wa-operator emulator app" };
+const THROTTLE_MESSAGES: Record<ThrottleOptions["code"], string> = {
+  4: "(#4) Application request limit reached",
+  80007: "(#80007) There have been too many calls to this WhatsApp Business account.",
+  130429: "(#130429) Rate limit hit",
+};
+
+export class CloudApiEmulator {
+  readonly calls: CallRecord[] = [];
+  readonly #token: string;
+  readonly #clock: Clock;
+  readonly #verifyCallbacks: boolean;
+  readonly #numbers = new Map<string, PhoneNumber>();
+  readonly #subscriptions = new Map<string, Subscription | undefined>();
+  readonly #router = new Router();
+  readonly #server: Server;
+  #available = true;
+  #corruption: Corruption | undefined;
+  #throttle: (ThrottleOptions & { remaining: number }) | undefined;
+
+  constructor(options: CloudApiEmulatorOptions) {
+    this.#token = options.token;
+    this.#clock = options.clock ?? realClock;
+    this.#verifyCallbacks = options.verifyCallbacks ?? false;
+    for (const seed of options.numbers ?? []) this.addNumber(seed);
+    this.#router
+      .add("GET", "/me", (req) => ({ status: 200, body: pick({ id: APP.id, name: APP.name }, fieldsOf(req, ["id", "name"])) }))
+      .add("GET", "/{id}", (req) => this.#readNumber(req))
+      .add("POST", "/{id}", (req) => this.#setPin(req))
+      .add("POST", "/{id}/register", (req) => this.#register(req))
+      .add("POST", "/{id}/deregister", (req) => this.#deregister(req))
+      .add("GET", "/{waba}/subscribed_apps", (req) => this.#listSubscriptions(req))
+      .add("POST", "/{waba}/subscribed_apps", (req) => this.#subscribe(req))
+      .add("DELETE", "/{waba}/subscribed_apps", (req) => this.#unsubscribe(req));
+    this.#server = createServer((req, res) => {
+      void (async () => {
+        const url = new URL(req.url ?? "/", "http://emulator");
+        const request: EmulatorRequest = {
+          method: req.method ?? "GET",
+          path: url.pathname,
+          query: url.searchParams,
+          headers: req.headers,
+          params: {},
+          rawBody: await readBody(req),
+        };
+        const reply = await this.#answer(request);
+        this.calls.push({ method: request.method, path: request.path, status: reply.status });
+        sendReply(res, reply);
+      })().catch((error: unknown) => {
+        res.writeHead(500).end(String(error));
+      });
+    });
+  }
+
+  start(): Promise<string> {
+    return listen(this.#server);
+  }
+
+  stop(): Promise<void> {
+    return close(this.#server);
+  }
+
+  /** Adds a business phone number (and its WABA, with no app subscribed). */
+  addNumber(seed: NumberSeed): void {
+    this.#numbers.set(seed.id, {
+      id: seed.id,
+      wabaId: seed.wabaId,
+      displayPhoneNumber: seed.displayPhoneNumber,
+      verifiedName: seed.verifiedName ?? "Emulated Business",
+      status: seed.status ?? "PENDING",
+      qualityRating: seed.qualityRating ?? "NA",
+      nameStatus: seed.nameStatus ?? "APPROVED",
+      codeVerificationStatus: seed.codeVerificationStatus ?? "VERIFIED",
+      pin: seed.pin,
+      attempts: [],
+    });
+    if (!this.#subscriptions.has(seed.wabaId)) this.#subscriptions.set(seed.wabaId, undefined);
+  }
+
+  /** The live record of a number, for assertions and for changes Meta makes on its own (quality, bans). */
+  number(id: string): PhoneNumber {
+    const number = this.#numbers.get(id);
+    if (!number) throw new Error(`the emulator has no number ${id}`);
+    return number;
+  }
+
+  /** The app's subscription to a WABA, or undefined when not subscribed. */
+  subscription(wabaId: string): Subscription | undefined {
+    return this.#subscriptions.get(wabaId);
+  }
+
+  /** Register/deregister requests of a number inside the moving 72 h window. */
+  attemptsInWindow(id: string): number {
+    return this.#recentAttempts(this.number(id)).length;
+  }
+
+  setAvailable(available: boolean): void {
+    this.#available = available;
+  }
+
+  /** Throttles the next request(s) that pass authentication with a Graph rate-limit error. */
+  throttle(options: ThrottleOptions): void {
+    this.#throttle = { ...options, remaining: options.times ?? 1 };
+  }
+
+  /** Breaks the next answer (200 with a non-JSON body or an unexpected shape); the call is not carried out. */
+  corruptNext(kind: Corruption): void {
+    this.#corruption = kind;
+  }
+
+  async #answer(req: EmulatorRequest): Promise<Reply> {
+    if (!this.#available) {
+      return graphError(503, { message: "(#2) Service temporarily unavailable", code: 2, is_transient: true });
+    }
+    const corruption = this.#corruption;
+    if (corruption !== undefined) {
+      this.#corruption = undefined;
+      return corruption === "not-json"
+        ? { status: 200, raw: { contentType: "text/html", data: Buffer.from("<html>upstream error</html>") } }
+        : { status: 200, body: { data: { unexpected: true } } };
+    }
+    const versioned = /^\/v\d+\.0(\/.*)$/.exec(req.path);
+    if (!versioned?.[1]) {
+      return graphError(400, { message: "Unknown path components: the emulator needs a /vNN.0/ prefix", code: 2500 });
+    }
+    if (this.#tokenOf(req) !== this.#token) {
+      return graphError(401, { message: "Invalid OAuth access token - Cannot parse access token", code: 190 });
+    }
+    const throttled = this.#throttled();
+    if (throttled) return throttled;
+    const path = versioned[1];
+    const match = this.#router.match(req.method, path);
+    if (!match.route) {
+      return graphError(400, { message: `Unsupported ${req.method.toLowerCase()} request.`, code: 100, type: "GraphMethodException" });
+    }
+    return match.route.handler({ ...req, path, params: match.params });
+  }
+
+  #tokenOf(req: EmulatorRequest): string | undefined {
+    const bearer = /^Bearer (.+)$/.exec(req.headers.authorization ?? "")?.[1];
+    return bearer ?? req.query.get("access_token") ?? undefined;
+  }
+
+  #throttled(): Reply | undefined {
+    const throttle = this.#throttle;
+    if (!throttle) return undefined;
+    throttle.remaining -= 1;
+    if (throttle.remaining <= 0) this.#throttle = undefined;
+    const headers = throttle.retryAfterSeconds === undefined ? undefined : { "Retry-After": String(throttle.retryAfterSeconds) };
+    return graphError(
+      throttle.status ?? 400,
+      { message: THROTTLE_MESSAGES[throttle.code], code: throttle.code, is_transient: true },
+      headers,
+    );
+  }
+
+  #readNumber(req: EmulatorRequest): Reply {
+    const number = this.#numbers.get(req.params["id"] ?? "");
+    if (!number) return unknownObject(req);
+    const values: Record<string, unknown> = {
+      id: number.id,
+      display_phone_number: number.displayPhoneNumber,
+      verified_name: number.verifiedName,
+      quality_rating: number.qualityRating,
+      status: number.status,
+      code_verification_status: number.codeVerificationStatus,
+      name_status: number.nameStatus,
+      platform_type: REGISTERED.has(number.status) ? "CLOUD_API" : "NOT_APPLICABLE",
+      throughput: { level: "STANDARD" },
+    };
+    const fields = fieldsOf(req, DEFAULT_FIELDS);
+    const unknown = fields.find((field) => !(field in values));
+    if (unknown !== undefined) {
+      return graphError(400, {
+        message: `(#100) Tried accessing nonexisting field (${unknown}) on node type (WhatsAppBusinessPhoneNumber)`,
+        code: 100,
+      });
+    }
+    return { status: 200, body: pick(values, fields) };
+  }
+
+  /** Two-step verification: `POST /{id} {pin}` sets or changes the PIN. */
+  #setPin(req: EmulatorRequest): Reply {
+    const number = this.#numbers.get(req.params["id"] ?? "");
+    if (!number) return unknownObject(req);
+    const params = paramsOf(req);
+    if (params === undefined) return invalidBody();
+    const pin = params["pin"];
+    if (typeof pin !== "string" || !/^\d{6}$/.test(pin)) return invalidPin();
+    number.pin = pin;
+    return success();
+  }
+
+  #register(req: EmulatorRequest): Reply {
+    const number = this.#numbers.get(req.params["id"] ?? "");
+    if (!number) return unknownObject(req);
+    const blocked = this.#spendAttempt(number);
+    if (blocked) return blocked;
+    const params = paramsOf(req);
+    if (params === undefined) return invalidBody();
+    if (params["messaging_product"] !== "whatsapp") {
+      return graphError(400, { message: "(#100) The parameter messaging_product is required.", code: 100 });
+    }
+    const pin = params["pin"];
+    if (typeof pin !== "string" || !/^\d{6}$/.test(pin)) return invalidPin();
+    if (number.pin !== undefined && number.pin !== pin) {
+      return graphError(400, {
+        message: "(#133005) Two step verification PIN Mismatch",
+        code: 133005,
+        error_data: { messaging_product: "whatsapp", details: "The PIN you entered does not match the two-step verification PIN." },
+      });
+    }
+    number.pin = pin;
+    if (!REGISTERED.has(number.status)) number.status = "CONNECTED";
+    return success();
+  }
+
+  #deregister(req: EmulatorRequest): Reply {
+    const number = this.#numbers.get(req.params["id"] ?? "");
+    if (!number) return unknownObject(req);
+    const blocked = this.#spendAttempt(number);
+    if (blocked) return blocked;
+    if (!REGISTERED.has(number.status)) {
+      return graphError(400, {
+        message: "Phone number not registered on the WhatsApp Business Platform.",
+        code: 100,
+        error_subcode: 2207051,
+      });
+    }
+    number.status = "DISCONNECTED";
+    return success();
+  }
+
+  /** Records one register/deregister request, or answers 133016 when the window is full. */
+  #spendAttempt(number: PhoneNumber): Reply | undefined {
+    number.attempts = this.#recentAttempts(number);
+    if (number.attempts.length >= REGISTRATION_ATTEMPTS) {
+      return graphError(400, {
+        message: "(#133016) Account register deregister rate limit exceeded",
+        code: 133016,
+        error_data: {
+          messaging_product: "whatsapp",
+          details: "Registration and deregistration requests for this number exceeded the limit; try again in 72 hours.",
+        },
+      });
+    }
+    number.attempts.push(this.#clock.now());
+    return undefined;
+  }
+
+  #recentAttempts(number: PhoneNumber): number[] {
+    const since = this.#clock.now() - REGISTRATION_WINDOW_MS;
+    return number.attempts.filter((at) => at > since);
+  }
+
+  #listSubscriptions(req: EmulatorRequest): Reply {
+    const waba = req.params["waba"] ?? "";
+    if (!this.#subscriptions.has(waba)) return unknownObject(req);
+    const subscription = this.#subscriptions.get(waba);
+    const app = { whatsapp_business_api_data: { ...APP, link: `https://www.facebook.com/games/?app_id=${APP.id}` } };
+    const data =
+      subscription === undefined
+        ? []
+        : [subscription.overrideCallbackUri === undefined ? app : { ...app, override_callback_uri: subscription.overrideCallbackUri }];
+    return { status: 200, body: { data } };
+  }
+
+  async #subscribe(req: EmulatorRequest): Promise<Reply> {
+    const waba = req.params["waba"] ?? "";
+    if (!this.#subscriptions.has(waba)) return unknownObject(req);
+    const params = paramsOf(req);
+    if (params === undefined) return invalidBody();
+    const uri = params["override_callback_uri"];
+    const token = params["verify_token"];
+    if (uri === undefined) {
+      this.#subscriptions.set(waba, {});
+      return success();
+    }
+    if (typeof uri !== "string" || typeof token !== "string" || token === "") {
+      return graphError(400, { message: "(#100) verify_token is required with override_callback_uri", code: 100 });
+    }
+    if (this.#verifyCallbacks) {
+      const problem = await handshake(uri, token);
+      if (problem !== undefined) {
+        return graphError(400, { message: `(#2200) Callback verification failed with the following errors: ${problem}`, code: 2200 });
+      }
+    }
+    this.#subscriptions.set(waba, { overrideCallbackUri: uri, verifyToken: token });
+    return success();
+  }
+
+  #unsubscribe(req: EmulatorRequest): Reply {
+    const waba = req.params["waba"] ?? "";
+    if (!this.#subscriptions.has(waba)) return unknownObject(req);
+    this.#subscriptions.set(waba, undefined);
+    return success();
+  }
+}
+
+interface GraphErrorBody {
+  readonly message: string;
+  readonly code: number;
+  readonly type?: string;
+  readonly error_subcode?: number;
+  readonly error_data?: { readonly messaging_product: string; readonly details: string };
+  readonly is_transient?: boolean;
+}
+
+/** Graph's error envelope (cloud-api.md 2.4). */
+function graphError(status: number, error: GraphErrorBody, headers?: Record<string, string>): Reply {
+  const body = { error: { type: "OAuthException", ...error, fbtrace_id: randomBytes(8).toString("base64url") } };
+  return headers === undefined ? { status, body } : { status, body, headers };
+}
+
+function unknownObject(req: EmulatorRequest): Reply {
+  const id = req.params["id"] ?? req.params["waba"] ?? "";
+  return graphError(400, {
+    message:
+      `Unsupported ${req.method.toLowerCase()} request. Object with ID '${id}' does not exist, cannot be loaded due to ` +
+      "missing permissions, or does not support this operation. Please read the Graph API documentation at https://developers.facebook.com/docs/graph-api",
+    code: 100,
+    error_subcode: 33,
+    type: "GraphMethodException",
+  });
+}
+
+function invalidPin(): Reply {
+  return graphError(400, { message: "(#100) Invalid PIN format. PIN must be exactly 6 digits", code: 100 });
+}
+
+function invalidBody(): Reply {
+  return graphError(400, { message: "(#100) Invalid request body", code: 100 });
+}
+
+function success(): Reply {
+  return { status: 200, body: { success: true } };
+}
+
+/** Graph takes parameters as JSON, as a form, or in the query string. Undefined for a body it cannot read. */
+function paramsOf(req: EmulatorRequest): Record<string, unknown> | undefined {
+  const params: Record<string, unknown> = Object.fromEntries(req.query);
+  const type = req.headers["content-type"] ?? "";
+  const text = req.rawBody.toString("utf8");
+  if (text.trim() === "") return params;
+  if (type.startsWith("application/json")) {
+    try {
+      const json: unknown = JSON.parse(text);
+      return typeof json === "object" && json !== null && !Array.isArray(json) ? { ...params, ...json } : undefined;
+    } catch {
+      return undefined;
+    }
+  }
+  if (type.startsWith("application/x-www-form-urlencoded")) return { ...params, ...Object.fromEntries(new URLSearchParams(text)) };
+  return undefined;
+}
+
+function fieldsOf(req: EmulatorRequest, defaults: readonly string[]): string[] {
+  const fields = req.query.get("fields");
+  return fields === null ? [...defaults] : fields.split(",").map((f) => f.trim()).filter((f) => f !== "");
+}
+
+/** The requested fields; Graph adds the node's `id` to every node read, requested or not. */
+function pick(values: Record<string, unknown>, fields: readonly string[]): Record<string, unknown> {
+  const wanted = fields.includes("id") ? fields : [...fields, "id"];
+  return Object.fromEntries(wanted.filter((f) => f in values).map((f) => [f, values[f]]));
+}
+
+/** Meta's verification GET: the callback must echo hub.challenge for our verify token. */
+async function handshake(uri: string, verifyToken: string): Promise<string | undefined> {
+  const challenge = String(Math.floor(Math.random() * 1e9));
+  let url: URL;
+  try {
+    url = new URL(uri);
+  } catch {
+    return "the callback URL is not valid";
+  }
+  url.searchParams.set("hub.mode", "subscribe");
+  url.searchParams.set("hub.challenge", challenge);
+  url.searchParams.set("hub.verify_token", verifyToken);
+  try {
+    const response = await fetch(url, { signal: AbortSignal.timeout(5000) });
+    const body = await response.text();
+    if (response.status !== 200) return `the callback answered HTTP ${response.status}`;
+    return body.trim() === challenge ? undefined : "the callback did not echo hub.challenge";
+  } catch (error) {
+    return `the callback could not be reached (${error instanceof Error ? error.message : String(error)})`;
+  }
+}
