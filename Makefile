@@ -55,5 +55,7 @@ node_modules/.package-lock.json: package-lock.json package.json
 	@touch $@
 
 test: node_modules control-plane
-	@bin="$$($(BUILD_CONTROL_PLANE))"; \
-	PATH="$$bin:$$PATH" WA_CONTROL_PLANE_BIN="$$bin" npx vitest run
+	@mkdir -p .local; bin="$$($(BUILD_CONTROL_PLANE))"; \
+	status=0; PATH="$$bin:$$PATH" WA_CONTROL_PLANE_BIN="$$bin" npx vitest run --reporter=default --reporter=json \
+	  --outputFile.json=.local/vitest-report.json || status=$$?; \
+	node scripts/test-summary.ts .local/vitest-report.json && exit $$status

@@ -139,8 +139,9 @@ describe("linking a number", () => {
     const code = await eventually("pairing code in the Secret", async () => (await qrSecret("paired"))["pairing-code"]?.toString());
     expect(code).toMatch(/^[A-Z0-9]{4}-[A-Z0-9]{4}$/);
     expect(waha.callsTo("POST", /\/auth\/request-code$/)).toHaveLength(1);
-    const instance = await getInstance(kube, namespace, "paired");
-    expect(condition(instance!, "Ready")?.reason).toBe("WaitingForPairingCode");
+    const instance = await instanceWhere(kube, namespace, "paired", "waiting for the code", (object) => condition(object, "Ready")?.reason === "WaitingForPairingCode");
+    expect(condition(instance, "Ready")?.message).toContain("paired-qr");
+    expect(JSON.stringify(instance.status)).not.toContain(code);
     waha.enterPairingCode(session("paired"));
     await instanceWhere(kube, namespace, "paired", "Connected", (object) => object.status?.phase === "Connected");
   });
