@@ -53,7 +53,8 @@ export const configSchema = z.object({
     .default("false")
     .transform((value) => value === "true" || value === "1"),
   leaseName: z.string().default("wa-operator-leader"),
-  leaseNamespace: z.string().default(""),
+  /** The operator's own namespace: its Lease, and the event Secrets of cluster-scoped providers. */
+  operatorNamespace: z.string().default("default"),
   leaseDuration: durationMs.default(15_000),
 });
 
@@ -74,7 +75,7 @@ const SETTINGS: readonly { flag: string; env: string; key: keyof z.input<typeof 
   { flag: "http-address", env: "HTTP_ADDRESS", key: "httpAddress" },
   { flag: "leader-election", env: "LEADER_ELECTION", key: "leaderElection" },
   { flag: "lease-name", env: "LEASE_NAME", key: "leaseName" },
-  { flag: "lease-namespace", env: "POD_NAMESPACE", key: "leaseNamespace" },
+  { flag: "operator-namespace", env: "POD_NAMESPACE", key: "operatorNamespace" },
   { flag: "lease-duration", env: "LEASE_DURATION", key: "leaseDuration" },
 ];
 

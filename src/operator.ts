@@ -7,14 +7,14 @@ import { createHash } from "node:crypto";
 import type { Logger } from "pino";
 import { instanceSpecSchema } from "./api/instance.ts";
 import type { OperatorConfig } from "./config.ts";
-import type { Clock, InstanceObject, OperatorContext, ProviderObject, ReconcileObservers, ReconcileResult } from "./controllers/context.ts";
+import type { Clock, InstanceObject, OperatorContext, ProviderObject, ReconcileResult } from "./controllers/context.ts";
 import { instancesUsing, providerRefOf, reconcileInstance } from "./controllers/instance/reconciler.ts";
 import { CLUSTER_PROVIDER_KIND, PROVIDER_KIND, ProviderConnections, providerKey } from "./controllers/provider/connections.ts";
 import { reconcileProvider } from "./controllers/provider/reconciler.ts";
 import type { KubeClient } from "./kube/client.ts";
 import { EventRecorder } from "./kube/events.ts";
 import { CLUSTER_PROVIDERS, INSTANCES, keyOf, PROVIDERS, SECRETS, type KubeObject, type ResourceType } from "./kube/resources.ts";
-import type { ResponseObserver } from "./providers/http.ts";
+import type { Metrics } from "./metrics.ts";
 import { Informer, type InformerEvent } from "./runtime/informer.ts";
 import { MultiInformer } from "./runtime/multi-informer.ts";
 import { WorkQueue } from "./runtime/work-queue.ts";
@@ -25,11 +25,7 @@ export interface OperatorOptions {
   readonly log: Logger;
   readonly clock?: Clock;
   readonly host?: string;
-  /** Metrics hooks. */
-  readonly onProviderResponse?: ResponseObserver;
-  readonly onReconcile?: (controller: string, result: "success" | "error" | "requeue", seconds: number) => void;
-  readonly onQueueDepth?: (controller: string, depth: number) => void;
-  readonly observers?: ReconcileObservers;
+  readonly metrics?: Metrics;
 }
 
 /** Secrets are watched for changes only; their data stays out of the cache (a digest replaces it). */
@@ -41,7 +37,8 @@ export class Operator {
   readonly providerQueue: WorkQueue;
   private readonly secrets: MultiInformer<KubeObject>;
   private readonly options: OperatorOptions;
-  private started = false;
+  private cachesStarted = false;
+  private workersStarted = false;
 
   constructor(options: OperatorOptions) {
     this.options = options;
@@ -67,9 +64,10 @@ export class Operator {
     const connections = new ProviderConnections({
       kube,
       timeoutMs: config.providerTimeout,
+      operatorNamespace: config.operatorNamespace,
       lookup: (ref) =>
         ref.kind === CLUSTER_PROVIDER_KIND ? clusterProviders.get(ref.name) : providers.get(`${ref.namespace}/${ref.name}`),
-      ...(options.onProviderResponse ? { observe: options.onProviderResponse } : {}),
+      ...(options.metrics ? { observe: (provider: string, code: string) => options.metrics?.providerRequests.inc({ provider, code }) } : {}),
     });
     this.context = {
       kube,
@@ -79,16 +77,12 @@ export class Operator {
       events: new EventRecorder({ kube, component: "wa-operator", log, ...(options.host ? { host: options.host } : {}) }),
       caches: { instances, providers, clusterProviders },
       connections,
-      ...(options.observers ? { observers: options.observers } : {}),
+      ...(options.metrics ? { observers: { instancePhase: (key: string, phase: string | undefined) => options.metrics?.instancePhase(key, phase) } } : {}),
     };
-    this.instanceQueue = new WorkQueue({
-      concurrency: config.concurrency,
-      ...(options.onQueueDepth ? { onDepth: (depth: number) => options.onQueueDepth?.("whatsappinstance", depth) } : {}),
-    });
-    this.providerQueue = new WorkQueue({
-      concurrency: Math.max(1, Math.ceil(config.concurrency / 4)),
-      ...(options.onQueueDepth ? { onDepth: (depth: number) => options.onQueueDepth?.("whatsappprovider", depth) } : {}),
-    });
+    this.instanceQueue = new WorkQueue({ concurrency: config.concurrency, ...queueMetrics(options.metrics, "whatsappinstance") });
+    this.providerQueue = new WorkQueue({ concurrency: Math.max(1, Math.ceil(config.concurrency / 4)), ...queueMetrics(options.metrics, "whatsappprovider") });
+    options.metrics?.maxConcurrentReconciles.set({ controller: "whatsappinstance" }, config.concurrency);
+    options.metrics?.maxConcurrentReconciles.set({ controller: "whatsappprovider" }, Math.max(1, Math.ceil(config.concurrency / 4)));
     instances.on((event) => this.onInstance(event));
     providers.on((event) => this.onProvider(PROVIDER_KIND, event));
     clusterProviders.on((event) => this.onProvider(CLUSTER_PROVIDER_KIND, event));
@@ -100,16 +94,38 @@ export class Operator {
 
   /** Starts watching; resolves once every cache has synced and the workers run. */
   async start(): Promise<void> {
-    if (this.started) return;
-    this.started = true;
+    await this.startCaches();
+    this.startWorkers();
+  }
+
+  /**
+   * Starts the informers. Every replica keeps its caches warm (so /readyz is true and a
+   * new leader starts at once); only the leader runs workers.
+   */
+  async startCaches(): Promise<void> {
+    if (this.cachesStarted) return;
+    this.cachesStarted = true;
     for (const informer of this.informers) informer.start();
     await Promise.all(this.informers.map((informer) => informer.synced));
+  }
+
+  /** Starts reconciling (the leader only). Keys queued meanwhile are processed now. */
+  startWorkers(): void {
+    if (this.workersStarted) return;
+    this.workersStarted = true;
     this.instanceQueue.start((key) => this.run("whatsappinstance", this.instanceQueue, key, () => reconcileInstance(this.context, key)));
     this.providerQueue.start((key) => {
       const [kind, rest] = splitProviderQueueKey(key);
       return this.run("whatsappprovider", this.providerQueue, key, () => reconcileProvider(this.context, kind, rest));
     });
-    this.options.log.info({ namespaces: this.options.config.namespaces }, "caches synced; reconciling");
+    this.options.log.info({ namespaces: this.options.config.namespaces }, "reconciling");
+  }
+
+  /** Queues an instance for a look now (a provider event said it changed). */
+  poke(namespace: string, name: string): boolean {
+    if (!this.context.caches.instances.get(`${namespace}/${name}`)) return false;
+    this.instanceQueue.add(`${namespace}/${name}`);
+    return true;
   }
 
   get synced(): boolean {
@@ -143,12 +159,19 @@ export class Operator {
       const delay = queue.addRateLimited(key);
       log.error({ controller, key, err: error instanceof Error ? error.message : String(error), retryInMs: delay }, "reconcile failed");
     } finally {
-      this.options.onReconcile?.(controller, outcome, (performance.now() - started) / 1000);
+      log.debug({ controller, key, outcome, ms: Math.round(performance.now() - started) }, "reconciled");
+      const metrics = this.options.metrics;
+      if (metrics) {
+        metrics.reconcileTotal.inc({ controller, result: outcome });
+        if (outcome === "error") metrics.reconcileErrors.inc({ controller });
+        metrics.reconcileTime.observe({ controller }, (performance.now() - started) / 1000);
+      }
     }
   }
 
   private onInstance(event: InformerEvent<InstanceObject>): void {
     this.instanceQueue.add(keyOf(event.object));
+    if (event.type === "deleted") this.options.metrics?.forgetInstance(keyOf(event.object));
     if (event.type === "resync" || event.type === "updated") return;
     // A new or removed instance changes its provider's count and may free a quota slot.
     const spec = instanceSpecSchema.safeParse(event.object.spec);
@@ -177,6 +200,14 @@ export class Operator {
     if (event.type === "updated" && event.old?.metadata.annotations?.[DATA_DIGEST] === event.object.metadata.annotations?.[DATA_DIGEST]) return;
     const namespace = event.object.metadata.namespace;
     const name = event.object.metadata.name;
+    const providerOwner = event.object.metadata.ownerReferences?.find((reference) => reference.kind === PROVIDER_KIND || reference.kind === CLUSTER_PROVIDER_KIND);
+    if (providerOwner) {
+      // A provider's events Secret appeared or changed: its sessions get the new wiring.
+      const ref = { kind: providerOwner.kind, namespace: providerOwner.kind === PROVIDER_KIND ? namespace : undefined, name: providerOwner.name };
+      for (const instance of instancesUsing(this.context, providerKey(ref))) this.instanceQueue.add(keyOf(instance));
+      if (event.type === "deleted") this.providerQueue.add(providerQueueKey(ref.kind, ref.kind === PROVIDER_KIND ? `${namespace}/${ref.name}` : ref.name));
+      return;
+    }
     const owner = event.object.metadata.ownerReferences?.find((reference) => reference.kind === INSTANCES.kind);
     if (owner) {
       // Our own Secrets change because we write them; only a deletion needs repair.
@@ -209,6 +240,15 @@ export class Operator {
       }
     }
   }
+}
+
+function queueMetrics(metrics: Metrics | undefined, name: string): { onDepth?: (depth: number) => void; onAdd?: () => void; onRetry?: () => void } {
+  if (!metrics) return {};
+  return {
+    onDepth: (depth) => metrics.workqueueDepth.set({ name }, depth),
+    onAdd: () => metrics.workqueueAdds.inc({ name }),
+    onRetry: () => metrics.workqueueRetries.inc({ name }),
+  };
 }
 
 function providerQueueKey(kind: string, key: string): string {

@@ -42,6 +42,14 @@ function providerSpec(credentials: z.ZodType) {
         .optional()
         .describe("Most WhatsAppInstances that may use this provider; beyond it an instance is Stalled with reason QuotaExceeded."),
       rateLimit: rateLimit.optional(),
+      events: z
+        .object({
+          url: httpUrl(
+            "Base URL under which this provider reaches the operator's event receiver, e.g. http://wa-operator.wa-operator-system.svc:8080. The operator signs up for the provider's lifecycle webhooks there (WAHA session.status, wappfy instance.*), so a scan shows in status within a second instead of at the next poll.",
+          ),
+        })
+        .describe("Provider lifecycle webhooks to the operator; polling stays as the fallback. The HMAC key is kept in the Secret <name>-events.")
+        .optional(),
       pollInterval: duration(
         "How often instance status is refreshed when no provider event arrives (faster while pairing). Defaults to 30s.",
       ).optional(),

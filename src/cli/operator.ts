@@ -1,14 +1,25 @@
 #!/usr/bin/env node
 /**
  * The `wa-operator` command: runs the controllers against the cluster of KUBECONFIG,
- * or the in-cluster config when run in a Pod.
+ * or the in-cluster config when run in a Pod. With --leader-election only the holder
+ * of the Lease reconciles; every replica keeps warm caches and serves HTTP.
  */
 import { KubeConfig } from "@kubernetes/client-node";
+import { randomBytes } from "node:crypto";
 import os from "node:os";
-import { loadConfig, usage } from "../config.ts";
+import { loadConfig, usage, type OperatorConfig } from "../config.ts";
+import { CLUSTER_PROVIDER_KIND } from "../controllers/provider/connections.ts";
+import { ProviderEventReceiver } from "../http/provider-events.ts";
+import { startServer } from "../http/server.ts";
 import { KubeClient } from "../kube/client.ts";
+import { INSTANCES } from "../kube/resources.ts";
 import { createLogger } from "../logger.ts";
+import { Metrics } from "../metrics.ts";
 import { Operator } from "../operator.ts";
+import { LeaderElector } from "../runtime/leader-election.ts";
+
+/** Set on an instance by a replica that is not the leader, so the leader looks at it now. */
+const PROVIDER_EVENT_ANNOTATION = "wa-operator.io/provider-event-at";
 
 async function main(): Promise<void> {
   const argv = process.argv.slice(2);
@@ -16,7 +27,7 @@ async function main(): Promise<void> {
     console.log(usage());
     return;
   }
-  let config;
+  let config: OperatorConfig;
   try {
     config = loadConfig(argv, process.env);
   } catch (error) {
@@ -28,24 +39,79 @@ async function main(): Promise<void> {
   const log = createLogger(config.logLevel);
   const kubeConfig = new KubeConfig();
   kubeConfig.loadFromDefault();
-  const operator = new Operator({ kube: new KubeClient(kubeConfig), config, log, host: os.hostname() });
+  const kube = new KubeClient(kubeConfig);
+  const metrics = new Metrics();
+  const identity = `${os.hostname()}_${randomBytes(4).toString("hex")}`;
+  const operator = new Operator({ kube, config, log, metrics, host: os.hostname() });
+
+  let elector: LeaderElector | undefined;
+  const leading = () => !elector || elector.isLeader;
+  const events = new ProviderEventReceiver({
+    kube,
+    log,
+    operatorNamespace: config.operatorNamespace,
+    instances: operator.context.caches.instances,
+    metrics,
+    providerType: (ref) => {
+      const cache = ref.kind === CLUSTER_PROVIDER_KIND ? operator.context.caches.clusterProviders : operator.context.caches.providers;
+      const object = cache.get(ref.kind === CLUSTER_PROVIDER_KIND ? ref.name : `${ref.namespace}/${ref.name}`);
+      return (object?.spec as { type?: string } | undefined)?.type;
+    },
+    poke: async (namespace, name) => {
+      if (leading()) {
+        operator.poke(namespace, name);
+        return;
+      }
+      await kube.patch(INSTANCES, namespace, name, { metadata: { annotations: { [PROVIDER_EVENT_ANNOTATION]: new Date().toISOString() } } });
+    },
+  });
+  const server = await startServer({ address: config.httpAddress, log, metrics, ready: () => operator.synced, events });
 
   let stopping = false;
-  const stop = (signal: string) => {
+  const stop = async (signal: string) => {
     if (stopping) return;
     stopping = true;
     log.info({ signal }, "stopping: finishing in-flight work");
-    operator.stop().then(
-      () => process.exit(0),
-      (error: unknown) => {
-        log.error({ err: (error as Error).message }, "stop failed");
-        process.exit(1);
-      },
-    );
+    try {
+      await operator.stop();
+      await elector?.stop();
+      await server.close();
+      process.exit(0);
+    } catch (error) {
+      log.error({ err: (error as Error).message }, "stop failed");
+      process.exit(1);
+    }
   };
-  process.on("SIGTERM", () => stop("SIGTERM"));
-  process.on("SIGINT", () => stop("SIGINT"));
-  await operator.start();
+  process.on("SIGTERM", () => void stop("SIGTERM"));
+  process.on("SIGINT", () => void stop("SIGINT"));
+
+  await operator.startCaches();
+  if (!config.leaderElection) {
+    operator.startWorkers();
+    return;
+  }
+  elector = new LeaderElector({
+    kube,
+    namespace: config.operatorNamespace,
+    name: config.leaseName,
+    identity,
+    leaseDurationMs: config.leaseDuration,
+    renewDeadlineMs: Math.round((config.leaseDuration * 2) / 3),
+    retryPeriodMs: Math.max(500, Math.round(config.leaseDuration / 7.5)),
+    log,
+    onStartedLeading: () => {
+      metrics.leader.set({ name: config.leaseName }, 1);
+      operator.startWorkers();
+    },
+    onStoppedLeading: () => {
+      // Another replica may already reconcile: stop at once rather than risk two leaders.
+      metrics.leader.set({ name: config.leaseName }, 0);
+      log.error("lost leadership; exiting so a fresh process can rejoin the election");
+      process.exit(1);
+    },
+  });
+  metrics.leader.set({ name: config.leaseName }, 0);
+  elector.start();
 }
 
 main().catch((error: unknown) => {

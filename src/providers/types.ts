@@ -76,6 +76,11 @@ export interface InstanceRef {
   readonly wappfy?: { readonly type: "waha" | "cloud_api" };
   /** Desired webhook, if spec.webhook is set. */
   readonly webhook?: WebhookTarget;
+  /**
+   * The operator's own receiver for lifecycle events, when the provider resource asks for
+   * it (spec.events). Providers with per-session webhooks (WAHA) add it to each session.
+   */
+  readonly providerEvents?: WebhookTarget;
 }
 
 /** The provider's side of one instance, as last observed. */

@@ -12,12 +12,15 @@ export interface WorkQueueOptions {
   readonly maxDelayMs?: number;
   /** Called whenever the number of queued keys changes (metrics). */
   readonly onDepth?: (depth: number) => void;
+  /** Called for every add and every retry (metrics). */
+  readonly onAdd?: () => void;
+  readonly onRetry?: () => void;
 }
 
 export type WorkHandler = (key: string) => Promise<void>;
 
 export class WorkQueue {
-  private readonly options: Required<Omit<WorkQueueOptions, "onDepth">> & Pick<WorkQueueOptions, "onDepth">;
+  private readonly options: Required<Omit<WorkQueueOptions, "onDepth" | "onAdd" | "onRetry">> & Pick<WorkQueueOptions, "onDepth" | "onAdd" | "onRetry">;
   private readonly queue: string[] = [];
   private readonly queued = new Set<string>();
   private readonly processing = new Set<string>();
@@ -45,6 +48,7 @@ export class WorkQueue {
   /** Queues the key now, unless it is already waiting. */
   add(key: string): void {
     if (this.shuttingDown) return;
+    this.options.onAdd?.();
     if (this.processing.has(key)) {
       this.dirty.add(key);
       return;
@@ -77,6 +81,7 @@ export class WorkQueue {
 
   /** Queues the key after its backoff: base × 2^(failures−1), capped. */
   addRateLimited(key: string): number {
+    this.options.onRetry?.();
     const failures = (this.failures.get(key) ?? 0) + 1;
     this.failures.set(key, failures);
     const delay = Math.min(this.options.maxDelayMs, this.options.baseDelayMs * 2 ** (failures - 1));

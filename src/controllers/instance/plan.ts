@@ -191,8 +191,8 @@ function planConnected(input: PlanInput, session: ObservedSession, phase: Phase)
       return planPairing(input, phase);
     case "Connected": {
       const steps: Step[] = [];
-      if (input.spec.webhook && session.webhookInSync === false) steps.push({ kind: "configureWebhook" });
-      if (!input.spec.webhook && capabilities.webhook && session.webhookInSync === false) steps.push({ kind: "configureWebhook" });
+      // Providers report webhookInSync only where they can wire webhooks at all.
+      if (capabilities.webhook && session.webhookInSync === false) steps.push({ kind: "configureWebhook" });
       if (input.qrSecretFilled) steps.push({ kind: "clearQr" });
       const number = session.phoneNumber ? ` as +${session.phoneNumber}` : "";
       const events: PlannedEvent[] =

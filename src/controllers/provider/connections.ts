@@ -7,7 +7,8 @@ import { createHash } from "node:crypto";
 import { clusterProviderSpecSchema, providerSpecSchema } from "../../api/provider.ts";
 import { parseDuration } from "../../config.ts";
 import type { KubeClient } from "../../kube/client.ts";
-import { readSecretValue } from "../../kube/secrets.ts";
+import { SECRETS } from "../../kube/resources.ts";
+import { readSecretValue, type SecretObject } from "../../kube/secrets.ts";
 import type { ResponseObserver } from "../../providers/http.ts";
 import { RateLimiter } from "../../providers/rate-limiter.ts";
 import { DEFAULT_PROVIDER_URLS, PROVIDER_FACTORIES } from "../../providers/registry.ts";
@@ -32,6 +33,8 @@ export interface ResolvedProvider {
   readonly settings: ProviderSettings;
   readonly pollIntervalMs: number | undefined;
   readonly maxInstances: number | undefined;
+  /** Where and with which key the provider sends lifecycle events to the operator (spec.events). */
+  readonly events: { readonly url: string; readonly hmacKey: string } | undefined;
 }
 
 /** Why a provider could not be resolved; each maps to a Stalled reason. */
@@ -42,6 +45,20 @@ export class ProviderResolutionError extends Error {
     this.name = "ProviderResolutionError";
     this.reason = reason;
   }
+}
+
+/** The Secret holding the HMAC key of a provider's lifecycle events. */
+export const eventsSecretName = (provider: string) => `${provider}-events`;
+export const EVENTS_HMAC_KEY = "hmac-key";
+
+/** Cluster-scoped providers keep their events Secret in the operator's namespace. */
+export function eventsSecretNamespace(ref: ProviderRefKey, operatorNamespace: string): string {
+  return ref.kind === CLUSTER_PROVIDER_KIND ? operatorNamespace : (ref.namespace as string);
+}
+
+/** The receiver path for a provider: the path itself says whose key verifies the body. */
+export function providerEventsPath(ref: ProviderRefKey): string {
+  return ref.kind === CLUSTER_PROVIDER_KIND ? `/provider-events/cluster/${ref.name}` : `/provider-events/namespaced/${ref.namespace}/${ref.name}`;
 }
 
 export function providerKey(ref: ProviderRefKey): string {
@@ -59,6 +76,7 @@ export class ProviderConnections {
   private readonly timeoutMs: number;
   private readonly observe: ResponseObserver | undefined;
   private readonly lookup: (ref: ProviderRefKey) => ProviderObject | undefined;
+  private readonly operatorNamespace: string;
   private readonly entries = new Map<string, Entry>();
 
   constructor(options: {
@@ -66,8 +84,10 @@ export class ProviderConnections {
     timeoutMs: number;
     lookup: (ref: ProviderRefKey) => ProviderObject | undefined;
     observe?: ResponseObserver;
+    operatorNamespace: string;
   }) {
     this.kube = options.kube;
+    this.operatorNamespace = options.operatorNamespace;
     this.timeoutMs = options.timeoutMs;
     this.lookup = options.lookup;
     this.observe = options.observe;
@@ -101,12 +121,25 @@ export class ProviderConnections {
     return {
       key,
       object,
+      events: await this.eventsTarget(ref, object, spec.events?.url),
       type: spec.type,
       client: this.clientFor(key, settings),
       settings,
       pollIntervalMs: spec.pollInterval ? parseDuration(spec.pollInterval) : undefined,
       maxInstances: spec.maxInstances,
     };
+  }
+
+  /**
+   * The receiver URL for this provider's events and its HMAC key, once the provider
+   * reconciler has created the key's Secret (until then events are simply not wired).
+   */
+  private async eventsTarget(ref: ProviderRefKey, object: ProviderObject, baseUrl: string | undefined): Promise<ResolvedProvider["events"]> {
+    if (!baseUrl) return undefined;
+    const secret = await this.kube.find<SecretObject>(SECRETS, eventsSecretNamespace(ref, this.operatorNamespace), eventsSecretName(object.metadata.name));
+    const encoded = secret?.data?.[EVENTS_HMAC_KEY];
+    if (!encoded) return undefined;
+    return { url: `${baseUrl.replace(/\/+$/, "")}${providerEventsPath(ref)}`, hmacKey: Buffer.from(encoded, "base64").toString("utf8") };
   }
 
   /** The limiter shared by everything that talks to this provider (tests and metrics read it). */

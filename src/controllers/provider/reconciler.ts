@@ -3,15 +3,25 @@
  * answers and the credentials work; status.version and status.instances.
  */
 import { isNotFound } from "../../kube/client.ts";
-import { CLUSTER_PROVIDERS, PROVIDERS, type ResourceType } from "../../kube/resources.ts";
-import { MissingSecretError } from "../../kube/secrets.ts";
+import { CLUSTER_PROVIDERS, PROVIDERS, SECRETS, type ResourceType } from "../../kube/resources.ts";
+import { deleteSecret, ensureOwnedSecret, MissingSecretError, type SecretObject } from "../../kube/secrets.ts";
+import { randomBytes } from "node:crypto";
 import type { ProviderStatus } from "../../api/provider.ts";
 import { ProviderError } from "../../providers/errors.ts";
 import { applyVerdict, STALLED_REASONS, type Verdict } from "../conditions.ts";
 import type { OperatorContext, ProviderObject, ReconcileResult } from "../context.ts";
 import { instancesUsing } from "../instance/reconciler.ts";
 import { mergePatch } from "../status-patch.ts";
-import { CLUSTER_PROVIDER_KIND, PROVIDER_KIND, ProviderResolutionError, providerKey, type ProviderRefKey } from "./connections.ts";
+import {
+  CLUSTER_PROVIDER_KIND,
+  EVENTS_HMAC_KEY,
+  eventsSecretName,
+  eventsSecretNamespace,
+  PROVIDER_KIND,
+  ProviderResolutionError,
+  providerKey,
+  type ProviderRefKey,
+} from "./connections.ts";
 
 export async function reconcileProvider(ctx: OperatorContext, kind: string, key: string): Promise<ReconcileResult> {
   const type: ResourceType = kind === CLUSTER_PROVIDER_KIND ? CLUSTER_PROVIDERS : PROVIDERS;
@@ -28,6 +38,7 @@ export async function reconcileProvider(ctx: OperatorContext, kind: string, key:
   let verdict: Verdict;
   let result: ReconcileResult;
   try {
+    await ensureEventsSecret(ctx, ref, object);
     const provider = await ctx.connections.resolve(ref);
     const health = await provider.client.checkHealth();
     if (health.version) status.version = health.version;
@@ -60,6 +71,34 @@ export async function reconcileProvider(ctx: OperatorContext, kind: string, key:
     }
   }
   return result;
+}
+
+/** spec.events: a random HMAC key per provider, in <name>-events, owned by the provider. */
+async function ensureEventsSecret(ctx: OperatorContext, ref: ProviderRefKey, object: ProviderObject): Promise<void> {
+  const namespace = eventsSecretNamespace(ref, ctx.config.operatorNamespace);
+  const name = eventsSecretName(object.metadata.name);
+  const wanted = Boolean((object.spec as { events?: { url?: string } } | undefined)?.events?.url);
+  if (!wanted) {
+    await deleteSecret(ctx.kube, namespace, name);
+    return;
+  }
+  const current = await ctx.kube.find<SecretObject>(SECRETS, namespace, name);
+  if (current?.data?.[EVENTS_HMAC_KEY]) return;
+  await ensureOwnedSecret(ctx.kube, {
+    namespace,
+    name,
+    owner: {
+      apiVersion: object.apiVersion as string,
+      kind: object.kind as string,
+      name: object.metadata.name,
+      uid: object.metadata.uid as string,
+      controller: true,
+      blockOwnerDeletion: true,
+    },
+    data: { [EVENTS_HMAC_KEY]: Buffer.from(randomBytes(32).toString("hex")) },
+    labels: { "app.kubernetes.io/managed-by": "wa-operator" },
+    current,
+  });
 }
 
 function providerFailure(error: unknown): { verdict: Verdict; result: ReconcileResult } | undefined {

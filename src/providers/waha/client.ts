@@ -133,15 +133,7 @@ export const createWahaClient: ProviderFactory = (settings, deps) => {
   const desiredConfig = (ref: InstanceRef, current: SessionConfig | null | undefined): SessionConfig => ({
     ...current,
     metadata: { ...current?.metadata, [OWNER_UID_KEY]: ref.uid, [OWNER_KEY]: `${ref.namespace}/${ref.name}` },
-    webhooks: ref.webhook
-      ? [
-          {
-            url: ref.webhook.url,
-            events: [...ref.webhook.events],
-            ...(ref.webhook.hmacKey ? { hmac: { key: ref.webhook.hmacKey } } : {}),
-          },
-        ]
-      : [],
+    webhooks: desiredWebhooks(ref),
   });
 
   const toObserved = async (ref: InstanceRef, session: SessionInfo): Promise<ObservedSession> => {
@@ -158,7 +150,7 @@ export const createWahaClient: ProviderFactory = (settings, deps) => {
       providerState: session.status,
       ...(phoneNumber ? { phoneNumber } : {}),
       ...(ownerUid ? { ownerUid } : {}),
-      ...(ref.webhook ? { webhookInSync: webhookMatches(ref, session.config) } : {}),
+      webhookInSync: webhookMatches(ref, session.config),
     };
   };
 
@@ -243,16 +235,23 @@ export const createWahaClient: ProviderFactory = (settings, deps) => {
   return client;
 };
 
+/** The session's webhooks: the user's spec.webhook and the operator's own event receiver. */
+function desiredWebhooks(ref: InstanceRef): z.infer<typeof webhookConfig>[] {
+  return [ref.webhook, ref.providerEvents]
+    .filter((target) => target !== undefined)
+    .map((target) => ({ url: target.url, events: [...target.events], ...(target.hmacKey ? { hmac: { key: target.hmacKey } } : {}) }));
+}
+
 function webhookMatches(ref: InstanceRef, config: SessionConfig | null | undefined): boolean {
-  const hooks = config?.webhooks ?? [];
-  const wanted = ref.webhook;
-  if (!wanted) return hooks.length === 0;
-  if (hooks.length !== 1) return false;
-  const hook = hooks[0]!;
+  const current = config?.webhooks ?? [];
+  const wanted = desiredWebhooks(ref);
   return (
-    hook.url === wanted.url &&
-    sameSet(hook.events, wanted.events) &&
-    (hook.hmac?.key ?? undefined) === (wanted.hmacKey ?? undefined)
+    current.length === wanted.length &&
+    wanted.every((hook) =>
+      current.some(
+        (existing) => existing.url === hook.url && sameSet(existing.events, hook.events) && (existing.hmac?.key ?? undefined) === (hook.hmac?.key ?? undefined),
+      ),
+    )
   );
 }
 

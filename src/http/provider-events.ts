@@ -1,0 +1,142 @@
+/**
+ * The receiver for providers' own lifecycle webhooks. The path names the provider, so
+ * its key verifies the signature; a verified event only says "look at this instance
+ * now" — the reconciler still reads the provider's state itself. Polling stays the
+ * fallback, so a lost event costs latency, never correctness.
+ */
+import { createHmac, timingSafeEqual } from "node:crypto";
+import type { IncomingHttpHeaders } from "node:http";
+import type { Logger } from "pino";
+import type { Cache, InstanceObject } from "../controllers/context.ts";
+import { instanceSpecSchema } from "../api/instance.ts";
+import { CLUSTER_PROVIDER_KIND, EVENTS_HMAC_KEY, eventsSecretName, eventsSecretNamespace, PROVIDER_KIND, providerKey, type ProviderRefKey } from "../controllers/provider/connections.ts";
+import { OWNER_KEY } from "../providers/waha/client.ts";
+import type { KubeClient } from "../kube/client.ts";
+import { SECRETS } from "../kube/resources.ts";
+import type { SecretObject } from "../kube/secrets.ts";
+import type { Metrics } from "../metrics.ts";
+
+export interface ProviderEventsOptions {
+  readonly kube: KubeClient;
+  readonly log: Logger;
+  readonly operatorNamespace: string;
+  readonly instances: Cache<InstanceObject>;
+  readonly providerType: (ref: ProviderRefKey) => string | undefined;
+  /** Brings the instance to the reconciler's attention (the leader queues it; others annotate it). */
+  readonly poke: (namespace: string, name: string) => Promise<void>;
+  readonly metrics?: Metrics;
+}
+
+export interface EventAnswer {
+  readonly status: number;
+  readonly body: string;
+}
+
+/** How each provider signs its deliveries. */
+const SIGNATURES: Readonly<Record<string, { header: string; algorithm: "sha512" | "sha256" }>> = {
+  waha: { header: "x-webhook-hmac", algorithm: "sha512" },
+  wappfy: { header: "x-wappfy-signature", algorithm: "sha256" },
+};
+
+const KEY_CACHE_MS = 10_000;
+
+export class ProviderEventReceiver {
+  private readonly options: ProviderEventsOptions;
+  private readonly keys = new Map<string, { key: string | undefined; at: number }>();
+
+  constructor(options: ProviderEventsOptions) {
+    this.options = options;
+  }
+
+  /** Parses `/provider-events/namespaced/<ns>/<name>` or `/provider-events/cluster/<name>`. */
+  static refOf(path: string): ProviderRefKey | undefined {
+    const parts = path.split("?")[0]?.split("/").filter(Boolean) ?? [];
+    if (parts[0] !== "provider-events") return undefined;
+    if (parts[1] === "namespaced" && parts.length === 4) return { kind: PROVIDER_KIND, namespace: parts[2], name: parts[3] as string };
+    if (parts[1] === "cluster" && parts.length === 3) return { kind: CLUSTER_PROVIDER_KIND, namespace: undefined, name: parts[2] as string };
+    return undefined;
+  }
+
+  async handle(ref: ProviderRefKey, headers: IncomingHttpHeaders, body: Buffer): Promise<EventAnswer> {
+    const type = this.options.providerType(ref);
+    const count = (result: string) => this.options.metrics?.providerEvents.inc({ provider: type ?? "unknown", result });
+    const signing = type ? SIGNATURES[type] : undefined;
+    if (!type || !signing) {
+      count("unknown_provider");
+      return { status: 404, body: "unknown provider" };
+    }
+    const signature = headerValue(headers, signing.header);
+    if (!signature) {
+      count("unsigned");
+      return { status: 401, body: "missing signature" };
+    }
+    const key = await this.keyOf(ref);
+    if (!key || !sameHex(signature, createHmac(signing.algorithm, key).update(body).digest("hex"))) {
+      count("bad_signature");
+      this.options.log.warn({ provider: providerKey(ref) }, "refused a provider event with a bad signature");
+      return { status: 401, body: "bad signature" };
+    }
+    let event: Record<string, unknown>;
+    try {
+      event = JSON.parse(body.toString("utf8")) as Record<string, unknown>;
+    } catch {
+      count("malformed");
+      return { status: 400, body: "not JSON" };
+    }
+    const instance = this.findInstance(ref, type, event);
+    if (!instance) {
+      count("unknown_instance");
+      return { status: 202, body: "no instance of ours" };
+    }
+    count("accepted");
+    await this.options.poke(instance.metadata.namespace as string, instance.metadata.name);
+    return { status: 202, body: "accepted" };
+  }
+
+  /** The instance an event is about: by WAHA's session metadata, or by the provider's id. */
+  private findInstance(ref: ProviderRefKey, type: string, event: Record<string, unknown>): InstanceObject | undefined {
+    const wanted = providerKey(ref);
+    const ours = (instance: InstanceObject | undefined) => {
+      if (!instance) return undefined;
+      const spec = instanceSpecSchema.safeParse(instance.spec);
+      if (!spec.success) return undefined;
+      const instanceRef = {
+        kind: spec.data.providerRef.kind,
+        namespace: spec.data.providerRef.kind === CLUSTER_PROVIDER_KIND ? undefined : instance.metadata.namespace,
+        name: spec.data.providerRef.name,
+      };
+      return providerKey(instanceRef) === wanted ? instance : undefined;
+    };
+    if (type === "waha") {
+      const metadata = event["metadata"] as Record<string, unknown> | undefined;
+      const owner = typeof metadata?.[OWNER_KEY] === "string" ? (metadata[OWNER_KEY] as string) : undefined;
+      if (owner) return ours(this.options.instances.get(owner));
+    }
+    const id = typeof event["session"] === "string" ? event["session"] : typeof event["instance_id"] === "string" ? event["instance_id"] : undefined;
+    if (!id) return undefined;
+    return this.options.instances.list().find((instance) => instance.status?.providerInstanceId === id && ours(instance));
+  }
+
+  private async keyOf(ref: ProviderRefKey): Promise<string | undefined> {
+    const cacheKey = providerKey(ref);
+    const cached = this.keys.get(cacheKey);
+    if (cached && Date.now() - cached.at < KEY_CACHE_MS && cached.key) return cached.key;
+    const secret = await this.options.kube.find<SecretObject>(SECRETS, eventsSecretNamespace(ref, this.options.operatorNamespace), eventsSecretName(ref.name));
+    const encoded = secret?.data?.[EVENTS_HMAC_KEY];
+    const key = encoded ? Buffer.from(encoded, "base64").toString("utf8") : undefined;
+    this.keys.set(cacheKey, { key, at: Date.now() });
+    return key;
+  }
+}
+
+function headerValue(headers: IncomingHttpHeaders, name: string): string | undefined {
+  const value = headers[name];
+  const text = Array.isArray(value) ? value[0] : value;
+  return text?.replace(/^sha(256|512)=/, "").trim() || undefined;
+}
+
+function sameHex(given: string, expected: string): boolean {
+  const a = Buffer.from(given.toLowerCase());
+  const b = Buffer.from(expected);
+  return a.length === b.length && timingSafeEqual(a, b);
+}
