@@ -41,6 +41,8 @@ export class LeaderElector {
   private lastRenew = 0;
   /** The Lease as last seen, with when we saw its renewTime change (clock skew safe). */
   private observed: { record: string; at: number } | undefined;
+  /** When the current holder's Lease runs out, as far as we can tell. */
+  private expiresAt = 0;
 
   constructor(options: LeaderElectionOptions) {
     this.options = options;
@@ -101,7 +103,9 @@ export class LeaderElector {
       this.options.onStoppedLeading();
       return;
     }
-    this.schedule(this.options.retryPeriodMs);
+    // A follower looks again right when the holder's Lease runs out, not up to a period later.
+    const untilExpiry = this.expiresAt - Date.now();
+    this.schedule(!this.leading && untilExpiry > 0 ? Math.min(this.options.retryPeriodMs, untilExpiry + 20) : this.options.retryPeriodMs);
   }
 
   private async tryAcquireOrRenew(): Promise<boolean> {
@@ -126,8 +130,13 @@ export class LeaderElector {
     const record = `${spec.holderIdentity ?? ""}|${spec.renewTime ?? ""}`;
     if (!this.observed || this.observed.record !== record) this.observed = { record, at: Date.now() };
     const holder = spec.holderIdentity ?? "";
-    const expired = Date.now() - this.observed.at > (spec.leaseDurationSeconds ?? durationSeconds) * 1000;
-    if (holder !== "" && holder !== identity && !expired) return false;
+    // Expiry counts from the holder's own renewTime when it is plausible (not in our
+    // future), else from when we first saw this record: a takeover never waits longer
+    // than the lease duration after the holder's last renewal.
+    const renewed = Date.parse(spec.renewTime ?? "");
+    const since = Number.isFinite(renewed) && renewed <= Date.now() ? Math.max(renewed, this.observed.at - this.options.retryPeriodMs) : this.observed.at;
+    this.expiresAt = since + (spec.leaseDurationSeconds ?? durationSeconds) * 1000;
+    if (holder !== "" && holder !== identity && Date.now() < this.expiresAt) return false;
     const takingOver = holder !== identity;
     try {
       await kube.replace(LEASES, namespace, name, {

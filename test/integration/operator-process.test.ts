@@ -1,0 +1,198 @@
+/**
+ * The built `wa-operator` as separate processes against the local control plane:
+ * two replicas with leader election (the leader SIGKILLed), /metrics, and provider
+ * lifecycle events moving an instance long before the next poll.
+ */
+import { createHmac } from "node:crypto";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { LEASES } from "../../src/kube/resources.ts";
+import { wahaSessionName } from "../../src/providers/waha/client.ts";
+import { WahaEmulator } from "../emulators/waha/emulator.ts";
+import { condition, createNamespace, eventually, installCrds, instanceWhere, kubeClient, kubectlOk } from "../support/kube.ts";
+import { spawnOperator, type LogLine, type OperatorProcess } from "../support/process.ts";
+
+const API_KEY = "process-test-key";
+const kube = kubeClient();
+const waha = new WahaEmulator({ apiKey: API_KEY, startDelayMs: 0 });
+let wahaUrl: string;
+const processes: OperatorProcess[] = [];
+
+beforeAll(async () => {
+  await installCrds();
+  wahaUrl = await waha.start();
+});
+
+afterAll(async () => {
+  for (const proc of processes) proc.kill("SIGKILL");
+  await Promise.all(processes.map((proc) => proc.exited));
+  await waha.stop();
+});
+
+async function setUp(prefix: string, providerExtra = ""): Promise<string> {
+  const namespace = await createNamespace(prefix);
+  await kubectlOk(["create", "secret", "generic", "waha-key", "-n", namespace, `--from-literal=api-key=${API_KEY}`]);
+  await applyProvider(namespace, providerExtra);
+  return namespace;
+}
+
+function applyProvider(namespace: string, extra: string): Promise<string> {
+  return kubectlOk(
+    ["apply", "-n", namespace, "-f", "-"],
+    `apiVersion: wa-operator.io/v1alpha1
+kind: WhatsAppProvider
+metadata: {name: waha}
+spec: {type: waha, url: "${wahaUrl}", credentialsSecretRef: {name: waha-key}${extra}}`,
+  );
+}
+
+function applyInstance(namespace: string, name: string, state = "Connected"): Promise<string> {
+  return kubectlOk(
+    ["apply", "-n", namespace, "-f", "-"],
+    `apiVersion: wa-operator.io/v1alpha1
+kind: WhatsAppInstance
+metadata: {name: ${name}}
+spec: {providerRef: {name: waha}, state: ${state}}`,
+  );
+}
+
+async function start(namespace: string, args: string[] = []): Promise<OperatorProcess> {
+  const proc = await spawnOperator(["--namespaces", namespace, "--operator-namespace", namespace, ...args]);
+  processes.push(proc);
+  return proc;
+}
+
+const reconciles = (proc: OperatorProcess) => proc.logs.filter((line) => line.msg === "reconciled");
+const leadership = (proc: OperatorProcess) => proc.logs.find((line) => line.msg === "became the leader");
+const at = (line: LogLine | undefined) => (line ? Date.parse(line.time) : Number.NaN);
+
+describe("two replicas with leader election", () => {
+  it("only the leader reconciles; after a SIGKILL the other takes over within the lease duration", async () => {
+    const namespace = await setUp("ha");
+    const [a, b] = [await start(namespace, ["--leader-election", "true"]), await start(namespace, ["--leader-election", "true"])];
+    const leader = await eventually("a leader", async () => [a, b].find((proc) => leadership(proc)));
+    const follower = leader === a ? b : a;
+    await applyInstance(namespace, "ha-one");
+    await instanceWhere(kube, namespace, "ha-one", "ScanQR", (object) => object.status?.phase === "ScanQR");
+    expect(reconciles(leader).length).toBeGreaterThan(0);
+    expect(reconciles(follower)).toEqual([]);
+    // Both are ready: followers keep warm caches.
+    for (const proc of [leader, follower]) expect((await fetch(`${proc.url}/readyz`)).status).toBe(200);
+
+    const killedAt = Date.now();
+    leader.kill("SIGKILL");
+    await leader.exited;
+    await kubectlOk(["patch", "wai", "ha-one", "-n", namespace, "--type=merge", "-p", '{"spec":{"state":"Disconnected"}}']);
+    // Bounded by the 15 s lease duration plus the time to reconcile once.
+    await instanceWhere(kube, namespace, "ha-one", "Disconnected by the new leader", (object) => object.status?.phase === "Disconnected", 25_000);
+    const tookOver = at(leadership(follower));
+    console.log(`takeover: the follower led ${((tookOver - killedAt) / 1000).toFixed(1)} s after the SIGKILL (lease 15 s)`);
+    expect(tookOver - killedAt).toBeLessThanOrEqual(15_000 + 500);
+    // Never two at once: the follower reconciled nothing before it led, and the old leader nothing after it died.
+    expect(reconciles(follower).every((line) => at(line) >= tookOver)).toBe(true);
+    expect(reconciles(leader).every((line) => at(line) <= killedAt)).toBe(true);
+    const lease = await kube.get<{ metadata: { name: string }; spec: { holderIdentity: string; leaseTransitions: number } }>(LEASES, namespace, "wa-operator-leader");
+    expect(lease.spec.holderIdentity).toBe(leadership(follower)?.["identity"]);
+  });
+
+  it("on SIGTERM the leader finishes, releases the Lease and exits 0, and the other takes over at once", async () => {
+    const namespace = await setUp("handover");
+    const [a, b] = [await start(namespace, ["--leader-election", "true"]), await start(namespace, ["--leader-election", "true"])];
+    const leader = await eventually("a leader", async () => [a, b].find((proc) => leadership(proc)));
+    const follower = leader === a ? b : a;
+    const stoppedAt = Date.now();
+    leader.kill("SIGTERM");
+    expect(await leader.exited).toBe(0);
+    expect(leader.logs.some((line) => line.msg === "released the leader lease")).toBe(true);
+    await eventually("the follower leads", async () => leadership(follower), 10_000);
+    // A released Lease is taken well before it would have expired.
+    expect(at(leadership(follower)) - stoppedAt).toBeLessThan(10_000);
+    follower.kill("SIGTERM");
+    expect(await follower.exited).toBe(0);
+  });
+});
+
+describe("metrics", () => {
+  it("/metrics is Prometheus text with controller-runtime's names and the operator's own", async () => {
+    const namespace = await setUp("metrics");
+    const proc = await start(namespace);
+    await applyInstance(namespace, "measured");
+    await instanceWhere(kube, namespace, "measured", "ScanQR", (object) => object.status?.phase === "ScanQR");
+    const response = await fetch(`${proc.url}/metrics`);
+    expect(response.headers.get("content-type")).toContain("text/plain");
+    const samples = parsePrometheus(await response.text());
+    const value = (name: string, labels: Record<string, string> = {}) =>
+      samples.filter((sample) => sample.name === name && Object.entries(labels).every(([key, v]) => sample.labels[key] === v)).reduce((sum, sample) => sum + sample.value, 0);
+    expect(value("controller_runtime_reconcile_total", { controller: "whatsappinstance" })).toBeGreaterThan(0);
+    expect(value("controller_runtime_reconcile_time_seconds_count", { controller: "whatsappinstance" })).toBeGreaterThan(0);
+    expect(samples.some((sample) => sample.name === "workqueue_depth" && sample.labels["name"] === "whatsappinstance")).toBe(true);
+    expect(value("workqueue_adds_total", { name: "whatsappinstance" })).toBeGreaterThan(0);
+    expect(value("controller_runtime_max_concurrent_reconciles", { controller: "whatsappinstance" })).toBe(8);
+    expect(value("wa_operator_provider_requests_total", { provider: "waha", code: "200" })).toBeGreaterThan(0);
+    expect(value("wa_operator_provider_requests_total", { provider: "waha", code: "201" })).toBeGreaterThan(0);
+    expect(value("wa_operator_instances", { phase: "ScanQR" })).toBe(1);
+    expect(value("process_resident_memory_bytes")).toBeGreaterThan(0);
+    expect((await fetch(`${proc.url}/healthz`)).status).toBe(200);
+  });
+});
+
+describe("provider events", () => {
+  it("a scan reaches status through WAHA's session.status webhook long before the next poll", async () => {
+    const namespace = await createNamespace("events");
+    await kubectlOk(["create", "secret", "generic", "waha-key", "-n", namespace, `--from-literal=api-key=${API_KEY}`]);
+    // Polls so slow that only an event can explain a prompt Connected.
+    const proc = await start(namespace, ["--poll-interval", "5m", "--pairing-poll-interval", "5m", "--provider-check-interval", "5m"]);
+    await applyProvider(namespace, `, events: {url: "${proc.url}"}`);
+    await eventually("the events Secret", async () => (await kube.find({ group: "", version: "v1", plural: "secrets", kind: "Secret", namespaced: true }, namespace, "waha-events")) ?? undefined);
+    await applyInstance(namespace, "evented");
+    await instanceWhere(kube, namespace, "evented", "ScanQR", (object) => object.status?.phase === "ScanQR");
+    const hooks = waha.session(wahaSessionName(namespace, "evented"))?.config?.webhooks ?? [];
+    expect(hooks.map((hook) => hook.url)).toContain(`${proc.url}/provider-events/namespaced/${namespace}/waha`);
+
+    waha.scan(wahaSessionName(namespace, "evented"), "5511988887777");
+    const connected = await instanceWhere(kube, namespace, "evented", "Connected via the event", (object) => object.status?.phase === "Connected", 10_000);
+    expect(connected.status?.phoneNumber).toBe("5511988887777");
+    expect(condition(connected, "Ready")?.status).toBe("True");
+    const metrics = await (await fetch(`${proc.url}/metrics`)).text();
+    expect(metrics).toMatch(/wa_operator_provider_events_total\{provider="waha",result="accepted"\} [1-9]/);
+  });
+
+  it("refuses unsigned and wrongly signed events, and counts them", async () => {
+    const namespace = await setUp("forged");
+    const proc = await start(namespace);
+    await applyProvider(namespace, `, events: {url: "${proc.url}"}`);
+    await eventually("the events Secret", async () => (await kube.find({ group: "", version: "v1", plural: "secrets", kind: "Secret", namespaced: true }, namespace, "waha-events")) ?? undefined);
+    const target = `${proc.url}/provider-events/namespaced/${namespace}/waha`;
+    const body = JSON.stringify({ event: "session.status", session: "x", metadata: { "wa-operator.io/instance": `${namespace}/x` }, payload: { status: "WORKING" } });
+    const unsigned = await fetch(target, { method: "POST", headers: { "Content-Type": "application/json" }, body });
+    expect(unsigned.status).toBe(401);
+    const forged = await fetch(target, {
+      method: "POST",
+      headers: { "Content-Type": "application/json", "X-Webhook-Hmac": createHmac("sha512", "not-the-key").update(body).digest("hex") },
+      body,
+    });
+    expect(forged.status).toBe(401);
+    const metrics = await (await fetch(`${proc.url}/metrics`)).text();
+    expect(metrics).toMatch(/wa_operator_provider_events_total\{provider="waha",result="unsigned"\} 1/);
+    expect(metrics).toMatch(/wa_operator_provider_events_total\{provider="waha",result="bad_signature"\} 1/);
+  });
+});
+
+interface Sample {
+  readonly name: string;
+  readonly labels: Record<string, string>;
+  readonly value: number;
+}
+
+/** Reads Prometheus text exposition: `name{a="b"} value` lines, comments skipped. */
+function parsePrometheus(text: string): Sample[] {
+  const samples: Sample[] = [];
+  for (const line of text.split("\n")) {
+    if (line === "" || line.startsWith("#")) continue;
+    const match = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})?\s+(\S+)/.exec(line);
+    if (!match) throw new Error(`not Prometheus text: ${line}`);
+    const labels: Record<string, string> = {};
+    for (const pair of (match[2] ?? "").matchAll(/([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"/g)) labels[pair[1] as string] = pair[2] as string;
+    samples.push({ name: match[1] as string, labels, value: Number(match[3]) });
+  }
+  return samples;
+}
