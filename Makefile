@@ -3,7 +3,8 @@
 #   make cluster-up      start a local control plane in .local/ (idempotent)
 #   make cluster-down    stop it
 #   make install         kubectl apply --server-side -f crds/ against $KUBECONFIG
-#   make test            npx vitest run (the integration project starts its own control plane)
+#   make run             with KUBECONFIG: run the operator there; without: a local demo with a WAHA emulator
+#   make test            unit and integration tests (the integration project starts its own control plane)
 SHELL := bash
 .SHELLFLAGS := -euo pipefail -c
 .DEFAULT_GOAL := help
@@ -20,10 +21,10 @@ CLUSTER_DIR ?= .local
 BUILD_CONTROL_PLANE := hack/control-plane/build.sh
 CLUSTER := node hack/control-plane/cluster.ts
 
-.PHONY: help control-plane cluster-up cluster-down cluster-status install node_modules test
+.PHONY: help control-plane cluster-up cluster-down cluster-status install node_modules test run
 
 help:
-	@sed -n '2,6p' Makefile | sed 's/^# \{0,1\}//'
+	@sed -n '2,7p' Makefile | sed 's/^# \{0,1\}//'
 
 # Builds (or finds in the cache) the control-plane binaries; prints their directory.
 control-plane:
@@ -59,3 +60,6 @@ test: node_modules control-plane
 	status=0; PATH="$$bin:$$PATH" WA_CONTROL_PLANE_BIN="$$bin" npx vitest run --reporter=default --reporter=json \
 	  --outputFile.json=.local/vitest-report.json || status=$$?; \
 	node scripts/test-summary.ts .local/vitest-report.json && exit $$status
+
+run: node_modules control-plane
+	@bin="$$($(BUILD_CONTROL_PLANE))"; PATH="$$bin:$$PATH" node hack/run.ts
