@@ -2,6 +2,7 @@
  * The WAHA emulator against waha.md (1.1-1.7) and the published 2026.7.1 OpenAPI spec,
  * over real HTTP on loopback. Time is a FakeClock unless a test is about real time.
  */
+import path from "node:path";
 import { createHash, createHmac } from "node:crypto";
 import jsQRModule from "jsqr";
 import { PNG } from "pngjs";
@@ -20,7 +21,8 @@ import {
 } from "./emulator.ts";
 
 const KEY = "test-api-key";
-const SPEC_FILE = "/work/shared/providers/waha-openapi.json";
+// shared/ sits beside the repository (the steering repo's provider notes and specs).
+const SPEC_FILE = path.resolve(import.meta.dirname, "..", "..", "..", "..", "shared", "providers", "waha-openapi.json");
 const QR_RAW = /^2@[A-Za-z0-9+/]+={0,2},[A-Za-z0-9+/]+={0,2},[A-Za-z0-9+/]+={0,2},1$/;
 
 interface Res {
