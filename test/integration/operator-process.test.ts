@@ -156,6 +156,24 @@ describe("provider events", () => {
     expect(metrics).toMatch(/wa_operator_provider_events_total\{provider="waha",result="accepted"\} [1-9]/);
   });
 
+  it("an event received by a follower replica reaches the leader", async () => {
+    const namespace = await createNamespace("relay");
+    await kubectlOk(["create", "secret", "generic", "waha-key", "-n", namespace, `--from-literal=api-key=${API_KEY}`]);
+    const slow = ["--leader-election", "true", "--poll-interval", "5m", "--pairing-poll-interval", "5m", "--provider-check-interval", "5m"];
+    const [a, b] = [await start(namespace, slow), await start(namespace, slow)];
+    const leader = await eventually("a leader", async () => [a, b].find((proc) => leadership(proc)));
+    const follower = leader === a ? b : a;
+    await applyProvider(namespace, `, events: {url: "${follower.url}"}`);
+    await eventually("the events Secret", async () => (await kube.find({ group: "", version: "v1", plural: "secrets", kind: "Secret", namespaced: true }, namespace, "waha-events")) ?? undefined);
+    await applyInstance(namespace, "relayed");
+    await instanceWhere(kube, namespace, "relayed", "ScanQR", (object) => object.status?.phase === "ScanQR");
+    waha.scan(wahaSessionName(namespace, "relayed"), "5511977776666");
+    await instanceWhere(kube, namespace, "relayed", "Connected via the follower", (object) => object.status?.phase === "Connected", 10_000);
+    expect(reconciles(follower)).toEqual([]);
+    const metrics = await (await fetch(`${follower.url}/metrics`)).text();
+    expect(metrics).toMatch(/wa_operator_provider_events_total\{provider="waha",result="accepted"\} [1-9]/);
+  });
+
   it("refuses unsigned and wrongly signed events, and counts them", async () => {
     const namespace = await setUp("forged");
     const proc = await start(namespace);
