@@ -214,3 +214,26 @@ function parsePrometheus(text: string): Sample[] {
   }
   return samples;
 }
+
+describe("logs", () => {
+  it("are JSON and never carry an API key, an HMAC key or a QR payload", async () => {
+    const namespace = await setUp("quiet", "");
+    const proc = await start(namespace);
+    await applyProvider(namespace, `, events: {url: "${proc.url}"}`);
+    await kubectlOk(
+      ["apply", "-n", namespace, "-f", "-"],
+      `apiVersion: wa-operator.io/v1alpha1
+kind: WhatsAppInstance
+metadata: {name: secretive}
+spec: {providerRef: {name: waha}, webhook: {url: "http://127.0.0.1:9/hook", events: [message]}}`,
+    );
+    await instanceWhere(kube, namespace, "secretive", "ScanQR", (object) => object.status?.phase === "ScanQR");
+    const secret = (name: string, key: string) =>
+      kubectlOk(["get", "secret", name, "-n", namespace, "-o", `jsonpath={.data.${key.replace(".", "\\.")}}`]).then((value) => Buffer.from(value, "base64").toString());
+    const secrets = [API_KEY, await secret("secretive-webhook", "hmac-key"), await secret("secretive-qr", "qr.txt"), await secret("waha-events", "hmac-key")];
+    expect(secrets.every((value) => value.length > 8)).toBe(true);
+    const everything = processes.flatMap((each) => each.logs).map((line) => JSON.stringify(line)).join("\n");
+    expect(processes.flatMap((each) => each.logs).filter((line) => line.level === "raw")).toEqual([]);
+    for (const value of secrets) expect(everything).not.toContain(value);
+  });
+});
