@@ -1,20 +1,32 @@
 import { readFileSync, readdirSync } from "node:fs";
 import path from "node:path";
 import { describe, expect, it } from "vitest";
+import { parse as parseYaml } from "yaml";
 import { renderAllCrds } from "../../src/api/crds.ts";
 import { toYaml } from "../../src/api/yaml.ts";
 
-const crdDir = path.resolve(import.meta.dirname, "..", "..", "crds");
+const repo = path.resolve(import.meta.dirname, "..", "..");
+const crdDir = path.join(repo, "crds");
+// kustomize reads no file outside manifests/, so `npm run crds` writes a copy there.
+const manifestCrdDir = path.join(repo, "manifests", "crds");
 
 describe("crds/ is rendered from the zod schemas", () => {
   const rendered = renderAllCrds();
 
-  it("has exactly the rendered files", () => {
-    expect(readdirSync(crdDir).sort()).toEqual([...rendered.keys()].sort());
+  it.each([crdDir, manifestCrdDir])("%s has exactly the rendered files", (dir) => {
+    expect(readdirSync(dir).sort()).toEqual([...rendered.keys()].sort());
   });
 
-  it.each([...rendered.entries()])("%s matches what `npm run crds` writes", (file, crd) => {
-    expect(readFileSync(path.join(crdDir, file), "utf8"), "run `npm run crds` and commit the result").toBe(toYaml(crd));
+  it.each([...rendered.entries()].flatMap(([file, crd]) => [crdDir, manifestCrdDir].map((dir) => [path.relative(repo, path.join(dir, file)), crd] as const)))(
+    "%s matches what `npm run crds` writes",
+    (file, crd) => {
+      expect(readFileSync(path.join(repo, file), "utf8"), "run `npm run crds` and commit the result").toBe(toYaml(crd));
+    },
+  );
+
+  it("manifests/kustomization.yaml installs every CRD", () => {
+    const kustomization = parseYaml(readFileSync(path.join(repo, "manifests", "kustomization.yaml"), "utf8")) as { resources: string[] };
+    for (const file of rendered.keys()) expect(kustomization.resources).toContain(`crds/${file}`);
   });
 
   it.each([...rendered.entries()])("%s describes every field", (_file, crd) => {

@@ -1,0 +1,53 @@
+# syntax=docker/dockerfile:1
+#
+# The wa-operator image: `node dist/cli/operator.js` with production dependencies only.
+#
+#   docker build -t ghcr.io/wa-operator/wa-operator:0.1.0 .
+#
+# Base image: node:<version>-bookworm-slim in both stages, not distroless nodejs24.
+# - The entrypoint contract is `node dist/cli/operator.js`: `node` resolved on PATH
+#   (/usr/local/bin/node here; distroless keeps it at /nodejs/bin/node, off PATH).
+# - Build and runtime use the very same Node binary and glibc, so whatever npm ci
+#   compiled or downloaded for the build stage runs unchanged in the final one.
+# - The hardening distroless gives by construction is applied here instead: npm, npx
+#   and corepack are removed from the final stage (no package manager at run time),
+#   the process runs as uid 65532 (distroless's `nonroot`) with a read-only root
+#   filesystem, and the Deployment drops every capability and uses RuntimeDefault
+#   seccomp. Debian slim keeps a shell for `kubectl exec` while investigating.
+# The version matches hack/node.sh, which pins the Node the tests run on
+# (test/unit/dockerfile.test.ts checks that they agree).
+ARG NODE_VERSION=24.21.0
+
+FROM node:${NODE_VERSION}-bookworm-slim AS build
+WORKDIR /app
+ENV npm_config_update_notifier=false npm_config_fund=false npm_config_audit=false
+# Dependencies first: this layer is reused until package*.json change.
+COPY package.json package-lock.json ./
+RUN --mount=type=cache,target=/root/.npm npm ci
+COPY tsconfig.json tsconfig.build.json ./
+COPY src ./src
+# Compile src/ to dist/ (tsconfig.build.json rewrites the .ts import extensions to .js),
+# then drop devDependencies, and the type declarations and source maps of the
+# dependencies, which Node never loads (about half of node_modules' size).
+RUN npm run build \
+ && npm prune --omit=dev \
+ && find node_modules -type f \( -name '*.d.ts' -o -name '*.d.cts' -o -name '*.d.mts' -o -name '*.map' \) -delete
+
+FROM node:${NODE_VERSION}-bookworm-slim
+# No package manager at run time: less to patch, less for an intruder to use.
+RUN rm -rf /usr/local/lib/node_modules/npm /usr/local/lib/node_modules/corepack \
+      /usr/local/bin/npm /usr/local/bin/npx /usr/local/bin/corepack \
+      /usr/local/bin/yarn /usr/local/bin/yarnpkg /opt/yarn-*
+WORKDIR /app
+ENV NODE_ENV=production \
+    NODE_OPTIONS=--enable-source-maps
+# Owned by root and read-only to the process. package.json carries "type": "module",
+# which makes Node load dist/**/*.js as ES modules.
+COPY --from=build /app/package.json ./package.json
+COPY --from=build /app/node_modules ./node_modules
+COPY --from=build /app/dist ./dist
+# Nothing is written outside /tmp (the Deployment mounts an emptyDir there), so the
+# root filesystem can be read-only. uid/gid 65532 need no passwd entry.
+USER 65532:65532
+EXPOSE 8080
+ENTRYPOINT ["node", "dist/cli/operator.js"]
