@@ -1,0 +1,104 @@
+/**
+ * Every Kubernetes API permission the operator uses, and why. This is the contract for
+ * all code the operator process runs (src/kube/*.ts, src/runtime/**, src/controllers/**,
+ * src/http/**, src/operator.ts, src/cli/operator.ts): a code path that calls the API
+ * server must stay within this list, and a new kind of call must be added here first.
+ *
+ * manifests/ grants exactly this: `cluster` entries in the ClusterRole `wa-operator`,
+ * `operator-namespace` entries in the Role `wa-operator-leader-election` of the
+ * operator's own namespace. test/integration/manifests.test.ts derives the calls from
+ * the code, compares them with this list and this list with the rendered RBAC, and asks
+ * the API server (`kubectl auth can-i`) as the ServiceAccount.
+ *
+ * Not covered: the kubectl-whatsapp plugin (src/cli/kubectl-whatsapp.ts, src/plugin/),
+ * which runs with its user's own credentials.
+ */
+import { CLUSTER_PROVIDERS, EVENTS, INSTANCES, LEASES, PROVIDERS, SECRETS, type ResourceType } from "./resources.ts";
+
+export const VERBS = ["get", "list", "watch", "create", "update", "patch", "delete"] as const;
+export type Verb = (typeof VERBS)[number];
+
+/** Where a grant applies: every namespace (ClusterRole), or only the operator's own (Role). */
+export type PermissionScope = "cluster" | "operator-namespace";
+
+export interface Permission {
+  readonly apiGroup: string;
+  /** The plural, or plural/subresource. */
+  readonly resource: string;
+  readonly verbs: readonly Verb[];
+  readonly scope: PermissionScope;
+  /** Which code needs it. */
+  readonly why: string;
+}
+
+const on = (type: ResourceType, subresource?: "status" | "finalizers"): { apiGroup: string; resource: string } => ({
+  apiGroup: type.group,
+  resource: subresource ? `${type.plural}/${subresource}` : type.plural,
+});
+
+export const REQUIRED_PERMISSIONS: readonly Permission[] = [
+  {
+    ...on(INSTANCES),
+    verbs: ["get", "list", "watch", "patch"],
+    scope: "cluster",
+    why: "informer (list, watch); the reconciler reads each instance fresh (get), merge-patches its finalizer, and a stand-by replica patches an annotation to hand a provider event to the leader",
+  },
+  {
+    ...on(PROVIDERS),
+    verbs: ["get", "list", "watch"],
+    scope: "cluster",
+    why: "informer (list, watch); the provider reconciler reads each provider fresh (get)",
+  },
+  {
+    ...on(CLUSTER_PROVIDERS),
+    verbs: ["get", "list", "watch"],
+    scope: "cluster",
+    why: "informer (list, watch); the provider reconciler reads each provider fresh (get)",
+  },
+  { ...on(INSTANCES, "status"), verbs: ["patch"], scope: "cluster", why: "the instance reconciler's status, as a merge patch" },
+  { ...on(PROVIDERS, "status"), verbs: ["patch"], scope: "cluster", why: "the provider reconciler's status, as a merge patch" },
+  { ...on(CLUSTER_PROVIDERS, "status"), verbs: ["patch"], scope: "cluster", why: "the provider reconciler's status, as a merge patch" },
+  {
+    ...on(INSTANCES, "finalizers"),
+    verbs: ["update"],
+    scope: "cluster",
+    why: "<name>-qr and <name>-webhook carry an owner reference with blockOwnerDeletion, which OwnerReferencesPermissionEnforcement allows only with update on the owner's finalizers",
+  },
+  {
+    ...on(PROVIDERS, "finalizers"),
+    verbs: ["update"],
+    scope: "cluster",
+    why: "<provider>-events carries an owner reference with blockOwnerDeletion (see whatsappinstances/finalizers)",
+  },
+  {
+    ...on(CLUSTER_PROVIDERS, "finalizers"),
+    verbs: ["update"],
+    scope: "cluster",
+    why: "<provider>-events carries an owner reference with blockOwnerDeletion (see whatsappinstances/finalizers)",
+  },
+  {
+    ...on(SECRETS),
+    verbs: ["get", "list", "watch", "create", "update", "delete"],
+    scope: "cluster",
+    why: "informer on referenced Secrets (list, watch); credential, PIN and HMAC keys are read (get); the operator's own <name>-qr, <name>-webhook and <provider>-events are created, replaced (update) and deleted",
+  },
+  { ...on(EVENTS), verbs: ["create", "patch"], scope: "cluster", why: "the event recorder creates Events and patches the count of repeats" },
+  {
+    ...on(LEASES),
+    verbs: ["get", "create", "update"],
+    scope: "operator-namespace",
+    why: "leader election: reads, creates and replaces (update, guarded by resourceVersion) one Lease in the operator's namespace",
+  },
+];
+
+/** The list as (apiGroup, resource, verb, scope) rows, one per verb. */
+export function permissionRows(permissions: readonly Permission[] = REQUIRED_PERMISSIONS): {
+  apiGroup: string;
+  resource: string;
+  verb: Verb;
+  scope: PermissionScope;
+}[] {
+  return permissions.flatMap((permission) =>
+    permission.verbs.map((verb) => ({ apiGroup: permission.apiGroup, resource: permission.resource, verb, scope: permission.scope })),
+  );
+}
