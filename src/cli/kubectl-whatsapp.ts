@@ -1,0 +1,166 @@
+#!/usr/bin/env node
+/**
+ * `kubectl whatsapp`: the kubectl plugin for WhatsAppInstances. kubectl finds it on PATH
+ * as kubectl-whatsapp (npm's bin), so `kubectl whatsapp qr support-line` runs it. It uses
+ * the user's kubeconfig and credentials, never the operator's.
+ */
+import { parseArgs } from "node:util";
+import { parseDuration } from "../config.ts";
+import type { InstanceObject } from "../controllers/context.ts";
+import { INSTANCES } from "../kube/resources.ts";
+import { describeError, EXIT, PluginError, type ExitCode } from "../plugin/errors.ts";
+import { loadKubeContext, type KubeContext } from "../plugin/kube-context.ts";
+import { showQr } from "../plugin/qr.ts";
+import { requestRestart, setState } from "../plugin/spec-patch.ts";
+import { statusTable } from "../plugin/status-table.ts";
+
+const USAGE = `Usage: kubectl whatsapp COMMAND [NAME] [flags]
+
+Link, inspect and drive WhatsApp numbers run by wa-operator (WhatsAppInstances).
+
+Commands:
+  qr NAME            Show the code that links NAME: the QR code in the terminal (from the
+                     Secret NAME-qr), or the pairing code. Follows new codes until the
+                     instance is Connected, then prints "Connected as +<phone>".
+  status [NAME...]   NAME, PROVIDER, DESIRED, PHASE, PHONE, READY, AGE and the Ready message.
+  connect NAME       Set spec.state to Connected.
+  disconnect NAME    Set spec.state to Disconnected (stop the session, keep the link).
+  logout NAME        Set spec.state to LoggedOut (remove the link; a new QR is needed).
+  restart NAME       Set spec.restartRequestedAt to now: restart the session once.
+
+Flags:
+  -n, --namespace NS     Namespace (default: the kubeconfig context's, else "default").
+  -A, --all-namespaces   status: every namespace.
+      --kubeconfig FILE  Kubeconfig to use (default: KUBECONFIG, then ~/.kube/config).
+      --context NAME     Kubeconfig context to use.
+      --png FILE         qr: also write the QR code image (qr.png) to FILE; the only way to
+                         get a code from providers that give just an image.
+      --once             qr: show the current code and exit instead of following.
+      --timeout DURATION qr: give up after this long (e.g. 5m).
+  -h, --help             This help.
+
+Exit codes:
+  0  done (qr: Connected)
+  1  the API server refused or could not be reached, or the instance does not exist
+  2  usage error
+  3  qr: no code yet (--once), or --timeout ran out
+  4  qr: the instance cannot link as it stands (Stalled, or spec.state is not Connected)`;
+
+const COMMANDS = ["qr", "status", "connect", "disconnect", "logout", "restart"] as const;
+type Command = (typeof COMMANDS)[number];
+
+async function main(argv: readonly string[]): Promise<ExitCode> {
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args: [...argv],
+      allowPositionals: true,
+      strict: true,
+      options: {
+        namespace: { type: "string", short: "n" },
+        "all-namespaces": { type: "boolean", short: "A" },
+        kubeconfig: { type: "string" },
+        context: { type: "string" },
+        png: { type: "string" },
+        once: { type: "boolean" },
+        timeout: { type: "string" },
+        help: { type: "boolean", short: "h" },
+      },
+    });
+  } catch (error) {
+    throw new PluginError(EXIT.usage, `${(error as Error).message}\n\n${USAGE}`);
+  }
+  const { values, positionals } = parsed;
+  const [command, ...names] = positionals;
+  if (values.help || command === "help") {
+    process.stdout.write(`${USAGE}\n`);
+    return EXIT.ok;
+  }
+  if (!command) throw new PluginError(EXIT.usage, `a command is required\n\n${USAGE}`);
+  if (!(COMMANDS as readonly string[]).includes(command)) throw new PluginError(EXIT.usage, `unknown command "${command}"\n\n${USAGE}`);
+  const timeoutMs = values.timeout === undefined ? undefined : durationFlag(values.timeout);
+  const context = loadKubeContext({ kubeconfig: values.kubeconfig, context: values.context, namespace: values.namespace });
+  server = context.server;
+  return run(command as Command, names, context, { allNamespaces: values["all-namespaces"] ?? false, png: values.png, once: values.once ?? false, timeoutMs });
+}
+
+async function run(
+  command: Command,
+  names: string[],
+  context: KubeContext,
+  flags: { allNamespaces: boolean; png: string | undefined; once: boolean; timeoutMs: number | undefined },
+): Promise<ExitCode> {
+  const { kube, namespace } = context;
+  if (command === "status") {
+    let instances: InstanceObject[];
+    if (names.length > 0) {
+      instances = [];
+      for (const name of names) {
+        const instance = await kube.find<InstanceObject>(INSTANCES, namespace, name);
+        if (!instance) throw new PluginError(EXIT.error, `whatsappinstance "${name}" not found in namespace "${namespace}"`);
+        instances.push(instance);
+      }
+    } else {
+      instances = (await kube.list<InstanceObject>(INSTANCES, flags.allNamespaces ? undefined : namespace)).items;
+    }
+    if (instances.length === 0) {
+      process.stderr.write(flags.allNamespaces ? "No WhatsAppInstances found.\n" : `No WhatsAppInstances found in ${namespace} namespace.\n`);
+      return EXIT.ok;
+    }
+    process.stdout.write(`${statusTable(instances, { now: Date.now(), allNamespaces: flags.allNamespaces })}\n`);
+    return EXIT.ok;
+  }
+  const name = exactlyOneName(command, names);
+  switch (command) {
+    case "qr":
+      return showQr({
+        kube,
+        config: context.config,
+        namespace,
+        name,
+        pngFile: flags.png,
+        once: flags.once,
+        timeoutMs: flags.timeoutMs,
+        out: process.stdout,
+        err: process.stderr,
+        tty: process.stdout.isTTY === true,
+      });
+    case "connect":
+      process.stdout.write(`${await setState(kube, namespace, name, "Connected")}\n`);
+      return EXIT.ok;
+    case "disconnect":
+      process.stdout.write(`${await setState(kube, namespace, name, "Disconnected")}\n`);
+      return EXIT.ok;
+    case "logout":
+      process.stdout.write(`${await setState(kube, namespace, name, "LoggedOut")}\n`);
+      return EXIT.ok;
+    case "restart":
+      process.stdout.write(`${await requestRestart(kube, namespace, name, Date.now())}\n`);
+      return EXIT.ok;
+  }
+}
+
+function exactlyOneName(command: string, names: readonly string[]): string {
+  if (names.length !== 1 || !names[0]) throw new PluginError(EXIT.usage, `${command} takes exactly one NAME (kubectl whatsapp ${command} NAME [-n NAMESPACE])`);
+  return names[0];
+}
+
+function durationFlag(text: string): number {
+  try {
+    return parseDuration(text);
+  } catch (error) {
+    throw new PluginError(EXIT.usage, `--timeout: ${(error as Error).message}`);
+  }
+}
+
+/** The API server's URL once known, for error messages. */
+let server: string | undefined;
+
+main(process.argv.slice(2)).then(
+  (code) => process.exit(code),
+  (error: unknown) => {
+    const { message, exitCode } = describeError(error, server);
+    process.stderr.write(`error: ${message}\n`);
+    process.exit(exitCode);
+  },
+);

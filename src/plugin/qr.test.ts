@@ -1,0 +1,46 @@
+import { describe, expect, it } from "vitest";
+import type { InstanceObject } from "../controllers/context.ts";
+import { qrView } from "./qr.ts";
+
+const png = Buffer.from([0x89, 0x50, 0x4e, 0x47]);
+
+function instance(status: InstanceObject["status"], spec: Record<string, unknown> = {}, generation = 1): InstanceObject {
+  return { metadata: { name: "line", namespace: "support", generation }, spec: { providerRef: { name: "waha" }, ...spec }, status };
+}
+
+const stalled = (observedGeneration: number) => ({
+  type: "Stalled",
+  status: "True" as const,
+  reason: "ProviderNotFound",
+  message: "WhatsAppProvider waha does not exist",
+  lastTransitionTime: "2026-11-21T10:00:00Z",
+  observedGeneration,
+});
+
+describe("qrView: what `kubectl whatsapp qr` shows", () => {
+  it.each([
+    ["a connected instance shows its phone", instance({ phase: "Connected", phoneNumber: "5511" }), {}, { kind: "connected", phoneNumber: "5511" }],
+    [
+      "a pairing code wins over a QR code",
+      instance({ phase: "ScanQR" }),
+      { "pairing-code": Buffer.from("ABCD-EFGH\n"), "qr.txt": Buffer.from("2@x") },
+      { kind: "pairingCode", code: "ABCD-EFGH" },
+    ],
+    ["the raw payload is drawn, with the image alongside", instance({ phase: "ScanQR" }), { "qr.txt": Buffer.from("2@x"), "qr.png": png }, { kind: "qrText", text: "2@x", png }],
+    ["only an image: the image", instance({ phase: "ScanQR" }), { "qr.png": png }, { kind: "qrPng", png }],
+    ["an empty Secret while ScanQR: wait", instance({ phase: "ScanQR" }), {}, { kind: "waiting", phase: "ScanQR" }],
+    ["a stale code while Starting is not shown", instance({ phase: "Starting" }), { "qr.txt": Buffer.from("old") }, { kind: "waiting", phase: "Starting" }],
+    ["no status yet: Pending", instance(undefined), {}, { kind: "waiting", phase: "Pending" }],
+    ["Stalled for this generation: cannot link", instance({ phase: "Pending", conditions: [stalled(1)] }), {}, { kind: "cannotLink", message: "it is Stalled (ProviderNotFound): WhatsAppProvider waha does not exist" }],
+    ["Stalled for an older generation: wait for the operator", instance({ phase: "Pending", conditions: [stalled(1)] }, {}, 2), {}, { kind: "waiting", phase: "Pending" }],
+  ] as const)("%s", (_name, object, data, view) => {
+    expect(qrView(object, data as Record<string, Buffer>)).toEqual(view);
+  });
+
+  it("an instance asked to stay Disconnected has nothing to scan", () => {
+    expect(qrView(instance({ phase: "Disconnected" }, { state: "Disconnected" }), {})).toEqual({
+      kind: "cannotLink",
+      message: "spec.state is Disconnected, so there is nothing to scan; run kubectl whatsapp connect line first",
+    });
+  });
+});

@@ -1,0 +1,405 @@
+/**
+ * `kubectl whatsapp` as a user runs it: a separate process with KUBECONFIG, against the
+ * real API server, the operator in this process and the WAHA emulator on loopback.
+ * The QR code it draws is read back from the terminal text into a module matrix, which
+ * must be the emulator's current code (QRCode.create of the payload) and scan as it.
+ */
+import { execFile, spawn, type ChildProcess } from "node:child_process";
+import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { PNG } from "pngjs";
+import QRCode from "qrcode";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import type { Operator } from "../../src/operator.ts";
+import { renderQrTerminal } from "../../src/providers/qr.ts";
+import { wahaSessionName } from "../../src/providers/waha/client.ts";
+import { SECRETS } from "../../src/kube/resources.ts";
+import type { SecretObject } from "../../src/kube/secrets.ts";
+import { FakeClock } from "../emulators/shared/clock.ts";
+import { decodeQrPng } from "../emulators/shared/qr-png.ts";
+import { WahaEmulator } from "../emulators/waha/emulator.ts";
+import { createNamespace, eventually, installCrds, instanceWhere, kubeClient, kubeconfigPath, kubectl, kubectlOk, REPO } from "../support/kube.ts";
+import { startOperator } from "../support/operator.ts";
+
+const API_KEY = "plugin-test-key";
+const PHONE = "5511966665555";
+const PLUGIN = path.join(REPO, "src", "cli", "kubectl-whatsapp.ts");
+const kube = kubeClient();
+const clock = new FakeClock();
+const waha = new WahaEmulator({ apiKey: API_KEY, clock, startDelayMs: 0, crashRestartDelayMs: null });
+let namespace: string;
+let operator: Operator;
+let scratch: string;
+const children = new Set<ChildProcess>();
+
+beforeAll(async () => {
+  await installCrds();
+  namespace = await createNamespace("plugin");
+  scratch = mkdtempSync(path.join(tmpdir(), "kubectl-whatsapp-"));
+  const url = await waha.start();
+  await kubectlOk(["create", "secret", "generic", "waha-key", "-n", namespace, `--from-literal=api-key=${API_KEY}`]);
+  await apply(`apiVersion: wa-operator.io/v1alpha1
+kind: WhatsAppProvider
+metadata: {name: waha}
+spec: {type: waha, url: "${url}", credentialsSecretRef: {name: waha-key, key: api-key}}`);
+  operator = await startOperator(namespace);
+});
+
+afterAll(async () => {
+  for (const child of children) child.kill("SIGKILL");
+  await operator?.stop();
+  await waha.stop();
+  if (scratch) rmSync(scratch, { recursive: true, force: true });
+});
+
+function apply(manifest: string, ns = namespace): Promise<string> {
+  return kubectlOk(["apply", "-n", ns, "-f", "-"], manifest);
+}
+
+function applyInstance(name: string, spec = "", ns = namespace): Promise<string> {
+  return apply(
+    `apiVersion: wa-operator.io/v1alpha1
+kind: WhatsAppInstance
+metadata: {name: ${name}}
+spec:
+  providerRef: {name: waha}
+${spec}`,
+    ns,
+  );
+}
+
+const session = (name: string) => wahaSessionName(namespace, name);
+const pluginEnv = () => ({ ...process.env, KUBECONFIG: kubeconfigPath() });
+
+interface Result {
+  readonly code: number;
+  readonly stdout: string;
+  readonly stderr: string;
+}
+
+/** Runs `kubectl-whatsapp ARGS` to its end. */
+function plugin(args: readonly string[], env: NodeJS.ProcessEnv = pluginEnv()): Promise<Result> {
+  return new Promise((resolve) => {
+    execFile(process.execPath, [PLUGIN, ...args], { env, cwd: scratch, timeout: 60_000 }, (error, stdout, stderr) => {
+      const code = error ? (typeof (error as { code?: unknown }).code === "number" ? ((error as { code: number }).code) : 1) : 0;
+      resolve({ code, stdout, stderr });
+    });
+  });
+}
+
+/** Starts `kubectl-whatsapp ARGS`, collecting its output as it comes. */
+function follow(args: readonly string[]): { output: () => string; errors: () => string; exited: Promise<number | null> } {
+  const child = spawn(process.execPath, [PLUGIN, ...args], { env: pluginEnv(), cwd: scratch, stdio: ["ignore", "pipe", "pipe"] });
+  children.add(child);
+  let stdout = "";
+  let stderr = "";
+  child.stdout.on("data", (chunk: Buffer) => (stdout += chunk.toString("utf8")));
+  child.stderr.on("data", (chunk: Buffer) => (stderr += chunk.toString("utf8")));
+  const exited = new Promise<number | null>((resolve) =>
+    child.on("exit", (code) => {
+      children.delete(child);
+      resolve(code);
+    }),
+  );
+  return { output: () => stdout, errors: () => stderr, exited };
+}
+
+// --- Reading a QR code back from the terminal -------------------------------------
+
+const ANSI = /\x1b\[[0-9;]*m/g;
+
+/**
+ * The module matrix of a QR code drawn by qrcode's small terminal renderer: each text
+ * line holds two module rows (▀ top dark, ▄ bottom dark, █ both, space neither),
+ * framed by one light module on every side.
+ */
+function terminalQrToMatrix(drawing: string): boolean[][] {
+  const lines = drawing
+    .replace(ANSI, "")
+    .split("\n")
+    .filter((line) => line.length > 0);
+  const width = lines[0]?.length ?? 0;
+  for (const line of lines) {
+    if (line.length !== width || !/^[ ▀▄█]+$/.test(line)) throw new Error(`not a QR drawing line: ${JSON.stringify(line)}`);
+  }
+  const size = width - 2;
+  const matrix: boolean[][] = [];
+  for (let y = 0; y < size; y++) {
+    const row = Math.floor((y + 1) / 2);
+    const top = y === 2 * row - 1;
+    const line = lines[row] as string;
+    matrix.push(Array.from({ length: size }, (_, x) => (top ? "▀█" : "▄█").includes(line[x + 1] as string)));
+  }
+  return matrix;
+}
+
+/** The matrix QRCode builds for a payload, with the settings renderQrTerminal uses. */
+function expectedMatrix(payload: string): boolean[][] {
+  const { modules } = QRCode.create(payload, { errorCorrectionLevel: "M" });
+  return Array.from({ length: modules.size }, (_, y) => Array.from({ length: modules.size }, (_, x) => Boolean(modules.get(y, x))));
+}
+
+/** Scans a matrix as a camera would: draw it as a PNG and decode that with jsQR. */
+function scanMatrix(matrix: boolean[][]): string | undefined {
+  const scale = 6;
+  const margin = 4;
+  const side = (matrix.length + 2 * margin) * scale;
+  const png = new PNG({ width: side, height: side });
+  for (let py = 0; py < side; py++) {
+    for (let px = 0; px < side; px++) {
+      const dark = matrix[Math.floor(py / scale) - margin]?.[Math.floor(px / scale) - margin] ?? false;
+      const offset = (py * side + px) * 4;
+      png.data[offset] = png.data[offset + 1] = png.data[offset + 2] = dark ? 0 : 255;
+      png.data[offset + 3] = 255;
+    }
+  }
+  return decodeQrPng(PNG.sync.write(png));
+}
+
+const QR_HEADER = "Scan with WhatsApp on the phone";
+
+/** The QR drawings printed so far, oldest first. */
+function drawings(output: string): string[] {
+  return output
+    .split(QR_HEADER)
+    .slice(1)
+    .map((frame) => frame.slice(frame.indexOf("\n") + 1))
+    .map((frame) => frame.split("\n").filter((line) => /^[ ▀▄█]+$/.test(line.replace(ANSI, ""))).join("\n"));
+}
+
+describe("the terminal QR reader (test helper)", () => {
+  it("reads back what renderQrTerminal draws, for several sizes", async () => {
+    for (const payload of ["x", "2@abc,def,ghi==", "2@" + "A".repeat(200)]) {
+      const matrix = terminalQrToMatrix(await renderQrTerminal(payload));
+      expect(matrix).toEqual(expectedMatrix(payload));
+      expect(scanMatrix(matrix)).toBe(payload);
+    }
+  });
+});
+
+describe("kubectl whatsapp qr", () => {
+  it("draws the emulator's current code, follows a rotation, and exits 0 with Connected as +<phone> once scanned", async () => {
+    await applyInstance("line", "  displayName: Plugin Line");
+    const run = follow(["qr", "line", "-n", namespace]);
+
+    const first = await eventually("the first code drawn", async () => {
+      const current = waha.currentQr(session("line"));
+      const last = drawings(run.output()).at(-1);
+      if (!current || !last) return undefined;
+      return scanMatrix(terminalQrToMatrix(last)) === current ? { current, last } : undefined;
+    });
+    expect(terminalQrToMatrix(first.last)).toEqual(expectedMatrix(first.current));
+
+    clock.advance(60_001);
+    const second = waha.currentQr(session("line"));
+    expect(second).not.toBe(first.current);
+    await eventually("the rotated code drawn", async () => {
+      const last = drawings(run.output()).at(-1);
+      return last && second && JSON.stringify(terminalQrToMatrix(last)) === JSON.stringify(expectedMatrix(second)) ? true : undefined;
+    });
+    expect(drawings(run.output()).length).toBeGreaterThanOrEqual(2);
+
+    waha.scan(session("line"), PHONE);
+    expect(await run.exited).toBe(0);
+    expect(run.output().trimEnd().split("\n").at(-1)).toBe(`Connected as +${PHONE}`);
+    // Output that is not a terminal is never cleared between codes.
+    expect(run.output()).not.toContain("\x1b[2J");
+  });
+
+  it("--once prints the current code and exits 0; --png FILE writes the Secret's image", async () => {
+    await applyInstance("once");
+    await instanceWhere(kube, namespace, "once", "ScanQR", (object) => object.status?.phase === "ScanQR");
+    const file = path.join(scratch, "once.png");
+    const result = await eventually("a code to show", async () => {
+      const attempt = await plugin(["qr", "once", "-n", namespace, "--once", "--png", file]);
+      return attempt.code === 0 ? attempt : undefined;
+    });
+    const current = waha.currentQr(session("once"));
+    const drawn = drawings(result.stdout);
+    expect(drawn).toHaveLength(1);
+    expect(scanMatrix(terminalQrToMatrix(drawn[0] as string))).toBe(current);
+    expect(decodeQrPng(readFileSync(file))).toBe(current);
+    expect(result.stderr).toContain(`wrote the QR code image to ${file}`);
+  });
+
+  it("prints the pairing code when the instance pairs by code, and Connected once it is entered", async () => {
+    await applyInstance("paired", `  pairing: {method: Code, phoneNumber: "${PHONE}"}`);
+    const code = await eventually("the pairing code in the Secret", async () => {
+      const secret = await kube.find<SecretObject>(SECRETS, namespace, "paired-qr");
+      const value = secret?.data?.["pairing-code"];
+      return value ? Buffer.from(value, "base64").toString("utf8") : undefined;
+    });
+    const run = follow(["qr", "paired", "--namespace", namespace]);
+    await eventually("the pairing code printed", async () => (run.output().includes(`Pairing code for ${namespace}/paired: ${code}`) ? true : undefined));
+    expect(drawings(run.output())).toEqual([]);
+    waha.enterPairingCode(session("paired"));
+    expect(await run.exited).toBe(0);
+    expect(run.output()).toMatch(/Connected as \+\d+\n$/);
+  });
+
+  it("exits 1 for an instance that does not exist", async () => {
+    const result = await plugin(["qr", "nope", "-n", namespace]);
+    expect(result.code).toBe(1);
+    expect(result.stderr).toBe(`error: whatsappinstance "nope" not found in namespace "${namespace}"\n`);
+  });
+
+  it("exits 3 when there is no code yet (--once) or --timeout runs out", async () => {
+    // No operator watches this namespace: the instance stays Pending.
+    const idle = await createNamespace("plugin-idle");
+    await applyInstance("waiting", "", idle);
+    const once = await plugin(["qr", "waiting", "-n", idle, "--once"]);
+    expect(once.code).toBe(3);
+    expect(once.stderr).toBe(`error: no QR code yet: ${idle}/waiting is Pending\n`);
+    const timed = await plugin(["qr", "waiting", "-n", idle, "--timeout", "1s"]);
+    expect(timed.code).toBe(3);
+    expect(timed.stderr).toContain(`waiting for a QR code: ${idle}/waiting is Pending`);
+    expect(timed.stderr).toContain(`error: timed out before ${idle}/waiting was Connected`);
+  });
+
+  it("exits 4 when the instance cannot link: Stalled, or spec.state is not Connected", async () => {
+    await apply(`apiVersion: wa-operator.io/v1alpha1
+kind: WhatsAppInstance
+metadata: {name: orphan}
+spec: {providerRef: {name: missing}}`);
+    await instanceWhere(kube, namespace, "orphan", "Stalled", (object) => object.status?.conditions?.some((entry) => entry.type === "Stalled" && entry.status === "True") ?? false);
+    const stalled = await plugin(["qr", "orphan", "-n", namespace]);
+    expect(stalled.code).toBe(4);
+    expect(stalled.stderr).toMatch(new RegExp(`^error: ${namespace}/orphan cannot link: it is Stalled \\(ProviderNotFound\\): `));
+
+    await applyInstance("parked", "  state: Disconnected");
+    const parked = await plugin(["qr", "parked", "-n", namespace]);
+    expect(parked.code).toBe(4);
+    expect(parked.stderr).toContain("spec.state is Disconnected, so there is nothing to scan; run kubectl whatsapp connect parked first");
+  });
+});
+
+/** A kubectl table as rows of cells, cut at the columns where the header's titles start. */
+function table(text: string): string[][] {
+  const [header = "", ...lines] = text.trimEnd().split("\n");
+  const starts = [...header.matchAll(/\S+/g)].map((match) => match.index ?? 0);
+  return [header, ...lines].map((line) => starts.map((start, column) => line.slice(start, starts[column + 1]).trim()));
+}
+
+describe("kubectl whatsapp status", () => {
+  it("shows what kubectl get wai shows, plus the Ready message", async () => {
+    await instanceWhere(kube, namespace, "line", "Connected", (object) => object.status?.phase === "Connected");
+    const ours = await plugin(["status", "-n", namespace]);
+    expect(ours.code).toBe(0);
+    const theirs = table(await kubectlOk(["get", "wai", "-n", namespace]));
+    const rows = table(ours.stdout);
+    expect(rows[0]).toEqual(["NAME", "PROVIDER", "DESIRED", "PHASE", "PHONE", "READY", "AGE", "MESSAGE"]);
+    // Same instances, same cells, in the same order (AGE may tick between the two calls).
+    const cells = (rowsOf: string[][]) => rowsOf.map((row) => row.slice(0, 6).join("|"));
+    expect(cells(rows)).toEqual(cells(theirs));
+    expect(theirs[0]).toEqual(["NAME", "PROVIDER", "DESIRED", "PHASE", "PHONE", "READY", "AGE"]);
+    expect(rows.find((row) => row[0] === "line")).toEqual(["line", "waha", "Connected", "Connected", PHONE, "True", expect.stringMatching(/^\d+[smh]/), expect.any(String)]);
+    const ready = (await kube.find<{ metadata: { name: string }; status?: { conditions?: { type: string; message: string }[] } }>(
+      { group: "wa-operator.io", version: "v1alpha1", plural: "whatsappinstances", kind: "WhatsAppInstance", namespaced: true },
+      namespace,
+      "line",
+    ))?.status?.conditions?.find((entry) => entry.type === "Ready")?.message;
+    expect(rows.find((row) => row[0] === "line")?.[7]).toBe(ready);
+  });
+
+  it("status NAME shows one; -A adds NAMESPACE; an unknown NAME exits 1; an empty namespace says so", async () => {
+    const one = table((await plugin(["status", "line", "-n", namespace])).stdout);
+    expect(one.map((row) => row[0])).toEqual(["NAME", "line"]);
+    const all = table((await plugin(["status", "-A"])).stdout);
+    expect(all[0]?.slice(0, 2)).toEqual(["NAMESPACE", "NAME"]);
+    expect(all.some((row) => row[0] === namespace && row[1] === "line")).toBe(true);
+    const missing = await plugin(["status", "ghost", "-n", namespace]);
+    expect(missing.code).toBe(1);
+    expect(missing.stderr).toBe(`error: whatsappinstance "ghost" not found in namespace "${namespace}"\n`);
+    const empty = await createNamespace("plugin-empty");
+    const none = await plugin(["status", "-n", empty]);
+    expect(none).toEqual({ code: 0, stdout: "", stderr: `No WhatsAppInstances found in ${empty} namespace.\n` });
+  });
+
+  it("takes the namespace from the kubeconfig context when -n is absent", async () => {
+    const kubeconfig = path.join(scratch, "kubeconfig-with-namespace");
+    writeFileSync(kubeconfig, readFileSync(kubeconfigPath()));
+    const env = { ...process.env, KUBECONFIG: kubeconfig };
+    await new Promise<void>((resolve, reject) =>
+      execFile("kubectl", ["config", "set-context", "--current", `--namespace=${namespace}`], { env }, (error) => (error ? reject(error) : resolve())),
+    );
+    const rows = table((await plugin(["status"], env)).stdout);
+    expect(rows.map((row) => row[0])).toContain("line");
+  });
+
+  it("runs as a kubectl plugin: kubectl whatsapp status finds kubectl-whatsapp on PATH", async () => {
+    const bin = path.join(scratch, "bin");
+    rmSync(bin, { recursive: true, force: true });
+    mkdirSync(bin);
+    const shim = path.join(bin, "kubectl-whatsapp");
+    writeFileSync(shim, `#!/bin/sh\nexec "${process.execPath}" "${PLUGIN}" "$@"\n`);
+    chmodSync(shim, 0o755);
+    const savedPath = process.env.PATH;
+    process.env.PATH = `${bin}${path.delimiter}${savedPath}`;
+    try {
+      const listed = await kubectl(["plugin", "list"]);
+      expect(listed.stdout).toContain(shim);
+      const rows = table(await kubectlOk(["whatsapp", "status", "-n", namespace]));
+      expect(rows.map((row) => row[0])).toContain("line");
+    } finally {
+      process.env.PATH = savedPath;
+    }
+  });
+});
+
+describe("kubectl whatsapp disconnect | connect | logout | restart", () => {
+  const spec = async (name: string, field: string) => (await kubectlOk(["get", "wai", name, "-n", namespace, "-o", `jsonpath={.spec.${field}}`])).trim();
+  const phase = (name: string, wanted: string) => instanceWhere(kube, namespace, name, wanted, (object) => object.status?.phase === wanted);
+
+  it("disconnect sets spec.state to Disconnected, and the operator stops the session", async () => {
+    const result = await plugin(["disconnect", "line", "-n", namespace]);
+    expect(result.code).toBe(0);
+    expect(result.stdout).toMatch(/^whatsappinstance\.wa-operator\.io\/line patched \(spec\.state: Connected → Disconnected\)/);
+    expect(await spec("line", "state")).toBe("Disconnected");
+    await phase("line", "Disconnected");
+    const again = await plugin(["disconnect", "line", "-n", namespace]);
+    expect(again.stdout).toContain("no change");
+  });
+
+  it("connect sets it back to Connected, and the kept link reconnects", async () => {
+    const result = await plugin(["connect", "line", "-n", namespace]);
+    expect(result.code).toBe(0);
+    expect(await spec("line", "state")).toBe("Connected");
+    await phase("line", "Connected");
+  });
+
+  it("restart sets spec.restartRequestedAt to now (RFC 3339, seconds), and the operator carries it out once", async () => {
+    const before = Date.now();
+    const result = await plugin(["restart", "line", "-n", namespace]);
+    expect(result.code).toBe(0);
+    const requested = await spec("line", "restartRequestedAt");
+    expect(requested).toMatch(/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z$/);
+    expect(Date.parse(requested)).toBeGreaterThanOrEqual(Math.floor(before / 1000) * 1000);
+    expect(Date.parse(requested)).toBeLessThanOrEqual(Date.now());
+    expect(result.stdout).toContain(`spec.restartRequestedAt: ${requested}`);
+    await instanceWhere(kube, namespace, "line", "lastRestartAt recorded", (object) => object.status?.lastRestartAt === requested);
+    // A second restart in the same second still asks for a new one.
+    const next = await plugin(["restart", "line", "-n", namespace]);
+    expect(next.code).toBe(0);
+    expect(Date.parse(await spec("line", "restartRequestedAt"))).toBeGreaterThan(Date.parse(requested));
+  });
+
+  it("logout sets spec.state to LoggedOut, and the link is removed", async () => {
+    const result = await plugin(["logout", "line", "-n", namespace]);
+    expect(result.code).toBe(0);
+    expect(await spec("line", "state")).toBe("LoggedOut");
+    const loggedOut = await phase("line", "LoggedOut");
+    expect(loggedOut.status?.phoneNumber).toBeUndefined();
+  });
+
+  it("refuses a missing NAME, extra names and unknown commands or flags with exit code 2", async () => {
+    for (const args of [["restart"], ["logout", "a", "b"], ["frobnicate"], ["status", "--bogus"], ["qr", "x", "--timeout", "soon"]]) {
+      const result = await plugin(args);
+      expect(result.code, args.join(" ")).toBe(2);
+      expect(result.stderr, args.join(" ")).toMatch(/^error: /);
+    }
+    const missing = await plugin(["logout", "ghost", "-n", namespace]);
+    expect(missing.code).toBe(1);
+    expect(missing.stderr).toBe(`error: whatsappinstance "ghost" not found in namespace "${namespace}"\n`);
+  });
+});
