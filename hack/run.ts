@@ -69,9 +69,15 @@ spec: {providerRef: {name: waha}, displayName: Support Line}
     waha.scan(session, "5511999998888");
   });
   console.log("Press Enter to simulate a phone scanning the QR code.\n");
+  // Piped rather than inherited: the plugin then prints each code below the last instead of
+  // clearing the screen, so the hint above stays visible.
   const plugin = spawn(process.execPath, [path.join(repo, "src/cli/kubectl-whatsapp.ts"), "qr", "support-line", "-n", "demo"], {
-    stdio: ["ignore", "inherit", "inherit"],
+    stdio: ["ignore", "pipe", "inherit"],
     env: process.env,
+  });
+  createInterface({ input: plugin.stdout }).on("line", (line) => {
+    console.log(line);
+    if (line.startsWith("▀▀▀")) console.log("(press Enter to simulate a phone scanning this code)");
   });
   plugin.on("exit", () => {
     console.log("\nkubectl get wai -n demo:\n" + kubectl(["get", "wai", "-n", "demo"]));
