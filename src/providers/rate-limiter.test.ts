@@ -1,0 +1,56 @@
+import { describe, expect, it } from "vitest";
+import { RateLimiter, type Clock } from "./rate-limiter.ts";
+
+/** Virtual time: sleeping moves the clock. Valid because the limiter serves one waiter at a time. */
+function virtualClock(): Clock & { time: number } {
+  const clock = {
+    time: 0,
+    now: () => clock.time,
+    sleep: async (ms: number) => {
+      clock.time += ms;
+    },
+  };
+  return clock;
+}
+
+function busiest(times: number[], windowMs: number): number {
+  let most = 0;
+  for (let start = 0, end = 0; start < times.length; start++) {
+    while (end < times.length && (times[end] as number) < (times[start] as number) + windowMs) end++;
+    most = Math.max(most, end - start);
+  }
+  return most;
+}
+
+describe("RateLimiter", () => {
+  it.each([
+    [50, 10, 500],
+    [10, 20, 200],
+    [1, 1, 20],
+  ])("at %i/s with burst %i, %i requests never exceed burst + rate in any second", async (rate, burst, count) => {
+    const clock = virtualClock();
+    const limiter = new RateLimiter({ requestsPerSecond: rate, burst }, clock);
+    const times: number[] = [];
+    await Promise.all(Array.from({ length: count }, () => limiter.acquire().then(() => times.push(clock.now()))));
+    expect(times).toHaveLength(count);
+    expect(busiest(times, 1000)).toBeLessThanOrEqual(burst + rate);
+    // And it is not slower than it must be.
+    expect(clock.now()).toBeLessThanOrEqual(Math.ceil(((count - burst) / rate) * 1000) + count);
+  });
+
+  it("a pause (429 Retry-After) holds every waiter until it has passed", async () => {
+    const clock = virtualClock();
+    const limiter = new RateLimiter({ requestsPerSecond: 100, burst: 100 }, clock);
+    limiter.pauseFor(2000);
+    const times: number[] = [];
+    await Promise.all(Array.from({ length: 5 }, () => limiter.acquire().then(() => times.push(clock.now()))));
+    expect(Math.min(...times)).toBeGreaterThanOrEqual(2000);
+  });
+
+  it("serves waiters in the order they came", async () => {
+    const limiter = new RateLimiter({ requestsPerSecond: 5, burst: 1 }, virtualClock());
+    const order: number[] = [];
+    await Promise.all(Array.from({ length: 10 }, (_, index) => limiter.acquire().then(() => order.push(index))));
+    expect(order).toEqual([...order].sort((a, b) => a - b));
+  });
+});
