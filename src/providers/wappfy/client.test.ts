@@ -2,7 +2,7 @@ import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { fakeTimeDeps } from "../../../test/emulators/shared/client-deps.ts";
 import { FakeClock } from "../../../test/emulators/shared/clock.ts";
 import { decodeQrPng } from "../../../test/emulators/shared/qr-png.ts";
-import { signWappfyBody, WappfyEmulator } from "../../../test/emulators/wappfy/emulator.ts";
+import { signWappfyBody, WAPPFY_ACCEPTED_EVENTS, WAPPFY_GUIDE_EVENTS, WappfyEmulator } from "../../../test/emulators/wappfy/emulator.ts";
 import { ProviderError, type ProviderErrorKind } from "../errors.ts";
 import type { InstanceRef, ProviderClient } from "../types.ts";
 import { createWappfyClient, WAPPFY_WEBHOOK_EVENTS, wappfyCapabilities } from "./client.ts";
@@ -273,6 +273,12 @@ describe("wappfy client webhooks", () => {
   it("declares the Wappfy event names and signing", () => {
     expect(wappfyCapabilities.webhookEvents).toEqual(WAPPFY_WEBHOOK_EVENTS);
     expect(wappfyCapabilities).toMatchObject({ webhook: true, webhookSigning: true, pairingCode: false });
+  });
+
+  it("accepts every event name of Wappfy's webhook guide, and the emulator takes each declared name", () => {
+    expect(WAPPFY_WEBHOOK_EVENTS).toEqual(expect.arrayContaining([...WAPPFY_GUIDE_EVENTS]));
+    expect(WAPPFY_ACCEPTED_EVENTS).toEqual(expect.arrayContaining([...WAPPFY_WEBHOOK_EVENTS]));
+    expect(new Set(WAPPFY_WEBHOOK_EVENTS).size).toBe(WAPPFY_WEBHOOK_EVENTS.length);
   });
 
   it("wires a signed webhook scoped to the instance and then reports it in sync", async () => {

@@ -23,11 +23,23 @@ import type {
 } from "../types.ts";
 import { wappfyState } from "./states.ts";
 
-/** The event names spec.webhook.events may hold for Wappfy. */
+/**
+ * The event names spec.webhook.events may hold for Wappfy: the twelve of Wappfy's webhook
+ * guide, then the lifecycle and message names its API also delivers.
+ */
 export const WAPPFY_WEBHOOK_EVENTS = [
+  "message.received",
+  "message.sent",
+  "message.delivered",
+  "message.read",
+  "message.failed",
+  "message.reaction",
   "instance.connected",
   "instance.disconnected",
   "instance.qr",
+  "group.joined",
+  "group.left",
+  "contact.created",
   "instance.failed",
   "instance.created",
   "instance.deleted",
