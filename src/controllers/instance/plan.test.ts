@@ -56,6 +56,18 @@ describe("planning towards Connected", () => {
       "Connected",
     ],
     ["a logged-out session is started again", input({ session: session("Disconnected"), status: { phase: "LoggedOut" } }), ["connect"], "LoggedOut"],
+    [
+      "a session about to start gets its webhook first, so the receiver hears about the linking",
+      input({ spec: { webhook: { url: "https://h.example/w", events: ["session.status"] } }, session: session("Pending", { webhookInSync: false }) }),
+      ["configureWebhook", "connect"],
+      "Pending",
+    ],
+    [
+      "a session showing a QR gets its webhook before the phone links",
+      input({ spec: { webhook: { url: "https://h.example/w", events: ["session.status"] } }, session: session("ScanQR", { webhookInSync: false }) }),
+      ["configureWebhook", "showQr"],
+      "ScanQR",
+    ],
   ])("%s", (_sentence, planInput, steps, phase) => {
     const plan = planInstance(planInput);
     expect(kinds(plan)).toEqual(steps);

@@ -183,12 +183,15 @@ function planConnected(input: PlanInput, session: ObservedSession, phase: Phase)
         });
       }
       events.push({ type: "Normal", reason: "Starting", message: `starting the ${providerType} session` });
-      return { phase, steps: [{ kind: "connect" }], verdict: progress("Starting", `starting the ${providerType} session`), requeue: "fast", events };
+      const steps: Step[] = [...webhookSteps(input, session), { kind: "connect" }];
+      return { phase, steps, verdict: progress("Starting", `starting the ${providerType} session`), requeue: "fast", events };
     }
     case "Starting":
       return { phase, steps: [], verdict: progress("Starting", `the ${providerType} session is starting`), requeue: "fast", events: [] };
-    case "ScanQR":
-      return planPairing(input, phase);
+    case "ScanQR": {
+      const pairing = planPairing(input, phase);
+      return pairing.verdict.stalled ? pairing : { ...pairing, steps: [...webhookSteps(input, session), ...pairing.steps] };
+    }
     case "Connected": {
       const steps: Step[] = [];
       // Providers report webhookInSync only where they can wire webhooks at all.
@@ -209,6 +212,14 @@ function planConnected(input: PlanInput, session: ObservedSession, phase: Phase)
     case "Failed":
       return planRecovery(input, session, phase);
   }
+}
+
+/**
+ * The webhook is wired before the phone links, not only once connected: the events of
+ * linking (Wappfy's instance.qr and instance.connected) are what a receiver waits for.
+ */
+function webhookSteps(input: PlanInput, session: ObservedSession): Step[] {
+  return input.capabilities.webhook && session.webhookInSync === false ? [{ kind: "configureWebhook" }] : [];
 }
 
 function planPairing(input: PlanInput, phase: Phase): Plan {

@@ -83,7 +83,9 @@ async function converge(
   let plan: Plan | undefined;
   let session: ObservedSession | null = null;
   for (let round = 0; round < MAX_ROUNDS; round++) {
-    session = await provider.client.observe(ref);
+    const quota = quotaFor(ctx, instance, provider);
+    // An instance waiting for a quota slot has nothing at the provider yet: it makes no call at all.
+    session = quota.allowed || status.providerInstanceId ? await provider.client.observe(ref) : null;
     const qrSecret = await readQrSecret(ctx.kube, instance);
     plan = planInstance({
       now: ctx.clock.now(),
@@ -94,7 +96,7 @@ async function converge(
       providerType: provider.type,
       capabilities: provider.client.capabilities,
       session,
-      quota: quotaFor(ctx, instance, provider),
+      quota,
       ...(qrSecret.pairingCodeRequestedAt !== undefined ? { pairingCode: { requestedAt: qrSecret.pairingCodeRequestedAt } } : {}),
       qrSecretFilled: qrSecret.filled,
       failureBackoff: { baseMs: ctx.config.failureBackoff, maxMs: ctx.config.failureBackoffMax },
