@@ -8,7 +8,7 @@ import https from "node:https";
 import type { z } from "zod";
 import { ProviderError, parseRetryAfter } from "./errors.ts";
 import type { RateLimiter } from "./rate-limiter.ts";
-import type { ProviderType } from "./types.ts";
+import type { ProviderDeps, ProviderSettings, ProviderType } from "./types.ts";
 
 export interface HttpRequest {
   readonly method: "GET" | "POST" | "PUT" | "PATCH" | "DELETE";
@@ -55,6 +55,19 @@ export class ProviderHttp {
   constructor(options: ProviderHttpOptions) {
     this.options = options;
     this.base = new URL(options.baseUrl.endsWith("/") ? options.baseUrl : `${options.baseUrl}/`);
+  }
+
+  /** The usual wiring for a provider client: its settings, the shared deps, its own classifier. */
+  static forProvider(settings: ProviderSettings, deps: ProviderDeps, classify: ErrorClassifier, baseUrl: string = settings.url): ProviderHttp {
+    return new ProviderHttp({
+      type: settings.type,
+      baseUrl,
+      timeoutMs: settings.timeoutMs,
+      limiter: deps.limiter,
+      classify,
+      ...(deps.observe ? { observe: deps.observe } : {}),
+      ...(deps.now ? { now: deps.now } : {}),
+    });
   }
 
   /** Sends one request; throws ProviderError for transport failures and for answers the classifier rejects. */

@@ -128,15 +128,7 @@ class CloudApiClient implements ProviderClient {
   constructor(settings: ProviderSettings, deps: ProviderDeps) {
     this.#settings = settings;
     const now = deps.now ?? Date.now;
-    this.#http = new ProviderHttp({
-      type: "cloud_api",
-      baseUrl: graphBaseUrl(settings.url),
-      timeoutMs: settings.timeoutMs,
-      limiter: deps.limiter,
-      classify: (response) => classifyGraphResponse(response, now(), deps.limiter),
-      ...(deps.observe ? { observe: deps.observe } : {}),
-      now,
-    });
+    this.#http = ProviderHttp.forProvider(settings, deps, (response) => classifyGraphResponse(response, now(), deps.limiter), graphBaseUrl(settings.url));
   }
 
   /**

@@ -109,15 +109,7 @@ type SessionConfig = z.infer<typeof sessionConfig>;
 const QR_VALID_MS = 20_000;
 
 export const createWahaClient: ProviderFactory = (settings, deps) => {
-  const api = new ProviderHttp({
-    type: "waha",
-    baseUrl: settings.url,
-    timeoutMs: settings.timeoutMs,
-    limiter: deps.limiter,
-    classify: classifyWaha,
-    ...(deps.observe ? { observe: deps.observe } : {}),
-    ...(deps.now ? { now: deps.now } : {}),
-  });
+  const api = ProviderHttp.forProvider(settings, deps, classifyWaha);
   const auth = { "X-Api-Key": settings.apiKey ?? "" };
   const sessionPath = (id: string) => `/api/sessions/${encodeURIComponent(id)}`;
 

@@ -6,6 +6,7 @@
  */
 import { z } from "zod";
 import { ProviderError, isProviderError } from "../errors.ts";
+import { isPng } from "../qr.ts";
 import { ProviderHttp, classifyByStatus, header, parseJson, readErrorBody, retryAfterMs, type HttpRequest, type HttpResponse } from "../http.ts";
 import type {
   HealthReport,
@@ -58,7 +59,6 @@ const loggedInQrSchema = z.looseObject({});
 /** WAPIZ's page shows only the messages; both field names are seen on APIs of its kind. */
 const errorBodySchema = z.object({ error: z.string().optional(), message: z.string().optional() });
 
-const PNG_SIGNATURE = Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);
 
 class WapizClient implements ProviderClient {
   readonly type = "wapiz" as const;
@@ -70,15 +70,7 @@ class WapizClient implements ProviderClient {
   constructor(settings: ProviderSettings, deps: ProviderDeps) {
     this.#token = settings.apiKey;
     this.#now = deps.now ?? Date.now;
-    this.#http = new ProviderHttp({
-      type: "wapiz",
-      baseUrl: settings.url,
-      timeoutMs: settings.timeoutMs,
-      limiter: deps.limiter,
-      classify: (response) => this.#classify(response),
-      ...(deps.observe ? { observe: deps.observe } : {}),
-      ...(deps.now ? { now: deps.now } : {}),
-    });
+    this.#http = ProviderHttp.forProvider(settings, deps, (response) => this.#classify(response));
   }
 
   async checkHealth(): Promise<HealthReport> {
@@ -176,7 +168,7 @@ class WapizClient implements ProviderClient {
     const response = await this.#send({ method: "GET", path: devicePath(id, "qr"), headers: { Accept: "image/png, application/json" } });
     const contentType = header(response, "content-type") ?? "";
     if (contentType.startsWith("image/png")) {
-      if (response.body.length <= PNG_SIGNATURE.length || !response.body.subarray(0, PNG_SIGNATURE.length).equals(PNG_SIGNATURE)) {
+      if (!isPng(response.body)) {
         throw new ProviderError("Malformed", "wapiz answered GET qr with image/png bytes that are not a PNG");
       }
       return { png: response.body, validForMs: QR_VALID_FOR_MS };

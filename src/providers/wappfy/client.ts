@@ -8,6 +8,7 @@
  */
 import { z } from "zod";
 import { ProviderError, isProviderError } from "../errors.ts";
+import { pngFromDataUrl } from "../qr.ts";
 import { ProviderHttp, classifyByStatus, readErrorBody, retryAfterMs, type HttpRequest, type HttpResponse } from "../http.ts";
 import type {
   HealthReport,
@@ -108,15 +109,7 @@ class WappfyClient implements ProviderClient {
   constructor(settings: ProviderSettings, deps: ProviderDeps) {
     this.#apiKey = settings.apiKey;
     this.#now = deps.now ?? Date.now;
-    this.#http = new ProviderHttp({
-      type: "wappfy",
-      baseUrl: settings.url,
-      timeoutMs: settings.timeoutMs,
-      limiter: deps.limiter,
-      classify: (response) => this.#classify(response),
-      ...(deps.observe ? { observe: deps.observe } : {}),
-      ...(deps.now ? { now: deps.now } : {}),
-    });
+    this.#http = ProviderHttp.forProvider(settings, deps, (response) => this.#classify(response));
   }
 
   async checkHealth(): Promise<HealthReport> {
@@ -191,7 +184,7 @@ class WappfyClient implements ProviderClient {
       }
       throw error;
     }
-    return { png: decodePngDataUrl(qr), validForMs: QR_VALID_FOR_MS };
+    return { png: pngFromDataUrl("wappfy", qr), validForMs: QR_VALID_FOR_MS };
   }
 
   requestPairingCode(): Promise<string> {
@@ -310,18 +303,6 @@ function webhookMatches(webhook: Webhook, target: WebhookTarget): boolean {
   if (wanted.size !== actual.size || [...wanted].some((event) => !actual.has(event))) return false;
   // A listing without the secret cannot show a stale key; one with it must carry ours.
   return webhook.secret === undefined || (webhook.secret ?? undefined) === target.hmacKey;
-}
-
-const PNG_SIGNATURE = Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);
-
-/** `data:image/png;base64,...` to PNG bytes. The payload itself never goes into a message. */
-function decodePngDataUrl(dataUrl: string): Buffer {
-  const base64 = /^data:image\/png;base64,([A-Za-z0-9+/=\s]+)$/.exec(dataUrl.trim())?.[1];
-  const png = base64 === undefined ? undefined : Buffer.from(base64, "base64");
-  if (!png || png.length <= PNG_SIGNATURE.length || !png.subarray(0, PNG_SIGNATURE.length).equals(PNG_SIGNATURE)) {
-    throw new ProviderError("Malformed", "wappfy answered GET qr with something that is not a PNG data URL");
-  }
-  return png;
 }
 
 /** A stateless client for one Wappfy account (settings.apiKey is its X-Api-Key). */

@@ -16,6 +16,7 @@ import { createHash } from "node:crypto";
 import { z } from "zod";
 import { ProviderError } from "../errors.ts";
 import { classifyByStatus, ProviderHttp, readErrorBody, type HttpResponse } from "../http.ts";
+import { pngFromDataUrl } from "../qr.ts";
 import type {
   HealthReport,
   InstanceRef,
@@ -55,8 +56,6 @@ const versionSchema = z.object({
   version: z.union([z.array(z.number().int().nonnegative()).min(1), z.string().min(1)]),
 });
 
-const PNG_DATA_URL = /^data:image\/png;base64,(.+)$/s;
-const PNG_SIGNATURE = Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);
 
 export const createWhapiClient: ProviderFactory = (settings, deps) => new WhapiClient(settings, deps);
 
@@ -68,16 +67,7 @@ class WhapiClient implements ProviderClient {
 
   constructor(settings: ProviderSettings, deps: ProviderDeps) {
     this.#settings = settings;
-    this.#http = new ProviderHttp({
-      type: "whapi",
-      baseUrl: settings.url,
-      timeoutMs: settings.timeoutMs,
-      limiter: deps.limiter,
-      // The envelope is parsed in #call; non-2xx answers are classified there too.
-      classify: () => undefined,
-      ...(deps.observe ? { observe: deps.observe } : {}),
-      ...(deps.now ? { now: deps.now } : {}),
-    });
+    this.#http = ProviderHttp.forProvider(settings, deps, () => undefined); // the envelope, and non-2xx answers, are classified in #call
   }
 
   /**
@@ -133,12 +123,7 @@ class WhapiClient implements ProviderClient {
   async fetchQr(ref: InstanceRef): Promise<QrCode | null> {
     const { qrString } = await this.#call("getQR", this.#key(ref), qrSchema);
     if (qrString === undefined || qrString === "") return null;
-    const base64 = PNG_DATA_URL.exec(qrString)?.[1];
-    const png = base64 === undefined ? undefined : Buffer.from(base64, "base64");
-    if (png === undefined || !png.subarray(0, PNG_SIGNATURE.length).equals(PNG_SIGNATURE)) {
-      throw new ProviderError("Malformed", "whapi answered getQR with a qrString that is not a PNG data URL");
-    }
-    return { png, validForMs: WHAPI_QR_VALID_MS };
+    return { png: pngFromDataUrl("whapi", qrString), validForMs: WHAPI_QR_VALID_MS };
   }
 
   requestPairingCode(): Promise<string> {
