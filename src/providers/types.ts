@@ -80,7 +80,14 @@ export interface InstanceRef {
    * The operator's own receiver for lifecycle events, when the provider resource asks for
    * it (spec.events). Providers with per-session webhooks (WAHA) add it to each session.
    */
-  readonly providerEvents?: WebhookTarget;
+  readonly providerEvents?: EventReceiver;
+}
+
+/** The operator's receiver for a provider's lifecycle events; each client picks the event names. */
+export interface EventReceiver {
+  readonly url: string;
+  /** Hex HMAC key the provider signs with; never logged. */
+  readonly hmacKey: string;
 }
 
 /** The provider's side of one instance, as last observed. */

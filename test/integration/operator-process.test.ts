@@ -8,6 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { LEASES } from "../../src/kube/resources.ts";
 import { wahaSessionName } from "../../src/providers/waha/client.ts";
 import { WahaEmulator } from "../emulators/waha/emulator.ts";
+import { WappfyEmulator } from "../emulators/wappfy/emulator.ts";
 import { condition, createNamespace, eventually, installCrds, instanceWhere, kubeClient, kubectlOk } from "../support/kube.ts";
 import { spawnOperator, type LogLine, type OperatorProcess } from "../support/process.ts";
 
@@ -154,6 +155,39 @@ describe("provider events", () => {
     expect(condition(connected, "Ready")?.status).toBe("True");
     const metrics = await (await fetch(`${proc.url}/metrics`)).text();
     expect(metrics).toMatch(/wa_operator_provider_events_total\{provider="waha",result="accepted"\} [1-9]/);
+  });
+
+  it("a wappfy instance.connected event, signed with the provider's key, moves the instance at once", async () => {
+    const wappfy = new WappfyEmulator({ apiKeys: ["wappfy-key"], startDelayMs: 0 });
+    const url = await wappfy.start();
+    try {
+      const namespace = await createNamespace("wappfy-events");
+      await kubectlOk(["create", "secret", "generic", "wappfy-key", "-n", namespace, "--from-literal=api-key=wappfy-key"]);
+      const proc = await start(namespace, ["--poll-interval", "5m", "--pairing-poll-interval", "5m", "--provider-check-interval", "5m"]);
+      await kubectlOk(
+        ["apply", "-n", namespace, "-f", "-"],
+        `apiVersion: wa-operator.io/v1alpha1
+kind: WhatsAppProvider
+metadata: {name: wappfy}
+spec: {type: wappfy, url: "${url}", credentialsSecretRef: {name: wappfy-key}, events: {url: "${proc.url}"}}`,
+      );
+      await eventually("the events Secret", async () => (await kube.find({ group: "", version: "v1", plural: "secrets", kind: "Secret", namespaced: true }, namespace, "wappfy-events")) ?? undefined);
+      await kubectlOk(
+        ["apply", "-n", namespace, "-f", "-"],
+        `apiVersion: wa-operator.io/v1alpha1
+kind: WhatsAppInstance
+metadata: {name: managed}
+spec: {providerRef: {name: wappfy}}`,
+      );
+      const scanning = await instanceWhere(kube, namespace, "managed", "ScanQR", (object) => object.status?.phase === "ScanQR");
+      wappfy.scan(scanning.status?.providerInstanceId as string, "5511966665555");
+      const connected = await instanceWhere(kube, namespace, "managed", "Connected via instance.connected", (object) => object.status?.phase === "Connected", 10_000);
+      expect(connected.status?.phoneNumber).toBe("5511966665555");
+      const metrics = await (await fetch(`${proc.url}/metrics`)).text();
+      expect(metrics).toMatch(/wa_operator_provider_events_total\{provider="wappfy",result="accepted"\} [1-9]/);
+    } finally {
+      await wappfy.stop();
+    }
   });
 
   it("an event received by a follower replica reaches the leader", async () => {

@@ -229,12 +229,9 @@ async function buildRef(ctx: OperatorContext, instance: InstanceObject, spec: In
     ...(cloudApi ? { cloudApi } : {}),
     ...(spec.wappfy ? { wappfy: spec.wappfy } : {}),
     ...(webhook ? { webhook } : {}),
-    ...(provider.events ? { providerEvents: { url: provider.events.url, events: PROVIDER_EVENT_NAMES, hmacKey: provider.events.hmacKey } } : {}),
+    ...(provider.events ? { providerEvents: provider.events } : {}),
   };
 }
-
-/** The lifecycle events the operator listens to (WAHA's names; wappfy's are wired per account). */
-const PROVIDER_EVENT_NAMES = ["session.status"];
 
 /**
  * maxInstances: the oldest instances (by creation, then name) hold the slots. An

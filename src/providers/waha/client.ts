@@ -229,10 +229,14 @@ export const createWahaClient: ProviderFactory = (settings, deps) => {
 
 /** The session's webhooks: the user's spec.webhook and the operator's own event receiver. */
 function desiredWebhooks(ref: InstanceRef): z.infer<typeof webhookConfig>[] {
-  return [ref.webhook, ref.providerEvents]
+  const receiver = ref.providerEvents ? { url: ref.providerEvents.url, events: LIFECYCLE_EVENTS, hmacKey: ref.providerEvents.hmacKey } : undefined;
+  return [ref.webhook, receiver]
     .filter((target) => target !== undefined)
     .map((target) => ({ url: target.url, events: [...target.events], ...(target.hmacKey ? { hmac: { key: target.hmacKey } } : {}) }));
 }
+
+/** What the operator's own receiver listens to: status changes, QR rotations included. */
+const LIFECYCLE_EVENTS = ["session.status"];
 
 function webhookMatches(ref: InstanceRef, config: SessionConfig | null | undefined): boolean {
   const current = config?.webhooks ?? [];

@@ -140,7 +140,7 @@ class WappfyClient implements ProviderClient {
     const body = { name: wappfyInstanceName(ref), type: ref.wappfy?.type ?? "waha" };
     const { data } = await this.#json({ method: "POST", path: "/api/instances", json: body }, envelope(instanceSchema));
     // A new instance has no webhook yet.
-    return { id: data.id, ...wappfyState(data.status), webhookInSync: ref.webhook ? false : undefined };
+    return { id: data.id, ...wappfyState(data.status), webhookInSync: webhookTargets(ref).length > 0 ? false : undefined };
   }
 
   connect(_ref: InstanceRef, id: string): Promise<void> {
@@ -198,13 +198,17 @@ class WappfyClient implements ProviderClient {
    */
   async configureWebhook(ref: InstanceRef, id: string): Promise<void> {
     const ours = (await this.#listWebhooks()).filter((webhook) => webhook.instance_id === id);
-    const target = ref.webhook;
-    const keep = target ? ours.find((webhook) => webhookMatches(webhook, target)) : undefined;
-    if (target && !keep) {
+    const keep = new Set<Webhook>();
+    for (const target of webhookTargets(ref)) {
+      const existing = ours.find((webhook) => webhookMatches(webhook, target));
+      if (existing) {
+        keep.add(existing);
+        continue;
+      }
       const body = { url: target.url, events: effectiveEvents(target), instance_id: id, ...(target.hmacKey ? { secret: target.hmacKey } : {}) };
       await this.#json({ method: "POST", path: "/api/webhooks", json: body }, envelope(webhookSchema));
     }
-    for (const stale of ours.filter((webhook) => webhook !== keep)) {
+    for (const stale of ours.filter((webhook) => !keep.has(webhook))) {
       try {
         await this.#json({ method: "DELETE", path: `/api/webhooks/${encodeURIComponent(stale.id)}` }, actionSchema);
       } catch (error) {
@@ -233,11 +237,12 @@ class WappfyClient implements ProviderClient {
     return (await this.#json({ method: "GET", path: "/api/webhooks" }, webhookListSchema)).data;
   }
 
-  /** In sync means exactly one webhook of ours, and it is the wanted one. */
+  /** In sync means our webhooks are exactly the wanted ones: the user's and the operator's receiver. */
   async #webhookInSync(ref: InstanceRef, id: string): Promise<boolean | undefined> {
-    if (!ref.webhook) return undefined;
+    const targets = webhookTargets(ref);
+    if (targets.length === 0) return undefined;
     const ours = (await this.#listWebhooks()).filter((webhook) => webhook.instance_id === id);
-    return ours.length === 1 && ours[0] !== undefined && webhookMatches(ours[0], ref.webhook);
+    return ours.length === targets.length && targets.every((target) => ours.some((webhook) => webhookMatches(webhook, target)));
   }
 
   #json<S extends z.ZodType>(request: HttpRequest, schema: S): Promise<z.output<S>> {
@@ -289,6 +294,16 @@ function instancePath(id: string, action?: string): string {
 function digitsOnly(phone: string | null | undefined): string | undefined {
   const digits = phone?.replace(/\D/g, "");
   return digits ? digits : undefined;
+}
+
+/** The lifecycle events the operator's own receiver listens to. */
+const LIFECYCLE_EVENTS = ["instance.connected", "instance.disconnected", "instance.qr"];
+
+/** Webhooks this instance should have: spec.webhook and, when the provider asks for it, the operator's receiver. */
+function webhookTargets(ref: InstanceRef): WebhookTarget[] {
+  const targets: WebhookTarget[] = ref.webhook ? [ref.webhook] : [];
+  if (ref.providerEvents) targets.push({ url: ref.providerEvents.url, events: LIFECYCLE_EVENTS, hmacKey: ref.providerEvents.hmacKey });
+  return targets;
 }
 
 /** Wappfy requires at least one event; an empty list in the spec means "everything we know". */
