@@ -330,3 +330,30 @@ spec: {providerRef: {name: nowhere}}`);
     expect(condition(instance, "Stalled")).toMatchObject({ reason: "ProviderNotFound", message: expect.stringContaining("nowhere") });
   });
 });
+
+describe("a ClusterWhatsAppProvider", () => {
+  it("serves instances in any namespace, with its key Secret in another namespace", async () => {
+    const keys = await createNamespace("shared-keys");
+    await kubectlOk(["create", "secret", "generic", "waha-key", "-n", keys, `--from-literal=api-key=${API_KEY}`]);
+    await kubectlOk(
+      ["apply", "-f", "-"],
+      `apiVersion: wa-operator.io/v1alpha1
+kind: ClusterWhatsAppProvider
+metadata: {name: shared-waha}
+spec: {type: waha, url: "${waha.url}", credentialsSecretRef: {name: waha-key, namespace: ${keys}, key: api-key}}`,
+    );
+    await apply(`apiVersion: wa-operator.io/v1alpha1
+kind: WhatsAppInstance
+metadata: {name: shared}
+spec: {providerRef: {kind: ClusterWhatsAppProvider, name: shared-waha}}`);
+    await instanceWhere(kube, namespace, "shared", "ScanQR", (object) => object.status?.phase === "ScanQR");
+    await qrMatchesEmulator("shared");
+    const provider = await eventually("cluster provider Ready", async () => {
+      const object = JSON.parse(await kubectlOk(["get", "cwap", "shared-waha", "-o", "json"])) as { status?: { instances?: number; conditions?: { type: string; status: string }[] } };
+      return object.status?.conditions?.find((entry) => entry.type === "Ready")?.status === "True" ? object : undefined;
+    });
+    expect(provider.status?.instances).toBe(1);
+    const row = await kubectlOk(["get", "cwap", "shared-waha", "--no-headers"]);
+    expect(row).toMatch(/^shared-waha\s+waha\s+http:\/\/127\.0\.0\.1:\d+\s+True\s+1\s+/);
+  });
+});
