@@ -100,6 +100,8 @@ export class Informer<T extends KubeObject> {
     while (this.running) {
       try {
         if (this.resourceVersion === undefined) await this.relist();
+        // stop() may have come while listing: a watch started now would never be aborted.
+        if (!this.running) break;
         const outcome = await this.watchOnce(this.resourceVersion as string);
         this.restarts[outcome] += 1;
         if (outcome === "gone") {

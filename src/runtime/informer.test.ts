@@ -1,0 +1,154 @@
+/**
+ * The informer's failure paths, which a healthy API server will not produce on demand
+ * (410 Gone after compaction, broken or silent watches): a scripted stand-in for the two
+ * calls the informer makes, list and watch. Everything else is tested against the real
+ * API server in test/integration.
+ */
+import { describe, expect, it } from "vitest";
+import { pino } from "pino";
+import type { KubeClient, WatchEvent } from "../kube/client.ts";
+import { INSTANCES, type KubeObject } from "../kube/resources.ts";
+import { Informer, type InformerEvent } from "./informer.ts";
+
+type WatchScript = (onEvent: (event: WatchEvent<KubeObject>) => void, done: (error: unknown) => void, signal: AbortSignal) => void;
+
+class ScriptedKube {
+  lists: string[] = [];
+  watches: string[] = [];
+  listResults: (() => { items: KubeObject[]; resourceVersion: string })[] = [];
+  watchScripts: WatchScript[] = [];
+
+  async list(): Promise<{ items: KubeObject[]; resourceVersion: string }> {
+    const next = this.listResults.shift();
+    if (!next) throw new Error("no list scripted");
+    const result = next();
+    this.lists.push(result.resourceVersion);
+    return result;
+  }
+
+  async watch(
+    _type: unknown,
+    _namespace: unknown,
+    resourceVersion: string,
+    onEvent: (event: WatchEvent<KubeObject>) => void,
+    done: (error: unknown) => void,
+  ): Promise<AbortController> {
+    this.watches.push(resourceVersion);
+    const controller = new AbortController();
+    const script = this.watchScripts.shift() ?? (() => undefined);
+    setTimeout(() => script(onEvent, done, controller.signal), 1);
+    return controller;
+  }
+}
+
+const object = (name: string, resourceVersion: string): KubeObject => ({ metadata: { name, namespace: "ns", resourceVersion } });
+
+function informer(kube: ScriptedKube, options: { watchdogMs?: number; resyncMs?: number } = {}) {
+  const events: InformerEvent<KubeObject>[] = [];
+  const subject = new Informer<KubeObject>({
+    kube: kube as unknown as KubeClient,
+    type: INSTANCES,
+    log: pino({ level: "silent" }),
+    minBackoffMs: 5,
+    maxBackoffMs: 20,
+    resyncMs: options.resyncMs ?? 0,
+    watchdogMs: options.watchdogMs ?? 60_000,
+  });
+  subject.on((event) => events.push(event));
+  return { subject, events };
+}
+
+async function until(what: string, test: () => boolean): Promise<void> {
+  for (let i = 0; i < 400; i++) {
+    if (test()) return;
+    await new Promise((resolve) => setTimeout(resolve, 5));
+  }
+  throw new Error(`never happened: ${what}`);
+}
+
+describe("Informer", () => {
+  it("relists after 410 Gone, and reports what changed meanwhile", async () => {
+    const kube = new ScriptedKube();
+    kube.listResults.push(() => ({ items: [object("a", "1"), object("b", "1")], resourceVersion: "10" }));
+    kube.listResults.push(() => ({ items: [object("a", "2")], resourceVersion: "20" }));
+    kube.watchScripts.push((onEvent) => onEvent({ type: "ERROR", object: { code: 410 } as unknown as KubeObject }));
+    const { subject, events } = informer(kube);
+    subject.start();
+    await until("the relist", () => kube.lists.length === 2);
+    await until("the watch from the new list", () => kube.watches.includes("20"));
+    await subject.stop();
+    expect(kube.watches).toEqual(["10", "20"]);
+    expect(subject.restarts.gone).toBe(1);
+    expect(events.map((event) => `${event.type} ${event.object.metadata.name}`)).toEqual(["added a", "added b", "updated a", "deleted b"]);
+    expect(subject.list().map((item) => item.metadata.name)).toEqual(["a"]);
+  });
+
+  it("restarts a failed watch with backoff from the last resourceVersion it saw", async () => {
+    const kube = new ScriptedKube();
+    kube.listResults.push(() => ({ items: [], resourceVersion: "10" }));
+    kube.watchScripts.push((onEvent, done) => {
+      onEvent({ type: "ADDED", object: object("a", "11") });
+      done(Object.assign(new Error("connection reset"), { statusCode: 500 }));
+    });
+    const { subject, events } = informer(kube);
+    subject.start();
+    await until("the second watch", () => kube.watches.length === 2);
+    await subject.stop();
+    expect(kube.watches).toEqual(["10", "11"]);
+    expect(kube.lists).toHaveLength(1);
+    expect(subject.restarts.error).toBe(1);
+    expect(events.map((event) => event.type)).toEqual(["added"]);
+  });
+
+  it("restarts a watch that has gone silent", async () => {
+    const kube = new ScriptedKube();
+    kube.listResults.push(() => ({ items: [], resourceVersion: "10" }));
+    const { subject } = informer(kube, { watchdogMs: 30 });
+    subject.start();
+    await until("a restart by the watchdog", () => kube.watches.length >= 2);
+    await subject.stop();
+    expect(subject.restarts.watchdog).toBeGreaterThanOrEqual(1);
+    expect(kube.lists).toHaveLength(1);
+  });
+
+  it("keeps trying a failing list with backoff, and is synced once it succeeds", async () => {
+    const kube = new ScriptedKube();
+    kube.listResults.push(() => {
+      throw new Error("apiserver unavailable");
+    });
+    kube.listResults.push(() => ({ items: [object("a", "5")], resourceVersion: "5" }));
+    const { subject } = informer(kube);
+    subject.start();
+    expect(subject.hasSynced).toBe(false);
+    await subject.synced;
+    // Stopping right as the list completes must not leave a watch running.
+    await subject.stop();
+    expect(subject.hasSynced).toBe(true);
+    expect(subject.get("ns/a")?.metadata.resourceVersion).toBe("5");
+  });
+
+  it("replays its cache on every resync", async () => {
+    const kube = new ScriptedKube();
+    kube.listResults.push(() => ({ items: [object("a", "1")], resourceVersion: "1" }));
+    const { subject, events } = informer(kube, { resyncMs: 20 });
+    subject.start();
+    await until("two resyncs", () => events.filter((event) => event.type === "resync").length >= 2);
+    await subject.stop();
+    expect(events[0]?.type).toBe("added");
+  });
+
+  it("ignores bookmarks except for their resourceVersion", async () => {
+    const kube = new ScriptedKube();
+    kube.listResults.push(() => ({ items: [], resourceVersion: "10" }));
+    kube.watchScripts.push((onEvent, done) => {
+      onEvent({ type: "BOOKMARK", object: object("", "42") });
+      done(null);
+    });
+    const { subject, events } = informer(kube);
+    subject.start();
+    await until("the second watch", () => kube.watches.length === 2);
+    await subject.stop();
+    expect(kube.watches).toEqual(["10", "42"]);
+    expect(events).toEqual([]);
+  });
+});
