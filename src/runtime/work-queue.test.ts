@@ -1,0 +1,97 @@
+import { describe, expect, it } from "vitest";
+import { WorkQueue } from "./work-queue.ts";
+
+const tick = (ms = 5) => new Promise((resolve) => setTimeout(resolve, ms));
+
+describe("WorkQueue", () => {
+  it("queues a key once however often it is added", async () => {
+    const queue = new WorkQueue({ concurrency: 1 });
+    const seen: string[] = [];
+    for (let i = 0; i < 5; i++) queue.add("ns/a");
+    queue.add("ns/b");
+    queue.start(async (key) => {
+      seen.push(key);
+    });
+    await queue.whenIdle();
+    await queue.shutdown();
+    expect(seen).toEqual(["ns/a", "ns/b"]);
+  });
+
+  it("never runs one key twice at once, and runs it again if it was added meanwhile", async () => {
+    const queue = new WorkQueue({ concurrency: 4 });
+    let running = 0;
+    let most = 0;
+    let runs = 0;
+    queue.start(async () => {
+      running += 1;
+      runs += 1;
+      most = Math.max(most, running);
+      await tick(20);
+      running -= 1;
+    });
+    queue.add("ns/a");
+    await tick();
+    queue.add("ns/a");
+    queue.add("ns/a");
+    await tick(60);
+    await queue.whenIdle();
+    await queue.shutdown();
+    expect(most).toBe(1);
+    expect(runs).toBe(2);
+  });
+
+  it("bounds concurrency across keys", async () => {
+    const queue = new WorkQueue({ concurrency: 3 });
+    let running = 0;
+    let most = 0;
+    queue.start(async () => {
+      running += 1;
+      most = Math.max(most, running);
+      await tick(10);
+      running -= 1;
+    });
+    for (let i = 0; i < 20; i++) queue.add(`ns/${i}`);
+    await tick(100);
+    await queue.whenIdle();
+    await queue.shutdown();
+    expect(most).toBe(3);
+  });
+
+  it("backs off per key exponentially, and a success forgets the failures", () => {
+    const queue = new WorkQueue({ concurrency: 1, baseDelayMs: 100, maxDelayMs: 1000 });
+    expect([1, 2, 3, 4, 5].map(() => queue.addRateLimited("ns/a"))).toEqual([100, 200, 400, 800, 1000]);
+    expect(queue.addRateLimited("ns/b")).toBe(100);
+    queue.forget("ns/a");
+    expect(queue.addRateLimited("ns/a")).toBe(100);
+    void queue.shutdown();
+  });
+
+  it("keeps the earliest of two delayed adds", async () => {
+    const queue = new WorkQueue({ concurrency: 1 });
+    const seen: number[] = [];
+    const started = Date.now();
+    queue.start(async () => {
+      seen.push(Date.now() - started);
+    });
+    queue.addAfter("ns/a", 5_000);
+    queue.addAfter("ns/a", 20);
+    await tick(80);
+    await queue.shutdown();
+    expect(seen).toHaveLength(1);
+  });
+
+  it("on shutdown lets in-flight work finish and takes nothing new", async () => {
+    const queue = new WorkQueue({ concurrency: 1 });
+    const finished: string[] = [];
+    queue.start(async (key) => {
+      await tick(30);
+      finished.push(key);
+    });
+    queue.add("ns/a");
+    await tick();
+    const stopped = queue.shutdown();
+    queue.add("ns/b");
+    await stopped;
+    expect(finished).toEqual(["ns/a"]);
+  });
+});
