@@ -170,6 +170,9 @@ export class Operator {
   }
 
   private onInstance(event: InformerEvent<InstanceObject>): void {
+    // Our own status writes come back as updates; looking again for them would only double
+    // the calls to providers. Spec (generation), deletion, finalizers and annotations count.
+    if (event.type === "updated" && event.old && !metadataChanged(event.old, event.object)) return;
     this.instanceQueue.add(keyOf(event.object));
     if (event.type === "deleted") this.options.metrics?.forgetInstance(keyOf(event.object));
     if (event.type === "resync" || event.type === "updated") return;
@@ -240,6 +243,17 @@ export class Operator {
       }
     }
   }
+}
+
+function metadataChanged(before: KubeObject, after: KubeObject): boolean {
+  const a = before.metadata;
+  const b = after.metadata;
+  return (
+    a.generation !== b.generation ||
+    a.deletionTimestamp !== b.deletionTimestamp ||
+    JSON.stringify(a.finalizers ?? []) !== JSON.stringify(b.finalizers ?? []) ||
+    JSON.stringify(a.annotations ?? {}) !== JSON.stringify(b.annotations ?? {})
+  );
 }
 
 function queueMetrics(metrics: Metrics | undefined, name: string): { onDepth?: (depth: number) => void; onAdd?: () => void; onRetry?: () => void } {

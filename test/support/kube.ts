@@ -59,7 +59,8 @@ let crdsInstalled: Promise<void> | undefined;
 /** Applies crds/ once per test file's process and waits until they are served. */
 export function installCrds(): Promise<void> {
   crdsInstalled ??= (async () => {
-    await kubectlOk(["apply", "--server-side", "--force-conflicts", "-f", path.join(REPO, "crds")]);
+    // Client-side, as `kubectl apply -k manifests/` does, so the two never trade warnings over field ownership.
+    await kubectlOk(["apply", "-f", path.join(REPO, "crds")]);
     await kubectlOk(["wait", "--for=condition=Established", "--timeout=60s", "-f", path.join(REPO, "crds")]);
   })();
   return crdsInstalled;
