@@ -7,6 +7,7 @@
 import { type KubeConfig, Watch } from "@kubernetes/client-node";
 import https from "node:https";
 import http from "node:http";
+import pRetry from "p-retry";
 import { collectionPath, objectPath, type KubeObject, type ResourceType } from "./resources.ts";
 
 export class KubeError extends Error {
@@ -151,7 +152,26 @@ export class KubeClient {
     }
   }
 
-  private async request<T>(
+  /**
+   * One API request. Reads are retried a few times on a dropped connection, 429 or 5xx
+   * (an API server restarting or shedding load); writes are not, since the caller's next
+   * pass decides afresh whether a write is still wanted.
+   */
+  private request<T>(
+    method: string,
+    path: string,
+    options: { body?: unknown; contentType?: string; query?: Record<string, string | undefined> } = {},
+  ): Promise<T> {
+    if (method !== "GET") return this.send<T>(method, path, options);
+    return pRetry(() => this.send<T>(method, path, options), {
+      retries: 3,
+      minTimeout: 200,
+      maxTimeout: 2000,
+      shouldRetry: ({ error }) => !(error instanceof KubeError) || error.status === 429 || error.status >= 500,
+    });
+  }
+
+  private async send<T>(
     method: string,
     path: string,
     options: { body?: unknown; contentType?: string; query?: Record<string, string | undefined> } = {},
