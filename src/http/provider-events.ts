@@ -57,7 +57,8 @@ export class ProviderEventReceiver {
     return undefined;
   }
 
-  async handle(ref: ProviderRefKey, headers: IncomingHttpHeaders, body: Buffer): Promise<EventAnswer> {
+  /** `instance` names the instance when the provider's webhook URL carries it (?instance=ns/name). */
+  async handle(ref: ProviderRefKey, headers: IncomingHttpHeaders, body: Buffer, instanceHint?: string): Promise<EventAnswer> {
     const type = this.options.providerType(ref);
     const count = (result: string) => this.options.metrics?.providerEvents.inc({ provider: type ?? "unknown", result });
     const signing = type ? SIGNATURES[type] : undefined;
@@ -83,7 +84,7 @@ export class ProviderEventReceiver {
       count("malformed");
       return { status: 400, body: "not JSON" };
     }
-    const instance = this.findInstance(ref, type, event);
+    const instance = this.findInstance(ref, type, event, instanceHint);
     if (!instance) {
       count("unknown_instance");
       return { status: 202, body: "no instance of ours" };
@@ -94,7 +95,7 @@ export class ProviderEventReceiver {
   }
 
   /** The instance an event is about: by WAHA's session metadata, or by the provider's id. */
-  private findInstance(ref: ProviderRefKey, type: string, event: Record<string, unknown>): InstanceObject | undefined {
+  private findInstance(ref: ProviderRefKey, type: string, event: Record<string, unknown>, hint: string | undefined): InstanceObject | undefined {
     const wanted = providerKey(ref);
     const ours = (instance: InstanceObject | undefined) => {
       if (!instance) return undefined;
@@ -107,6 +108,7 @@ export class ProviderEventReceiver {
       };
       return providerKey(instanceRef) === wanted ? instance : undefined;
     };
+    if (hint) return ours(this.options.instances.get(hint));
     if (type === "waha") {
       const metadata = event["metadata"] as Record<string, unknown> | undefined;
       const owner = typeof metadata?.[OWNER_KEY] === "string" ? (metadata[OWNER_KEY] as string) : undefined;

@@ -52,7 +52,8 @@ async function handle(options: ServerOptions, req: http.IncomingMessage, res: ht
   if (req.method === "POST" && ref) {
     const body = await readBody(req);
     if (!body) return reply(res, 413, "body too large");
-    const answer = await options.events.handle(ref, req.headers, body);
+    const hint = new URL(req.url ?? "/", "http://receiver").searchParams.get("instance") ?? undefined;
+    const answer = await options.events.handle(ref, req.headers, body, hint);
     return reply(res, answer.status, answer.body);
   }
   reply(res, 404, "not found");

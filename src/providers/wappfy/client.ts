@@ -302,7 +302,11 @@ const LIFECYCLE_EVENTS = ["instance.connected", "instance.disconnected", "instan
 /** Webhooks this instance should have: spec.webhook and, when the provider asks for it, the operator's receiver. */
 function webhookTargets(ref: InstanceRef): WebhookTarget[] {
   const targets: WebhookTarget[] = ref.webhook ? [ref.webhook] : [];
-  if (ref.providerEvents) targets.push({ url: ref.providerEvents.url, events: LIFECYCLE_EVENTS, hmacKey: ref.providerEvents.hmacKey });
+  if (ref.providerEvents) {
+    // The instance rides in the URL: an event can arrive before our status records Wappfy's id.
+    const url = `${ref.providerEvents.url}?instance=${encodeURIComponent(`${ref.namespace}/${ref.name}`)}`;
+    targets.push({ url, events: LIFECYCLE_EVENTS, hmacKey: ref.providerEvents.hmacKey });
+  }
   return targets;
 }
 
