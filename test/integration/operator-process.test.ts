@@ -87,7 +87,9 @@ describe("two replicas with leader election", () => {
     await instanceWhere(kube, namespace, "ha-one", "Disconnected by the new leader", (object) => object.status?.phase === "Disconnected", 25_000);
     const tookOver = at(leadership(follower));
     console.log(`takeover: the follower led ${((tookOver - killedAt) / 1000).toFixed(1)} s after the SIGKILL (lease 15 s)`);
-    expect(tookOver - killedAt).toBeLessThanOrEqual(15_000 + 500);
+    // The Lease runs out 15 s after the dead leader's last renewal, which came before the kill;
+    // the follower then needs one Lease round trip (allowed 1 s on a busy 2-core machine).
+    expect(tookOver - killedAt).toBeLessThanOrEqual(15_000 + 1000);
     // Never two at once: the follower reconciled nothing before it led, and the old leader nothing after it died.
     expect(reconciles(follower).every((line) => at(line) >= tookOver)).toBe(true);
     expect(reconciles(leader).every((line) => at(line) <= killedAt)).toBe(true);
