@@ -112,8 +112,11 @@ describe("linking a number", () => {
     clock.advance(20_001);
     const third = await qrMatchesEmulator("link");
     expect(new Set([first, second, third]).size).toBe(3);
-    const events = await eventsFor(kube, namespace, "link");
-    expect(events.find((event) => event.reason === "QRUpdated")?.count).toBeGreaterThanOrEqual(3);
+    // Events are recorded after the Secret and status are written, so they may trail a moment.
+    await eventually("three QRUpdated events, folded into one", async () => {
+      const events = await eventsFor(kube, namespace, "link");
+      return (events.find((event) => event.reason === "QRUpdated")?.count ?? 0) >= 3 ? true : undefined;
+    });
   });
 
   it("scan → Connected with the phone number, Ready for kubectl wait, and the QR Secret emptied", async () => {

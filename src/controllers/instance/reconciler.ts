@@ -343,6 +343,8 @@ async function report(ctx: OperatorContext, instance: InstanceObject, status: In
   } else {
     delete next.webhook;
   }
+  // Events first: whoever sees the new status finds the Events that explain it already there.
+  for (const event of events) await ctx.events.record(instance, event.type, event.reason, event.message);
   const patch = mergePatch(instance.status ?? {}, next);
   if (patch !== undefined) {
     try {
@@ -352,7 +354,6 @@ async function report(ctx: OperatorContext, instance: InstanceObject, status: In
     }
   }
   ctx.observers?.instancePhase?.(`${instance.metadata.namespace}/${instance.metadata.name}`, next.phase);
-  for (const event of events) await ctx.events.record(instance, event.type, event.reason, event.message);
 }
 
 interface Failure {

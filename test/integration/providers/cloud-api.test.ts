@@ -7,21 +7,8 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Operator } from "../../../src/operator.ts";
 import { CloudApiEmulator, REGISTRATION_ATTEMPTS } from "../../emulators/cloud-api/emulator.ts";
-import { condition, createNamespace, eventsFor, eventually, getInstance, installCrds, instanceWhere, kubeClient, kubectl, kubectlOk } from "../../support/kube.ts";
-import { startOperator } from "../../support/operator.ts";
-import {
-  apply,
-  createSecret,
-  eventNamed,
-  eventReasons,
-  expectUnsupported,
-  instanceManifest,
-  patchInstance,
-  readyIn,
-  row,
-  secretData,
-  severalPasses,
-} from "./support.ts";
+import { condition, eventsFor, eventually, getInstance, instanceWhere, kubeClient, kubectl, kubectlOk } from "../../support/kube.ts";
+import { apply, eventNamed, eventReasons, expectUnsupported, instanceManifest, patchInstance, readyIn, row, secretData, severalPasses, stageProvider } from "./support.ts";
 
 const TOKEN = "EAAGintegrationtoken0123456789abcdef";
 const PIN = "246810";
@@ -50,19 +37,15 @@ let namespace: string;
 let operator: Operator;
 
 beforeAll(async () => {
-  await installCrds();
-  namespace = await createNamespace("cloud-api");
   const url = await graph.start();
-  await createSecret(namespace, "graph-token", { token: TOKEN });
-  await createSecret(namespace, "wa-pin", { pin: PIN });
-  await apply(
-    namespace,
-    `apiVersion: wa-operator.io/v1alpha1
-kind: WhatsAppProvider
-metadata: {name: meta}
-spec: {type: cloud_api, url: "${url}", credentialsSecretRef: {name: graph-token, key: token}}`,
-  );
-  operator = await startOperator(namespace);
+  ({ namespace, operator } = await stageProvider({
+    type: "cloud_api",
+    name: "meta",
+    prefix: "cloud-api",
+    url,
+    credentials: { secret: "graph-token", key: "token", value: TOKEN },
+    secrets: { "wa-pin": { pin: PIN } },
+  }));
 });
 
 afterAll(async () => {

@@ -10,11 +10,48 @@ import type { KubeClient } from "../../../src/kube/client.ts";
 import type { InstanceObject } from "../../../src/controllers/context.ts";
 import type { EmulatorRequest, Reply } from "../../emulators/shared/http.ts";
 import { WappfyEmulator } from "../../emulators/wappfy/emulator.ts";
-import { condition, eventsFor, eventually, instanceWhere, kubectlOk } from "../../support/kube.ts";
+import type { Operator } from "../../../src/operator.ts";
+import { condition, createNamespace, eventsFor, eventually, installCrds, instanceWhere, kubectlOk } from "../../support/kube.ts";
+import { startOperator } from "../../support/operator.ts";
 
 /** kubectl apply -f - in the namespace. */
 export function apply(namespace: string, manifest: string): Promise<string> {
   return kubectlOk(["apply", "-n", namespace, "-f", "-"], manifest);
+}
+
+export interface ProviderStage {
+  readonly namespace: string;
+  readonly operator: Operator;
+}
+
+/**
+ * The stage most provider tests start from: the CRDs, a fresh namespace, the provider's
+ * credentials Secret (key "api-key" unless given), a WhatsAppProvider named after its type
+ * pointing at the emulator, and the operator watching that namespace.
+ */
+export async function stageProvider(options: {
+  readonly type: string;
+  /** The provider's name; also the namespace's prefix unless `prefix` is given. */
+  readonly name: string;
+  readonly prefix?: string;
+  readonly url: string;
+  readonly credentials: { readonly secret: string; readonly key?: string; readonly value: string };
+  /** More Secrets the tests need, by name. */
+  readonly secrets?: Readonly<Record<string, Readonly<Record<string, string>>>>;
+}): Promise<ProviderStage> {
+  await installCrds();
+  const namespace = await createNamespace(options.prefix ?? options.name);
+  const key = options.credentials.key ?? "api-key";
+  await createSecret(namespace, options.credentials.secret, { [key]: options.credentials.value });
+  for (const [name, values] of Object.entries(options.secrets ?? {})) await createSecret(namespace, name, values);
+  await apply(
+    namespace,
+    `apiVersion: wa-operator.io/v1alpha1
+kind: WhatsAppProvider
+metadata: {name: ${options.name}}
+spec: {type: ${options.type}, url: "${options.url}", credentialsSecretRef: {name: ${options.credentials.secret}, key: ${key}}}`,
+  );
+  return { namespace, operator: await startOperator(namespace) };
 }
 
 /** A WhatsAppInstance on `provider`, with the spec lines given (indented by two spaces). */

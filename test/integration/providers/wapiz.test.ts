@@ -8,21 +8,8 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Operator } from "../../../src/operator.ts";
 import { decodeQrPng } from "../../emulators/shared/qr-png.ts";
 import { WapizEmulator } from "../../emulators/wapiz/emulator.ts";
-import { condition, createNamespace, eventually, getInstance, installCrds, instanceWhere, kubeClient, kubectl, kubectlOk } from "../../support/kube.ts";
-import { startOperator } from "../../support/operator.ts";
-import {
-  apply,
-  createSecret,
-  eventNamed,
-  eventReasons,
-  expectUnsupported,
-  instanceManifest,
-  patchInstance,
-  phaseOf,
-  readyIn,
-  row,
-  secretData,
-} from "./support.ts";
+import { condition, eventually, getInstance, instanceWhere, kubeClient, kubectl, kubectlOk } from "../../support/kube.ts";
+import { apply, eventNamed, eventReasons, expectUnsupported, instanceManifest, patchInstance, phaseOf, readyIn, row, secretData, stageProvider } from "./support.ts";
 
 const TOKEN = "wapiz-test-token";
 const kube = kubeClient();
@@ -32,18 +19,8 @@ let namespace: string;
 let operator: Operator;
 
 beforeAll(async () => {
-  await installCrds();
-  namespace = await createNamespace("wapiz");
   const url = await wapiz.start();
-  await createSecret(namespace, "wapiz-token", { token: TOKEN });
-  await apply(
-    namespace,
-    `apiVersion: wa-operator.io/v1alpha1
-kind: WhatsAppProvider
-metadata: {name: wapiz}
-spec: {type: wapiz, url: "${url}", credentialsSecretRef: {name: wapiz-token, key: token}}`,
-  );
-  operator = await startOperator(namespace);
+  ({ namespace, operator } = await stageProvider({ type: "wapiz", name: "wapiz", url, credentials: { secret: "wapiz-token", key: "token", value: TOKEN } }));
 });
 
 afterAll(async () => {

@@ -10,22 +10,8 @@ import { wappfyInstanceName } from "../../../src/providers/wappfy/client.ts";
 import { decodeQrPng } from "../../emulators/shared/qr-png.ts";
 import { startReceiver, type Receiver } from "../../emulators/shared/receiver.ts";
 import { signWappfyBody, WappfyEmulator } from "../../emulators/wappfy/emulator.ts";
-import { condition, createNamespace, eventually, getInstance, installCrds, instanceWhere, kubeClient, kubectl, kubectlOk } from "../../support/kube.ts";
-import { startOperator } from "../../support/operator.ts";
-import {
-  apply,
-  createSecret,
-  eventNamed,
-  eventReasons,
-  expectUnsupported,
-  instanceManifest,
-  patchInstance,
-  phaseOf,
-  readyIn,
-  row,
-  secretData,
-  severalPasses,
-} from "./support.ts";
+import { condition, eventually, getInstance, instanceWhere, kubeClient, kubectl, kubectlOk } from "../../support/kube.ts";
+import { apply, eventNamed, eventReasons, expectUnsupported, instanceManifest, patchInstance, phaseOf, readyIn, row, secretData, severalPasses, stageProvider } from "./support.ts";
 
 const API_KEY = "wappfy-test-key";
 const PHONE = "5511999998888";
@@ -38,19 +24,9 @@ let operator: Operator;
 let receiver: Receiver;
 
 beforeAll(async () => {
-  await installCrds();
-  namespace = await createNamespace("wappfy");
   url = await wappfy.start();
   receiver = await startReceiver();
-  await createSecret(namespace, "wappfy-key", { "api-key": API_KEY });
-  await apply(
-    namespace,
-    `apiVersion: wa-operator.io/v1alpha1
-kind: WhatsAppProvider
-metadata: {name: wappfy}
-spec: {type: wappfy, url: "${url}", credentialsSecretRef: {name: wappfy-key, key: api-key}}`,
-  );
-  operator = await startOperator(namespace);
+  ({ namespace, operator } = await stageProvider({ type: "wappfy", name: "wappfy", url, credentials: { secret: "wappfy-key", value: API_KEY } }));
 });
 
 afterAll(async () => {

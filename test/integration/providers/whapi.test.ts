@@ -9,21 +9,8 @@ import type { Operator } from "../../../src/operator.ts";
 import { deviceId } from "../../../src/providers/whapi/client.ts";
 import { decodeQrPng } from "../../emulators/shared/qr-png.ts";
 import { WhapiEmulator } from "../../emulators/whapi/emulator.ts";
-import { condition, createNamespace, eventsFor, eventually, getInstance, installCrds, instanceWhere, kubeClient, kubectl, kubectlOk } from "../../support/kube.ts";
-import { startOperator } from "../../support/operator.ts";
-import {
-  apply,
-  createSecret,
-  eventNamed,
-  eventReasons,
-  expectUnsupported,
-  instanceManifest,
-  patchInstance,
-  phaseOf,
-  readyIn,
-  row,
-  secretData,
-} from "./support.ts";
+import { condition, eventsFor, eventually, getInstance, instanceWhere, kubeClient, kubectl, kubectlOk } from "../../support/kube.ts";
+import { apply, eventNamed, eventReasons, expectUnsupported, instanceManifest, patchInstance, phaseOf, readyIn, row, secretData, stageProvider } from "./support.ts";
 
 /** The provider's own key (a device of its own) serves the health check and the version. */
 const PROVIDER_KEY = "whapi-provider-device-key";
@@ -34,20 +21,10 @@ let namespace: string;
 let operator: Operator;
 
 beforeAll(async () => {
-  await installCrds();
-  namespace = await createNamespace("whapi");
   const url = await whapi.start();
-  await createSecret(namespace, "whapi-provider-key", { "api-key": PROVIDER_KEY });
-  for (const [name, key] of Object.entries(KEYS)) await createSecret(namespace, `${name}-device-key`, { "api-key": key });
-  await createSecret(namespace, "wrong-device-key", { "api-key": "not-a-whapi-device-key" });
-  await apply(
-    namespace,
-    `apiVersion: wa-operator.io/v1alpha1
-kind: WhatsAppProvider
-metadata: {name: whapi}
-spec: {type: whapi, url: "${url}", credentialsSecretRef: {name: whapi-provider-key, key: api-key}}`,
-  );
-  operator = await startOperator(namespace);
+  const secrets: Record<string, Record<string, string>> = { "wrong-device-key": { "api-key": "not-a-whapi-device-key" } };
+  for (const [name, key] of Object.entries(KEYS)) secrets[`${name}-device-key`] = { "api-key": key };
+  ({ namespace, operator } = await stageProvider({ type: "whapi", name: "whapi", url, credentials: { secret: "whapi-provider-key", value: PROVIDER_KEY }, secrets }));
 });
 
 afterAll(async () => {
