@@ -191,6 +191,18 @@ describe("desired states", () => {
   });
 });
 
+describe("a restart whose call fails", () => {
+  it("is still owed: carried out on a later pass, once, and only then recorded", async () => {
+    const restarts = () => waha.callsTo("POST", new RegExp(`${session("link")}/restart$`));
+    const before = restarts().length;
+    waha.failNext("POST", new RegExp(`${session("link")}/restart$`));
+    await kubectlOk(["patch", "wai", "link", "-n", namespace, "--type=merge", "-p", '{"spec":{"restartRequestedAt":"2026-11-21T12:00:00Z"}}']);
+    await instanceWhere(kube, namespace, "link", "lastRestartAt recorded", (object) => object.status?.lastRestartAt === "2026-11-21T12:00:00Z");
+    const calls = restarts().slice(before);
+    expect(calls.map((call) => call.status)).toEqual([503, 201]);
+  });
+});
+
 describe("keeping it true", () => {
   it("a session stopped behind the operator's back is started again, with an Event", async () => {
     waha.stopBehindBack(session("link"));

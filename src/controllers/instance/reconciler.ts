@@ -101,12 +101,6 @@ async function converge(
       qrSecretFilled: qrSecret.filled,
       failureBackoff: { baseMs: ctx.config.failureBackoff, maxMs: ctx.config.failureBackoffMax },
     });
-    events.push(...plan.events);
-    if (plan.recovery !== undefined) {
-      if (plan.recovery === null) delete status.recovery;
-      else status.recovery = plan.recovery;
-    }
-    if (plan.lastRestartAt !== undefined) status.lastRestartAt = plan.lastRestartAt;
     if (session) status.providerInstanceId = session.id;
     applyObservation(status, plan.phase, session);
 
@@ -114,6 +108,14 @@ async function converge(
       log.debug({ step: step.kind }, "executing");
       ref = await execute(ctx, instance, spec, status, provider, ref, session, step, qrSecret, events);
     }
+    // What the plan records takes effect once its steps are done: a restart whose call
+    // failed is still owed, and says nothing happened.
+    events.push(...plan.events);
+    if (plan.recovery !== undefined) {
+      if (plan.recovery === null) delete status.recovery;
+      else status.recovery = plan.recovery;
+    }
+    if (plan.lastRestartAt !== undefined) status.lastRestartAt = plan.lastRestartAt;
     if (!plan.steps.some((step) => MUTATING_STEPS.has(step.kind))) break;
   }
   return { status, plan: plan as Plan };

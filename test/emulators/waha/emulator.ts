@@ -224,6 +224,7 @@ export class WahaEmulator {
   #server: Server | undefined;
   #baseUrl: string | undefined;
   #unavailable: "503" | "reset" | null = null;
+  #failures: { method: string; path: RegExp }[] = [];
 
   constructor(options: WahaEmulatorOptions) {
     if (!options.apiKey) throw new Error("WahaEmulator: apiKey is required");
@@ -300,6 +301,11 @@ export class WahaEmulator {
    */
   setAvailable(available: boolean, mode: "503" | "reset" = "503"): void {
     this.#unavailable = available ? null : mode;
+  }
+
+  /** Answers the next request matching method and path with 503, once, without carrying it out. */
+  failNext(method: string, path: RegExp): void {
+    this.#failures.push({ method: method.toUpperCase(), path });
   }
 
   /** Links the session as if the phone scanned the current QR. Only while SCAN_QR_CODE. */
@@ -622,7 +628,9 @@ export class WahaEmulator {
       req.socket.destroy();
       return;
     }
-    if (this.#unavailable === "503") {
+    const failure = this.#failures.findIndex((entry) => entry.method === method && entry.path.test(path));
+    if (failure >= 0) this.#failures.splice(failure, 1);
+    if (this.#unavailable === "503" || failure >= 0) {
       record(503);
       sendReply(res, nestError(503, "Service Unavailable", "Service Unavailable"));
       return;
