@@ -201,17 +201,26 @@ function describe(error: unknown): string {
   return String(error);
 }
 
-/** The default mapping of HTTP statuses to error kinds; providers refine it. */
-export function classifyByStatus(provider: ProviderType, response: HttpResponse, message: string): ProviderError {
+/**
+ * The default mapping of HTTP statuses to error kinds; providers refine it. `now` is the
+ * client's clock (Retry-After as a date), `code` the provider's own error code.
+ */
+export function classifyByStatus(
+  provider: ProviderType,
+  response: HttpResponse,
+  message: string,
+  options: { readonly now?: number; readonly code?: string } = {},
+): ProviderError {
   const status = response.status;
   const text = `${provider} answered ${status}: ${message}`;
-  if (status === 401) return new ProviderError("InvalidCredentials", text, { status });
-  if (status === 404) return new ProviderError("NotFound", text, { status });
-  if (status === 409) return new ProviderError("Conflict", text, { status });
+  const base = { status, ...(options.code ? { code: options.code } : {}) };
+  if (status === 401) return new ProviderError("InvalidCredentials", text, base);
+  if (status === 404) return new ProviderError("NotFound", text, base);
+  if (status === 409) return new ProviderError("Conflict", text, base);
   if (status === 429) {
-    const after = retryAfterMs(response);
-    return new ProviderError("RateLimited", text, { status, ...(after === undefined ? {} : { retryAfterMs: after }) });
+    const after = retryAfterMs(response, options.now);
+    return new ProviderError("RateLimited", text, { ...base, ...(after === undefined ? {} : { retryAfterMs: after }) });
   }
-  if (status >= 500) return new ProviderError("Unavailable", text, { status });
-  return new ProviderError("Rejected", text, { status });
+  if (status >= 500) return new ProviderError("Unavailable", text, base);
+  return new ProviderError("Rejected", text, base);
 }

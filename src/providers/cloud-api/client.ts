@@ -16,7 +16,7 @@
  * Graph errors are classified by `error.code`, never by HTTP status (Meta's guidance, 2.4).
  */
 import { z } from "zod";
-import { ProviderError, type ProviderErrorKind } from "../errors.ts";
+import { ProviderError, redactSecrets, shortenMessage, type ProviderErrorKind } from "../errors.ts";
 import { classifyByStatus, ProviderHttp, readErrorBody, retryAfterMs, type HttpRequest, type HttpResponse } from "../http.ts";
 import type { RateLimiter } from "../rate-limiter.ts";
 import type {
@@ -312,7 +312,7 @@ class CloudApiClient implements ProviderClient {
       return await this.#http.json({ ...request, headers: { ...request.headers, Authorization: `Bearer ${token}` } }, schema);
     } catch (error) {
       if (!(error instanceof ProviderError)) throw error;
-      const message = redact(`${what}: ${error.message}`, [token, ...secrets]);
+      const message = redactSecrets(`${what}: ${error.message}`, [token, ...secrets]);
       throw new ProviderError(error.kind, message, {
         ...(error.status === undefined ? {} : { status: error.status }),
         ...(error.code === undefined ? {} : { code: error.code }),
@@ -350,8 +350,8 @@ export interface GraphErrorContext {
 export function classifyGraphError(error: GraphError, context: GraphErrorContext): ProviderError {
   const { code, error_subcode: subcode } = error;
   const detail = error.error_data?.details;
-  const text = `Graph error ${code}${subcode === undefined ? "" : `/${subcode}`}: ${shorten(error.message || "no message")}${
-    detail ? ` (${shorten(detail)})` : ""
+  const text = `Graph error ${code}${subcode === undefined ? "" : `/${subcode}`}: ${shortenMessage(error.message || "no message")}${
+    detail ? ` (${shortenMessage(detail)})` : ""
   }`;
   const base = { ...(context.status === undefined ? {} : { status: context.status }), code: String(code) };
   const make = (kind: ProviderErrorKind, message = text): ProviderError => new ProviderError(kind, message, base);
@@ -416,27 +416,6 @@ function requireSuccess(answer: { success: boolean }, what: string): void {
 
 function definedOnly(values: Record<string, string | undefined>): Record<string, string> {
   return Object.fromEntries(Object.entries(values).filter((entry): entry is [string, string] => entry[1] !== undefined));
-}
-
-/**
- * Scrubs secrets from a message. A short one (the 6-digit PIN) only where it stands alone,
- * so it never eats into an id that happens to contain the same digits.
- */
-function redact(text: string, secrets: readonly string[]): string {
-  let out = text;
-  for (const secret of secrets) {
-    if (secret.length >= 16) {
-      out = out.split(secret).join("<redacted>");
-    } else if (secret !== "") {
-      const escaped = secret.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
-      out = out.replace(new RegExp(`(?<![A-Za-z0-9])${escaped}(?![A-Za-z0-9])`, "g"), "<redacted>");
-    }
-  }
-  return out;
-}
-
-function shorten(text: string): string {
-  return text.length > 200 ? `${text.slice(0, 200)}…` : text;
 }
 
 function unsupported(what: string): Promise<never> {

@@ -5,9 +5,9 @@
  * for incoming messages, without event filter or signature.
  */
 import { z } from "zod";
-import { ProviderError, isProviderError } from "../errors.ts";
+import { ProviderError, isProviderError, redactSecrets, shortenMessage } from "../errors.ts";
 import { isPng } from "../qr.ts";
-import { ProviderHttp, classifyByStatus, header, parseJson, readErrorBody, retryAfterMs, type HttpRequest, type HttpResponse } from "../http.ts";
+import { ProviderHttp, classifyByStatus, header, parseJson, readErrorBody, type HttpRequest, type HttpResponse } from "../http.ts";
 import type {
   HealthReport,
   InstanceRef,
@@ -200,19 +200,9 @@ class WapizClient implements ProviderClient {
   #classify(response: HttpResponse): ProviderError {
     const body = errorBodySchema.safeParse(readErrorBody(response));
     const detail = body.success ? (body.data.error ?? body.data.message) : undefined;
-    const generic = classifyByStatus("wapiz", response, this.#sanitise(detail) ?? "request failed");
-    const retryAfter = generic.kind === "RateLimited" ? retryAfterMs(response, this.#now()) : undefined;
-    return new ProviderError(generic.kind, generic.message, {
-      status: response.status,
-      ...(retryAfter === undefined ? {} : { retryAfterMs: retryAfter }),
-    });
-  }
-
-  /** Provider text goes into conditions: never let it echo our token, and keep it short. */
-  #sanitise(text: string | undefined): string | undefined {
-    if (!text) return undefined;
-    const clean = this.#token ? text.replaceAll(this.#token, "[redacted]") : text;
-    return clean.length > 200 ? `${clean.slice(0, 200)}…` : clean;
+    // Provider text goes into conditions: never let it echo our token.
+    const message = detail ? shortenMessage(redactSecrets(detail, [this.#token])) : "request failed";
+    return classifyByStatus("wapiz", response, message, { now: this.#now() });
   }
 }
 

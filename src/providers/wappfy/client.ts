@@ -7,9 +7,9 @@
  * knows which one it asked for, can report LoggedOut (see states.ts).
  */
 import { z } from "zod";
-import { ProviderError, isProviderError } from "../errors.ts";
+import { ProviderError, isProviderError, redactSecrets, shortenMessage } from "../errors.ts";
 import { pngFromDataUrl } from "../qr.ts";
-import { ProviderHttp, classifyByStatus, readErrorBody, retryAfterMs, type HttpRequest, type HttpResponse } from "../http.ts";
+import { ProviderHttp, classifyByStatus, readErrorBody, type HttpRequest, type HttpResponse } from "../http.ts";
 import type {
   HealthReport,
   InstanceRef,
@@ -257,20 +257,9 @@ class WappfyClient implements ProviderClient {
     const body = errorBodySchema.safeParse(readErrorBody(response));
     const code = body.success ? body.data.error.code : undefined;
     const detail = body.success ? body.data.error.message : undefined;
-    const generic = classifyByStatus("wappfy", response, this.#sanitise(detail) ?? STATUS_MEANINGS[response.status] ?? "request failed");
-    const retryAfter = generic.kind === "RateLimited" ? retryAfterMs(response, this.#now()) : undefined;
-    return new ProviderError(generic.kind, generic.message, {
-      status: response.status,
-      ...(code ? { code } : {}),
-      ...(retryAfter === undefined ? {} : { retryAfterMs: retryAfter }),
-    });
-  }
-
-  /** Provider text goes into conditions: never let it echo our key, and keep it short. */
-  #sanitise(text: string | undefined): string | undefined {
-    if (!text) return undefined;
-    const clean = this.#apiKey ? text.replaceAll(this.#apiKey, "[redacted]") : text;
-    return clean.length > 200 ? `${clean.slice(0, 200)}…` : clean;
+    // Provider text goes into conditions: never let it echo our key.
+    const message = detail ? shortenMessage(redactSecrets(detail, [this.#apiKey])) : (STATUS_MEANINGS[response.status] ?? "request failed");
+    return classifyByStatus("wappfy", response, message, { now: this.#now(), ...(code ? { code } : {}) });
   }
 }
 

@@ -14,7 +14,7 @@
  */
 import { createHash } from "node:crypto";
 import { z } from "zod";
-import { ProviderError } from "../errors.ts";
+import { ProviderError, redactSecrets, shortenMessage } from "../errors.ts";
 import { classifyByStatus, ProviderHttp, readErrorBody, type HttpResponse } from "../http.ts";
 import { pngFromDataUrl } from "../qr.ts";
 import type {
@@ -212,7 +212,7 @@ function envelopeError(
   what: string,
   key: string | undefined,
 ): ProviderError {
-  const text = `whapi answered ${what} with code ${code}: ${redact(message ?? "no message", key)}`;
+  const text = `whapi answered ${what} with code ${code}: ${shortenMessage(redactSecrets(message ?? "no message", [key]))}`;
   const options = { status: response.status, code: String(code) };
   if (code === 401 || code === 403 || /api\s*-?key|unauthori[sz]ed|invalid (token|key)/i.test(message ?? "")) {
     return new ProviderError("InvalidCredentials", text, options);
@@ -227,11 +227,6 @@ function messageOf(results: unknown): string | undefined {
   return parsed.success ? parsed.data.message : undefined;
 }
 
-/** Provider messages may echo the key (getQR does): never pass it on. Also keeps messages short. */
-function redact(message: string, key: string | undefined): string {
-  const cleaned = key === undefined || key === "" ? message : message.split(key).join("<apiKey>");
-  return cleaned.length > 200 ? `${cleaned.slice(0, 200)}…` : cleaned;
-}
 
 function unsupported(what: string): Promise<never> {
   return Promise.reject(new ProviderError("Rejected", `whapi does not support ${what}`));
