@@ -45,10 +45,6 @@ export function setCondition(existing: readonly Condition[] | undefined, input: 
   return list;
 }
 
-export function findCondition(list: readonly Condition[] | undefined, type: string): Condition | undefined {
-  return list?.find((condition) => condition.type === type);
-}
-
 /** The three kstatus conditions in one go, from one verdict. */
 export interface Verdict {
   /** Ready: the desired state is reached. */

@@ -32,10 +32,6 @@ export function isConflict(error: unknown): boolean {
   return error instanceof KubeError && error.status === 409;
 }
 
-export function isAlreadyExists(error: unknown): boolean {
-  return error instanceof KubeError && error.status === 409 && error.reason === "AlreadyExists";
-}
-
 export interface ObjectList<T> {
   readonly items: T[];
   readonly resourceVersion: string;

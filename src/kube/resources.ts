@@ -68,8 +68,3 @@ export interface OwnerReference {
 export function keyOf(object: KubeObject): string {
   return object.metadata.namespace ? `${object.metadata.namespace}/${object.metadata.name}` : object.metadata.name;
 }
-
-export function splitKey(key: string): { namespace: string | undefined; name: string } {
-  const slash = key.indexOf("/");
-  return slash < 0 ? { namespace: undefined, name: key } : { namespace: key.slice(0, slash), name: key.slice(slash + 1) };
-}

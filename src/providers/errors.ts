@@ -60,11 +60,6 @@ export function isProviderError(error: unknown, kind?: ProviderErrorKind): error
   return error instanceof ProviderError && (kind === undefined || error.kind === kind);
 }
 
-/** Kinds that go away on their own, so a retry with backoff is right. */
-export function isTransient(kind: ProviderErrorKind): boolean {
-  return kind === "Unavailable" || kind === "Malformed" || kind === "RateLimited" || kind === "WrongState";
-}
-
 /**
  * Parses Retry-After (seconds or an HTTP date) into milliseconds from now.
  * Returns undefined when absent or unreadable.

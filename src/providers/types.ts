@@ -10,18 +10,6 @@ export type ProviderType = (typeof PROVIDER_TYPES)[number];
 export const PHASES = ["Pending", "Starting", "ScanQR", "Connected", "Disconnected", "LoggedOut", "Failed"] as const;
 export type Phase = (typeof PHASES)[number];
 
-/** The operations the planner may ask for; each one maps to a capability. */
-export const OPERATIONS = [
-  "qr",
-  "pairingCode",
-  "disconnect",
-  "restart",
-  "logout",
-  "webhook",
-  "version",
-] as const;
-export type Operation = (typeof OPERATIONS)[number];
-
 /**
  * What a provider can do. The planner never calls an operation whose capability is
  * false: the instance gets Stalled/UnsupportedByProvider instead.

@@ -41,10 +41,6 @@ export class WorkQueue {
     return this.queue.length;
   }
 
-  get inFlight(): number {
-    return this.processing.size;
-  }
-
   /** Queues the key now, unless it is already waiting. */
   add(key: string): void {
     if (this.shuttingDown) return;
@@ -92,10 +88,6 @@ export class WorkQueue {
   /** Clears the key's failure count after a success. */
   forget(key: string): void {
     this.failures.delete(key);
-  }
-
-  failuresOf(key: string): number {
-    return this.failures.get(key) ?? 0;
   }
 
   /** Starts the workers. Each takes keys one at a time and runs the handler. */

@@ -142,11 +142,6 @@ export class ProviderConnections {
     return { url: `${baseUrl.replace(/\/+$/, "")}${providerEventsPath(ref)}`, hmacKey: Buffer.from(encoded, "base64").toString("utf8") };
   }
 
-  /** The limiter shared by everything that talks to this provider (tests and metrics read it). */
-  limiterOf(key: string): RateLimiter | undefined {
-    return this.entries.get(key)?.limiter;
-  }
-
   forget(key: string): void {
     this.entries.delete(key);
   }
