@@ -151,4 +151,24 @@ describe("Informer", () => {
     expect(kube.watches).toEqual(["10", "42"]);
     expect(events).toEqual([]);
   });
+
+  it("keeps what our own write returned until the watch brings that version or a later one, without managedFields", async () => {
+    const kube = new ScriptedKube();
+    kube.listResults.push(() => ({ items: [object("a", "5")], resourceVersion: "5" }));
+    let feed: ((event: WatchEvent<KubeObject>) => void) | undefined;
+    kube.watchScripts.push((onEvent) => (feed = onEvent));
+    const { subject, events } = informer(kube);
+    subject.start();
+    await until("the watch", () => feed !== undefined);
+    const written = { metadata: { ...object("a", "7").metadata, managedFields: [{ manager: "x" }] } } as KubeObject;
+    subject.remember(written);
+    expect(subject.get("ns/a")?.metadata.resourceVersion).toBe("7");
+    expect((subject.get("ns/a")?.metadata as { managedFields?: unknown }).managedFields).toBeUndefined();
+    feed?.({ type: "MODIFIED", object: object("a", "6") });
+    expect(subject.get("ns/a")?.metadata.resourceVersion).toBe("7");
+    feed?.({ type: "MODIFIED", object: object("a", "8") });
+    await subject.stop();
+    expect(subject.get("ns/a")?.metadata.resourceVersion).toBe("8");
+    expect(events.map((event) => `${event.type} ${event.object.metadata.resourceVersion}`)).toEqual(["added 5", "updated 8"]);
+  });
 });

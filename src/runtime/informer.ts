@@ -60,12 +60,35 @@ export class Informer<T extends KubeObject> {
     return this.hasSyncedFlag;
   }
 
+  /** The namespace watched; undefined for all (or a cluster-scoped kind). */
+  get namespace(): string | undefined {
+    return this.options.namespace;
+  }
+
   on(handler: (event: InformerEvent<T>) => void): void {
     this.handlers.push(handler);
   }
 
   get(key: string): T | undefined {
     return this.store.get(key);
+  }
+
+  /**
+   * Write-through: stores what one of our own writes returned, so the next pass reads
+   * its own writes before the watch delivers them. An older version never replaces a
+   * newer one (see isNewer), so a watch event still in flight cannot roll it back.
+   */
+  remember(object: T): void {
+    const shaped = this.shape(object);
+    const key = keyOf(shaped);
+    const old = this.store.get(key);
+    if (old && !isNewer(shaped, old)) return;
+    this.store.set(key, shaped);
+  }
+
+  /** Forgets an object we deleted ourselves, until the watch says otherwise. */
+  forget(key: string): void {
+    this.store.delete(key);
   }
 
   list(): T[] {
@@ -134,6 +157,7 @@ export class Informer<T extends KubeObject> {
       const key = keyOf(object);
       seen.add(key);
       const old = this.store.get(key);
+      if (old && isNewer(old, object)) continue;
       this.store.set(key, object);
       if (!old) this.emit({ type: "added", object });
       else if (old.metadata.resourceVersion !== object.metadata.resourceVersion) this.emit({ type: "updated", object, old });
@@ -218,6 +242,8 @@ export class Informer<T extends KubeObject> {
     const object = this.shape(event.object);
     const key = keyOf(object);
     const old = this.store.get(key);
+    // Our own write may have put a newer version here already (remember()).
+    if (event.type !== "DELETED" && old && !isNewer(object, old)) return undefined;
     if (event.type === "DELETED") {
       this.store.delete(key);
       this.emit({ type: "deleted", object });
@@ -229,7 +255,8 @@ export class Informer<T extends KubeObject> {
   }
 
   private shape(object: T): T {
-    return (this.options.transform ? this.options.transform(object) : object) as T;
+    const slim = stripManagedFields(object);
+    return (this.options.transform ? this.options.transform(slim) : slim) as T;
   }
 
   private emit(event: InformerEvent<T>): void {
@@ -251,6 +278,29 @@ export class Informer<T extends KubeObject> {
       };
     });
   }
+}
+
+/**
+ * managedFields is server-side apply's bookkeeping: often larger than the object itself
+ * and never read by the operator.
+ */
+function stripManagedFields<T extends KubeObject>(object: T): T {
+  const metadata = object.metadata as KubeObject["metadata"] & { managedFields?: unknown };
+  if (metadata?.managedFields === undefined) return object;
+  const { managedFields: _dropped, ...rest } = metadata;
+  return { ...object, metadata: rest };
+}
+
+/**
+ * Whether `candidate` is a later version than `current`. resourceVersions are opaque to
+ * clients in general, but every API server backed by etcd issues them as increasing
+ * integers; anything else is taken as newer, as a plain informer would.
+ */
+export function isNewer(candidate: KubeObject, current: KubeObject): boolean {
+  const a = candidate.metadata.resourceVersion;
+  const b = current.metadata.resourceVersion;
+  if (!a || !b || !/^\d+$/.test(a) || !/^\d+$/.test(b)) return a !== b || !a;
+  return BigInt(a) > BigInt(b);
 }
 
 function describe(error: unknown): string {

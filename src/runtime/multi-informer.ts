@@ -29,6 +29,24 @@ export class MultiInformer<T extends KubeObject> {
     return undefined;
   }
 
+  /** Write-through into the part that watches the object's namespace (see Informer.remember). */
+  remember(object: T): void {
+    this.partFor(object.metadata.namespace)?.remember(object);
+  }
+
+  forget(namespace: string | undefined, key: string): void {
+    this.partFor(namespace)?.forget(key);
+  }
+
+  /** Whether some part watches this namespace, so that "not in the cache" means "does not exist". */
+  covers(namespace: string | undefined): boolean {
+    return this.partFor(namespace) !== undefined;
+  }
+
+  private partFor(namespace: string | undefined): Informer<T> | undefined {
+    return this.parts.find((part) => part.namespace === undefined || part.namespace === namespace);
+  }
+
   list(): T[] {
     return this.parts.flatMap((part) => part.list());
   }

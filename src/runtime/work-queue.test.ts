@@ -94,4 +94,51 @@ describe("WorkQueue", () => {
     await stopped;
     expect(finished).toEqual(["ns/a"]);
   });
+
+  it("runs urgent keys before routine ones, and an urgent add overtakes a routine wait", async () => {
+    const queue = new WorkQueue({ concurrency: 1 });
+    const seen: string[] = [];
+    queue.add("ns/poll-1", "routine");
+    queue.add("ns/poll-2", "routine");
+    queue.add("ns/poll-3", "routine");
+    queue.add("ns/new");
+    queue.add("ns/poll-3");
+    queue.start(async (key) => {
+      seen.push(key);
+    });
+    await queue.whenIdle();
+    await queue.shutdown();
+    expect(seen).toEqual(["ns/new", "ns/poll-3", "ns/poll-1", "ns/poll-2"]);
+  });
+
+  it("keeps its worker when a handler rejects, and backs the key off", async () => {
+    const queue = new WorkQueue({ concurrency: 1, baseDelayMs: 10 });
+    const seen: string[] = [];
+    queue.start(async (key) => {
+      seen.push(key);
+      if (key === "ns/bad" && seen.filter((k) => k === key).length === 1) throw new Error("boom");
+    });
+    queue.add("ns/bad");
+    await tick(5);
+    queue.add("ns/good");
+    await tick(60);
+    await queue.whenIdle();
+    await queue.shutdown();
+    expect(seen).toEqual(["ns/bad", "ns/good", "ns/bad"]);
+  });
+
+  it("retryBackedOffNow ends every pending backoff at once", async () => {
+    const queue = new WorkQueue({ concurrency: 1, baseDelayMs: 60_000 });
+    const seen: string[] = [];
+    queue.addRateLimited("ns/a");
+    queue.start(async (key) => {
+      seen.push(key);
+    });
+    await tick(20);
+    expect(seen).toEqual([]);
+    queue.retryBackedOffNow();
+    await tick(20);
+    await queue.shutdown();
+    expect(seen).toEqual(["ns/a"]);
+  });
 });

@@ -3,7 +3,14 @@
  * never processed by two workers at once (a key added while it is being processed is
  * queued again when that finishes), concurrency is bounded, and failures back off per
  * key exponentially until a success forgets them.
+ *
+ * Two lanes, as controller-runtime's priority queue: work that something new asked for
+ * (a created or edited object, a provider event) runs before periodic looks (requeues
+ * after a delay, resyncs), so a burst of polls never delays a user's change.
  */
+
+/** "urgent": something changed; "routine": a scheduled look. */
+export type Priority = "urgent" | "routine";
 
 export interface WorkQueueOptions {
   readonly concurrency: number;
@@ -21,8 +28,10 @@ export type WorkHandler = (key: string) => Promise<void>;
 
 export class WorkQueue {
   private readonly options: Required<Omit<WorkQueueOptions, "onDepth" | "onAdd" | "onRetry">> & Pick<WorkQueueOptions, "onDepth" | "onAdd" | "onRetry">;
-  private readonly queue: string[] = [];
-  private readonly queued = new Set<string>();
+  private readonly urgent: string[] = [];
+  private readonly routine: string[] = [];
+  /** Queued keys and their lane. */
+  private readonly queued = new Map<string, Priority>();
   private readonly processing = new Set<string>();
   /** Keys added while being processed: they go back on the queue when done. */
   private readonly dirty = new Set<string>();
@@ -38,29 +47,39 @@ export class WorkQueue {
   }
 
   get depth(): number {
-    return this.queue.length;
+    return this.queued.size;
   }
 
-  /** Queues the key now, unless it is already waiting. */
-  add(key: string): void {
+  /**
+   * Queues the key now, unless it is already waiting; an urgent add moves a key waiting
+   * in the routine lane to the urgent one.
+   */
+  add(key: string, priority: Priority = "urgent"): void {
     if (this.shuttingDown) return;
     this.options.onAdd?.();
     if (this.processing.has(key)) {
       this.dirty.add(key);
       return;
     }
-    if (this.queued.has(key)) return;
-    this.queued.add(key);
-    this.queue.push(key);
-    this.options.onDepth?.(this.queue.length);
+    const lane = this.queued.get(key);
+    if (lane === "urgent" || lane === priority) return;
+    if (lane === "routine") this.routine.splice(this.routine.indexOf(key), 1);
+    this.queued.set(key, priority);
+    (priority === "urgent" ? this.urgent : this.routine).push(key);
+    this.options.onDepth?.(this.queued.size);
     this.wake?.();
   }
 
-  /** Queues the key after a delay; an earlier pending delay for the same key wins. */
+  /** Whether a delayed look at the key is already scheduled (a resync need not add one). */
+  isScheduled(key: string): boolean {
+    return this.timers.has(key) || this.queued.has(key) || this.processing.has(key);
+  }
+
+  /** Queues the key after a delay, in the routine lane; an earlier pending delay for the same key wins. */
   addAfter(key: string, delayMs: number): void {
     if (this.shuttingDown) return;
     if (delayMs <= 0) {
-      this.add(key);
+      this.add(key, "routine");
       return;
     }
     const at = Date.now() + delayMs;
@@ -69,7 +88,7 @@ export class WorkQueue {
     if (existing) clearTimeout(existing.timer);
     const timer = setTimeout(() => {
       this.timers.delete(key);
-      this.add(key);
+      this.add(key, "routine");
     }, delayMs);
     timer.unref();
     this.timers.set(key, { at, timer });
@@ -90,6 +109,21 @@ export class WorkQueue {
     this.failures.delete(key);
   }
 
+  /**
+   * The cause of earlier failures is gone (the API server or provider answers again):
+   * keys waiting out a long backoff are looked at now instead of minutes later.
+   */
+  retryBackedOffNow(): void {
+    for (const key of [...this.failures.keys()]) {
+      this.failures.delete(key);
+      const pending = this.timers.get(key);
+      if (!pending) continue;
+      clearTimeout(pending.timer);
+      this.timers.delete(key);
+      this.add(key, "routine");
+    }
+  }
+
   /** Starts the workers. Each takes keys one at a time and runs the handler. */
   start(handler: WorkHandler): void {
     for (let i = 0; i < this.options.concurrency; i++) this.workers.push(this.work(handler));
@@ -106,13 +140,13 @@ export class WorkQueue {
 
   /** Resolves once nothing is queued or in flight (tests and benchmarks). */
   whenIdle(): Promise<void> {
-    if (this.queue.length === 0 && this.processing.size === 0) return Promise.resolve();
+    if (this.queued.size === 0 && this.processing.size === 0) return Promise.resolve();
     return new Promise((resolve) => this.idleWaiters.push(resolve));
   }
 
   private async work(handler: WorkHandler): Promise<void> {
     while (!this.shuttingDown) {
-      const key = this.queue.shift();
+      const key = this.urgent.shift() ?? this.routine.shift();
       if (key === undefined) {
         await new Promise<void>((resolve) => {
           const previous = this.wake;
@@ -125,14 +159,17 @@ export class WorkQueue {
         continue;
       }
       this.queued.delete(key);
-      this.options.onDepth?.(this.queue.length);
+      this.options.onDepth?.(this.queued.size);
       this.processing.add(key);
       try {
         await handler(key);
+      } catch {
+        // A handler that rejects must not take its worker with it: the key backs off.
+        this.addRateLimited(key);
       } finally {
         this.processing.delete(key);
         if (this.dirty.delete(key)) this.add(key);
-        if (this.queue.length === 0 && this.processing.size === 0) {
+        if (this.queued.size === 0 && this.processing.size === 0) {
           for (const resolve of this.idleWaiters.splice(0)) resolve();
         }
       }
