@@ -21,6 +21,7 @@ const input: PlanInput = {
   session: { id: "ns__support-line", phase: "Connected", providerState: "WORKING", ownerUid: "uid", phoneNumber: "5511999998888", webhookInSync: true },
   quota: { allowed: true, message: "" },
   qrSecretFilled: false,
+  webhookSecret: "current",
   failureBackoff: { baseMs: 60_000, maxMs: 1_800_000 },
 };
 const conditions = applyVerdict([], { ready: true, stalled: false, reason: "Connected", message: "linked" }, 1, "2026-11-21T10:00:00Z");

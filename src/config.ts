@@ -37,8 +37,10 @@ export const configSchema = z.object({
   logLevel: z.enum(["trace", "debug", "info", "warn", "error", "fatal", "silent"]).default("info"),
   /** Status refresh when a provider sets no pollInterval. */
   pollInterval: durationMs.default(30_000),
-  /** Refresh while starting or pairing, so QR codes never go stale in the Secret. */
+  /** While a code waits for the phone: how often the session is asked whether it linked (without provider events). */
   pairingPollInterval: durationMs.default(2_000),
+  /** Caps how old a QR code in the Secret may get before it is fetched again (default: a quarter of its documented life). */
+  qrRefreshInterval: durationMs.optional(),
   /** First wait before restarting a FAILED session; doubles up to failureBackoffMax. */
   failureBackoff: durationMs.default(60_000),
   failureBackoffMax: durationMs.default(30 * 60_000),
@@ -67,6 +69,7 @@ const SETTINGS: readonly { flag: string; env: string; key: keyof z.input<typeof 
   { flag: "log-level", env: "LOG_LEVEL", key: "logLevel" },
   { flag: "poll-interval", env: "POLL_INTERVAL", key: "pollInterval" },
   { flag: "pairing-poll-interval", env: "PAIRING_POLL_INTERVAL", key: "pairingPollInterval" },
+  { flag: "qr-refresh-interval", env: "QR_REFRESH_INTERVAL", key: "qrRefreshInterval" },
   { flag: "failure-backoff", env: "FAILURE_BACKOFF", key: "failureBackoff" },
   { flag: "failure-backoff-max", env: "FAILURE_BACKOFF_MAX", key: "failureBackoffMax" },
   { flag: "provider-check-interval", env: "PROVIDER_CHECK_INTERVAL", key: "providerCheckInterval" },

@@ -3,21 +3,25 @@
  * reconcilers with bounded concurrency. Level-triggered: watches only say "look at
  * this key", never what to do.
  */
-import { createHash } from "node:crypto";
 import type { Logger } from "pino";
 import { instanceSpecSchema } from "./api/instance.ts";
 import type { OperatorConfig } from "./config.ts";
 import type { Clock, InstanceObject, OperatorContext, ProviderObject, ReconcileResult } from "./controllers/context.ts";
-import { instancesUsing, providerRefOf, reconcileInstance } from "./controllers/instance/reconciler.ts";
+import { instancesUsing, providerRefOf } from "./controllers/instance/observe.ts";
+import { reconcileInstance } from "./controllers/instance/reconciler.ts";
+import { isWebhookSecret } from "./controllers/instance/secrets.ts";
 import { CLUSTER_PROVIDER_KIND, PROVIDER_KIND, ProviderConnections, providerKey } from "./controllers/provider/connections.ts";
 import { reconcileProvider } from "./controllers/provider/reconciler.ts";
 import type { KubeClient } from "./kube/client.ts";
 import { EventRecorder } from "./kube/events.ts";
+import { SecretReader, slimSecret, type SlimSecret } from "./kube/secret-cache.ts";
+import type { SecretObject } from "./kube/secrets.ts";
 import { CLUSTER_PROVIDERS, INSTANCES, keyOf, PROVIDERS, SECRETS, type KubeObject, type ResourceType } from "./kube/resources.ts";
 import type { Metrics } from "./metrics.ts";
 import { Informer, type InformerEvent } from "./runtime/informer.ts";
 import { MultiInformer } from "./runtime/multi-informer.ts";
 import { WorkQueue } from "./runtime/work-queue.ts";
+import { ProviderError } from "./providers/errors.ts";
 
 export interface OperatorOptions {
   readonly kube: KubeClient;
@@ -28,14 +32,23 @@ export interface OperatorOptions {
   readonly metrics?: Metrics;
 }
 
-/** Secrets are watched for changes only; their data stays out of the cache (a digest replaces it). */
-const DATA_DIGEST = "wa-operator.io/data-digest";
+/**
+ * The Secrets whose values the cache keeps: the webhook keys of instances and the event
+ * keys of providers, read on every pass that wires a provider. Every other Secret is kept
+ * as metadata and a digest (credentials are fetched once per version by SecretReader).
+ */
+function keepSecretData(secret: SecretObject): boolean {
+  if (isWebhookSecret(secret)) return true;
+  return (secret.metadata.ownerReferences ?? []).some((owner) => owner.kind === PROVIDER_KIND || owner.kind === CLUSTER_PROVIDER_KIND);
+}
 
 export class Operator {
   readonly context: OperatorContext;
   readonly instanceQueue: WorkQueue;
   readonly providerQueue: WorkQueue;
-  private readonly secrets: MultiInformer<KubeObject>;
+  private readonly secrets: MultiInformer<SlimSecret>;
+  /** Why each backed-off instance key last failed: "kube", or the provider's key. */
+  private readonly failureCause = new Map<string, string>();
   private readonly options: OperatorOptions;
   private cachesStarted = false;
   private workersStarted = false;
@@ -60,9 +73,10 @@ export class Operator {
     const instances = namespaced<InstanceObject>(INSTANCES);
     const providers = namespaced<ProviderObject>(PROVIDERS);
     const clusterProviders = new MultiInformer<ProviderObject>([new Informer<ProviderObject>({ kube, type: CLUSTER_PROVIDERS, log, resyncMs: config.resync })]);
-    this.secrets = namespaced<KubeObject>(SECRETS, digestSecret);
+    this.secrets = namespaced<SlimSecret>(SECRETS, slimSecret(keepSecretData) as (object: KubeObject) => KubeObject);
+    const secretReader = new SecretReader({ kube, cache: this.secrets });
     const connections = new ProviderConnections({
-      kube,
+      secrets: secretReader,
       timeoutMs: config.providerTimeout,
       operatorNamespace: config.operatorNamespace,
       lookup: (ref) =>
@@ -75,8 +89,10 @@ export class Operator {
       config,
       clock: options.clock ?? { now: () => Date.now() },
       events: new EventRecorder({ kube, component: "wa-operator", log, ...(options.host ? { host: options.host } : {}) }),
-      caches: { instances, providers, clusterProviders },
+      caches: { instances, providers, clusterProviders, secrets: this.secrets },
+      secrets: secretReader,
       connections,
+      pacing: new Map(),
       ...(options.metrics ? { observers: { instancePhase: (key: string, phase: string | undefined) => options.metrics?.instancePhase(key, phase) } } : {}),
     };
     this.instanceQueue = new WorkQueue({ concurrency: config.concurrency, ...queueMetrics(options.metrics, "whatsappinstance") });
@@ -114,6 +130,7 @@ export class Operator {
     if (this.workersStarted) return;
     this.workersStarted = true;
     this.instanceQueue.start((key) => this.run("whatsappinstance", this.instanceQueue, key, () => reconcileInstance(this.context, key)));
+    // Keys added while the caches filled are new work, not polls.
     this.providerQueue.start((key) => {
       const [kind, rest] = splitProviderQueueKey(key);
       return this.run("whatsappprovider", this.providerQueue, key, () => reconcileProvider(this.context, kind, rest));
@@ -147,8 +164,10 @@ export class Operator {
       if (result.backoff) {
         outcome = "error";
         queue.addRateLimited(key);
+        if (queue === this.instanceQueue) this.failureCause.set(key, this.providerKeyOf(key) ?? "kube");
       } else {
         queue.forget(key);
+        if (queue === this.instanceQueue) this.causeIsGone(key);
         if (result.requeueAfterMs !== undefined) {
           outcome = "requeue";
           queue.addAfter(key, result.requeueAfterMs);
@@ -157,6 +176,7 @@ export class Operator {
     } catch (error) {
       outcome = "error";
       const delay = queue.addRateLimited(key);
+      if (queue === this.instanceQueue) this.failureCause.set(key, error instanceof ProviderError ? (this.providerKeyOf(key) ?? "kube") : "kube");
       log.error({ controller, key, err: error instanceof Error ? error.message : String(error), retryInMs: delay }, "reconcile failed");
     } finally {
       log.debug({ controller, key, outcome, ms: Math.round(performance.now() - started) }, "reconciled");
@@ -169,13 +189,39 @@ export class Operator {
     }
   }
 
+  /**
+   * A pass succeeded: whatever made other instances of its provider (or every instance,
+   * for a failure of the API server) back off is gone, so they look again now instead of
+   * at the end of a backoff that may have grown to minutes.
+   */
+  private causeIsGone(key: string): void {
+    const provider = this.providerKeyOf(key);
+    this.failureCause.delete(key);
+    const recovered = new Set(["kube", ...(provider ? [provider] : [])]);
+    const keys = [...this.failureCause].filter(([, cause]) => recovered.has(cause)).map(([other]) => other);
+    if (keys.length === 0) return;
+    for (const other of keys) this.failureCause.delete(other);
+    this.instanceQueue.retryBackedOffNow((candidate) => keys.includes(candidate));
+  }
+
+  private providerKeyOf(key: string): string | undefined {
+    const instance = this.context.caches.instances.get(key);
+    const spec = instance ? instanceSpecSchema.safeParse(instance.spec) : undefined;
+    return instance && spec?.success ? providerKey(providerRefOf(instance, spec.data)) : undefined;
+  }
+
   private onInstance(event: InformerEvent<InstanceObject>): void {
     // Our own status writes come back as updates; looking again for them would only double
     // the calls to providers. Spec (generation), deletion, finalizers and annotations count.
     if (event.type === "updated" && event.old && !metadataChanged(event.old, event.object)) return;
+    // A resync only makes sure nothing is forgotten: an instance with a look scheduled is not.
+    if (event.type === "resync") {
+      if (!this.instanceQueue.isScheduled(keyOf(event.object))) this.instanceQueue.add(keyOf(event.object), "routine");
+      return;
+    }
     this.instanceQueue.add(keyOf(event.object));
     if (event.type === "deleted") this.options.metrics?.forgetInstance(keyOf(event.object));
-    if (event.type === "resync" || event.type === "updated") return;
+    if (event.type === "updated") return;
     // A new or removed instance changes its provider's count and may free a quota slot.
     const spec = instanceSpecSchema.safeParse(event.object.spec);
     if (!spec.success) return;
@@ -188,7 +234,7 @@ export class Operator {
 
   private onProvider(kind: string, event: InformerEvent<ProviderObject>): void {
     const key = keyOf(event.object);
-    this.providerQueue.add(providerQueueKey(kind, key));
+    this.providerQueue.add(providerQueueKey(kind, key), event.type === "resync" ? "routine" : "urgent");
     const readyBefore = event.old?.status?.conditions?.find((condition) => condition.type === "Ready")?.status;
     const readyNow = event.object.status?.conditions?.find((condition) => condition.type === "Ready")?.status;
     const specChanged = event.old?.metadata.generation !== event.object.metadata.generation;
@@ -198,11 +244,12 @@ export class Operator {
   }
 
   /** A referenced Secret changed: re-check the providers and instances that read it. */
-  private onSecret(event: InformerEvent<KubeObject>): void {
+  private onSecret(event: InformerEvent<SlimSecret>): void {
     if (event.type === "resync") return;
-    if (event.type === "updated" && event.old?.metadata.annotations?.[DATA_DIGEST] === event.object.metadata.annotations?.[DATA_DIGEST]) return;
+    if (event.type === "updated" && event.old?.dataDigest === event.object.dataDigest) return;
     const namespace = event.object.metadata.namespace;
     const name = event.object.metadata.name;
+    if (event.type === "deleted") this.context.secrets.drop(namespace as string, name);
     const providerOwner = event.object.metadata.ownerReferences?.find((reference) => reference.kind === PROVIDER_KIND || reference.kind === CLUSTER_PROVIDER_KIND);
     if (providerOwner) {
       // A provider's events Secret appeared or changed: its sessions get the new wiring.
@@ -272,10 +319,4 @@ function providerQueueKey(kind: string, key: string): string {
 function splitProviderQueueKey(key: string): [string, string] {
   const bar = key.indexOf("|");
   return [key.slice(0, bar), key.slice(bar + 1)];
-}
-
-function digestSecret(object: KubeObject): KubeObject {
-  const data = (object as KubeObject & { data?: Record<string, string> }).data ?? {};
-  const digest = createHash("sha256").update(JSON.stringify(Object.entries(data).sort())).digest("hex").slice(0, 16);
-  return { ...object, metadata: { ...object.metadata, annotations: { ...object.metadata.annotations, [DATA_DIGEST]: digest } } } as KubeObject;
 }

@@ -124,7 +124,14 @@ export const instanceStatusSchema = z
       })
       .describe("The webhook in force.")
       .optional(),
-    lastRestartAt: z.string().optional().describe("The restartRequestedAt value last carried out."),
+    lastRestartAt: z.string().max(64).optional().describe("The restartRequestedAt value last carried out."),
+    restartInFlight: z
+      .string()
+      .max(64)
+      .optional()
+      .describe(
+        "The restartRequestedAt value whose restart call is under way. Recorded before the call, so a restart interrupted by a crash is not repeated (at most once).",
+      ),
     recovery: z
       .object({
         attempts: z.int().min(0).describe("Consecutive failed starts or provider blocks; sets the next wait (1 min doubling to 30 min)."),

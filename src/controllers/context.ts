@@ -10,6 +10,7 @@ import type { OperatorConfig } from "../config.ts";
 import type { KubeClient } from "../kube/client.ts";
 import type { EventRecorder } from "../kube/events.ts";
 import type { KubeObject } from "../kube/resources.ts";
+import type { SecretCache, SecretReader } from "../kube/secret-cache.ts";
 import type { ProviderConnections } from "./provider/connections.ts";
 
 export interface InstanceObject extends KubeObject {
@@ -28,6 +29,22 @@ export interface Cache<T> {
   list(): T[];
 }
 
+/** A cache our own writes go through (see Informer.remember). */
+export interface WritableCache<T> extends Cache<T> {
+  remember(object: T): void;
+}
+
+/**
+ * What the operator remembers of an instance between passes, in memory only (a new
+ * leader starts without it, which costs one extra look): how long it has been starting,
+ * and when its QR code was last fetched.
+ */
+export interface Pacing {
+  startingLooks: number;
+  qrFetchedAt?: number;
+  qrValidForMs?: number;
+}
+
 export interface Clock {
   now(): number;
 }
@@ -44,11 +61,16 @@ export interface OperatorContext {
   readonly config: OperatorConfig;
   readonly clock: Clock;
   readonly caches: {
-    readonly instances: Cache<InstanceObject>;
-    readonly providers: Cache<ProviderObject>;
-    readonly clusterProviders: Cache<ProviderObject>;
+    readonly instances: WritableCache<InstanceObject>;
+    readonly providers: WritableCache<ProviderObject>;
+    readonly clusterProviders: WritableCache<ProviderObject>;
+    readonly secrets: SecretCache;
   };
+  /** Values of referenced Secrets, fetched once per version. */
+  readonly secrets: SecretReader;
   readonly connections: ProviderConnections;
+  /** Per instance key; see Pacing. */
+  readonly pacing: Map<string, Pacing>;
   readonly observers?: ReconcileObservers;
 }
 

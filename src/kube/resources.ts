@@ -68,3 +68,15 @@ export interface OwnerReference {
 export function keyOf(object: KubeObject): string {
   return object.metadata.namespace ? `${object.metadata.namespace}/${object.metadata.name}` : object.metadata.name;
 }
+
+/**
+ * Whether `candidate` is a later version than `current`. resourceVersions are opaque to
+ * clients in general, but every API server backed by etcd issues them as increasing
+ * integers; anything else is taken as newer, as a plain informer would.
+ */
+export function isNewer(candidate: KubeObject, current: KubeObject): boolean {
+  const a = candidate.metadata.resourceVersion;
+  const b = current.metadata.resourceVersion;
+  if (!a || !b || !/^\d+$/.test(a) || !/^\d+$/.test(b)) return a !== b || !a;
+  return BigInt(a) > BigInt(b);
+}

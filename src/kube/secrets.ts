@@ -1,7 +1,5 @@
-/** Reading Secret values and writing the Secrets the operator owns. */
-import type { KubeClient } from "./client.ts";
-import { isNotFound } from "./client.ts";
-import { SECRETS, type KubeObject, type OwnerReference } from "./resources.ts";
+/** Secret values: decoding, and the error that names what is missing. */
+import type { KubeObject } from "./resources.ts";
 
 export interface SecretObject extends KubeObject {
   type?: string;
@@ -17,9 +15,11 @@ export class MissingSecretError extends Error {
   }
 }
 
-/** One value of a Secret, decoded and trimmed. Throws MissingSecretError when absent. */
-export async function readSecretValue(kube: KubeClient, namespace: string, name: string, key: string): Promise<string> {
-  const secret = await kube.find<SecretObject>(SECRETS, namespace, name);
+/**
+ * One value of a Secret, decoded and trimmed. Every credential the operator holds passes
+ * through here. Throws MissingSecretError when the Secret or the key is absent.
+ */
+export function secretValue(secret: SecretObject | undefined, namespace: string, name: string, key: string): string {
   if (!secret) throw new MissingSecretError(namespace, name);
   const encoded = secret.data?.[key];
   if (encoded === undefined) throw new MissingSecretError(namespace, name, key);
@@ -28,66 +28,4 @@ export async function readSecretValue(kube: KubeClient, namespace: string, name:
 
 export function decodeSecretData(secret: SecretObject | undefined): Record<string, Buffer> {
   return Object.fromEntries(Object.entries(secret?.data ?? {}).map(([key, value]) => [key, Buffer.from(value, "base64")]));
-}
-
-/**
- * Makes an operator-owned Secret hold exactly `data` (plus the given annotations),
- * creating it with an owner reference so it is garbage-collected with its owner.
- * Writes nothing when it already matches. Returns whether it wrote.
- */
-export async function ensureOwnedSecret(
-  kube: KubeClient,
-  options: {
-    namespace: string;
-    name: string;
-    owner: OwnerReference;
-    data: Record<string, Buffer>;
-    labels?: Record<string, string>;
-    annotations?: Record<string, string>;
-    current?: SecretObject | undefined;
-  },
-): Promise<boolean> {
-  const current = options.current ?? (await kube.find<SecretObject>(SECRETS, options.namespace, options.name));
-  const encoded = Object.fromEntries(Object.entries(options.data).map(([key, value]) => [key, value.toString("base64")]));
-  if (!current) {
-    await kube.create(SECRETS, options.namespace, {
-      apiVersion: "v1",
-      kind: "Secret",
-      type: "Opaque",
-      metadata: {
-        name: options.name,
-        namespace: options.namespace,
-        labels: options.labels,
-        annotations: options.annotations,
-        ownerReferences: [options.owner],
-      },
-      data: encoded,
-    });
-    return true;
-  }
-  const sameData = sameRecord(current.data ?? {}, encoded);
-  const sameAnnotations = Object.entries(options.annotations ?? {}).every(([key, value]) => current.metadata.annotations?.[key] === value);
-  if (sameData && sameAnnotations) return false;
-  await kube.replace(SECRETS, options.namespace, options.name, {
-    ...current,
-    metadata: {
-      ...current.metadata,
-      annotations: { ...current.metadata.annotations, ...options.annotations },
-    },
-    data: encoded,
-  });
-  return true;
-}
-
-export async function deleteSecret(kube: KubeClient, namespace: string, name: string): Promise<void> {
-  try {
-    await kube.delete(SECRETS, namespace, name);
-  } catch (error) {
-    if (!isNotFound(error)) throw error;
-  }
-}
-
-function sameRecord(a: Record<string, string>, b: Record<string, string>): boolean {
-  const keys = Object.keys(a);
-  return keys.length === Object.keys(b).length && keys.every((key) => a[key] === b[key]);
 }

@@ -6,7 +6,7 @@
  */
 import type { Logger } from "pino";
 import { KubeError, type KubeClient, type WatchEvent } from "../kube/client.ts";
-import { keyOf, type KubeObject, type ResourceType } from "../kube/resources.ts";
+import { isNewer, keyOf, type KubeObject, type ResourceType } from "../kube/resources.ts";
 
 export type InformerEventType = "added" | "updated" | "deleted" | "resync";
 
@@ -289,18 +289,6 @@ function stripManagedFields<T extends KubeObject>(object: T): T {
   if (metadata?.managedFields === undefined) return object;
   const { managedFields: _dropped, ...rest } = metadata;
   return { ...object, metadata: rest };
-}
-
-/**
- * Whether `candidate` is a later version than `current`. resourceVersions are opaque to
- * clients in general, but every API server backed by etcd issues them as increasing
- * integers; anything else is taken as newer, as a plain informer would.
- */
-export function isNewer(candidate: KubeObject, current: KubeObject): boolean {
-  const a = candidate.metadata.resourceVersion;
-  const b = current.metadata.resourceVersion;
-  if (!a || !b || !/^\d+$/.test(a) || !/^\d+$/.test(b)) return a !== b || !a;
-  return BigInt(a) > BigInt(b);
 }
 
 function describe(error: unknown): string {

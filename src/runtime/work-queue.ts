@@ -113,8 +113,8 @@ export class WorkQueue {
    * The cause of earlier failures is gone (the API server or provider answers again):
    * keys waiting out a long backoff are looked at now instead of minutes later.
    */
-  retryBackedOffNow(): void {
-    for (const key of [...this.failures.keys()]) {
+  retryBackedOffNow(which: (key: string) => boolean = () => true): void {
+    for (const key of [...this.failures.keys()].filter(which)) {
       this.failures.delete(key);
       const pending = this.timers.get(key);
       if (!pending) continue;

@@ -10,6 +10,7 @@ import { kubeClient } from "./kube.ts";
 export const FAST_SETTINGS = {
   pollInterval: "1s",
   pairingPollInterval: "200ms",
+  qrRefreshInterval: "200ms",
   failureBackoff: "1s",
   failureBackoffMax: "4s",
   providerCheckInterval: "1s",

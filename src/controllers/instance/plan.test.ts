@@ -23,11 +23,14 @@ function session(phase: ObservedSession["phase"], extra: Partial<ObservedSession
 
 function input(overrides: { spec?: Record<string, unknown>; status?: InstanceStatus } & Partial<Omit<PlanInput, "spec" | "status">> = {}): PlanInput {
   const { spec, status, ...rest } = overrides;
+  const parsed = instanceSpecSchema.parse({ providerRef: { name: "p" }, ...spec });
   return {
     now: NOW,
     name: "one",
     uid: "uid-1",
-    spec: instanceSpecSchema.parse({ providerRef: { name: "p" }, ...spec }),
+    spec: parsed,
+    // The owned webhook Secret is as the spec wants it unless a case says otherwise.
+    webhookSecret: parsed.webhook && !parsed.webhook.secretRef ? "current" : "absent",
     status: status ?? {},
     providerType: "waha",
     capabilities: everything,

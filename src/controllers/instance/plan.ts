@@ -18,7 +18,11 @@ export type Step =
   | { readonly kind: "requestPairingCode" }
   | { readonly kind: "configureWebhook" }
   /** Empty the <name>-qr Secret once linked. */
-  | { readonly kind: "clearQr" };
+  | { readonly kind: "clearQr" }
+  /** Create or update <name>-webhook (url, events, hmac-key) before the provider is wired with its key. */
+  | { readonly kind: "writeWebhookSecret" }
+  /** spec.webhook was removed: <name>-webhook goes too. */
+  | { readonly kind: "deleteWebhookSecret" };
 
 /** Steps that change the provider's state, after which the reconciler looks again. */
 export const MUTATING_STEPS: ReadonlySet<Step["kind"]> = new Set(["create", "connect", "disconnect", "logout", "restart", "configureWebhook", "requestPairingCode"]);
@@ -29,12 +33,18 @@ export interface PlannedEvent {
   readonly message: string;
 }
 
+/**
+ * Why to look again, which the reporter turns into a delay (see next-look.ts): "acted"
+ * after changing the provider, "starting" while a session boots, "pairing" while a code
+ * waits for the phone, "poll" when settled, or a fixed delay.
+ */
+export type Requeue = "acted" | "starting" | "pairing" | "poll" | { readonly afterMs: number };
+
 export interface Plan {
   readonly phase: Phase;
   readonly steps: readonly Step[];
   readonly verdict: Verdict;
-  /** When to look again: "fast" while pairing or after acting, "poll" when settled, or a delay. */
-  readonly requeue: "fast" | "poll" | { readonly afterMs: number };
+  readonly requeue: Requeue;
   readonly events: readonly PlannedEvent[];
   /** Status fields the plan changes (undefined = leave as is; null = clear). */
   readonly recovery?: InstanceStatus["recovery"] | null;
@@ -57,6 +67,13 @@ export interface PlanInput {
   readonly pairingCode?: { readonly requestedAt: number };
   /** Whether the QR Secret holds anything (a code or image) to empty once linked. */
   readonly qrSecretFilled: boolean;
+  /**
+   * When the code in the QR Secret is due for a fresh one (ms since the epoch); absent
+   * when there is none. A code is fetched again only then, not on every look.
+   */
+  readonly qrRefreshAt?: number;
+  /** <name>-webhook: "absent", "current" (holds the spec's url and events and a key) or "stale". */
+  readonly webhookSecret: "absent" | "current" | "stale";
   readonly failureBackoff: { readonly baseMs: number; readonly maxMs: number };
 }
 
@@ -64,6 +81,23 @@ export interface PlanInput {
 export const PAIRING_CODE_LIFETIME_MS = 3 * 60_000;
 
 export function planInstance(input: PlanInput): Plan {
+  const plan = planSession(input);
+  const secretSteps = webhookSecretSteps(input);
+  return secretSteps.length === 0 ? plan : { ...plan, steps: [...secretSteps, ...plan.steps] };
+}
+
+/**
+ * <name>-webhook follows spec.webhook whatever the session does: it is written before
+ * any step that wires the provider with its key, and removed with the spec.
+ */
+function webhookSecretSteps(input: PlanInput): Step[] {
+  const wanted = input.spec.webhook !== undefined && input.spec.webhook.secretRef === undefined;
+  if (wanted && input.webhookSecret !== "current") return [{ kind: "writeWebhookSecret" }];
+  if (!wanted && input.webhookSecret !== "absent") return [{ kind: "deleteWebhookSecret" }];
+  return [];
+}
+
+function planSession(input: PlanInput): Plan {
   const unsupported = checkSupport(input);
   if (unsupported) return unsupported;
 
@@ -140,7 +174,7 @@ function planCreate(input: PlanInput): Plan {
     phase: "Pending",
     steps: [{ kind: "create" }],
     verdict: progress("Creating", `creating the ${input.providerType} session`),
-    requeue: "fast",
+    requeue: "acted",
     events,
     // A restart asked for before the session existed has nothing to restart.
     ...(pendingRestart(input) ? { lastRestartAt: input.spec.restartRequestedAt } : {}),
@@ -150,13 +184,25 @@ function planCreate(input: PlanInput): Plan {
 function planConnected(input: PlanInput, session: ObservedSession, phase: Phase): Plan {
   const { capabilities, providerType, status } = input;
   const restartAt = pendingRestart(input);
+  if (restartAt && status.restartInFlight === restartAt) {
+    // A pass that started this restart ended before it could record the outcome (the
+    // operator crashed or lost its lease): at most once, so it counts as carried out.
+    return {
+      phase,
+      steps: [],
+      verdict: progress("Restarting", `a restart for ${restartAt} was started by an earlier pass; not repeating it`),
+      requeue: "acted",
+      events: [{ type: "Normal", reason: "Restarted", message: `the restart for restartRequestedAt ${restartAt} was begun before the operator stopped; it is not repeated` }],
+      lastRestartAt: restartAt,
+    };
+  }
   if (restartAt) {
     if (!capabilities.restart) return unsupported(input, phase, "restart");
     return {
       phase,
       steps: [{ kind: "restart", why: "requested" }],
       verdict: progress("Restarting", `restarting the session as requested at ${restartAt}`),
-      requeue: "fast",
+      requeue: "acted",
       events: [{ type: "Normal", reason: "Restarted", message: `restarted the session (restartRequestedAt ${restartAt})` }],
       lastRestartAt: restartAt,
     };
@@ -184,10 +230,10 @@ function planConnected(input: PlanInput, session: ObservedSession, phase: Phase)
       }
       events.push({ type: "Normal", reason: "Starting", message: `starting the ${providerType} session` });
       const steps: Step[] = [...webhookSteps(input, session), { kind: "connect" }];
-      return { phase, steps, verdict: progress("Starting", `starting the ${providerType} session`), requeue: "fast", events };
+      return { phase, steps, verdict: progress("Starting", `starting the ${providerType} session`), requeue: "acted", events };
     }
     case "Starting":
-      return { phase, steps: [], verdict: progress("Starting", `the ${providerType} session is starting`), requeue: "fast", events: [] };
+      return { phase, steps: [], verdict: progress("Starting", `the ${providerType} session is starting`), requeue: "starting", events: [] };
     case "ScanQR": {
       const pairing = planPairing(input, phase);
       return pairing.verdict.stalled ? pairing : { ...pairing, steps: [...webhookSteps(input, session), ...pairing.steps] };
@@ -204,7 +250,7 @@ function planConnected(input: PlanInput, session: ObservedSession, phase: Phase)
         phase,
         steps,
         verdict: { ready: true, stalled: false, reason: "Connected", message: `linked${number}` },
-        requeue: steps.length > 0 ? "fast" : "poll",
+        requeue: steps.some((step) => MUTATING_STEPS.has(step.kind)) ? "acted" : "poll",
         events,
         ...(status.recovery ? { recovery: null } : {}),
       };
@@ -233,16 +279,19 @@ function planPairing(input: PlanInput, phase: Phase): Plan {
         "WaitingForPairingCode",
         `enter the pairing code from Secret ${secretName} (key pairing-code) on the phone: WhatsApp > Linked devices > Link with phone number`,
       ),
-      requeue: "fast",
+      requeue: "pairing",
       events: [],
     };
   }
   if (!input.capabilities.qr) return unsupported(input, phase, "linking by QR code");
+  // The code already shown is good until its refresh time; a look in between only asks
+  // whether the phone has linked.
+  const due = !input.qrSecretFilled || input.qrRefreshAt === undefined || input.now >= input.qrRefreshAt;
   return {
     phase,
-    steps: [{ kind: "showQr" }],
+    steps: due ? [{ kind: "showQr" }] : [],
     verdict: progress("WaitingForScan", `scan the QR code in Secret ${secretName} (kubectl whatsapp qr ${input.name})`),
-    requeue: "fast",
+    requeue: "pairing",
     events: [],
   };
 }
@@ -283,7 +332,7 @@ function planRecovery(input: PlanInput, session: ObservedSession, phase: Phase):
     phase,
     steps: [step],
     verdict: progress("Restarting", `restarting the failed session (attempt ${attempts + 1})`),
-    requeue: "fast",
+    requeue: "acted",
     events: [{ type: "Normal", reason: "Restarted", message: `restarted the failed session (attempt ${attempts + 1})` }],
     recovery: { attempts: attempts + 1 },
   };
@@ -299,7 +348,7 @@ function planDisconnected(input: PlanInput, session: ObservedSession, phase: Pha
     phase,
     steps: [{ kind: "disconnect" }],
     verdict: progress("Disconnecting", `stopping the ${input.providerType} session (was ${session.providerState})`),
-    requeue: "fast",
+    requeue: "acted",
     events: [{ type: "Normal", reason: "Disconnected", message: `stopped the ${input.providerType} session; the link is kept` }],
   };
 }
@@ -311,7 +360,7 @@ function planLoggedOut(input: PlanInput, phase: Phase): Plan {
     phase,
     steps: [{ kind: "logout" }],
     verdict: progress("LoggingOut", `logging the ${input.providerType} session out`),
-    requeue: "fast",
+    requeue: "acted",
     events: [{ type: "Normal", reason: "LoggedOut", message: `logged the ${input.providerType} session out; the link is removed` }],
   };
 }

@@ -1,13 +1,15 @@
 /**
  * The Secrets an instance owns: <name>-qr (qr.png, qr.txt, pairing-code) and
  * <name>-webhook (url, events, hmac-key). Both carry an owner reference to the
- * instance, so the garbage collector removes them with it.
+ * instance, so the garbage collector removes them with it. Read from the cache; written
+ * only when their content differs.
  */
 import { randomBytes } from "node:crypto";
-import type { KubeClient } from "../../kube/client.ts";
-import { SECRETS, apiVersionOf, INSTANCES, type OwnerReference } from "../../kube/resources.ts";
-import { decodeSecretData, ensureOwnedSecret, readSecretValue, type SecretObject } from "../../kube/secrets.ts";
 import type { InstanceSpec } from "../../api/instance.ts";
+import type { KubeClient } from "../../kube/client.ts";
+import { apiVersionOf, INSTANCES, type OwnerReference } from "../../kube/resources.ts";
+import { deleteOwnedSecret, ensureOwnedSecret, type SecretCache, type SlimSecret } from "../../kube/secret-cache.ts";
+import { decodeSecretData, type SecretObject } from "../../kube/secrets.ts";
 import type { InstanceObject } from "../context.ts";
 
 export const QR_KEYS = { png: "qr.png", text: "qr.txt", pairingCode: "pairing-code" } as const;
@@ -17,6 +19,13 @@ const MANAGED_BY = { "app.kubernetes.io/managed-by": "wa-operator" };
 
 export const qrSecretName = (instance: string) => `${instance}-qr`;
 export const webhookSecretName = (instance: string) => `${instance}-webhook`;
+
+/** Which of our Secrets the cache keeps values of: webhook keys are read on every pass that wires a provider. */
+export function isWebhookSecret(secret: SecretObject): boolean {
+  return (secret.metadata.ownerReferences ?? []).some(
+    (owner) => owner.kind === INSTANCES.kind && secret.metadata.name === webhookSecretName(owner.name),
+  );
+}
 
 export function ownerReferenceTo(instance: InstanceObject): OwnerReference {
   return {
@@ -29,64 +38,73 @@ export function ownerReferenceTo(instance: InstanceObject): OwnerReference {
   };
 }
 
+/** What a pass needs to know of <name>-qr, from the cache. */
 export interface QrSecretState {
-  readonly secret: SecretObject | undefined;
-  readonly text: string | undefined;
-  readonly png: Buffer | undefined;
-  readonly pairingCodeRequestedAt: number | undefined;
   readonly filled: boolean;
+  readonly pairingCodeRequestedAt: number | undefined;
 }
 
-export async function readQrSecret(kube: KubeClient, instance: InstanceObject): Promise<QrSecretState> {
-  const secret = await kube.find<SecretObject>(SECRETS, instance.metadata.namespace, qrSecretName(instance.metadata.name));
-  const data = decodeSecretData(secret);
+export function qrSecretState(cache: SecretCache, instance: InstanceObject): QrSecretState {
+  const secret = cache.get(`${instance.metadata.namespace}/${qrSecretName(instance.metadata.name)}`);
   const requestedAt = secret?.metadata.annotations?.[PAIRING_REQUESTED_AT];
   return {
-    secret,
-    text: data[QR_KEYS.text]?.toString("utf8"),
-    png: data[QR_KEYS.png],
-    pairingCodeRequestedAt: requestedAt && data[QR_KEYS.pairingCode] ? Date.parse(requestedAt) : undefined,
-    filled: Object.values(data).some((value) => value.length > 0),
+    filled: secret?.filled ?? false,
+    pairingCodeRequestedAt: requestedAt && secret?.filled ? Date.parse(requestedAt) : undefined,
   };
 }
 
 /** Writes the QR Secret; returns whether its content changed. */
 export function writeQrSecret(
   kube: KubeClient,
+  cache: SecretCache,
   instance: InstanceObject,
-  current: SecretObject | undefined,
   content: { png?: Buffer; text?: string; pairingCode?: string; pairingRequestedAt?: string },
 ): Promise<boolean> {
   const data: Record<string, Buffer> = {};
   if (content.png) data[QR_KEYS.png] = content.png;
   if (content.text) data[QR_KEYS.text] = Buffer.from(content.text);
   if (content.pairingCode) data[QR_KEYS.pairingCode] = Buffer.from(content.pairingCode);
-  return ensureOwnedSecret(kube, {
+  return ensureOwnedSecret(kube, cache, {
     namespace: instance.metadata.namespace as string,
     name: qrSecretName(instance.metadata.name),
     owner: ownerReferenceTo(instance),
     data,
     labels: MANAGED_BY,
     annotations: { [PAIRING_REQUESTED_AT]: content.pairingRequestedAt ?? "" },
-    current,
   });
 }
 
-/**
- * The HMAC key for spec.webhook: from the user's secretRef, or from <name>-webhook,
- * which is created (with a new random 32-byte key) or updated to the spec's url and
- * events, keeping its key.
- */
-export async function ensureWebhookKey(kube: KubeClient, instance: InstanceObject, webhook: NonNullable<InstanceSpec["webhook"]>): Promise<string> {
-  const namespace = instance.metadata.namespace as string;
-  if (webhook.secretRef) return readSecretValue(kube, namespace, webhook.secretRef.name, webhook.secretRef.key);
-  const name = webhookSecretName(instance.metadata.name);
-  const current = await kube.find<SecretObject>(SECRETS, namespace, name);
-  const existingKey = decodeSecretData(current)[WEBHOOK_KEYS.hmacKey]?.toString("utf8");
-  const hmacKey = existingKey && existingKey.length >= 64 ? existingKey : randomBytes(32).toString("hex");
-  await ensureOwnedSecret(kube, {
-    namespace,
-    name,
+/** <name>-webhook as the cache has it: whether it matches spec.webhook, and the key it holds. */
+export interface WebhookSecretState {
+  readonly state: "absent" | "current" | "stale";
+  /** The key to wire the provider with: the one kept, or a new random one to be written. */
+  readonly hmacKey: string;
+}
+
+export function webhookSecretState(cache: SecretCache, instance: InstanceObject, webhook: InstanceSpec["webhook"]): WebhookSecretState {
+  const current: SlimSecret | undefined = cache.get(`${instance.metadata.namespace}/${webhookSecretName(instance.metadata.name)}`);
+  const data = decodeSecretData(current);
+  const kept = data[WEBHOOK_KEYS.hmacKey]?.toString("utf8");
+  const hmacKey = kept && kept.length >= 64 ? kept : randomBytes(32).toString("hex");
+  if (!current) return { state: "absent", hmacKey };
+  const matches =
+    webhook !== undefined &&
+    hmacKey === kept &&
+    data[WEBHOOK_KEYS.url]?.toString("utf8") === webhook.url &&
+    data[WEBHOOK_KEYS.events]?.toString("utf8") === webhook.events.join(",");
+  return { state: matches ? "current" : "stale", hmacKey };
+}
+
+export function writeWebhookSecret(
+  kube: KubeClient,
+  cache: SecretCache,
+  instance: InstanceObject,
+  webhook: NonNullable<InstanceSpec["webhook"]>,
+  hmacKey: string,
+): Promise<boolean> {
+  return ensureOwnedSecret(kube, cache, {
+    namespace: instance.metadata.namespace as string,
+    name: webhookSecretName(instance.metadata.name),
     owner: ownerReferenceTo(instance),
     data: {
       [WEBHOOK_KEYS.url]: Buffer.from(webhook.url),
@@ -94,7 +112,9 @@ export async function ensureWebhookKey(kube: KubeClient, instance: InstanceObjec
       [WEBHOOK_KEYS.hmacKey]: Buffer.from(hmacKey),
     },
     labels: MANAGED_BY,
-    current,
   });
-  return hmacKey;
+}
+
+export function deleteWebhookSecret(kube: KubeClient, cache: SecretCache, instance: InstanceObject): Promise<boolean> {
+  return deleteOwnedSecret(kube, cache, instance.metadata.namespace as string, webhookSecretName(instance.metadata.name));
 }

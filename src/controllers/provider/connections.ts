@@ -6,9 +6,7 @@
 import { createHash } from "node:crypto";
 import { clusterProviderSpecSchema, providerSpecSchema } from "../../api/provider.ts";
 import { parseDuration } from "../../config.ts";
-import type { KubeClient } from "../../kube/client.ts";
-import { SECRETS } from "../../kube/resources.ts";
-import { readSecretValue, type SecretObject } from "../../kube/secrets.ts";
+import type { SecretReader } from "../../kube/secret-cache.ts";
 import type { ResponseObserver } from "../../providers/http.ts";
 import { RateLimiter } from "../../providers/rate-limiter.ts";
 import { DEFAULT_PROVIDER_URLS, PROVIDER_FACTORIES } from "../../providers/registry.ts";
@@ -72,7 +70,7 @@ interface Entry {
 }
 
 export class ProviderConnections {
-  private readonly kube: KubeClient;
+  private readonly secrets: SecretReader;
   private readonly timeoutMs: number;
   private readonly observe: ResponseObserver | undefined;
   private readonly lookup: (ref: ProviderRefKey) => ProviderObject | undefined;
@@ -80,13 +78,13 @@ export class ProviderConnections {
   private readonly entries = new Map<string, Entry>();
 
   constructor(options: {
-    kube: KubeClient;
+    secrets: SecretReader;
     timeoutMs: number;
     lookup: (ref: ProviderRefKey) => ProviderObject | undefined;
     observe?: ResponseObserver;
     operatorNamespace: string;
   }) {
-    this.kube = options.kube;
+    this.secrets = options.secrets;
     this.operatorNamespace = options.operatorNamespace;
     this.timeoutMs = options.timeoutMs;
     this.lookup = options.lookup;
@@ -107,7 +105,7 @@ export class ProviderConnections {
     const spec = parsed.data;
     const credentials = spec.credentialsSecretRef as { name: string; key: string; namespace?: string } | undefined;
     const apiKey = credentials
-      ? await readSecretValue(this.kube, credentials.namespace ?? (ref.namespace as string), credentials.name, credentials.key)
+      ? await this.secrets.value(credentials.namespace ?? (ref.namespace as string), credentials.name, credentials.key)
       : undefined;
     const url = spec.url ?? DEFAULT_PROVIDER_URLS[spec.type];
     if (!url) throw new ProviderResolutionError("InvalidSpec", `${ref.kind} ${ref.name} has no url`);
@@ -136,7 +134,7 @@ export class ProviderConnections {
    */
   private async eventsTarget(ref: ProviderRefKey, object: ProviderObject, baseUrl: string | undefined): Promise<ResolvedProvider["events"]> {
     if (!baseUrl) return undefined;
-    const secret = await this.kube.find<SecretObject>(SECRETS, eventsSecretNamespace(ref, this.operatorNamespace), eventsSecretName(object.metadata.name));
+    const secret = await this.secrets.secret(eventsSecretNamespace(ref, this.operatorNamespace), eventsSecretName(object.metadata.name));
     const encoded = secret?.data?.[EVENTS_HMAC_KEY];
     if (!encoded) return undefined;
     return { url: `${baseUrl.replace(/\/+$/, "")}${providerEventsPath(ref)}`, hmacKey: Buffer.from(encoded, "base64").toString("utf8") };

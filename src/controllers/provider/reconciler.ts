@@ -1,76 +1,98 @@
 /**
- * Reconciles a WhatsAppProvider or ClusterWhatsAppProvider: Ready when the gateway
- * answers and the credentials work; status.version and status.instances.
+ * Reconciles a WhatsAppProvider or ClusterWhatsAppProvider on the same skeleton as
+ * instances: observe (the cached object and credentials, one health call) → report
+ * (pure) → publish. Ready when the gateway answers and the credentials work;
+ * status.version and status.instances.
  */
-import { isNotFound } from "../../kube/client.ts";
-import { CLUSTER_PROVIDERS, PROVIDERS, SECRETS, type ResourceType } from "../../kube/resources.ts";
-import { deleteSecret, ensureOwnedSecret, MissingSecretError, type SecretObject } from "../../kube/secrets.ts";
 import { randomBytes } from "node:crypto";
 import type { ProviderStatus } from "../../api/provider.ts";
-import { ProviderError } from "../../providers/errors.ts";
-import { applyVerdict, STALLED_REASONS, type Verdict } from "../conditions.ts";
+import { CLUSTER_PROVIDERS, PROVIDERS, type KubeObject } from "../../kube/resources.ts";
+import { deleteOwnedSecret, ensureOwnedSecret } from "../../kube/secret-cache.ts";
+import type { Verdict } from "../conditions.ts";
 import type { OperatorContext, ProviderObject, ReconcileResult } from "../context.ts";
-import { instancesUsing } from "../instance/reconciler.ts";
-import { mergePatch } from "../status-patch.ts";
+import { describeFailure, type Failure } from "../failures.ts";
+import { instancesUsing } from "../instance/observe.ts";
+import type { PlannedEvent } from "../instance/plan.ts";
+import { publish } from "../publish.ts";
 import {
   CLUSTER_PROVIDER_KIND,
   EVENTS_HMAC_KEY,
   eventsSecretName,
   eventsSecretNamespace,
   PROVIDER_KIND,
-  ProviderResolutionError,
   providerKey,
   type ProviderRefKey,
 } from "./connections.ts";
 
+/** How often a provider that is not Ready (a person must act) is looked at again. */
+const STALLED_RECHECK_MS = 60_000;
+
 export async function reconcileProvider(ctx: OperatorContext, kind: string, key: string): Promise<ReconcileResult> {
-  const type: ResourceType = kind === CLUSTER_PROVIDER_KIND ? CLUSTER_PROVIDERS : PROVIDERS;
-  const [namespace, name] = kind === CLUSTER_PROVIDER_KIND ? [undefined, key] : (key.split("/") as [string, string]);
-  const object = await ctx.kube.find<ProviderObject>(type, namespace, name);
-  const ref: ProviderRefKey = { kind: kind === CLUSTER_PROVIDER_KIND ? CLUSTER_PROVIDER_KIND : PROVIDER_KIND, namespace, name };
+  const cluster = kind === CLUSTER_PROVIDER_KIND;
+  const cache = cluster ? ctx.caches.clusterProviders : ctx.caches.providers;
+  const object = cache.get(key);
+  const [namespace, name] = cluster ? [undefined, key] : (key.split("/") as [string, string]);
+  const ref: ProviderRefKey = { kind: cluster ? CLUSTER_PROVIDER_KIND : PROVIDER_KIND, namespace, name };
   if (!object || object.metadata.deletionTimestamp) {
     ctx.connections.forget(providerKey(ref));
     return {};
   }
-  const log = ctx.log.child({ kind, namespace, name });
-  const status: ProviderStatus = { ...(object.status ?? {}) };
-  status.instances = instancesUsing(ctx, providerKey(ref)).length;
-  let verdict: Verdict;
-  let result: ReconcileResult;
+  let health: { version?: string; type: string; url: string } | undefined;
+  let failure: Failure | undefined;
   try {
     await ensureEventsSecret(ctx, ref, object);
     const provider = await ctx.connections.resolve(ref);
-    const health = await provider.client.checkHealth();
-    if (health.version) status.version = health.version;
-    verdict = { ready: true, stalled: false, reason: "Available", message: `${provider.type} at ${provider.settings.url} answers and accepts the credentials` };
-    result = { requeueAfterMs: ctx.config.providerCheckInterval };
+    const report = await provider.client.checkHealth();
+    health = { type: provider.type, url: provider.settings.url, ...(report.version ? { version: report.version } : {}) };
   } catch (error) {
-    const failure = providerFailure(error);
+    failure = describeFailure(error, "provider", ctx.clock.now());
     if (!failure) throw error;
-    log.info({ reason: failure.verdict.reason, message: failure.verdict.message }, "provider not ready");
-    verdict = failure.verdict;
-    result = failure.result;
+    ctx.log.info({ kind, namespace, name, reason: failure.verdict.reason, message: failure.verdict.message }, "provider not ready");
   }
-  const generation = object.metadata.generation ?? 0;
-  const next: ProviderStatus = {
-    ...status,
-    observedGeneration: generation,
-    conditions: applyVerdict(status.conditions, verdict, generation, new Date(ctx.clock.now()).toISOString().replace(/\.\d{3}Z$/, "Z")),
-  };
-  const patch = mergePatch(object.status ?? {}, next);
-  if (patch !== undefined) {
-    try {
-      await ctx.kube.patch(type, namespace, name, { status: patch }, "merge", "status");
-    } catch (error) {
-      if (!isNotFound(error)) throw error;
-    }
-    const wasReady = object.status?.conditions?.find((condition) => condition.type === "Ready")?.status;
-    const isReady = verdict.ready ? "True" : "False";
-    if (wasReady !== isReady) {
-      await ctx.events.record(object, verdict.ready ? "Normal" : "Warning", verdict.ready ? "Available" : "ProviderError", verdict.message);
-    }
-  }
-  return result;
+  const report = reportProvider({ status: object.status ?? {}, instances: instancesUsing(ctx, providerKey(ref)).length, health, failure, checkMs: ctx.config.providerCheckInterval });
+  await publish({
+    kube: ctx.kube,
+    recorder: ctx.events,
+    type: cluster ? CLUSTER_PROVIDERS : PROVIDERS,
+    object,
+    status: report.status,
+    verdict: report.verdict,
+    events: report.events,
+    now: ctx.clock.now(),
+    remember: (written: KubeObject) => cache.remember(written as ProviderObject),
+  });
+  return report.result;
+}
+
+export interface ProviderReportInput {
+  readonly status: ProviderStatus;
+  readonly instances: number;
+  readonly health: { readonly version?: string; readonly type: string; readonly url: string } | undefined;
+  readonly failure: Failure | undefined;
+  readonly checkMs: number;
+}
+
+/** Pure: status, verdict, the Event of a Ready transition, and when to check again. */
+export function reportProvider(input: ProviderReportInput): { status: ProviderStatus; verdict: Verdict; events: PlannedEvent[]; result: ReconcileResult } {
+  const status: ProviderStatus = { ...input.status, instances: input.instances };
+  if (input.health?.version) status.version = input.health.version;
+  const verdict: Verdict = input.failure?.verdict ??
+    (input.health
+      ? { ready: true, stalled: false, reason: "Available", message: `${input.health.type} at ${input.health.url} answers and accepts the credentials` }
+      : { ready: false, stalled: false, reason: "Unknown", message: "not checked yet" });
+  const wasReady = input.status.conditions?.find((condition) => condition.type === "Ready")?.status;
+  const isReady = verdict.ready ? "True" : "False";
+  const events: PlannedEvent[] =
+    wasReady === isReady ? [] : [{ type: verdict.ready ? "Normal" : "Warning", reason: verdict.ready ? "Available" : "ProviderError", message: verdict.message }];
+  const failure = input.failure;
+  const result: ReconcileResult = !failure
+    ? { requeueAfterMs: input.checkMs }
+    : failure.retryAfterMs !== undefined
+      ? { requeueAfterMs: failure.retryAfterMs }
+      : failure.verdict.stalled || failure.lookAgain
+        ? { requeueAfterMs: failure.lookAgain ? 500 : STALLED_RECHECK_MS }
+        : { backoff: true };
+  return { status, verdict, events, result };
 }
 
 /** spec.events: a random HMAC key per provider, in <name>-events, owned by the provider. */
@@ -79,12 +101,12 @@ async function ensureEventsSecret(ctx: OperatorContext, ref: ProviderRefKey, obj
   const name = eventsSecretName(object.metadata.name);
   const wanted = Boolean((object.spec as { events?: { url?: string } } | undefined)?.events?.url);
   if (!wanted) {
-    await deleteSecret(ctx.kube, namespace, name);
+    await deleteOwnedSecret(ctx.kube, ctx.caches.secrets, namespace, name);
     return;
   }
-  const current = await ctx.kube.find<SecretObject>(SECRETS, namespace, name);
+  const current = await ctx.secrets.secret(namespace, name);
   if (current?.data?.[EVENTS_HMAC_KEY]) return;
-  await ensureOwnedSecret(ctx.kube, {
+  await ensureOwnedSecret(ctx.kube, ctx.caches.secrets, {
     namespace,
     name,
     owner: {
@@ -97,17 +119,5 @@ async function ensureEventsSecret(ctx: OperatorContext, ref: ProviderRefKey, obj
     },
     data: { [EVENTS_HMAC_KEY]: Buffer.from(randomBytes(32).toString("hex")) },
     labels: { "app.kubernetes.io/managed-by": "wa-operator" },
-    current,
   });
-}
-
-function providerFailure(error: unknown): { verdict: Verdict; result: ReconcileResult } | undefined {
-  const stalled = (reason: string, message: string) => ({ verdict: { ready: false, stalled: true, reason, message }, result: { requeueAfterMs: 60_000 } });
-  if (error instanceof ProviderResolutionError) return stalled(error.reason, error.message);
-  if (error instanceof MissingSecretError) return stalled(STALLED_REASONS.SecretNotFound, error.message);
-  if (!(error instanceof ProviderError)) return undefined;
-  if (error.kind === "InvalidCredentials") return stalled(STALLED_REASONS.InvalidCredentials, error.message);
-  if (error.kind === "Rejected") return stalled(STALLED_REASONS.ProviderRejected, error.message);
-  const retry = error.kind === "RateLimited" && error.retryAfterMs !== undefined ? { requeueAfterMs: error.retryAfterMs } : { backoff: true };
-  return { verdict: { ready: false, stalled: false, reason: error.kind === "RateLimited" ? "RateLimited" : "ProviderUnavailable", message: error.message }, result: retry };
 }

@@ -1,0 +1,123 @@
+/**
+ * Execute: carries out a plan's steps in order and says what each one did. It changes
+ * the provider and the instance's own Secrets; the status is the reporter's business,
+ * except for the one record that must precede a call (a restart's intent).
+ */
+import type { InstanceSpec } from "../../api/instance.ts";
+import { INSTANCES, type KubeObject } from "../../kube/resources.ts";
+import type { InstanceRef, ObservedSession } from "../../providers/types.ts";
+import type { InstanceObject, OperatorContext } from "../context.ts";
+import type { InstanceObservation } from "./observe.ts";
+import type { Plan, Step } from "./plan.ts";
+import { deleteWebhookSecret, writeQrSecret, writeWebhookSecret } from "./secrets.ts";
+
+/** What one step did. */
+export type StepFact =
+  | { readonly kind: "created"; readonly session: ObservedSession }
+  /** A QR fetched; `written` when the Secret changed; `validForMs` undefined when the session showed none. */
+  | { readonly kind: "qr"; readonly written: boolean; readonly validForMs: number | undefined }
+  | { readonly kind: "pairingCode"; readonly requestedAt: number }
+  | { readonly kind: "done"; readonly step: Step["kind"] };
+
+/** Steps carried out before one failed: what they did is reported, the rest is still owed. */
+export class StepsFailed extends Error {
+  readonly facts: readonly StepFact[];
+  readonly error: unknown;
+  constructor(facts: readonly StepFact[], error: unknown) {
+    super(error instanceof Error ? error.message : String(error));
+    this.name = "StepsFailed";
+    this.facts = facts;
+    this.error = error;
+  }
+}
+
+export interface ExecuteContext {
+  readonly ctx: OperatorContext;
+  readonly spec: InstanceSpec;
+  readonly observation: InstanceObservation;
+  /** The instance as last written (a step may write it: the restart intent). */
+  instance: InstanceObject;
+}
+
+/** Runs every step; throws StepsFailed with the facts so far when one fails. */
+export async function executePlan(run: ExecuteContext, plan: Plan): Promise<StepFact[]> {
+  const facts: StepFact[] = [];
+  let ref = run.observation.ref;
+  for (const step of plan.steps) {
+    try {
+      const fact = await executeStep(run, ref, step);
+      if (fact.kind === "created") ref = { ...ref, providerInstanceId: fact.session.id };
+      facts.push(fact);
+    } catch (error) {
+      throw new StepsFailed(facts, error);
+    }
+  }
+  return facts;
+}
+
+async function executeStep(run: ExecuteContext, ref: InstanceRef, step: Step): Promise<StepFact> {
+  const { ctx, observation } = run;
+  const client = observation.provider.client;
+  const id = observation.session?.id ?? ref.providerInstanceId ?? "";
+  const done: StepFact = { kind: "done", step: step.kind };
+  switch (step.kind) {
+    case "create":
+      return { kind: "created", session: await client.create(ref) };
+    case "connect":
+      await client.connect(ref, id);
+      return done;
+    case "disconnect":
+      await client.disconnect(ref, id);
+      return done;
+    case "restart":
+      if (step.why === "requested") await recordRestartIntent(run);
+      await client.restart(ref, id);
+      return done;
+    case "logout":
+      await client.logout(ref, id);
+      return done;
+    case "configureWebhook":
+      await client.configureWebhook(ref, id);
+      return done;
+    case "showQr": {
+      const qr = await client.fetchQr(ref, id);
+      if (!qr) return { kind: "qr", written: false, validForMs: undefined };
+      const written = await writeQrSecret(ctx.kube, ctx.caches.secrets, run.instance, { png: qr.png, ...(qr.text ? { text: qr.text } : {}) });
+      return { kind: "qr", written, validForMs: qr.validForMs };
+    }
+    case "requestPairingCode": {
+      const now = ctx.clock.now();
+      const code = await client.requestPairingCode(ref, id, run.spec.pairing?.phoneNumber as string);
+      await writeQrSecret(ctx.kube, ctx.caches.secrets, run.instance, { pairingCode: code, pairingRequestedAt: new Date(now).toISOString() });
+      return { kind: "pairingCode", requestedAt: now };
+    }
+    case "clearQr":
+      await writeQrSecret(ctx.kube, ctx.caches.secrets, run.instance, {});
+      return done;
+    case "writeWebhookSecret":
+      await writeWebhookSecret(ctx.kube, ctx.caches.secrets, run.instance, run.spec.webhook as NonNullable<InstanceSpec["webhook"]>, observation.webhookSecret.hmacKey);
+      return done;
+    case "deleteWebhookSecret":
+      await deleteWebhookSecret(ctx.kube, ctx.caches.secrets, run.instance);
+      return done;
+  }
+}
+
+/**
+ * A requested restart is recorded before its call (status.restartInFlight), with the
+ * cached resourceVersion: if this replica dies or loses its lease mid-call, the next one
+ * finds the record and does not restart again. At most once across a crash.
+ */
+async function recordRestartIntent(run: ExecuteContext): Promise<void> {
+  const { ctx, instance } = run;
+  const written = await ctx.kube.patch<KubeObject>(
+    INSTANCES,
+    instance.metadata.namespace,
+    instance.metadata.name,
+    { metadata: { resourceVersion: instance.metadata.resourceVersion }, status: { restartInFlight: run.spec.restartRequestedAt } },
+    "merge",
+    "status",
+  );
+  ctx.caches.instances.remember(written as InstanceObject);
+  run.instance = written as InstanceObject;
+}

@@ -1,0 +1,35 @@
+import { describe, expect, it } from "vitest";
+import { nextLookMs, qrRefreshAt, type LookInput, type LookSettings } from "./next-look.ts";
+
+const NOW = 1_000_000;
+const settings: LookSettings = { pollMs: 30_000, pairingPollMs: 2_000, providerEvents: false };
+const look = (overrides: Partial<LookInput>): LookInput => ({ requeue: "poll", now: NOW, startingLooks: 0, ...overrides });
+
+describe("when to look again", () => {
+  it.each<[string, LookInput, LookSettings, number]>([
+    ["a settled instance waits the poll interval", look({}), settings, 30_000],
+    ["a fixed delay is kept", look({ requeue: { afterMs: 60_000 } }), settings, 60_000],
+    ["a fixed delay is never under 250 ms", look({ requeue: { afterMs: 0 } }), settings, 250],
+    ["after acting, a second look within a second", look({ requeue: "acted" }), settings, 1_000],
+    ["a booting session is looked at after 1 s", look({ requeue: "starting" }), settings, 1_000],
+    ["then 2 s", look({ requeue: "starting", startingLooks: 1 }), settings, 2_000],
+    ["and never less often than the pairing poll", look({ requeue: "starting", startingLooks: 5 }), settings, 2_000],
+    ["a pairing session is asked about the scan every pairing poll", look({ requeue: "pairing", qrRefreshAt: NOW + 5_000 }), settings, 2_000],
+    ["or sooner when its code is due", look({ requeue: "pairing", qrRefreshAt: NOW + 700 }), settings, 700],
+    [
+      "with provider events, only when the code is due",
+      look({ requeue: "pairing", qrRefreshAt: NOW + 15_000 }),
+      { ...settings, providerEvents: true },
+      15_000,
+    ],
+    ["with provider events and a pairing code, at the poll interval", look({ requeue: "pairing" }), { ...settings, providerEvents: true }, 30_000],
+  ])("%s", (_name, input, lookSettings, expected) => {
+    expect(nextLookMs(input, lookSettings)).toBe(expected);
+  });
+
+  it("refreshes a code after a quarter of its documented life, or the cap", () => {
+    expect(qrRefreshAt(NOW, 20_000, undefined)).toBe(NOW + 5_000);
+    expect(qrRefreshAt(NOW, 60_000, undefined)).toBe(NOW + 15_000);
+    expect(qrRefreshAt(NOW, 20_000, 200)).toBe(NOW + 200);
+  });
+});

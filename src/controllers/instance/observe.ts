@@ -1,0 +1,144 @@
+/**
+ * Observe: everything a plan needs, read-only. Kubernetes state comes from the informer
+ * caches (the instance, its Secrets, the provider and its credentials); the provider is
+ * asked one thing, the session. Nothing here writes.
+ */
+import { instanceSpecSchema, type InstanceSpec, type InstanceStatus } from "../../api/instance.ts";
+import type { InstanceRef, ObservedSession } from "../../providers/types.ts";
+import type { InstanceObject, OperatorContext } from "../context.ts";
+import { providerKey, ProviderResolutionError, type ResolvedProvider } from "../provider/connections.ts";
+import { qrRefreshAt } from "./next-look.ts";
+import type { PlanInput } from "./plan.ts";
+import { qrSecretState, webhookSecretState, type QrSecretState, type WebhookSecretState } from "./secrets.ts";
+
+export interface InstanceObservation {
+  readonly provider: ResolvedProvider;
+  /** What the provider client is told about the instance (credentials resolved). */
+  readonly ref: InstanceRef;
+  /** The provider's side, or null when it has none (or may not have one yet: quota). */
+  readonly session: ObservedSession | null;
+  readonly quota: { readonly allowed: boolean; readonly message: string };
+  readonly qrSecret: QrSecretState;
+  readonly webhookSecret: WebhookSecretState;
+}
+
+/** The provider, credentials and Secrets of an instance; no provider call. */
+export async function observeLocal(
+  ctx: OperatorContext,
+  instance: InstanceObject,
+  spec: InstanceSpec,
+  status: InstanceStatus,
+): Promise<Omit<InstanceObservation, "session">> {
+  const namespace = instance.metadata.namespace as string;
+  const provider = await ctx.connections.resolve(providerRefOf(instance, spec));
+  const apiKey = spec.credentialsSecretRef ? await ctx.secrets.value(namespace, spec.credentialsSecretRef.name, spec.credentialsSecretRef.key) : undefined;
+  let cloudApi: InstanceRef["cloudApi"];
+  if (spec.cloudApi) {
+    const pin = await ctx.secrets.value(namespace, spec.cloudApi.pinSecretRef.name, spec.cloudApi.pinSecretRef.key);
+    cloudApi = { phoneNumberId: spec.cloudApi.phoneNumberId, ...(spec.cloudApi.wabaId ? { wabaId: spec.cloudApi.wabaId } : {}), pin };
+  } else if (provider.type === "cloud_api") {
+    throw new ProviderResolutionError("InvalidSpec", "spec.cloudApi (phoneNumberId and pinSecretRef) is required for a cloud_api provider");
+  }
+  const webhookSecret = webhookSecretState(ctx.caches.secrets, instance, spec.webhook);
+  let webhook: InstanceRef["webhook"];
+  if (spec.webhook) {
+    const hmacKey = spec.webhook.secretRef
+      ? await ctx.secrets.value(namespace, spec.webhook.secretRef.name, spec.webhook.secretRef.key)
+      : webhookSecret.hmacKey;
+    webhook = { url: spec.webhook.url, events: spec.webhook.events, hmacKey };
+  }
+  const ref: InstanceRef = {
+    namespace,
+    name: instance.metadata.name,
+    uid: instance.metadata.uid as string,
+    ...(spec.displayName ? { displayName: spec.displayName } : {}),
+    ...(status.providerInstanceId ? { providerInstanceId: status.providerInstanceId } : {}),
+    ...(apiKey !== undefined ? { apiKey } : {}),
+    ...(cloudApi ? { cloudApi } : {}),
+    ...(spec.wappfy ? { wappfy: spec.wappfy } : {}),
+    ...(webhook ? { webhook } : {}),
+    ...(provider.events ? { providerEvents: provider.events } : {}),
+  };
+  return { provider, ref, quota: quotaFor(ctx, instance, provider), qrSecret: qrSecretState(ctx.caches.secrets, instance), webhookSecret };
+}
+
+/** observeLocal, then the one provider read: the session (none while waiting for a quota slot). */
+export async function observeInstance(
+  ctx: OperatorContext,
+  instance: InstanceObject,
+  spec: InstanceSpec,
+  status: InstanceStatus,
+): Promise<InstanceObservation> {
+  const local = await observeLocal(ctx, instance, spec, status);
+  // An instance waiting for a quota slot has nothing at the provider yet: it makes no call at all.
+  const session = local.quota.allowed || status.providerInstanceId ? await local.provider.client.observe(local.ref) : null;
+  return { ...local, session };
+}
+
+/** The planner's input: the observation, the status so far, and the clock. */
+export function planInputOf(
+  ctx: OperatorContext,
+  instance: InstanceObject,
+  spec: InstanceSpec,
+  status: InstanceStatus,
+  observation: InstanceObservation,
+): PlanInput {
+  const pacing = ctx.pacing.get(`${instance.metadata.namespace}/${instance.metadata.name}`);
+  const refreshAt =
+    pacing?.qrFetchedAt !== undefined && pacing.qrValidForMs !== undefined
+      ? qrRefreshAt(pacing.qrFetchedAt, pacing.qrValidForMs, ctx.config.qrRefreshInterval)
+      : undefined;
+  return {
+    now: ctx.clock.now(),
+    name: instance.metadata.name,
+    spec,
+    status,
+    uid: instance.metadata.uid as string,
+    providerType: observation.provider.type,
+    capabilities: observation.provider.client.capabilities,
+    session: observation.session,
+    quota: observation.quota,
+    ...(observation.qrSecret.pairingCodeRequestedAt !== undefined ? { pairingCode: { requestedAt: observation.qrSecret.pairingCodeRequestedAt } } : {}),
+    qrSecretFilled: observation.qrSecret.filled,
+    ...(refreshAt !== undefined ? { qrRefreshAt: refreshAt } : {}),
+    webhookSecret: observation.webhookSecret.state,
+    failureBackoff: { baseMs: ctx.config.failureBackoff, maxMs: ctx.config.failureBackoffMax },
+  };
+}
+
+/**
+ * maxInstances: the oldest instances (by creation, then name) hold the slots. An
+ * instance that already has a provider session keeps its slot whatever its rank.
+ */
+function quotaFor(ctx: OperatorContext, instance: InstanceObject, provider: ResolvedProvider): { allowed: boolean; message: string } {
+  const max = provider.maxInstances;
+  if (max === undefined) return { allowed: true, message: "" };
+  const users = instancesUsing(ctx, provider.key)
+    .filter((other) => !other.metadata.deletionTimestamp)
+    .sort(
+      (a, b) =>
+        (a.metadata.creationTimestamp ?? "").localeCompare(b.metadata.creationTimestamp ?? "") || a.metadata.name.localeCompare(b.metadata.name),
+    );
+  const rank = users.findIndex((other) => other.metadata.uid === instance.metadata.uid);
+  const allowed = rank >= 0 && rank < max;
+  return {
+    allowed,
+    message: allowed ? "" : `provider ${provider.object.metadata.name} allows ${max} instances and ${users.length} want one; this one waits for a free slot`,
+  };
+}
+
+/** Instances (from the cache) whose providerRef resolves to the given provider key. */
+export function instancesUsing(ctx: Pick<OperatorContext, "caches">, key: string): InstanceObject[] {
+  return ctx.caches.instances.list().filter((other) => {
+    const parsed = instanceSpecSchema.safeParse(other.spec);
+    return parsed.success && providerKey(providerRefOf(other, parsed.data)) === key;
+  });
+}
+
+export function providerRefOf(instance: InstanceObject, spec: InstanceSpec): { kind: string; namespace: string | undefined; name: string } {
+  return {
+    kind: spec.providerRef.kind,
+    namespace: spec.providerRef.kind === "ClusterWhatsAppProvider" ? undefined : instance.metadata.namespace,
+    name: spec.providerRef.name,
+  };
+}

@@ -1,0 +1,160 @@
+/**
+ * Report: the status, Events and next look that follow from what a pass observed,
+ * planned and did. Pure — no clock, no I/O — so what a pass writes is a table test.
+ */
+import type { InstanceSpec, InstanceStatus } from "../../api/instance.ts";
+import type { Phase, ObservedSession } from "../../providers/types.ts";
+import type { Verdict } from "../conditions.ts";
+import type { ReconcileResult } from "../context.ts";
+import type { Failure } from "../failures.ts";
+import type { StepFact } from "./execute.ts";
+import { nextLookMs, qrRefreshAt, type LookSettings } from "./next-look.ts";
+import { PAIRING_CODE_LIFETIME_MS, type Plan, type PlannedEvent } from "./plan.ts";
+import { qrSecretName, webhookSecretName } from "./secrets.ts";
+
+/** One observe → plan → execute round; `facts` has one entry per step carried out. */
+export interface Round {
+  readonly session: ObservedSession | null;
+  readonly plan: Plan;
+  readonly facts: readonly StepFact[];
+}
+
+export interface ReportInput {
+  readonly name: string;
+  readonly spec: InstanceSpec;
+  /** The status the pass started from. */
+  readonly status: InstanceStatus;
+  readonly rounds: readonly Round[];
+  /** Why the pass stopped early, if it did. */
+  readonly failure?: Failure;
+  readonly now: number;
+  readonly look: LookSettings;
+  /** Consecutive earlier passes that found the session starting. */
+  readonly startingLooks: number;
+  /** When the code shown is due for a fresh one, from before this pass. */
+  readonly qrRefreshAt: number | undefined;
+  readonly qrRefreshCap: number | undefined;
+}
+
+export interface InstanceReport {
+  readonly status: InstanceStatus;
+  readonly verdict: Verdict;
+  readonly events: readonly PlannedEvent[];
+  readonly result: ReconcileResult;
+  /** Memory for the next pass (Pacing): a fresh QR fetch, and the looks spent starting. */
+  readonly qrFetched?: { readonly validForMs: number };
+  readonly startingLooks: number;
+}
+
+export function reportInstance(input: ReportInput): InstanceReport {
+  const status: InstanceStatus = structuredClone(input.status);
+  const events: PlannedEvent[] = [];
+  let qrFetched: InstanceReport["qrFetched"];
+  for (const round of input.rounds) {
+    const fetched = applyRound(status, round, input, events);
+    if (fetched) qrFetched = fetched;
+  }
+  if (input.spec.webhook) {
+    status.webhook = { secretName: input.spec.webhook.secretRef?.name ?? webhookSecretName(input.name), url: input.spec.webhook.url };
+  } else {
+    delete status.webhook;
+  }
+  const last = input.rounds.at(-1)?.plan;
+  const failure = input.failure;
+  if (failure) {
+    if (failure.event) events.push(failure.event);
+    if (failure.blockedUntil) status.recovery = { attempts: 0, notBefore: failure.blockedUntil };
+    // The call failed with an answer: a requested restart is still owed.
+    delete status.restartInFlight;
+  }
+  const startingLooks = !failure && last?.requeue === "starting" ? input.startingLooks + 1 : 0;
+  const verdict = failure?.verdict ?? last?.verdict ?? { ready: false, stalled: false, reason: "Observing", message: "looking at the provider" };
+  const refreshAt = qrFetched ? qrRefreshAt(input.now, qrFetched.validForMs, input.qrRefreshCap) : input.qrRefreshAt;
+  return {
+    status,
+    verdict,
+    events,
+    result: resultOf(input, last, failure, refreshAt),
+    ...(qrFetched ? { qrFetched } : {}),
+    startingLooks,
+  };
+}
+
+/** Folds one round into the status; returns the QR fetched in it, if any. */
+function applyRound(status: InstanceStatus, round: Round, input: ReportInput, events: PlannedEvent[]): InstanceReport["qrFetched"] {
+  const { plan, session, facts } = round;
+  if (session) status.providerInstanceId = session.id;
+  applyObservation(status, plan.phase, session);
+  let qrFetched: InstanceReport["qrFetched"];
+  for (const fact of facts) {
+    switch (fact.kind) {
+      case "created":
+        status.providerInstanceId = fact.session.id;
+        break;
+      case "qr":
+        if (fact.validForMs === undefined) break;
+        qrFetched = { validForMs: fact.validForMs };
+        if (fact.written || !status.qr) status.qr = qrRecord(input, fact.validForMs);
+        if (fact.written) {
+          events.push({ type: "Normal", reason: "QRUpdated", message: `a new QR code is in Secret ${qrSecretName(input.name)}` });
+        }
+        break;
+      case "pairingCode":
+        status.qr = qrRecord(input, PAIRING_CODE_LIFETIME_MS);
+        events.push({ type: "Normal", reason: "QRUpdated", message: `a new pairing code is in Secret ${qrSecretName(input.name)}` });
+        break;
+      case "done":
+        if (fact.step === "logout") {
+          // Providers show a logged-out session as merely stopped; remember it ourselves.
+          status.phase = "LoggedOut";
+          delete status.phoneNumber;
+        }
+        if (fact.step === "restart") delete status.restartInFlight;
+        break;
+    }
+  }
+  // What the plan records takes effect once all its steps are done: a restart whose call
+  // failed is still owed, and says nothing happened.
+  if (facts.length === plan.steps.length) {
+    events.push(...plan.events);
+    if (plan.recovery === null) delete status.recovery;
+    else if (plan.recovery !== undefined) status.recovery = plan.recovery;
+    if (plan.lastRestartAt !== undefined) {
+      status.lastRestartAt = plan.lastRestartAt;
+      delete status.restartInFlight;
+    }
+  }
+  return qrFetched;
+}
+
+/** Status fields that follow directly from the observation. */
+function applyObservation(status: InstanceStatus, phase: Phase, session: ObservedSession | null): void {
+  status.phase = phase;
+  if (phase === "Connected" && session?.phoneNumber) status.phoneNumber = session.phoneNumber;
+  if (phase === "LoggedOut" || phase === "Pending") delete status.phoneNumber;
+  if (phase !== "ScanQR") delete status.qr;
+}
+
+function qrRecord(input: ReportInput, validForMs: number): NonNullable<InstanceStatus["qr"]> {
+  return { secretName: qrSecretName(input.name), updatedAt: iso(input.now), expiresAt: iso(input.now + validForMs) };
+}
+
+function resultOf(input: ReportInput, last: Plan | undefined, failure: Failure | undefined, refreshAt: number | undefined): ReconcileResult {
+  if (failure) {
+    if (failure.lookAgain) return { requeueAfterMs: 500 };
+    if (failure.retryAfterMs !== undefined) return { requeueAfterMs: failure.retryAfterMs };
+    if (failure.waitForChange) return { requeueAfterMs: input.look.pollMs };
+    return { backoff: true };
+  }
+  if (!last) return { requeueAfterMs: input.look.pollMs };
+  return {
+    requeueAfterMs: nextLookMs(
+      { requeue: last.requeue, now: input.now, startingLooks: input.startingLooks, ...(refreshAt !== undefined ? { qrRefreshAt: refreshAt } : {}) },
+      input.look,
+    ),
+  };
+}
+
+function iso(ms: number): string {
+  return new Date(ms).toISOString().replace(/\.\d{3}Z$/, "Z");
+}
