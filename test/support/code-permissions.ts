@@ -64,6 +64,15 @@ export const DYNAMIC_OWNERS: Readonly<Record<string, readonly string[]>> = {
   "src/controllers/provider/reconciler.ts": ["PROVIDERS", "CLUSTER_PROVIDERS"],
 };
 
+/**
+ * Calls whose resource is a parameter, reviewed by hand: file → the resource constants
+ * its callers pass. publish() writes the status of whichever kind it is given: the
+ * instance reconciler passes INSTANCES, the provider reconciler PROVIDERS or CLUSTER_PROVIDERS.
+ */
+export const DYNAMIC_RESOURCES: Readonly<Record<string, readonly string[]>> = {
+  "src/controllers/publish.ts": ["INSTANCES", "PROVIDERS", "CLUSTER_PROVIDERS"],
+};
+
 /** Generated API clients or raw requests would bypass KubeClient and these rules. */
 const BYPASSES = /\b(makeApiClient|KubernetesObjectApi|CoreV1Api|CustomObjectsApi|CoordinationV1Api|AppsV1Api|EventsV1Api|new\s+Watch\s*\()/;
 
@@ -207,6 +216,8 @@ export function scanCodePermissions(options: { root: string; exclude: (relative:
         types = [...informerTypes];
       } else if (/^\w+$/.test(first) && constantsOfVariable(source, first).length > 0) {
         types = constantsOfVariable(source, first);
+      } else if (DYNAMIC_RESOURCES[file]) {
+        types = [...(DYNAMIC_RESOURCES[file] as readonly string[])];
       } else {
         unresolved.push(`${site}: ${receiver}.${method}(${first}, ...) on a resource the scan cannot resolve`);
         continue;

@@ -62,16 +62,22 @@ export async function observeLocal(
   return { provider, ref, quota: quotaFor(ctx, instance, provider), qrSecret: qrSecretState(ctx.caches.secrets, instance), webhookSecret };
 }
 
-/** observeLocal, then the one provider read: the session (none while waiting for a quota slot). */
+/**
+ * observeLocal, then the one provider read: the session (none while waiting for a quota
+ * slot). `known` is a session a step of this pass just answered with (create): no need to ask.
+ */
 export async function observeInstance(
   ctx: OperatorContext,
   instance: InstanceObject,
   spec: InstanceSpec,
   status: InstanceStatus,
+  known?: ObservedSession,
+  onProvider?: (provider: ResolvedProvider) => void,
 ): Promise<InstanceObservation> {
   const local = await observeLocal(ctx, instance, spec, status);
+  onProvider?.(local.provider);
   // An instance waiting for a quota slot has nothing at the provider yet: it makes no call at all.
-  const session = local.quota.allowed || status.providerInstanceId ? await local.provider.client.observe(local.ref) : null;
+  const session = known ?? (local.quota.allowed || status.providerInstanceId ? await local.provider.client.observe(local.ref) : null);
   return { ...local, session };
 }
 

@@ -16,6 +16,7 @@ import { executePlan, StepsFailed, type ExecuteContext } from "./execute.ts";
 import { observeInstance, observeLocal, planInputOf, providerRefOf } from "./observe.ts";
 import { MUTATING_STEPS, planInstance } from "./plan.ts";
 import { reportInstance, type Round } from "./report.ts";
+import type { ObservedSession } from "../../providers/types.ts";
 import { qrRefreshAt } from "./next-look.ts";
 
 /** Observe-plan-execute rounds per pass: create → start → look, without waiting for a requeue. */
@@ -58,11 +59,13 @@ async function runPass(ctx: OperatorContext, key: string, instance: InstanceObje
   let pollMs = ctx.config.pollInterval;
   try {
     let status = startStatus;
+    let known: ObservedSession | undefined;
     for (let round = 0; round < MAX_ROUNDS; round++) {
-      const observation = await observeInstance(ctx, run?.instance ?? instance, spec, status);
-      providerEvents = observation.provider.events !== undefined;
-      providerType = observation.provider.type;
-      pollMs = observation.provider.pollIntervalMs ?? ctx.config.pollInterval;
+      const observation = await observeInstance(ctx, run?.instance ?? instance, spec, status, known, (provider) => {
+        providerEvents = provider.events !== undefined;
+        providerType = provider.type;
+        pollMs = provider.pollIntervalMs ?? ctx.config.pollInterval;
+      });
       const plan = planInstance(planInputOf(ctx, instance, spec, status, observation));
       run = { ctx, spec, observation, instance: run?.instance ?? instance };
       try {
@@ -74,6 +77,9 @@ async function runPass(ctx: OperatorContext, key: string, instance: InstanceObje
         throw error.error;
       }
       if (!plan.steps.some((step) => MUTATING_STEPS.has(step.kind))) break;
+      // create answers with the session it made: when it was the only change, that is the next look.
+      const created = rounds.at(-1)?.facts.find((fact) => fact.kind === "created");
+      known = created && plan.steps.filter((step) => MUTATING_STEPS.has(step.kind)).length === 1 ? created.session : undefined;
       // The next round plans from what this one did (a created session's id, say).
       status = reportInstance(reportInputOf(ctx, instance, spec, startStatus, rounds, undefined, pacing, pollMs, providerEvents)).status;
     }

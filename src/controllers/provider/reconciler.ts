@@ -6,6 +6,7 @@
  */
 import { randomBytes } from "node:crypto";
 import type { ProviderStatus } from "../../api/provider.ts";
+import { isConflict } from "../../kube/client.ts";
 import { CLUSTER_PROVIDERS, PROVIDERS, type KubeObject } from "../../kube/resources.ts";
 import { deleteOwnedSecret, ensureOwnedSecret } from "../../kube/secret-cache.ts";
 import type { Verdict } from "../conditions.ts";
@@ -50,17 +51,23 @@ export async function reconcileProvider(ctx: OperatorContext, kind: string, key:
     ctx.log.info({ kind, namespace, name, reason: failure.verdict.reason, message: failure.verdict.message }, "provider not ready");
   }
   const report = reportProvider({ status: object.status ?? {}, instances: instancesUsing(ctx, providerKey(ref)).length, health, failure, checkMs: ctx.config.providerCheckInterval });
-  await publish({
-    kube: ctx.kube,
-    recorder: ctx.events,
-    type: cluster ? CLUSTER_PROVIDERS : PROVIDERS,
-    object,
-    status: report.status,
-    verdict: report.verdict,
-    events: report.events,
-    now: ctx.clock.now(),
-    remember: (written: KubeObject) => cache.remember(written as ProviderObject),
-  });
+  try {
+    await publish({
+      kube: ctx.kube,
+      recorder: ctx.events,
+      type: cluster ? CLUSTER_PROVIDERS : PROVIDERS,
+      object,
+      status: report.status,
+      verdict: report.verdict,
+      events: report.events,
+      now: ctx.clock.now(),
+      remember: (written: KubeObject) => cache.remember(written as ProviderObject),
+    });
+  } catch (error) {
+    // Our view was behind: look again with the new version.
+    if (isConflict(error)) return { requeueAfterMs: 500 };
+    throw error;
+  }
   return report.result;
 }
 

@@ -1,0 +1,347 @@
+/**
+ * What one pass writes, at the controller level: the real reconciler over in-memory
+ * caches, a recording fake of the API server and a scripted provider. Milliseconds per
+ * case; the same rules are proven end to end in test/integration/waha.test.ts.
+ */
+import { describe, expect, it } from "vitest";
+import { pino } from "pino";
+import { configSchema } from "../../config.ts";
+import { KubeError, type KubeClient } from "../../kube/client.ts";
+import { EventRecorder } from "../../kube/events.ts";
+import { keyOf, type KubeObject, type ResourceType } from "../../kube/resources.ts";
+import { SecretReader, slimSecret, type SlimSecret } from "../../kube/secret-cache.ts";
+import { ProviderError } from "../../providers/errors.ts";
+import { wahaCapabilities } from "../../providers/waha/client.ts";
+import type { ObservedSession, Phase, ProviderClient } from "../../providers/types.ts";
+import { FINALIZER, type InstanceObject, type OperatorContext } from "../context.ts";
+import type { ProviderConnections, ResolvedProvider } from "../provider/connections.ts";
+import { reconcileInstance } from "./reconciler.ts";
+import { isWebhookSecret } from "./secrets.ts";
+
+/** An in-memory cache with the informer's write-through rule. */
+class MemoryCache<T extends KubeObject> {
+  readonly store = new Map<string, T>();
+  private readonly shape: (object: T) => T;
+  constructor(shape: (object: T) => T = (object) => object) {
+    this.shape = shape;
+  }
+  get(key: string): T | undefined {
+    return this.store.get(key);
+  }
+  list(): T[] {
+    return [...this.store.values()];
+  }
+  remember(object: T): void {
+    this.store.set(keyOf(object), this.shape(object));
+  }
+  forget(_namespace: string | undefined, key: string): void {
+    this.store.delete(key);
+  }
+  covers(): boolean {
+    return true;
+  }
+}
+
+interface Request {
+  readonly verb: string;
+  readonly resource: string;
+  readonly name: string;
+  readonly body?: unknown;
+}
+
+/** Records every request; answers writes as the API server would (a new resourceVersion). */
+class RecordingKube {
+  readonly requests: Request[] = [];
+  private version = 100;
+  failNext: KubeError | undefined;
+
+  private answer<T>(request: Request, object: T): T {
+    this.requests.push(request);
+    if (this.failNext) {
+      const error = this.failNext;
+      this.failNext = undefined;
+      throw error;
+    }
+    return object;
+  }
+
+  async patch(type: ResourceType, namespace: string, name: string, body: { metadata?: object; status?: object }, _patchType: string, subresource?: string) {
+    if (type.plural !== "whatsappinstances") return this.answer({ verb: "PATCH", resource: type.plural, name, body }, body);
+    const current = this.objects.get(`${namespace}/${name}`) as InstanceObject;
+    const merged = structuredClone(current);
+    merged.metadata = { ...merged.metadata, ...body.metadata, resourceVersion: String(++this.version) };
+    if (body.status) merged.status = dropNulls({ ...merged.status, ...body.status });
+    this.objects.set(`${namespace}/${name}`, merged);
+    return this.answer({ verb: "PATCH", resource: type.plural + (subresource ? `/${subresource}` : ""), name, body }, merged);
+  }
+  async create(type: ResourceType, namespace: string, body: KubeObject) {
+    const created = { ...body, metadata: { ...body.metadata, namespace, uid: `uid-${this.version}`, resourceVersion: String(++this.version) } };
+    return this.answer({ verb: "POST", resource: type.plural, name: body.metadata.name, body }, created);
+  }
+  async replace(type: ResourceType, _namespace: string, name: string, body: KubeObject) {
+    return this.answer({ verb: "PUT", resource: type.plural, name, body }, { ...body, metadata: { ...body.metadata, resourceVersion: String(++this.version) } });
+  }
+  async delete(type: ResourceType, _namespace: string, name: string) {
+    this.answer({ verb: "DELETE", resource: type.plural, name }, undefined);
+  }
+  async find(type: ResourceType, _namespace: string, name: string) {
+    return this.answer({ verb: "GET", resource: type.plural, name }, undefined);
+  }
+  /** The API server's copy of the instances (status patches land here). */
+  readonly objects = new Map<string, KubeObject>();
+
+  writes(): Request[] {
+    return this.requests.filter((request) => request.verb !== "GET");
+  }
+}
+
+function dropNulls<T extends object>(object: T): T {
+  return Object.fromEntries(Object.entries(object).filter(([, value]) => value !== null)) as T;
+}
+
+/** A provider whose session the test sets; every call is recorded, and any call can be made to fail once. */
+class ScriptedProvider {
+  readonly calls: string[] = [];
+  session: ObservedSession | null = null;
+  qr = "code-1";
+  failures = new Map<string, ProviderError>();
+  /** What the session becomes after each operation. */
+  after: Partial<Record<string, Phase>> = { create: "Pending", connect: "ScanQR", restart: "Starting" };
+
+  private call(name: string): void {
+    this.calls.push(name);
+    const failure = this.failures.get(name);
+    if (failure) {
+      this.failures.delete(name);
+      throw failure;
+    }
+    const next = this.after[name];
+    if (next && name !== "create") this.session = { ...(this.session as ObservedSession), phase: next, providerState: next };
+  }
+
+  readonly client: ProviderClient = {
+    type: "waha",
+    capabilities: wahaCapabilities,
+    checkHealth: async () => ({}),
+    observe: async () => {
+      this.call("observe");
+      return this.session;
+    },
+    create: async (ref) => {
+      this.call("create");
+      this.session = { id: `${ref.namespace}__${ref.name}`, phase: this.after.create ?? "Pending", providerState: "STOPPED", ownerUid: ref.uid, webhookInSync: true };
+      return this.session;
+    },
+    connect: async () => this.call("connect"),
+    disconnect: async () => this.call("disconnect"),
+    restart: async () => this.call("restart"),
+    logout: async () => this.call("logout"),
+    remove: async () => this.call("remove"),
+    fetchQr: async () => {
+      this.call("fetchQr");
+      return { png: Buffer.from(`png:${this.qr}`), text: this.qr, validForMs: 20_000 };
+    },
+    requestPairingCode: async () => {
+      this.call("requestPairingCode");
+      return "ABCD-EFGH";
+    },
+    configureWebhook: async () => this.call("configureWebhook"),
+  };
+}
+
+function harness() {
+  const kube = new RecordingKube();
+  const provider = new ScriptedProvider();
+  const instances = new MemoryCache<InstanceObject>();
+  const secrets = new MemoryCache<SlimSecret>(slimSecret(isWebhookSecret) as (object: SlimSecret) => SlimSecret);
+  const providers = new MemoryCache<KubeObject & { spec: unknown }>();
+  let now = Date.parse("2026-12-01T10:00:00Z");
+  const resolved = {
+    key: "WhatsAppProvider/ns/waha",
+    object: { metadata: { name: "waha", namespace: "ns" }, spec: {} },
+    type: "waha",
+    client: provider.client,
+    settings: { type: "waha", url: "http://waha", rateLimit: { requestsPerSecond: 10, burst: 20 }, timeoutMs: 1000 },
+    pollIntervalMs: 30_000,
+    maxInstances: undefined,
+    events: undefined,
+  } as unknown as ResolvedProvider;
+  const log = pino({ level: "silent" });
+  const ctx: OperatorContext = {
+    kube: kube as unknown as KubeClient,
+    log,
+    events: new EventRecorder({ kube: kube as unknown as KubeClient, component: "wa-operator", log }),
+    config: configSchema.parse({}),
+    clock: { now: () => now },
+    caches: { instances, providers, clusterProviders: providers, secrets },
+    secrets: new SecretReader({ kube: kube as unknown as KubeClient, cache: secrets }),
+    connections: { resolve: async () => resolved, forget: () => undefined } as unknown as ProviderConnections,
+    pacing: new Map(),
+  };
+  const apply = (spec: Record<string, unknown> = {}) => {
+    const instance: InstanceObject = {
+      apiVersion: "wa-operator.io/v1alpha1",
+      kind: "WhatsAppInstance",
+      metadata: { name: "line", namespace: "ns", uid: "uid-line", resourceVersion: "1", generation: 1 },
+      spec: { providerRef: { name: "waha" }, ...spec },
+    };
+    kube.objects.set("ns/line", instance);
+    instances.remember(instance);
+  };
+  /** The user edits the spec (a new generation). */
+  const edit = (spec: Record<string, unknown>) => {
+    const current = instances.get("ns/line") as InstanceObject;
+    const next = { ...current, metadata: { ...current.metadata, generation: (current.metadata.generation ?? 1) + 1 }, spec: { ...(current.spec as object), ...spec } };
+    kube.objects.set("ns/line", next);
+    instances.remember(next);
+  };
+  const pass = () => reconcileInstance(ctx, "ns/line");
+  const status = () => instances.get("ns/line")?.status;
+  const reset = () => {
+    kube.requests.length = 0;
+    provider.calls.length = 0;
+  };
+  return { kube, provider, ctx, apply, edit, pass, status, reset, advance: (ms: number) => (now += ms), secrets };
+}
+
+const writesOf = (kube: RecordingKube) => kube.writes().map((request) => `${request.verb} ${request.resource} ${request.name.replace(/\.[0-9a-f]{16}$/, "")}`);
+
+describe("one pass of the instance reconciler", () => {
+  it("takes a new instance to ScanQR in one pass with the writes nothing can avoid, plus its Events", async () => {
+    const h = harness();
+    h.apply();
+    const result = await h.pass();
+    // create answers with the session, so no look is needed between create and start.
+    expect(h.provider.calls).toEqual(["observe", "create", "connect", "observe", "fetchQr"]);
+    expect(writesOf(h.kube)).toEqual([
+      "PATCH whatsappinstances line",
+      "POST secrets line-qr",
+      "POST events line",
+      "POST events line",
+      "POST events line",
+      "PATCH whatsappinstances/status line",
+    ]);
+    expect(h.kube.requests.filter((request) => request.verb === "GET")).toEqual([]);
+    expect(h.status()).toMatchObject({ phase: "ScanQR", providerInstanceId: "ns__line", qr: { secretName: "line-qr" } });
+    // The next look asks only whether the phone linked; the code is fresh for a while.
+    expect(result.requeueAfterMs).toBe(2_000);
+  });
+
+  it("a look while the code is fresh asks the provider one thing and writes nothing", async () => {
+    const h = harness();
+    h.apply();
+    await h.pass();
+    h.reset();
+    h.advance(2_000);
+    await h.pass();
+    expect(h.provider.calls).toEqual(["observe"]);
+    expect(h.kube.requests).toEqual([]);
+  });
+
+  it("fetches the code again once it is due, and writes the Secret only when the code changed", async () => {
+    const h = harness();
+    h.apply();
+    await h.pass();
+    h.reset();
+    h.advance(5_000);
+    await h.pass();
+    expect(h.provider.calls).toEqual(["observe", "fetchQr"]);
+    expect(h.kube.requests).toEqual([]);
+    h.provider.qr = "code-2";
+    h.advance(5_000);
+    await h.pass();
+    // The QRUpdated Event of the first code is folded: its count goes up.
+    expect(writesOf(h.kube)).toEqual(["PUT secrets line-qr", "PATCH events line", "PATCH whatsappinstances/status line"]);
+  });
+
+  it("a linked instance at rest costs one provider call and no API request", async () => {
+    const h = harness();
+    h.apply();
+    await h.pass();
+    h.provider.session = { ...(h.provider.session as ObservedSession), phase: "Connected", providerState: "WORKING", phoneNumber: "5511999998888" };
+    await h.pass();
+    expect(h.status()).toMatchObject({ phase: "Connected", phoneNumber: "5511999998888" });
+    h.reset();
+    const result = await h.pass();
+    expect(h.provider.calls).toEqual(["observe"]);
+    expect(h.kube.requests).toEqual([]);
+    expect(result.requeueAfterMs).toBe(30_000);
+  });
+
+  it("a restart whose call fails is still owed: nothing recorded, carried out on the next pass, once", async () => {
+    const h = harness();
+    h.apply();
+    await h.pass();
+    h.provider.session = { ...(h.provider.session as ObservedSession), phase: "Connected", providerState: "WORKING" };
+    await h.pass();
+    h.edit({ restartRequestedAt: "2026-12-01T10:05:00Z" });
+    h.provider.failures.set("restart", new ProviderError("Unavailable", "waha answered 503"));
+    const failed = await h.pass();
+    expect(failed.backoff).toBe(true);
+    expect(h.status()?.lastRestartAt).toBeUndefined();
+    expect(h.status()?.restartInFlight).toBeUndefined();
+    await h.pass();
+    expect(h.provider.calls.filter((call) => call === "restart")).toHaveLength(2);
+    expect(h.status()?.lastRestartAt).toBe("2026-12-01T10:05:00Z");
+    await h.pass();
+    expect(h.provider.calls.filter((call) => call === "restart")).toHaveLength(2);
+  });
+
+  it("records a requested restart's intent before the call, and does not repeat one a crash interrupted", async () => {
+    const h = harness();
+    h.apply();
+    await h.pass();
+    h.provider.session = { ...(h.provider.session as ObservedSession), phase: "Connected", providerState: "WORKING" };
+    await h.pass();
+    h.edit({ restartRequestedAt: "2026-12-01T10:05:00Z" });
+    h.reset();
+    await h.pass();
+    const intent = h.kube.requests.findIndex((request) => request.resource === "whatsappinstances/status");
+    expect((h.kube.requests[intent]?.body as { status: object }).status).toEqual({ restartInFlight: "2026-12-01T10:05:00Z" });
+    // A replica that crashed right after the call left only the intent behind.
+    h.edit({ restartRequestedAt: "2026-12-01T10:09:00Z" });
+    const crashed = h.ctx.caches.instances.get("ns/line") as InstanceObject;
+    h.ctx.caches.instances.remember({ ...crashed, status: { ...crashed.status, restartInFlight: "2026-12-01T10:09:00Z" } });
+    h.reset();
+    await h.pass();
+    expect(h.provider.calls).not.toContain("restart");
+    expect(h.status()?.lastRestartAt).toBe("2026-12-01T10:09:00Z");
+  });
+
+  it("deletes no webhook Secret the cache says is absent, and writes one before wiring the provider", async () => {
+    const h = harness();
+    h.apply();
+    await h.pass();
+    expect(h.kube.requests.filter((request) => request.verb === "DELETE")).toEqual([]);
+    h.edit({ webhook: { url: "https://hooks.example/wa", events: ["message"] } });
+    h.provider.session = { ...(h.provider.session as ObservedSession), webhookInSync: false };
+    h.reset();
+    await h.pass();
+    const order = writesOf(h.kube).filter((write) => write.includes("secrets"));
+    expect(order).toEqual(["POST secrets line-webhook"]);
+    expect(h.provider.calls.indexOf("configureWebhook")).toBeGreaterThan(-1);
+    h.edit({ webhook: undefined });
+    h.reset();
+    await h.pass();
+    expect(writesOf(h.kube)).toContain("DELETE secrets line-webhook");
+  });
+
+  it("a conflict on the status write means look again soon, not an error", async () => {
+    const h = harness();
+    h.apply();
+    await h.pass();
+    h.provider.session = { ...(h.provider.session as ObservedSession), phase: "Connected", providerState: "WORKING" };
+    h.kube.failNext = new KubeError(409, "Conflict", "the object has been modified");
+    const result = await h.pass();
+    expect(result).toEqual({ requeueAfterMs: 500 });
+  });
+
+  it("adds the finalizer before any provider call", async () => {
+    const h = harness();
+    h.apply();
+    h.kube.failNext = new KubeError(409, "Conflict", "changed");
+    await h.pass();
+    expect(h.provider.calls).toEqual([]);
+    expect(h.ctx.caches.instances.get("ns/line")?.metadata.finalizers ?? []).not.toContain(FINALIZER);
+  });
+});
