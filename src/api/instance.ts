@@ -95,6 +95,20 @@ export const instanceSpecSchema = z
       })
       .describe("Where the provider sends this number's events.")
       .optional(),
+    adopt: z
+      .object({
+        id: z
+          .string()
+          .min(1)
+          .max(256)
+          .describe("The provider's id of the existing session or instance (WAHA session name, Wappfy instance id, WAPIZ device id)."),
+      })
+      .meta({
+        description:
+          "Take over a session that already exists at the provider (linked or not) instead of creating one: no new QR is needed. One that another resource owns is refused (Stalled SessionOwnedElsewhere). cloud_api and whapi always take over the number or device they are given and need no adopt.",
+        "x-kubernetes-validations": [{ rule: "self == oldSelf", message: "adopt is immutable; create a new instance to take over another session" }],
+      })
+      .optional(),
     deletionPolicy: z
       .enum(["Delete", "Orphan"])
       .default("Delete")

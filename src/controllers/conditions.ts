@@ -17,6 +17,7 @@ export const STALLED_REASONS = {
   SecretNotFound: "SecretNotFound",
   SessionOwnedElsewhere: "SessionOwnedElsewhere",
   RegistrationBlocked: "RegistrationBlocked",
+  SessionNotFound: "SessionNotFound",
 } as const;
 export type StalledReason = (typeof STALLED_REASONS)[keyof typeof STALLED_REASONS];
 

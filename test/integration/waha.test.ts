@@ -300,6 +300,45 @@ describe("deletion", () => {
   });
 });
 
+describe("adopting a session that already exists (issue 9: adopt)", () => {
+  /** A session made outside the operator, as a team moving to it has them (POST /api/sessions, waha-openapi.json). */
+  async function legacySession(name: string): Promise<void> {
+    const response = await fetch(`${waha.url}/api/sessions`, {
+      method: "POST",
+      headers: { "content-type": "application/json", "x-api-key": API_KEY },
+      body: JSON.stringify({ name, start: true }),
+    });
+    expect(response.status).toBeLessThan(300);
+  }
+
+  it("takes over a linked session without a new QR, and says so in an Event", async () => {
+    await legacySession("legacy");
+    await eventually("legacy session waits for a scan", async () => (waha.session("legacy")?.status === "SCAN_QR_CODE" ? true : undefined));
+    waha.scan("legacy", PHONE);
+    await applyInstance("moved", "  adopt: {id: legacy}");
+    const moved = await instanceWhere(kube, namespace, "moved", "Connected", (object) => object.status?.phase === "Connected");
+    expect(moved.status?.providerInstanceId).toBe("legacy");
+    expect(moved.status?.phoneNumber).toBe(PHONE);
+    const events = await eventsFor(kube, namespace, "moved");
+    expect(events.map((event) => event.reason)).toContain("Adopted");
+    expect(events.map((event) => event.reason)).not.toContain("QRUpdated");
+    expect(waha.session(session("moved"))).toBeUndefined();
+  });
+
+  it("refuses a session another resource owns, and creates nothing for one that does not exist", async () => {
+    await applyInstance("thief", `  adopt: {id: "${session("link")}"}`);
+    const thief = await instanceWhere(kube, namespace, "thief", "SessionOwnedElsewhere", (object) => condition(object, "Stalled")?.reason === "SessionOwnedElsewhere");
+    expect(condition(thief, "Ready")?.status).toBe("False");
+    expect(thief.status?.providerInstanceId).toBeUndefined();
+    await applyInstance("ghost", "  adopt: {id: no-such-session}");
+    const ghost = await instanceWhere(kube, namespace, "ghost", "SessionNotFound", (object) => condition(object, "Stalled")?.reason === "SessionNotFound");
+    expect(condition(ghost, "Stalled")?.message).toContain("no-such-session");
+    expect(waha.session(session("ghost"))).toBeUndefined();
+    await kubectlOk(["delete", "wai", "thief", "ghost", "-n", namespace, "--wait=true", "--timeout=60s"]);
+    expect(waha.session(session("link"))).toBeDefined();
+  });
+});
+
 describe("the provider", () => {
   it("is Ready with WAHA's version and counts its instances", async () => {
     const out = await eventually("provider Ready", async () => {

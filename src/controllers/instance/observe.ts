@@ -52,7 +52,7 @@ export async function observeLocal(
     name: instance.metadata.name,
     uid: instance.metadata.uid as string,
     ...(spec.displayName ? { displayName: spec.displayName } : {}),
-    ...(status.providerInstanceId ? { providerInstanceId: status.providerInstanceId } : {}),
+    ...(status.providerInstanceId || spec.adopt ? { providerInstanceId: status.providerInstanceId ?? spec.adopt?.id } : {}),
     ...(apiKey !== undefined ? { apiKey } : {}),
     ...(cloudApi ? { cloudApi } : {}),
     ...(spec.wappfy ? { wappfy: spec.wappfy } : {}),

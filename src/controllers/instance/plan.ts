@@ -102,6 +102,14 @@ function planSession(input: PlanInput): Plan {
   if (unsupported) return unsupported;
 
   const { session } = input;
+  const adopting = input.spec.adopt !== undefined && ADOPTABLE.has(input.providerType);
+  if (session === null && adopting && !input.status.providerInstanceId) {
+    return blocked(
+      "Pending",
+      STALLED_REASONS.SessionNotFound,
+      `${input.providerType} has no session ${input.spec.adopt?.id} to adopt; fix spec.adopt.id or remove adopt to create a new one`,
+    );
+  }
   if (session === null) return planCreate(input);
   if (session.ownerUid !== undefined && session.ownerUid !== input.uid) {
     return blocked(
@@ -111,6 +119,21 @@ function planSession(input: PlanInput): Plan {
     );
   }
   const phase = derivePhase(session, input.status, input.spec.state);
+  const plan = planDesired(input, session, phase);
+  if (!adopting || input.status.providerInstanceId) return plan;
+  // The first look at an adopted session: say so once, whatever comes next.
+  const adopted: PlannedEvent = {
+    type: "Normal",
+    reason: "Adopted",
+    message: `took over the existing ${input.providerType} session ${session.id} (${session.providerState})`,
+  };
+  return { ...plan, events: [adopted, ...plan.events] };
+}
+
+/** Providers whose sessions have ids a spec can name; the others always take over what they are given. */
+const ADOPTABLE: ReadonlySet<ProviderType> = new Set(["waha", "wappfy", "wapiz"]);
+
+function planDesired(input: PlanInput, session: ObservedSession, phase: Phase): Plan {
   switch (input.spec.state) {
     case "Connected":
       return planConnected(input, session, phase);

@@ -118,6 +118,7 @@ function reportInputOf(
     pacing.qrFetchedAt !== undefined && pacing.qrValidForMs !== undefined ? qrRefreshAt(pacing.qrFetchedAt, pacing.qrValidForMs, ctx.config.qrRefreshInterval) : undefined;
   return {
     name: instance.metadata.name,
+    uid: instance.metadata.uid as string,
     spec,
     status,
     rounds,

@@ -21,6 +21,8 @@ export interface Round {
 
 export interface ReportInput {
   readonly name: string;
+  /** metadata.uid: a session recorded as somebody else's is never written into our status. */
+  readonly uid: string;
   readonly spec: InstanceSpec;
   /** The status the pass started from. */
   readonly status: InstanceStatus;
@@ -83,7 +85,7 @@ export function reportInstance(input: ReportInput): InstanceReport {
 /** Folds one round into the status; returns the QR fetched in it, if any. */
 function applyRound(status: InstanceStatus, round: Round, input: ReportInput, events: PlannedEvent[]): InstanceReport["qrFetched"] {
   const { plan, session, facts } = round;
-  if (session) status.providerInstanceId = session.id;
+  if (session && (session.ownerUid === undefined || session.ownerUid === input.uid)) status.providerInstanceId = session.id;
   applyObservation(status, plan.phase, session);
   let qrFetched: InstanceReport["qrFetched"];
   for (const fact of facts) {
