@@ -60,12 +60,12 @@ async function connect(name: string): Promise<string> {
 }
 
 describe("linking a number on Wappfy", () => {
-  it("apply → ScanQR: a Wappfy instance named <namespace>-<name>, and a QR Secret whose PNG decodes to the emulator's current code", async () => {
+  it("apply → ScanQR: a Wappfy instance named <namespace>.<name> [<uid>], and a QR Secret whose PNG decodes to the emulator's current code", async () => {
     await applyInstance("link", "  displayName: Support Line");
     const instance = await phaseOf(kube, namespace, "link", "ScanQR");
     const id = instance.status?.providerInstanceId as string;
     expect(id).toMatch(/^inst_/);
-    expect(wappfy.instance(id)).toMatchObject({ name: wappfyInstanceName({ namespace, name: "link" }), type: "waha", status: "scan_qr" });
+    expect(wappfy.instance(id)).toMatchObject({ name: wappfyInstanceName({ namespace, name: "link", uid: instance.metadata.uid as string }), type: "waha", status: "scan_qr" });
     expect(instance.status?.qr?.secretName).toBe("link-qr");
     expect(condition(instance, "Ready")).toMatchObject({ status: "False", reason: "WaitingForScan" });
     expect(condition(instance, "Reconciling")?.status).toBe("True");
@@ -166,7 +166,7 @@ describe("what Wappfy cannot do", () => {
       // Nothing at Wappfy is created, started or wired for it (the other instances only poll).
       forbidden: /^(POST|PUT|PATCH|DELETE) /,
     });
-    expect(wappfy.instances().map((instance) => instance.name)).not.toContain(wappfyInstanceName({ namespace, name: "coded" }));
+    expect(wappfy.instances().filter((instance) => instance.name.startsWith(`${namespace}.coded `))).toEqual([]);
     expect(await row(namespace, "coded")).toEqual(["coded", "wappfy", "Connected", "Pending", "False", expect.any(String)]);
 
     // Asking for a QR instead is all it takes.
@@ -189,7 +189,7 @@ describe("what Wappfy cannot do", () => {
       // Nothing at Wappfy is created, started or wired for it (the other instances only poll).
       forbidden: /^(POST|PUT|PATCH|DELETE) /,
     });
-    expect(wappfy.instances().map((instance) => instance.name)).not.toContain(wappfyInstanceName({ namespace, name: "misnamed" }));
+    expect(wappfy.instances().filter((instance) => instance.name.startsWith(`${namespace}.misnamed `))).toEqual([]);
     expect(wappfy.callsTo("POST", "/api/webhooks")).toHaveLength(0);
   });
 });
