@@ -4,16 +4,19 @@
  */
 import { isNotFound } from "../../kube/client.ts";
 import { CLUSTER_PROVIDERS, PROVIDERS, SECRETS, type ResourceType } from "../../kube/resources.ts";
-import { deleteSecret, ensureOwnedSecret, MissingSecretError, type SecretObject } from "../../kube/secrets.ts";
+import { deleteSecret, ensureOwnedSecret, MissingSecretError, readSecretValue, type SecretObject } from "../../kube/secrets.ts";
 import { randomBytes } from "node:crypto";
 import type { ProviderStatus } from "../../api/provider.ts";
+import { instanceSpecSchema } from "../../api/instance.ts";
 import { ProviderError } from "../../providers/errors.ts";
+import type { HealthOptions } from "../../providers/types.ts";
 import { applyVerdict, STALLED_REASONS, type Verdict } from "../conditions.ts";
 import type { OperatorContext, ProviderObject, ReconcileResult } from "../context.ts";
 import { instancesUsing } from "../instance/reconciler.ts";
 import { mergePatch } from "../status-patch.ts";
 import {
   CLUSTER_PROVIDER_KIND,
+  type ResolvedProvider,
   EVENTS_HMAC_KEY,
   eventsSecretName,
   eventsSecretNamespace,
@@ -40,7 +43,7 @@ export async function reconcileProvider(ctx: OperatorContext, kind: string, key:
   try {
     await ensureEventsSecret(ctx, ref, object);
     const provider = await ctx.connections.resolve(ref);
-    const health = await provider.client.checkHealth();
+    const health = await provider.client.checkHealth(await healthOptions(ctx, provider));
     if (health.version) status.version = health.version;
     verdict = { ready: true, stalled: false, reason: "Available", message: `${provider.type} at ${provider.settings.url} answers and accepts the credentials` };
     result = { requeueAfterMs: ctx.config.providerCheckInterval };
@@ -71,6 +74,28 @@ export async function reconcileProvider(ctx: OperatorContext, kind: string, key:
     }
   }
   return result;
+}
+
+/**
+ * A provider without credentials of its own (whapi: one key per device) reads its version
+ * with a managed instance's key: the first instance, by namespace and name, whose key Secret
+ * is there. Without one, the provider is only checked for reachability.
+ */
+async function healthOptions(ctx: OperatorContext, provider: ResolvedProvider): Promise<HealthOptions> {
+  if (provider.settings.apiKey !== undefined || provider.settings.login !== undefined) return {};
+  const users = instancesUsing(ctx, provider.key)
+    .filter((instance) => !instance.metadata.deletionTimestamp)
+    .sort((a, b) => `${a.metadata.namespace}/${a.metadata.name}`.localeCompare(`${b.metadata.namespace}/${b.metadata.name}`));
+  for (const instance of users) {
+    const secret = instanceSpecSchema.safeParse(instance.spec).data?.credentialsSecretRef;
+    if (!secret) continue;
+    try {
+      return { instanceKey: await readSecretValue(ctx.kube, instance.metadata.namespace as string, secret.name, secret.key) };
+    } catch (error) {
+      if (!(error instanceof MissingSecretError)) throw error;
+    }
+  }
+  return {};
 }
 
 /** spec.events: a random HMAC key per provider, in <name>-events, owned by the provider. */
