@@ -227,6 +227,27 @@ describe("webhooks on Wappfy", () => {
   });
 });
 
+describe("removing the webhook on Wappfy", () => {
+  it("issue 9.6: removing spec.webhook deletes our account webhook, once; a person's webhook on the instance stays", async () => {
+    const id = await idOf("hooked");
+    // Added in Wappfy's dashboard by a person, for the same instance.
+    await fetch(`${url}/api/webhooks`, {
+      method: "POST",
+      headers: { "X-Api-Key": API_KEY, "Content-Type": "application/json" },
+      body: JSON.stringify({ url: `${receiver.url}/crm`, events: ["message.received"], instance_id: id }),
+    });
+    await patchInstance(namespace, "hooked", { spec: { webhook: null } });
+    await eventually("our webhook gone", async () =>
+      wappfy.webhooks().some((webhook) => webhook.instanceId === id && webhook.url === `${receiver.url}/hook`) ? undefined : true,
+    );
+    await instanceWhere(kube, namespace, "hooked", "status without a webhook", (object) => object.status?.webhook === undefined);
+    await severalPasses();
+    expect(wappfy.webhooks().filter((webhook) => webhook.instanceId === id).map((webhook) => webhook.url)).toEqual([`${receiver.url}/crm`]);
+    expect(wappfy.callsTo("DELETE", /^\/api\/webhooks\//)).toHaveLength(1);
+    expect(condition((await readyIn(kube, namespace, "hooked", "Connected")), "Stalled")?.status).toBe("False");
+  });
+});
+
 describe("deleting on Wappfy", () => {
   it("deletionPolicy Delete deletes the Wappfy instance and its webhooks, with a Deleted Event", async () => {
     const id = await idOf("hooked");
