@@ -199,6 +199,13 @@ describe("wappfy client: ownership", () => {
     expect(await client.observe({ namespace: "a-b", name: "c", uid: "uid-a-b-c" })).toMatchObject({ id, ownerUid: "uid-a-b-c" });
   });
 
+  it("keeps names of long namespaces and names within 100 characters, and still finds them", async () => {
+    const long = { namespace: "n".repeat(63), name: "x".repeat(200), uid: "0b6f2a47-1d4e-4a53-9d0c-3c1f1e2a9b7d" };
+    const { id } = await client.create(long);
+    expect(emulator.instance(id)?.name.length).toBeLessThanOrEqual(100);
+    expect(await client.observe(long)).toMatchObject({ id, ownerUid: long.uid });
+  });
+
   it("issue 9.11: a resource re-created under the same name does not find its predecessor's instance", async () => {
     await client.create(ref);
     expect(await client.observe({ ...ref, uid: "uid-of-the-new-one" })).toBeNull();

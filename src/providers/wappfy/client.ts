@@ -69,8 +69,13 @@ const QR_VALID_FOR_MS = 60_000;
  * documents no rule on names beyond "required" (its examples hold spaces).
  */
 export function wappfyInstanceName(ref: Pick<InstanceRef, "namespace" | "name" | "uid">): string {
-  return ownedLabel(`${ref.namespace}.${ref.name}`, ref.uid);
+  // The uid alone makes the name unique, so a long readable part may be cut: Wappfy
+  // publishes no length limit, and this keeps names within 100 characters.
+  return ownedLabel(`${ref.namespace}.${ref.name}`.slice(0, MAX_READABLE_NAME), ref.uid);
 }
+
+/** Characters of `<namespace>.<name>` kept in a Wappfy name (with a 36-character uid: 99 in all). */
+const MAX_READABLE_NAME = 60;
 
 const envelope = <S extends z.ZodType>(payload: S) => z.object({ data: payload });
 

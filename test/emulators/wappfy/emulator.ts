@@ -25,7 +25,8 @@
  * - A missing or unknown key is 401 UNAUTHORIZED, an unknown route 404 NOT_FOUND, a body
  *   that is not a JSON object 422 VALIDATION_ERROR (the instances page says 422).
  * - Instances are per key: another key's instance is 404 INSTANCE_NOT_FOUND, as the page says.
- *   Names need not be unique. `type` defaults to waha. Creation answers 201.
+ *   Names need not be unique and take at most 100 characters (Wappfy publishes no limit).
+ *   `type` defaults to waha. Creation answers 201.
  * - Status machine: connect moves created/disconnected/failed to starting, then after
  *   `startDelayMs` to connected (link kept) or scan_qr. In scan_qr the QR changes every
  *   `qrRotationMs`; when the `maxQrCodes`-th code expires unscanned the instance is failed.
