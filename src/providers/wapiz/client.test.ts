@@ -320,6 +320,12 @@ describe("wapiz client errors", () => {
     expect(error.message).toContain("Paket Free maksimal 1 device");
   });
 
+  it("creates the device all the same when /api/auth/me is not there to read the plan from", async () => {
+    emulator.respondNext({ status: 404, body: { error: "Not Found" } });
+    const { id } = await client.create(ref);
+    expect(emulator.device(id)).toBeDefined();
+  });
+
   it("refuses a device the plan read from /api/auth/me has no room for (static token)", async () => {
     await startEmulator("free");
     await client.create({ ...ref, name: "first" });

@@ -217,7 +217,14 @@ class WapizClient implements ProviderClient {
    * without a known plan is left to WAPIZ's own 403.
    */
   async #checkPlanRoom(): Promise<void> {
-    const me = await this.#json({ method: "GET", path: "/api/auth/me" }, meSchema);
+    let me: z.output<typeof meSchema>;
+    try {
+      me = await this.#json({ method: "GET", path: "/api/auth/me" }, meSchema);
+    } catch (error) {
+      // A WAPIZ without the account page, or with another shape of it: WAPIZ's 403 still tells.
+      if (isProviderError(error, "NotFound") || isProviderError(error, "Malformed")) return;
+      throw error;
+    }
     const plan = me.subscription?.plan;
     const limit = plan ? DEVICE_LIMITS[plan.slug.toLowerCase()] : undefined;
     const used = me.devices?.length;
