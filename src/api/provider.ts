@@ -53,11 +53,23 @@ function providerSpec(credentials: z.ZodType) {
       pollInterval: duration(
         "How often instance status is refreshed when no provider event arrives (faster while pairing). Defaults to 30s.",
       ).optional(),
+      whapi: z
+        .object({
+          apiKeyInQuery: z
+            .boolean()
+            .default(false)
+            .describe(
+              "Also send apiKey as a query parameter (?apiKey=...) besides the form body. whapi's page documents only the body of a GET; turn this on where a proxy or server drops GET bodies. The key then appears in URLs, which proxies may log.",
+            ),
+        })
+        .describe("Settings that only a whapi provider has.")
+        .optional(),
     })
     .meta({
       description: "Where and how to reach one WhatsApp gateway.",
       "x-kubernetes-validations": [
         { rule: "self.type == 'cloud_api' || has(self.url)", message: "url is required for this provider type", fieldPath: ".url" },
+        { rule: "self.type == 'whapi' || !has(self.whapi)", message: "whapi settings are only for type whapi", fieldPath: ".whapi" },
         {
           rule: "self.type == 'whapi' || has(self.credentialsSecretRef)",
           message: "credentialsSecretRef is required for this provider type (only whapi takes per-instance keys)",
@@ -67,11 +79,15 @@ function providerSpec(credentials: z.ZodType) {
     });
 }
 
+/** What the credentials Secret may hold, for both provider kinds. */
+const CREDENTIALS =
+  "the API key or token under key. For wapiz it may hold the account's email and password under the keys email and password instead (or as well): the operator then logs in at WAPIZ's POST /api/auth/login for a token and logs in again when WAPIZ refuses an expired one.";
+
 export const providerSpecSchema = providerSpec(
-  secretKeySelector("Secret holding the API key or token. Optional for whapi, whose keys are per instance.", "api-key"),
+  secretKeySelector(`Secret holding ${CREDENTIALS} Optional for whapi, whose keys are per instance.`, "api-key"),
 );
 export const clusterProviderSpecSchema = providerSpec(
-  namespacedSecretKeySelector("Secret holding the API key or token, with its namespace. Optional for whapi.", "api-key"),
+  namespacedSecretKeySelector(`Secret, with its namespace, holding ${CREDENTIALS} Optional for whapi.`, "api-key"),
 );
 
 export const providerStatusSchema = z

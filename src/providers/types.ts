@@ -110,6 +110,15 @@ export interface QrCode {
   readonly validForMs: number;
 }
 
+export interface HealthOptions {
+  /**
+   * A managed instance's own key, for a provider whose keys are per instance (whapi) and
+   * that has none of its own: it lets checkHealth read the version. Never logged; a
+   * refusal of this key says nothing about the provider.
+   */
+  readonly instanceKey?: string;
+}
+
 export interface HealthReport {
   /** Engine or WhatsApp Web version, where the provider reports one. */
   readonly version?: string;
@@ -123,7 +132,7 @@ export interface ProviderClient {
   readonly type: ProviderType;
   readonly capabilities: ProviderCapabilities;
   /** Reachable and authenticated? Throws ProviderError otherwise. */
-  checkHealth(): Promise<HealthReport>;
+  checkHealth(options?: HealthOptions): Promise<HealthReport>;
   /** The instance's session, or null when the provider has none. */
   observe(ref: InstanceRef): Promise<ObservedSession | null>;
   /** Creates the provider-side instance without linking it; returns its id. */
@@ -153,6 +162,13 @@ export interface ProviderSettings {
   readonly url: string;
   /** Provider-wide credential from credentialsSecretRef (absent for whapi, whose keys are per instance). Never logged. */
   readonly apiKey?: string;
+  /**
+   * An account login from the credentials Secret's `email` and `password` keys, for a
+   * provider whose token is issued by a login and expires (wapiz). Never logged.
+   */
+  readonly login?: { readonly email: string; readonly password: string };
+  /** whapi only: also send apiKey as a query parameter, where GET bodies are dropped (spec.whapi). */
+  readonly whapi?: { readonly apiKeyInQuery: boolean };
   /** Client-side limit shared by every instance that uses this provider. */
   readonly rateLimit: { readonly requestsPerSecond: number; readonly burst: number };
   /** Per-request timeout. */

@@ -76,6 +76,7 @@ describe("invalid specs are rejected at apply time", () => {
     ["a provider URL that is not http(s)", provider("  type: waha\n  url: waha:3000\n  credentialsSecretRef: {name: key}"), "spec.url"],
     ["a rate limit of zero", provider(`${validProvider}\n  rateLimit: {requestsPerSecond: 0}`), "spec.rateLimit.requestsPerSecond"],
     ["a poll interval that is not a duration", provider(`${validProvider}\n  pollInterval: soon`), "spec.pollInterval"],
+    ["whapi settings on another provider type", provider(`${validProvider}\n  whapi: {apiKeyInQuery: true}`), "whapi settings are only for type whapi"],
     [
       "a cluster provider's Secret reference without a namespace",
       provider("  type: waha\n  url: http://x\n  credentialsSecretRef: {name: key}", "ClusterWhatsAppProvider"),

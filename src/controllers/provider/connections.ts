@@ -7,6 +7,7 @@ import { createHash } from "node:crypto";
 import { clusterProviderSpecSchema, providerSpecSchema } from "../../api/provider.ts";
 import { parseDuration } from "../../config.ts";
 import type { SecretReader } from "../../kube/secret-cache.ts";
+import { decodeSecretData, MissingSecretError } from "../../kube/secrets.ts";
 import type { ResponseObserver } from "../../providers/http.ts";
 import { RateLimiter } from "../../providers/rate-limiter.ts";
 import { DEFAULT_PROVIDER_URLS, PROVIDER_FACTORIES } from "../../providers/registry.ts";
@@ -104,15 +105,17 @@ export class ProviderConnections {
     if (!parsed.success) throw new ProviderResolutionError("InvalidSpec", `${ref.kind} ${ref.name} has an invalid spec: ${parsed.error.issues[0]?.message}`);
     const spec = parsed.data;
     const credentials = spec.credentialsSecretRef as { name: string; key: string; namespace?: string } | undefined;
-    const apiKey = credentials
-      ? await this.secrets.value(credentials.namespace ?? (ref.namespace as string), credentials.name, credentials.key)
-      : undefined;
+    const { apiKey, login } = credentials
+      ? await readCredentials(this.secrets, { namespace: credentials.namespace ?? (ref.namespace as string), name: credentials.name, key: credentials.key })
+      : {};
     const url = spec.url ?? DEFAULT_PROVIDER_URLS[spec.type];
     if (!url) throw new ProviderResolutionError("InvalidSpec", `${ref.kind} ${ref.name} has no url`);
     const settings: ProviderSettings = {
       type: spec.type,
       url: url.replace(/\/+$/, ""),
       ...(apiKey !== undefined ? { apiKey } : {}),
+      ...(login !== undefined ? { login } : {}),
+      ...(spec.whapi ? { whapi: { apiKeyInQuery: spec.whapi.apiKeyInQuery } } : {}),
       rateLimit: { requestsPerSecond: spec.rateLimit?.requestsPerSecond ?? 10, burst: spec.rateLimit?.burst ?? 20 },
       timeoutMs: this.timeoutMs,
     };
@@ -146,7 +149,7 @@ export class ProviderConnections {
 
   private clientFor(key: string, settings: ProviderSettings): ProviderClient {
     const fingerprint = createHash("sha256")
-      .update(JSON.stringify([settings.type, settings.url, settings.apiKey ?? "", settings.timeoutMs]))
+      .update(JSON.stringify([settings.type, settings.url, settings.apiKey ?? "", settings.login ?? null, settings.whapi ?? null, settings.timeoutMs]))
       .digest("hex");
     const existing = this.entries.get(key);
     if (existing) {
@@ -158,4 +161,29 @@ export class ProviderConnections {
     this.entries.set(key, { fingerprint, client, limiter });
     return client;
   }
+}
+
+/** The credentials Secret's keys for an account login (wapiz), beside the API key or token. */
+export const LOGIN_EMAIL_KEY = "email";
+export const LOGIN_PASSWORD_KEY = "password";
+
+/**
+ * What the credentials Secret holds: the value under `key` (an API key or token) and, when
+ * it has both `email` and `password`, an account login. With a login the key may be absent.
+ * Throws MissingSecretError when the Secret is missing or holds neither.
+ */
+async function readCredentials(
+  secrets: SecretReader,
+  ref: { readonly namespace: string; readonly name: string; readonly key: string },
+): Promise<Pick<ProviderSettings, "apiKey" | "login">> {
+  const secret = await secrets.secret(ref.namespace, ref.name);
+  if (!secret) throw new MissingSecretError(ref.namespace, ref.name);
+  const data = decodeSecretData(secret);
+  const value = (key: string) => data[key]?.toString("utf8").trim();
+  const apiKey = value(ref.key);
+  const email = value(LOGIN_EMAIL_KEY);
+  const password = value(LOGIN_PASSWORD_KEY);
+  const login = email && password ? { email, password } : undefined;
+  if (apiKey === undefined && login === undefined) throw new MissingSecretError(ref.namespace, ref.name, ref.key);
+  return { ...(apiKey !== undefined ? { apiKey } : {}), ...(login ? { login } : {}) };
 }
