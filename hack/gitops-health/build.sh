@@ -29,7 +29,8 @@ tmp="$(mktemp -d "$base/.build.XXXXXX")"
 trap 'rm -rf "$tmp"' EXIT
 log "building with $(go env GOVERSION) into $base/$key"
 start=$SECONDS
-go build -mod=readonly -trimpath -ldflags "-s -w" -o "$tmp/gitops-health" . >&2
+# No VCS stamp: a checkout without git (or owned by another user) must build too.
+go build -mod=readonly -buildvcs=false -trimpath -ldflags "-s -w" -o "$tmp/gitops-health" . >&2
 healthy "$tmp/gitops-health" || { log "the built binary does not run"; exit 1; }
 chmod 755 "$tmp"
 rm -rf "${base:?}/$key"
