@@ -106,7 +106,7 @@ export type Condition = z.infer<typeof condition>;
  * to `{observedGeneration: -1}` (as Flux's CRDs do) so that kstatus, which only compares
  * generations when the field exists, never calls a just-applied object Current.
  */
-export const NOT_OBSERVED = -1;
+const NOT_OBSERVED = -1;
 
 export const observedGeneration = z
   .int()
