@@ -19,9 +19,10 @@ endif
 
 CLUSTER_DIR ?= .local
 BUILD_CONTROL_PLANE := hack/control-plane/build.sh
+BUILD_GITOPS_HEALTH := hack/gitops-health/build.sh
 CLUSTER := node hack/control-plane/cluster.ts
 
-.PHONY: help control-plane cluster-up cluster-down cluster-status install node_modules test run
+.PHONY: help control-plane gitops-health cluster-up cluster-down cluster-status install node_modules test run
 
 help:
 	@sed -n '2,7p' Makefile | sed 's/^# \{0,1\}//'
@@ -29,6 +30,10 @@ help:
 # Builds (or finds in the cache) the control-plane binaries; prints their directory.
 control-plane:
 	@$(BUILD_CONTROL_PLANE)
+
+# Builds (or finds in the cache) the kstatus + Argo CD Lua helper the GitOps health test runs; prints its path.
+gitops-health:
+	@$(BUILD_GITOPS_HEALTH)
 
 cluster-up: control-plane
 	@bin="$$($(BUILD_CONTROL_PLANE))"; \
@@ -55,9 +60,9 @@ node_modules/.package-lock.json: package-lock.json package.json
 	npm ci
 	@touch $@
 
-test: node_modules control-plane
-	@mkdir -p .local; bin="$$($(BUILD_CONTROL_PLANE))"; \
-	status=0; PATH="$$bin:$$PATH" WA_CONTROL_PLANE_BIN="$$bin" npx vitest run --reporter=default --reporter=json \
+test: node_modules control-plane gitops-health
+	@mkdir -p .local; bin="$$($(BUILD_CONTROL_PLANE))"; health="$$($(BUILD_GITOPS_HEALTH))"; \
+	status=0; PATH="$$bin:$$PATH" WA_CONTROL_PLANE_BIN="$$bin" WA_GITOPS_HEALTH_BIN="$$health" npx vitest run --reporter=default --reporter=json \
 	  --outputFile.json=.local/vitest-report.json || status=$$?; \
 	node scripts/test-summary.ts .local/vitest-report.json && exit $$status
 

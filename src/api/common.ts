@@ -100,3 +100,19 @@ export const conditions = z
   });
 
 export type Condition = z.infer<typeof condition>;
+
+/**
+ * status.observedGeneration before the operator first looked. Each CRD defaults `status`
+ * to `{observedGeneration: -1}` (as Flux's CRDs do) so that kstatus, which only compares
+ * generations when the field exists, never calls a just-applied object Current.
+ */
+const NOT_OBSERVED = -1;
+
+export const observedGeneration = z
+  .int()
+  .min(NOT_OBSERVED)
+  .optional()
+  .describe("The metadata.generation last acted on; -1 until the operator has looked at this object.");
+
+/** The default `status` of every kind: not observed yet. */
+export const UNOBSERVED_STATUS = { observedGeneration: NOT_OBSERVED } as const;

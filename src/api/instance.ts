@@ -5,9 +5,11 @@ import {
   conditions,
   httpUrl,
   objectName,
+  observedGeneration,
   phoneDigits,
   secretKey,
   secretKeySelector,
+  UNOBSERVED_STATUS,
 } from "./common.ts";
 
 export const DESIRED_STATES = ["Connected", "Disconnected", "LoggedOut"] as const;
@@ -119,7 +121,7 @@ export const instanceSpecSchema = z
 export const instanceStatusSchema = z
   .object({
     phase: z.enum(PHASES).optional().describe("Observed phase: Pending, Starting, ScanQR, Connected, Disconnected, LoggedOut or Failed."),
-    observedGeneration: z.int().min(0).optional().describe("The metadata.generation last acted on."),
+    observedGeneration,
     conditions: conditions.optional(),
     providerInstanceId: z.string().max(256).optional().describe("The provider's id or session name for this number."),
     phoneNumber: z.string().max(32).optional().describe("The linked phone number, digits only, once connected."),
@@ -154,7 +156,8 @@ export const instanceStatusSchema = z
       .describe("Backoff after a failure that the operator retries on its own.")
       .optional(),
   })
-  .describe("Observed state of the number.");
+  .describe("Observed state of the number.")
+  .default(UNOBSERVED_STATUS);
 
 export type InstanceSpec = z.output<typeof instanceSpecSchema>;
 export type InstanceStatus = z.output<typeof instanceStatusSchema>;

@@ -6,7 +6,9 @@ import {
   duration,
   httpUrl,
   namespacedSecretKeySelector,
+  observedGeneration,
   secretKeySelector,
+  UNOBSERVED_STATUS,
 } from "./common.ts";
 
 export const providerType = z.enum(PROVIDER_TYPES).meta({
@@ -92,12 +94,13 @@ export const clusterProviderSpecSchema = providerSpec(
 
 export const providerStatusSchema = z
   .object({
-    observedGeneration: z.int().min(0).optional().describe("The metadata.generation last acted on."),
+    observedGeneration,
     conditions: conditions.optional(),
     version: z.string().max(256).optional().describe("Engine or WhatsApp Web version the provider reports, where it reports one."),
     instances: z.int().min(0).optional().describe("How many WhatsAppInstances use this provider."),
   })
-  .describe("Observed state of the provider.");
+  .describe("Observed state of the provider.")
+  .default(UNOBSERVED_STATUS);
 
 export type ProviderSpec = z.output<typeof providerSpecSchema>;
 export type ClusterProviderSpec = z.output<typeof clusterProviderSpecSchema>;
