@@ -69,6 +69,7 @@ function plannedStatus(spec: Record<string, unknown>, session: ObservedSession |
     session,
     quota: { allowed: options.quotaAllowed ?? true, message: "waha allows 1 instance (maxInstances); 1 older ones hold the slots" },
     qrSecretFilled: false,
+    webhookSecret: "absent",
     failureBackoff: { baseMs: 60_000, maxMs: 30 * 60_000 },
   });
   return { ...options.status, phase: plan.phase, observedGeneration: 1, conditions: applyVerdict(undefined, plan.verdict, 1, NOW_ISO) };
