@@ -84,7 +84,9 @@ export const instanceSpecSchema = z
           .array(z.string().min(1).max(128).describe("An event name in the provider's own words."))
           .max(64)
           .default([])
-          .describe("The provider's own event names, e.g. session.status and message for WAHA."),
+          .describe(
+            "The provider's own event names, e.g. session.status and message for WAHA (\"*\" there too). Omitted or empty means every lifecycle and message event the provider has. Providers without an event filter (wapiz, cloud_api) accept only an empty list.",
+          ),
         secretRef: z
           .object({
             name: objectName("Name of a Secret in the same namespace."),

@@ -34,6 +34,8 @@ export interface ProviderCapabilities {
   readonly webhookEvents: readonly string[] | "none";
   /** Whether the provider signs webhook deliveries with the HMAC key we give it. */
   readonly webhookSigning: boolean;
+  /** Whether configureWebhook restarts a running session (WAHA applies a new config that way): the planner says so in an Event. */
+  readonly webhookRestartsSession?: boolean;
   /** Whether checkHealth reports an engine or WhatsApp Web version. */
   readonly version: boolean;
 }

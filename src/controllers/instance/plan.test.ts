@@ -105,6 +105,30 @@ describe("planning towards Connected", () => {
   });
 });
 
+describe("rewiring a running session where that restarts it (WAHA)", () => {
+  const restarting = { ...everything, webhookRestartsSession: true };
+  const webhook = { url: "https://h.example/w", events: ["message"] };
+  const restartEvents = (plan: ReturnType<typeof planInstance>) => plan.events.filter((event) => event.reason === "Restarted");
+
+  it.each([
+    ["a linked session", session("Connected", { webhookInSync: false }), ["configureWebhook"], 1],
+    ["a session showing a QR", session("ScanQR", { webhookInSync: false }), ["configureWebhook", "showQr"], 1],
+    ["a stopped session, which nothing restarts", session("Disconnected", { webhookInSync: false }), ["configureWebhook", "connect"], 0],
+    ["a linked session already in sync", session("Connected", { webhookInSync: true }), [], 0],
+  ])("issue 9.3: %s: rewired only when out of sync, with one Event saying it restarts the session", (_sentence, observed, steps, events) => {
+    const plan = planInstance(input({ spec: { webhook }, status: { phase: observed.phase }, capabilities: restarting, session: observed }));
+    expect(kinds(plan)).toEqual(steps);
+    expect(restartEvents(plan)).toHaveLength(events);
+    if (events > 0) expect(restartEvents(plan)[0]?.message).toContain("reconfiguring the webhook restarts the waha session");
+  });
+
+  it("says nothing where rewiring leaves the session running", () => {
+    const plan = planInstance(input({ spec: { webhook }, session: session("Connected", { webhookInSync: false }) }));
+    expect(kinds(plan)).toEqual(["configureWebhook"]);
+    expect(restartEvents(plan)).toEqual([]);
+  });
+});
+
 describe("restarts", () => {
   it("restarts once for a new restartRequestedAt and records it", () => {
     const spec = { restartRequestedAt: "2026-11-21T09:00:00Z" };

@@ -190,16 +190,17 @@ function planConnected(input: PlanInput, session: ObservedSession, phase: Phase)
       return { phase, steps: [], verdict: progress("Starting", `the ${providerType} session is starting`), requeue: "fast", events: [] };
     case "ScanQR": {
       const pairing = planPairing(input, phase);
-      return pairing.verdict.stalled ? pairing : { ...pairing, steps: [...webhookSteps(input, session), ...pairing.steps] };
+      if (pairing.verdict.stalled) return pairing;
+      return { ...pairing, steps: [...webhookSteps(input, session), ...pairing.steps], events: [...pairing.events, ...rewiringEvents(input, session)] };
     }
     case "Connected": {
-      const steps: Step[] = [];
-      // Providers report webhookInSync only where they can wire webhooks at all.
-      if (capabilities.webhook && session.webhookInSync === false) steps.push({ kind: "configureWebhook" });
+      const steps: Step[] = webhookSteps(input, session);
       if (input.qrSecretFilled) steps.push({ kind: "clearQr" });
       const number = session.phoneNumber ? ` as +${session.phoneNumber}` : "";
-      const events: PlannedEvent[] =
-        status.phase === "Connected" ? [] : [{ type: "Normal", reason: "Connected", message: `linked${number}` }];
+      const events: PlannedEvent[] = [
+        ...(status.phase === "Connected" ? [] : [{ type: "Normal" as const, reason: "Connected", message: `linked${number}` }]),
+        ...rewiringEvents(input, session),
+      ];
       return {
         phase,
         steps,
@@ -219,7 +220,17 @@ function planConnected(input: PlanInput, session: ObservedSession, phase: Phase)
  * linking (Wappfy's instance.qr and instance.connected) are what a receiver waits for.
  */
 function webhookSteps(input: PlanInput, session: ObservedSession): Step[] {
+  // Providers report webhookInSync only where they can wire webhooks at all.
   return input.capabilities.webhook && session.webhookInSync === false ? [{ kind: "configureWebhook" }] : [];
+}
+
+/**
+ * Where rewiring restarts a running session (WAHA), the user hears it: one Event per
+ * change, since the rewired session reports in sync afterwards.
+ */
+function rewiringEvents(input: PlanInput, session: ObservedSession): PlannedEvent[] {
+  if (!input.capabilities.webhookRestartsSession || webhookSteps(input, session).length === 0) return [];
+  return [{ type: "Normal", reason: "Restarted", message: `reconfiguring the webhook restarts the ${input.providerType} session; the link is kept` }];
 }
 
 function planPairing(input: PlanInput, phase: Phase): Plan {
