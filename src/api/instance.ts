@@ -127,6 +127,13 @@ export const instanceStatusSchema = z
       .describe("The webhook in force.")
       .optional(),
     lastRestartAt: z.string().optional().describe("The restartRequestedAt value last carried out."),
+    providerState: z
+      .object({
+        state: z.string().max(64).describe("The provider's own word for the session's state, e.g. STARTING."),
+        since: z.iso.datetime({ offset: true }).describe("When the operator first saw that state, or last restarted the session in it."),
+      })
+      .describe("The provider's state and since when; a session STARTING for longer than the operator's stuck timeout is restarted once, then Failed.")
+      .optional(),
     recovery: z
       .object({
         attempts: z.int().min(0).describe("Consecutive failed starts or provider blocks; sets the next wait (1 min doubling to 30 min)."),

@@ -67,6 +67,12 @@ export interface InstanceRef {
   /** Desired webhook, if spec.webhook is set. */
   readonly webhook?: WebhookTarget;
   /**
+   * status.webhook.url: where the operator last pointed the provider. Lets a client whose
+   * provider keeps no record of who wired what (cloud_api's per-number override) remove
+   * only its own wiring once spec.webhook is gone.
+   */
+  readonly previousWebhookUrl?: string;
+  /**
    * The operator's own receiver for lifecycle events, when the provider resource asks for
    * it (spec.events). Providers with per-session webhooks (WAHA) add it to each session.
    */
@@ -99,6 +105,12 @@ export interface ObservedSession {
   readonly webhookInSync?: boolean;
   /** A short, secret-free explanation from the provider (e.g. why it failed). */
   readonly message?: string;
+  /**
+   * The provider's state word is one the operator does not know (read as Starting): the
+   * planner then looks again at the poll interval, not the pairing one, and never takes it
+   * for a session stuck in STARTING.
+   */
+  readonly unknownState?: boolean;
   /** Extra facts worth showing (cloud_api: qualityRating, displayPhoneNumber, ...). */
   readonly details?: Readonly<Record<string, string>>;
 }

@@ -39,6 +39,7 @@ export interface Plan {
   /** Status fields the plan changes (undefined = leave as is; null = clear). */
   readonly recovery?: InstanceStatus["recovery"] | null;
   readonly lastRestartAt?: string;
+  readonly providerState?: InstanceStatus["providerState"];
 }
 
 export interface PlanInput {
@@ -58,12 +59,23 @@ export interface PlanInput {
   /** Whether the QR Secret holds anything (a code or image) to empty once linked. */
   readonly qrSecretFilled: boolean;
   readonly failureBackoff: { readonly baseMs: number; readonly maxMs: number };
+  /** How long a session may stay STARTING before it is restarted once, then reported Failed (STUCK_TIMEOUT). */
+  readonly stuckTimeoutMs: number;
 }
 
 /** Pairing codes are short-lived on the phone; ask for a new one after this. */
 export const PAIRING_CODE_LIFETIME_MS = 3 * 60_000;
 
 export function planInstance(input: PlanInput): Plan {
+  const plan = planFor(input);
+  // The provider's state and since when, so a session can be found stuck in it (STARTING).
+  const seen = input.status.providerState;
+  const word = input.session?.providerState;
+  if (plan.providerState !== undefined || word === undefined || seen?.state === word) return plan;
+  return { ...plan, providerState: { state: word, since: new Date(input.now).toISOString() } };
+}
+
+function planFor(input: PlanInput): Plan {
   const unsupported = checkSupport(input);
   if (unsupported) return unsupported;
 
@@ -187,7 +199,7 @@ function planConnected(input: PlanInput, session: ObservedSession, phase: Phase)
       return { phase, steps, verdict: progress("Starting", `starting the ${providerType} session`), requeue: "fast", events };
     }
     case "Starting":
-      return { phase, steps: [], verdict: progress("Starting", `the ${providerType} session is starting`), requeue: "fast", events: [] };
+      return planStarting(input, session, phase);
     case "ScanQR": {
       const pairing = planPairing(input, phase);
       if (pairing.verdict.stalled) return pairing;
@@ -213,6 +225,43 @@ function planConnected(input: PlanInput, session: ObservedSession, phase: Phase)
     case "Failed":
       return planRecovery(input, session, phase);
   }
+}
+
+/**
+ * A session left STARTING for longer than stuckTimeoutMs is a known failure of real gateways
+ * (WAHA issues #1043, #2243): it is restarted once; still STARTING a stuckTimeoutMs after
+ * that, it is Failed and recovered like a FAILED session, with the same backoff. Each restart
+ * starts the clock again. An unknown state is never called stuck, and looks again at the
+ * poll interval rather than every 2 s (cloud_api: Meta's 200 calls/hour budget per WABA).
+ */
+function planStarting(input: PlanInput, session: ObservedSession, phase: Phase): Plan {
+  const { providerType, now } = input;
+  const waiting: Plan = {
+    phase,
+    steps: [],
+    verdict: progress("Starting", `the ${providerType} session is starting`),
+    requeue: session.unknownState ? "poll" : "fast",
+    events: [],
+  };
+  if (session.unknownState || !input.capabilities.restart) return waiting;
+  const seen = input.status.providerState;
+  const since = seen?.state === session.providerState ? Date.parse(seen.since) : now;
+  if (now - since < input.stuckTimeoutMs) return waiting;
+  const stuck = `stuck in ${session.providerState} for more than ${human(input.stuckTimeoutMs)}`;
+  const restartedNow = { state: session.providerState, since: new Date(now).toISOString() };
+  if (input.status.recovery === undefined) {
+    return {
+      phase,
+      steps: [{ kind: "restart", why: "recovery" }],
+      verdict: progress("Restarting", `the ${providerType} session was ${stuck}; restarting it once`),
+      requeue: "fast",
+      events: [{ type: "Normal", reason: "Restarted", message: `restarted the ${providerType} session, ${stuck}; if it stays stuck it is reported Failed` }],
+      recovery: { attempts: 0 },
+      providerState: restartedNow,
+    };
+  }
+  const recovering = planRecovery(input, { ...session, message: stuck }, "Failed");
+  return recovering.steps.length > 0 ? { ...recovering, providerState: restartedNow } : recovering;
 }
 
 /**

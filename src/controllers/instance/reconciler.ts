@@ -100,6 +100,7 @@ async function converge(
       ...(qrSecret.pairingCodeRequestedAt !== undefined ? { pairingCode: { requestedAt: qrSecret.pairingCodeRequestedAt } } : {}),
       qrSecretFilled: qrSecret.filled,
       failureBackoff: { baseMs: ctx.config.failureBackoff, maxMs: ctx.config.failureBackoffMax },
+      stuckTimeoutMs: ctx.config.stuckTimeout,
     });
     if (session) status.providerInstanceId = session.id;
     applyObservation(status, plan.phase, session);
@@ -116,6 +117,7 @@ async function converge(
       else status.recovery = plan.recovery;
     }
     if (plan.lastRestartAt !== undefined) status.lastRestartAt = plan.lastRestartAt;
+    if (plan.providerState !== undefined) status.providerState = plan.providerState;
     if (!plan.steps.some((step) => MUTATING_STEPS.has(step.kind))) break;
   }
   return { status, plan: plan as Plan };
@@ -231,6 +233,7 @@ async function buildRef(ctx: OperatorContext, instance: InstanceObject, spec: In
     ...(cloudApi ? { cloudApi } : {}),
     ...(spec.wappfy ? { wappfy: spec.wappfy } : {}),
     ...(webhook ? { webhook } : {}),
+    ...(instance.status?.webhook?.url ? { previousWebhookUrl: instance.status.webhook.url } : {}),
     ...(provider.events ? { providerEvents: provider.events } : {}),
   };
 }

@@ -9,7 +9,7 @@ import { ProviderError } from "../errors.ts";
 import { ProviderHttp, classifyByStatus, readErrorBody, type HttpResponse } from "../http.ts";
 import { renderQrPng } from "../qr.ts";
 import type { InstanceRef, ObservedSession, ProviderCapabilities, ProviderClient, ProviderFactory, QrCode } from "../types.ts";
-import { wahaPhase } from "./states.ts";
+import { isKnownWahaStatus, wahaPhase } from "./states.ts";
 
 /** WAHA's event names (2026.7.1 spec), the ones spec.webhook.events may hold. */
 export const WAHA_EVENTS = [
@@ -147,6 +147,7 @@ export const createWahaClient: ProviderFactory = (settings, deps) => {
       ...(phoneNumber ? { phoneNumber } : {}),
       ...(ownerUid ? { ownerUid } : {}),
       webhookInSync: wiringInSync(session.config, desiredWiring(ref)),
+      ...(isKnownWahaStatus(session.status) ? {} : { unknownState: true }),
     };
   };
 
