@@ -182,3 +182,23 @@ export interface ProviderDeps {
 
 /** Builds a client for one provider resource. registry.ts holds one per ProviderType. */
 export type ProviderFactory = (settings: ProviderSettings, deps: ProviderDeps) => ProviderClient;
+
+/** The provider-specific fields of an InstanceRef, which only that provider's module knows how to fill. */
+export type ProviderInstanceFields = Pick<InstanceRef, "cloudApi">;
+
+export interface InstanceOptionsContext {
+  /** Reads one key of a Secret in the instance's namespace; throws (MissingSecretError) when it is absent. */
+  readonly readSecret: (name: string, key: string) => Promise<string>;
+  /** Deleting: only what identifies the instance, and no Secret whose absence must not block the deletion. */
+  readonly cleanup: boolean;
+}
+
+/**
+ * Fills a provider's own InstanceRef fields from the instance's spec, reading the Secrets it
+ * names. `{invalid}` when the spec lacks what this provider needs (the instance is Stalled
+ * as InvalidSpec). registry.ts holds one for each provider type that has such fields.
+ */
+export type InstanceOptions = (
+  spec: import("../api/instance.ts").InstanceSpec,
+  context: InstanceOptionsContext,
+) => Promise<ProviderInstanceFields | { readonly invalid: string }>;

@@ -8,7 +8,8 @@ import { isConflict, isNotFound } from "../../kube/client.ts";
 import { INSTANCES, SECRETS } from "../../kube/resources.ts";
 import { MissingSecretError, readSecretValue } from "../../kube/secrets.ts";
 import { ProviderError } from "../../providers/errors.ts";
-import type { InstanceRef, ObservedSession, Phase } from "../../providers/types.ts";
+import { PROVIDER_INSTANCE_OPTIONS } from "../../providers/registry.ts";
+import type { InstanceRef, ObservedSession, Phase, ProviderInstanceFields } from "../../providers/types.ts";
 import { applyVerdict, STALLED_REASONS, type Verdict } from "../conditions.ts";
 import { FINALIZER, type InstanceObject, type OperatorContext, type ReconcileResult } from "../context.ts";
 import { ProviderResolutionError, providerKey, type ResolvedProvider } from "../provider/connections.ts";
@@ -209,13 +210,7 @@ async function buildRef(ctx: OperatorContext, instance: InstanceObject, spec: In
   const apiKey = spec.credentialsSecretRef
     ? await readSecretValue(ctx.kube, namespace, spec.credentialsSecretRef.name, spec.credentialsSecretRef.key)
     : undefined;
-  let cloudApi: InstanceRef["cloudApi"];
-  if (spec.cloudApi) {
-    const pin = await readSecretValue(ctx.kube, namespace, spec.cloudApi.pinSecretRef.name, spec.cloudApi.pinSecretRef.key);
-    cloudApi = { phoneNumberId: spec.cloudApi.phoneNumberId, ...(spec.cloudApi.wabaId ? { wabaId: spec.cloudApi.wabaId } : {}), pin };
-  } else if (provider.type === "cloud_api") {
-    throw new ProviderResolutionError("InvalidSpec", "spec.cloudApi (phoneNumberId and pinSecretRef) is required for a cloud_api provider");
-  }
+  const own = await providerFields(ctx, namespace, spec, provider, false);
   let webhook: InstanceRef["webhook"];
   if (spec.webhook) {
     const hmacKey = await ensureWebhookKey(ctx.kube, instance, spec.webhook);
@@ -230,7 +225,7 @@ async function buildRef(ctx: OperatorContext, instance: InstanceObject, spec: In
     ...(spec.displayName ? { displayName: spec.displayName } : {}),
     ...(instance.status?.providerInstanceId ? { providerInstanceId: instance.status.providerInstanceId } : {}),
     ...(apiKey !== undefined ? { apiKey } : {}),
-    ...(cloudApi ? { cloudApi } : {}),
+    ...own,
     ...(spec.wappfy ? { wappfy: spec.wappfy } : {}),
     ...(webhook ? { webhook } : {}),
     ...(instance.status?.webhook?.url ? { previousWebhookUrl: instance.status.webhook.url } : {}),
@@ -318,9 +313,24 @@ async function refForCleanup(ctx: OperatorContext, instance: InstanceObject, spe
     uid: instance.metadata.uid as string,
     ...(instance.status?.providerInstanceId ? { providerInstanceId: instance.status.providerInstanceId } : {}),
     ...(apiKey !== undefined ? { apiKey } : {}),
-    ...(spec.cloudApi && provider.type === "cloud_api" ? { cloudApi: { phoneNumberId: spec.cloudApi.phoneNumberId, ...(spec.cloudApi.wabaId ? { wabaId: spec.cloudApi.wabaId } : {}) } } : {}),
+    ...(await providerFields(ctx, namespace, spec, provider, true)),
     ...(spec.displayName ? { displayName: spec.displayName } : {}),
   };
+}
+
+/** The provider module's own InstanceRef fields (registry PROVIDER_INSTANCE_OPTIONS), with its Secrets read. */
+async function providerFields(
+  ctx: OperatorContext,
+  namespace: string,
+  spec: InstanceSpec,
+  provider: ResolvedProvider,
+  cleanup: boolean,
+): Promise<ProviderInstanceFields> {
+  const options = PROVIDER_INSTANCE_OPTIONS[provider.type];
+  if (!options) return {};
+  const fields = await options(spec, { readSecret: (name, key) => readSecretValue(ctx.kube, namespace, name, key), cleanup });
+  if ("invalid" in fields) throw new ProviderResolutionError("InvalidSpec", fields.invalid);
+  return fields;
 }
 
 async function patchFinalizers(ctx: OperatorContext, instance: InstanceObject, finalizers: string[]): Promise<void> {

@@ -4,9 +4,11 @@ import { FakeClock } from "../../../test/emulators/shared/clock.ts";
 import { ProviderError } from "../errors.ts";
 import { RateLimiter } from "../rate-limiter.ts";
 import type { InstanceRef, ProviderClient, ProviderSettings } from "../types.ts";
+import { instanceSpecSchema } from "../../api/instance.ts";
 import {
   classifyGraphError,
   cloudApiCapabilities,
+  cloudApiInstanceOptions,
   createCloudApiClient,
   GRAPH_API_VERSION,
   graphBaseUrl,
@@ -108,6 +110,36 @@ describe("classifyGraphError", () => {
     expect(classified.code).toBe("133016");
     expect(classified.status).toBe(400);
     expect(classified.message).toContain("try again later");
+  });
+});
+
+describe("cloudApiInstanceOptions: the instance fields the Cloud API module fills from spec", () => {
+  const spec = instanceSpecSchema.parse({
+    providerRef: { name: "meta" },
+    cloudApi: { phoneNumberId: NUMBER, wabaId: WABA, pinSecretRef: { name: "wa-pin" } },
+  });
+  const reads: string[] = [];
+  const readSecret = async (name: string, key: string) => {
+    reads.push(`${name}/${key}`);
+    return PIN;
+  };
+
+  it("reads the PIN from pinSecretRef for a normal pass", async () => {
+    reads.length = 0;
+    expect(await cloudApiInstanceOptions(spec, { readSecret, cleanup: false })).toEqual({ cloudApi: { phoneNumberId: NUMBER, wabaId: WABA, pin: PIN } });
+    expect(reads).toEqual(["wa-pin/pin"]);
+  });
+
+  it("reads no Secret when deleting: a PIN Secret already gone must not block it", async () => {
+    reads.length = 0;
+    expect(await cloudApiInstanceOptions(spec, { readSecret, cleanup: true })).toEqual({ cloudApi: { phoneNumberId: NUMBER, wabaId: WABA } });
+    expect(reads).toEqual([]);
+  });
+
+  it("names what is missing when spec.cloudApi is absent", async () => {
+    const bare = instanceSpecSchema.parse({ providerRef: { name: "meta" } });
+    expect(await cloudApiInstanceOptions(bare, { readSecret, cleanup: false })).toEqual({ invalid: expect.stringContaining("spec.cloudApi") });
+    expect(await cloudApiInstanceOptions(bare, { readSecret, cleanup: true })).toEqual({});
   });
 });
 

@@ -25,6 +25,7 @@ import { classifyByStatus, ProviderHttp, readErrorBody, retryAfterMs, type HttpR
 import type { RateLimiter } from "../rate-limiter.ts";
 import type {
   HealthReport,
+  InstanceOptions,
   InstanceRef,
   ObservedSession,
   ProviderCapabilities,
@@ -110,6 +111,19 @@ export function graphBaseUrl(url: string): string {
 }
 
 export const createCloudApiClient: ProviderFactory = (settings, deps) => new CloudApiClient(settings, deps);
+
+/**
+ * spec.cloudApi as the client needs it: the number, its WABA, and the two-step PIN read from
+ * pinSecretRef. Deleting needs only the number: a PIN Secret already gone must not block it.
+ */
+export const cloudApiInstanceOptions: InstanceOptions = async (spec, { readSecret, cleanup }) => {
+  const number = spec.cloudApi;
+  if (number === undefined) return cleanup ? {} : { invalid: "spec.cloudApi (phoneNumberId and pinSecretRef) is required for a cloud_api provider" };
+  const pin = cleanup ? undefined : await readSecret(number.pinSecretRef.name, number.pinSecretRef.key);
+  return {
+    cloudApi: { phoneNumberId: number.phoneNumberId, ...(number.wabaId ? { wabaId: number.wabaId } : {}), ...(pin === undefined ? {} : { pin }) },
+  };
+};
 
 class CloudApiClient implements ProviderClient {
   readonly type = "cloud_api" as const;
