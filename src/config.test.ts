@@ -22,6 +22,12 @@ describe("loadConfig", () => {
     expect(config).toMatchObject({ namespaces: [], concurrency: 8, logLevel: "info", pollInterval: 30_000, failureBackoff: 60_000, leaderElection: false, leaseDuration: 15_000 });
   });
 
+  it("issue 9.14: bounds a session's time in STARTING by STUCK_TIMEOUT, 5 minutes unless set", () => {
+    expect(loadConfig([], {}).stuckTimeout).toBe(5 * 60_000);
+    expect(loadConfig([], { STUCK_TIMEOUT: "90s" }).stuckTimeout).toBe(90_000);
+    expect(loadConfig(["--stuck-timeout", "2m"], {}).stuckTimeout).toBe(120_000);
+  });
+
   it("reads the environment, and flags win over it", () => {
     const config = loadConfig(["--concurrency", "3"], { CONCURRENCY: "16", WATCH_NAMESPACES: "a, b", POLL_INTERVAL: "1m", LEADER_ELECTION: "true", POD_NAMESPACE: "ops" });
     expect(config).toMatchObject({ concurrency: 3, namespaces: ["a", "b"], pollInterval: 60_000, leaderElection: true, operatorNamespace: "ops" });

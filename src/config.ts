@@ -44,6 +44,8 @@ export const configSchema = z.object({
   /** First wait before restarting a FAILED session; doubles up to failureBackoffMax. */
   failureBackoff: durationMs.default(60_000),
   failureBackoffMax: durationMs.default(30 * 60_000),
+  /** A session STARTING for longer is restarted once, then reported Failed (WAHA issues #1043, #2243). */
+  stuckTimeout: durationMs.default(5 * 60_000),
   /** Re-check of each provider's health. */
   providerCheckInterval: durationMs.default(60_000),
   providerTimeout: durationMs.default(10_000),
@@ -72,6 +74,7 @@ const SETTINGS: readonly { flag: string; env: string; key: keyof z.input<typeof 
   { flag: "qr-refresh-interval", env: "QR_REFRESH_INTERVAL", key: "qrRefreshInterval" },
   { flag: "failure-backoff", env: "FAILURE_BACKOFF", key: "failureBackoff" },
   { flag: "failure-backoff-max", env: "FAILURE_BACKOFF_MAX", key: "failureBackoffMax" },
+  { flag: "stuck-timeout", env: "STUCK_TIMEOUT", key: "stuckTimeout" },
   { flag: "provider-check-interval", env: "PROVIDER_CHECK_INTERVAL", key: "providerCheckInterval" },
   { flag: "provider-timeout", env: "PROVIDER_TIMEOUT", key: "providerTimeout" },
   { flag: "resync", env: "RESYNC_INTERVAL", key: "resync" },

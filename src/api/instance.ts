@@ -86,7 +86,9 @@ export const instanceSpecSchema = z
           .array(z.string().min(1).max(128).describe("An event name in the provider's own words."))
           .max(64)
           .default([])
-          .describe("The provider's own event names, e.g. session.status and message for WAHA."),
+          .describe(
+            "The provider's own event names, e.g. session.status and message for WAHA (\"*\" there too). Omitted or empty means every lifecycle and message event the provider has. Providers without an event filter (wapiz, cloud_api) accept only an empty list.",
+          ),
         secretRef: z
           .object({
             name: objectName("Name of a Secret in the same namespace."),
@@ -148,6 +150,13 @@ export const instanceStatusSchema = z
       .describe(
         "The restartRequestedAt value whose restart call is under way. Recorded before the call, so a restart interrupted by a crash is not repeated (at most once).",
       ),
+    providerState: z
+      .object({
+        state: z.string().max(64).describe("The provider's own word for the session's state, e.g. STARTING."),
+        since: z.iso.datetime({ offset: true }).describe("When the operator first saw that state, or last restarted the session in it."),
+      })
+      .describe("The provider's state and since when; a session STARTING for longer than the operator's stuck timeout is restarted once, then Failed.")
+      .optional(),
     recovery: z
       .object({
         attempts: z.int().min(0).describe("Consecutive failed starts or provider blocks; sets the next wait (1 min doubling to 30 min)."),

@@ -71,8 +71,6 @@ const WRONG_KEY = "not-a-key-this-provider-knows";
 /** Where a session may be after its service was stopped or removed: nothing runs. */
 const IDLE_PHASES: readonly Phase[] = ["Pending", "Disconnected", "LoggedOut"];
 
-/** Providers whose client does not yet report a removed webhook as out of sync (issue 9.6, another branch). */
-const UNWIRING_PENDING: readonly ProviderType[] = ["cloud_api"];
 
 /** The capabilities a provider type declares, read without any I/O, so cases can be skipped when collected. */
 export function declaredCapabilities(type: ProviderType): ProviderCapabilities {
@@ -295,18 +293,20 @@ export function describeProviderContract(type: ProviderType, setup: () => Promis
       await client.configureWebhook(wanted, id);
       expect((await client.observe(wanted))?.webhookInSync).toBe(true);
       // Without a webhook in the ref, configureWebhook takes ours away: the wanted one is out of sync again.
-      await client.configureWebhook(target, id);
+      // (The ref as the reconciler builds it once spec.webhook is gone: status.webhook still names the URL.)
+      await client.configureWebhook({ ...target, previousWebhookUrl: wanted.webhook.url }, id);
       expect((await client.observe(wanted))?.webhookInSync).toBe(false);
     });
 
-    // cloud_api's side of issue 9.6 is fixed on its own branch; drop it from this list once merged.
-    it.skipIf(!capabilities.webhook || UNWIRING_PENDING.includes(type))(
+    it.skipIf(!capabilities.webhook)(
       "issue 9.6: with spec.webhook removed, our wiring still there is out of sync, and configureWebhook without one takes it away",
       async () => {
-        const target = await created();
-        const id = target.providerInstanceId as string;
-        await client.configureWebhook({ ...target, webhook: webhook() }, id);
-        // The spec no longer asks for a webhook: what we wired is now a difference to act on.
+        const fresh = await created();
+        const id = fresh.providerInstanceId as string;
+        const wired = webhook();
+        await client.configureWebhook({ ...fresh, webhook: wired }, id);
+        // The spec no longer asks for a webhook; the reconciler's ref still names what it wired (status.webhook.url).
+        const target = { ...fresh, previousWebhookUrl: wired.url };
         expect((await client.observe(target))?.webhookInSync).toBe(false);
         await client.configureWebhook(target, id);
         expect((await client.observe(target))?.webhookInSync).not.toBe(false);

@@ -71,6 +71,7 @@ function plannedStatus(spec: Record<string, unknown>, session: ObservedSession |
     qrSecretFilled: false,
     webhookSecret: "absent",
     failureBackoff: { baseMs: 60_000, maxMs: 30 * 60_000 },
+    stuckTimeoutMs: 5 * 60_000,
   });
   return { ...options.status, phase: plan.phase, observedGeneration: 1, conditions: applyVerdict(undefined, plan.verdict, 1, NOW_ISO) };
 }

@@ -38,6 +38,7 @@ function input(overrides: { spec?: Record<string, unknown>; status?: InstanceSta
     quota: { allowed: true, message: "" },
     qrSecretFilled: false,
     failureBackoff: { baseMs: 60_000, maxMs: 30 * 60_000 },
+    stuckTimeoutMs: 5 * 60_000,
     ...rest,
   };
 }
@@ -108,6 +109,30 @@ describe("planning towards Connected", () => {
   });
 });
 
+describe("rewiring a running session where that restarts it (WAHA)", () => {
+  const restarting = { ...everything, webhookRestartsSession: true };
+  const webhook = { url: "https://h.example/w", events: ["message"] };
+  const restartEvents = (plan: ReturnType<typeof planInstance>) => plan.events.filter((event) => event.reason === "Restarted");
+
+  it.each([
+    ["a linked session", session("Connected", { webhookInSync: false }), ["configureWebhook"], 1],
+    ["a session showing a QR", session("ScanQR", { webhookInSync: false }), ["configureWebhook", "showQr"], 1],
+    ["a stopped session, which nothing restarts", session("Disconnected", { webhookInSync: false }), ["configureWebhook", "connect"], 0],
+    ["a linked session already in sync", session("Connected", { webhookInSync: true }), [], 0],
+  ])("issue 9.3: %s: rewired only when out of sync, with one Event saying it restarts the session", (_sentence, observed, steps, events) => {
+    const plan = planInstance(input({ spec: { webhook }, status: { phase: observed.phase }, capabilities: restarting, session: observed }));
+    expect(kinds(plan)).toEqual(steps);
+    expect(restartEvents(plan)).toHaveLength(events);
+    if (events > 0) expect(restartEvents(plan)[0]?.message).toContain("reconfiguring the webhook restarts the waha session");
+  });
+
+  it("says nothing where rewiring leaves the session running", () => {
+    const plan = planInstance(input({ spec: { webhook }, session: session("Connected", { webhookInSync: false }) }));
+    expect(kinds(plan)).toEqual(["configureWebhook"]);
+    expect(restartEvents(plan)).toEqual([]);
+  });
+});
+
 describe("restarts", () => {
   it("restarts once for a new restartRequestedAt and records it", () => {
     const spec = { restartRequestedAt: "2026-11-21T09:00:00Z" };
@@ -152,6 +177,87 @@ describe("recovering a FAILED session", () => {
 
   it("forgets the failures once linked", () => {
     expect(planInstance(input({ status: { recovery: { attempts: 3 } } })).recovery).toBeNull();
+  });
+});
+
+describe("a session stuck in STARTING (WAHA issues #1043, #2243)", () => {
+  const at = (minutesAgo: number) => new Date(NOW - minutesAgo * 60_000).toISOString();
+  const starting = session("Starting", { providerState: "STARTING" });
+
+  it.each([
+    ["issue 9.14: starting for less than the stuck timeout: waits", { phase: "Starting", providerState: { state: "STARTING", since: at(4) } }, [], "Starting", "Starting"],
+    [
+      "issue 9.14: starting for longer than the stuck timeout: restarted once",
+      { phase: "Starting", providerState: { state: "STARTING", since: at(6) } },
+      ["restart"],
+      "Starting",
+      "Restarting",
+    ],
+    [
+      "issue 9.14: still starting a stuck timeout after that restart: Failed, with the FAILED backoff",
+      { phase: "Starting", providerState: { state: "STARTING", since: at(6) }, recovery: { attempts: 0 } },
+      [],
+      "Failed",
+      "Failed",
+    ],
+    [
+      "issue 9.14: Failed for being stuck and the backoff is over: restarted again",
+      { phase: "Failed", providerState: { state: "STARTING", since: at(9) }, recovery: { attempts: 0, notBefore: at(1) } },
+      ["restart"],
+      "Failed",
+      "Restarting",
+    ],
+    [
+      "issue 9.14: Failed for being stuck, backoff still running: stays Failed although the provider says STARTING",
+      { phase: "Failed", providerState: { state: "STARTING", since: at(9) }, recovery: { attempts: 0, notBefore: new Date(NOW + 60_000).toISOString() } },
+      [],
+      "Failed",
+      "Failed",
+    ],
+    ["a state first seen now has just begun", { phase: "ScanQR", providerState: { state: "SCAN_QR_CODE", since: at(60) } }, [], "Starting", "Starting"],
+  ] as const)("%s", (_sentence, status, steps, phase, reason) => {
+    const plan = planInstance(input({ session: starting, status: status as InstanceStatus }));
+    expect(kinds(plan)).toEqual(steps);
+    expect(plan.phase).toBe(phase);
+    expect(plan.verdict.reason).toBe(reason);
+    expect(plan.verdict.stalled).toBe(false);
+  });
+
+  it("issue 9.14: the restart starts the clock again, and says why in an Event and in the Ready message", () => {
+    const plan = planInstance(input({ session: starting, status: { phase: "Starting", providerState: { state: "STARTING", since: at(6) } } }));
+    expect(plan.providerState).toEqual({ state: "STARTING", since: new Date(NOW).toISOString() });
+    expect(plan.recovery).toEqual({ attempts: 0 });
+    expect(plan.verdict.message).toContain("stuck in STARTING for more than 5m");
+    expect(plan.events).toEqual([expect.objectContaining({ reason: "Restarted", message: expect.stringContaining("stuck in STARTING") })]);
+  });
+
+  it("issue 9.14: reported Failed, it names the reason and waits the FAILED backoff", () => {
+    const plan = planInstance(input({ session: starting, status: { phase: "Starting", providerState: { state: "STARTING", since: at(6) }, recovery: { attempts: 0 } } }));
+    expect(plan.verdict.message).toContain("stuck in STARTING for more than 5m");
+    expect(plan.recovery).toEqual({ attempts: 0, notBefore: new Date(NOW + 60_000).toISOString() });
+    expect(plan.requeue).toEqual({ afterMs: 60_000 });
+  });
+
+  it("records when a state was first seen, and leaves it while it lasts", () => {
+    expect(planInstance(input({ session: starting, status: { phase: "ScanQR" } })).providerState).toEqual({ state: "STARTING", since: new Date(NOW).toISOString() });
+    expect(planInstance(input({ session: starting, status: { phase: "Starting", providerState: { state: "STARTING", since: at(1) } } })).providerState).toBeUndefined();
+  });
+
+  it.each([
+    ["a provider that cannot restart", { ...everything, restart: false }, starting],
+    ["a state the operator does not know", everything, session("Starting", { providerState: "HIBERNATING", unknownState: true })],
+  ])("never restarts %s for being slow", (_sentence, capabilities, observed) => {
+    const status: InstanceStatus = { phase: "Starting", providerState: { state: observed.providerState, since: at(60) } };
+    const plan = planInstance(input({ session: observed, status, capabilities }));
+    expect(kinds(plan)).toEqual([]);
+    expect(plan.phase).toBe("Starting");
+  });
+});
+
+describe("an unknown provider state", () => {
+  it("issue 9.8: is looked at again at the poll interval, not every 2 s; a known STARTING is watched closely", () => {
+    expect(planInstance(input({ session: session("Starting", { providerState: "WARMING_UP", unknownState: true }) })).requeue).toBe("poll");
+    expect(planInstance(input({ session: session("Starting", { providerState: "STARTING" }) })).requeue).toBe("starting");
   });
 });
 
