@@ -94,4 +94,27 @@ describe("WorkQueue", () => {
     await stopped;
     expect(finished).toEqual(["ns/a"]);
   });
+
+  it("a handler that rejects keeps its worker, reports the error and retries the key with backoff", async () => {
+    const errors: string[] = [];
+    const queue = new WorkQueue({ concurrency: 1, baseDelayMs: 10, onError: (key, error) => errors.push(`${key}: ${(error as Error).message}`) });
+    const seen: string[] = [];
+    let failuresLeft = 2;
+    queue.start(async (key) => {
+      seen.push(key);
+      if (key === "ns/a" && failuresLeft-- > 0) throw new Error("boom");
+    });
+    queue.add("ns/a");
+    queue.add("ns/b");
+    await tick(150);
+    await queue.whenIdle();
+    // The single worker survived both rejections: ns/b ran, and ns/a came back until it succeeded.
+    expect(seen).toEqual(["ns/a", "ns/b", "ns/a", "ns/a"]);
+    expect(errors).toEqual(["ns/a: boom", "ns/a: boom"]);
+    queue.add("ns/c");
+    await tick();
+    await queue.whenIdle();
+    await queue.shutdown();
+    expect(seen.at(-1)).toBe("ns/c");
+  });
 });
