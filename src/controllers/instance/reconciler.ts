@@ -208,7 +208,8 @@ async function buildRef(ctx: OperatorContext, instance: InstanceObject, spec: In
     ? await readSecretValue(ctx.kube, namespace, spec.credentialsSecretRef.name, spec.credentialsSecretRef.key)
     : undefined;
   let cloudApi: InstanceRef["cloudApi"];
-  if (spec.cloudApi) {
+  // spec.cloudApi on another provider type is the planner's InvalidSpec, not a missing PIN Secret.
+  if (spec.cloudApi && provider.type === "cloud_api") {
     const pin = await readSecretValue(ctx.kube, namespace, spec.cloudApi.pinSecretRef.name, spec.cloudApi.pinSecretRef.key);
     cloudApi = { phoneNumberId: spec.cloudApi.phoneNumberId, ...(spec.cloudApi.wabaId ? { wabaId: spec.cloudApi.wabaId } : {}), pin };
   } else if (provider.type === "cloud_api") {
