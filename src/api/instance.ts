@@ -3,11 +3,13 @@ import { z } from "zod";
 import { PHASES } from "../providers/types.ts";
 import {
   conditions,
+  generation,
   httpUrl,
   objectName,
   phoneDigits,
   secretKey,
   secretKeySelector,
+  timestamp,
 } from "./common.ts";
 
 export const DESIRED_STATES = ["Connected", "Disconnected", "LoggedOut"] as const;
@@ -43,10 +45,9 @@ export const instanceSpecSchema = z
       .describe(
         "Desired state: Connected (linked and running), Disconnected (stopped, link kept) or LoggedOut (link removed).",
       ),
-    restartRequestedAt: z.iso
-      .datetime({ offset: true })
-      .optional()
-      .describe("A new value restarts the session once, keeping the link; the value carried out is status.lastRestartAt."),
+    restartRequestedAt: timestamp(
+      "A new value restarts the session once, keeping the link; the value carried out is status.lastRestartAt.",
+    ).optional(),
     pairing: z
       .object({
         method: z.enum(["QR", "Code"]).default("QR").describe("QR (scan a code) or Code (type a pairing code on the phone)."),
@@ -65,8 +66,8 @@ export const instanceSpecSchema = z
     ).optional(),
     cloudApi: z
       .object({
-        phoneNumberId: z.string().regex(/^[0-9]+$/).describe("The business phone number id in Meta's Graph API."),
-        wabaId: z.string().regex(/^[0-9]+$/).optional().describe("The WhatsApp Business Account id, needed for webhooks."),
+        phoneNumberId: z.string().max(32).regex(/^[0-9]+$/).describe("The business phone number id in Meta's Graph API."),
+        wabaId: z.string().max(32).regex(/^[0-9]+$/).optional().describe("The WhatsApp Business Account id, needed for webhooks."),
         pinSecretRef: secretKeySelector("Secret holding the 6-digit two-step verification PIN used to register.", "pin"),
       })
       .describe("cloud_api only: the business phone number to register.")
@@ -105,30 +106,30 @@ export const instanceSpecSchema = z
 export const instanceStatusSchema = z
   .object({
     phase: z.enum(PHASES).optional().describe("Observed phase: Pending, Starting, ScanQR, Connected, Disconnected, LoggedOut or Failed."),
-    observedGeneration: z.int().min(0).optional().describe("The metadata.generation last acted on."),
+    observedGeneration: generation("The metadata.generation last acted on.").optional(),
     conditions: conditions.optional(),
     providerInstanceId: z.string().max(256).optional().describe("The provider's id or session name for this number."),
     phoneNumber: z.string().max(32).optional().describe("The linked phone number, digits only, once connected."),
     qr: z
       .object({
-        secretName: z.string().describe("Secret holding qr.png, qr.txt and pairing-code."),
-        updatedAt: z.iso.datetime({ offset: true }).describe("When the code in the Secret was fetched."),
-        expiresAt: z.iso.datetime({ offset: true }).optional().describe("When the provider will replace the code."),
+        secretName: z.string().max(253).describe("Secret holding qr.png, qr.txt and pairing-code."),
+        updatedAt: timestamp("When the code in the Secret was fetched."),
+        expiresAt: timestamp("When the provider will replace the code.").optional(),
       })
       .describe("The current QR code, only while phase is ScanQR.")
       .optional(),
     webhook: z
       .object({
-        secretName: z.string().describe("Secret holding url, events and hmac-key."),
-        url: z.string().describe("The URL the provider posts to."),
+        secretName: z.string().max(253).describe("Secret holding url, events and hmac-key."),
+        url: z.string().max(2048).describe("The URL the provider posts to."),
       })
       .describe("The webhook in force.")
       .optional(),
-    lastRestartAt: z.string().optional().describe("The restartRequestedAt value last carried out."),
+    lastRestartAt: z.string().max(64).optional().describe("The restartRequestedAt value last carried out."),
     recovery: z
       .object({
-        attempts: z.int().min(0).describe("Consecutive failed starts or provider blocks; sets the next wait (1 min doubling to 30 min)."),
-        notBefore: z.iso.datetime({ offset: true }).optional().describe("No new attempt is made before this time."),
+        attempts: z.int().min(0).max(2_147_483_647).describe("Consecutive failed starts or provider blocks; sets the next wait (1 min doubling to 30 min)."),
+        notBefore: timestamp("No new attempt is made before this time.").optional(),
       })
       .describe("Backoff after a failure that the operator retries on its own.")
       .optional(),
