@@ -1,4 +1,5 @@
 /** Reading Secret values and writing the Secrets the operator owns. */
+import { redactor } from "../redaction.ts";
 import type { KubeClient } from "./client.ts";
 import { isNotFound } from "./client.ts";
 import { SECRETS, type KubeObject, type OwnerReference } from "./resources.ts";
@@ -21,9 +22,22 @@ export class MissingSecretError extends Error {
 export async function readSecretValue(kube: KubeClient, namespace: string, name: string, key: string): Promise<string> {
   const secret = await kube.find<SecretObject>(SECRETS, namespace, name);
   if (!secret) throw new MissingSecretError(namespace, name);
-  const encoded = secret.data?.[key];
-  if (encoded === undefined) throw new MissingSecretError(namespace, name, key);
-  return Buffer.from(encoded, "base64").toString("utf8").trim();
+  const value = secretValue(secret, key);
+  if (value === undefined) throw new MissingSecretError(namespace, name, key);
+  return value;
+}
+
+/**
+ * A credential from a Secret's data, decoded and trimmed, or undefined when absent. Every
+ * credential the operator reads passes here, so the process-wide redactor learns it
+ * before any text that could carry it leaves the process.
+ */
+export function secretValue(secret: SecretObject | undefined, key: string): string | undefined {
+  const encoded = secret?.data?.[key];
+  if (encoded === undefined) return undefined;
+  const value = Buffer.from(encoded, "base64").toString("utf8").trim();
+  redactor.remember(value);
+  return value;
 }
 
 export function decodeSecretData(secret: SecretObject | undefined): Record<string, Buffer> {

@@ -9,7 +9,7 @@ import { INSTANCES, SECRETS } from "../../kube/resources.ts";
 import { MissingSecretError, readSecretValue } from "../../kube/secrets.ts";
 import { ProviderError } from "../../providers/errors.ts";
 import type { InstanceRef, ObservedSession, Phase } from "../../providers/types.ts";
-import { applyVerdict, STALLED_REASONS, type Verdict } from "../conditions.ts";
+import { applyVerdict, publishableStatus, STALLED_REASONS, type Verdict } from "../conditions.ts";
 import { FINALIZER, type InstanceObject, type OperatorContext, type ReconcileResult } from "../context.ts";
 import { ProviderResolutionError, providerKey, type ResolvedProvider } from "../provider/connections.ts";
 import { mergePatch } from "../status-patch.ts";
@@ -348,7 +348,7 @@ async function report(ctx: OperatorContext, instance: InstanceObject, status: In
   }
   // Events first: whoever sees the new status finds the Events that explain it already there.
   for (const event of events) await ctx.events.record(instance, event.type, event.reason, event.message);
-  const patch = mergePatch(instance.status ?? {}, next);
+  const patch = mergePatch(instance.status ?? {}, publishableStatus(next));
   if (patch !== undefined) {
     try {
       await ctx.kube.patch(INSTANCES, instance.metadata.namespace, instance.metadata.name, { status: patch }, "merge", "status");

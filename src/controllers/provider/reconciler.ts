@@ -8,7 +8,7 @@ import { deleteSecret, ensureOwnedSecret, MissingSecretError, type SecretObject 
 import { randomBytes } from "node:crypto";
 import type { ProviderStatus } from "../../api/provider.ts";
 import { ProviderError } from "../../providers/errors.ts";
-import { applyVerdict, STALLED_REASONS, type Verdict } from "../conditions.ts";
+import { applyVerdict, publishableStatus, STALLED_REASONS, type Verdict } from "../conditions.ts";
 import type { OperatorContext, ProviderObject, ReconcileResult } from "../context.ts";
 import { instancesUsing } from "../instance/reconciler.ts";
 import { mergePatch } from "../status-patch.ts";
@@ -57,7 +57,7 @@ export async function reconcileProvider(ctx: OperatorContext, kind: string, key:
     observedGeneration: generation,
     conditions: applyVerdict(status.conditions, verdict, generation, new Date(ctx.clock.now()).toISOString().replace(/\.\d{3}Z$/, "Z")),
   };
-  const patch = mergePatch(object.status ?? {}, next);
+  const patch = mergePatch(object.status ?? {}, publishableStatus(next));
   if (patch !== undefined) {
     try {
       await ctx.kube.patch(type, namespace, name, { status: patch }, "merge", "status");
