@@ -26,6 +26,8 @@ export interface OperatorOptions {
   readonly clock?: Clock;
   readonly host?: string;
   readonly metrics?: Metrics;
+  /** Whether this replica may change anything at a provider now (leader election); absent means always. */
+  readonly mayWrite?: () => boolean;
 }
 
 /** Secrets are watched for changes only; their data stays out of the cache (a digest replaces it). */
@@ -65,6 +67,8 @@ export class Operator {
       kube,
       timeoutMs: config.providerTimeout,
       operatorNamespace: config.operatorNamespace,
+      maxInFlight: config.providerMaxInFlight,
+      ...(options.mayWrite ? { mayWrite: options.mayWrite } : {}),
       lookup: (ref) =>
         ref.kind === CLUSTER_PROVIDER_KIND ? clusterProviders.get(ref.name) : providers.get(`${ref.namespace}/${ref.name}`),
       ...(options.metrics ? { observe: (provider: string, code: string) => options.metrics?.providerRequests.inc({ provider, code }) } : {}),

@@ -8,11 +8,13 @@ import { clusterProviderSpecSchema, providerSpecSchema } from "../../api/provide
 import { parseDuration } from "../../config.ts";
 import type { KubeClient } from "../../kube/client.ts";
 import { SECRETS } from "../../kube/resources.ts";
-import { readSecretValue, type SecretObject } from "../../kube/secrets.ts";
+import { readSecretValue, secretValue, type SecretObject } from "../../kube/secrets.ts";
 import type { ResponseObserver } from "../../providers/http.ts";
+import { InFlightLimit } from "../../providers/in-flight.ts";
 import { RateLimiter } from "../../providers/rate-limiter.ts";
 import { DEFAULT_PROVIDER_URLS, PROVIDER_FACTORIES } from "../../providers/registry.ts";
-import type { ProviderClient, ProviderSettings, ProviderType } from "../../providers/types.ts";
+import type { InstanceRef, ProviderClient, ProviderDeps, ProviderSettings, ProviderType } from "../../providers/types.ts";
+import { redactor } from "../../redaction.ts";
 import type { ProviderObject } from "../context.ts";
 
 export const PROVIDER_KIND = "WhatsAppProvider";
@@ -69,6 +71,7 @@ interface Entry {
   fingerprint: string;
   client: ProviderClient;
   limiter: RateLimiter;
+  inFlight: InFlightLimit;
 }
 
 export class ProviderConnections {
@@ -77,6 +80,8 @@ export class ProviderConnections {
   private readonly observe: ResponseObserver | undefined;
   private readonly lookup: (ref: ProviderRefKey) => ProviderObject | undefined;
   private readonly operatorNamespace: string;
+  private readonly maxInFlight: number;
+  private readonly mayWrite: (() => boolean) | undefined;
   private readonly entries = new Map<string, Entry>();
 
   constructor(options: {
@@ -85,8 +90,14 @@ export class ProviderConnections {
     lookup: (ref: ProviderRefKey) => ProviderObject | undefined;
     observe?: ResponseObserver;
     operatorNamespace: string;
+    /** Requests on the wire to one provider at once (default 4). */
+    maxInFlight?: number;
+    /** Leader election's answer to "may this replica change anything now?"; absent means always. */
+    mayWrite?: () => boolean;
   }) {
     this.kube = options.kube;
+    this.maxInFlight = options.maxInFlight ?? 4;
+    this.mayWrite = options.mayWrite;
     this.operatorNamespace = options.operatorNamespace;
     this.timeoutMs = options.timeoutMs;
     this.lookup = options.lookup;
@@ -137,9 +148,9 @@ export class ProviderConnections {
   private async eventsTarget(ref: ProviderRefKey, object: ProviderObject, baseUrl: string | undefined): Promise<ResolvedProvider["events"]> {
     if (!baseUrl) return undefined;
     const secret = await this.kube.find<SecretObject>(SECRETS, eventsSecretNamespace(ref, this.operatorNamespace), eventsSecretName(object.metadata.name));
-    const encoded = secret?.data?.[EVENTS_HMAC_KEY];
-    if (!encoded) return undefined;
-    return { url: `${baseUrl.replace(/\/+$/, "")}${providerEventsPath(ref)}`, hmacKey: Buffer.from(encoded, "base64").toString("utf8") };
+    const hmacKey = secretValue(secret, EVENTS_HMAC_KEY);
+    if (!hmacKey) return undefined;
+    return { url: `${baseUrl.replace(/\/+$/, "")}${providerEventsPath(ref)}`, hmacKey };
   }
 
   forget(key: string): void {
@@ -155,9 +166,51 @@ export class ProviderConnections {
       existing.limiter.update(settings.rateLimit);
       if (existing.fingerprint === fingerprint) return existing.client;
     }
+    // The limiter and the in-flight bound outlive a client rebuilt for new settings: they belong to the provider.
     const limiter = existing?.limiter ?? new RateLimiter(settings.rateLimit);
-    const client = PROVIDER_FACTORIES[settings.type](settings, { limiter, ...(this.observe ? { observe: this.observe } : {}) });
-    this.entries.set(key, { fingerprint, client, limiter });
+    const inFlight = existing?.inFlight ?? new InFlightLimit(this.maxInFlight);
+    const deps: ProviderDeps = {
+      limiter,
+      inFlight,
+      ...(this.observe ? { observe: this.observe } : {}),
+      ...(this.mayWrite ? { mayWrite: this.mayWrite } : {}),
+    };
+    const client = rememberingSecrets(PROVIDER_FACTORIES[settings.type](settings, deps));
+    this.entries.set(key, { fingerprint, client, limiter, inFlight });
     return client;
   }
+}
+
+/**
+ * The client, telling the process-wide redactor every secret it is given or answers with
+ * (keys, PINs, HMAC keys; QR payloads and pairing codes) before a provider could echo it.
+ */
+function rememberingSecrets(client: ProviderClient): ProviderClient {
+  const seen = (ref: InstanceRef): InstanceRef => {
+    redactor.remember(ref.apiKey, ref.cloudApi?.pin, ref.webhook?.hmacKey, ref.providerEvents?.hmacKey);
+    return ref;
+  };
+  return {
+    type: client.type,
+    capabilities: client.capabilities,
+    checkHealth: () => client.checkHealth(),
+    observe: (ref) => client.observe(seen(ref)),
+    create: (ref) => client.create(seen(ref)),
+    connect: (ref, id) => client.connect(seen(ref), id),
+    disconnect: (ref, id) => client.disconnect(seen(ref), id),
+    restart: (ref, id) => client.restart(seen(ref), id),
+    logout: (ref, id) => client.logout(seen(ref), id),
+    remove: (ref, id) => client.remove(seen(ref), id),
+    configureWebhook: (ref, id) => client.configureWebhook(seen(ref), id),
+    fetchQr: async (ref, id) => {
+      const qr = await client.fetchQr(seen(ref), id);
+      redactor.rememberBriefly(qr?.text);
+      return qr;
+    },
+    requestPairingCode: async (ref, id, phoneNumber) => {
+      const code = await client.requestPairingCode(seen(ref), id, phoneNumber);
+      redactor.rememberBriefly(code);
+      return code;
+    },
+  };
 }
