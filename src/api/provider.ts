@@ -23,7 +23,11 @@ export const rateLimit = z
       .min(0.1)
       .max(10000)
       .default(10)
-      .describe("Sustained requests per second towards this provider, shared by all instances using it."),
+      .meta({
+        description: "Sustained requests per second towards this provider, shared by all instances using it; at least 0.1.",
+        // The API server compares a whole number with minimum truncated to an integer (0), so 0 would pass it.
+        "x-kubernetes-validations": [{ rule: "self >= 0.1", message: "must be at least 0.1 (one request in 10 s)" }],
+      }),
     burst: z.int().min(1).max(10000).default(20).describe("Requests that may be sent at once before the sustained rate applies."),
   })
   .describe("Client-side rate limit towards this provider.");
