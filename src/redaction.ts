@@ -23,54 +23,37 @@ const REPLACEMENT = "[redacted]";
 export interface RedactorOptions {
   /** Values shorter than this are ignored. */
   readonly minLength?: number;
-  /** Most long-lived values (keys, PINs, HMAC keys) kept; the least recently seen go first. */
+  /** Most long-lived values (keys, PINs, HMAC keys) kept (default 8192); the least recently seen go first. */
   readonly capacity?: number;
-  /** Most short-lived values (QR payloads, pairing codes) kept, apart from the long-lived ones. */
+  /** Most short-lived values (QR payloads, pairing codes) kept (default 256): a QR code is dead within a minute. */
   readonly briefCapacity?: number;
 }
 
 export class Redactor {
   private readonly minLength: number;
-  private readonly pools: { readonly lasting: Pool; readonly brief: Pool };
-  /** Forms by their first `prefixLength` characters: one map lookup per text position. */
-  private readonly index = new Map<string, string[]>();
-  /** How many remembered values produce each form (a form may come from two values). */
-  private readonly formCounts = new Map<string, number>();
-  private prefixLength = Number.POSITIVE_INFINITY;
+  private readonly lasting: Pool;
+  private readonly brief: Pool;
 
   constructor(options: RedactorOptions = {}) {
     this.minLength = options.minLength ?? MIN_SECRET_LENGTH;
-    this.pools = { lasting: new Pool(options.capacity ?? 16_384), brief: new Pool(options.briefCapacity ?? 4096) };
+    this.lasting = new Pool(options.capacity ?? 8192);
+    this.brief = new Pool(options.briefCapacity ?? 256);
   }
 
   /** Remembers credentials (keys, tokens, PINs, HMAC keys) to hide from now on. */
   remember(...values: readonly (string | undefined)[]): void {
-    for (const value of values) this.add(this.pools.lasting, value);
+    for (const value of values) if (value !== undefined && value.length >= this.minLength) this.lasting.touch(value);
   }
 
   /** Remembers short-lived secrets (QR payloads, pairing codes); the oldest are forgotten first. */
   rememberBriefly(...values: readonly (string | undefined)[]): void {
-    for (const value of values) this.add(this.pools.brief, value);
+    for (const value of values) if (value !== undefined && value.length >= this.minLength) this.brief.touch(value);
   }
 
   /** The text with every remembered value, in every form above, replaced by "[redacted]". */
   redact(text: string): string {
-    if (this.index.size === 0 || text.length < this.prefixLength) return text;
-    let out = "";
-    let copiedUpTo = 0;
-    let i = 0;
-    while (i <= text.length - this.prefixLength) {
-      const candidates = this.index.get(text.substr(i, this.prefixLength));
-      const match = candidates?.find((form) => text.startsWith(form, i) && standsAlone(text, i, form));
-      if (match === undefined) {
-        i += 1;
-        continue;
-      }
-      out += text.slice(copiedUpTo, i) + REPLACEMENT;
-      i += match.length;
-      copiedUpTo = i;
-    }
-    return copiedUpTo === 0 ? text : out + text.slice(copiedUpTo);
+    // The short-lived values (long QR payloads) first, so no shorter credential cuts into one.
+    return this.lasting.redact(this.brief.redact(text));
   }
 
   /** A copy of `value` with every string in it redacted (status objects, log fields). */
@@ -82,71 +65,48 @@ export class Redactor {
     }
     return value;
   }
-
-  private add(pool: Pool, value: string | undefined): void {
-    if (value === undefined || value.length < this.minLength) return;
-    const evicted = pool.touch(value);
-    if (evicted.added) for (const form of formsOf(value)) this.addForm(form);
-    if (evicted.removed !== undefined) for (const form of formsOf(evicted.removed)) this.removeForm(form);
-  }
-
-  private addForm(form: string): void {
-    const count = this.formCounts.get(form) ?? 0;
-    this.formCounts.set(form, count + 1);
-    if (count > 0) return;
-    if (form.length < this.prefixLength) {
-      this.prefixLength = form.length;
-      this.reindex();
-      return;
-    }
-    this.insert(form);
-  }
-
-  private removeForm(form: string): void {
-    const count = this.formCounts.get(form) ?? 0;
-    if (count > 1) {
-      this.formCounts.set(form, count - 1);
-      return;
-    }
-    this.formCounts.delete(form);
-    const key = form.slice(0, this.prefixLength);
-    const bucket = this.index.get(key)?.filter((entry) => entry !== form);
-    if (bucket && bucket.length > 0) this.index.set(key, bucket);
-    else this.index.delete(key);
-  }
-
-  private insert(form: string): void {
-    const key = form.slice(0, this.prefixLength);
-    const bucket = this.index.get(key) ?? [];
-    // Longest first, so a value is never half-hidden by a shorter one sharing its start.
-    bucket.push(form);
-    bucket.sort((a, b) => b.length - a.length);
-    this.index.set(key, bucket);
-  }
-
-  private reindex(): void {
-    this.index.clear();
-    for (const form of this.formCounts.keys()) this.insert(form);
-  }
 }
 
-/** Insertion-ordered set with a capacity: touching a value makes it the newest. */
+/**
+ * Values kept in insertion order up to a capacity (touching one makes it the newest),
+ * matched by one regular expression of all their forms: V8 matches a literal alternation
+ * far faster than a lookup per text position. The expression is rebuilt on the first
+ * redact after a change; long-lived and short-lived values live in separate pools, so a
+ * QR code rotating every 20 s rebuilds only the small one.
+ */
 class Pool {
   private readonly values = new Set<string>();
   private readonly capacity: number;
+  private pattern: RegExp | undefined;
 
   constructor(capacity: number) {
     this.capacity = capacity;
   }
 
-  touch(value: string): { added: boolean; removed?: string } {
+  touch(value: string): void {
     const known = this.values.delete(value);
     this.values.add(value);
-    if (this.values.size <= this.capacity) return { added: !known };
-    const oldest = this.values.values().next().value as string;
-    this.values.delete(oldest);
-    return { added: !known, removed: oldest };
+    if (this.values.size > this.capacity) this.values.delete(this.values.values().next().value as string);
+    else if (known) return;
+    this.pattern = undefined;
   }
+
+  redact(text: string): string {
+    if (this.values.size === 0) return text;
+    this.pattern ??= compile([...this.values].flatMap(formsOf));
+    return text.replace(this.pattern, REPLACEMENT);
+  }
+}
+
+/** Longest first, so a value is never half-hidden by a shorter one sharing its start; a short form only where it stands alone. */
+function compile(forms: readonly string[]): RegExp {
+  const alternatives = [...new Set(forms)]
+    .sort((a, b) => b.length - a.length)
+    .map((form) => {
+      const escaped = form.replace(/[.*+?^${}()|[\]\\/]/g, "\\$&");
+      return form.length >= STANDALONE_BELOW ? escaped : `(?<![A-Za-z0-9])${escaped}(?![A-Za-z0-9])`;
+    });
+  return new RegExp(alternatives.join("|"), "g");
 }
 
 function formsOf(value: string): string[] {
@@ -159,15 +119,6 @@ function formsOf(value: string): string[] {
     bytes.toString("base64url"),
   ];
   return [...new Set(forms)];
-}
-
-const ALPHANUMERIC = /[A-Za-z0-9]/;
-
-function standsAlone(text: string, at: number, form: string): boolean {
-  if (form.length >= STANDALONE_BELOW) return true;
-  const before = text[at - 1];
-  const after = text[at + form.length];
-  return (before === undefined || !ALPHANUMERIC.test(before)) && (after === undefined || !ALPHANUMERIC.test(after));
 }
 
 /** Hides the given values (and their forms) in one text: for callers that know exactly what they hold. */
