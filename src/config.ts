@@ -49,6 +49,11 @@ export const configSchema = z.object({
   /** Re-check of each provider's health. */
   providerCheckInterval: durationMs.default(60_000),
   providerTimeout: durationMs.default(10_000),
+  /**
+   * Requests on the wire to one provider at once. Below the default concurrency, so a
+   * provider that hangs holds only some of the workers; the rest serve other providers.
+   */
+  providerMaxInFlight: z.coerce.number().int().min(1).max(1024).default(4),
   resync: durationMs.default(10 * 60_000),
   /** Address of /healthz, /readyz, /metrics and the provider-event receiver. */
   httpAddress: z.string().default(":8080"),
@@ -77,6 +82,7 @@ const SETTINGS: readonly { flag: string; env: string; key: keyof z.input<typeof 
   { flag: "stuck-timeout", env: "STUCK_TIMEOUT", key: "stuckTimeout" },
   { flag: "provider-check-interval", env: "PROVIDER_CHECK_INTERVAL", key: "providerCheckInterval" },
   { flag: "provider-timeout", env: "PROVIDER_TIMEOUT", key: "providerTimeout" },
+  { flag: "provider-max-in-flight", env: "PROVIDER_MAX_IN_FLIGHT", key: "providerMaxInFlight" },
   { flag: "resync", env: "RESYNC_INTERVAL", key: "resync" },
   { flag: "http-address", env: "HTTP_ADDRESS", key: "httpAddress" },
   { flag: "leader-election", env: "LEADER_ELECTION", key: "leaderElection" },

@@ -30,6 +30,8 @@ export interface OperatorOptions {
   readonly clock?: Clock;
   readonly host?: string;
   readonly metrics?: Metrics;
+  /** Whether this replica may change anything at a provider now (leader election); absent means always. */
+  readonly mayWrite?: () => boolean;
 }
 
 /**
@@ -79,6 +81,8 @@ export class Operator {
       secrets: secretReader,
       timeoutMs: config.providerTimeout,
       operatorNamespace: config.operatorNamespace,
+      maxInFlight: config.providerMaxInFlight,
+      ...(options.mayWrite ? { mayWrite: options.mayWrite } : {}),
       lookup: (ref) =>
         ref.kind === CLUSTER_PROVIDER_KIND ? clusterProviders.get(ref.name) : providers.get(`${ref.namespace}/${ref.name}`),
       ...(options.metrics ? { observe: (provider: string, code: string) => options.metrics?.providerRequests.inc({ provider, code }) } : {}),

@@ -4,6 +4,7 @@ import { PROVIDER_TYPES } from "../providers/types.ts";
 import {
   conditions,
   duration,
+  generation,
   httpUrl,
   namespacedSecretKeySelector,
   observedGeneration,
@@ -21,13 +22,20 @@ export const rateLimit = z
   .object({
     requestsPerSecond: z
       .number()
-      .positive()
+      .min(0.1)
       .max(10000)
       .default(10)
-      .describe("Sustained requests per second towards this provider, shared by all instances using it."),
+      .meta({
+        description: "Sustained requests per second towards this provider, shared by all instances using it; at least 0.1.",
+        // The API server compares a whole number with minimum truncated to an integer (0), so 0 would pass it.
+        "x-kubernetes-validations": [{ rule: "self >= 0.1", message: "must be at least 0.1 (one request in 10 s)" }],
+      }),
     burst: z.int().min(1).max(10000).default(20).describe("Requests that may be sent at once before the sustained rate applies."),
   })
   .describe("Client-side rate limit towards this provider.");
+
+/** Faster polling than 5s spends a provider's budget on one idle instance; slower than a day shows nothing. */
+export const POLL_INTERVAL_BOUNDS = { min: "5s", max: "24h" } as const;
 
 function providerSpec(credentials: z.ZodType) {
   return z
@@ -53,7 +61,8 @@ function providerSpec(credentials: z.ZodType) {
         .describe("Provider lifecycle webhooks to the operator; polling stays as the fallback. The HMAC key is kept in the Secret <name>-events.")
         .optional(),
       pollInterval: duration(
-        "How often instance status is refreshed when no provider event arrives (faster while pairing). Defaults to 30s.",
+        "How often instance status is refreshed when no provider event arrives (faster while pairing). Defaults to 30s; at least 5s, at most 24h.",
+        POLL_INTERVAL_BOUNDS,
       ).optional(),
       whapi: z
         .object({
@@ -97,7 +106,7 @@ export const providerStatusSchema = z
     observedGeneration,
     conditions: conditions.optional(),
     version: z.string().max(256).optional().describe("Engine or WhatsApp Web version the provider reports, where it reports one."),
-    instances: z.int().min(0).optional().describe("How many WhatsAppInstances use this provider."),
+    instances: z.int().min(0).max(1_000_000).optional().describe("How many WhatsAppInstances use this provider."),
   })
   .describe("Observed state of the provider.")
   .default(UNOBSERVED_STATUS);

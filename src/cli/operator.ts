@@ -42,10 +42,11 @@ async function main(): Promise<void> {
   const kube = new KubeClient(kubeConfig);
   const metrics = new Metrics();
   const identity = `${os.hostname()}_${randomBytes(4).toString("hex")}`;
-  const operator = new Operator({ kube, config, log, metrics, host: os.hostname() });
-
   let elector: LeaderElector | undefined;
+  // Surely the leader (or no election at all): asked before every write to a provider.
   const leading = () => !elector || elector.isLeader;
+  const operator = new Operator({ kube, config, log, metrics, host: os.hostname(), mayWrite: leading });
+
   const events = new ProviderEventReceiver({
     kube,
     log,

@@ -39,21 +39,21 @@ const on = (type: ResourceType, subresource?: "status" | "finalizers"): { apiGro
 export const REQUIRED_PERMISSIONS: readonly Permission[] = [
   {
     ...on(INSTANCES),
-    verbs: ["get", "list", "watch", "patch"],
+    verbs: ["list", "watch", "patch"],
     scope: "cluster",
-    why: "informer (list, watch); the reconciler reads each instance fresh (get), merge-patches its finalizer, and a stand-by replica patches an annotation to hand a provider event to the leader",
+    why: "informer (list, watch: every pass reads the cache); the reconciler merge-patches its finalizer, and a stand-by replica patches an annotation to hand a provider event to the leader",
   },
   {
     ...on(PROVIDERS),
-    verbs: ["get", "list", "watch"],
+    verbs: ["list", "watch"],
     scope: "cluster",
-    why: "informer (list, watch); the provider reconciler reads each provider fresh (get)",
+    why: "informer (list, watch: the provider reconciler reads the cache)",
   },
   {
     ...on(CLUSTER_PROVIDERS),
-    verbs: ["get", "list", "watch"],
+    verbs: ["list", "watch"],
     scope: "cluster",
-    why: "informer (list, watch); the provider reconciler reads each provider fresh (get)",
+    why: "informer (list, watch: the provider reconciler reads the cache)",
   },
   { ...on(INSTANCES, "status"), verbs: ["patch"], scope: "cluster", why: "the instance reconciler's status, as a merge patch" },
   { ...on(PROVIDERS, "status"), verbs: ["patch"], scope: "cluster", why: "the provider reconciler's status, as a merge patch" },

@@ -3,9 +3,17 @@ import QRCode from "qrcode";
 import { ProviderError } from "./errors.ts";
 import type { ProviderType } from "./types.ts";
 
-/** Renders a QR payload as a PNG a phone can scan from a screen. */
-export function renderQrPng(payload: string): Promise<Buffer> {
-  return QRCode.toBuffer(payload, { type: "png", errorCorrectionLevel: "M", margin: 2, scale: 6 });
+/**
+ * Renders a provider's QR payload as a PNG a phone can scan from a screen. A payload no
+ * QR code can hold (over 2331 bytes at level M) is the provider's Malformed answer, so
+ * it becomes a condition like any other bad answer, not an unclassified failure.
+ */
+export async function renderQrPng(provider: ProviderType, payload: string): Promise<Buffer> {
+  try {
+    return await QRCode.toBuffer(payload, { type: "png", errorCorrectionLevel: "M", margin: 2, scale: 6 });
+  } catch {
+    throw new ProviderError("Malformed", `${provider} gave a QR payload of ${payload.length} characters, which no QR code can hold`);
+  }
 }
 
 /** Renders a QR payload for a terminal (kubectl whatsapp qr). */

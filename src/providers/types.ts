@@ -189,11 +189,18 @@ export interface ProviderSettings {
   readonly timeoutMs: number;
 }
 
-/** Shared machinery a client is built with: one limiter per provider resource, metrics, time. */
+/** Shared machinery a client is built with: one limiter and in-flight bound per provider resource, metrics, time, leadership. */
 export interface ProviderDeps {
   readonly limiter: import("./rate-limiter.ts").RateLimiter;
   readonly observe?: import("./http.ts").ResponseObserver;
   readonly now?: () => number;
+  /** At most this many requests to the provider at once (in-flight.ts). */
+  readonly inFlight?: import("./in-flight.ts").InFlightLimit;
+  /**
+   * Whether this replica may change anything at the provider now: false while it is not,
+   * or no longer surely, the leader. Requests other than GET are then refused, retryably.
+   */
+  readonly mayWrite?: () => boolean;
 }
 
 /** Builds a client for one provider resource. registry.ts holds one per ProviderType. */

@@ -42,3 +42,44 @@ describe("crds/ is rendered from the zod schemas", () => {
     expect(undescribed).toEqual([]);
   });
 });
+
+describe("every value in the CRDs is bounded", () => {
+  /** Fields a hostile or mistaken manifest could make huge, tiny or endless, with what bounds them. */
+  function unbounded(crd: Record<string, unknown>): string[] {
+    const found: string[] = [];
+    const walk = (node: Record<string, unknown>, where: string) => {
+      const type = node["type"];
+      if (type === "string" && node["enum"] === undefined && node["maxLength"] === undefined) found.push(`${where}: string without maxLength`);
+      // A generation is an int64 (metav1 convention): its format is its upper bound.
+      const maximum = node["maximum"] ?? (node["format"] === "int64" ? "int64" : undefined);
+      if ((type === "integer" || type === "number") && (node["minimum"] === undefined || maximum === undefined)) found.push(`${where}: ${String(type)} without minimum and maximum`);
+      if (type === "array" && node["maxItems"] === undefined) found.push(`${where}: list without maxItems`);
+      for (const [name, child] of Object.entries((node["properties"] ?? {}) as Record<string, Record<string, unknown>>)) walk(child, `${where}.${name}`);
+      if (node["items"]) walk(node["items"] as Record<string, unknown>, `${where}[]`);
+    };
+    const spec = crd["spec"] as { versions: { schema: { openAPIV3Schema: { properties: Record<string, Record<string, unknown>> } } }[] };
+    const root = spec.versions[0]!.schema.openAPIV3Schema.properties;
+    walk(root["spec"]!, ".spec");
+    walk(root["status"]!, ".status");
+    return found;
+  }
+
+  it.each([...renderAllCrds().entries()])("%s: every string, number and list has bounds", (_file, crd) => {
+    expect(unbounded(crd)).toEqual([]);
+  });
+
+  it.each([...renderAllCrds().entries()])("%s: every duration has a CEL minimum and maximum", (_file, crd) => {
+    const durations: string[] = [];
+    const walk = (node: Record<string, unknown>, where: string) => {
+      const rules = (node["x-kubernetes-validations"] ?? []) as { rule: string }[];
+      if (typeof node["pattern"] === "string" && (node["pattern"] as string).includes("ms|s|m|h")) {
+        const bounded = rules.some((entry) => /duration\(self\) >= duration\('[^']+'\)/.test(entry.rule) && /duration\(self\) <= duration\('[^']+'\)/.test(entry.rule));
+        durations.push(`${where}: ${bounded ? "bounded" : "unbounded"}`);
+      }
+      for (const [name, child] of Object.entries((node["properties"] ?? {}) as Record<string, Record<string, unknown>>)) walk(child, `${where}.${name}`);
+    };
+    const spec = crd["spec"] as { versions: { schema: { openAPIV3Schema: Record<string, unknown> } }[] };
+    walk(spec.versions[0]!.schema.openAPIV3Schema, "");
+    expect(durations.filter((entry) => entry.endsWith("unbounded"))).toEqual([]);
+  });
+});

@@ -48,7 +48,9 @@ const kinds = (plan: ReturnType<typeof planInstance>) => plan.steps.map((step) =
 describe("planning towards Connected", () => {
   it.each([
     ["a missing session is created", input({ session: null }), ["create"], "Pending"],
-    ["a stopped session is started", input({ session: session("Disconnected") }), ["connect"], "Disconnected"],
+    ["a stopped session is started", input({ session: session("Disconnected"), status: { phase: "Connected" } }), ["connect"], "Disconnected"],
+    ["a session created but not yet started is Pending, and started", input({ session: session("Disconnected"), status: { phase: "Pending" } }), ["connect"], "Pending"],
+    ["a session found stopped before this instance ever saw it run is Pending", input({ session: session("Disconnected") }), ["connect"], "Pending"],
     ["a booting session is left to boot", input({ session: session("Starting") }), [], "Starting"],
     ["a session showing a QR keeps the QR Secret current", input({ session: session("ScanQR") }), ["showQr"], "ScanQR"],
     ["a linked session with nothing to fix is left alone", input({ session: session("Connected") }), [], "Connected"],
@@ -291,6 +293,27 @@ describe("what the provider cannot do", () => {
     expect(plan.verdict.message).toContain(words);
   });
 
+  it.each([
+    ["spec.cloudApi on a waha instance", "waha", { cloudApi: { phoneNumberId: "123", pinSecretRef: { name: "pin" } } }, "spec.cloudApi"],
+    ["spec.wappfy on a waha instance", "waha", { wappfy: { type: "waha" } }, "spec.wappfy"],
+    ["spec.cloudApi on a wappfy instance", "wappfy", { cloudApi: { phoneNumberId: "123", pinSecretRef: { name: "pin" } } }, "spec.cloudApi"],
+    ["spec.wappfy on a cloud_api instance", "cloud_api", { wappfy: { type: "cloud_api" }, cloudApi: { phoneNumberId: "123", pinSecretRef: { name: "pin" } } }, "spec.wappfy"],
+  ] as const)("%s is Stalled as InvalidSpec naming the field, with no call", (_sentence, providerType, spec, field) => {
+    const plan = planInstance(input({ spec, providerType, session: null }));
+    expect(plan.steps).toEqual([]);
+    expect(plan.verdict).toMatchObject({ ready: false, stalled: true, reason: "InvalidSpec" });
+    expect(plan.verdict.message).toContain(field);
+    expect(plan.verdict.message).toContain(providerType);
+    expect(plan.events).toEqual([expect.objectContaining({ type: "Warning", reason: "InvalidSpec" })]);
+  });
+
+  it.each([
+    ["spec.cloudApi on a cloud_api instance", "cloud_api", { cloudApi: { phoneNumberId: "123", pinSecretRef: { name: "pin" } } }],
+    ["spec.wappfy on a wappfy instance", "wappfy", { wappfy: { type: "cloud_api" } }],
+  ] as const)("%s is its own provider's field and is accepted", (_sentence, providerType, spec) => {
+    expect(planInstance(input({ spec, providerType, session: null })).steps.map((step) => step.kind)).toEqual(["create"]);
+  });
+
   it("names webhook events the provider does not know", () => {
     const plan = planInstance(input({ spec: { webhook: { url: "https://h.example/w", events: ["message", "bogus.event"] } } }));
     expect(plan.verdict).toMatchObject({ stalled: true, reason: "UnsupportedByProvider" });
@@ -325,5 +348,15 @@ describe("derivePhase", () => {
   it("remembers LoggedOut, which providers show as merely stopped", () => {
     expect(derivePhase(session("Disconnected"), { phase: "LoggedOut" }, "LoggedOut")).toBe("LoggedOut");
     expect(derivePhase(session("Disconnected"), { phase: "Connected" }, "Connected")).toBe("Disconnected");
+  });
+
+  it.each([
+    ["created, not started, Connected wanted", session("Disconnected"), { phase: "Pending" }, "Connected", "Pending"],
+    ["never seen running (no phase yet), Connected wanted", session("Disconnected"), {}, "Connected", "Pending"],
+    ["created, not started, Disconnected wanted", session("Disconnected"), { phase: "Pending" }, "Disconnected", "Disconnected"],
+    ["seen running before, now stopped", session("Disconnected"), { phase: "ScanQR" }, "Connected", "Disconnected"],
+    ["provider says created (Pending), Connected wanted", session("Pending"), {}, "Connected", "Pending"],
+  ] as const)("a stopped session %s reads as %s", (_sentence, observed, status, desired, phase) => {
+    expect(derivePhase(observed, status as InstanceStatus, desired)).toBe(phase);
   });
 });

@@ -158,19 +158,39 @@ function planDesired(input: PlanInput, session: ObservedSession, phase: Phase): 
 /**
  * Our phase for what the provider shows. Providers report a logged-out session as
  * merely stopped, so LoggedOut is remembered from our own status; a session that was
- * created but never started reads as the stopped state that was asked for.
+ * created but never started reads as the stopped state that was asked for, or as
+ * Pending while Connected is wanted (WAHA shows a session created with start:false
+ * as STOPPED: not a session somebody stopped).
  */
 export function derivePhase(session: ObservedSession, status: InstanceStatus, desired: InstanceSpec["state"]): Phase {
   const idle = session.phase === "Disconnected" || session.phase === "Pending";
   if (idle && status.phase === "LoggedOut") return "LoggedOut";
   if (session.phase === "Pending" && desired !== "Connected") return desired;
+  const neverSeenRunning = status.phase === undefined || status.phase === "Pending";
+  if (session.phase === "Disconnected" && desired === "Connected" && neverSeenRunning) return "Pending";
   return session.phase;
+}
+
+/** Spec sections that belong to one provider type; on an instance of another they would be ignored. */
+const TYPE_SPECIFIC_FIELDS = [
+  { field: "cloudApi", type: "cloud_api" },
+  { field: "wappfy", type: "wappfy" },
+] as const satisfies readonly { field: keyof InstanceSpec; type: ProviderType }[];
+
+/** The first spec field meant for another provider type, if any (pure; the reconciler reads no Secret of such a field). */
+export function foreignField(spec: InstanceSpec, providerType: ProviderType): { readonly field: string; readonly type: ProviderType } | undefined {
+  return TYPE_SPECIFIC_FIELDS.find((entry) => spec[entry.field] !== undefined && entry.type !== providerType);
 }
 
 /** Specs the provider cannot carry out at all: Stalled before any call. */
 function checkSupport(input: PlanInput): Plan | undefined {
   const { spec, capabilities, providerType } = input;
   const phase = input.status.phase ?? "Pending";
+  const foreign = foreignField(spec, providerType);
+  if (foreign) {
+    const message = `spec.${foreign.field} applies to ${foreign.type} providers only, and this instance's provider is ${providerType}; remove spec.${foreign.field}`;
+    return blocked(phase, "InvalidSpec", message, [{ type: "Warning", reason: "InvalidSpec", message }]);
+  }
   const cannot = (operation: string) =>
     blocked(phase, STALLED_REASONS.UnsupportedByProvider, `provider type ${providerType} does not support ${operation}`, [
       { type: "Warning", reason: "InvalidSpec", message: `provider type ${providerType} does not support ${operation}` },

@@ -7,11 +7,13 @@ import { createHash } from "node:crypto";
 import { clusterProviderSpecSchema, providerSpecSchema } from "../../api/provider.ts";
 import { parseDuration } from "../../config.ts";
 import type { SecretReader } from "../../kube/secret-cache.ts";
-import { decodeSecretData, MissingSecretError } from "../../kube/secrets.ts";
+import { MissingSecretError, secretValue } from "../../kube/secrets.ts";
 import type { ResponseObserver } from "../../providers/http.ts";
+import { InFlightLimit } from "../../providers/in-flight.ts";
 import { RateLimiter } from "../../providers/rate-limiter.ts";
 import { DEFAULT_PROVIDER_URLS, PROVIDER_FACTORIES } from "../../providers/registry.ts";
-import type { ProviderClient, ProviderSettings, ProviderType } from "../../providers/types.ts";
+import type { InstanceRef, ProviderClient, ProviderDeps, ProviderSettings, ProviderType } from "../../providers/types.ts";
+import { redactor } from "../../redaction.ts";
 import type { ProviderObject } from "../context.ts";
 
 export const PROVIDER_KIND = "WhatsAppProvider";
@@ -68,6 +70,7 @@ interface Entry {
   fingerprint: string;
   client: ProviderClient;
   limiter: RateLimiter;
+  inFlight: InFlightLimit;
 }
 
 export class ProviderConnections {
@@ -76,6 +79,8 @@ export class ProviderConnections {
   private readonly observe: ResponseObserver | undefined;
   private readonly lookup: (ref: ProviderRefKey) => ProviderObject | undefined;
   private readonly operatorNamespace: string;
+  private readonly maxInFlight: number;
+  private readonly mayWrite: (() => boolean) | undefined;
   private readonly entries = new Map<string, Entry>();
 
   constructor(options: {
@@ -84,8 +89,14 @@ export class ProviderConnections {
     lookup: (ref: ProviderRefKey) => ProviderObject | undefined;
     observe?: ResponseObserver;
     operatorNamespace: string;
+    /** Requests on the wire to one provider at once (default 4). */
+    maxInFlight?: number;
+    /** Leader election's answer to "may this replica change anything now?"; absent means always. */
+    mayWrite?: () => boolean;
   }) {
     this.secrets = options.secrets;
+    this.maxInFlight = options.maxInFlight ?? 4;
+    this.mayWrite = options.mayWrite;
     this.operatorNamespace = options.operatorNamespace;
     this.timeoutMs = options.timeoutMs;
     this.lookup = options.lookup;
@@ -138,9 +149,9 @@ export class ProviderConnections {
   private async eventsTarget(ref: ProviderRefKey, object: ProviderObject, baseUrl: string | undefined): Promise<ResolvedProvider["events"]> {
     if (!baseUrl) return undefined;
     const secret = await this.secrets.secret(eventsSecretNamespace(ref, this.operatorNamespace), eventsSecretName(object.metadata.name));
-    const encoded = secret?.data?.[EVENTS_HMAC_KEY];
-    if (!encoded) return undefined;
-    return { url: `${baseUrl.replace(/\/+$/, "")}${providerEventsPath(ref)}`, hmacKey: Buffer.from(encoded, "base64").toString("utf8") };
+    const hmacKey = secretValue(secret, EVENTS_HMAC_KEY);
+    if (!hmacKey) return undefined;
+    return { url: `${baseUrl.replace(/\/+$/, "")}${providerEventsPath(ref)}`, hmacKey };
   }
 
   forget(key: string): void {
@@ -156,9 +167,17 @@ export class ProviderConnections {
       existing.limiter.update(settings.rateLimit);
       if (existing.fingerprint === fingerprint) return existing.client;
     }
+    // The limiter and the in-flight bound outlive a client rebuilt for new settings: they belong to the provider.
     const limiter = existing?.limiter ?? new RateLimiter(settings.rateLimit);
-    const client = PROVIDER_FACTORIES[settings.type](settings, { limiter, ...(this.observe ? { observe: this.observe } : {}) });
-    this.entries.set(key, { fingerprint, client, limiter });
+    const inFlight = existing?.inFlight ?? new InFlightLimit(this.maxInFlight);
+    const deps: ProviderDeps = {
+      limiter,
+      inFlight,
+      ...(this.observe ? { observe: this.observe } : {}),
+      ...(this.mayWrite ? { mayWrite: this.mayWrite } : {}),
+    };
+    const client = rememberingSecrets(PROVIDER_FACTORIES[settings.type](settings, deps));
+    this.entries.set(key, { fingerprint, client, limiter, inFlight });
     return client;
   }
 }
@@ -178,12 +197,49 @@ async function readCredentials(
 ): Promise<Pick<ProviderSettings, "apiKey" | "login">> {
   const secret = await secrets.secret(ref.namespace, ref.name);
   if (!secret) throw new MissingSecretError(ref.namespace, ref.name);
-  const data = decodeSecretData(secret);
-  const value = (key: string) => data[key]?.toString("utf8").trim();
+  // Through secretValue: the redactor learns each value before it can be echoed anywhere.
+  const value = (key: string) => secretValue(secret, key);
   const apiKey = value(ref.key);
   const email = value(LOGIN_EMAIL_KEY);
   const password = value(LOGIN_PASSWORD_KEY);
   const login = email && password ? { email, password } : undefined;
   if (apiKey === undefined && login === undefined) throw new MissingSecretError(ref.namespace, ref.name, ref.key);
   return { ...(apiKey !== undefined ? { apiKey } : {}), ...(login ? { login } : {}) };
+}
+
+/**
+ * The client, telling the process-wide redactor every secret it is given or answers with
+ * (keys, PINs, HMAC keys; QR payloads and pairing codes) before a provider could echo it.
+ */
+function rememberingSecrets(client: ProviderClient): ProviderClient {
+  const seen = (ref: InstanceRef): InstanceRef => {
+    redactor.remember(ref.apiKey, ref.cloudApi?.pin, ref.webhook?.hmacKey, ref.providerEvents?.hmacKey);
+    return ref;
+  };
+  return {
+    type: client.type,
+    capabilities: client.capabilities,
+    checkHealth: (options) => {
+      redactor.remember(options?.instanceKey);
+      return client.checkHealth(options);
+    },
+    observe: (ref) => client.observe(seen(ref)),
+    create: (ref) => client.create(seen(ref)),
+    connect: (ref, id) => client.connect(seen(ref), id),
+    disconnect: (ref, id) => client.disconnect(seen(ref), id),
+    restart: (ref, id) => client.restart(seen(ref), id),
+    logout: (ref, id) => client.logout(seen(ref), id),
+    remove: (ref, id) => client.remove(seen(ref), id),
+    configureWebhook: (ref, id) => client.configureWebhook(seen(ref), id),
+    fetchQr: async (ref, id) => {
+      const qr = await client.fetchQr(seen(ref), id);
+      redactor.rememberBriefly(qr?.text);
+      return qr;
+    },
+    requestPairingCode: async (ref, id, phoneNumber) => {
+      const code = await client.requestPairingCode(seen(ref), id, phoneNumber);
+      redactor.rememberBriefly(code);
+      return code;
+    },
+  };
 }

@@ -5,7 +5,7 @@
  */
 import { createHash } from "node:crypto";
 import { z } from "zod";
-import { ProviderError } from "../errors.ts";
+import { ProviderError, redactSecrets, shortenMessage } from "../errors.ts";
 import { ProviderHttp, classifyByStatus, readErrorBody, type HttpResponse } from "../http.ts";
 import { renderQrPng } from "../qr.ts";
 import type { InstanceRef, ObservedSession, ProviderCapabilities, ProviderClient, ProviderFactory, QrCode } from "../types.ts";
@@ -118,7 +118,7 @@ type SessionConfig = z.infer<typeof sessionConfig>;
 const QR_VALID_MS = 20_000;
 
 export const createWahaClient: ProviderFactory = (settings, deps) => {
-  const api = ProviderHttp.forProvider(settings, deps, classifyWaha);
+  const api = ProviderHttp.forProvider(settings, deps, (response) => classifyWaha(response, settings.apiKey));
   const auth = { "X-Api-Key": settings.apiKey ?? "" };
   const sessionPath = (id: string) => `/api/sessions/${encodeURIComponent(id)}`;
 
@@ -211,7 +211,7 @@ export const createWahaClient: ProviderFactory = (settings, deps) => {
         if (error instanceof ProviderError && (error.kind === "WrongState" || error.kind === "NotFound")) return null;
         throw error;
       }
-      return { png: await renderQrPng(qr.value), text: qr.value, validForMs: QR_VALID_MS };
+      return { png: await renderQrPng("waha", qr.value), text: qr.value, validForMs: QR_VALID_MS };
     },
 
     async requestPairingCode(_ref, id, phoneNumber) {
@@ -327,13 +327,14 @@ function digitsOf(whatsappId: string): string | undefined {
   return digits ? digits : undefined;
 }
 
-/** WAHA's 422s mean different things; its body tells which. */
-function classifyWaha(response: HttpResponse): ProviderError {
+/** WAHA's 422s mean different things; its body tells which. Body text is redacted and kept short. */
+function classifyWaha(response: HttpResponse, apiKey: string | undefined): ProviderError {
   const body = readErrorBody(response) as { message?: unknown; error?: unknown; status?: unknown; expected?: unknown } | undefined;
-  const message = typeof body?.message === "string" ? body.message : Array.isArray(body?.message) ? body.message.join("; ") : "";
+  const clean = (text: string) => shortenMessage(redactSecrets(text, [apiKey]));
+  const message = clean(typeof body?.message === "string" ? body.message : Array.isArray(body?.message) ? body.message.join("; ") : "");
   if (response.status === 422) {
     if (body?.expected !== undefined) {
-      return new ProviderError("WrongState", `waha: session is ${String(body.status)}, expected ${String(body.expected)}`, { status: 422 });
+      return new ProviderError("WrongState", clean(`waha: session is ${String(body.status)}, expected ${String(body.expected)}`), { status: 422 });
     }
     if (/already exists/i.test(message)) return new ProviderError("Conflict", `waha: ${message}`, { status: 422 });
     // request-code outside SCAN_QR_CODE answers a plain message, not the {expected} object
@@ -345,5 +346,6 @@ function classifyWaha(response: HttpResponse): ProviderError {
       });
     }
   }
-  return classifyByStatus("waha", response, message || (typeof body?.error === "string" ? body.error : "request failed"));
+  const error = typeof body?.error === "string" ? clean(body.error) : "request failed";
+  return classifyByStatus("waha", response, message || error);
 }

@@ -229,7 +229,7 @@ export class WahaEmulator {
   #server: Server | undefined;
   #baseUrl: string | undefined;
   #unavailable: "503" | "reset" | null = null;
-  #failures: { method: string; path: RegExp }[] = [];
+  #failures: { method: string; path: RegExp; reply: Reply | undefined }[] = [];
 
   constructor(options: WahaEmulatorOptions) {
     if (!options.apiKey) throw new Error("WahaEmulator: apiKey is required");
@@ -308,9 +308,14 @@ export class WahaEmulator {
     this.#unavailable = available ? null : mode;
   }
 
-  /** Answers the next request matching method and path with 503, once, without carrying it out. */
-  failNext(method: string, path: RegExp): void {
-    this.#failures.push({ method: method.toUpperCase(), path });
+  /**
+   * Answers the next request matching method and path with 503 (or with `reply`), once,
+   * without carrying it out. Fault injection, not WAHA behaviour: `reply` stands for what a
+   * broken or hostile gateway in front of WAHA might send (an error body echoing the
+   * API key, a 2 MB body, a QR value no QR code can hold), as issue 11 observed.
+   */
+  failNext(method: string, path: RegExp, reply?: Reply): void {
+    this.#failures.push({ method: method.toUpperCase(), path, reply });
   }
 
   /** Links the session as if the phone scanned the current QR. Only while SCAN_QR_CODE. */
@@ -651,10 +656,11 @@ export class WahaEmulator {
       return;
     }
     const failure = this.#failures.findIndex((entry) => entry.method === method && entry.path.test(path));
-    if (failure >= 0) this.#failures.splice(failure, 1);
+    const injected = failure >= 0 ? this.#failures.splice(failure, 1)[0]?.reply : undefined;
     if (this.#unavailable === "503" || failure >= 0) {
-      record(503);
-      sendReply(res, nestError(503, "Service Unavailable", "Service Unavailable"));
+      const reply = injected ?? nestError(503, "Service Unavailable", "Service Unavailable");
+      record(reply.status);
+      sendReply(res, reply);
       return;
     }
 
