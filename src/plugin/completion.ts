@@ -170,15 +170,19 @@ const BASH = `# bash completion for kubectl-whatsapp. Load it with
 #   source <(kubectl-whatsapp completion bash)
 ${HOW_TO}
 _kubectl_whatsapp() {
-  local cur=\${COMP_WORDS[COMP_CWORD]} out line directive=0
-  local -a candidates=()
-  out=$("\${COMP_WORDS[0]}" __complete "\${COMP_WORDS[@]:1:COMP_CWORD-1}" "$cur" 2>/dev/null) || return 0
-  while IFS= read -r line; do
-    case "$line" in
-      :[0-9]*) directive=\${line#:} ;;
-      ?*) candidates+=("\${line%%$'\\t'*}") ;;
+  # The words up to the cursor, split at blanks only (COMP_WORDS also splits at = and :).
+  local line=\${COMP_LINE:0:COMP_POINT} out entry directive=0
+  local -a words=() candidates=()
+  read -ra words <<<"$line"
+  [[ $line =~ [[:space:]]$ ]] && words+=("")
+  out=$("\${words[0]}" __complete "\${words[@]:1}" 2>/dev/null) || return 0
+  while IFS= read -r entry; do
+    case "$entry" in
+      :[0-9]*) directive=\${entry#:} ;;
+      ?*) candidates+=("\${entry%%$'\\t'*}") ;;
     esac
   done <<<"$out"
+  # bash replaces only what follows a = or :, so the candidates are bare values.
   COMPREPLY=("\${candidates[@]}")
   # Directive 4 (no file completion): the candidates are all there is.
   if (( \${#candidates[@]} == 0 && (directive & 4) == 0 )); then compopt -o default 2>/dev/null; fi
@@ -192,7 +196,7 @@ const ZSH = `#compdef kubectl-whatsapp
 #   source <(kubectl-whatsapp completion zsh)
 ${HOW_TO}
 _kubectl_whatsapp() {
-  local out line name directive=0
+  local out line name prefix directive=0
   local -a candidates
   out=$("\${words[1]}" __complete "\${(@)words[2,CURRENT-1]}" "\${words[CURRENT]}" 2>/dev/null) || return 1
   for line in "\${(@f)out}"; do
@@ -205,8 +209,10 @@ _kubectl_whatsapp() {
         ;;
     esac
   done
+  # After --flag=, the candidates are values: keep the --flag= before them.
+  [[ \${words[CURRENT]} == -*=* ]] && prefix=\${words[CURRENT]%%=*}=
   if (( \${#candidates} )); then
-    _describe -t values kubectl-whatsapp candidates
+    _describe -t values kubectl-whatsapp candidates -P "$prefix"
   elif (( (directive & 4) == 0 )); then
     _files
   fi
