@@ -90,6 +90,7 @@ describe("the krew manifest", () => {
     const undici = JSON.parse(readFileSync(path.join(REPO, "node_modules", "undici-7", "package.json"), "utf8")) as { engines: { node: string } };
     expect(result.floor).toBe(lowestAdmitted(undici.engines.node));
     expect(manifest.spec.caveats).toContain(`Node.js ${result.floor} or newer`);
+    expect(readFileSync(path.join(REPO, "README.md"), "utf8")).toContain(`Node.js ${result.floor}`);
   });
 
   it("takes --base-url as the directory of every uri", async () => {
