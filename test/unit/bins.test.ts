@@ -9,6 +9,7 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { minimumOfRange } from "../../src/build-info.ts";
+import { COMMANDS, OPTIONS } from "../../src/plugin/command-line.ts";
 import { findNode20 } from "../support/old-node.ts";
 
 const REPO = path.resolve(import.meta.dirname, "..", "..");
@@ -77,6 +78,15 @@ describe("npm run build", { timeout: 120_000 }, () => {
     expect(help.code).toBe(0);
     expect(help.stdout).toContain("--poll-interval DURATION  [POLL_INTERVAL]");
     expect(help.stdout.match(/ Default: /g)?.length).toBe(15);
+  });
+
+  it("kubectl-whatsapp --help names every command and flag that the parser takes and completion offers", () => {
+    const help = run(path.join(app, packageJson.bin["kubectl-whatsapp"] as string), ["--help"], { nodeDir: CURRENT_NODE_DIR });
+    expect(help.code).toBe(0);
+    for (const command of Object.keys(COMMANDS)) expect(help.stdout, command).toMatch(new RegExp(`^  ${command} `, "m"));
+    for (const [name, option] of Object.entries(OPTIONS)) {
+      expect(help.stdout, name).toMatch(new RegExp(`^  ${"short" in option ? `-${option.short}, ` : "    "}--${name}\\b`, "m"));
+    }
   });
 
   it.skipIf(!NODE20)(`on ${NODE20 ? `Node ${NODE20.version} (${NODE20.path})` : "Node 20 (skipped: none on this machine)"}, both bins refuse in one line, exit 1`, () => {
