@@ -9,8 +9,8 @@ import { readFileSync } from "node:fs";
 
 // The kubectl-whatsapp bundle ships without package.json, and its Node floor is that of
 // what it bundles, not the package's engines: scripts/plugin-dist.ts writes both in.
-declare const WA_BUNDLE_VERSION: string;
-declare const WA_BUNDLE_MINIMUM_NODE: string;
+declare const WA_BUNDLE_VERSION: string | undefined;
+declare const WA_BUNDLE_MINIMUM_NODE: string | undefined;
 
 export interface BuildInfo {
   /** The package version, e.g. "0.1.0". */
