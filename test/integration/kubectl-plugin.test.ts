@@ -10,21 +10,24 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { PNG } from "pngjs";
 import QRCode from "qrcode";
+import { parse as parseYaml } from "yaml";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Operator } from "../../src/operator.ts";
 import { renderQrTerminal } from "../../src/providers/qr.ts";
 import { wahaSessionName } from "../../src/providers/waha/client.ts";
 import { SECRETS } from "../../src/kube/resources.ts";
 import type { SecretObject } from "../../src/kube/secrets.ts";
+import { pluginDist } from "../../scripts/plugin-dist.ts";
 import { FakeClock } from "../emulators/shared/clock.ts";
 import { decodeQrPng } from "../emulators/shared/qr-png.ts";
 import { WahaEmulator } from "../emulators/waha/emulator.ts";
 import { createNamespace, eventually, installCrds, instanceWhere, kubeClient, kubeconfigPath, kubectl, kubectlOk, REPO } from "../support/kube.ts";
+import { findNode20 } from "../support/old-node.ts";
 import { startOperator } from "../support/operator.ts";
 
 const API_KEY = "plugin-test-key";
 const PHONE = "5511966665555";
-const PLUGIN = path.join(REPO, "src", "cli", "kubectl-whatsapp.ts");
+const PLUGIN = path.join(REPO, "src", "bin", "kubectl-whatsapp.ts");
 const kube = kubeClient();
 const clock = new FakeClock();
 const waha = new WahaEmulator({ apiKey: API_KEY, clock, startDelayMs: 0, crashRestartDelayMs: null });
@@ -78,10 +81,10 @@ interface Result {
   readonly stderr: string;
 }
 
-/** Runs `kubectl-whatsapp ARGS` to its end. */
-function plugin(args: readonly string[], env: NodeJS.ProcessEnv = pluginEnv()): Promise<Result> {
+/** Runs `kubectl-whatsapp ARGS` to its end: by default from the sources, on this Node. */
+function plugin(args: readonly string[], env: NodeJS.ProcessEnv = pluginEnv(), program: readonly [string, string] = [process.execPath, PLUGIN]): Promise<Result> {
   return new Promise((resolve) => {
-    execFile(process.execPath, [PLUGIN, ...args], { env, cwd: scratch, timeout: 60_000 }, (error, stdout, stderr) => {
+    execFile(program[0], [program[1], ...args], { env, cwd: scratch, timeout: 60_000 }, (error, stdout, stderr) => {
       const code = error ? (typeof (error as { code?: unknown }).code === "number" ? ((error as { code: number }).code) : 1) : 0;
       resolve({ code, stdout, stderr });
     });
@@ -347,6 +350,54 @@ describe("kubectl whatsapp status", () => {
   });
 });
 
+describe("kubectl whatsapp status -o json|yaml", () => {
+  it("prints the same facts as the table, as {items: [...]}, in JSON and in YAML", async () => {
+    const json = await plugin(["status", "-n", namespace, "-o", "json"]);
+    expect(json.code).toBe(0);
+    const document = JSON.parse(json.stdout) as { items: { namespace: string; name: string; provider: string; phase?: string; phoneNumber?: string; ready?: string; message?: string }[] };
+    const rows = table((await plugin(["status", "-n", namespace])).stdout);
+    expect(document.items.map((item) => item.name)).toEqual(rows.slice(1).map((row) => row[0]));
+    expect(document.items.find((item) => item.name === "line")).toMatchObject({ namespace, provider: "waha", phase: "Connected", phoneNumber: PHONE, ready: "True" });
+    const yaml = await plugin(["status", "line", "-n", namespace, "--output=yaml"]);
+    expect(yaml.code).toBe(0);
+    expect(parseYaml(yaml.stdout)).toEqual({ items: document.items.filter((item) => item.name === "line") });
+  });
+
+  it("prints an empty list, not a message, for a namespace without instances; refuses other formats", async () => {
+    const empty = await createNamespace("plugin-json-empty");
+    expect(await plugin(["status", "-n", empty, "-o", "json"])).toEqual({ code: 0, stdout: '{\n    "items": []\n}\n', stderr: "" });
+    const wide = await plugin(["status", "-n", namespace, "-o", "wide"]);
+    expect(wide.code).toBe(2);
+    expect(wide.stderr).toBe('error: -o/--output must be one of table, json, yaml, not "wide"\n');
+  });
+});
+
+describe("kubectl whatsapp <TAB>", () => {
+  it("kubectl completes instance names through kubectl_complete-whatsapp, in the namespace typed", async () => {
+    const bin = path.join(scratch, "completion-bin");
+    rmSync(bin, { recursive: true, force: true });
+    mkdirSync(bin);
+    writeFileSync(path.join(bin, "kubectl-whatsapp"), `#!/bin/sh\nexec "${process.execPath}" "${PLUGIN}" "$@"\n`);
+    // What the release archive ships (scripts/plugin-dist.ts).
+    writeFileSync(path.join(bin, "kubectl_complete-whatsapp"), '#!/bin/sh\nexec kubectl-whatsapp __complete "$@"\n');
+    for (const file of ["kubectl-whatsapp", "kubectl_complete-whatsapp"]) chmodSync(path.join(bin, file), 0o755);
+    const savedPath = process.env.PATH;
+    process.env.PATH = `${bin}${path.delimiter}${savedPath}`;
+    try {
+      // kubectl's own completion entry point, as its bash and zsh scripts call it.
+      const names = await kubectlOk(["__complete", "whatsapp", "qr", "-n", namespace, ""]);
+      const lines = names.trimEnd().split("\n");
+      expect(lines).toContain("line");
+      expect(lines).toContain("once");
+      expect(lines.at(-1)).toBe(":4");
+      const commands = await kubectlOk(["__complete", "whatsapp", "dis"]);
+      expect(commands.split("\n")[0]).toMatch(/^disconnect\t/);
+    } finally {
+      process.env.PATH = savedPath;
+    }
+  });
+});
+
 describe("kubectl whatsapp disconnect | connect | logout | restart", () => {
   const spec = async (name: string, field: string) => (await kubectlOk(["get", "wai", name, "-n", namespace, "-o", `jsonpath={.spec.${field}}`])).trim();
   const phase = (name: string, wanted: string) => instanceWhere(kube, namespace, name, wanted, (object) => object.status?.phase === wanted);
@@ -401,5 +452,44 @@ describe("kubectl whatsapp disconnect | connect | logout | restart", () => {
     const missing = await plugin(["logout", "ghost", "-n", namespace]);
     expect(missing.code).toBe(1);
     expect(missing.stderr).toBe(`error: whatsappinstance "ghost" not found in namespace "${namespace}"\n`);
+  });
+});
+
+const NODE20 = findNode20();
+
+// What a krew user on the machine's Node 20 runs: the bundle of npm run plugin:dist.
+describe.skipIf(!NODE20)(`the krew bundle on ${NODE20 ? `Node ${NODE20.version} (${NODE20.path})` : "Node 20 (skipped: no Node 20 on this machine)"}`, () => {
+  let bundle: string;
+  const run = (args: readonly string[]) => plugin(args, pluginEnv(), [(NODE20 as NonNullable<typeof NODE20>).path, bundle]);
+
+  beforeAll(async () => {
+    bundle = (await pluginDist({ out: path.join(scratch, "plugin-dist") })).bundle;
+  }, 180_000);
+
+  it("--help and --version", async () => {
+    const help = await run(["--help"]);
+    expect(help.code).toBe(0);
+    expect(help.stdout).toMatch(/^Usage: kubectl whatsapp COMMAND/);
+    expect(await run(["--version"])).toEqual({ code: 0, stdout: `kubectl-whatsapp ${JSON.parse(readFileSync(path.join(REPO, "package.json"), "utf8")).version}\n`, stderr: "" });
+  });
+
+  it("qr --once draws the emulator's current code; status -o json reads the instance", async () => {
+    await applyInstance("node20");
+    await instanceWhere(kube, namespace, "node20", "ScanQR", (object) => object.status?.phase === "ScanQR");
+    const result = await eventually("a code to show", async () => {
+      const attempt = await run(["qr", "node20", "-n", namespace, "--once"]);
+      return attempt.code === 0 ? attempt : undefined;
+    });
+    const drawn = drawings(result.stdout);
+    expect(drawn).toHaveLength(1);
+    expect(scanMatrix(terminalQrToMatrix(drawn[0] as string))).toBe(waha.currentQr(session("node20")));
+    const status = await run(["status", "node20", "-n", namespace, "-o", "json"]);
+    expect(status.code).toBe(0);
+    expect(JSON.parse(status.stdout)).toMatchObject({ items: [{ name: "node20", phase: "ScanQR", ready: "False" }] });
+  });
+
+  it("completes instance names (__complete, as kubectl_complete-whatsapp calls it)", async () => {
+    const answer = await run(["__complete", "restart", "-n", namespace, "node"]);
+    expect(answer).toEqual({ code: 0, stdout: "node20\n:4\n", stderr: "" });
   });
 });
