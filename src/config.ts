@@ -38,8 +38,8 @@ export const configSchema = z.object({
   pollInterval: durationMs.default(30_000),
   /** While a code waits for the phone: how often the session is asked whether it linked (without provider events). */
   pairingPollInterval: durationMs.default(2_000),
-  /** Caps how old a QR code in the Secret may get before it is fetched again (default: a quarter of its documented life). */
-  qrRefreshInterval: durationMs.optional(),
+  /** Caps how old a QR code in the Secret may get before it is fetched again; 0: a quarter of its documented life. */
+  qrRefreshInterval: durationMs.default(0),
   /** First wait before restarting a FAILED session; doubles up to failureBackoffMax. */
   failureBackoff: durationMs.default(60_000),
   failureBackoffMax: durationMs.default(30 * 60_000),
@@ -82,7 +82,7 @@ const SETTINGS: readonly Setting[] = [
   { flag: "log-level", env: "LOG_LEVEL", key: "logLevel", value: "LEVEL", help: "trace, debug, info, warn, error, fatal or silent." },
   { flag: "poll-interval", env: "POLL_INTERVAL", key: "pollInterval", value: "DURATION", help: "Status refresh of a settled instance when its provider sets no pollInterval." },
   { flag: "pairing-poll-interval", env: "PAIRING_POLL_INTERVAL", key: "pairingPollInterval", value: "DURATION", help: "While a code waits for the phone, how often the session is asked whether it linked (without provider events); a starting session is looked at after 1 s, 2 s, ... up to this." },
-  { flag: "qr-refresh-interval", env: "QR_REFRESH_INTERVAL", key: "qrRefreshInterval", value: "DURATION", help: "Caps how old the code in the QR Secret may get before it is fetched again; by default a quarter of its documented life (WAHA: 5 s)." },
+  { flag: "qr-refresh-interval", env: "QR_REFRESH_INTERVAL", key: "qrRefreshInterval", value: "DURATION", help: "Caps how old the code in the QR Secret may get before it is fetched again; 0s means a quarter of the code's documented life (WAHA: 5 s)." },
   { flag: "failure-backoff", env: "FAILURE_BACKOFF", key: "failureBackoff", value: "DURATION", help: "First wait before restarting a FAILED session; doubles on each failure." },
   { flag: "failure-backoff-max", env: "FAILURE_BACKOFF_MAX", key: "failureBackoffMax", value: "DURATION", help: "Longest wait between restarts of a FAILED session." },
   { flag: "stuck-timeout", env: "STUCK_TIMEOUT", key: "stuckTimeout", value: "DURATION", help: "A session STARTING for longer is restarted once, then reported Failed." },
