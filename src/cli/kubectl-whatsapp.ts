@@ -10,7 +10,8 @@ import type { InstanceObject } from "../controllers/context.ts";
 import { INSTANCES } from "../kube/resources.ts";
 import { describeError, EXIT, PluginError, type ExitCode } from "../plugin/errors.ts";
 import { loadKubeContext, type KubeContext } from "../plugin/kube-context.ts";
-import { showQr } from "../plugin/qr.ts";
+import { showQr } from "../plugin/qr-terminal.ts";
+import { serveQrPage } from "../plugin/qr-web.ts";
 import { requestRestart, setState } from "../plugin/spec-patch.ts";
 import { statusTable } from "../plugin/status-table.ts";
 
@@ -22,6 +23,7 @@ Commands:
   qr NAME            Show the code that links NAME: the QR code in the terminal (from the
                      Secret NAME-qr), or the pairing code. Follows new codes until the
                      instance is Connected, then prints "Connected as +<phone>".
+                     With --web, shows it on a page at http://127.0.0.1 instead.
   status [NAME...]   NAME, PROVIDER, DESIRED, PHASE, PHONE, READY, AGE and the Ready message.
   connect NAME       Set spec.state to Connected.
   disconnect NAME    Set spec.state to Disconnected (stop the session, keep the link).
@@ -37,6 +39,9 @@ Flags:
                          get a code from providers that give just an image.
       --once             qr: show the current code and exit instead of following.
       --timeout DURATION qr: give up after this long (e.g. 5m).
+      --web              qr: serve a page on 127.0.0.1 with the live code (prints its URL);
+                         exits once the page has shown "Connected as +<phone>", or on Ctrl-C.
+      --port N           qr --web: the port to listen on (default: a free one).
   -h, --help             This help.
 
 Exit codes:
@@ -64,6 +69,8 @@ async function main(argv: readonly string[]): Promise<ExitCode> {
         png: { type: "string" },
         once: { type: "boolean" },
         timeout: { type: "string" },
+        web: { type: "boolean" },
+        port: { type: "string" },
         help: { type: "boolean", short: "h" },
       },
     });
@@ -79,16 +86,17 @@ async function main(argv: readonly string[]): Promise<ExitCode> {
   if (!command) throw new PluginError(EXIT.usage, `a command is required\n\n${USAGE}`);
   if (!(COMMANDS as readonly string[]).includes(command)) throw new PluginError(EXIT.usage, `unknown command "${command}"\n\n${USAGE}`);
   const timeoutMs = values.timeout === undefined ? undefined : durationFlag(values.timeout);
+  const web = qrWebFlags(values);
   const context = loadKubeContext({ kubeconfig: values.kubeconfig, context: values.context, namespace: values.namespace });
   server = context.server;
-  return run(command as Command, names, context, { allNamespaces: values["all-namespaces"] ?? false, png: values.png, once: values.once ?? false, timeoutMs });
+  return run(command as Command, names, context, { allNamespaces: values["all-namespaces"] ?? false, png: values.png, once: values.once ?? false, timeoutMs, web });
 }
 
 async function run(
   command: Command,
   names: string[],
   context: KubeContext,
-  flags: { allNamespaces: boolean; png: string | undefined; once: boolean; timeoutMs: number | undefined },
+  flags: { allNamespaces: boolean; png: string | undefined; once: boolean; timeoutMs: number | undefined; web: { port: number } | undefined },
 ): Promise<ExitCode> {
   const { kube, namespace } = context;
   if (command === "status") {
@@ -112,19 +120,11 @@ async function run(
   }
   const name = exactlyOneName(command, names);
   switch (command) {
-    case "qr":
-      return showQr({
-        kube,
-        config: context.config,
-        namespace,
-        name,
-        pngFile: flags.png,
-        once: flags.once,
-        timeoutMs: flags.timeoutMs,
-        out: process.stdout,
-        err: process.stderr,
-        tty: process.stdout.isTTY === true,
-      });
+    case "qr": {
+      const common = { kube, config: context.config, namespace, name, pngFile: flags.png, timeoutMs: flags.timeoutMs, out: process.stdout, err: process.stderr };
+      if (flags.web) return serveQrPage({ ...common, port: flags.web.port });
+      return showQr({ ...common, once: flags.once, terminal: process.stdout.isTTY ? process.stdout : undefined });
+    }
     case "connect":
       process.stdout.write(`${await setState(kube, namespace, name, "Connected")}\n`);
       return EXIT.ok;
@@ -151,6 +151,18 @@ function durationFlag(text: string): number {
   } catch (error) {
     throw new PluginError(EXIT.usage, `--timeout: ${(error as Error).message}`);
   }
+}
+
+/** --web and --port: undefined without --web; --port only with it, and not with --once. */
+function qrWebFlags(values: { web?: boolean | undefined; port?: string | undefined; once?: boolean | undefined }): { port: number } | undefined {
+  if (!values.web) {
+    if (values.port !== undefined) throw new PluginError(EXIT.usage, "--port is for qr --web");
+    return undefined;
+  }
+  if (values.once) throw new PluginError(EXIT.usage, "--web follows the code until linked; it does not take --once");
+  const port = values.port === undefined ? 0 : Number(values.port);
+  if (!/^\d+$/.test(values.port ?? "0") || port > 65535) throw new PluginError(EXIT.usage, `--port: ${values.port} is not a port number (0-65535)`);
+  return { port };
 }
 
 /** The API server's URL once known, for error messages. */

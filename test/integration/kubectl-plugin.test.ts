@@ -12,7 +12,8 @@ import { PNG } from "pngjs";
 import QRCode from "qrcode";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Operator } from "../../src/operator.ts";
-import { renderQrTerminal } from "../../src/providers/qr.ts";
+import { halfBlockLines, TERMINAL_QR_LEVEL } from "../../src/plugin/qr-terminal.ts";
+import { qrModules } from "../../src/providers/qr.ts";
 import { wahaSessionName } from "../../src/providers/waha/client.ts";
 import { SECRETS } from "../../src/kube/resources.ts";
 import type { SecretObject } from "../../src/kube/secrets.ts";
@@ -110,9 +111,10 @@ function follow(args: readonly string[]): { output: () => string; errors: () => 
 const ANSI = /\x1b\[[0-9;]*m/g;
 
 /**
- * The module matrix of a QR code drawn by qrcode's small terminal renderer: each text
- * line holds two module rows (▀ top dark, ▄ bottom dark, █ both, space neither),
- * framed by one light module on every side.
+ * The module matrix of a QR code drawn in half-blocks: each text line holds two module
+ * rows (▀ top dark, ▄ bottom dark, █ both, space neither). The code is cut out of its
+ * light surroundings, which must be a quiet zone of at least 4 modules on every side
+ * (a phone cannot find the code without it).
  */
 function terminalQrToMatrix(drawing: string): boolean[][] {
   const lines = drawing
@@ -123,20 +125,18 @@ function terminalQrToMatrix(drawing: string): boolean[][] {
   for (const line of lines) {
     if (line.length !== width || !/^[ ▀▄█]+$/.test(line)) throw new Error(`not a QR drawing line: ${JSON.stringify(line)}`);
   }
-  const size = width - 2;
-  const matrix: boolean[][] = [];
-  for (let y = 0; y < size; y++) {
-    const row = Math.floor((y + 1) / 2);
-    const top = y === 2 * row - 1;
-    const line = lines[row] as string;
-    matrix.push(Array.from({ length: size }, (_, x) => (top ? "▀█" : "▄█").includes(line[x + 1] as string)));
-  }
-  return matrix;
+  const rows = lines.flatMap((line) => [[...line].map((cell) => "▀█".includes(cell)), [...line].map((cell) => "▄█".includes(cell))]);
+  const darkRows = rows.flatMap((row, y) => (row.includes(true) ? [y] : []));
+  const darkColumns = Array.from({ length: width }, (_, x) => x).filter((x) => rows.some((row) => row[x]));
+  const [top, bottom, left, right] = [darkRows[0] ?? 0, darkRows.at(-1) ?? 0, darkColumns[0] ?? 0, darkColumns.at(-1) ?? 0];
+  const quietZone = Math.min(top, rows.length - 1 - bottom, left, width - 1 - right);
+  if (quietZone < 4) throw new Error(`the drawing has a quiet zone of ${quietZone} modules, not 4`);
+  return rows.slice(top, bottom + 1).map((row) => row.slice(left, right + 1));
 }
 
-/** The matrix QRCode builds for a payload, with the settings renderQrTerminal uses. */
+/** The matrix QRCode builds for a payload, with the settings the terminal view uses. */
 function expectedMatrix(payload: string): boolean[][] {
-  const { modules } = QRCode.create(payload, { errorCorrectionLevel: "M" });
+  const { modules } = QRCode.create(payload, { errorCorrectionLevel: TERMINAL_QR_LEVEL });
   return Array.from({ length: modules.size }, (_, y) => Array.from({ length: modules.size }, (_, x) => Boolean(modules.get(y, x))));
 }
 
@@ -169,12 +169,20 @@ function drawings(output: string): string[] {
 }
 
 describe("the terminal QR reader (test helper)", () => {
-  it("reads back what renderQrTerminal draws, for several sizes", async () => {
+  it("reads back what the terminal view draws, for several sizes", () => {
     for (const payload of ["x", "2@abc,def,ghi==", "2@" + "A".repeat(200)]) {
-      const matrix = terminalQrToMatrix(await renderQrTerminal(payload));
+      const matrix = terminalQrToMatrix(halfBlockLines(qrModules(payload, TERMINAL_QR_LEVEL)).join("\n"));
       expect(matrix).toEqual(expectedMatrix(payload));
       expect(scanMatrix(matrix)).toBe(payload);
     }
+  });
+
+  it("refuses a drawing without its 4-module quiet zone", () => {
+    const cropped = halfBlockLines(qrModules("x", TERMINAL_QR_LEVEL))
+      .map((line) => line.replace(ANSI, ""))
+      .slice(1, -1)
+      .map((line) => line.slice(2, -2));
+    expect(() => terminalQrToMatrix(cropped.join("\n"))).toThrow(/quiet zone of 2 modules/);
   });
 });
 
@@ -203,8 +211,8 @@ describe("kubectl whatsapp qr", () => {
     waha.scan(session("line"), PHONE);
     expect(await run.exited).toBe(0);
     expect(run.output().trimEnd().split("\n").at(-1)).toBe(`Connected as +${PHONE}`);
-    // Output that is not a terminal is never cleared between codes.
-    expect(run.output()).not.toContain("\x1b[2J");
+    // Output that is not a terminal is never cleared or moved over between codes.
+    expect(run.output()).not.toMatch(/\x1b\[(\d*[ABJ]|H)/);
   });
 
   it("--once prints the current code and exits 0; --png FILE writes the Secret's image", async () => {
