@@ -97,18 +97,19 @@ describe("fitScreen: the view fitted to the window", () => {
 describe("terminalFrame: what it says happens next", () => {
   it("before the code's expiry: when the next one comes; after it: that it expired and the operator fetches the next", () => {
     expect(qrFrame(WAHA_SIZED, NOW + 1000).notes).toEqual(["A new code replaces this one from 10:00:01 on; this view follows."]);
-    expect(qrFrame(WAHA_SIZED, NOW).notes).toEqual(["This code expired at 10:00:00; the operator is fetching the next one, which shows here."]);
+    expect(qrFrame(WAHA_SIZED, NOW).notes).toEqual(["This code expired at 10:00:00, or is about to; the operator shows the next one here as soon as the provider has it."]);
   });
 
   it("a failed session: why there is nothing to scan, when the operator restarts it, and how to restart it now", () => {
     const frame = terminalFrame({ kind: "failed", message: "the waha session failed (FAILED)", restartAt: NOW + 60_000, attempt: 2 }, frameContext);
     expect(frame.drawing).toEqual([]);
     expect(frame.notes).toEqual([
-      "The session of demo/support-line failed (the waha session failed (FAILED)), so there is no code to scan.",
+      "The session of demo/support-line failed, so there is no code to scan.",
       "The operator restarts it at 10:01:00 (attempt 2), then a new code shows here; to restart it now: kubectl whatsapp restart support-line -n demo",
+      "Ready condition: the waha session failed (FAILED)",
     ]);
     const due = terminalFrame({ kind: "failed", message: undefined, restartAt: NOW, attempt: 1 }, frameContext);
-    expect(due.notes.at(-1)).toBe("The operator is restarting it (attempt 1); a new code shows here.");
+    expect(due.notes).toEqual(["The session of demo/support-line failed, so there is no code to scan.", "The operator is restarting it (attempt 1); a new code shows here."]);
   });
 
   it("connected: the last line says the phone", () => {
@@ -163,7 +164,7 @@ describe("displays", () => {
     display.show(qrFrame(payload, NOW + 1000));
     display.show(qrFrame(payload, NOW));
     expect(out.text().match(/Scan with WhatsApp/g)).toHaveLength(1);
-    expect(err.text()).toBe("A new code replaces this one from 10:00:01 on; this view follows.\nThis code expired at 10:00:00; the operator is fetching the next one, which shows here.\n");
+    expect(err.text()).toBe("A new code replaces this one from 10:00:01 on; this view follows.\nThis code expired at 10:00:00, or is about to; the operator shows the next one here as soon as the provider has it.\n");
     display.show(qrFrame());
     expect(out.text().match(/Scan with WhatsApp/g)).toHaveLength(2);
     expect(out.text()).not.toMatch(/\x1b\[\d*[ABJH]/);

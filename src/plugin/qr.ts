@@ -107,7 +107,6 @@ export interface NoteContext {
 export function qrNotes(view: QrView, context: NoteContext): string[] {
   const clock = context.clock ?? localClock;
   const who = `${context.namespace}/${context.name}`;
-  const here = context.following ? ", which shows here" : "";
   switch (view.kind) {
     case "pairingCode":
     case "qrText":
@@ -116,19 +115,20 @@ export function qrNotes(view: QrView, context: NoteContext): string[] {
       const at = clock(view.expiresAt);
       return context.now < view.expiresAt
         ? [`A new code replaces this one from ${at} on${context.following ? "; this view follows" : ""}.`]
-        : [`This code expired at ${at}; the operator is fetching the next one${here}.`];
+        : // expiresAt is the operator's estimate (the earliest a provider may rotate), hence "or is about to".
+          [`This code expired at ${at}, or is about to; the operator ${context.following ? "shows the next one here" : "fetches the next one"} as soon as the provider has it.`];
     }
     case "waiting":
       return [`waiting for a QR code: ${who} is ${view.phase}`];
     case "failed": {
-      const notes = [`The session of ${who} failed${view.message ? ` (${view.message})` : ""}, so there is no code to scan.`];
       const restart = `kubectl whatsapp restart ${context.name} -n ${context.namespace}`;
-      notes.push(
+      return [
+        `The session of ${who} failed, so there is no code to scan.`,
         view.restartAt !== undefined && context.now < view.restartAt
-          ? `The operator restarts it at ${clock(view.restartAt)} (attempt ${view.attempt})${here ? ", then a new code shows here" : ""}; to restart it now: ${restart}`
-          : `The operator is restarting it (attempt ${view.attempt})${here ? "; a new code shows here" : ""}.`,
-      );
-      return notes;
+          ? `The operator restarts it at ${clock(view.restartAt)} (attempt ${view.attempt})${context.following ? ", then a new code shows here" : ""}; to restart it now: ${restart}`
+          : `The operator is restarting it (attempt ${view.attempt})${context.following ? "; a new code shows here" : ""}.`,
+        ...(view.message ? [`Ready condition: ${view.message}`] : []),
+      ];
     }
     case "connected":
     case "cannotLink":

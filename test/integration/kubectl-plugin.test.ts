@@ -4,7 +4,7 @@
  * The QR code it draws is read back from the terminal text into a module matrix, which
  * must be the emulator's current code (QRCode.create of the payload) and scan as it.
  */
-import { execFile, spawn, type ChildProcess } from "node:child_process";
+import { execFile } from "node:child_process";
 import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
@@ -20,19 +20,18 @@ import type { SecretObject } from "../../src/kube/secrets.ts";
 import { FakeClock } from "../emulators/shared/clock.ts";
 import { decodeQrPng } from "../emulators/shared/qr-png.ts";
 import { WahaEmulator } from "../emulators/waha/emulator.ts";
-import { createNamespace, eventually, installCrds, instanceWhere, kubeClient, kubeconfigPath, kubectl, kubectlOk, REPO } from "../support/kube.ts";
+import { createNamespace, eventually, installCrds, instanceWhere, kubeClient, kubeconfigPath, kubectl, kubectlOk } from "../support/kube.ts";
 import { startOperator } from "../support/operator.ts";
+import { followPlugin, killPlugins, PLUGIN, pluginEnv } from "../support/plugin.ts";
 
 const API_KEY = "plugin-test-key";
 const PHONE = "5511966665555";
-const PLUGIN = path.join(REPO, "src", "cli", "kubectl-whatsapp.ts");
 const kube = kubeClient();
 const clock = new FakeClock();
 const waha = new WahaEmulator({ apiKey: API_KEY, clock, startDelayMs: 0, crashRestartDelayMs: null });
 let namespace: string;
 let operator: Operator;
 let scratch: string;
-const children = new Set<ChildProcess>();
 
 beforeAll(async () => {
   await installCrds();
@@ -48,7 +47,7 @@ spec: {type: waha, url: "${url}", credentialsSecretRef: {name: waha-key, key: ap
 });
 
 afterAll(async () => {
-  for (const child of children) child.kill("SIGKILL");
+  killPlugins();
   await operator?.stop();
   await waha.stop();
   if (scratch) rmSync(scratch, { recursive: true, force: true });
@@ -71,7 +70,6 @@ ${spec}`,
 }
 
 const session = (name: string) => wahaSessionName(namespace, name);
-const pluginEnv = () => ({ ...process.env, KUBECONFIG: kubeconfigPath() });
 
 interface Result {
   readonly code: number;
@@ -89,22 +87,7 @@ function plugin(args: readonly string[], env: NodeJS.ProcessEnv = pluginEnv()): 
   });
 }
 
-/** Starts `kubectl-whatsapp ARGS`, collecting its output as it comes. */
-function follow(args: readonly string[]): { output: () => string; errors: () => string; exited: Promise<number | null> } {
-  const child = spawn(process.execPath, [PLUGIN, ...args], { env: pluginEnv(), cwd: scratch, stdio: ["ignore", "pipe", "pipe"] });
-  children.add(child);
-  let stdout = "";
-  let stderr = "";
-  child.stdout.on("data", (chunk: Buffer) => (stdout += chunk.toString("utf8")));
-  child.stderr.on("data", (chunk: Buffer) => (stderr += chunk.toString("utf8")));
-  const exited = new Promise<number | null>((resolve) =>
-    child.on("exit", (code) => {
-      children.delete(child);
-      resolve(code);
-    }),
-  );
-  return { output: () => stdout, errors: () => stderr, exited };
-}
+const follow = (args: readonly string[]) => followPlugin(args, scratch);
 
 // --- Reading a QR code back from the terminal -------------------------------------
 
