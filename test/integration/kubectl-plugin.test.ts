@@ -22,7 +22,7 @@ import { decodeQrPng } from "../emulators/shared/qr-png.ts";
 import { WahaEmulator } from "../emulators/waha/emulator.ts";
 import { createNamespace, eventually, installCrds, instanceWhere, kubeClient, kubeconfigPath, kubectl, kubectlOk } from "../support/kube.ts";
 import { startOperator } from "../support/operator.ts";
-import { followPlugin, killPlugins, PLUGIN, pluginEnv } from "../support/plugin.ts";
+import { followPlugin, followPluginOnTerminal, killPlugins, PLUGIN, pluginEnv } from "../support/plugin.ts";
 
 const API_KEY = "plugin-test-key";
 const PHONE = "5511966665555";
@@ -196,6 +196,36 @@ describe("kubectl whatsapp qr", () => {
     expect(run.output().trimEnd().split("\n").at(-1)).toBe(`Connected as +${PHONE}`);
     // Output that is not a terminal is never cleared or moved over between codes.
     expect(run.output()).not.toMatch(/\x1b\[(\d*[ABJ]|H)/);
+  });
+
+  it("on a terminal: says the size it needs when the code does not fit, else draws it and redraws each new code in place", async () => {
+    await applyInstance("tty");
+    await instanceWhere(kube, namespace, "tty", "ScanQR", (object) => object.status?.phase === "ScanQR");
+    const small = followPluginOnTerminal(["qr", "tty", "-n", namespace, "--once"], { columns: 80, rows: 24 }, scratch);
+    expect(await small.exited).toBe(3);
+    expect(small.output().replace(/\n/g, " ")).toMatch(/needs a terminal of 57 columns × 31 rows; this one is 80 × 24\./);
+    expect(drawings(small.output())).toEqual([]);
+
+    const run = followPluginOnTerminal(["qr", "tty", "-n", namespace], { columns: 80, rows: 40 }, scratch);
+    /** The frame on screen: what was written since the last move back up over the previous one. */
+    const screen = () => run.output().split(/\r\x1b\[\d+A\x1b\[J/).at(-1) ?? "";
+    const first = await eventually("the current code on the screen", async () => {
+      const current = waha.currentQr(session("tty"));
+      const drawn = drawings(screen())[0];
+      return current && drawn && scanMatrix(terminalQrToMatrix(drawn)) === current ? current : undefined;
+    });
+    clock.advance(60_001);
+    const second = waha.currentQr(session("tty"));
+    expect(second).not.toBe(first);
+    await eventually("the rotated code drawn over the first", async () => {
+      const drawn = drawings(screen());
+      return drawn.length === 1 && scanMatrix(terminalQrToMatrix(drawn[0] as string)) === second ? true : undefined;
+    });
+    // Every frame fits 80×40 with a row to spare, so moving up over it never scrolls.
+    for (const frame of run.output().split(/\r\x1b\[\d+A\x1b\[J/)) expect(frame.split("\n").length - 1).toBeLessThanOrEqual(39);
+    waha.scan(session("tty"), PHONE);
+    expect(await run.exited).toBe(0);
+    expect(screen()).toBe(`Connected as +${PHONE}\n`);
   });
 
   it("--once prints the current code and exits 0; --png FILE writes the Secret's image", async () => {
@@ -384,7 +414,17 @@ describe("kubectl whatsapp disconnect | connect | logout | restart", () => {
   });
 
   it("refuses a missing NAME, extra names and unknown commands or flags with exit code 2", async () => {
-    for (const args of [["restart"], ["logout", "a", "b"], ["frobnicate"], ["status", "--bogus"], ["qr", "x", "--timeout", "soon"]]) {
+    for (const args of [
+      ["restart"],
+      ["logout", "a", "b"],
+      ["frobnicate"],
+      ["status", "--bogus"],
+      ["qr", "x", "--timeout", "soon"],
+      ["qr", "x", "--port", "8080"],
+      ["qr", "x", "--web", "--once"],
+      ["qr", "x", "--web", "--port", "http"],
+      ["qr", "x", "--web", "--port", "70000"],
+    ]) {
       const result = await plugin(args);
       expect(result.code, args.join(" ")).toBe(2);
       expect(result.stderr, args.join(" ")).toMatch(/^error: /);

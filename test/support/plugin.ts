@@ -19,7 +19,21 @@ const running = new Set<ChildProcess>();
 
 /** Starts `kubectl-whatsapp ARGS`, collecting its output as it comes. */
 export function followPlugin(args: readonly string[], cwd?: string): FollowedPlugin {
-  const child = spawn(process.execPath, [PLUGIN, ...args], { env: pluginEnv(), cwd, stdio: ["ignore", "pipe", "pipe"] });
+  return collect(spawn(process.execPath, [PLUGIN, ...args], { env: pluginEnv(), cwd, stdio: ["ignore", "pipe", "pipe"] }));
+}
+
+/**
+ * Starts `kubectl-whatsapp ARGS` on a terminal of the given size: a pseudo-terminal from
+ * util-linux's script(1) (Debian: bsdutils, an essential package). Its stdout and stderr
+ * both arrive in output(), with the terminal's "\r\n" line ends turned back into "\n".
+ */
+export function followPluginOnTerminal(args: readonly string[], size: { readonly columns: number; readonly rows: number }, cwd?: string): FollowedPlugin {
+  const quote = (word: string) => `'${word.replace(/'/g, "'\\''")}'`;
+  const command = `stty rows ${size.rows} cols ${size.columns} && exec ${[process.execPath, PLUGIN, ...args].map(quote).join(" ")}`;
+  return collect(spawn("script", ["--quiet", "--return", "--flush", "--command", command, "/dev/null"], { env: pluginEnv(), cwd, stdio: ["ignore", "pipe", "pipe"] }), "\r\n");
+}
+
+function collect(child: ChildProcess & { stdout: NodeJS.ReadableStream; stderr: NodeJS.ReadableStream }, lineEnd = "\n"): FollowedPlugin {
   running.add(child);
   let stdout = "";
   let stderr = "";
@@ -31,7 +45,7 @@ export function followPlugin(args: readonly string[], cwd?: string): FollowedPlu
       resolve(code);
     }),
   );
-  return { output: () => stdout, errors: () => stderr, exited };
+  return { output: () => (lineEnd === "\n" ? stdout : stdout.replaceAll(lineEnd, "\n")), errors: () => stderr, exited };
 }
 
 /** Kills every plugin process followPlugin started that is still running. */
