@@ -48,7 +48,7 @@ Exit codes:
   0  done (qr: Connected)
   1  the API server refused or could not be reached, or the instance does not exist
   2  usage error
-  3  qr: no code yet (--once), or --timeout ran out
+  3  qr: no code yet or the terminal is too small for it (--once), or --timeout ran out
   4  qr: the instance cannot link as it stands (Stalled, or spec.state is not Connected)`;
 
 const COMMANDS = ["qr", "status", "connect", "disconnect", "logout", "restart"] as const;
@@ -123,7 +123,9 @@ async function run(
     case "qr": {
       const common = { kube, config: context.config, namespace, name, pngFile: flags.png, timeoutMs: flags.timeoutMs, out: process.stdout, err: process.stderr };
       if (flags.web) return serveQrPage({ ...common, port: flags.web.port });
-      return showQr({ ...common, once: flags.once, terminal: process.stdout.isTTY ? process.stdout : undefined });
+      // A terminal that reports no size (some IDE consoles) gets the plain, appending view.
+      const terminal = process.stdout.isTTY && process.stdout.columns > 0 && process.stdout.rows > 0 ? process.stdout : undefined;
+      return showQr({ ...common, once: flags.once, terminal });
     }
     case "connect":
       process.stdout.write(`${await setState(kube, namespace, name, "Connected")}\n`);
