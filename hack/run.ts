@@ -70,12 +70,12 @@ spec: {providerRef: {name: waha}, displayName: Support Line}
   console.log("the operator runs; the instance demo/support-line was applied. In another terminal:");
   console.log(`  export KUBECONFIG=${kubeconfig}; kubectl get wai -n demo\n`);
 
-  const demo = new DemoPhone({ waha, kube, namespace: "demo", name: "support-line" });
   const page = await QrPageServer.start({ port: 0, banner: "DEMO: a WAHA emulator plays the WhatsApp server, and Enter in the terminal plays the phone" });
   const pageDone = followOnPage(page, { kube, config: kubeConfig, namespace: "demo", name: "support-line", out: discard, err: discard }).catch((error: unknown) =>
     console.log(`the page stopped: ${error instanceof Error ? error.message : String(error)}`),
   );
   console.log(`The QR code in a browser on this machine (refreshed as it rotates): ${page.url}`);
+  const demo = new DemoPhone({ waha, kube, namespace: "demo", name: "support-line", pageUrl: page.url });
   console.log("Press Enter to play the phone: it scans the code shown. Ctrl-C stops the demo.\n");
 
   const stop = async () => {
@@ -116,6 +116,14 @@ spec: {providerRef: {name: waha}, displayName: Support Line}
 
 const discard = new Writable({ write: (_chunk, _encoding, done) => done() });
 
+interface DemoPhoneOptions {
+  readonly waha: WahaEmulator;
+  readonly kube: KubeClient;
+  readonly namespace: string;
+  readonly name: string;
+  readonly pageUrl: string;
+}
+
 /**
  * Enter in the demo's terminal: the phone. It scans the code while there is one; once the
  * codes ran out unscanned and the session failed, it asks for a restart (as kubectl
@@ -124,13 +132,13 @@ const discard = new Writable({ write: (_chunk, _encoding, done) => done() });
  */
 class DemoPhone implements Hints {
   viewEnded = false;
-  private readonly options: { readonly waha: WahaEmulator; readonly kube: KubeClient; readonly namespace: string; readonly name: string };
+  private readonly options: DemoPhoneOptions;
   private readonly listeners = new Set<() => void>();
   /** The last thing Enter did, shown while the view is of the kind it was done for. */
   private said: { readonly kind: QrView["kind"]; readonly message: string } | undefined;
   private lastKind: QrView["kind"] | undefined;
 
-  constructor(options: { readonly waha: WahaEmulator; readonly kube: KubeClient; readonly namespace: string; readonly name: string }) {
+  constructor(options: DemoPhoneOptions) {
     this.options = options;
   }
 
@@ -138,7 +146,7 @@ class DemoPhone implements Hints {
     this.lastKind = view.kind;
     const hint =
       view.kind === "qrText"
-        ? "DEMO: press Enter to play the phone scanning this code."
+        ? `DEMO: press Enter to play the phone scanning this code (also on ${this.options.pageUrl}).`
         : view.kind === "failed"
           ? "DEMO: no phone scanned the codes before they ran out, so the session failed. Press Enter to restart it now, or wait for the operator."
           : undefined;
