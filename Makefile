@@ -5,6 +5,7 @@
 #   make install         kubectl apply --server-side -f crds/ against $KUBECONFIG
 #   make run             with KUBECONFIG: run the operator there; without: a local demo with a WAHA emulator
 #   make test            unit and integration tests (the integration project starts its own control plane)
+#   make browser         install headless Chromium and zbarimg (apt-get) for the qr --web browser test
 SHELL := bash
 .SHELLFLAGS := -euo pipefail -c
 .DEFAULT_GOAL := help
@@ -22,10 +23,10 @@ BUILD_CONTROL_PLANE := hack/control-plane/build.sh
 BUILD_GITOPS_HEALTH := hack/gitops-health/build.sh
 CLUSTER := node hack/control-plane/cluster.ts
 
-.PHONY: help control-plane gitops-health cluster-up cluster-down cluster-status install node_modules test run
+.PHONY: help control-plane gitops-health browser cluster-up cluster-down cluster-status install node_modules test run
 
 help:
-	@sed -n '2,7p' Makefile | sed 's/^# \{0,1\}//'
+	@sed -n '2,8p' Makefile | sed 's/^# \{0,1\}//'
 
 # Builds (or finds in the cache) the control-plane binaries; prints their directory.
 control-plane:
@@ -34,6 +35,10 @@ control-plane:
 # Builds (or finds in the cache) the kstatus + Argo CD Lua helper the GitOps health test runs; prints its path.
 gitops-health:
 	@$(BUILD_GITOPS_HEALTH)
+
+# Debian's chromium and zbar-tools, installed with apt-get when missing (CI runs as root).
+browser:
+	@hack/browser.sh >/dev/null
 
 cluster-up: control-plane
 	@bin="$$($(BUILD_CONTROL_PLANE))"; \
@@ -60,7 +65,7 @@ node_modules/.package-lock.json: package-lock.json package.json
 	npm ci
 	@touch $@
 
-test: node_modules control-plane gitops-health
+test: node_modules control-plane gitops-health browser
 	@mkdir -p .local; bin="$$($(BUILD_CONTROL_PLANE))"; health="$$($(BUILD_GITOPS_HEALTH))"; \
 	status=0; PATH="$$bin:$$PATH" WA_CONTROL_PLANE_BIN="$$bin" WA_GITOPS_HEALTH_BIN="$$health" npx vitest run --reporter=default --reporter=json \
 	  --outputFile.json=.local/vitest-report.json || status=$$?; \

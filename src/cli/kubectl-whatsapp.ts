@@ -14,7 +14,8 @@ import { isCommand, OPTIONS, OUTPUT_FORMATS, SHELLS, type Command, type OutputFo
 import { complete, completionScript } from "../plugin/completion.ts";
 import { describeError, EXIT, PluginError, type ExitCode } from "../plugin/errors.ts";
 import { completionSources, loadKubeContext, type KubeContext } from "../plugin/kube-context.ts";
-import { showQr } from "../plugin/qr.ts";
+import { showQr } from "../plugin/qr-terminal.ts";
+import { serveQrPage } from "../plugin/qr-web.ts";
 import { requestRestart, setState } from "../plugin/spec-patch.ts";
 import { statusDocument, statusTable } from "../plugin/status-table.ts";
 
@@ -26,6 +27,7 @@ Commands:
   qr NAME            Show the code that links NAME: the QR code in the terminal (from the
                      Secret NAME-qr), or the pairing code. Follows new codes until the
                      instance is Connected, then prints "Connected as +<phone>".
+                     With --web, shows it on a page at http://127.0.0.1 instead.
   status [NAME...]   NAME, PROVIDER, DESIRED, PHASE, PHONE, READY, AGE and the Ready message;
                      -o json|yaml prints {"items": [...]} with the same facts per instance.
   connect NAME       Set spec.state to Connected.
@@ -48,13 +50,16 @@ Flags:
       --once             qr: show the current code and exit instead of following.
       --timeout DURATION qr: give up after this long (e.g. 5m).
       --version          Print the version and exit.
+      --web              qr: serve a page on 127.0.0.1 with the live code (prints its URL);
+                         exits once the page has shown "Connected as +<phone>", or on Ctrl-C.
+      --port N           qr --web: the port to listen on (default: a free one).
   -h, --help             This help.
 
 Exit codes:
   0  done (qr: Connected)
   1  the API server refused or could not be reached, or the instance does not exist
   2  usage error
-  3  qr: no code yet (--once), or --timeout ran out
+  3  qr: no code yet or the terminal is too small for it (--once), or --timeout ran out
   4  qr: the instance cannot link as it stands (Stalled, or spec.state is not Connected)`;
 
 async function main(argv: readonly string[]): Promise<ExitCode> {
@@ -96,16 +101,17 @@ async function main(argv: readonly string[]): Promise<ExitCode> {
   }
   const output = outputFlag(values.output);
   const timeoutMs = values.timeout === undefined ? undefined : durationFlag(values.timeout);
+  const web = qrWebFlags(values);
   const context = loadKubeContext({ kubeconfig: values.kubeconfig, context: values.context, namespace: values.namespace });
   server = context.server;
-  return run(command, names, context, { allNamespaces: values["all-namespaces"] ?? false, png: values.png, once: values.once ?? false, timeoutMs, output });
+  return run(command, names, context, { allNamespaces: values["all-namespaces"] ?? false, png: values.png, once: values.once ?? false, timeoutMs, output, web });
 }
 
 async function run(
   command: Exclude<Command, "completion">,
   names: string[],
   context: KubeContext,
-  flags: { allNamespaces: boolean; png: string | undefined; once: boolean; timeoutMs: number | undefined; output: OutputFormat },
+  flags: { allNamespaces: boolean; png: string | undefined; once: boolean; timeoutMs: number | undefined; output: OutputFormat; web: { port: number } | undefined },
 ): Promise<ExitCode> {
   const { kube, namespace } = context;
   if (command === "status") {
@@ -133,19 +139,13 @@ async function run(
   }
   const name = exactlyOneName(command, names);
   switch (command) {
-    case "qr":
-      return showQr({
-        kube,
-        config: context.config,
-        namespace,
-        name,
-        pngFile: flags.png,
-        once: flags.once,
-        timeoutMs: flags.timeoutMs,
-        out: process.stdout,
-        err: process.stderr,
-        tty: process.stdout.isTTY === true,
-      });
+    case "qr": {
+      const common = { kube, config: context.config, namespace, name, pngFile: flags.png, timeoutMs: flags.timeoutMs, out: process.stdout, err: process.stderr };
+      if (flags.web) return serveQrPage({ ...common, port: flags.web.port });
+      // A terminal that reports no size (some IDE consoles) gets the plain, appending view.
+      const terminal = process.stdout.isTTY && process.stdout.columns > 0 && process.stdout.rows > 0 ? process.stdout : undefined;
+      return showQr({ ...common, once: flags.once, terminal });
+    }
     case "connect":
       process.stdout.write(`${await setState(kube, namespace, name, "Connected")}\n`);
       return EXIT.ok;
@@ -178,6 +178,18 @@ function durationFlag(text: string): number {
   } catch (error) {
     throw new PluginError(EXIT.usage, `--timeout: ${(error as Error).message}`);
   }
+}
+
+/** --web and --port: undefined without --web; --port only with it, and not with --once. */
+function qrWebFlags(values: { web?: boolean | undefined; port?: string | undefined; once?: boolean | undefined }): { port: number } | undefined {
+  if (!values.web) {
+    if (values.port !== undefined) throw new PluginError(EXIT.usage, "--port is for qr --web");
+    return undefined;
+  }
+  if (values.once) throw new PluginError(EXIT.usage, "--web follows the code until linked; it does not take --once");
+  const port = values.port === undefined ? 0 : Number(values.port);
+  if (!/^\d+$/.test(values.port ?? "0") || port > 65535) throw new PluginError(EXIT.usage, `--port: ${values.port} is not a port number (0-65535)`);
+  return { port };
 }
 
 /** The API server's URL once known, for error messages. */

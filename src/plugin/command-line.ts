@@ -29,6 +29,8 @@ export const OPTIONS = {
   png: { type: "string" },
   once: { type: "boolean" },
   timeout: { type: "string" },
+  web: { type: "boolean" },
+  port: { type: "string" },
   version: { type: "boolean" },
   help: { type: "boolean", short: "h" },
 } as const satisfies NonNullable<ParseArgsConfig["options"]>;

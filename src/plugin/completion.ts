@@ -47,6 +47,7 @@ const FLAG_VALUES: Record<ValueOptionName, CompletionTarget> = {
   png: { kind: "files" },
   output: { kind: "words", words: OUTPUT_FORMATS },
   timeout: { kind: "nothing" },
+  port: { kind: "nothing" },
 };
 
 function optionOf(word: string): OptionName | undefined {

@@ -1,4 +1,4 @@
-/** QR images: rendering a raw payload to PNG, and reading the data URLs some providers return. */
+/** QR images: rendering a raw payload (to PNG, or to modules to draw), and reading the data URLs some providers return. */
 import QRCode from "qrcode";
 import { ProviderError } from "./errors.ts";
 import type { ProviderType } from "./types.ts";
@@ -16,9 +16,13 @@ export async function renderQrPng(provider: ProviderType, payload: string): Prom
   }
 }
 
-/** Renders a QR payload for a terminal (kubectl whatsapp qr). */
-export function renderQrTerminal(payload: string): Promise<string> {
-  return QRCode.toString(payload, { type: "terminal", small: true, errorCorrectionLevel: "M" });
+/**
+ * The modules of the QR code for a payload, row by row, true for dark, without a quiet
+ * zone: for drawing it elsewhere than in a PNG (a terminal, an SVG page).
+ */
+export function qrModules(payload: string, errorCorrectionLevel: "L" | "M"): boolean[][] {
+  const { modules } = QRCode.create(payload, { errorCorrectionLevel });
+  return Array.from({ length: modules.size }, (_, y) => Array.from({ length: modules.size }, (_, x) => Boolean(modules.get(y, x))));
 }
 
 const PNG_SIGNATURE = Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);

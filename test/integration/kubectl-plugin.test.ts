@@ -4,7 +4,7 @@
  * The QR code it draws is read back from the terminal text into a module matrix, which
  * must be the emulator's current code (QRCode.create of the payload) and scan as it.
  */
-import { execFile, spawn, type ChildProcess } from "node:child_process";
+import { execFile } from "node:child_process";
 import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
@@ -13,7 +13,8 @@ import QRCode from "qrcode";
 import { parse as parseYaml } from "yaml";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Operator } from "../../src/operator.ts";
-import { renderQrTerminal } from "../../src/providers/qr.ts";
+import { halfBlockLines, TERMINAL_QR_LEVEL } from "../../src/plugin/qr-terminal.ts";
+import { qrModules } from "../../src/providers/qr.ts";
 import { wahaSessionName } from "../../src/providers/waha/client.ts";
 import { SECRETS } from "../../src/kube/resources.ts";
 import type { SecretObject } from "../../src/kube/secrets.ts";
@@ -24,17 +25,16 @@ import { WahaEmulator } from "../emulators/waha/emulator.ts";
 import { createNamespace, eventually, installCrds, instanceWhere, kubeClient, kubeconfigPath, kubectl, kubectlOk, REPO } from "../support/kube.ts";
 import { findNode20 } from "../support/old-node.ts";
 import { startOperator } from "../support/operator.ts";
+import { followPlugin, followPluginOnTerminal, killPlugins, PLUGIN, pluginEnv } from "../support/plugin.ts";
 
 const API_KEY = "plugin-test-key";
 const PHONE = "5511966665555";
-const PLUGIN = path.join(REPO, "src", "bin", "kubectl-whatsapp.ts");
 const kube = kubeClient();
 const clock = new FakeClock();
 const waha = new WahaEmulator({ apiKey: API_KEY, clock, startDelayMs: 0, crashRestartDelayMs: null });
 let namespace: string;
 let operator: Operator;
 let scratch: string;
-const children = new Set<ChildProcess>();
 
 beforeAll(async () => {
   await installCrds();
@@ -50,7 +50,7 @@ spec: {type: waha, url: "${url}", credentialsSecretRef: {name: waha-key, key: ap
 });
 
 afterAll(async () => {
-  for (const child of children) child.kill("SIGKILL");
+  killPlugins();
   await operator?.stop();
   await waha.stop();
   if (scratch) rmSync(scratch, { recursive: true, force: true });
@@ -73,7 +73,6 @@ ${spec}`,
 }
 
 const session = (name: string) => wahaSessionName(namespace, name);
-const pluginEnv = () => ({ ...process.env, KUBECONFIG: kubeconfigPath() });
 
 interface Result {
   readonly code: number;
@@ -91,31 +90,17 @@ function plugin(args: readonly string[], env: NodeJS.ProcessEnv = pluginEnv(), p
   });
 }
 
-/** Starts `kubectl-whatsapp ARGS`, collecting its output as it comes. */
-function follow(args: readonly string[]): { output: () => string; errors: () => string; exited: Promise<number | null> } {
-  const child = spawn(process.execPath, [PLUGIN, ...args], { env: pluginEnv(), cwd: scratch, stdio: ["ignore", "pipe", "pipe"] });
-  children.add(child);
-  let stdout = "";
-  let stderr = "";
-  child.stdout.on("data", (chunk: Buffer) => (stdout += chunk.toString("utf8")));
-  child.stderr.on("data", (chunk: Buffer) => (stderr += chunk.toString("utf8")));
-  const exited = new Promise<number | null>((resolve) =>
-    child.on("exit", (code) => {
-      children.delete(child);
-      resolve(code);
-    }),
-  );
-  return { output: () => stdout, errors: () => stderr, exited };
-}
+const follow = (args: readonly string[]) => followPlugin(args, scratch);
 
 // --- Reading a QR code back from the terminal -------------------------------------
 
 const ANSI = /\x1b\[[0-9;]*m/g;
 
 /**
- * The module matrix of a QR code drawn by qrcode's small terminal renderer: each text
- * line holds two module rows (▀ top dark, ▄ bottom dark, █ both, space neither),
- * framed by one light module on every side.
+ * The module matrix of a QR code drawn in half-blocks: each text line holds two module
+ * rows (▀ top dark, ▄ bottom dark, █ both, space neither). The code is cut out of its
+ * light surroundings, which must be a quiet zone of at least 4 modules on every side
+ * (a phone cannot find the code without it).
  */
 function terminalQrToMatrix(drawing: string): boolean[][] {
   const lines = drawing
@@ -126,20 +111,18 @@ function terminalQrToMatrix(drawing: string): boolean[][] {
   for (const line of lines) {
     if (line.length !== width || !/^[ ▀▄█]+$/.test(line)) throw new Error(`not a QR drawing line: ${JSON.stringify(line)}`);
   }
-  const size = width - 2;
-  const matrix: boolean[][] = [];
-  for (let y = 0; y < size; y++) {
-    const row = Math.floor((y + 1) / 2);
-    const top = y === 2 * row - 1;
-    const line = lines[row] as string;
-    matrix.push(Array.from({ length: size }, (_, x) => (top ? "▀█" : "▄█").includes(line[x + 1] as string)));
-  }
-  return matrix;
+  const rows = lines.flatMap((line) => [[...line].map((cell) => "▀█".includes(cell)), [...line].map((cell) => "▄█".includes(cell))]);
+  const darkRows = rows.flatMap((row, y) => (row.includes(true) ? [y] : []));
+  const darkColumns = Array.from({ length: width }, (_, x) => x).filter((x) => rows.some((row) => row[x]));
+  const [top, bottom, left, right] = [darkRows[0] ?? 0, darkRows.at(-1) ?? 0, darkColumns[0] ?? 0, darkColumns.at(-1) ?? 0];
+  const quietZone = Math.min(top, rows.length - 1 - bottom, left, width - 1 - right);
+  if (quietZone < 4) throw new Error(`the drawing has a quiet zone of ${quietZone} modules, not 4`);
+  return rows.slice(top, bottom + 1).map((row) => row.slice(left, right + 1));
 }
 
-/** The matrix QRCode builds for a payload, with the settings renderQrTerminal uses. */
+/** The matrix QRCode builds for a payload, with the settings the terminal view uses. */
 function expectedMatrix(payload: string): boolean[][] {
-  const { modules } = QRCode.create(payload, { errorCorrectionLevel: "M" });
+  const { modules } = QRCode.create(payload, { errorCorrectionLevel: TERMINAL_QR_LEVEL });
   return Array.from({ length: modules.size }, (_, y) => Array.from({ length: modules.size }, (_, x) => Boolean(modules.get(y, x))));
 }
 
@@ -172,12 +155,20 @@ function drawings(output: string): string[] {
 }
 
 describe("the terminal QR reader (test helper)", () => {
-  it("reads back what renderQrTerminal draws, for several sizes", async () => {
+  it("reads back what the terminal view draws, for several sizes", () => {
     for (const payload of ["x", "2@abc,def,ghi==", "2@" + "A".repeat(200)]) {
-      const matrix = terminalQrToMatrix(await renderQrTerminal(payload));
+      const matrix = terminalQrToMatrix(halfBlockLines(qrModules(payload, TERMINAL_QR_LEVEL)).join("\n"));
       expect(matrix).toEqual(expectedMatrix(payload));
       expect(scanMatrix(matrix)).toBe(payload);
     }
+  });
+
+  it("refuses a drawing without its 4-module quiet zone", () => {
+    const cropped = halfBlockLines(qrModules("x", TERMINAL_QR_LEVEL))
+      .map((line) => line.replace(ANSI, ""))
+      .slice(1, -1)
+      .map((line) => line.slice(2, -2));
+    expect(() => terminalQrToMatrix(cropped.join("\n"))).toThrow(/quiet zone of 2 modules/);
   });
 });
 
@@ -206,8 +197,38 @@ describe("kubectl whatsapp qr", () => {
     waha.scan(session("line"), PHONE);
     expect(await run.exited).toBe(0);
     expect(run.output().trimEnd().split("\n").at(-1)).toBe(`Connected as +${PHONE}`);
-    // Output that is not a terminal is never cleared between codes.
-    expect(run.output()).not.toContain("\x1b[2J");
+    // Output that is not a terminal is never cleared or moved over between codes.
+    expect(run.output()).not.toMatch(/\x1b\[(\d*[ABJ]|H)/);
+  });
+
+  it("on a terminal: says the size it needs when the code does not fit, else draws it and redraws each new code in place", async () => {
+    await applyInstance("tty");
+    await instanceWhere(kube, namespace, "tty", "ScanQR", (object) => object.status?.phase === "ScanQR");
+    const small = followPluginOnTerminal(["qr", "tty", "-n", namespace, "--once"], { columns: 80, rows: 24 }, scratch);
+    expect(await small.exited).toBe(3);
+    expect(small.output().replace(/\n/g, " ")).toMatch(/needs a terminal of 57 columns × 31 rows; this one is 80 × 24\./);
+    expect(drawings(small.output())).toEqual([]);
+
+    const run = followPluginOnTerminal(["qr", "tty", "-n", namespace], { columns: 80, rows: 40 }, scratch);
+    /** The frame on screen: what was written since the last move back up over the previous one. */
+    const screen = () => run.output().split(/\r\x1b\[\d+A\x1b\[J/).at(-1) ?? "";
+    const first = await eventually("the current code on the screen", async () => {
+      const current = waha.currentQr(session("tty"));
+      const drawn = drawings(screen())[0];
+      return current && drawn && scanMatrix(terminalQrToMatrix(drawn)) === current ? current : undefined;
+    });
+    clock.advance(60_001);
+    const second = waha.currentQr(session("tty"));
+    expect(second).not.toBe(first);
+    await eventually("the rotated code drawn over the first", async () => {
+      const drawn = drawings(screen());
+      return drawn.length === 1 && scanMatrix(terminalQrToMatrix(drawn[0] as string)) === second ? true : undefined;
+    });
+    // Every frame fits 80×40 with a row to spare, so moving up over it never scrolls.
+    for (const frame of run.output().split(/\r\x1b\[\d+A\x1b\[J/)) expect(frame.split("\n").length - 1).toBeLessThanOrEqual(39);
+    waha.scan(session("tty"), PHONE);
+    expect(await run.exited).toBe(0);
+    expect(screen()).toBe(`Connected as +${PHONE}\n`);
   });
 
   it("--once prints the current code and exits 0; --png FILE writes the Secret's image", async () => {
@@ -444,7 +465,17 @@ describe("kubectl whatsapp disconnect | connect | logout | restart", () => {
   });
 
   it("refuses a missing NAME, extra names and unknown commands or flags with exit code 2", async () => {
-    for (const args of [["restart"], ["logout", "a", "b"], ["frobnicate"], ["status", "--bogus"], ["qr", "x", "--timeout", "soon"]]) {
+    for (const args of [
+      ["restart"],
+      ["logout", "a", "b"],
+      ["frobnicate"],
+      ["status", "--bogus"],
+      ["qr", "x", "--timeout", "soon"],
+      ["qr", "x", "--port", "8080"],
+      ["qr", "x", "--web", "--once"],
+      ["qr", "x", "--web", "--port", "http"],
+      ["qr", "x", "--web", "--port", "70000"],
+    ]) {
       const result = await plugin(args);
       expect(result.code, args.join(" ")).toBe(2);
       expect(result.stderr, args.join(" ")).toMatch(/^error: /);
