@@ -26,14 +26,9 @@ esac
 
 log() { echo "control-plane: $*" >&2; }
 
-if ! command -v go >/dev/null 2>&1; then
-  if [ -x /usr/local/go/bin/go ]; then
-    export PATH="/usr/local/go/bin:$PATH"
-  else
-    log "Go is required to build the control plane (https://go.dev/dl/); 'go' is not on PATH"
-    exit 1
-  fi
-fi
+# shellcheck source=../lib/cache-build.sh
+. "$here/../lib/cache-build.sh"
+require_go || exit 1
 
 cache_root="${WA_OPERATOR_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/wa-operator}"
 base="$cache_root/control-plane"
@@ -75,15 +70,7 @@ if [ "$mode" = check ]; then
 fi
 
 mkdir -p "$base"
-exec 9>"$base/.build.lock"
-if command -v flock >/dev/null 2>&1; then
-  if ! flock -n 9; then
-    log "another build is running; waiting for its lock ($base/.build.lock)"
-    flock 9
-  fi
-else
-  log "warning: flock not found; not guarding against concurrent builds"
-fi
+build_lock "$base/.build.lock"
 
 # Someone else may have finished the build while we waited for the lock.
 if healthy "$bin"; then
@@ -126,11 +113,6 @@ gomod_hash=$hash
 built=$(date -u +%Y-%m-%dT%H:%M:%SZ)
 EOF
 
-# Replace a broken leftover (we hold the lock, so nobody is using it), then publish
-# atomically with a rename.
-chmod 755 "$tmp"
-rm -rf "$dest"
-mv "$tmp" "$dest"
-trap - EXIT
+publish_build "$tmp" "$dest"
 log "built in $((SECONDS - start))s"
 echo "$bin"
