@@ -311,20 +311,37 @@ describe("on the API server", () => {
     return namespace;
   }
 
+  /**
+   * `kubectl apply --dry-run=server` of `objects`: the server validates and admits each, and
+   * stores nothing. Client-side apply, like every test file's CRD install: server-side apply
+   * would trade field-ownership warnings with it over the shared CRDs.
+   */
+  async function expectAccepted(objects: KubeManifest[], name: string): Promise<void> {
+    const file = path.join(dir, `${name}.yaml`);
+    writeFileSync(file, objects.map((object) => JSON.stringify(object)).join("\n---\n"));
+    const result = await kubectl(["apply", "--dry-run=server", "-f", file]);
+    expect(result.stderr).toBe("");
+    expect(result.code).toBe(0);
+    for (const object of objects) expect(result.stdout).toMatch(new RegExp(`/${object.metadata.name.replaceAll(".", "\\.")} (created|configured|unchanged) \\(server dry run\\)`));
+  }
+
   it.each([
     ["default values", []],
     ["every toggle on", ["all-on"]],
   ])("accepts helm template's output with %s (kubectl apply --dry-run=server, no Pod Security warning)", async (_name, files) => {
     const namespace = await restrictedNamespace("helm-dry-run");
-    const objects = await template({ release: "wa-dry-run", namespace, values: files.map(() => allOnFile) });
-    const file = path.join(dir, `${namespace}.yaml`);
-    writeFileSync(file, objects.map((object) => JSON.stringify(object)).join("\n---\n"));
-    // Client-side apply, like every test file's CRD install: server-side apply would trade
-    // field-ownership warnings with it over the CRDs. The server validates and admits all.
-    const result = await kubectl(["apply", "--dry-run=server", "-f", file]);
-    expect(result.stderr).toBe("");
-    expect(result.code).toBe(0);
-    for (const object of objects) expect(result.stdout).toMatch(new RegExp(`/${object.metadata.name.replaceAll(".", "\\.")} (created|configured|unchanged) \\(server dry run\\)`));
+    await expectAccepted(await template({ release: "wa-dry-run", namespace, values: files.map(() => allOnFile) }), namespace);
+  });
+
+  it("accepts manifests/monitoring/ (kustomize) against the Prometheus Operator's CRDs (kubectl apply --dry-run=server)", async () => {
+    // In a namespace of its own: wa-operator-system comes and goes with the kustomize install test.
+    const namespace = await createNamespace("monitoring-dry-run");
+    const objects = documents(await kubectlOk(["kustomize", path.join(REPO, "manifests", "monitoring")]));
+    expect(objects.map((object) => object.kind).sort()).toEqual(["ConfigMap", "PrometheusRule", "ServiceMonitor"]);
+    await expectAccepted(
+      objects.map((object) => ({ ...object, metadata: { ...object.metadata, namespace } })),
+      namespace,
+    );
   });
 
   it("helm install puts every object in place, and helm uninstall removes them again", async () => {
