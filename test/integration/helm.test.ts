@@ -278,6 +278,16 @@ describe("values that change what is rendered", () => {
     expect(env).toContainEqual({ name: "LEADER_ELECTION", value: "false" });
   });
 
+  it.each([
+    ["a misspelt value", "replica=3", "additional properties 'replica' not allowed"],
+    ["a duration that is none", "pollIntervals.status=soon", "/pollIntervals/status"],
+    ["an unknown log level", "logLevel=verbose", "/logLevel"],
+  ])("values.schema.json refuses %s", async (_name, value, message) => {
+    const result = await helm(["template", RELEASE, CHART, "--set", value]);
+    expect(result.code).not.toBe(0);
+    expect(result.stderr).toContain(message);
+  });
+
   it("refuses more than one replica without leader election", async () => {
     const result = await helm(["template", RELEASE, CHART, "--set", "leaderElection.enabled=false"]);
     expect(result.code).not.toBe(0);
