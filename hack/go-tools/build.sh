@@ -38,8 +38,9 @@ esac
 . "$here/../lib/cache-build.sh"
 require_go || exit 1
 
-# Nothing outside the module decides what is built: no go.work, no edits to go.mod/go.sum.
-export GOWORK=off GOFLAGS=-mod=readonly
+# Nothing outside the module decides what is built: no go.work, no edits to go.mod/go.sum,
+# no VCS stamp (the binaries are keyed by their inputs, not by the checkout).
+export GOWORK=off GOFLAGS="${GOFLAGS:+$GOFLAGS }-mod=readonly -buildvcs=false"
 cd "$here/$name"
 go_version="$(go env GOVERSION)"
 hash="$(cat go.mod go.sum $(ls *.go 2>/dev/null) | sha256sum | cut -c1-12)"
