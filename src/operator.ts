@@ -99,6 +99,13 @@ export class Operator {
       pacing: new Map(),
       ...(options.metrics ? { observers: { instancePhase: (key: string, phase: string | undefined) => options.metrics?.instancePhase(key, phase) } } : {}),
     };
+    options.metrics?.readStatusFrom({
+      instances: () => instances.list(),
+      providers: () => [
+        ...providers.list().map((object) => ({ kind: PROVIDER_KIND, object })),
+        ...clusterProviders.list().map((object) => ({ kind: CLUSTER_PROVIDER_KIND, object })),
+      ],
+    });
     this.instanceQueue = new WorkQueue({ concurrency: config.concurrency, ...queueMetrics(options.metrics, "whatsappinstance") });
     this.providerQueue = new WorkQueue({ concurrency: Math.max(1, Math.ceil(config.concurrency / 4)), ...queueMetrics(options.metrics, "whatsappprovider") });
     options.metrics?.maxConcurrentReconciles.set({ controller: "whatsappinstance" }, config.concurrency);

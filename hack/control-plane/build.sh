@@ -86,11 +86,6 @@ gomod_hash=$hash
 built=$(date -u +%Y-%m-%dT%H:%M:%SZ)
 EOF
 
-# Replace a broken leftover (we hold the lock, so nobody is using it), then publish
-# atomically with a rename.
-chmod 755 "$tmp"
-rm -rf "$dest"
-mv "$tmp" "$dest"
-trap - EXIT
+publish_build "$tmp" "$dest"
 log "built in $((SECONDS - start))s"
 echo "$bin"

@@ -4,11 +4,12 @@
  * src/http/**, src/operator.ts, src/cli/operator.ts): a code path that calls the API
  * server must stay within this list, and a new kind of call must be added here first.
  *
- * manifests/ grants exactly this: `cluster` entries in the ClusterRole `wa-operator`,
- * `operator-namespace` entries in the Role `wa-operator-leader-election` of the
- * operator's own namespace. test/integration/manifests.test.ts derives the calls from
- * the code, compares them with this list and this list with the rendered RBAC, and asks
- * the API server (`kubectl auth can-i`) as the ServiceAccount.
+ * `npm run crds` renders the RBAC from this list (scripts/rendered-files.ts): `cluster`
+ * entries in the ClusterRole `wa-operator`, `operator-namespace` entries in the Role
+ * `wa-operator-leader-election` of the operator's own namespace, in manifests/ and in the
+ * Helm chart. test/integration/manifests.test.ts derives the calls from the code, compares
+ * them with this list and this list with the rendered RBAC, and asks the API server
+ * (`kubectl auth can-i`) as the ServiceAccount.
  *
  * Not covered: the kubectl-whatsapp plugin (src/cli/kubectl-whatsapp.ts, src/plugin/),
  * which runs with its user's own credentials.
