@@ -49,6 +49,8 @@ spec: {type: waha, url: "${url}", credentialsSecretRef: {name: waha-key, key: ap
 });
 
 afterAll(async () => {
+  // Cluster-scoped: other test files share this API server, and their operators see it.
+  await kubectl(["delete", "cwap", "shared-waha", "--ignore-not-found", "--wait=false"]);
   await operator?.stop();
   await waha.stop();
   await receiver?.close();
