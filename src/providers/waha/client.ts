@@ -146,7 +146,7 @@ export const createWahaClient: ProviderFactory = (settings, deps) => {
       providerState: session.status,
       ...(phoneNumber ? { phoneNumber } : {}),
       ...(ownerUid ? { ownerUid } : {}),
-      webhookInSync: wiringInSync(session.config, desiredWiring(ref)),
+      webhookInSync: configInSync(session.config, ref),
       ...(isKnownWahaStatus(session.status) ? {} : { unknownState: true }),
     };
   };
@@ -226,7 +226,7 @@ export const createWahaClient: ProviderFactory = (settings, deps) => {
       const session = await getSession(id);
       if (!session) throw new ProviderError("NotFound", `waha has no session ${id}`);
       // WAHA applies a PUT by restarting a running session: only a real change is sent.
-      if (wiringInSync(session.config, desiredWiring(ref))) return;
+      if (configInSync(session.config, ref)) return;
       // PUT replaces the whole config, so everything else in it is carried over.
       await api.json({ method: "PUT", path: sessionPath(id), headers: auth, json: { config: configWith(ref, session.config) } }, sessionInfo);
     },
@@ -275,6 +275,15 @@ function wiredUrls(config: SessionConfig | null | undefined): string[] {
  * session), and no entry the operator wrote for a URL it no longer wants is left.
  * Entries the operator did not write are not its business.
  */
+/**
+ * Whether the session's config is as we want it: our uid on record and our webhooks wired.
+ * A session without our uid (adopted, spec.adopt) is not ours on record yet: writing the
+ * config records it in WAHA's metadata, so no other resource can take it over.
+ */
+function configInSync(config: SessionConfig | null | undefined, ref: InstanceRef): boolean {
+  return config?.metadata?.[OWNER_UID_KEY] === ref.uid && wiringInSync(config, desiredWiring(ref));
+}
+
 function wiringInSync(config: SessionConfig | null | undefined, wanted: Wiring): boolean {
   const current = config?.webhooks ?? [];
   const wantedUrls = new Set(wanted.entries.map((entry) => entry.url));
