@@ -17,7 +17,7 @@
  *   node bench/e2e.ts [--n 2000] [--idle 120] [--burst 100] [--skip-bare] [--skip-idle] [--skip-burst] ...
  */
 import { execFileSync } from "node:child_process";
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { parseArgs } from "node:util";
@@ -143,9 +143,25 @@ interface Setup {
   readonly kubectl: (args: string[]) => string;
 }
 
+const DIR_PREFIX = "wa-bench-e2e-";
+
+/** Removes the control-plane dirs of earlier runs that were killed before they could (their owner is gone). */
+function sweepOrphanedDirs(): void {
+  for (const name of readdirSync(os.tmpdir()).filter((entry) => entry.startsWith(DIR_PREFIX))) {
+    const dir = path.join(os.tmpdir(), name);
+    try {
+      process.kill(Number(readFileSync(path.join(dir, "owner.pid"), "utf8")), 0);
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === "ESRCH") rmSync(dir, { recursive: true, force: true });
+    }
+  }
+}
+
 async function setUp(): Promise<Setup> {
   const binDir = await resolveBinDir({ quiet: true });
-  const dir = mkdtempSync(path.join(os.tmpdir(), "wa-bench-e2e-"));
+  sweepOrphanedDirs();
+  const dir = mkdtempSync(path.join(os.tmpdir(), DIR_PREFIX));
+  writeFileSync(path.join(dir, "owner.pid"), String(process.pid));
   cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
   say("starting the local control plane");
   const cp = await startControlPlane({ dir, binDir });
