@@ -120,11 +120,13 @@ async function shutdown(code: number): Promise<never> {
   process.exit(code);
 }
 
-process.on("SIGINT", () => {
+const interrupted = (code: number) => () => {
   console.error("\ninterrupted: stopping the operator, the emulator and the control plane");
-  void shutdown(130);
-});
-process.on("SIGTERM", () => void shutdown(143));
+  publish("interrupted: the figures so far");
+  void shutdown(code);
+};
+process.on("SIGINT", interrupted(130));
+process.on("SIGTERM", interrupted(143));
 
 const say = (message: string) => console.error(`[${new Date().toISOString().slice(11, 19)}] ${message}`);
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -353,6 +355,7 @@ interface ConnectFigures {
 interface IdleFigures {
   readonly seconds: number;
   readonly instances: number;
+  readonly connectedAtStart: number;
   readonly requests: RequestTally;
   readonly writesPerSecond: number;
   readonly readsPerSecond: number;
@@ -369,13 +372,14 @@ async function connectAndIdlePhase(
   operator: OperatorProcess,
   view: NamespaceView,
   names: readonly string[],
-  sessions: ReadonlySet<string>,
+  options: { sessions: ReadonlySet<string>; inScanQr: readonly string[] },
 ): Promise<{ connect: ConnectFigures; idle: IdleFigures }> {
-  const waiting = setup.waha.sessions().filter((s) => s.status === "SCAN_QR_CODE" && sessions.has(s.name));
+  const waiting = setup.waha.sessions().filter((s) => s.status === "SCAN_QR_CODE" && options.sessions.has(s.name));
   say(`D: the phone scans ${waiting.length} codes; waiting for Connected`);
   const scannedAt = Date.now();
   waiting.forEach((s, i) => setup.waha.scan(s.name, `5511${String(900_000_000 + i)}`));
-  const { reachedAt, complete } = await view.waitUntil(names, connectedAndCleared, scannedAt + PHASE_TIMEOUT_MS);
+  // Only those that showed a code in phase A can get there (all of them unless it timed out).
+  const { reachedAt, complete } = await view.waitUntil(options.inScanQr, connectedAndCleared, scannedAt + PHASE_TIMEOUT_MS);
   const connectSeconds = [...reachedAt.values()].map((t) => (t - scannedAt) / 1000);
   const connect: ConnectFigures = {
     scanned: waiting.length,
@@ -385,7 +389,8 @@ async function connectAndIdlePhase(
   };
 
   await sleep(SETTLE_S * 1000);
-  say(`D: idle window, ${IDLE_S} s with ${reachedAt.size} Connected`);
+  const connected = names.filter((name) => view.view(name).phase === "Connected").length;
+  say(`D: idle window, ${IDLE_S} s with ${connected} of ${names.length} Connected`);
   const load = loadAverage();
   const first = operator.sample();
   const rssSamples = [first.rssBytes];
@@ -412,6 +417,7 @@ async function connectAndIdlePhase(
     idle: {
       seconds,
       instances: names.length,
+      connectedAtStart: connected,
       requests: measured.requests,
       writesPerSecond: writes / seconds,
       readsPerSecond: reads / seconds,
@@ -435,6 +441,10 @@ interface Results {
   burst?: ApplyFigures;
 }
 
+const results: Results = {};
+let published = false;
+let controlPlaneVersions = "";
+
 const MB = (bytes: number) => `${Math.round(bytes / 1024 / 1024)} MB`;
 const secs = (value: number) => `${fixed(value)} s`;
 
@@ -444,7 +454,7 @@ function applyCell(figures: ApplyFigures | undefined): string {
   return `${secs(figures.seconds)} (first after ${secs(figures.firstSeconds)}, half after ${secs(figures.medianSeconds)})${reached}`;
 }
 
-function report(results: Results, setup: { versions: string }): string {
+function report(results: Results): string {
   const { bare, operator, connect, idle, burst } = results;
   const ratio = operator && bare ? `${fixed(operator.seconds / bare.seconds)}×` : "—";
   const rows: string[][] = [
@@ -484,8 +494,9 @@ function report(results: Results, setup: { versions: string }): string {
     const writes = filterTally(idle.requests, (kind) => isWrite(kind.verb));
     const reads = filterTally(idle.requests, (kind) => !isWrite(kind.verb));
     const perSecond = idle.seconds;
+    const connected = idle.connectedAtStart === idle.instances ? String(idle.instances) : `${idle.connectedAtStart} of ${idle.instances}`;
     rows.push(
-      [`idle, ${idle.instances} Connected, ${fixed(idle.seconds)} s: API-server writes by the operator`, `${fixed(idle.writesPerSecond)}/s (${describeByResource(writes, perSecond)})`, "0"],
+      [`idle, ${connected} Connected, ${fixed(idle.seconds)} s: API-server writes by the operator`, `${fixed(idle.writesPerSecond)}/s (${describeByResource(writes, perSecond)})`, "0"],
       ["idle: API-server reads (GET, LIST)", `${fixed(idle.readsPerSecond)}/s (${describeByResource(reads, perSecond)})`, "—"],
       [
         `idle: provider calls per instance per poll interval (${POLL_INTERVAL_S} s)`,
@@ -505,14 +516,15 @@ function report(results: Results, setup: { versions: string }): string {
     ]);
   }
   const notes = [
-    setup.versions,
+    `${os.cpus().length} CPUs (${os.cpus()[0]?.model ?? "?"}), Node ${process.version}, ${controlPlaneVersions}; git ${gitDescribe()}.`,
     `WAHA emulator (test/emulators/waha) in the benchmark process: start delay ${EMULATOR_START_DELAY_MS} ms, QR pairing, codes valid 60 s then 20 s (series not exhausted), no webhooks.`,
     `Provider: pollInterval ${POLL_INTERVAL_S}s, rateLimit 10000/s; operator: separate process, CONCURRENCY ${CONCURRENCY}, leader election off, LOG_LEVEL ${flags["log-level"]}; bare loop: ${CONCURRENCY} workers.`,
     `Applying: concurrent creates, ${APPLY_CONCURRENCY} in flight, the same in every phase; times run from the first create.`,
     "API-server requests: apiserver_request_total before/after each phase (its labels carry no user or user agent, so no identity filter), " +
       "for the operator's resources (wa-operator.io kinds, secrets, events), minus the requests this benchmark's own client sent; " +
       "WATCH left out (counted when a watch ends)." +
-      (results.bare ? ` Check on the bare loop: it sent ${results.bare.sentByLoop}, the API server counted ${total(results.bare.requests)} after subtracting the benchmark's own.` : ""),
+      (results.bare ? ` Check on the bare loop: it sent ${results.bare.sentByLoop}, the API server counted ${total(results.bare.requests)} after subtracting the benchmark's own` : "") +
+      "; any excess is the control plane's garbage collector GETting owners its informer has not seen yet (a Secret with an owner reference created right after its instance), in both columns alike.",
     `Load average (1/5/15 min) at the start → end: ${[results.bare?.loadAverage.start, results.operator?.loadAverage.start].find(Boolean) ?? "?"} → ${loadAverage()} on ${os.cpus().length} CPUs.`,
   ];
   return `${markdownTable(["what", "wa-operator", "bare loop"], rows)}\n\n${notes.map((note) => `- ${note}`).join("\n")}`;
@@ -534,7 +546,7 @@ function toJson(results: Results): unknown {
 async function main(): Promise<void> {
   say(`bench:e2e with N=${N}, idle ${IDLE_S} s, burst ${BURST}; load average ${loadAverage()}`);
   const setup = await setUp();
-  const results: Results = {};
+  controlPlaneVersions = `kube-apiserver ${setup.cp.version}, etcd ${setup.cp.etcdVersion}`;
 
   if (!flags["skip-bare"]) results.bare = await bareLoopPhase(setup);
   const sessionsBefore = new Set(setup.waha.sessions().map((s) => s.name));
@@ -561,7 +573,8 @@ async function main(): Promise<void> {
 
   if (!flags["skip-idle"]) {
     const sessions = new Set(setup.waha.sessions().map((s) => s.name).filter((name) => !sessionsBefore.has(name)));
-    Object.assign(results, await connectAndIdlePhase(setup, operator, view, names, sessions));
+    const inScanQr = names.filter((name) => inScanQrWithCode(view.view(name)));
+    Object.assign(results, await connectAndIdlePhase(setup, operator, view, names, { sessions, inScanQr }));
   }
 
   if (!flags["skip-burst"]) {
@@ -572,10 +585,17 @@ async function main(): Promise<void> {
     results.burst = await applyPhase(setup, { namespace: NS.burst, names: instanceNames("burst", BURST), view: burstView, operator });
   }
 
-  const versions = `${os.cpus().length} CPUs (${os.cpus()[0]?.model ?? "?"}), Node ${process.version}, kube-apiserver ${setup.cp.version}, etcd ${setup.cp.etcdVersion}; git ${gitDescribe()}.`;
-  const table = report(results, { versions });
+  publish();
+}
+
+/** Prints the table of whatever was measured and writes the JSON; at most once. */
+function publish(heading?: string): void {
+  if (published || Object.keys(results).length === 0) return;
+  published = true;
+  const table = report(results);
   mkdirSync(path.dirname(flags.json as string), { recursive: true });
   writeFileSync(flags.json as string, `${JSON.stringify({ at: new Date().toISOString(), git: gitDescribe(), ...(toJson(results) as object), table }, null, 2)}\n`);
+  if (heading) console.log(heading);
   console.log(table);
   say(`figures also in ${path.relative(process.cwd(), flags.json as string) || flags.json}`);
 }
