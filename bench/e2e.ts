@@ -24,7 +24,6 @@ import { parseArgs } from "node:util";
 import { resolveBinDir, startControlPlane, type ControlPlane } from "../hack/control-plane/cluster.ts";
 import { matchTemplate } from "../test/emulators/shared/http.ts";
 import { WahaEmulator } from "../test/emulators/waha/emulator.ts";
-import { startBareLoop } from "./e2e/bare-loop.ts";
 import {
   apiserverRequests,
   describeByResource,
@@ -41,7 +40,7 @@ import {
   type RequestTally,
 } from "./e2e/figures.ts";
 import { BenchKube } from "./e2e/kube.ts";
-import { OperatorProcess, type ProcessSample } from "./e2e/operator-process.ts";
+import { BareLoopProcess, OperatorProcess, type ProcessSample } from "./e2e/processes.ts";
 import { connectedAndCleared, inScanQrWithCode, INSTANCES_PATH, NamespaceView, SECRETS_PATH } from "./e2e/view.ts";
 
 const REPO = path.resolve(import.meta.dirname, "..");
@@ -257,8 +256,11 @@ interface ApplyFigures {
   /** Attributed requests (the operator's resources, minus what the driver sent), and those per instance. */
   readonly requests: RequestTally;
   readonly providerCalls: Map<string, number>;
-  readonly operatorCpuSeconds?: number;
-  readonly operatorAfter?: ProcessSample;
+  /** CPU time of the process doing the work (the operator, or the bare loop) meanwhile, and its memory after. */
+  readonly workerCpuSeconds: number;
+  readonly workerAfter: ProcessSample;
+  /** CPU this process (driver, watches, emulator) used meanwhile. */
+  readonly benchmarkCpuSeconds: number;
   readonly loadAverage: { start: string; end: string };
 }
 
@@ -291,9 +293,13 @@ function providerCallCounts(waha: WahaEmulator, from: number): Map<string, numbe
   return counts;
 }
 
-async function applyPhase(setup: Setup, options: { namespace: string; names: readonly string[]; view: NamespaceView; operator?: OperatorProcess }): Promise<ApplyFigures> {
+async function applyPhase(
+  setup: Setup,
+  options: { namespace: string; names: readonly string[]; view: NamespaceView; worker: { sample(): ProcessSample } },
+): Promise<ApplyFigures> {
   const load = loadAverage();
-  const cpuBefore = options.operator?.sample().cpuSeconds;
+  const cpuBefore = options.worker.sample().cpuSeconds;
+  const ownCpuBefore = process.cpuUsage();
   let start = 0;
   const measured = await measure(setup, async () => {
     start = Date.now();
@@ -304,8 +310,10 @@ async function applyPhase(setup: Setup, options: { namespace: string; names: rea
   const { sentAt, reachedAt, complete, end } = measured.result;
   const sinceStart = [...reachedAt.values()].map((t) => (t - start) / 1000);
   const latencies = [...reachedAt].map(([name, t]) => (t - (sentAt.get(name) ?? start)) / 1000);
-  const operatorAfter = options.operator?.sample();
+  const workerAfter = options.worker.sample();
+  const ownCpu = process.cpuUsage(ownCpuBefore);
   return {
+    benchmarkCpuSeconds: (ownCpu.user + ownCpu.system) / 1e6,
     n: options.names.length,
     complete,
     reached: reachedAt.size,
@@ -316,7 +324,8 @@ async function applyPhase(setup: Setup, options: { namespace: string; names: rea
     latency: { p50: percentile(latencies, 50), p99: percentile(latencies, 99), max: Math.max(...latencies) },
     requests: measured.requests,
     providerCalls: measured.providerCalls,
-    ...(operatorAfter && cpuBefore !== undefined ? { operatorCpuSeconds: operatorAfter.cpuSeconds - cpuBefore, operatorAfter } : {}),
+    workerCpuSeconds: workerAfter.cpuSeconds - cpuBefore,
+    workerAfter,
     loadAverage: { start: load, end: loadAverage() },
   };
 }
@@ -333,15 +342,20 @@ async function bareLoopPhase(setup: Setup): Promise<BareFigures> {
   say(`B: bare loop, ${N} instances applied at once (operator not running)`);
   const view = new NamespaceView(NS.bare);
   await view.start(setup.driver, (error) => say(`watch failed: ${String(error)}`));
-  const loopKube = new BenchKube(setup.cp.kubeconfigPath, { maxSockets: CONCURRENCY * 2 });
-  const loop = startBareLoop({ kube: loopKube, view, waha: { url: setup.waha.url, apiKey: API_KEY }, concurrency: CONCURRENCY });
+  const loop = await BareLoopProcess.start({
+    kubeconfig: setup.cp.kubeconfigPath,
+    namespace: NS.bare,
+    wahaUrl: setup.waha.url,
+    apiKey: API_KEY,
+    concurrency: CONCURRENCY,
+  });
+  cleanups.push(async () => void (await loop.stop()));
   try {
-    const figures = await applyPhase(setup, { namespace: NS.bare, names: instanceNames("bare", N), view });
-    return { ...figures, sentByLoop: total(filterTally(loopKube.sent, OPERATOR_RESOURCES)), failures: loop.failures.slice(0, 5) };
+    const figures = await applyPhase(setup, { namespace: NS.bare, names: instanceNames("bare", N), view, worker: loop });
+    const { sent, failures } = await loop.stop();
+    return { ...figures, sentByLoop: total(filterTally(sent, OPERATOR_RESOURCES)), failures };
   } finally {
-    loop.stop();
     view.stop();
-    loopKube.close();
   }
 }
 
@@ -405,12 +419,8 @@ async function connectAndIdlePhase(
   });
   const last = operator.sample();
   const seconds = measured.result;
-  let writes = 0;
-  let reads = 0;
-  for (const [key, count] of measured.requests) {
-    if (isWrite(key.split("|")[0] as string)) writes += count;
-    else reads += count;
-  }
+  const writes = total(filterTally(measured.requests, (kind) => isWrite(kind.verb)));
+  const reads = total(measured.requests) - writes;
   const calls = total(measured.providerCalls as Map<string, number>);
   return {
     connect,
@@ -448,6 +458,11 @@ let controlPlaneVersions = "";
 const MB = (bytes: number) => `${Math.round(bytes / 1024 / 1024)} MB`;
 const secs = (value: number) => `${fixed(value)} s`;
 
+function workerCell(figures: ApplyFigures | undefined): string {
+  if (!figures) return "—";
+  return `${fixed(figures.workerCpuSeconds)} CPU-s (${fixed((figures.workerCpuSeconds / figures.seconds) * 100)} % of a core); ${MB(figures.workerAfter.rssBytes)}`;
+}
+
 function applyCell(figures: ApplyFigures | undefined): string {
   if (!figures) return "—";
   const reached = figures.complete ? "" : `; TIMED OUT: ${figures.reached}/${figures.n} reached (${JSON.stringify(figures.phasesAtEnd)})`;
@@ -475,13 +490,7 @@ function report(results: Results): string {
       operator ? describeCounts(operator.providerCalls, operator.n) : "—",
       bare ? describeCounts(bare.providerCalls, bare.n) : "—",
     ],
-    [
-      "operator CPU on that path; RSS after it",
-      operator?.operatorCpuSeconds !== undefined && operator.operatorAfter
-        ? `${fixed(operator.operatorCpuSeconds)} CPU-s (${fixed((operator.operatorCpuSeconds / operator.seconds) * 100)} % of a core); ${MB(operator.operatorAfter.rssBytes)}`
-        : "—",
-      "—",
-    ],
+    ["its process: CPU on that path; RSS after it", workerCell(operator), workerCell(bare)],
   ];
   if (connect) {
     rows.push([
@@ -568,7 +577,7 @@ async function main(): Promise<void> {
   cleanups.push(() => view.stop());
   await view.start(setup.driver, (error) => say(`watch failed: ${String(error)}`));
   const names = instanceNames("wa", N);
-  results.operator = await applyPhase(setup, { namespace: NS.operator, names, view, operator });
+  results.operator = await applyPhase(setup, { namespace: NS.operator, names, view, worker: operator });
   say(`A: ${results.operator.reached}/${N} in ${fixed(results.operator.seconds)} s`);
 
   if (!flags["skip-idle"]) {
@@ -582,7 +591,7 @@ async function main(): Promise<void> {
     const burstView = new NamespaceView(NS.burst);
     cleanups.push(() => burstView.stop());
     await burstView.start(setup.driver, (error) => say(`watch failed: ${String(error)}`));
-    results.burst = await applyPhase(setup, { namespace: NS.burst, names: instanceNames("burst", BURST), view: burstView, operator });
+    results.burst = await applyPhase(setup, { namespace: NS.burst, names: instanceNames("burst", BURST), view: burstView, worker: operator });
   }
 
   publish();

@@ -3,23 +3,32 @@
  * nothing can avoid, with the operator's concurrency. Per instance: the finalizer (one
  * PATCH), the WAHA session created and started (one POST /api/sessions with start:true),
  * the QR fetched (one GET) and drawn as the operator draws it, the `<name>-qr` Secret (one
- * POST) and the status (one PATCH). It learns about instances from a watch that was open
- * before the clock started, as an operator's informer would be. No Events, no re-reads.
+ * POST) and the status (one PATCH). It learns about instances from its own watch, opened
+ * before the clock starts, as an operator's informer would be. No Events, no re-reads.
+ *
+ * Run as its own process (like the operator, so neither shares an event loop with the
+ * benchmark's driver and emulator):
+ *
+ *   node bench/e2e/bare-loop.ts '{"kubeconfig":…,"namespace":…,"wahaUrl":…,"apiKey":…,"concurrency":8}'
+ *
+ * It prints `{"ready":true,"sent":{…}}` once its watch has listed, and on SIGTERM the
+ * requests it sent (as kube-apiserver counts them) and its failures as one JSON line, then exits.
  */
 import QRCode from "qrcode";
-import type { BenchKube, KubeItem } from "./kube.ts";
-import { INSTANCES_PATH, SECRETS_PATH, type NamespaceView } from "./view.ts";
+import { BenchKube, type KubeItem } from "./kube.ts";
+import { INSTANCES_PATH, SECRETS_PATH } from "./view.ts";
 
 export interface BareLoopOptions {
-  /** Its own client, so its requests are tallied apart from the driver's. */
   readonly kube: BenchKube;
-  readonly view: NamespaceView;
+  readonly namespace: string;
   readonly waha: { readonly url: string; readonly apiKey: string };
   readonly concurrency: number;
 }
 
 export interface BareLoop {
-  /** Instances that failed a step (the phase then times out; the first errors are kept). */
+  /** Resolves once the watch has listed. */
+  readonly synced: Promise<void>;
+  /** Instances that failed a step (the phase then times out); the first few are kept. */
   readonly failures: string[];
   stop(): void;
 }
@@ -34,13 +43,17 @@ export function startBareLoop(options: BareLoopOptions): BareLoop {
   const seen = new Set<string>();
   const failures: string[] = [];
   let stopped = false;
-  let idle: (() => void)[] = [];
-  const unsubscribe = options.view.onInstance((item, type) => {
-    if (type !== "ADDED" || seen.has(item.metadata.name)) return;
-    seen.add(item.metadata.name);
-    queue.push(item);
-    for (const wake of idle.splice(0)) wake();
-  });
+  const idle: (() => void)[] = [];
+  const informer = options.kube.informer(
+    INSTANCES_PATH(options.namespace),
+    (event) => {
+      if (event.type !== "ADDED" || seen.has(event.object.metadata.name)) return;
+      seen.add(event.object.metadata.name);
+      queue.push(event.object);
+      for (const wake of idle.splice(0)) wake();
+    },
+    (error) => failures.push(`watch: ${String(error)}`),
+  );
 
   const worker = async (): Promise<void> => {
     while (!stopped) {
@@ -52,26 +65,25 @@ export function startBareLoop(options: BareLoopOptions): BareLoop {
       try {
         await takeToScanQr(options, item);
       } catch (error) {
-        failures.push(`${item.metadata.name}: ${error instanceof Error ? error.message : String(error)}`);
+        if (failures.length < 5) failures.push(`${item.metadata.name}: ${error instanceof Error ? error.message : String(error)}`);
       }
     }
   };
   for (let i = 0; i < options.concurrency; i++) void worker();
   return {
+    synced: informer.synced,
     failures,
     stop: () => {
       stopped = true;
-      unsubscribe();
+      informer.stop();
       for (const wake of idle.splice(0)) wake();
-      idle = [];
     },
   };
 }
 
 async function takeToScanQr(options: BareLoopOptions, instance: KubeItem): Promise<void> {
-  const { kube, waha } = options;
+  const { kube, waha, namespace } = options;
   const { name, uid, resourceVersion, generation } = instance.metadata;
-  const namespace = options.view.namespace;
   const instancePath = `${INSTANCES_PATH(namespace)}/${name}`;
   await kube.request("PATCH", instancePath, { metadata: { finalizers: [FINALIZER], resourceVersion } }, "application/merge-patch+json");
 
@@ -125,4 +137,18 @@ async function takeToScanQr(options: BareLoopOptions, instance: KubeItem): Promi
     },
     "application/merge-patch+json",
   );
+}
+
+if (import.meta.main) {
+  const settings = JSON.parse(process.argv[2] ?? "{}") as { kubeconfig: string; namespace: string; wahaUrl: string; apiKey: string; concurrency: number };
+  const kube = new BenchKube(settings.kubeconfig, { maxSockets: settings.concurrency * 2 });
+  const loop = startBareLoop({ kube, namespace: settings.namespace, waha: { url: settings.wahaUrl, apiKey: settings.apiKey }, concurrency: settings.concurrency });
+  process.on("SIGTERM", () => {
+    loop.stop();
+    console.log(JSON.stringify({ sent: Object.fromEntries(kube.sent), failures: loop.failures }));
+    kube.close();
+    process.exit(0);
+  });
+  await loop.synced;
+  console.log(JSON.stringify({ ready: true, sent: Object.fromEntries(kube.sent) }));
 }
