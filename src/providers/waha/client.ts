@@ -168,10 +168,12 @@ export const createWahaClient: ProviderFactory = (settings, deps) => {
     async create(ref) {
       const name = wahaSessionName(ref.namespace, ref.name);
       try {
-        await api.json(
+        // WAHA answers with the session it made (SessionDTO, waha-openapi.json POST /api/sessions 201).
+        const made = await api.json(
           { method: "POST", path: "/api/sessions", headers: auth, json: { name, start: false, config: configWith(ref, undefined) } },
           sessionInfo,
         );
+        return toObserved(ref, made);
       } catch (error) {
         // A crash between create and the status write leaves our session behind: observe decides whose it is.
         if (!(error instanceof ProviderError && error.kind === "Conflict")) throw error;
@@ -181,8 +183,10 @@ export const createWahaClient: ProviderFactory = (settings, deps) => {
       return toObserved(ref, created);
     },
 
-    async connect(_ref, id) {
-      await api.send({ method: "POST", path: `${sessionPath(id)}/start`, headers: auth });
+    async connect(ref, id) {
+      // The answer is the session as it now is (SessionDTO, POST /api/sessions/{session}/start 201): no need to look again.
+      const started = await api.json({ method: "POST", path: `${sessionPath(id)}/start`, headers: auth }, sessionInfo);
+      return toObserved(ref, started);
     },
 
     async disconnect(_ref, id) {
