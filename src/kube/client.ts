@@ -61,6 +61,12 @@ export class KubeClient {
   readonly config: KubeConfig;
   private readonly server: URL;
   private readonly watcher: Watch;
+  /**
+   * One pool of kept-alive connections for every request: a new TLS connection (its
+   * SecureContext and handshake) costs more CPU than the request it carries.
+   */
+  private readonly agent = new https.Agent({ keepAlive: true, maxSockets: 32 });
+  private readonly plainAgent = new http.Agent({ keepAlive: true, maxSockets: 32 });
 
   constructor(config: KubeConfig) {
     const cluster = config.getCurrentCluster();
@@ -182,7 +188,8 @@ export class KubeClient {
     }
     const send = url.protocol === "https:" ? https.request : http.request;
     const { status, text } = await new Promise<{ status: number; text: string }>((resolve, reject) => {
-      const req = send(url, { ...requestOptions, timeout: 30_000, ...(options.signal ? { signal: options.signal } : {}) }, (res) => {
+      const agent = url.protocol === "https:" ? this.agent : this.plainAgent;
+      const req = send(url, { ...requestOptions, agent, timeout: 30_000, ...(options.signal ? { signal: options.signal } : {}) }, (res) => {
         const chunks: Buffer[] = [];
         res.on("data", (chunk: Buffer) => chunks.push(chunk));
         res.on("error", reject);
