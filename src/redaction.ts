@@ -78,12 +78,19 @@ class Pool {
   private readonly values = new Set<string>();
   private readonly capacity: number;
   private pattern: RegExp | undefined;
+  /**
+   * No value seen is shorter, and every form of a value is at least as long as the value:
+   * a shorter text cannot hold one, and needs neither the expression nor its compiling.
+   * (Never raised when a value is forgotten: a lower bound is all this needs.)
+   */
+  private shortest = Infinity;
 
   constructor(capacity: number) {
     this.capacity = capacity;
   }
 
   touch(value: string): void {
+    this.shortest = Math.min(this.shortest, value.length);
     const known = this.values.delete(value);
     this.values.add(value);
     if (this.values.size > this.capacity) this.values.delete(this.values.values().next().value as string);
@@ -92,7 +99,7 @@ class Pool {
   }
 
   redact(text: string): string {
-    if (this.values.size === 0) return text;
+    if (this.values.size === 0 || text.length < this.shortest) return text;
     this.pattern ??= compile([...this.values].flatMap(formsOf));
     return text.replace(this.pattern, REPLACEMENT);
   }
