@@ -50,6 +50,9 @@ if (unknown.length > 0) {
   process.exit(2);
 }
 
+// A signal ends the run through process.exit, so the exit handlers stop every operator process.
+for (const signal of ["SIGINT", "SIGTERM", "SIGHUP"] as const) process.on(signal, () => process.exit(130));
+
 const dir = mkdtempSync(path.join(tmpdir(), "wa-operator-chaos-"));
 const startedAt = Date.now();
 const stamp = () => `[${((Date.now() - startedAt) / 1000).toFixed(0).padStart(4)} s]`;

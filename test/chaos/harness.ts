@@ -9,7 +9,7 @@
  * Every wait is bounded, everything listens on loopback, and `cleanup()` (also run on exit)
  * kills every process this module started.
  */
-import { spawn, execFile, type ChildProcess } from "node:child_process";
+import { execFile, spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { createWriteStream, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { createServer, type AddressInfo } from "node:net";
@@ -156,6 +156,17 @@ export interface SpawnOptions {
   readonly proxied?: boolean;
 }
 
+/**
+ * Where util-linux setpriv exists, operators start with a parent-death signal (as the
+ * control plane's servers do), so even a SIGKILLed bench leaves none behind; setpriv execs
+ * node, so the pid stays the operator's.
+ */
+const PARENT_DEATH: readonly string[] = (() => {
+  if (process.platform !== "linux") return [];
+  const probe = spawnSync("setpriv", ["--help"], { encoding: "utf8" });
+  return probe.status === 0 && probe.stdout.includes("--pdeathsig") ? ["setpriv", "--pdeathsig", "KILL", "--"] : [];
+})();
+
 /** Every operator process still running: none may outlive this process, however it ends. */
 const running = new Set<ChildProcess>();
 process.on("exit", () => {
@@ -190,8 +201,10 @@ export class Fleet {
     const logFile = path.join(this.#dir, `${label}.log`);
     const out = createWriteStream(logFile);
     const child = spawn(
-      process.execPath,
+      PARENT_DEATH[0] ?? process.execPath,
       [
+        ...PARENT_DEATH.slice(1),
+        ...(PARENT_DEATH.length > 0 ? [process.execPath] : []),
         path.join(REPO, "src/cli/operator.ts"),
         "--http-address",
         `127.0.0.1:${options.httpPort ?? 0}`,

@@ -148,7 +148,7 @@ export async function runChaos(options: RunOptions): Promise<ChaosRun> {
       ...repeated.map((entry) => ({ name: `  ${entry.session}`, value: `${entry.times} times` })),
     ],
   };
-  const overall = reports.length > 0 ? [secrets, restarts] : [];
+  const overall = [...(reports.length > 0 ? [secrets] : []), ...(restartReports.length > 0 ? [restarts] : [])];
   for (const report of overall) options.onReport?.(report);
   const all = [...reports, ...failed, ...overall];
   const describe = (title: string, figure: Figure) => `${title}: ${figure.name.trim()} (${figure.value}; must be ${figure.must})`;
