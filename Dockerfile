@@ -2,7 +2,8 @@
 #
 # The wa-operator image: `node dist/cli/operator.js` with production dependencies only.
 #
-#   docker build -t ghcr.io/wa-operator/wa-operator:0.1.0 .
+#   make image   (docker, podman or buildah; IMAGE=REGISTRY/wa-operator:TAG to name it)
+#   docker build --build-arg VERSION=0.1.0 -t ghcr.io/wa-operator/wa-operator:0.1.0 .
 #
 # Base image: node:<version>-bookworm-slim in both stages, not distroless nodejs24.
 # - The entrypoint contract is `node dist/cli/operator.js`: `node` resolved on PATH
@@ -17,6 +18,10 @@
 # The version matches hack/node.sh, which pins the Node the tests run on
 # (test/unit/dockerfile.test.ts checks that they agree).
 ARG NODE_VERSION=24.21.0
+# The operator's version (package.json's; `make image` passes it) and the commit built,
+# for the image's OCI labels.
+ARG VERSION=0.1.0
+ARG REVISION=unknown
 
 FROM node:${NODE_VERSION}-bookworm-slim AS build
 WORKDIR /app
@@ -34,6 +39,13 @@ RUN npm run build \
  && find node_modules -type f \( -name '*.d.ts' -o -name '*.d.cts' -o -name '*.d.mts' -o -name '*.map' \) -delete
 
 FROM node:${NODE_VERSION}-bookworm-slim
+ARG VERSION
+ARG REVISION
+LABEL org.opencontainers.image.title="wa-operator" \
+      org.opencontainers.image.description="A Kubernetes operator that runs WhatsApp numbers declaratively across WAHA, Meta Cloud API, Wappfy, Whapi and WAPIZ." \
+      org.opencontainers.image.version="${VERSION}" \
+      org.opencontainers.image.revision="${REVISION}" \
+      org.opencontainers.image.licenses="Apache-2.0"
 # No package manager at run time: less to patch, less for an intruder to use.
 RUN rm -rf /usr/local/lib/node_modules/npm /usr/local/lib/node_modules/corepack \
       /usr/local/bin/npm /usr/local/bin/npx /usr/local/bin/corepack \

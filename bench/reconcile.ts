@@ -23,6 +23,7 @@ const input: PlanInput = {
   qrSecretFilled: false,
   webhookSecret: "current",
   failureBackoff: { baseMs: 60_000, maxMs: 1_800_000 },
+  stuckTimeoutMs: 300_000,
 };
 const conditions = applyVerdict([], { ready: true, stalled: false, reason: "Connected", message: "linked" }, 1, "2026-11-21T10:00:00Z");
 const before = { phase: "ScanQR", observedGeneration: 1, conditions, qr: { secretName: "a-qr", updatedAt: "x", expiresAt: "y" } };

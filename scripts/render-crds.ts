@@ -1,18 +1,16 @@
 /**
- * Writes crds/*.yaml from the zod schemas in src/api (their single source), and the same
- * files into manifests/crds/, because kustomize reads no file outside its kustomization's
- * directory (manifests/kustomization.yaml cannot list ../crds/*.yaml).
+ * `npm run crds`: writes every generated file (scripts/rendered-files.ts says which and
+ * from what): the CRDs from the zod schemas in src/api into crds/, manifests/crds/ and
+ * charts/wa-operator/crds/; the operator's RBAC from src/kube/permissions.ts; the chart's
+ * copies of manifests/monitoring/.
  */
 import { mkdirSync, writeFileSync } from "node:fs";
 import path from "node:path";
-import { renderAllCrds } from "../src/api/crds.ts";
-import { toYaml } from "../src/api/yaml.ts";
+import { renderedFiles } from "./rendered-files.ts";
 
 const root = path.join(import.meta.dirname, "..");
-for (const dir of ["crds", path.join("manifests", "crds")]) {
-  mkdirSync(path.join(root, dir), { recursive: true });
-  for (const [file, crd] of renderAllCrds()) {
-    writeFileSync(path.join(root, dir, file), toYaml(crd));
-    console.log(`wrote ${dir}/${file}`);
-  }
+for (const [file, text] of renderedFiles()) {
+  mkdirSync(path.dirname(path.join(root, file)), { recursive: true });
+  writeFileSync(path.join(root, file), text);
+  console.log(`wrote ${file}`);
 }

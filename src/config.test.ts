@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { loadConfig, parseDuration } from "./config.ts";
+import { formatDuration, loadConfig, parseDuration, usage } from "./config.ts";
 
 describe("parseDuration", () => {
   it.each([
@@ -19,7 +19,13 @@ describe("parseDuration", () => {
 describe("loadConfig", () => {
   it("has defaults for everything", () => {
     const config = loadConfig([], {});
-    expect(config).toMatchObject({ namespaces: [], concurrency: 8, logLevel: "info", pollInterval: 30_000, failureBackoff: 60_000, leaderElection: false, leaseDuration: 15_000 });
+    expect(config).toMatchObject({ namespaces: [], concurrency: 8, logLevel: "info", pollInterval: 30_000, failureBackoff: 60_000, leaderElection: false, leaseDuration: 15_000, providerMaxInFlight: 4 });
+  });
+
+  it("issue 9.14: bounds a session's time in STARTING by STUCK_TIMEOUT, 5 minutes unless set", () => {
+    expect(loadConfig([], {}).stuckTimeout).toBe(5 * 60_000);
+    expect(loadConfig([], { STUCK_TIMEOUT: "90s" }).stuckTimeout).toBe(90_000);
+    expect(loadConfig(["--stuck-timeout", "2m"], {}).stuckTimeout).toBe(120_000);
   });
 
   it("reads the environment, and flags win over it", () => {
@@ -35,5 +41,72 @@ describe("loadConfig", () => {
 
   it("refuses unknown flags", () => {
     expect(() => loadConfig(["--colour", "green"], {})).toThrow(/colour/);
+  });
+});
+
+describe("formatDuration", () => {
+  it.each([
+    [30_000, "30s"],
+    [60_000, "1m"],
+    [5_400_000, "1h30m"],
+    [1500, "1s500ms"],
+    [0, "0s"],
+  ])("%i ms reads %s, which parseDuration reads back", (ms, text) => {
+    expect(formatDuration(ms)).toBe(text);
+    expect(parseDuration(text)).toBe(ms);
+  });
+});
+
+describe("usage (wa-operator --help)", () => {
+  /** "--flag VALUE  [ENV]" then an indented line "description Default: x." per setting. */
+  const settings = () => {
+    const lines = usage().split("\n");
+    return lines.flatMap((line, index) => {
+      const match = /^  --([a-z-]+) (\S+)  \[([A-Z_]+)\]$/.exec(line);
+      const help = /^      (.+) Default: (.+)\.$/.exec(lines[index + 1] ?? "");
+      return match && help ? [{ flag: match[1] as string, env: match[3] as string, description: help[1] as string, defaultText: help[2] as string }] : [];
+    });
+  };
+
+  it("gives every setting a flag, a variable, a description and a default", () => {
+    const listed = settings();
+    expect(listed.map((setting) => setting.flag)).toEqual([
+      "namespaces",
+      "concurrency",
+      "log-level",
+      "poll-interval",
+      "pairing-poll-interval",
+      "qr-refresh-interval",
+      "failure-backoff",
+      "failure-backoff-max",
+      "stuck-timeout",
+      "provider-check-interval",
+      "provider-timeout",
+      "provider-max-in-flight",
+      "resync",
+      "http-address",
+      "leader-election",
+      "lease-name",
+      "operator-namespace",
+      "lease-duration",
+    ]);
+    for (const setting of listed) expect(setting.description.length, setting.flag).toBeGreaterThan(10);
+    expect(usage()).toContain("--version");
+  });
+
+  it("shows each default as a value that, given back, is the default", () => {
+    const defaults = loadConfig([], {});
+    for (const setting of settings()) {
+      if (setting.flag === "namespaces") {
+        expect(setting.defaultText).toBe("every namespace");
+        continue;
+      }
+      expect(loadConfig([`--${setting.flag}`, setting.defaultText], {}), setting.flag).toEqual(defaults);
+      expect(loadConfig([], { [setting.env]: setting.defaultText }), setting.env).toEqual(defaults);
+    }
+  });
+
+  it("shows durations as durations (30s, not 30000)", () => {
+    expect(settings().find((setting) => setting.flag === "poll-interval")?.defaultText).toBe("30s");
   });
 });

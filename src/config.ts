@@ -27,59 +27,74 @@ const durationMs = z.string().transform((value, context) => {
   }
 });
 
+/** The settings and their defaults; what each one means is in SETTINGS below (and --help). */
 export const configSchema = z.object({
-  /** Namespaces to watch; empty means all. */
   namespaces: z
     .string()
     .default("")
     .transform((value) => value.split(",").map((part) => part.trim()).filter(Boolean)),
   concurrency: z.coerce.number().int().min(1).max(256).default(8),
   logLevel: z.enum(["trace", "debug", "info", "warn", "error", "fatal", "silent"]).default("info"),
-  /** Status refresh when a provider sets no pollInterval. */
   pollInterval: durationMs.default(30_000),
   /** While a code waits for the phone: how often the session is asked whether it linked (without provider events). */
   pairingPollInterval: durationMs.default(2_000),
-  /** Caps how old a QR code in the Secret may get before it is fetched again (default: a quarter of its documented life). */
-  qrRefreshInterval: durationMs.optional(),
+  /** Caps how old a QR code in the Secret may get before it is fetched again; 0: a quarter of its documented life. */
+  qrRefreshInterval: durationMs.default(0),
   /** First wait before restarting a FAILED session; doubles up to failureBackoffMax. */
   failureBackoff: durationMs.default(60_000),
   failureBackoffMax: durationMs.default(30 * 60_000),
+  /** A session STARTING for longer is restarted once, then reported Failed (WAHA issues #1043, #2243). */
+  stuckTimeout: durationMs.default(5 * 60_000),
   /** Re-check of each provider's health. */
   providerCheckInterval: durationMs.default(60_000),
   providerTimeout: durationMs.default(10_000),
+  /**
+   * Requests on the wire to one provider at once. Below the default concurrency, so a
+   * provider that hangs holds only some of the workers; the rest serve other providers.
+   */
+  providerMaxInFlight: z.coerce.number().int().min(1).max(1024).default(4),
   resync: durationMs.default(10 * 60_000),
-  /** Address of /healthz, /readyz, /metrics and the provider-event receiver. */
   httpAddress: z.string().default(":8080"),
   leaderElection: z
     .string()
     .default("false")
     .transform((value) => value === "true" || value === "1"),
   leaseName: z.string().default("wa-operator-leader"),
-  /** The operator's own namespace: its Lease, and the event Secrets of cluster-scoped providers. */
   operatorNamespace: z.string().default("default"),
   leaseDuration: durationMs.default(15_000),
 });
 
 export type OperatorConfig = z.output<typeof configSchema>;
 
-/** Flag name → environment variable → config key. */
-const SETTINGS: readonly { flag: string; env: string; key: keyof z.input<typeof configSchema> }[] = [
-  { flag: "namespaces", env: "WATCH_NAMESPACES", key: "namespaces" },
-  { flag: "concurrency", env: "CONCURRENCY", key: "concurrency" },
-  { flag: "log-level", env: "LOG_LEVEL", key: "logLevel" },
-  { flag: "poll-interval", env: "POLL_INTERVAL", key: "pollInterval" },
-  { flag: "pairing-poll-interval", env: "PAIRING_POLL_INTERVAL", key: "pairingPollInterval" },
-  { flag: "qr-refresh-interval", env: "QR_REFRESH_INTERVAL", key: "qrRefreshInterval" },
-  { flag: "failure-backoff", env: "FAILURE_BACKOFF", key: "failureBackoff" },
-  { flag: "failure-backoff-max", env: "FAILURE_BACKOFF_MAX", key: "failureBackoffMax" },
-  { flag: "provider-check-interval", env: "PROVIDER_CHECK_INTERVAL", key: "providerCheckInterval" },
-  { flag: "provider-timeout", env: "PROVIDER_TIMEOUT", key: "providerTimeout" },
-  { flag: "resync", env: "RESYNC_INTERVAL", key: "resync" },
-  { flag: "http-address", env: "HTTP_ADDRESS", key: "httpAddress" },
-  { flag: "leader-election", env: "LEADER_ELECTION", key: "leaderElection" },
-  { flag: "lease-name", env: "LEASE_NAME", key: "leaseName" },
-  { flag: "operator-namespace", env: "POD_NAMESPACE", key: "operatorNamespace" },
-  { flag: "lease-duration", env: "LEASE_DURATION", key: "leaseDuration" },
+interface Setting {
+  readonly flag: string;
+  readonly env: string;
+  readonly key: keyof z.input<typeof configSchema>;
+  /** What the value looks like, for --help. */
+  readonly value: string;
+  readonly help: string;
+}
+
+/** Flag name → environment variable → config key, with the help --help prints. */
+const SETTINGS: readonly Setting[] = [
+  { flag: "namespaces", env: "WATCH_NAMESPACES", key: "namespaces", value: "NS[,NS...]", help: "Namespaces whose instances and providers to reconcile; empty means every namespace." },
+  { flag: "concurrency", env: "CONCURRENCY", key: "concurrency", value: "N", help: "Instances reconciled at once (1-256); providers get a quarter of it." },
+  { flag: "log-level", env: "LOG_LEVEL", key: "logLevel", value: "LEVEL", help: "trace, debug, info, warn, error, fatal or silent." },
+  { flag: "poll-interval", env: "POLL_INTERVAL", key: "pollInterval", value: "DURATION", help: "Status refresh of a settled instance when its provider sets no pollInterval." },
+  { flag: "pairing-poll-interval", env: "PAIRING_POLL_INTERVAL", key: "pairingPollInterval", value: "DURATION", help: "While a code waits for the phone, how often the session is asked whether it linked (without provider events); a starting session is looked at after 1 s, 2 s, ... up to this." },
+  { flag: "qr-refresh-interval", env: "QR_REFRESH_INTERVAL", key: "qrRefreshInterval", value: "DURATION", help: "Caps how old the code in the QR Secret may get before it is fetched again; 0s means a quarter of the code's documented life (WAHA: 5 s)." },
+  { flag: "failure-backoff", env: "FAILURE_BACKOFF", key: "failureBackoff", value: "DURATION", help: "First wait before restarting a FAILED session; doubles on each failure." },
+  { flag: "failure-backoff-max", env: "FAILURE_BACKOFF_MAX", key: "failureBackoffMax", value: "DURATION", help: "Longest wait between restarts of a FAILED session." },
+  { flag: "stuck-timeout", env: "STUCK_TIMEOUT", key: "stuckTimeout", value: "DURATION", help: "A session STARTING for longer is restarted once, then reported Failed." },
+  { flag: "provider-check-interval", env: "PROVIDER_CHECK_INTERVAL", key: "providerCheckInterval", value: "DURATION", help: "Re-check of each provider's health and credentials." },
+  { flag: "provider-timeout", env: "PROVIDER_TIMEOUT", key: "providerTimeout", value: "DURATION", help: "Timeout of one request to a provider." },
+  { flag: "provider-max-in-flight", env: "PROVIDER_MAX_IN_FLIGHT", key: "providerMaxInFlight", value: "N", help: "Requests on the wire to one provider at once, so a hanging provider holds only that many workers." },
+  { flag: "resync", env: "RESYNC_INTERVAL", key: "resync", value: "DURATION", help: "How often every cached object is queued for reconcile again, on top of the watches." },
+  { flag: "http-address", env: "HTTP_ADDRESS", key: "httpAddress", value: "[HOST]:PORT", help: "Address of /healthz, /readyz, /metrics and the provider-event receiver." },
+  { flag: "leader-election", env: "LEADER_ELECTION", key: "leaderElection", value: "true|false", help: "Reconcile only while holding the Lease, so replicas can run side by side." },
+  { flag: "lease-name", env: "LEASE_NAME", key: "leaseName", value: "NAME", help: "Name of the leader-election Lease." },
+  { flag: "operator-namespace", env: "POD_NAMESPACE", key: "operatorNamespace", value: "NS", help: "The operator's own namespace: its Lease, and the event Secrets of cluster-scoped providers." },
+  { flag: "lease-duration", env: "LEASE_DURATION", key: "leaseDuration", value: "DURATION", help: "How long a leader's Lease lasts without renewal before another replica may take over." },
 ];
 
 /** Reads settings; throws an Error whose message lists every invalid setting. */
@@ -106,13 +121,41 @@ export function loadConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Ope
   return parsed.data;
 }
 
+/** A duration as parseDuration reads it: 30s, 2m, 1h30m, 250ms. */
+export function formatDuration(ms: number): string {
+  const units: [string, number][] = [["h", 3_600_000], ["m", 60_000], ["s", 1000], ["ms", 1]];
+  let rest = Math.round(ms);
+  let text = "";
+  for (const [unit, size] of units) {
+    const count = Math.floor(rest / size);
+    if (count > 0) text += `${count}${unit}`;
+    rest -= count * size;
+  }
+  return text || "0s";
+}
+
+/** A default as a user would type it, read from the parsed defaults (one source: the schema). */
+function defaultText(setting: Setting, defaults: OperatorConfig): string {
+  const value = defaults[setting.key];
+  if (Array.isArray(value)) return value.length === 0 ? "every namespace" : value.join(",");
+  if (typeof value === "number" && setting.value === "DURATION") return formatDuration(value);
+  return String(value);
+}
+
+/** wa-operator --help: every setting with its variable, meaning and default. */
 export function usage(): string {
+  const defaults = loadConfig([], {});
   return [
     "Usage: wa-operator [flags]",
     "",
-    "Runs the wa-operator controllers against the cluster of KUBECONFIG (or in-cluster config).",
-    "Every flag can also be set by the environment variable in brackets.",
+    "Runs the wa-operator controllers against the cluster of KUBECONFIG (or the in-cluster config).",
+    "Every flag can also be set by the environment variable in brackets; the flag wins.",
+    "Durations read like 30s, 2m or 1h30m.",
     "",
-    ...SETTINGS.map((setting) => `  --${setting.flag.padEnd(26)} [${setting.env}]`),
+    ...SETTINGS.flatMap((setting) => [`  --${setting.flag} ${setting.value}  [${setting.env}]`, `      ${setting.help} Default: ${defaultText(setting, defaults)}.`]),
+    "  --version",
+    "      Print the version and exit.",
+    "  -h, --help",
+    "      Print this help and exit.",
   ].join("\n");
 }

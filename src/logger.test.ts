@@ -1,6 +1,7 @@
 import { Writable } from "node:stream";
 import { describe, expect, it } from "vitest";
-import { createLogger } from "./logger.ts";
+import { createLogger, MAX_LOG_FIELD } from "./logger.ts";
+import { Redactor } from "./redaction.ts";
 
 function capture(): { lines: string[]; stream: Writable } {
   const lines: string[] = [];
@@ -23,5 +24,37 @@ describe("log redaction", () => {
     createLogger("info", stream).info(object, "something happened");
     expect(lines.join("")).not.toContain("k-123456789");
     expect(lines.join("")).toContain("[redacted]");
+  });
+});
+
+describe("credentials the redactor knows", () => {
+  const KEY = "echoed-api-key-0123456789";
+  const redactor = new Redactor();
+  redactor.remember(KEY);
+
+  it.each([
+    ["in the message", [{}, `waha answered 400: invalid request for key ${KEY}`]],
+    ["in an error's text", [{ err: `invalid request for key ${KEY}` }, "reconcile failed"]],
+    ["deep in a field nobody listed", [{ outcome: { verdict: { message: `key ${KEY}` } } }, "done"]],
+    ["as an Error object", [{ err: new Error(`key ${KEY}`) }, "failed"]],
+  ] as const)("are hidden %s", (_sentence, [object, message]) => {
+    const { lines, stream } = capture();
+    createLogger("info", stream, redactor).info(object, message);
+    expect(lines.join("")).not.toContain(KEY);
+    expect(lines.join("")).toContain("[redacted]");
+    expect(() => JSON.parse(lines.join(""))).not.toThrow();
+  });
+});
+
+describe("long fields", () => {
+  it("a 2 MB field or message is cut to a short line that still parses", () => {
+    const { lines, stream } = capture();
+    const huge = "x".repeat(2 * 1024 * 1024);
+    createLogger("info", stream).info({ body: huge, nested: { body: huge }, err: new Error(huge) }, huge);
+    const line = lines.join("");
+    expect(line.length).toBeLessThan(8 * MAX_LOG_FIELD);
+    const parsed = JSON.parse(line) as { body: string; msg: string };
+    expect(parsed.body).toContain("2097152 characters");
+    expect(parsed.msg).toContain("2097152 characters");
   });
 });

@@ -1,9 +1,25 @@
 /**
  * Prometheus metrics, named as controller-runtime names them so existing dashboards
  * and alerts work, plus the operator's own: provider requests by status code,
- * instances by phase, provider events received.
+ * instances by phase, provider events received, and per-object gauges read from the
+ * objects' status at each scrape (what the alerts in manifests/monitoring/ watch).
  */
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom-client";
+import type { Condition } from "./api/common.ts";
+import type { InstanceObject, ProviderObject } from "./controllers/context.ts";
+
+/**
+ * Where the per-object gauges come from: the informer caches. Every replica keeps them
+ * warm, so a stand-by answers like the leader and the gauges show what `kubectl get`
+ * shows, whichever replica Prometheus asks.
+ */
+export interface StatusSource {
+  instances(): readonly InstanceObject[];
+  providers(): readonly { readonly kind: string; readonly object: ProviderObject }[];
+}
+
+const conditionOf = (conditions: readonly Condition[] | undefined, type: string) => conditions?.find((condition) => condition.type === type);
+const epochSeconds = (iso: string | undefined) => (iso ? Date.parse(iso) / 1000 : Number.NaN);
 
 export class Metrics {
   readonly registry = new Registry();
@@ -75,10 +91,66 @@ export class Metrics {
     registers: [this.registry],
   });
 
+  readonly instanceStalled = new Gauge({
+    name: "wa_operator_instance_stalled",
+    help: "1 for each WhatsAppInstance whose Stalled condition is True (a person must act), by the condition's reason.",
+    labelNames: ["namespace", "name", "reason"] as const,
+    registers: [this.registry],
+    collect: () => this.collectStalled(),
+  });
+  readonly instanceScanWaitingSince = new Gauge({
+    name: "wa_operator_instance_scan_waiting_since_timestamp_seconds",
+    help: "For each WhatsAppInstance in phase ScanQR: when it last stopped being Ready (Unix seconds), i.e. since when it has waited for a phone to link, across expired codes and restarted sessions.",
+    labelNames: ["namespace", "name"] as const,
+    registers: [this.registry],
+    collect: () => this.collectScanWaiting(),
+  });
+  readonly providerReady = new Gauge({
+    name: "wa_operator_provider_ready",
+    help: "1 when a WhatsAppProvider or ClusterWhatsAppProvider is Ready (reachable, credentials accepted), else 0.",
+    labelNames: ["kind", "namespace", "name"] as const,
+    registers: [this.registry],
+    collect: () => this.collectProviders(),
+  });
+
   private readonly phases = new Map<string, string>();
+  private statusSource: StatusSource | undefined;
 
   constructor() {
     collectDefaultMetrics({ register: this.registry });
+  }
+
+  /** Starts the per-object gauges; until then they have no series. */
+  readStatusFrom(source: StatusSource): void {
+    this.statusSource = source;
+  }
+
+  private collectStalled(): void {
+    this.instanceStalled.reset();
+    for (const instance of this.statusSource?.instances() ?? []) {
+      const stalled = conditionOf(instance.status?.conditions, "Stalled");
+      if (stalled?.status === "True") this.instanceStalled.set({ namespace: instance.metadata.namespace ?? "", name: instance.metadata.name, reason: stalled.reason }, 1);
+    }
+  }
+
+  private collectScanWaiting(): void {
+    this.instanceScanWaitingSince.reset();
+    for (const instance of this.statusSource?.instances() ?? []) {
+      if (instance.status?.phase !== "ScanQR") continue;
+      // Ready stays False through every expired code and restarted session, so its
+      // lastTransitionTime is when the wait began; creation when it was never set.
+      const since = epochSeconds(conditionOf(instance.status.conditions, "Ready")?.lastTransitionTime ?? instance.metadata.creationTimestamp);
+      if (Number.isFinite(since)) this.instanceScanWaitingSince.set({ namespace: instance.metadata.namespace ?? "", name: instance.metadata.name }, since);
+    }
+  }
+
+  private collectProviders(): void {
+    this.providerReady.reset();
+    for (const { kind, object } of this.statusSource?.providers() ?? []) {
+      const ready = conditionOf(object.status?.conditions, "Ready")?.status === "True";
+      const namespace = object.metadata.namespace;
+      this.providerReady.set({ kind, ...(namespace ? { namespace } : {}), name: object.metadata.name }, ready ? 1 : 0);
+    }
   }
 
   /** Keeps wa_operator_instances equal to the phases last reported, per instance. */

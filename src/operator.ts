@@ -30,6 +30,8 @@ export interface OperatorOptions {
   readonly clock?: Clock;
   readonly host?: string;
   readonly metrics?: Metrics;
+  /** Whether this replica may change anything at a provider now (leader election); absent means always. */
+  readonly mayWrite?: () => boolean;
 }
 
 /**
@@ -79,6 +81,8 @@ export class Operator {
       secrets: secretReader,
       timeoutMs: config.providerTimeout,
       operatorNamespace: config.operatorNamespace,
+      maxInFlight: config.providerMaxInFlight,
+      ...(options.mayWrite ? { mayWrite: options.mayWrite } : {}),
       lookup: (ref) =>
         ref.kind === CLUSTER_PROVIDER_KIND ? clusterProviders.get(ref.name) : providers.get(`${ref.namespace}/${ref.name}`),
       ...(options.metrics ? { observe: (provider: string, code: string) => options.metrics?.providerRequests.inc({ provider, code }) } : {}),
@@ -95,6 +99,13 @@ export class Operator {
       pacing: new Map(),
       ...(options.metrics ? { observers: { instancePhase: (key: string, phase: string | undefined) => options.metrics?.instancePhase(key, phase) } } : {}),
     };
+    options.metrics?.readStatusFrom({
+      instances: () => instances.list(),
+      providers: () => [
+        ...providers.list().map((object) => ({ kind: PROVIDER_KIND, object })),
+        ...clusterProviders.list().map((object) => ({ kind: CLUSTER_PROVIDER_KIND, object })),
+      ],
+    });
     this.instanceQueue = new WorkQueue({ concurrency: config.concurrency, ...queueMetrics(options.metrics, "whatsappinstance") });
     this.providerQueue = new WorkQueue({ concurrency: Math.max(1, Math.ceil(config.concurrency / 4)), ...queueMetrics(options.metrics, "whatsappprovider") });
     options.metrics?.maxConcurrentReconciles.set({ controller: "whatsappinstance" }, config.concurrency);

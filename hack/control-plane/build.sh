@@ -16,26 +16,9 @@
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-mode="build"
-case "${1:-}" in
-  "") ;;
-  --check) mode="check" ;;
-  -h|--help) sed -n '2,16p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
-  *) echo "build.sh: unknown argument: $1" >&2; exit 2 ;;
-esac
-
-log() { echo "control-plane: $*" >&2; }
-
-if ! command -v go >/dev/null 2>&1; then
-  if [ -x /usr/local/go/bin/go ]; then
-    export PATH="/usr/local/go/bin:$PATH"
-  else
-    log "Go is required to build the control plane (https://go.dev/dl/); 'go' is not on PATH"
-    exit 1
-  fi
-fi
-
-cache_root="${WA_OPERATOR_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/wa-operator}"
+TOOL=control-plane
+# shellcheck source=../lib/go-cache.sh
+. "$here/../lib/go-cache.sh" "$@"
 base="$cache_root/control-plane"
 
 # Everything the key depends on is read from the module itself; GOWORK=off keeps a stray
@@ -66,30 +49,7 @@ healthy() {
     "$d/etcd" --version >/dev/null 2>&1
 }
 
-if healthy "$bin"; then
-  echo "$bin"
-  exit 0
-fi
-if [ "$mode" = check ]; then
-  exit 1
-fi
-
-mkdir -p "$base"
-exec 9>"$base/.build.lock"
-if command -v flock >/dev/null 2>&1; then
-  if ! flock -n 9; then
-    log "another build is running; waiting for its lock ($base/.build.lock)"
-    flock 9
-  fi
-else
-  log "warning: flock not found; not guarding against concurrent builds"
-fi
-
-# Someone else may have finished the build while we waited for the lock.
-if healthy "$bin"; then
-  echo "$bin"
-  exit 0
-fi
+reuse_or_lock healthy "$bin" "$base"
 
 tmp="$(mktemp -d "$base/.build.XXXXXX")"
 trap 'rm -rf "$tmp"' EXIT
@@ -126,11 +86,6 @@ gomod_hash=$hash
 built=$(date -u +%Y-%m-%dT%H:%M:%SZ)
 EOF
 
-# Replace a broken leftover (we hold the lock, so nobody is using it), then publish
-# atomically with a rename.
-chmod 755 "$tmp"
-rm -rf "$dest"
-mv "$tmp" "$dest"
-trap - EXIT
+publish_build "$tmp" "$dest"
 log "built in $((SECONDS - start))s"
 echo "$bin"

@@ -1,5 +1,6 @@
 // A throwaway local Kubernetes control plane: etcd, kube-apiserver and a
-// kube-controller-manager running only the garbage-collector and namespace controllers,
+// kube-controller-manager running only the garbage-collector, namespace and
+// ClusterRole-aggregation controllers (the last fills view/edit/admin from aggregate-to-*),
 // as local processes on 127.0.0.1. Used by the integration tests (startControlPlane) and
 // by `make cluster-up` (the CLI below). Node 24 stdlib only.
 //
@@ -497,7 +498,7 @@ async function startOnce(opts: StartOptions): Promise<ControlPlane> {
       return r.status === 200 ? (JSON.parse(r.body) as { gitVersion: string }).gitVersion : undefined;
     });
 
-    log(`starting kube-controller-manager (garbage-collector, namespace) on 127.0.0.1:${kcmPort}`);
+    log(`starting kube-controller-manager (garbage-collector, namespace, clusterrole-aggregation) on 127.0.0.1:${kcmPort}`);
     await sup.spawn(
       "kube-controller-manager",
       bin("kube-controller-manager"),
@@ -505,7 +506,7 @@ async function startOnce(opts: StartOptions): Promise<ControlPlane> {
         `--kubeconfig=${L.kcmKubeconfig}`,
         `--authentication-kubeconfig=${L.kcmKubeconfig}`,
         `--authorization-kubeconfig=${L.kcmKubeconfig}`,
-        "--controllers=garbage-collector-controller,namespace-controller",
+        "--controllers=garbage-collector-controller,namespace-controller,clusterrole-aggregation-controller",
         "--leader-elect=false",
         "--use-service-account-credentials=false",
         "--bind-address=127.0.0.1",

@@ -3,6 +3,7 @@
  * the zod schemas are the single source of the CRDs and `kubectl explain` shows them.
  */
 import { z } from "zod";
+import { parseDuration } from "../config.ts";
 
 export const GROUP = "wa-operator.io";
 export const VERSION = "v1alpha1";
@@ -40,17 +41,47 @@ export const httpUrl = (description: string) =>
       ],
     });
 
-/** A Go-style duration such as 30s, 2m or 1h30m. */
-export const duration = (description: string) =>
-  z
+/**
+ * A Go-style duration such as 30s, 2m or 1h30m, between `min` and `max` (also Go
+ * durations). CEL checks the range at apply time; the refine repeats it for objects
+ * stored before the bound existed.
+ */
+export const duration = (description: string, bounds: { readonly min: string; readonly max: string }) => {
+  const message = `must be between ${bounds.min} and ${bounds.max}`;
+  return z
     .string()
+    .max(32)
     .regex(/^([0-9]+(\.[0-9]+)?(ms|s|m|h))+$/)
-    .describe(description);
+    .refine((value) => within(value, bounds), { message })
+    .meta({
+      description,
+      "x-kubernetes-validations": [
+        { rule: `duration(self) >= duration('${bounds.min}') && duration(self) <= duration('${bounds.max}')`, message },
+      ],
+    });
+};
+
+function within(value: string, bounds: { readonly min: string; readonly max: string }): boolean {
+  try {
+    const ms = parseDuration(value);
+    return ms >= parseDuration(bounds.min) && ms <= parseDuration(bounds.max);
+  } catch {
+    // The pattern reports an unreadable duration.
+    return true;
+  }
+}
+
+/** An RFC 3339 timestamp. */
+export const timestamp = (description: string) => z.iso.datetime({ offset: true }).max(64).describe(description);
+
+/** metadata.generation as seen by a controller: an int64, so bounded by its format. */
+export const generation = (description: string) => z.int().min(0).meta({ description, format: "int64" });
 
 /** Phone numbers are digits only, country code first, as WhatsApp uses them. */
 export const phoneDigits = (description: string) =>
   z
     .string()
+    .max(15)
     .regex(/^[0-9]{6,15}$/)
     .describe(description);
 
@@ -82,17 +113,14 @@ export const condition = z
       .max(1024)
       .describe("A CamelCase word for why the condition is in its state, for machines."),
     message: z.string().max(32768).describe("A human readable explanation of the condition."),
-    lastTransitionTime: z.iso.datetime({ offset: true }).describe("When the condition last changed status."),
-    observedGeneration: z
-      .int()
-      .min(0)
-      .optional()
-      .describe("The metadata.generation the condition was set for."),
+    lastTransitionTime: timestamp("When the condition last changed status."),
+    observedGeneration: generation("The metadata.generation the condition was set for.").optional(),
   })
   .describe("A condition in metav1.Condition shape.");
 
 export const conditions = z
   .array(condition)
+  .max(16)
   .meta({
     description: "Current state in kstatus-compatible conditions: Ready, Reconciling and Stalled.",
     "x-kubernetes-list-type": "map",
@@ -100,3 +128,19 @@ export const conditions = z
   });
 
 export type Condition = z.infer<typeof condition>;
+
+/**
+ * status.observedGeneration before the operator first looked. Each CRD defaults `status`
+ * to `{observedGeneration: -1}` (as Flux's CRDs do) so that kstatus, which only compares
+ * generations when the field exists, never calls a just-applied object Current.
+ */
+const NOT_OBSERVED = -1;
+
+export const observedGeneration = z
+  .int()
+  .min(NOT_OBSERVED)
+  .meta({ description: "The metadata.generation last acted on; -1 until the operator has looked at this object.", format: "int64" })
+  .optional();
+
+/** The default `status` of every kind: not observed yet. */
+export const UNOBSERVED_STATUS = { observedGeneration: NOT_OBSERVED } as const;

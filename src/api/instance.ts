@@ -3,11 +3,15 @@ import { z } from "zod";
 import { PHASES } from "../providers/types.ts";
 import {
   conditions,
+  generation,
   httpUrl,
   objectName,
+  observedGeneration,
   phoneDigits,
   secretKey,
   secretKeySelector,
+  UNOBSERVED_STATUS,
+  timestamp,
 } from "./common.ts";
 
 export const DESIRED_STATES = ["Connected", "Disconnected", "LoggedOut"] as const;
@@ -43,10 +47,9 @@ export const instanceSpecSchema = z
       .describe(
         "Desired state: Connected (linked and running), Disconnected (stopped, link kept) or LoggedOut (link removed).",
       ),
-    restartRequestedAt: z.iso
-      .datetime({ offset: true })
-      .optional()
-      .describe("A new value restarts the session once, keeping the link; the value carried out is status.lastRestartAt."),
+    restartRequestedAt: timestamp(
+      "A new value restarts the session once, keeping the link; the value carried out is status.lastRestartAt.",
+    ).optional(),
     pairing: z
       .object({
         method: z.enum(["QR", "Code"]).default("QR").describe("QR (scan a code) or Code (type a pairing code on the phone)."),
@@ -65,8 +68,8 @@ export const instanceSpecSchema = z
     ).optional(),
     cloudApi: z
       .object({
-        phoneNumberId: z.string().regex(/^[0-9]+$/).describe("The business phone number id in Meta's Graph API."),
-        wabaId: z.string().regex(/^[0-9]+$/).optional().describe("The WhatsApp Business Account id, needed for webhooks."),
+        phoneNumberId: z.string().max(32).regex(/^[0-9]+$/).describe("The business phone number id in Meta's Graph API."),
+        wabaId: z.string().max(32).regex(/^[0-9]+$/).optional().describe("The WhatsApp Business Account id, needed for webhooks."),
         pinSecretRef: secretKeySelector("Secret holding the 6-digit two-step verification PIN used to register.", "pin"),
       })
       .describe("cloud_api only: the business phone number to register.")
@@ -84,7 +87,9 @@ export const instanceSpecSchema = z
           .array(z.string().min(1).max(128).describe("An event name in the provider's own words."))
           .max(64)
           .default([])
-          .describe("The provider's own event names, e.g. session.status and message for WAHA."),
+          .describe(
+            "The provider's own event names, e.g. session.status and message for WAHA (\"*\" there too). Omitted or empty means every lifecycle and message event the provider has. Providers without an event filter (wapiz, cloud_api) accept only an empty list.",
+          ),
         secretRef: z
           .object({
             name: objectName("Name of a Secret in the same namespace."),
@@ -119,22 +124,22 @@ export const instanceSpecSchema = z
 export const instanceStatusSchema = z
   .object({
     phase: z.enum(PHASES).optional().describe("Observed phase: Pending, Starting, ScanQR, Connected, Disconnected, LoggedOut or Failed."),
-    observedGeneration: z.int().min(0).optional().describe("The metadata.generation last acted on."),
+    observedGeneration,
     conditions: conditions.optional(),
     providerInstanceId: z.string().max(256).optional().describe("The provider's id or session name for this number."),
     phoneNumber: z.string().max(32).optional().describe("The linked phone number, digits only, once connected."),
     qr: z
       .object({
-        secretName: z.string().describe("Secret holding qr.png, qr.txt and pairing-code."),
-        updatedAt: z.iso.datetime({ offset: true }).describe("When the code in the Secret was fetched."),
-        expiresAt: z.iso.datetime({ offset: true }).optional().describe("When the provider will replace the code."),
+        secretName: z.string().max(253).describe("Secret holding qr.png, qr.txt and pairing-code."),
+        updatedAt: timestamp("When the code in the Secret was fetched."),
+        expiresAt: timestamp("When the provider will replace the code.").optional(),
       })
       .describe("The current QR code, only while phase is ScanQR.")
       .optional(),
     webhook: z
       .object({
-        secretName: z.string().describe("Secret holding url, events and hmac-key."),
-        url: z.string().describe("The URL the provider posts to."),
+        secretName: z.string().max(253).describe("Secret holding url, events and hmac-key."),
+        url: z.string().max(2048).describe("The URL the provider posts to."),
       })
       .describe("The webhook in force.")
       .optional(),
@@ -146,15 +151,23 @@ export const instanceStatusSchema = z
       .describe(
         "The restartRequestedAt value whose restart call is under way. Recorded before the call, so a restart interrupted by a crash is not repeated (at most once).",
       ),
+    providerState: z
+      .object({
+        state: z.string().max(64).describe("The provider's own word for the session's state, e.g. STARTING."),
+        since: timestamp("When the operator first saw that state, or last restarted the session in it."),
+      })
+      .describe("The provider's state and since when; a session STARTING for longer than the operator's stuck timeout is restarted once, then Failed.")
+      .optional(),
     recovery: z
       .object({
-        attempts: z.int().min(0).describe("Consecutive failed starts or provider blocks; sets the next wait (1 min doubling to 30 min)."),
-        notBefore: z.iso.datetime({ offset: true }).optional().describe("No new attempt is made before this time."),
+        attempts: z.int().min(0).max(2_147_483_647).describe("Consecutive failed starts or provider blocks; sets the next wait (1 min doubling to 30 min)."),
+        notBefore: timestamp("No new attempt is made before this time.").optional(),
       })
       .describe("Backoff after a failure that the operator retries on its own.")
       .optional(),
   })
-  .describe("Observed state of the number.");
+  .describe("Observed state of the number.")
+  .default(UNOBSERVED_STATUS);
 
 export type InstanceSpec = z.output<typeof instanceSpecSchema>;
 export type InstanceStatus = z.output<typeof instanceStatusSchema>;

@@ -4,9 +4,12 @@ import { PROVIDER_TYPES } from "../providers/types.ts";
 import {
   conditions,
   duration,
+  generation,
   httpUrl,
   namespacedSecretKeySelector,
+  observedGeneration,
   secretKeySelector,
+  UNOBSERVED_STATUS,
 } from "./common.ts";
 
 export const providerType = z.enum(PROVIDER_TYPES).meta({
@@ -19,13 +22,20 @@ export const rateLimit = z
   .object({
     requestsPerSecond: z
       .number()
-      .positive()
+      .min(0.1)
       .max(10000)
       .default(10)
-      .describe("Sustained requests per second towards this provider, shared by all instances using it."),
+      .meta({
+        description: "Sustained requests per second towards this provider, shared by all instances using it; at least 0.1.",
+        // The API server compares a whole number with minimum truncated to an integer (0), so 0 would pass it.
+        "x-kubernetes-validations": [{ rule: "self >= 0.1", message: "must be at least 0.1 (one request in 10 s)" }],
+      }),
     burst: z.int().min(1).max(10000).default(20).describe("Requests that may be sent at once before the sustained rate applies."),
   })
   .describe("Client-side rate limit towards this provider.");
+
+/** Faster polling than 5s spends a provider's budget on one idle instance; slower than a day shows nothing. */
+export const POLL_INTERVAL_BOUNDS = { min: "5s", max: "24h" } as const;
 
 function providerSpec(credentials: z.ZodType) {
   return z
@@ -51,13 +61,26 @@ function providerSpec(credentials: z.ZodType) {
         .describe("Provider lifecycle webhooks to the operator; polling stays as the fallback. The HMAC key is kept in the Secret <name>-events.")
         .optional(),
       pollInterval: duration(
-        "How often instance status is refreshed when no provider event arrives (faster while pairing). Defaults to 30s.",
+        "How often instance status is refreshed when no provider event arrives (faster while pairing). Defaults to 30s; at least 5s, at most 24h.",
+        POLL_INTERVAL_BOUNDS,
       ).optional(),
+      whapi: z
+        .object({
+          apiKeyInQuery: z
+            .boolean()
+            .default(false)
+            .describe(
+              "Also send apiKey as a query parameter (?apiKey=...) besides the form body. whapi's page documents only the body of a GET; turn this on where a proxy or server drops GET bodies. The key then appears in URLs, which proxies may log.",
+            ),
+        })
+        .describe("Settings that only a whapi provider has.")
+        .optional(),
     })
     .meta({
       description: "Where and how to reach one WhatsApp gateway.",
       "x-kubernetes-validations": [
         { rule: "self.type == 'cloud_api' || has(self.url)", message: "url is required for this provider type", fieldPath: ".url" },
+        { rule: "self.type == 'whapi' || !has(self.whapi)", message: "whapi settings are only for type whapi", fieldPath: ".whapi" },
         {
           rule: "self.type == 'whapi' || has(self.credentialsSecretRef)",
           message: "credentialsSecretRef is required for this provider type (only whapi takes per-instance keys)",
@@ -67,21 +90,26 @@ function providerSpec(credentials: z.ZodType) {
     });
 }
 
+/** What the credentials Secret may hold, for both provider kinds. */
+const CREDENTIALS =
+  "the API key or token under key. For wapiz it may hold the account's email and password under the keys email and password instead (or as well): the operator then logs in at WAPIZ's POST /api/auth/login for a token and logs in again when WAPIZ refuses an expired one.";
+
 export const providerSpecSchema = providerSpec(
-  secretKeySelector("Secret holding the API key or token. Optional for whapi, whose keys are per instance.", "api-key"),
+  secretKeySelector(`Secret holding ${CREDENTIALS} Optional for whapi, whose keys are per instance.`, "api-key"),
 );
 export const clusterProviderSpecSchema = providerSpec(
-  namespacedSecretKeySelector("Secret holding the API key or token, with its namespace. Optional for whapi.", "api-key"),
+  namespacedSecretKeySelector(`Secret, with its namespace, holding ${CREDENTIALS} Optional for whapi.`, "api-key"),
 );
 
 export const providerStatusSchema = z
   .object({
-    observedGeneration: z.int().min(0).optional().describe("The metadata.generation last acted on."),
+    observedGeneration,
     conditions: conditions.optional(),
     version: z.string().max(256).optional().describe("Engine or WhatsApp Web version the provider reports, where it reports one."),
-    instances: z.int().min(0).optional().describe("How many WhatsAppInstances use this provider."),
+    instances: z.int().min(0).max(1_000_000).optional().describe("How many WhatsAppInstances use this provider."),
   })
-  .describe("Observed state of the provider.");
+  .describe("Observed state of the provider.")
+  .default(UNOBSERVED_STATUS);
 
 export type ProviderSpec = z.output<typeof providerSpecSchema>;
 export type ClusterProviderSpec = z.output<typeof clusterProviderSpecSchema>;

@@ -1,18 +1,23 @@
 #!/usr/bin/env node
 /**
  * `kubectl whatsapp`: the kubectl plugin for WhatsAppInstances. kubectl finds it on PATH
- * as kubectl-whatsapp (npm's bin), so `kubectl whatsapp qr support-line` runs it. It uses
- * the user's kubeconfig and credentials, never the operator's.
+ * as kubectl-whatsapp (krew's link, or npm's bin), so `kubectl whatsapp qr support-line`
+ * runs it. It uses the user's kubeconfig and credentials, never the operator's.
+ * src/bin/kubectl-whatsapp.ts checks the Node version before loading this.
  */
 import { parseArgs } from "node:util";
+import { buildInfo } from "../build-info.ts";
 import { parseDuration } from "../config.ts";
 import type { InstanceObject } from "../controllers/context.ts";
 import { INSTANCES } from "../kube/resources.ts";
+import { isCommand, OPTIONS, OUTPUT_FORMATS, SHELLS, type Command, type OutputFormat } from "../plugin/command-line.ts";
+import { complete, completionScript } from "../plugin/completion.ts";
 import { describeError, EXIT, PluginError, type ExitCode } from "../plugin/errors.ts";
-import { loadKubeContext, type KubeContext } from "../plugin/kube-context.ts";
-import { showQr } from "../plugin/qr.ts";
+import { completionSources, loadKubeContext, type KubeContext } from "../plugin/kube-context.ts";
+import { showQr } from "../plugin/qr-terminal.ts";
+import { serveQrPage } from "../plugin/qr-web.ts";
 import { requestRestart, setState } from "../plugin/spec-patch.ts";
-import { statusTable } from "../plugin/status-table.ts";
+import { statusDocument, statusTable } from "../plugin/status-table.ts";
 
 const USAGE = `Usage: kubectl whatsapp COMMAND [NAME] [flags]
 
@@ -22,50 +27,54 @@ Commands:
   qr NAME            Show the code that links NAME: the QR code in the terminal (from the
                      Secret NAME-qr), or the pairing code. Follows new codes until the
                      instance is Connected, then prints "Connected as +<phone>".
-  status [NAME...]   NAME, PROVIDER, DESIRED, PHASE, PHONE, READY, AGE and the Ready message.
+                     With --web, shows it on a page at http://127.0.0.1 instead.
+  status [NAME...]   NAME, PROVIDER, DESIRED, PHASE, PHONE, READY, AGE and the Ready message;
+                     -o json|yaml prints {"items": [...]} with the same facts per instance.
   connect NAME       Set spec.state to Connected.
   disconnect NAME    Set spec.state to Disconnected (stop the session, keep the link).
   logout NAME        Set spec.state to LoggedOut (remove the link; a new QR is needed).
   restart NAME       Set spec.restartRequestedAt to now: restart the session once.
+  completion bash|zsh
+                     Print a script that completes kubectl-whatsapp in that shell. For
+                     \`kubectl whatsapp <TAB>\`, kubectl runs kubectl_complete-whatsapp from
+                     PATH, which runs \`kubectl whatsapp __complete "$@"\`.
 
 Flags:
   -n, --namespace NS     Namespace (default: the kubeconfig context's, else "default").
   -A, --all-namespaces   status: every namespace.
+  -o, --output FORMAT    status: table (default), json or yaml.
       --kubeconfig FILE  Kubeconfig to use (default: KUBECONFIG, then ~/.kube/config).
       --context NAME     Kubeconfig context to use.
       --png FILE         qr: also write the QR code image (qr.png) to FILE; the only way to
                          get a code from providers that give just an image.
       --once             qr: show the current code and exit instead of following.
       --timeout DURATION qr: give up after this long (e.g. 5m).
+      --version          Print the version and exit.
+      --web              qr: serve a page on 127.0.0.1 with the live code (prints its URL);
+                         exits once the page has shown "Connected as +<phone>", or on Ctrl-C.
+      --port N           qr --web: the port to listen on (default: a free one).
   -h, --help             This help.
 
 Exit codes:
   0  done (qr: Connected)
   1  the API server refused or could not be reached, or the instance does not exist
   2  usage error
-  3  qr: no code yet (--once), or --timeout ran out
+  3  qr: no code yet or the terminal is too small for it (--once), or --timeout ran out
   4  qr: the instance cannot link as it stands (Stalled, or spec.state is not Connected)`;
 
-const COMMANDS = ["qr", "status", "connect", "disconnect", "logout", "restart"] as const;
-type Command = (typeof COMMANDS)[number];
-
 async function main(argv: readonly string[]): Promise<ExitCode> {
+  // Completion reads half-typed words, which the strict parser below would refuse.
+  if (argv[0] === "__complete") {
+    process.stdout.write(await complete(argv.slice(1), completionSources()));
+    return EXIT.ok;
+  }
   let parsed;
   try {
     parsed = parseArgs({
       args: [...argv],
       allowPositionals: true,
       strict: true,
-      options: {
-        namespace: { type: "string", short: "n" },
-        "all-namespaces": { type: "boolean", short: "A" },
-        kubeconfig: { type: "string" },
-        context: { type: "string" },
-        png: { type: "string" },
-        once: { type: "boolean" },
-        timeout: { type: "string" },
-        help: { type: "boolean", short: "h" },
-      },
+      options: OPTIONS,
     });
   } catch (error) {
     throw new PluginError(EXIT.usage, `${(error as Error).message}\n\n${USAGE}`);
@@ -76,19 +85,33 @@ async function main(argv: readonly string[]): Promise<ExitCode> {
     process.stdout.write(`${USAGE}\n`);
     return EXIT.ok;
   }
+  if (values.version) {
+    process.stdout.write(`kubectl-whatsapp ${buildInfo().version}\n`);
+    return EXIT.ok;
+  }
   if (!command) throw new PluginError(EXIT.usage, `a command is required\n\n${USAGE}`);
-  if (!(COMMANDS as readonly string[]).includes(command)) throw new PluginError(EXIT.usage, `unknown command "${command}"\n\n${USAGE}`);
+  if (!isCommand(command)) throw new PluginError(EXIT.usage, `unknown command "${command}"\n\n${USAGE}`);
+  if (command === "completion") {
+    const [shell, ...extra] = names;
+    if (!shell || extra.length > 0 || !(SHELLS as readonly string[]).includes(shell)) {
+      throw new PluginError(EXIT.usage, `completion takes one shell: ${SHELLS.join(" or ")} (kubectl whatsapp completion bash)`);
+    }
+    process.stdout.write(completionScript(shell as (typeof SHELLS)[number]));
+    return EXIT.ok;
+  }
+  const output = outputFlag(values.output);
   const timeoutMs = values.timeout === undefined ? undefined : durationFlag(values.timeout);
+  const web = qrWebFlags(values);
   const context = loadKubeContext({ kubeconfig: values.kubeconfig, context: values.context, namespace: values.namespace });
   server = context.server;
-  return run(command as Command, names, context, { allNamespaces: values["all-namespaces"] ?? false, png: values.png, once: values.once ?? false, timeoutMs });
+  return run(command, names, context, { allNamespaces: values["all-namespaces"] ?? false, png: values.png, once: values.once ?? false, timeoutMs, output, web });
 }
 
 async function run(
-  command: Command,
+  command: Exclude<Command, "completion">,
   names: string[],
   context: KubeContext,
-  flags: { allNamespaces: boolean; png: string | undefined; once: boolean; timeoutMs: number | undefined },
+  flags: { allNamespaces: boolean; png: string | undefined; once: boolean; timeoutMs: number | undefined; output: OutputFormat; web: { port: number } | undefined },
 ): Promise<ExitCode> {
   const { kube, namespace } = context;
   if (command === "status") {
@@ -103,6 +126,10 @@ async function run(
     } else {
       instances = (await kube.list<InstanceObject>(INSTANCES, flags.allNamespaces ? undefined : namespace)).items;
     }
+    if (flags.output !== "table") {
+      process.stdout.write(statusDocument(instances, flags.output));
+      return EXIT.ok;
+    }
     if (instances.length === 0) {
       process.stderr.write(flags.allNamespaces ? "No WhatsAppInstances found.\n" : `No WhatsAppInstances found in ${namespace} namespace.\n`);
       return EXIT.ok;
@@ -112,19 +139,13 @@ async function run(
   }
   const name = exactlyOneName(command, names);
   switch (command) {
-    case "qr":
-      return showQr({
-        kube,
-        config: context.config,
-        namespace,
-        name,
-        pngFile: flags.png,
-        once: flags.once,
-        timeoutMs: flags.timeoutMs,
-        out: process.stdout,
-        err: process.stderr,
-        tty: process.stdout.isTTY === true,
-      });
+    case "qr": {
+      const common = { kube, config: context.config, namespace, name, pngFile: flags.png, timeoutMs: flags.timeoutMs, out: process.stdout, err: process.stderr };
+      if (flags.web) return serveQrPage({ ...common, port: flags.web.port });
+      // A terminal that reports no size (some IDE consoles) gets the plain, appending view.
+      const terminal = process.stdout.isTTY && process.stdout.columns > 0 && process.stdout.rows > 0 ? process.stdout : undefined;
+      return showQr({ ...common, once: flags.once, terminal });
+    }
     case "connect":
       process.stdout.write(`${await setState(kube, namespace, name, "Connected")}\n`);
       return EXIT.ok;
@@ -145,12 +166,30 @@ function exactlyOneName(command: string, names: readonly string[]): string {
   return names[0];
 }
 
+function outputFlag(text: string | undefined): OutputFormat {
+  if (text === undefined) return "table";
+  if (!(OUTPUT_FORMATS as readonly string[]).includes(text)) throw new PluginError(EXIT.usage, `-o/--output must be one of ${OUTPUT_FORMATS.join(", ")}, not "${text}"`);
+  return text as OutputFormat;
+}
+
 function durationFlag(text: string): number {
   try {
     return parseDuration(text);
   } catch (error) {
     throw new PluginError(EXIT.usage, `--timeout: ${(error as Error).message}`);
   }
+}
+
+/** --web and --port: undefined without --web; --port only with it, and not with --once. */
+function qrWebFlags(values: { web?: boolean | undefined; port?: string | undefined; once?: boolean | undefined }): { port: number } | undefined {
+  if (!values.web) {
+    if (values.port !== undefined) throw new PluginError(EXIT.usage, "--port is for qr --web");
+    return undefined;
+  }
+  if (values.once) throw new PluginError(EXIT.usage, "--web follows the code until linked; it does not take --once");
+  const port = values.port === undefined ? 0 : Number(values.port);
+  if (!/^\d+$/.test(values.port ?? "0") || port > 65535) throw new PluginError(EXIT.usage, `--port: ${values.port} is not a port number (0-65535)`);
+  return { port };
 }
 
 /** The API server's URL once known, for error messages. */

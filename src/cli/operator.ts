@@ -3,11 +3,13 @@
  * The `wa-operator` command: runs the controllers against the cluster of KUBECONFIG,
  * or the in-cluster config when run in a Pod. With --leader-election only the holder
  * of the Lease reconciles; every replica keeps warm caches and serves HTTP.
+ * src/bin/wa-operator.ts checks the Node version before loading this.
  */
 import { KubeConfig } from "@kubernetes/client-node";
 import { randomBytes } from "node:crypto";
 import os from "node:os";
 import { loadConfig, usage, type OperatorConfig } from "../config.ts";
+import { buildInfo } from "../build-info.ts";
 import { CLUSTER_PROVIDER_KIND } from "../controllers/provider/connections.ts";
 import { ProviderEventReceiver } from "../http/provider-events.ts";
 import { startServer } from "../http/server.ts";
@@ -27,6 +29,10 @@ async function main(): Promise<void> {
     console.log(usage());
     return;
   }
+  if (argv.includes("--version")) {
+    console.log(`wa-operator ${buildInfo().version}`);
+    return;
+  }
   let config: OperatorConfig;
   try {
     config = loadConfig(argv, process.env);
@@ -42,10 +48,11 @@ async function main(): Promise<void> {
   const kube = new KubeClient(kubeConfig);
   const metrics = new Metrics();
   const identity = `${os.hostname()}_${randomBytes(4).toString("hex")}`;
-  const operator = new Operator({ kube, config, log, metrics, host: os.hostname() });
-
   let elector: LeaderElector | undefined;
+  // Surely the leader (or no election at all): asked before every write to a provider.
   const leading = () => !elector || elector.isLeader;
+  const operator = new Operator({ kube, config, log, metrics, host: os.hostname(), mayWrite: leading });
+
   const events = new ProviderEventReceiver({
     kube,
     log,

@@ -4,6 +4,7 @@
  * computed twice from the same facts is byte-for-byte the same and is not re-patched.
  */
 import type { Condition } from "../api/common.ts";
+import { redactor } from "../redaction.ts";
 
 export const CONDITION_TYPES = { Ready: "Ready", Reconciling: "Reconciling", Stalled: "Stalled" } as const;
 
@@ -86,6 +87,15 @@ export function applyVerdict(existing: readonly Condition[] | undefined, verdict
     generation,
     now,
   );
+}
+
+/**
+ * A status as it may be written: every string in it (condition messages above all, which
+ * carry provider text) through the process-wide redactor. The report path of each
+ * reconciler passes the status it is about to patch through here.
+ */
+export function publishableStatus<T extends object>(status: T): T {
+  return redactor.redactDeep(status);
 }
 
 function truncate(message: string): string {

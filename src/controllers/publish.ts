@@ -8,7 +8,7 @@ import type { Condition } from "../api/common.ts";
 import { isNotFound, type KubeClient } from "../kube/client.ts";
 import type { EventRecorder } from "../kube/events.ts";
 import type { KubeObject, ResourceType } from "../kube/resources.ts";
-import { applyVerdict, type Verdict } from "./conditions.ts";
+import { applyVerdict, publishableStatus, type Verdict } from "./conditions.ts";
 import type { PlannedEvent } from "./instance/plan.ts";
 import { mergePatch } from "./status-patch.ts";
 
@@ -43,7 +43,8 @@ export function finalStatus<S extends StatusOf>(object: KubeObject & { status?: 
 /** Returns the status now in force. */
 export async function publish<S extends StatusOf>(publication: Publication<S>): Promise<S> {
   const { kube, object, type } = publication;
-  const next = finalStatus(object, publication.status, publication.verdict, publication.now);
+  // Whatever provider text the status carries passes the process-wide redactor first.
+  const next = publishableStatus(finalStatus(object, publication.status, publication.verdict, publication.now));
   // Events first, side by side: whoever sees the new status finds the Events that explain it.
   await Promise.all(publication.events.map((event) => publication.recorder.record(object, event.type, event.reason, event.message)));
   const patch = mergePatch(object.status ?? {}, next);

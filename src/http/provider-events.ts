@@ -13,7 +13,7 @@ import { CLUSTER_PROVIDER_KIND, EVENTS_HMAC_KEY, eventsSecretName, eventsSecretN
 import { OWNER_KEY } from "../providers/waha/client.ts";
 import type { KubeClient } from "../kube/client.ts";
 import { SECRETS } from "../kube/resources.ts";
-import type { SecretObject } from "../kube/secrets.ts";
+import { secretValue, type SecretObject } from "../kube/secrets.ts";
 import type { Metrics } from "../metrics.ts";
 
 export interface ProviderEventsOptions {
@@ -124,8 +124,7 @@ export class ProviderEventReceiver {
     const cached = this.keys.get(cacheKey);
     if (cached && Date.now() - cached.at < KEY_CACHE_MS && cached.key) return cached.key;
     const secret = await this.options.kube.find<SecretObject>(SECRETS, eventsSecretNamespace(ref, this.options.operatorNamespace), eventsSecretName(ref.name));
-    const encoded = secret?.data?.[EVENTS_HMAC_KEY];
-    const key = encoded ? Buffer.from(encoded, "base64").toString("utf8") : undefined;
+    const key = secretValue(secret, EVENTS_HMAC_KEY) || undefined;
     this.keys.set(cacheKey, { key, at: Date.now() });
     return key;
   }

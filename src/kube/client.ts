@@ -52,6 +52,11 @@ export interface WatchEvent<T> {
 
 export const FIELD_MANAGER = "wa-operator";
 
+/** Per-call options: a signal ends the call (and its retries) at once, e.g. at a renew deadline. */
+export interface CallOptions {
+  readonly signal?: AbortSignal;
+}
+
 export class KubeClient {
   readonly config: KubeConfig;
   private readonly server: URL;
@@ -101,22 +106,22 @@ export class KubeClient {
     );
   }
 
-  async get<T extends KubeObject>(type: ResourceType, namespace: string | undefined, name: string): Promise<T> {
-    return withTypeMeta(await this.request<T>("GET", objectPath(type, namespace, name)), type);
+  async get<T extends KubeObject>(type: ResourceType, namespace: string | undefined, name: string, call: CallOptions = {}): Promise<T> {
+    return withTypeMeta(await this.request<T>("GET", objectPath(type, namespace, name), { ...call }), type);
   }
 
   /** Returns undefined for a missing object instead of throwing. */
-  async find<T extends KubeObject>(type: ResourceType, namespace: string | undefined, name: string): Promise<T | undefined> {
+  async find<T extends KubeObject>(type: ResourceType, namespace: string | undefined, name: string, call: CallOptions = {}): Promise<T | undefined> {
     try {
-      return await this.get<T>(type, namespace, name);
+      return await this.get<T>(type, namespace, name, call);
     } catch (error) {
       if (isNotFound(error)) return undefined;
       throw error;
     }
   }
 
-  async create<T extends KubeObject>(type: ResourceType, namespace: string | undefined, body: unknown): Promise<T> {
-    return this.request<T>("POST", collectionPath(type, namespace), { body, query: { fieldManager: FIELD_MANAGER } });
+  async create<T extends KubeObject>(type: ResourceType, namespace: string | undefined, body: unknown, call: CallOptions = {}): Promise<T> {
+    return this.request<T>("POST", collectionPath(type, namespace), { body, query: { fieldManager: FIELD_MANAGER }, ...call });
   }
 
   async patch<T extends KubeObject>(
@@ -135,8 +140,8 @@ export class KubeClient {
     });
   }
 
-  async replace<T extends KubeObject>(type: ResourceType, namespace: string | undefined, name: string, body: unknown): Promise<T> {
-    return this.request<T>("PUT", objectPath(type, namespace, name), { body, query: { fieldManager: FIELD_MANAGER } });
+  async replace<T extends KubeObject>(type: ResourceType, namespace: string | undefined, name: string, body: unknown, call: CallOptions = {}): Promise<T> {
+    return this.request<T>("PUT", objectPath(type, namespace, name), { body, query: { fieldManager: FIELD_MANAGER }, ...call });
   }
 
   /** Deletes; a missing object is success. */
@@ -153,25 +158,18 @@ export class KubeClient {
    * (an API server restarting or shedding load); writes are not, since the caller's next
    * pass decides afresh whether a write is still wanted.
    */
-  private request<T>(
-    method: string,
-    path: string,
-    options: { body?: unknown; contentType?: string; query?: Record<string, string | undefined> } = {},
-  ): Promise<T> {
+  private request<T>(method: string, path: string, options: RequestOptions = {}): Promise<T> {
     if (method !== "GET") return this.send<T>(method, path, options);
     return pRetry(() => this.send<T>(method, path, options), {
       retries: 3,
       minTimeout: 200,
       maxTimeout: 2000,
+      ...(options.signal ? { signal: options.signal } : {}),
       shouldRetry: ({ error }) => !(error instanceof KubeError) || error.status === 429 || error.status >= 500,
     });
   }
 
-  private async send<T>(
-    method: string,
-    path: string,
-    options: { body?: unknown; contentType?: string; query?: Record<string, string | undefined> } = {},
-  ): Promise<T> {
+  private async send<T>(method: string, path: string, options: RequestOptions = {}): Promise<T> {
     const url = new URL(path, this.server);
     for (const [key, value] of Object.entries(options.query ?? {})) if (value !== undefined) url.searchParams.set(key, value);
     const requestOptions: https.RequestOptions = { method, headers: { Accept: "application/json" } };
@@ -184,7 +182,7 @@ export class KubeClient {
     }
     const send = url.protocol === "https:" ? https.request : http.request;
     const { status, text } = await new Promise<{ status: number; text: string }>((resolve, reject) => {
-      const req = send(url, { ...requestOptions, timeout: 30_000 }, (res) => {
+      const req = send(url, { ...requestOptions, timeout: 30_000, ...(options.signal ? { signal: options.signal } : {}) }, (res) => {
         const chunks: Buffer[] = [];
         res.on("data", (chunk: Buffer) => chunks.push(chunk));
         res.on("error", reject);
@@ -206,6 +204,12 @@ export class KubeClient {
     }
     return parsed as T;
   }
+}
+
+interface RequestOptions extends CallOptions {
+  readonly body?: unknown;
+  readonly contentType?: string;
+  readonly query?: Record<string, string | undefined>;
 }
 
 function withTypeMeta<T extends KubeObject>(object: T, type: ResourceType): T {

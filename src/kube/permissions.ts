@@ -4,11 +4,12 @@
  * src/http/**, src/operator.ts, src/cli/operator.ts): a code path that calls the API
  * server must stay within this list, and a new kind of call must be added here first.
  *
- * manifests/ grants exactly this: `cluster` entries in the ClusterRole `wa-operator`,
- * `operator-namespace` entries in the Role `wa-operator-leader-election` of the
- * operator's own namespace. test/integration/manifests.test.ts derives the calls from
- * the code, compares them with this list and this list with the rendered RBAC, and asks
- * the API server (`kubectl auth can-i`) as the ServiceAccount.
+ * `npm run crds` renders the RBAC from this list (scripts/rendered-files.ts): `cluster`
+ * entries in the ClusterRole `wa-operator`, `operator-namespace` entries in the Role
+ * `wa-operator-leader-election` of the operator's own namespace, in manifests/ and in the
+ * Helm chart. test/integration/manifests.test.ts derives the calls from the code, compares
+ * them with this list and this list with the rendered RBAC, and asks the API server
+ * (`kubectl auth can-i`) as the ServiceAccount.
  *
  * Not covered: the kubectl-whatsapp plugin (src/cli/kubectl-whatsapp.ts, src/plugin/),
  * which runs with its user's own credentials.
@@ -39,21 +40,21 @@ const on = (type: ResourceType, subresource?: "status" | "finalizers"): { apiGro
 export const REQUIRED_PERMISSIONS: readonly Permission[] = [
   {
     ...on(INSTANCES),
-    verbs: ["get", "list", "watch", "patch"],
+    verbs: ["list", "watch", "patch"],
     scope: "cluster",
-    why: "informer (list, watch); the reconciler reads each instance fresh (get), merge-patches its finalizer, and a stand-by replica patches an annotation to hand a provider event to the leader",
+    why: "informer (list, watch: every pass reads the cache); the reconciler merge-patches its finalizer, and a stand-by replica patches an annotation to hand a provider event to the leader",
   },
   {
     ...on(PROVIDERS),
-    verbs: ["get", "list", "watch"],
+    verbs: ["list", "watch"],
     scope: "cluster",
-    why: "informer (list, watch); the provider reconciler reads each provider fresh (get)",
+    why: "informer (list, watch: the provider reconciler reads the cache)",
   },
   {
     ...on(CLUSTER_PROVIDERS),
-    verbs: ["get", "list", "watch"],
+    verbs: ["list", "watch"],
     scope: "cluster",
-    why: "informer (list, watch); the provider reconciler reads each provider fresh (get)",
+    why: "informer (list, watch: the provider reconciler reads the cache)",
   },
   { ...on(INSTANCES, "status"), verbs: ["patch"], scope: "cluster", why: "the instance reconciler's status, as a merge patch" },
   { ...on(PROVIDERS, "status"), verbs: ["patch"], scope: "cluster", why: "the provider reconciler's status, as a merge patch" },

@@ -7,7 +7,7 @@
 import { createHash } from "node:crypto";
 import type { KubeClient } from "./client.ts";
 import { isNewer, SECRETS, type OwnerReference } from "./resources.ts";
-import { MissingSecretError, secretValue, type SecretObject } from "./secrets.ts";
+import { requiredSecretValue, type SecretObject } from "./secrets.ts";
 
 /** What the cache keeps in place of `data` for Secrets whose values it does not hold. */
 export interface SlimSecret extends SecretObject {
@@ -62,7 +62,7 @@ export class SecretReader {
 
   /** One value, decoded and trimmed; MissingSecretError when the Secret or key is absent. */
   async value(namespace: string, name: string, key: string): Promise<string> {
-    return secretValue(await this.secret(namespace, name), namespace, name, key);
+    return requiredSecretValue(await this.secret(namespace, name), namespace, name, key);
   }
 
   /** The Secret with its data, or undefined when it does not exist. */

@@ -1,4 +1,5 @@
 /** Secret values: decoding, and the error that names what is missing. */
+import { redactor } from "../redaction.ts";
 import type { KubeObject } from "./resources.ts";
 
 export interface SecretObject extends KubeObject {
@@ -15,15 +16,25 @@ export class MissingSecretError extends Error {
   }
 }
 
-/**
- * One value of a Secret, decoded and trimmed. Every credential the operator holds passes
- * through here. Throws MissingSecretError when the Secret or the key is absent.
- */
-export function secretValue(secret: SecretObject | undefined, namespace: string, name: string, key: string): string {
+/** One value of a Secret, decoded and trimmed. Throws MissingSecretError when the Secret or the key is absent. */
+export function requiredSecretValue(secret: SecretObject | undefined, namespace: string, name: string, key: string): string {
   if (!secret) throw new MissingSecretError(namespace, name);
-  const encoded = secret.data?.[key];
-  if (encoded === undefined) throw new MissingSecretError(namespace, name, key);
-  return Buffer.from(encoded, "base64").toString("utf8").trim();
+  const value = secretValue(secret, key);
+  if (value === undefined) throw new MissingSecretError(namespace, name, key);
+  return value;
+}
+
+/**
+ * A credential from a Secret's data, decoded and trimmed, or undefined when absent. Every
+ * credential the operator reads passes here, so the process-wide redactor learns it
+ * before any text that could carry it leaves the process.
+ */
+export function secretValue(secret: SecretObject | undefined, key: string): string | undefined {
+  const encoded = secret?.data?.[key];
+  if (encoded === undefined) return undefined;
+  const value = Buffer.from(encoded, "base64").toString("utf8").trim();
+  redactor.remember(value);
+  return value;
 }
 
 export function decodeSecretData(secret: SecretObject | undefined): Record<string, Buffer> {

@@ -7,7 +7,7 @@ export const EXIT = {
   error: 1,
   /** Unknown command or flag, missing NAME, unreadable kubeconfig. */
   usage: 2,
-  /** qr: no QR code or pairing code yet (with --once), or --timeout ran out. */
+  /** qr: no QR code or pairing code yet, or none the terminal can fit (with --once), or --timeout ran out. */
   noCode: 3,
   /** qr: the instance cannot link as it stands (Stalled, or spec.state is not Connected). */
   cannotLink: 4,

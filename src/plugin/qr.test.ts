@@ -37,6 +37,23 @@ describe("qrView: what `kubectl whatsapp qr` shows", () => {
     expect(qrView(object, data as Record<string, Buffer>)).toEqual(view);
   });
 
+  it("a code carries the time the operator expects it to be replaced", () => {
+    const status = { phase: "ScanQR" as const, qr: { secretName: "line-qr", updatedAt: "2026-11-21T10:00:00Z", expiresAt: "2026-11-21T10:00:20Z" } };
+    expect(qrView(instance(status), { "qr.txt": Buffer.from("2@x") })).toMatchObject({ kind: "qrText", expiresAt: Date.parse("2026-11-21T10:00:20Z") });
+  });
+
+  it("a failed session: the operator's message, when it restarts it, and which attempt that is", () => {
+    const ready = { type: "Ready", status: "False" as const, reason: "Failed", message: "the waha session failed (FAILED)", lastTransitionTime: "2026-11-21T10:00:00Z" };
+    const failed = instance({ phase: "Failed", conditions: [ready], recovery: { attempts: 1, notBefore: "2026-11-21T10:02:00Z" } });
+    expect(qrView(failed, { "qr.txt": Buffer.from("stale") })).toEqual({
+      kind: "failed",
+      message: "the waha session failed (FAILED)",
+      restartAt: Date.parse("2026-11-21T10:02:00Z"),
+      attempt: 2,
+    });
+    expect(qrView(instance({ phase: "Failed" }), {})).toEqual({ kind: "failed", message: undefined, restartAt: undefined, attempt: 1 });
+  });
+
   it("an instance asked to stay Disconnected has nothing to scan", () => {
     expect(qrView(instance({ phase: "Disconnected" }, { state: "Disconnected" }), {})).toEqual({
       kind: "cannotLink",

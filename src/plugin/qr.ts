@@ -1,11 +1,13 @@
 /**
- * `kubectl whatsapp qr NAME`: shows the code that links a number — the QR code from the
- * Secret <name>-qr drawn in the terminal, or the pairing code — and follows it as the
- * provider rotates it, until the instance is Connected.
+ * What `kubectl whatsapp qr NAME` shows, wherever it shows it (terminal: qr-terminal.ts,
+ * browser: qr-web.ts): the code that links a number — the QR code from the Secret
+ * <name>-qr, or the pairing code — followed as the provider rotates it, until the
+ * instance is Connected.
  *
- * What to show is decided by a pure function (qrView) of the instance and the Secret;
- * following only re-reads both whenever a watch says either changed (with a short poll
- * as the fallback, for users who may read but not watch).
+ * What to show is a pure function (qrView) of the instance and the Secret, and so is the
+ * wording around it (qrNotes); following (followQr) only re-reads both whenever a watch
+ * says either changed, with a short poll as the fallback for users who may read but not
+ * watch, and so that an expiry time passing is noticed.
  */
 import { Watch, type KubeConfig } from "@kubernetes/client-node";
 import { createHash } from "node:crypto";
@@ -14,8 +16,10 @@ import type { InstanceObject } from "../controllers/context.ts";
 import type { KubeClient } from "../kube/client.ts";
 import { collectionPath, INSTANCES, SECRETS } from "../kube/resources.ts";
 import { decodeSecretData, type SecretObject } from "../kube/secrets.ts";
-import { renderQrTerminal } from "../providers/qr.ts";
-import { EXIT, PluginError, type ExitCode } from "./errors.ts";
+import { EXIT, PluginError } from "./errors.ts";
+
+/** Light modules around a drawn code on every side: the quiet zone ISO/IEC 18004 asks for. */
+export const QUIET_ZONE = 4;
 
 /** The keys of <name>-qr (API contract). */
 export const QR_SECRET_KEYS = { png: "qr.png", text: "qr.txt", pairingCode: "pairing-code" } as const;
@@ -23,10 +27,15 @@ export const QR_SECRET_KEYS = { png: "qr.png", text: "qr.txt", pairingCode: "pai
 export type QrView =
   | { readonly kind: "connected"; readonly phoneNumber: string | undefined }
   | { readonly kind: "cannotLink"; readonly message: string }
-  | { readonly kind: "pairingCode"; readonly code: string }
-  | { readonly kind: "qrText"; readonly text: string; readonly png: Buffer | undefined }
-  | { readonly kind: "qrPng"; readonly png: Buffer }
+  | { readonly kind: "pairingCode"; readonly code: string; readonly expiresAt?: number | undefined }
+  | { readonly kind: "qrText"; readonly text: string; readonly png: Buffer | undefined; readonly expiresAt?: number | undefined }
+  | { readonly kind: "qrPng"; readonly png: Buffer; readonly expiresAt?: number | undefined }
+  /** The session failed (e.g. its codes ran out unscanned); the operator restarts it at restartAt. */
+  | { readonly kind: "failed"; readonly message: string | undefined; readonly restartAt: number | undefined; readonly attempt: number }
   | { readonly kind: "waiting"; readonly phase: string };
+
+/** Views that hold something to scan or type. */
+export type CodeView = Extract<QrView, { kind: "pairingCode" | "qrText" | "qrPng" }>;
 
 /** What the user should see now, from the instance and its QR Secret's data. */
 export function qrView(instance: InstanceObject, data: Record<string, Buffer>): QrView {
@@ -36,89 +45,144 @@ export function qrView(instance: InstanceObject, data: Record<string, Buffer>): 
   if (desired !== "Connected") {
     return { kind: "cannotLink", message: `spec.state is ${desired}, so there is nothing to scan; run kubectl whatsapp connect ${instance.metadata.name} first` };
   }
-  const stalled = instance.status?.conditions?.find((condition) => condition.type === "Stalled" && condition.status === "True");
+  const conditions = instance.status?.conditions ?? [];
+  const stalled = conditions.find((condition) => condition.type === "Stalled" && condition.status === "True");
   if (stalled && (stalled.observedGeneration === undefined || stalled.observedGeneration === instance.metadata.generation)) {
     return { kind: "cannotLink", message: `it is Stalled (${stalled.reason}): ${stalled.message}` };
   }
+  if (phase === "Failed") {
+    const recovery = instance.status?.recovery;
+    return {
+      kind: "failed",
+      message: conditions.find((condition) => condition.type === "Ready")?.message || undefined,
+      restartAt: timestamp(recovery?.notBefore),
+      // attempts counts the restarts already made; notBefore is set for the next one.
+      attempt: (recovery?.attempts ?? 0) + 1,
+    };
+  }
   // The Secret holds a code only while the phase is ScanQR; anything else is stale.
   if (phase !== "ScanQR") return { kind: "waiting", phase };
+  const expiresAt = timestamp(instance.status?.qr?.expiresAt);
   const pairingCode = data[QR_SECRET_KEYS.pairingCode]?.toString("utf8").trim();
-  if (pairingCode) return { kind: "pairingCode", code: pairingCode };
+  if (pairingCode) return { kind: "pairingCode", code: pairingCode, expiresAt };
   const text = data[QR_SECRET_KEYS.text]?.toString("utf8");
   const png = data[QR_SECRET_KEYS.png];
-  if (text) return { kind: "qrText", text, png: png && png.length > 0 ? png : undefined };
-  if (png && png.length > 0) return { kind: "qrPng", png };
+  if (text) return { kind: "qrText", text, png: png && png.length > 0 ? png : undefined, expiresAt };
+  if (png && png.length > 0) return { kind: "qrPng", png, expiresAt };
   return { kind: "waiting", phase };
 }
 
-export interface QrOptions {
+function timestamp(iso: string | undefined): number | undefined {
+  const ms = iso ? Date.parse(iso) : Number.NaN;
+  return Number.isFinite(ms) ? ms : undefined;
+}
+
+/** Identifies the code a view shows, so a display redraws only when it changes. */
+export function codeKey(view: CodeView): string {
+  switch (view.kind) {
+    case "pairingCode":
+      return `code:${view.code}`;
+    case "qrText":
+      return `text:${view.text}`;
+    case "qrPng":
+      return `png:${createHash("sha256").update(view.png).digest("hex")}`;
+  }
+}
+
+export interface NoteContext {
+  readonly namespace: string;
+  readonly name: string;
+  readonly now: number;
+  /** Whether the display keeps following (and so will show what comes next). */
+  readonly following: boolean;
+  /** How a time of day is shown: the user's local clock by default. */
+  readonly clock?: (ms: number) => string;
+}
+
+/**
+ * The sentences around a view that say what is going on and what happens next: when the
+ * code is replaced or that it expired, why there is nothing to scan and when there will be.
+ * Shared by the terminal and the page so both tell the same story.
+ */
+export function qrNotes(view: QrView, context: NoteContext): string[] {
+  const clock = context.clock ?? localClock;
+  const who = `${context.namespace}/${context.name}`;
+  switch (view.kind) {
+    case "pairingCode":
+    case "qrText":
+    case "qrPng": {
+      if (view.expiresAt === undefined) return [];
+      const at = clock(view.expiresAt);
+      return context.now < view.expiresAt
+        ? [`A new code replaces this one from ${at} on${context.following ? "; this view follows" : ""}.`]
+        : // expiresAt is the operator's estimate (the earliest a provider may rotate), hence "or is about to".
+          [`This code expired at ${at}, or is about to; the operator ${context.following ? "shows the next one here" : "fetches the next one"} as soon as the provider has it.`];
+    }
+    case "waiting":
+      return [`waiting for a QR code: ${who} is ${view.phase}`];
+    case "failed": {
+      const restart = `kubectl whatsapp restart ${context.name} -n ${context.namespace}`;
+      return [
+        `The session of ${who} failed, so there is no code to scan.`,
+        view.restartAt !== undefined && context.now < view.restartAt
+          ? `The operator restarts it at ${clock(view.restartAt)} (attempt ${view.attempt})${context.following ? ", then a new code shows here" : ""}; to restart it now: ${restart}`
+          : `The operator is restarting it (attempt ${view.attempt})${context.following ? "; a new code shows here" : ""}.`,
+        ...(view.message ? [`Ready condition: ${view.message}`] : []),
+      ];
+    }
+    case "connected":
+    case "cannotLink":
+      return [];
+  }
+}
+
+/** HH:MM:SS on the local clock: the user compares it with the clock on their screen. */
+export function localClock(ms: number): string {
+  const date = new Date(ms);
+  return [date.getHours(), date.getMinutes(), date.getSeconds()].map((part) => String(part).padStart(2, "0")).join(":");
+}
+
+/** The line printed once the number is linked (the last line on stdout). */
+export function connectedLine(view: Extract<QrView, { kind: "connected" }>): string {
+  return view.phoneNumber ? `Connected as +${view.phoneNumber}` : "Connected";
+}
+
+export interface FollowOptions {
   readonly kube: KubeClient;
   readonly config: KubeConfig;
   readonly namespace: string;
   readonly name: string;
-  /** Also (or, when the provider gives only an image, instead) write the PNG here. */
-  readonly pngFile?: string | undefined;
-  /** Show what there is now and exit, instead of following. */
+  /** Read once and stop, instead of following. */
   readonly once: boolean;
   readonly timeoutMs?: number | undefined;
-  readonly out: NodeJS.WritableStream;
-  readonly err: NodeJS.WritableStream;
-  /** Redraw in place (clear the screen) rather than print one code after another. */
-  readonly tty: boolean;
+  /** Notified to look again at once (e.g. the terminal was resized); also woken by the watches. */
+  readonly wake?: Wakeup | undefined;
 }
 
 /** A fallback re-read for when watches fail (e.g. a user who may get but not watch Secrets). */
 const POLL_MS = 2000;
 
-export async function showQr(options: QrOptions): Promise<ExitCode> {
+/**
+ * The view now, then again each time the instance or its Secret changes (or POLL_MS
+ * passes), until the caller stops iterating. Throws a PluginError when the instance does
+ * not exist or is deleted, and when timeoutMs runs out.
+ */
+export async function* followQr(options: FollowOptions): AsyncGenerator<QrView, void, undefined> {
   const { kube, namespace, name } = options;
   const first = await kube.find<InstanceObject>(INSTANCES, namespace, name);
   if (!first) throw new PluginError(EXIT.error, `whatsappinstance "${name}" not found in namespace "${namespace}"`);
-  const wake = new Wakeup();
+  const wake = options.wake ?? new Wakeup();
   const watches = options.once ? undefined : new Watches(options.config, wake);
   watches?.start(collectionPath(INSTANCES, namespace), name);
   watches?.start(collectionPath(SECRETS, namespace), `${name}-qr`);
   const deadline = options.timeoutMs ? Date.now() + options.timeoutMs : undefined;
-  let shown = "";
-  let waitingFor = "";
-  let pngWritten = "";
   try {
     let instance: InstanceObject | undefined = first;
     for (;;) {
       if (!instance) throw new PluginError(EXIT.error, `whatsappinstance "${name}" was deleted`);
       const secret = await kube.find<SecretObject>(SECRETS, namespace, `${name}-qr`);
-      const view = qrView(instance, decodeSecretData(secret));
-      const png = view.kind === "qrText" ? view.png : view.kind === "qrPng" ? view.png : undefined;
-      if (png && options.pngFile) {
-        const digest = createHash("sha256").update(png).digest("hex");
-        if (digest !== pngWritten) {
-          writeFileSync(options.pngFile, png);
-          pngWritten = digest;
-          options.err.write(`wrote the QR code image to ${options.pngFile}\n`);
-        }
-      }
-      switch (view.kind) {
-        case "connected":
-          options.out.write(view.phoneNumber ? `Connected as +${view.phoneNumber}\n` : "Connected\n");
-          return EXIT.ok;
-        case "cannotLink":
-          throw new PluginError(EXIT.cannotLink, `${namespace}/${name} cannot link: ${view.message}`);
-        case "waiting":
-          if (options.once) throw new PluginError(EXIT.noCode, `no QR code yet: ${namespace}/${name} is ${view.phase}`);
-          if (waitingFor !== view.phase) options.err.write(`waiting for a QR code: ${namespace}/${name} is ${view.phase}\n`);
-          waitingFor = view.phase;
-          break;
-        default: {
-          const key = view.kind === "pairingCode" ? `code:${view.code}` : view.kind === "qrText" ? `text:${view.text}` : `png:${pngWritten}`;
-          if (key !== shown) {
-            shown = key;
-            waitingFor = "";
-            if (options.tty && !options.once) options.out.write("\x1b[2J\x1b[3J\x1b[H");
-            options.out.write(await frame(view, instance, options));
-          }
-          if (options.once) return view.kind === "qrPng" && !options.pngFile ? EXIT.noCode : EXIT.ok;
-        }
-      }
+      yield qrView(instance, decodeSecretData(secret));
+      if (options.once) return;
       const remaining = deadline === undefined ? POLL_MS : Math.min(POLL_MS, deadline - Date.now());
       if (remaining <= 0) throw new PluginError(EXIT.noCode, `timed out before ${namespace}/${name} was Connected`);
       await wake.wait(remaining);
@@ -129,23 +193,28 @@ export async function showQr(options: QrOptions): Promise<ExitCode> {
   }
 }
 
-async function frame(view: Exclude<QrView, { kind: "connected" | "cannotLink" | "waiting" }>, instance: InstanceObject, options: QrOptions): Promise<string> {
-  const who = `${options.namespace}/${options.name}`;
-  const expires = instance.status?.qr?.expiresAt ? ` It is replaced at ${instance.status.qr.expiresAt}${options.once ? "" : "; this view follows"}.` : "";
-  switch (view.kind) {
-    case "pairingCode":
-      return `Pairing code for ${who}: ${view.code}\nIn WhatsApp on the phone: Linked devices → Link a device → Link with phone number instead, then enter the code.${expires}\n`;
-    case "qrText":
-      return `Scan with WhatsApp on the phone (Linked devices → Link a device) to link ${who}.${expires}\n${await renderQrTerminal(view.text)}\n`;
-    case "qrPng":
-      return options.pngFile
-        ? `The provider gives the QR code for ${who} only as an image: open ${options.pngFile} and scan it with WhatsApp (Linked devices → Link a device).${expires}\n`
-        : `The provider gives the QR code for ${who} only as an image, which a terminal cannot show; rerun with --png FILE to save it.\n`;
+/** --png FILE: writes each new image once; returns the line to tell the user, if it wrote. */
+export class PngSaver {
+  private readonly file: string | undefined;
+  private written = "";
+
+  constructor(file: string | undefined) {
+    this.file = file;
+  }
+
+  save(view: QrView): string | undefined {
+    const png = view.kind === "qrText" || view.kind === "qrPng" ? view.png : undefined;
+    if (!png || !this.file) return undefined;
+    const digest = createHash("sha256").update(png).digest("hex");
+    if (digest === this.written) return undefined;
+    writeFileSync(this.file, png);
+    this.written = digest;
+    return `wrote the QR code image to ${this.file}`;
   }
 }
 
 /** A one-shot signal: wait() resolves on the next notify() (or one that came before), or after ms. */
-class Wakeup {
+export class Wakeup {
   private resolve: (() => void) | undefined;
   private pending = false;
 

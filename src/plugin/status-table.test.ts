@@ -1,6 +1,7 @@
 import { describe, expect, it } from "vitest";
 import type { InstanceObject } from "../controllers/context.ts";
-import { formatTable, humanAge, statusTable } from "./status-table.ts";
+import { parse } from "yaml";
+import { formatTable, humanAge, statusDocument, statusTable } from "./status-table.ts";
 
 const S = 1000;
 const M = 60 * S;
@@ -72,5 +73,48 @@ describe("statusTable", () => {
       ["b", "x"],
     ]);
     expect(rows[1]).toMatch(/^a           y      waha       Connected$/);
+  });
+});
+
+describe("statusDocument (status -o json|yaml)", () => {
+  const line: InstanceObject = {
+    metadata: { name: "line", namespace: "support", creationTimestamp: "2026-11-21T09:57:00Z" },
+    spec: { providerRef: { name: "waha" } },
+    status: {
+      phase: "Connected",
+      phoneNumber: "5511999998888",
+      conditions: [{ type: "Ready", status: "True", reason: "Connected", message: "linked", lastTransitionTime: "2026-11-21T09:59:00Z" }],
+    },
+  };
+  const fresh: InstanceObject = { metadata: { name: "fresh", namespace: "support" }, spec: { providerRef: { name: "waha" }, state: "Disconnected" } };
+
+  it("holds the table's facts per instance, by name, with the Ready reason and the creation time instead of AGE", () => {
+    expect(JSON.parse(statusDocument([line, fresh], "json"))).toEqual({
+      items: [
+        { namespace: "support", name: "fresh", provider: "waha", desired: "Disconnected" },
+        {
+          namespace: "support",
+          name: "line",
+          provider: "waha",
+          desired: "Connected",
+          phase: "Connected",
+          phoneNumber: "5511999998888",
+          ready: "True",
+          reason: "Connected",
+          message: "linked",
+          creationTimestamp: "2026-11-21T09:57:00Z",
+        },
+      ],
+    });
+  });
+
+  it("is the same document in YAML, and a list also when empty", () => {
+    expect(parse(statusDocument([line, fresh], "yaml"))).toEqual(JSON.parse(statusDocument([line, fresh], "json")));
+    expect(JSON.parse(statusDocument([], "json"))).toEqual({ items: [] });
+    expect(statusDocument([], "yaml")).toBe("items: []\n");
+  });
+
+  it("indents JSON with four spaces, as kubectl -o json does", () => {
+    expect(statusDocument([fresh], "json").split("\n")[1]).toBe('    "items": [');
   });
 });

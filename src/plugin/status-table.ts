@@ -1,8 +1,9 @@
 /**
  * `kubectl whatsapp status`: the columns of `kubectl get wai` (NAME, PROVIDER, DESIRED,
  * PHASE, PHONE, READY, AGE) plus the Ready condition's message, laid out as kubectl
- * lays out tables. Pure: the clock comes in as `now`.
+ * lays out tables, or the same facts as JSON or YAML. Pure: the clock comes in as `now`.
  */
+import { stringify } from "yaml";
 import type { InstanceObject } from "../controllers/context.ts";
 
 /** kubectl's age format (apimachinery's HumanDuration): 45s, 3m20s, 5h, 2d3h, 1y20d. */
@@ -39,25 +40,68 @@ export function formatTable(rows: readonly (readonly string[])[]): string {
     .join("\n");
 }
 
-export function statusTable(instances: readonly InstanceObject[], options: { now: number; allNamespaces: boolean }): string {
-  const header = ["NAME", "PROVIDER", "DESIRED", "PHASE", "PHONE", "READY", "AGE", "MESSAGE"];
-  const rows = [...instances]
+/** One instance as status shows it; also an item of `status -o json|yaml`. */
+export interface InstanceSummary {
+  readonly namespace: string;
+  readonly name: string;
+  readonly provider: string;
+  /** spec.state, Connected when unset. */
+  readonly desired: string;
+  readonly phase?: string | undefined;
+  readonly phoneNumber?: string | undefined;
+  /** The Ready condition's status (True, False, Unknown), absent before the operator looked. */
+  readonly ready?: string | undefined;
+  readonly reason?: string | undefined;
+  readonly message?: string | undefined;
+  readonly creationTimestamp?: string | undefined;
+}
+
+/** The summaries of instances, by namespace then name. */
+export function summarize(instances: readonly InstanceObject[]): InstanceSummary[] {
+  return [...instances]
     .sort((a, b) => (a.metadata.namespace ?? "").localeCompare(b.metadata.namespace ?? "") || a.metadata.name.localeCompare(b.metadata.name))
     .map((instance) => {
       const spec = (instance.spec ?? {}) as { providerRef?: { name?: string }; state?: string };
       const ready = instance.status?.conditions?.find((condition) => condition.type === "Ready");
-      const created = Date.parse(instance.metadata.creationTimestamp ?? "");
-      const row = [
-        instance.metadata.name,
-        spec.providerRef?.name ?? "",
-        spec.state ?? "Connected",
-        instance.status?.phase ?? "",
-        instance.status?.phoneNumber ?? "",
-        ready?.status ?? "",
-        Number.isFinite(created) ? humanAge(options.now - created) : "",
-        ready?.message ?? "",
-      ];
-      return options.allNamespaces ? [instance.metadata.namespace ?? "", ...row] : row;
+      return {
+        namespace: instance.metadata.namespace ?? "",
+        name: instance.metadata.name,
+        provider: spec.providerRef?.name ?? "",
+        desired: spec.state ?? "Connected",
+        phase: instance.status?.phase,
+        phoneNumber: instance.status?.phoneNumber,
+        ready: ready?.status,
+        reason: ready?.reason,
+        message: ready?.message,
+        creationTimestamp: instance.metadata.creationTimestamp,
+      };
     });
+}
+
+export function statusTable(instances: readonly InstanceObject[], options: { now: number; allNamespaces: boolean }): string {
+  const header = ["NAME", "PROVIDER", "DESIRED", "PHASE", "PHONE", "READY", "AGE", "MESSAGE"];
+  const rows = summarize(instances).map((summary) => {
+    const created = Date.parse(summary.creationTimestamp ?? "");
+    const row = [
+      summary.name,
+      summary.provider,
+      summary.desired,
+      summary.phase ?? "",
+      summary.phoneNumber ?? "",
+      summary.ready ?? "",
+      Number.isFinite(created) ? humanAge(options.now - created) : "",
+      summary.message ?? "",
+    ];
+    return options.allNamespaces ? [summary.namespace, ...row] : row;
+  });
   return formatTable([options.allNamespaces ? ["NAMESPACE", ...header] : header, ...rows]);
+}
+
+/**
+ * `status -o json|yaml`: {"items": [summary...]}, always a list (also for one NAME or
+ * none), so a script reads every answer the same way. JSON indented as kubectl's.
+ */
+export function statusDocument(instances: readonly InstanceObject[], format: "json" | "yaml"): string {
+  const document = { items: summarize(instances) };
+  return format === "json" ? `${JSON.stringify(document, null, 4)}\n` : stringify(document, { lineWidth: 0 });
 }

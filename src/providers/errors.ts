@@ -72,24 +72,8 @@ export function parseRetryAfter(value: string | null | undefined, nowMs: number)
   return Number.isNaN(at) ? undefined : Math.max(0, at - nowMs);
 }
 
-/**
- * Removes secrets from provider text before it reaches a condition or an Event. A short
- * secret (a 6-digit PIN) only where it stands alone, so it never eats into an id that
- * happens to contain the same digits.
- */
-export function redactSecrets(text: string, secrets: readonly (string | undefined)[]): string {
-  let out = text;
-  for (const secret of secrets) {
-    if (!secret) continue;
-    if (secret.length >= 16) {
-      out = out.split(secret).join("[redacted]");
-    } else {
-      const escaped = secret.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
-      out = out.replace(new RegExp(`(?<![A-Za-z0-9])${escaped}(?![A-Za-z0-9])`, "g"), "[redacted]");
-    }
-  }
-  return out;
-}
+/** Removes the given secrets from provider text before it reaches a condition or an Event (see redaction.ts). */
+export { redactSecrets } from "../redaction.ts";
 
 /** Provider text is kept short: a condition message is read at a glance. */
 export function shortenMessage(text: string): string {

@@ -1,12 +1,14 @@
 /**
- * The thin HTTP layer under every provider client: rate limiting, timeouts, and the
- * translation of transport failures and malformed answers into ProviderError.
- * Built on node:http because whapi sends a body with GET, which fetch refuses.
+ * The thin HTTP layer under every provider client: rate limiting, a bound on requests
+ * in flight, timeouts, retries of reads, size limits on answers, the leadership check
+ * before writes, and the translation of transport failures and malformed answers into
+ * ProviderError. Built on node:http because whapi sends a body with GET, which fetch refuses.
  */
 import http from "node:http";
 import https from "node:https";
 import type { z } from "zod";
 import { ProviderError, parseRetryAfter } from "./errors.ts";
+import type { InFlightLimit } from "./in-flight.ts";
 import type { RateLimiter } from "./rate-limiter.ts";
 import type { ProviderDeps, ProviderSettings, ProviderType } from "./types.ts";
 
@@ -19,7 +21,19 @@ export interface HttpRequest {
   /** JSON body, or form fields sent as application/x-www-form-urlencoded. */
   readonly json?: unknown;
   readonly form?: Readonly<Record<string, string>>;
+  /** Largest answer accepted; default MAX_ANSWER_BYTES, or MAX_IMAGE_ANSWER_BYTES for an image. */
+  readonly maxBodyBytes?: number;
 }
+
+/** Answers are read up to this size before anything parses them; larger ones are Malformed. */
+export const MAX_ANSWER_BYTES = 1024 * 1024;
+/** An image answer (a QR PNG) may be larger. */
+export const MAX_IMAGE_ANSWER_BYTES = 4 * 1024 * 1024;
+
+/** Reads (GET) that failed with a 5xx, a dropped connection or a timeout are sent again this often. */
+export const READ_RETRIES = 2;
+/** First retry after about this long (jittered ±50 %), doubling. */
+const RETRY_BASE_MS = 200;
 
 export interface HttpResponse {
   readonly status: number;
@@ -41,6 +55,21 @@ export interface ProviderHttpOptions {
   readonly classify: ErrorClassifier;
   readonly observe?: ResponseObserver;
   readonly now?: () => number;
+  /** Bounds the requests on the wire to this provider; a request waits for a slot at most timeoutMs. */
+  readonly inFlight?: InFlightLimit;
+  /** Asked right before a request that is not a GET is sent; false refuses it (leader election). */
+  readonly mayWrite?: () => boolean;
+  /** How often a failed read is sent again; default READ_RETRIES. */
+  readonly readRetries?: number;
+}
+
+/** The answer was larger than the request allows; never retried, it would be as large again. */
+class AnswerTooLarge extends Error {
+  readonly limit: number;
+  constructor(limit: number) {
+    super(`answer larger than ${limit} bytes`);
+    this.limit = limit;
+  }
 }
 
 const agents = {
@@ -67,27 +96,94 @@ export class ProviderHttp {
       classify,
       ...(deps.observe ? { observe: deps.observe } : {}),
       ...(deps.now ? { now: deps.now } : {}),
+      ...(deps.inFlight ? { inFlight: deps.inFlight } : {}),
+      ...(deps.mayWrite ? { mayWrite: deps.mayWrite } : {}),
     });
   }
 
-  /** Sends one request; throws ProviderError for transport failures and for answers the classifier rejects. */
+  /**
+   * Sends one request; throws ProviderError for transport failures and for answers the
+   * classifier rejects. A read (GET) that meets a 5xx, a dropped connection or a timeout is
+   * sent again up to READ_RETRIES times after a jittered pause, each time through the rate
+   * limiter; a 429 never is (the limiter waits out its Retry-After for everyone). Every
+   * attempt ends within timeoutMs, and the attempts with their pauses within twice that.
+   */
   async send(request: HttpRequest): Promise<HttpResponse> {
-    await this.options.limiter.acquire();
-    let response: HttpResponse;
-    try {
-      response = await this.transmit(request);
-    } catch (error) {
-      this.options.observe?.(this.options.type, "error");
-      throw new ProviderError("Unavailable", `${this.options.type} at ${this.base.origin} did not answer: ${describe(error)}`, {
-        cause: error,
-      });
+    const retries = request.method === "GET" ? (this.options.readRetries ?? READ_RETRIES) : 0;
+    const budgetMs = 2 * this.options.timeoutMs;
+    let spentMs = 0;
+    for (let attempt = 0; ; attempt++) {
+      const started = Date.now();
+      const outcome = await this.attempt(request, Math.min(this.options.timeoutMs, budgetMs - spentMs));
+      spentMs += Date.now() - started;
+      const retryable = outcome.error ? outcome.error.kind === "Unavailable" && outcome.error.status === undefined : outcome.response.status >= 500;
+      const pause = jitter(RETRY_BASE_MS * 2 ** attempt);
+      if (retryable && attempt < retries && spentMs + pause < budgetMs) {
+        await sleep(pause);
+        spentMs += pause;
+        continue;
+      }
+      if (outcome.error) throw outcome.error;
+      const response = outcome.response;
+      if (response.status >= 200 && response.status < 300) return response;
+      const classified = this.options.classify(response);
+      if (classified) throw classified;
+      return response;
     }
-    this.options.observe?.(this.options.type, String(response.status));
-    this.honourRateHeaders(response);
-    if (response.status >= 200 && response.status < 300) return response;
-    const classified = this.options.classify(response);
-    if (classified) throw classified;
-    return response;
+  }
+
+  /** One request through the limiter and the in-flight bound: an answer, or the transport failure as a ProviderError. */
+  private async attempt(request: HttpRequest, timeoutMs: number): Promise<{ response: HttpResponse; error?: undefined } | { error: ProviderError }> {
+    const release = await this.sendSlot();
+    try {
+      if (request.method !== "GET" && this.options.mayWrite && !this.options.mayWrite()) {
+        throw new ProviderError("Unavailable", `not sent to ${this.options.type}: this replica is not (or no longer surely) the leader`);
+      }
+      let response: HttpResponse;
+      try {
+        response = await this.transmit(request, timeoutMs);
+      } catch (error) {
+        this.options.observe?.(this.options.type, "error");
+        if (error instanceof AnswerTooLarge) {
+          return { error: new ProviderError("Malformed", `${this.options.type} answered ${request.method} ${request.path} with more than ${mebibytes(error.limit)}`) };
+        }
+        return {
+          error: new ProviderError("Unavailable", `${this.options.type} at ${this.base.origin} did not answer: ${describe(error)}`, { cause: error }),
+        };
+      }
+      this.options.observe?.(this.options.type, String(response.status));
+      this.honourRateHeaders(response);
+      return { response };
+    } finally {
+      release();
+    }
+  }
+
+  /**
+   * A rate-limiter token and a free in-flight slot, taken together right before sending,
+   * so every request on the wire was just counted by the limiter (its guarantee holds)
+   * and no slot is held while waiting for a token. Without a slot for a whole timeout,
+   * the provider is not answering: a retryable Unavailable.
+   */
+  private async sendSlot(): Promise<() => void> {
+    const limit = this.options.inFlight;
+    // Time spent waiting for a slot only; waits for the limiter (a Retry-After pause) do not count.
+    let waitedMs = 0;
+    for (;;) {
+      await this.options.limiter.acquire();
+      if (!limit) return () => undefined;
+      const release = limit.tryAcquire();
+      if (release) return release;
+      const started = Date.now();
+      const free = await limit.whenFree(Math.max(0, this.options.timeoutMs - waitedMs));
+      waitedMs += Date.now() - started;
+      if (!free || waitedMs >= this.options.timeoutMs) {
+        throw new ProviderError(
+          "Unavailable",
+          `${this.options.type} at ${this.base.origin} has ${limit.max} requests unanswered for ${this.options.timeoutMs} ms; not sending more`,
+        );
+      }
+    }
   }
 
   /** Sends and parses a JSON answer with a zod schema. An empty body parses as null. */
@@ -110,7 +206,7 @@ export class ProviderHttp {
     }
   }
 
-  private transmit(request: HttpRequest): Promise<HttpResponse> {
+  private transmit(request: HttpRequest, timeoutMs: number): Promise<HttpResponse> {
     const url = new URL(request.path.replace(/^\//, ""), this.base);
     for (const [key, value] of Object.entries(request.query ?? {})) {
       if (value !== undefined) url.searchParams.set(key, value);
@@ -128,21 +224,63 @@ export class ProviderHttp {
     const isHttps = url.protocol === "https:";
     const send = isHttps ? https.request : http.request;
     return new Promise<HttpResponse>((resolve, reject) => {
-      const req = send(
-        url,
-        { method: request.method, headers, agent: isHttps ? agents.https : agents.http, timeout: this.options.timeoutMs },
-        (res) => {
-          const chunks: Buffer[] = [];
-          res.on("data", (chunk: Buffer) => chunks.push(chunk));
-          res.on("error", reject);
-          res.on("end", () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks) }));
-        },
-      );
-      req.on("timeout", () => req.destroy(new Error(`timed out after ${this.options.timeoutMs} ms`)));
-      req.on("error", reject);
+      let settled = false;
+      const done = () => {
+        settled = true;
+        clearTimeout(deadline);
+      };
+      // Settles the promise first, then tears the connection down without a further error event.
+      const fail = (error: Error) => {
+        if (settled) return;
+        done();
+        reject(error);
+        req.destroy();
+      };
+      const req = send(url, { method: request.method, headers, agent: isHttps ? agents.https : agents.http, timeout: timeoutMs }, (res) => {
+        const limit = request.maxBodyBytes ?? (isImage(res.headers["content-type"]) ? MAX_IMAGE_ANSWER_BYTES : MAX_ANSWER_BYTES);
+        // A declared size over the limit is refused before a byte of the body is read.
+        if (Number(res.headers["content-length"]) > limit) {
+          fail(new AnswerTooLarge(limit));
+          return;
+        }
+        const chunks: Buffer[] = [];
+        let size = 0;
+        res.on("data", (chunk: Buffer) => {
+          size += chunk.length;
+          if (size > limit) fail(new AnswerTooLarge(limit));
+          else chunks.push(chunk);
+        });
+        res.on("error", fail);
+        res.on("end", () => {
+          if (settled) return;
+          done();
+          resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks) });
+        });
+      });
+      // The socket timeout catches silence; this one a trickle that never ends.
+      const deadline = setTimeout(() => fail(new Error(`no complete answer within ${timeoutMs} ms`)), timeoutMs);
+      req.on("timeout", () => fail(new Error(`timed out after ${timeoutMs} ms`)));
+      req.on("error", fail);
       req.end(payload);
     });
   }
+}
+
+function isImage(contentType: string | undefined): boolean {
+  return contentType?.toLowerCase().startsWith("image/") ?? false;
+}
+
+function mebibytes(bytes: number): string {
+  return `${Math.round((bytes / (1024 * 1024)) * 10) / 10} MiB`;
+}
+
+/** ±50 %, so many instances failing together do not all come back in the same instant. */
+function jitter(ms: number): number {
+  return Math.round(ms * (0.5 + Math.random()));
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
 }
 
 /** Parses bytes as JSON and checks them with a schema; failures become Malformed. */

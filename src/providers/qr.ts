@@ -1,16 +1,28 @@
-/** QR images: rendering a raw payload to PNG, and reading the data URLs some providers return. */
+/** QR images: rendering a raw payload (to PNG, or to modules to draw), and reading the data URLs some providers return. */
 import QRCode from "qrcode";
 import { ProviderError } from "./errors.ts";
 import type { ProviderType } from "./types.ts";
 
-/** Renders a QR payload as a PNG a phone can scan from a screen. */
-export function renderQrPng(payload: string): Promise<Buffer> {
-  return QRCode.toBuffer(payload, { type: "png", errorCorrectionLevel: "M", margin: 2, scale: 6 });
+/**
+ * Renders a provider's QR payload as a PNG a phone can scan from a screen. A payload no
+ * QR code can hold (over 2331 bytes at level M) is the provider's Malformed answer, so
+ * it becomes a condition like any other bad answer, not an unclassified failure.
+ */
+export async function renderQrPng(provider: ProviderType, payload: string): Promise<Buffer> {
+  try {
+    return await QRCode.toBuffer(payload, { type: "png", errorCorrectionLevel: "M", margin: 2, scale: 6 });
+  } catch {
+    throw new ProviderError("Malformed", `${provider} gave a QR payload of ${payload.length} characters, which no QR code can hold`);
+  }
 }
 
-/** Renders a QR payload for a terminal (kubectl whatsapp qr). */
-export function renderQrTerminal(payload: string): Promise<string> {
-  return QRCode.toString(payload, { type: "terminal", small: true, errorCorrectionLevel: "M" });
+/**
+ * The modules of the QR code for a payload, row by row, true for dark, without a quiet
+ * zone: for drawing it elsewhere than in a PNG (a terminal, an SVG page).
+ */
+export function qrModules(payload: string, errorCorrectionLevel: "L" | "M"): boolean[][] {
+  const { modules } = QRCode.create(payload, { errorCorrectionLevel });
+  return Array.from({ length: modules.size }, (_, y) => Array.from({ length: modules.size }, (_, x) => Boolean(modules.get(y, x))));
 }
 
 const PNG_SIGNATURE = Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);

@@ -34,6 +34,8 @@ export interface ProviderCapabilities {
   readonly webhookEvents: readonly string[] | "none";
   /** Whether the provider signs webhook deliveries with the HMAC key we give it. */
   readonly webhookSigning: boolean;
+  /** Whether configureWebhook restarts a running session (WAHA applies a new config that way): the planner says so in an Event. */
+  readonly webhookRestartsSession?: boolean;
   /** Whether checkHealth reports an engine or WhatsApp Web version. */
   readonly version: boolean;
 }
@@ -64,6 +66,12 @@ export interface InstanceRef {
   readonly wappfy?: { readonly type: "waha" | "cloud_api" };
   /** Desired webhook, if spec.webhook is set. */
   readonly webhook?: WebhookTarget;
+  /**
+   * status.webhook.url: where the operator last pointed the provider. Lets a client whose
+   * provider keeps no record of who wired what (cloud_api's per-number override) remove
+   * only its own wiring once spec.webhook is gone.
+   */
+  readonly previousWebhookUrl?: string;
   /**
    * The operator's own receiver for lifecycle events, when the provider resource asks for
    * it (spec.events). Providers with per-session webhooks (WAHA) add it to each session.
@@ -97,6 +105,12 @@ export interface ObservedSession {
   readonly webhookInSync?: boolean;
   /** A short, secret-free explanation from the provider (e.g. why it failed). */
   readonly message?: string;
+  /**
+   * The provider's state word is one the operator does not know (read as Starting): the
+   * planner then looks again at the poll interval, not the pairing one, and never takes it
+   * for a session stuck in STARTING.
+   */
+  readonly unknownState?: boolean;
   /** Extra facts worth showing (cloud_api: qualityRating, displayPhoneNumber, ...). */
   readonly details?: Readonly<Record<string, string>>;
 }
@@ -108,6 +122,15 @@ export interface QrCode {
   readonly text?: string;
   /** How long this code is valid from now, as the provider documents it. */
   readonly validForMs: number;
+}
+
+export interface HealthOptions {
+  /**
+   * A managed instance's own key, for a provider whose keys are per instance (whapi) and
+   * that has none of its own: it lets checkHealth read the version. Never logged; a
+   * refusal of this key says nothing about the provider.
+   */
+  readonly instanceKey?: string;
 }
 
 export interface HealthReport {
@@ -123,7 +146,7 @@ export interface ProviderClient {
   readonly type: ProviderType;
   readonly capabilities: ProviderCapabilities;
   /** Reachable and authenticated? Throws ProviderError otherwise. */
-  checkHealth(): Promise<HealthReport>;
+  checkHealth(options?: HealthOptions): Promise<HealthReport>;
   /** The instance's session, or null when the provider has none. */
   observe(ref: InstanceRef): Promise<ObservedSession | null>;
   /** Creates the provider-side instance without linking it; returns its id. */
@@ -153,18 +176,52 @@ export interface ProviderSettings {
   readonly url: string;
   /** Provider-wide credential from credentialsSecretRef (absent for whapi, whose keys are per instance). Never logged. */
   readonly apiKey?: string;
+  /**
+   * An account login from the credentials Secret's `email` and `password` keys, for a
+   * provider whose token is issued by a login and expires (wapiz). Never logged.
+   */
+  readonly login?: { readonly email: string; readonly password: string };
+  /** whapi only: also send apiKey as a query parameter, where GET bodies are dropped (spec.whapi). */
+  readonly whapi?: { readonly apiKeyInQuery: boolean };
   /** Client-side limit shared by every instance that uses this provider. */
   readonly rateLimit: { readonly requestsPerSecond: number; readonly burst: number };
   /** Per-request timeout. */
   readonly timeoutMs: number;
 }
 
-/** Shared machinery a client is built with: one limiter per provider resource, metrics, time. */
+/** Shared machinery a client is built with: one limiter and in-flight bound per provider resource, metrics, time, leadership. */
 export interface ProviderDeps {
   readonly limiter: import("./rate-limiter.ts").RateLimiter;
   readonly observe?: import("./http.ts").ResponseObserver;
   readonly now?: () => number;
+  /** At most this many requests to the provider at once (in-flight.ts). */
+  readonly inFlight?: import("./in-flight.ts").InFlightLimit;
+  /**
+   * Whether this replica may change anything at the provider now: false while it is not,
+   * or no longer surely, the leader. Requests other than GET are then refused, retryably.
+   */
+  readonly mayWrite?: () => boolean;
 }
 
 /** Builds a client for one provider resource. registry.ts holds one per ProviderType. */
 export type ProviderFactory = (settings: ProviderSettings, deps: ProviderDeps) => ProviderClient;
+
+/** The provider-specific fields of an InstanceRef, which only that provider's module knows how to fill. */
+export type ProviderInstanceFields = Pick<InstanceRef, "cloudApi">;
+
+export interface InstanceOptionsContext {
+  /** Reads one key of a Secret in the instance's namespace; throws (MissingSecretError) when it is absent. */
+  readonly readSecret: (name: string, key: string) => Promise<string>;
+  /** Deleting: only what identifies the instance, and no Secret whose absence must not block the deletion. */
+  readonly cleanup: boolean;
+}
+
+/**
+ * Fills a provider's own InstanceRef fields from the instance's spec, reading the Secrets it
+ * names. `{invalid}` when the spec lacks what this provider needs (the instance is Stalled
+ * as InvalidSpec). registry.ts holds one for each provider type that has such fields.
+ */
+export type InstanceOptions = (
+  spec: import("../api/instance.ts").InstanceSpec,
+  context: InstanceOptionsContext,
+) => Promise<ProviderInstanceFields | { readonly invalid: string }>;

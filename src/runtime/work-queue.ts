@@ -22,12 +22,18 @@ export interface WorkQueueOptions {
   /** Called for every add and every retry (metrics). */
   readonly onAdd?: () => void;
   readonly onRetry?: () => void;
+  /**
+   * Called when a handler rejects. The worker lives on and the key is retried with its
+   * backoff, so one bug cannot take a worker (or, repeated, all of them) out for good.
+   */
+  readonly onError?: (key: string, error: unknown) => void;
 }
 
 export type WorkHandler = (key: string) => Promise<void>;
 
 export class WorkQueue {
-  private readonly options: Required<Omit<WorkQueueOptions, "onDepth" | "onAdd" | "onRetry">> & Pick<WorkQueueOptions, "onDepth" | "onAdd" | "onRetry">;
+  private readonly options: Required<Omit<WorkQueueOptions, "onDepth" | "onAdd" | "onRetry" | "onError">> &
+    Pick<WorkQueueOptions, "onDepth" | "onAdd" | "onRetry" | "onError">;
   private readonly urgent: string[] = [];
   private readonly routine: string[] = [];
   /** Queued keys and their lane. */
@@ -161,14 +167,16 @@ export class WorkQueue {
       this.queued.delete(key);
       this.options.onDepth?.(this.queued.size);
       this.processing.add(key);
+      let failed = false;
       try {
         await handler(key);
-      } catch {
-        // A handler that rejects must not take its worker with it: the key backs off.
-        this.addRateLimited(key);
+      } catch (error) {
+        failed = true;
+        this.options.onError?.(key, error);
       } finally {
         this.processing.delete(key);
         if (this.dirty.delete(key)) this.add(key);
+        if (failed) this.addRateLimited(key);
         if (this.queued.size === 0 && this.processing.size === 0) {
           for (const resolve of this.idleWaiters.splice(0)) resolve();
         }

@@ -71,6 +71,7 @@ const WRONG_KEY = "not-a-key-this-provider-knows";
 /** Where a session may be after its service was stopped or removed: nothing runs. */
 const IDLE_PHASES: readonly Phase[] = ["Pending", "Disconnected", "LoggedOut"];
 
+
 /** The capabilities a provider type declares, read without any I/O, so cases can be skipped when collected. */
 export function declaredCapabilities(type: ProviderType): ProviderCapabilities {
   const client = PROVIDER_FACTORIES[type](
@@ -292,9 +293,26 @@ export function describeProviderContract(type: ProviderType, setup: () => Promis
       await client.configureWebhook(wanted, id);
       expect((await client.observe(wanted))?.webhookInSync).toBe(true);
       // Without a webhook in the ref, configureWebhook takes ours away: the wanted one is out of sync again.
-      await client.configureWebhook(target, id);
+      // (The ref as the reconciler builds it once spec.webhook is gone: status.webhook still names the URL.)
+      await client.configureWebhook({ ...target, previousWebhookUrl: wanted.webhook.url }, id);
       expect((await client.observe(wanted))?.webhookInSync).toBe(false);
     });
+
+    it.skipIf(!capabilities.webhook)(
+      "issue 9.6: with spec.webhook removed, our wiring still there is out of sync, and configureWebhook without one takes it away",
+      async () => {
+        const fresh = await created();
+        const id = fresh.providerInstanceId as string;
+        const wired = webhook();
+        await client.configureWebhook({ ...fresh, webhook: wired }, id);
+        // The spec no longer asks for a webhook; the reconciler's ref still names what it wired (status.webhook.url).
+        const target = { ...fresh, previousWebhookUrl: wired.url };
+        expect((await client.observe(target))?.webhookInSync).toBe(false);
+        await client.configureWebhook(target, id);
+        expect((await client.observe(target))?.webhookInSync).not.toBe(false);
+        if (capabilities.webhookSigning) expect(hooks.webhookKey?.(id) ?? undefined).toBeUndefined();
+      },
+    );
 
     it("declares webhook event names only where it can wire webhooks", () => {
       if (!capabilities.webhook) expect(capabilities.webhookEvents).toBe("none");

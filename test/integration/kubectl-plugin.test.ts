@@ -4,34 +4,37 @@
  * The QR code it draws is read back from the terminal text into a module matrix, which
  * must be the emulator's current code (QRCode.create of the payload) and scan as it.
  */
-import { execFile, spawn, type ChildProcess } from "node:child_process";
+import { execFile } from "node:child_process";
 import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { PNG } from "pngjs";
 import QRCode from "qrcode";
+import { parse as parseYaml } from "yaml";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Operator } from "../../src/operator.ts";
-import { renderQrTerminal } from "../../src/providers/qr.ts";
+import { halfBlockLines, TERMINAL_QR_LEVEL } from "../../src/plugin/qr-terminal.ts";
+import { qrModules } from "../../src/providers/qr.ts";
 import { wahaSessionName } from "../../src/providers/waha/client.ts";
 import { SECRETS } from "../../src/kube/resources.ts";
 import type { SecretObject } from "../../src/kube/secrets.ts";
+import { pluginDist } from "../../scripts/plugin-dist.ts";
 import { FakeClock } from "../emulators/shared/clock.ts";
 import { decodeQrPng } from "../emulators/shared/qr-png.ts";
 import { WahaEmulator } from "../emulators/waha/emulator.ts";
 import { createNamespace, eventually, installCrds, instanceWhere, kubeClient, kubeconfigPath, kubectl, kubectlOk, REPO } from "../support/kube.ts";
+import { findNode20 } from "../support/old-node.ts";
 import { startOperator } from "../support/operator.ts";
+import { followPlugin, followPluginOnTerminal, killPlugins, PLUGIN, pluginEnv } from "../support/plugin.ts";
 
 const API_KEY = "plugin-test-key";
 const PHONE = "5511966665555";
-const PLUGIN = path.join(REPO, "src", "cli", "kubectl-whatsapp.ts");
 const kube = kubeClient();
 const clock = new FakeClock();
 const waha = new WahaEmulator({ apiKey: API_KEY, clock, startDelayMs: 0, crashRestartDelayMs: null });
 let namespace: string;
 let operator: Operator;
 let scratch: string;
-const children = new Set<ChildProcess>();
 
 beforeAll(async () => {
   await installCrds();
@@ -47,7 +50,7 @@ spec: {type: waha, url: "${url}", credentialsSecretRef: {name: waha-key, key: ap
 });
 
 afterAll(async () => {
-  for (const child of children) child.kill("SIGKILL");
+  killPlugins();
   await operator?.stop();
   await waha.stop();
   if (scratch) rmSync(scratch, { recursive: true, force: true });
@@ -70,7 +73,6 @@ ${spec}`,
 }
 
 const session = (name: string) => wahaSessionName(namespace, name);
-const pluginEnv = () => ({ ...process.env, KUBECONFIG: kubeconfigPath() });
 
 interface Result {
   readonly code: number;
@@ -78,41 +80,27 @@ interface Result {
   readonly stderr: string;
 }
 
-/** Runs `kubectl-whatsapp ARGS` to its end. */
-function plugin(args: readonly string[], env: NodeJS.ProcessEnv = pluginEnv()): Promise<Result> {
+/** Runs `kubectl-whatsapp ARGS` to its end: by default from the sources, on this Node. */
+function plugin(args: readonly string[], env: NodeJS.ProcessEnv = pluginEnv(), program: readonly [string, string] = [process.execPath, PLUGIN]): Promise<Result> {
   return new Promise((resolve) => {
-    execFile(process.execPath, [PLUGIN, ...args], { env, cwd: scratch, timeout: 60_000 }, (error, stdout, stderr) => {
+    execFile(program[0], [program[1], ...args], { env, cwd: scratch, timeout: 60_000 }, (error, stdout, stderr) => {
       const code = error ? (typeof (error as { code?: unknown }).code === "number" ? ((error as { code: number }).code) : 1) : 0;
       resolve({ code, stdout, stderr });
     });
   });
 }
 
-/** Starts `kubectl-whatsapp ARGS`, collecting its output as it comes. */
-function follow(args: readonly string[]): { output: () => string; errors: () => string; exited: Promise<number | null> } {
-  const child = spawn(process.execPath, [PLUGIN, ...args], { env: pluginEnv(), cwd: scratch, stdio: ["ignore", "pipe", "pipe"] });
-  children.add(child);
-  let stdout = "";
-  let stderr = "";
-  child.stdout.on("data", (chunk: Buffer) => (stdout += chunk.toString("utf8")));
-  child.stderr.on("data", (chunk: Buffer) => (stderr += chunk.toString("utf8")));
-  const exited = new Promise<number | null>((resolve) =>
-    child.on("exit", (code) => {
-      children.delete(child);
-      resolve(code);
-    }),
-  );
-  return { output: () => stdout, errors: () => stderr, exited };
-}
+const follow = (args: readonly string[]) => followPlugin(args, scratch);
 
 // --- Reading a QR code back from the terminal -------------------------------------
 
 const ANSI = /\x1b\[[0-9;]*m/g;
 
 /**
- * The module matrix of a QR code drawn by qrcode's small terminal renderer: each text
- * line holds two module rows (▀ top dark, ▄ bottom dark, █ both, space neither),
- * framed by one light module on every side.
+ * The module matrix of a QR code drawn in half-blocks: each text line holds two module
+ * rows (▀ top dark, ▄ bottom dark, █ both, space neither). The code is cut out of its
+ * light surroundings, which must be a quiet zone of at least 4 modules on every side
+ * (a phone cannot find the code without it).
  */
 function terminalQrToMatrix(drawing: string): boolean[][] {
   const lines = drawing
@@ -123,20 +111,18 @@ function terminalQrToMatrix(drawing: string): boolean[][] {
   for (const line of lines) {
     if (line.length !== width || !/^[ ▀▄█]+$/.test(line)) throw new Error(`not a QR drawing line: ${JSON.stringify(line)}`);
   }
-  const size = width - 2;
-  const matrix: boolean[][] = [];
-  for (let y = 0; y < size; y++) {
-    const row = Math.floor((y + 1) / 2);
-    const top = y === 2 * row - 1;
-    const line = lines[row] as string;
-    matrix.push(Array.from({ length: size }, (_, x) => (top ? "▀█" : "▄█").includes(line[x + 1] as string)));
-  }
-  return matrix;
+  const rows = lines.flatMap((line) => [[...line].map((cell) => "▀█".includes(cell)), [...line].map((cell) => "▄█".includes(cell))]);
+  const darkRows = rows.flatMap((row, y) => (row.includes(true) ? [y] : []));
+  const darkColumns = Array.from({ length: width }, (_, x) => x).filter((x) => rows.some((row) => row[x]));
+  const [top, bottom, left, right] = [darkRows[0] ?? 0, darkRows.at(-1) ?? 0, darkColumns[0] ?? 0, darkColumns.at(-1) ?? 0];
+  const quietZone = Math.min(top, rows.length - 1 - bottom, left, width - 1 - right);
+  if (quietZone < 4) throw new Error(`the drawing has a quiet zone of ${quietZone} modules, not 4`);
+  return rows.slice(top, bottom + 1).map((row) => row.slice(left, right + 1));
 }
 
-/** The matrix QRCode builds for a payload, with the settings renderQrTerminal uses. */
+/** The matrix QRCode builds for a payload, with the settings the terminal view uses. */
 function expectedMatrix(payload: string): boolean[][] {
-  const { modules } = QRCode.create(payload, { errorCorrectionLevel: "M" });
+  const { modules } = QRCode.create(payload, { errorCorrectionLevel: TERMINAL_QR_LEVEL });
   return Array.from({ length: modules.size }, (_, y) => Array.from({ length: modules.size }, (_, x) => Boolean(modules.get(y, x))));
 }
 
@@ -169,12 +155,20 @@ function drawings(output: string): string[] {
 }
 
 describe("the terminal QR reader (test helper)", () => {
-  it("reads back what renderQrTerminal draws, for several sizes", async () => {
+  it("reads back what the terminal view draws, for several sizes", () => {
     for (const payload of ["x", "2@abc,def,ghi==", "2@" + "A".repeat(200)]) {
-      const matrix = terminalQrToMatrix(await renderQrTerminal(payload));
+      const matrix = terminalQrToMatrix(halfBlockLines(qrModules(payload, TERMINAL_QR_LEVEL)).join("\n"));
       expect(matrix).toEqual(expectedMatrix(payload));
       expect(scanMatrix(matrix)).toBe(payload);
     }
+  });
+
+  it("refuses a drawing without its 4-module quiet zone", () => {
+    const cropped = halfBlockLines(qrModules("x", TERMINAL_QR_LEVEL))
+      .map((line) => line.replace(ANSI, ""))
+      .slice(1, -1)
+      .map((line) => line.slice(2, -2));
+    expect(() => terminalQrToMatrix(cropped.join("\n"))).toThrow(/quiet zone of 2 modules/);
   });
 });
 
@@ -203,8 +197,38 @@ describe("kubectl whatsapp qr", () => {
     waha.scan(session("line"), PHONE);
     expect(await run.exited).toBe(0);
     expect(run.output().trimEnd().split("\n").at(-1)).toBe(`Connected as +${PHONE}`);
-    // Output that is not a terminal is never cleared between codes.
-    expect(run.output()).not.toContain("\x1b[2J");
+    // Output that is not a terminal is never cleared or moved over between codes.
+    expect(run.output()).not.toMatch(/\x1b\[(\d*[ABJ]|H)/);
+  });
+
+  it("on a terminal: says the size it needs when the code does not fit, else draws it and redraws each new code in place", async () => {
+    await applyInstance("tty");
+    await instanceWhere(kube, namespace, "tty", "ScanQR", (object) => object.status?.phase === "ScanQR");
+    const small = followPluginOnTerminal(["qr", "tty", "-n", namespace, "--once"], { columns: 80, rows: 24 }, scratch);
+    expect(await small.exited).toBe(3);
+    expect(small.output().replace(/\n/g, " ")).toMatch(/needs a terminal of 57 columns × 31 rows; this one is 80 × 24\./);
+    expect(drawings(small.output())).toEqual([]);
+
+    const run = followPluginOnTerminal(["qr", "tty", "-n", namespace], { columns: 80, rows: 40 }, scratch);
+    /** The frame on screen: what was written since the last move back up over the previous one. */
+    const screen = () => run.output().split(/\r\x1b\[\d+A\x1b\[J/).at(-1) ?? "";
+    const first = await eventually("the current code on the screen", async () => {
+      const current = waha.currentQr(session("tty"));
+      const drawn = drawings(screen())[0];
+      return current && drawn && scanMatrix(terminalQrToMatrix(drawn)) === current ? current : undefined;
+    });
+    clock.advance(60_001);
+    const second = waha.currentQr(session("tty"));
+    expect(second).not.toBe(first);
+    await eventually("the rotated code drawn over the first", async () => {
+      const drawn = drawings(screen());
+      return drawn.length === 1 && scanMatrix(terminalQrToMatrix(drawn[0] as string)) === second ? true : undefined;
+    });
+    // Every frame fits 80×40 with a row to spare, so moving up over it never scrolls.
+    for (const frame of run.output().split(/\r\x1b\[\d+A\x1b\[J/)) expect(frame.split("\n").length - 1).toBeLessThanOrEqual(39);
+    waha.scan(session("tty"), PHONE);
+    expect(await run.exited).toBe(0);
+    expect(screen()).toBe(`Connected as +${PHONE}\n`);
   });
 
   it("--once prints the current code and exits 0; --png FILE writes the Secret's image", async () => {
@@ -347,6 +371,54 @@ describe("kubectl whatsapp status", () => {
   });
 });
 
+describe("kubectl whatsapp status -o json|yaml", () => {
+  it("prints the same facts as the table, as {items: [...]}, in JSON and in YAML", async () => {
+    const json = await plugin(["status", "-n", namespace, "-o", "json"]);
+    expect(json.code).toBe(0);
+    const document = JSON.parse(json.stdout) as { items: { namespace: string; name: string; provider: string; phase?: string; phoneNumber?: string; ready?: string; message?: string }[] };
+    const rows = table((await plugin(["status", "-n", namespace])).stdout);
+    expect(document.items.map((item) => item.name)).toEqual(rows.slice(1).map((row) => row[0]));
+    expect(document.items.find((item) => item.name === "line")).toMatchObject({ namespace, provider: "waha", phase: "Connected", phoneNumber: PHONE, ready: "True" });
+    const yaml = await plugin(["status", "line", "-n", namespace, "--output=yaml"]);
+    expect(yaml.code).toBe(0);
+    expect(parseYaml(yaml.stdout)).toEqual({ items: document.items.filter((item) => item.name === "line") });
+  });
+
+  it("prints an empty list, not a message, for a namespace without instances; refuses other formats", async () => {
+    const empty = await createNamespace("plugin-json-empty");
+    expect(await plugin(["status", "-n", empty, "-o", "json"])).toEqual({ code: 0, stdout: '{\n    "items": []\n}\n', stderr: "" });
+    const wide = await plugin(["status", "-n", namespace, "-o", "wide"]);
+    expect(wide.code).toBe(2);
+    expect(wide.stderr).toBe('error: -o/--output must be one of table, json, yaml, not "wide"\n');
+  });
+});
+
+describe("kubectl whatsapp <TAB>", () => {
+  it("kubectl completes instance names through kubectl_complete-whatsapp, in the namespace typed", async () => {
+    const bin = path.join(scratch, "completion-bin");
+    rmSync(bin, { recursive: true, force: true });
+    mkdirSync(bin);
+    writeFileSync(path.join(bin, "kubectl-whatsapp"), `#!/bin/sh\nexec "${process.execPath}" "${PLUGIN}" "$@"\n`);
+    // What the release archive ships (scripts/plugin-dist.ts).
+    writeFileSync(path.join(bin, "kubectl_complete-whatsapp"), '#!/bin/sh\nexec kubectl-whatsapp __complete "$@"\n');
+    for (const file of ["kubectl-whatsapp", "kubectl_complete-whatsapp"]) chmodSync(path.join(bin, file), 0o755);
+    const savedPath = process.env.PATH;
+    process.env.PATH = `${bin}${path.delimiter}${savedPath}`;
+    try {
+      // kubectl's own completion entry point, as its bash and zsh scripts call it.
+      const names = await kubectlOk(["__complete", "whatsapp", "qr", "-n", namespace, ""]);
+      const lines = names.trimEnd().split("\n");
+      expect(lines).toContain("line");
+      expect(lines).toContain("once");
+      expect(lines.at(-1)).toBe(":4");
+      const commands = await kubectlOk(["__complete", "whatsapp", "dis"]);
+      expect(commands.split("\n")[0]).toMatch(/^disconnect\t/);
+    } finally {
+      process.env.PATH = savedPath;
+    }
+  });
+});
+
 describe("kubectl whatsapp disconnect | connect | logout | restart", () => {
   const spec = async (name: string, field: string) => (await kubectlOk(["get", "wai", name, "-n", namespace, "-o", `jsonpath={.spec.${field}}`])).trim();
   const phase = (name: string, wanted: string) => instanceWhere(kube, namespace, name, wanted, (object) => object.status?.phase === wanted);
@@ -393,7 +465,17 @@ describe("kubectl whatsapp disconnect | connect | logout | restart", () => {
   });
 
   it("refuses a missing NAME, extra names and unknown commands or flags with exit code 2", async () => {
-    for (const args of [["restart"], ["logout", "a", "b"], ["frobnicate"], ["status", "--bogus"], ["qr", "x", "--timeout", "soon"]]) {
+    for (const args of [
+      ["restart"],
+      ["logout", "a", "b"],
+      ["frobnicate"],
+      ["status", "--bogus"],
+      ["qr", "x", "--timeout", "soon"],
+      ["qr", "x", "--port", "8080"],
+      ["qr", "x", "--web", "--once"],
+      ["qr", "x", "--web", "--port", "http"],
+      ["qr", "x", "--web", "--port", "70000"],
+    ]) {
       const result = await plugin(args);
       expect(result.code, args.join(" ")).toBe(2);
       expect(result.stderr, args.join(" ")).toMatch(/^error: /);
@@ -401,5 +483,44 @@ describe("kubectl whatsapp disconnect | connect | logout | restart", () => {
     const missing = await plugin(["logout", "ghost", "-n", namespace]);
     expect(missing.code).toBe(1);
     expect(missing.stderr).toBe(`error: whatsappinstance "ghost" not found in namespace "${namespace}"\n`);
+  });
+});
+
+const NODE20 = findNode20();
+
+// What a krew user on the machine's Node 20 runs: the bundle of npm run plugin:dist.
+describe.skipIf(!NODE20)(`the krew bundle on ${NODE20 ? `Node ${NODE20.version} (${NODE20.path})` : "Node 20 (skipped: no Node 20 on this machine)"}`, () => {
+  let bundle: string;
+  const run = (args: readonly string[]) => plugin(args, pluginEnv(), [(NODE20 as NonNullable<typeof NODE20>).path, bundle]);
+
+  beforeAll(async () => {
+    bundle = (await pluginDist({ out: path.join(scratch, "plugin-dist") })).bundle;
+  }, 180_000);
+
+  it("--help and --version", async () => {
+    const help = await run(["--help"]);
+    expect(help.code).toBe(0);
+    expect(help.stdout).toMatch(/^Usage: kubectl whatsapp COMMAND/);
+    expect(await run(["--version"])).toEqual({ code: 0, stdout: `kubectl-whatsapp ${JSON.parse(readFileSync(path.join(REPO, "package.json"), "utf8")).version}\n`, stderr: "" });
+  });
+
+  it("qr --once draws the emulator's current code; status -o json reads the instance", async () => {
+    await applyInstance("node20");
+    await instanceWhere(kube, namespace, "node20", "ScanQR", (object) => object.status?.phase === "ScanQR");
+    const result = await eventually("a code to show", async () => {
+      const attempt = await run(["qr", "node20", "-n", namespace, "--once"]);
+      return attempt.code === 0 ? attempt : undefined;
+    });
+    const drawn = drawings(result.stdout);
+    expect(drawn).toHaveLength(1);
+    expect(scanMatrix(terminalQrToMatrix(drawn[0] as string))).toBe(waha.currentQr(session("node20")));
+    const status = await run(["status", "node20", "-n", namespace, "-o", "json"]);
+    expect(status.code).toBe(0);
+    expect(JSON.parse(status.stdout)).toMatchObject({ items: [{ name: "node20", phase: "ScanQR", ready: "False" }] });
+  });
+
+  it("completes instance names (__complete, as kubectl_complete-whatsapp calls it)", async () => {
+    const answer = await run(["__complete", "restart", "-n", namespace, "node"]);
+    expect(answer).toEqual({ code: 0, stdout: "node20\n:4\n", stderr: "" });
   });
 });

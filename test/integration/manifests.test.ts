@@ -88,8 +88,12 @@ describe("kubectl kustomize manifests/", () => {
         "ClusterRoleBinding/wa-operator",
         "Role/wa-operator-leader-election",
         "RoleBinding/wa-operator-leader-election",
+        "ClusterRole/wa-operator-view",
+        "ClusterRole/wa-operator-edit",
         "Deployment/wa-operator",
         "Service/wa-operator",
+        "PodDisruptionBudget/wa-operator",
+        "NetworkPolicy/wa-operator",
       ].sort(),
     );
   });
@@ -148,6 +152,26 @@ describe("kubectl kustomize manifests/", () => {
     expect(service.spec.ports).toEqual([{ name: "http", port: 8080, targetPort: "http", protocol: "TCP" }]);
     const deployment = find("Deployment") as unknown as { spec: { template: { metadata: { labels: Record<string, string> } } } };
     expect(deployment.spec.template.metadata.labels).toMatchObject(service.spec.selector);
+  });
+});
+
+describe("operator hygiene in manifests/", () => {
+  const podLabels = () => (find("Deployment") as unknown as { spec: { template: { metadata: { labels: Record<string, string> } } } }).spec.template.metadata.labels;
+
+  it("PodDisruptionBudget: at least 1 of the Deployment's 2 pods stays through voluntary disruptions", () => {
+    const pdb = find("PodDisruptionBudget") as unknown as { spec: { minAvailable: number; selector: { matchLabels: Record<string, string> }; unhealthyPodEvictionPolicy: string } };
+    expect(pdb.spec.minAvailable).toBe(1);
+    expect(podLabels()).toMatchObject(pdb.spec.selector.matchLabels);
+    expect(pdb.spec.unhealthyPodEvictionPolicy).toBe("AlwaysAllow");
+  });
+
+  it("NetworkPolicy: the operator's pods take ingress on TCP 8080 only (probes, /metrics, provider events); egress is not restricted", () => {
+    const policy = find("NetworkPolicy") as unknown as { spec: { podSelector: { matchLabels: Record<string, string> }; policyTypes: string[]; ingress: unknown[] } };
+    expect(podLabels()).toMatchObject(policy.spec.podSelector.matchLabels);
+    expect(policy.spec.policyTypes).toEqual(["Ingress"]);
+    expect(policy.spec.ingress).toEqual([{ ports: [{ port: 8080, protocol: "TCP" }] }]);
+    const container = (find("Deployment") as unknown as { spec: { template: { spec: { containers: { ports: { containerPort: number }[] }[] } } } }).spec.template.spec.containers[0];
+    expect(container?.ports.map((port) => port.containerPort)).toEqual([8080]);
   });
 });
 
@@ -217,10 +241,10 @@ describe("RBAC is exactly what the code uses", () => {
   });
 });
 
-/** `kubectl auth can-i` as the operator's ServiceAccount: "yes" or "no". */
-async function canI(verb: string, resource: string, namespace: string | "all" | undefined): Promise<string> {
+/** `kubectl auth can-i` as the operator's ServiceAccount (or `user`): "yes" or "no". */
+async function canI(verb: string, resource: string, namespace: string | "all" | undefined, user = SERVICE_ACCOUNT): Promise<string> {
   const [plural, subresource] = resource.split("/");
-  const args = ["auth", "can-i", verb, plural as string, `--as=${SERVICE_ACCOUNT}`];
+  const args = ["auth", "can-i", verb, plural as string, `--as=${user}`];
   if (subresource) args.push(`--subresource=${subresource}`);
   if (namespace === "all") args.push("--all-namespaces");
   else if (namespace) args.push("-n", namespace);
@@ -272,6 +296,54 @@ describe("the API server, asked as the ServiceAccount (kubectl auth can-i)", () 
     ["update", "leases.coordination.k8s.io", "default"],
   ] as const)("denies %s %s (namespace: %s)", async (verb, resource, namespace) => {
     expect(await canI(verb, resource, namespace)).toBe("no");
+  });
+});
+
+describe("people's access to the three kinds through the built-in view, edit and admin roles", () => {
+  let namespace: string;
+  const users = { view: "wa-viewer", edit: "wa-editor", admin: "wa-admin" } as const;
+  const clusterAdminOfNamespaces = "wa-cluster-wide-admin";
+
+  beforeAll(async () => {
+    await install();
+    namespace = await createNamespace("roles");
+    for (const [role, user] of Object.entries(users)) await kubectlOk(["create", "rolebinding", user, "-n", namespace, `--clusterrole=${role}`, `--user=${user}`]);
+    // `admin` everywhere, as a ClusterRoleBinding: still no ClusterWhatsAppProviders to create.
+    await kubectlOk(["create", "clusterrolebinding", clusterAdminOfNamespaces, "--clusterrole=admin", `--user=${clusterAdminOfNamespaces}`]);
+    // kube-controller-manager's aggregation controller copies the rules in.
+    await eventually("wa-operator-edit's rules aggregated into admin", async () =>
+      (await kubectlOk(["get", "clusterrole", "admin", "-o", "json"])).includes('"whatsappinstances"') ? true : undefined,
+    );
+  });
+
+  afterAll(async () => {
+    await kubectl(["delete", "clusterrolebinding", clusterAdminOfNamespaces, "--ignore-not-found"]);
+  });
+
+  const can = (user: string, verb: string, resource: string, where: string | undefined) => canI(verb, resource, where, user);
+  const readVerbs = ["get", "list", "watch"];
+  const writeVerbs = ["create", "update", "patch", "delete", "deletecollection"];
+  const kinds = ["whatsappinstances.wa-operator.io", "whatsappproviders.wa-operator.io"];
+
+  it("view reads instances and providers in its namespace, changes nothing", async () => {
+    for (const resource of kinds) {
+      for (const verb of readVerbs) expect(await can(users.view, verb, resource, namespace), `${verb} ${resource}`).toBe("yes");
+      for (const verb of writeVerbs) expect(await can(users.view, verb, resource, namespace), `${verb} ${resource}`).toBe("no");
+    }
+  });
+
+  it.each([["edit"], ["admin"]] as const)("%s creates, changes and deletes instances and providers in its namespace, never their status", async (role) => {
+    for (const resource of kinds) {
+      for (const verb of [...readVerbs, ...writeVerbs]) expect(await can(users[role], verb, resource, namespace), `${verb} ${resource}`).toBe("yes");
+      expect(await can(users[role], "patch", `${resource}/status`, namespace)).toBe("no");
+      expect(await can(users[role], "get", resource, "default")).toBe("no");
+    }
+  });
+
+  it("ClusterWhatsAppProviders: admin of every namespace reads them but cannot create, change or delete one", async () => {
+    const resource = "clusterwhatsappproviders.wa-operator.io";
+    for (const verb of readVerbs) expect(await can(clusterAdminOfNamespaces, verb, resource, undefined)).toBe("yes");
+    for (const verb of writeVerbs) expect(await can(clusterAdminOfNamespaces, verb, resource, undefined), verb).toBe("no");
   });
 });
 

@@ -97,6 +97,35 @@ describe("two replicas with leader election", () => {
     expect(lease.spec.holderIdentity).toBe(leadership(follower)?.["identity"]);
   });
 
+  it("a leader paused past its renew deadline makes no provider write when it wakes, and exits", async () => {
+    const namespace = await setUp("paused");
+    // A 6 s lease: renew deadline 4 s, retry period 0.8 s.
+    const args = ["--leader-election", "true", "--lease-duration", "6s"];
+    const [a, b] = [await start(namespace, args), await start(namespace, args)];
+    const leader = await eventually("a leader", async () => [a, b].find((proc) => leadership(proc)));
+    const follower = leader === a ? b : a;
+    await applyInstance(namespace, "paused-one");
+    await instanceWhere(kube, namespace, "paused-one", "ScanQR", (object) => object.status?.phase === "ScanQR");
+
+    leader.kill("SIGSTOP");
+    await eventually("the follower takes over", async () => leadership(follower), 20_000);
+    // Freeze the new leader too, so every provider call from now on comes from the old one,
+    // and give the old one something to write: its session stopped behind its back.
+    follower.kill("SIGSTOP");
+    const session = wahaSessionName(namespace, "paused-one");
+    waha.stopBehindBack(session);
+    const wokeAt = Date.now();
+    leader.kill("SIGCONT");
+    const code = await Promise.race([leader.exited, new Promise((resolve) => setTimeout(() => resolve("still running"), 3000))]);
+    const writes = waha.calls.filter((call) => call.at >= wokeAt && call.method !== "GET" && call.path.includes(session));
+    follower.kill("SIGCONT");
+    expect(code).toBe(1);
+    expect(leader.logs.some((line) => line.msg === "lost the leader lease")).toBe(true);
+    expect(writes).toEqual([]);
+    // The new leader carries on and starts the session again.
+    await eventually("the session running again", async () => (waha.session(session)?.status === "SCAN_QR_CODE" ? true : undefined), 20_000);
+  });
+
   it("on SIGTERM the leader finishes, releases the Lease and exits 0, and the other takes over at once", async () => {
     const namespace = await setUp("handover");
     const [a, b] = [await start(namespace, ["--leader-election", "true"]), await start(namespace, ["--leader-election", "true"])];

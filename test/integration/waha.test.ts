@@ -274,6 +274,36 @@ describe("webhooks", () => {
     expect(everything).not.toContain(API_KEY);
   });
 
+  it("issue 9.3: editing spec.webhook of a linked instance restarts its WAHA session once, says so, and keeps a webhook added in WAHA", async () => {
+    await applyInstance("rewired", `  webhook: {url: "${receiver.url}/rewired", events: [message]}`);
+    await connect("rewired");
+    // Somebody adds a webhook of their own in WAHA (its dashboard does a PUT, which restarts the session on its link).
+    const config = waha.session(session("rewired"))?.config;
+    const added = await fetch(`${waha.url}/api/sessions/${session("rewired")}`, {
+      method: "PUT",
+      headers: { "X-Api-Key": API_KEY, "Content-Type": "application/json" },
+      body: JSON.stringify({ config: { ...config, webhooks: [...(config?.webhooks ?? []), { url: "https://crm.example.com/wa", events: ["message.any"] }] } }),
+    });
+    expect(added.status).toBe(200);
+    // A few passes (poll 1 s): the other webhook is not the operator's, so nothing is rewired.
+    await new Promise((resolve) => setTimeout(resolve, 2500));
+    const boots = waha.session(session("rewired"))?.boots ?? 0;
+
+    await kubectlOk(["patch", "wai", "rewired", "-n", namespace, "--type=merge", "-p", '{"spec":{"webhook":{"events":["message","message.ack"]}}}']);
+    await eventually("the new events in WAHA", async () =>
+      waha.session(session("rewired"))?.config?.webhooks?.some((hook) => hook.url === `${receiver.url}/rewired` && hook.events.includes("message.ack")) ? true : undefined,
+    );
+    await instanceWhere(kube, namespace, "rewired", "Connected again", (object) => object.status?.phase === "Connected" && condition(object, "Ready")?.status === "True");
+    const restarted = await eventually("the Restarted Event", async () =>
+      (await eventsFor(kube, namespace, "rewired")).find((event) => event.reason === "Restarted")?.message,
+    );
+    expect(restarted).toContain("reconfiguring the webhook restarts the waha session");
+    // Several more passes: nothing more to change, so no more restarts.
+    await new Promise((resolve) => setTimeout(resolve, 2500));
+    expect(waha.session(session("rewired"))?.boots).toBe(boots + 1);
+    expect(waha.session(session("rewired"))?.config?.webhooks?.map((hook) => hook.url)).toContain("https://crm.example.com/wa");
+  });
+
   it("the webhook Secret is garbage-collected with the instance", async () => {
     await kubectlOk(["delete", "wai", "hooked", "-n", namespace, "--wait=true", "--timeout=60s"]);
     // The garbage collector learns about new CRDs by rediscovery every 30 s, hence the longer bound.

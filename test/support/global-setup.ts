@@ -1,6 +1,6 @@
 // vitest globalSetup of the `integration` project: one fresh, throwaway control plane
-// (etcd + kube-apiserver + kube-controller-manager with the garbage-collector and
-// namespace controllers) per test run, on loopback ports, torn down afterwards.
+// (etcd + kube-apiserver + kube-controller-manager with the garbage-collector, namespace
+// and ClusterRole-aggregation controllers) per test run, on loopback ports, torn down afterwards.
 //
 // Tests get the admin kubeconfig as process.env.KUBECONFIG and inject("kubeconfig"), and
 // the built kubectl first on PATH. The binaries come from WA_CONTROL_PLANE_BIN when set,

@@ -15,6 +15,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 const run = promisify(execFile);
 const REPO = path.resolve(import.meta.dirname, "..", "..");
 const packageJson = JSON.parse(readFileSync(path.join(REPO, "package.json"), "utf8")) as {
+  license: string;
   bin: Record<string, string>;
   dependencies: Record<string, string>;
   devDependencies: Record<string, string>;
@@ -116,7 +117,28 @@ describe("Dockerfile", () => {
     expect(of(final, "EXPOSE").map((instruction) => instruction.args)).toEqual(["8080"]);
     expect(of(final, "ENTRYPOINT").map((instruction) => JSON.parse(instruction.args) as unknown)).toEqual([["node", "dist/cli/operator.js"]]);
     expect(of(final, "CMD")).toEqual([]);
-    expect(packageJson.bin["wa-operator"]).toBe("dist/cli/operator.js");
+    // The bin checks the Node version, then loads what the image runs; the image's Node is pinned.
+    expect(packageJson.bin["wa-operator"]).toBe("dist/bin/wa-operator.js");
+    expect(readFileSync(path.join(REPO, "src", "bin", "wa-operator.ts"), "utf8")).toContain('import("../cli/operator.ts")');
+  });
+
+  it("labels the final image with OCI labels, its version package.json's (the ARG default, and what `make image` passes)", () => {
+    const packageVersion = (JSON.parse(readFileSync(path.join(REPO, "package.json"), "utf8")) as { version: string }).version;
+    expect(dockerfile.args).toContainEqual({ keyword: "ARG", args: `VERSION=${packageVersion}` });
+    // A global ARG reaches a stage only where the stage declares it again.
+    expect(of(final, "ARG").map((instruction) => instruction.args)).toEqual(expect.arrayContaining(["VERSION", "REVISION"]));
+    const labels = Object.fromEntries(
+      of(final, "LABEL").flatMap((instruction) => [...instruction.args.matchAll(/([\w.-]+)="([^"]*)"/g)].map((match) => [match[1] as string, match[2] as string])),
+    );
+    expect(labels).toMatchObject({
+      "org.opencontainers.image.title": "wa-operator",
+      "org.opencontainers.image.version": "${VERSION}",
+      "org.opencontainers.image.revision": "${REVISION}",
+      "org.opencontainers.image.licenses": packageJson.license,
+    });
+    const makefile = readFileSync(path.join(REPO, "Makefile"), "utf8");
+    expect(makefile).toMatch(/^VERSION := \$\(shell node -p 'require\("\.\/package\.json"\)\.version'\)$/m);
+    expect(makefile).toContain("--build-arg VERSION=$(VERSION)");
   });
 
   it("declares no VOLUME: the only writable path, /tmp, is the Deployment's emptyDir", () => {
@@ -173,7 +195,7 @@ describe("npm run build (tsc -p tsconfig.build.json)", () => {
     return files;
   };
 
-  it("emits every bin of package.json from src/cli, with its #! line", () => {
+  it("emits every bin of package.json from src/bin, with its #! line", () => {
     for (const [name, file] of Object.entries(packageJson.bin)) {
       const emittedFile = path.join(app, file);
       expect(existsSync(emittedFile), `${name} → ${file}`).toBe(true);

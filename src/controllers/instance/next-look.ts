@@ -47,8 +47,8 @@ export function nextLookMs(input: LookInput, settings: LookSettings): number {
 /**
  * When a code fetched at `fetchedAt` and documented to live `validForMs` is due for a fresh
  * one: after a quarter of its life, since the provider may have made it some time before we
- * fetched it; `maxAgeMs` caps that (a setting; tests use a short one).
+ * fetched it; `maxAgeMs` caps that (a setting, 0 for no cap; tests use a short one).
  */
 export function qrRefreshAt(fetchedAt: number, validForMs: number, maxAgeMs: number | undefined): number {
-  return fetchedAt + Math.min(validForMs / 4, maxAgeMs ?? Infinity);
+  return fetchedAt + Math.min(validForMs / 4, maxAgeMs || Infinity);
 }

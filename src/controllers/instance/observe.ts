@@ -4,7 +4,8 @@
  * asked one thing, the session. Nothing here writes.
  */
 import { instanceSpecSchema, type InstanceSpec, type InstanceStatus } from "../../api/instance.ts";
-import type { InstanceRef, ObservedSession } from "../../providers/types.ts";
+import { PROVIDER_INSTANCE_OPTIONS } from "../../providers/registry.ts";
+import type { InstanceRef, ObservedSession, ProviderInstanceFields } from "../../providers/types.ts";
 import type { InstanceObject, OperatorContext } from "../context.ts";
 import { providerKey, ProviderResolutionError, type ResolvedProvider } from "../provider/connections.ts";
 import { qrRefreshAt } from "./next-look.ts";
@@ -32,13 +33,7 @@ export async function observeLocal(
   const namespace = instance.metadata.namespace as string;
   const provider = await ctx.connections.resolve(providerRefOf(instance, spec));
   const apiKey = spec.credentialsSecretRef ? await ctx.secrets.value(namespace, spec.credentialsSecretRef.name, spec.credentialsSecretRef.key) : undefined;
-  let cloudApi: InstanceRef["cloudApi"];
-  if (spec.cloudApi) {
-    const pin = await ctx.secrets.value(namespace, spec.cloudApi.pinSecretRef.name, spec.cloudApi.pinSecretRef.key);
-    cloudApi = { phoneNumberId: spec.cloudApi.phoneNumberId, ...(spec.cloudApi.wabaId ? { wabaId: spec.cloudApi.wabaId } : {}), pin };
-  } else if (provider.type === "cloud_api") {
-    throw new ProviderResolutionError("InvalidSpec", "spec.cloudApi (phoneNumberId and pinSecretRef) is required for a cloud_api provider");
-  }
+  const own = await providerFields(ctx, namespace, spec, provider, false);
   const webhookSecret = webhookSecretState(ctx.caches.secrets, instance, spec.webhook);
   let webhook: InstanceRef["webhook"];
   if (spec.webhook) {
@@ -54,12 +49,29 @@ export async function observeLocal(
     ...(spec.displayName ? { displayName: spec.displayName } : {}),
     ...(status.providerInstanceId || spec.adopt ? { providerInstanceId: status.providerInstanceId ?? spec.adopt?.id } : {}),
     ...(apiKey !== undefined ? { apiKey } : {}),
-    ...(cloudApi ? { cloudApi } : {}),
+    ...own,
     ...(spec.wappfy ? { wappfy: spec.wappfy } : {}),
     ...(webhook ? { webhook } : {}),
+    // What we wired last, so that unwiring removes only ours (cloud_api's per-number override).
+    ...(status.webhook?.url ? { previousWebhookUrl: status.webhook.url } : {}),
     ...(provider.events ? { providerEvents: provider.events } : {}),
   };
   return { provider, ref, quota: quotaFor(ctx, instance, provider), qrSecret: qrSecretState(ctx.caches.secrets, instance), webhookSecret };
+}
+
+/** The provider module's own InstanceRef fields (registry PROVIDER_INSTANCE_OPTIONS), with its Secrets read. */
+export async function providerFields(
+  ctx: OperatorContext,
+  namespace: string,
+  spec: InstanceSpec,
+  provider: ResolvedProvider,
+  cleanup: boolean,
+): Promise<ProviderInstanceFields> {
+  const options = PROVIDER_INSTANCE_OPTIONS[provider.type];
+  if (!options) return {};
+  const fields = await options(spec, { readSecret: (name, key) => ctx.secrets.value(namespace, name, key), cleanup });
+  if ("invalid" in fields) throw new ProviderResolutionError("InvalidSpec", fields.invalid);
+  return fields;
 }
 
 /**
@@ -109,6 +121,7 @@ export function planInputOf(
     ...(refreshAt !== undefined ? { qrRefreshAt: refreshAt } : {}),
     webhookSecret: observation.webhookSecret.state,
     failureBackoff: { baseMs: ctx.config.failureBackoff, maxMs: ctx.config.failureBackoffMax },
+    stuckTimeoutMs: ctx.config.stuckTimeout,
   };
 }
 

@@ -38,6 +38,7 @@ function input(overrides: { spec?: Record<string, unknown>; status?: InstanceSta
     quota: { allowed: true, message: "" },
     qrSecretFilled: false,
     failureBackoff: { baseMs: 60_000, maxMs: 30 * 60_000 },
+    stuckTimeoutMs: 5 * 60_000,
     ...rest,
   };
 }
@@ -47,7 +48,9 @@ const kinds = (plan: ReturnType<typeof planInstance>) => plan.steps.map((step) =
 describe("planning towards Connected", () => {
   it.each([
     ["a missing session is created", input({ session: null }), ["create"], "Pending"],
-    ["a stopped session is started", input({ session: session("Disconnected") }), ["connect"], "Disconnected"],
+    ["a stopped session is started", input({ session: session("Disconnected"), status: { phase: "Connected" } }), ["connect"], "Disconnected"],
+    ["a session created but not yet started is Pending, and started", input({ session: session("Disconnected"), status: { phase: "Pending" } }), ["connect"], "Pending"],
+    ["a session found stopped before this instance ever saw it run is Pending", input({ session: session("Disconnected") }), ["connect"], "Pending"],
     ["a booting session is left to boot", input({ session: session("Starting") }), [], "Starting"],
     ["a session showing a QR keeps the QR Secret current", input({ session: session("ScanQR") }), ["showQr"], "ScanQR"],
     ["a linked session with nothing to fix is left alone", input({ session: session("Connected") }), [], "Connected"],
@@ -108,6 +111,30 @@ describe("planning towards Connected", () => {
   });
 });
 
+describe("rewiring a running session where that restarts it (WAHA)", () => {
+  const restarting = { ...everything, webhookRestartsSession: true };
+  const webhook = { url: "https://h.example/w", events: ["message"] };
+  const restartEvents = (plan: ReturnType<typeof planInstance>) => plan.events.filter((event) => event.reason === "Restarted");
+
+  it.each([
+    ["a linked session", session("Connected", { webhookInSync: false }), ["configureWebhook"], 1],
+    ["a session showing a QR", session("ScanQR", { webhookInSync: false }), ["configureWebhook", "showQr"], 1],
+    ["a stopped session, which nothing restarts", session("Disconnected", { webhookInSync: false }), ["configureWebhook", "connect"], 0],
+    ["a linked session already in sync", session("Connected", { webhookInSync: true }), [], 0],
+  ])("issue 9.3: %s: rewired only when out of sync, with one Event saying it restarts the session", (_sentence, observed, steps, events) => {
+    const plan = planInstance(input({ spec: { webhook }, status: { phase: observed.phase }, capabilities: restarting, session: observed }));
+    expect(kinds(plan)).toEqual(steps);
+    expect(restartEvents(plan)).toHaveLength(events);
+    if (events > 0) expect(restartEvents(plan)[0]?.message).toContain("reconfiguring the webhook restarts the waha session");
+  });
+
+  it("says nothing where rewiring leaves the session running", () => {
+    const plan = planInstance(input({ spec: { webhook }, session: session("Connected", { webhookInSync: false }) }));
+    expect(kinds(plan)).toEqual(["configureWebhook"]);
+    expect(restartEvents(plan)).toEqual([]);
+  });
+});
+
 describe("restarts", () => {
   it("restarts once for a new restartRequestedAt and records it", () => {
     const spec = { restartRequestedAt: "2026-11-21T09:00:00Z" };
@@ -155,6 +182,87 @@ describe("recovering a FAILED session", () => {
   });
 });
 
+describe("a session stuck in STARTING (WAHA issues #1043, #2243)", () => {
+  const at = (minutesAgo: number) => new Date(NOW - minutesAgo * 60_000).toISOString();
+  const starting = session("Starting", { providerState: "STARTING" });
+
+  it.each([
+    ["issue 9.14: starting for less than the stuck timeout: waits", { phase: "Starting", providerState: { state: "STARTING", since: at(4) } }, [], "Starting", "Starting"],
+    [
+      "issue 9.14: starting for longer than the stuck timeout: restarted once",
+      { phase: "Starting", providerState: { state: "STARTING", since: at(6) } },
+      ["restart"],
+      "Starting",
+      "Restarting",
+    ],
+    [
+      "issue 9.14: still starting a stuck timeout after that restart: Failed, with the FAILED backoff",
+      { phase: "Starting", providerState: { state: "STARTING", since: at(6) }, recovery: { attempts: 0 } },
+      [],
+      "Failed",
+      "Failed",
+    ],
+    [
+      "issue 9.14: Failed for being stuck and the backoff is over: restarted again",
+      { phase: "Failed", providerState: { state: "STARTING", since: at(9) }, recovery: { attempts: 0, notBefore: at(1) } },
+      ["restart"],
+      "Failed",
+      "Restarting",
+    ],
+    [
+      "issue 9.14: Failed for being stuck, backoff still running: stays Failed although the provider says STARTING",
+      { phase: "Failed", providerState: { state: "STARTING", since: at(9) }, recovery: { attempts: 0, notBefore: new Date(NOW + 60_000).toISOString() } },
+      [],
+      "Failed",
+      "Failed",
+    ],
+    ["a state first seen now has just begun", { phase: "ScanQR", providerState: { state: "SCAN_QR_CODE", since: at(60) } }, [], "Starting", "Starting"],
+  ] as const)("%s", (_sentence, status, steps, phase, reason) => {
+    const plan = planInstance(input({ session: starting, status: status as InstanceStatus }));
+    expect(kinds(plan)).toEqual(steps);
+    expect(plan.phase).toBe(phase);
+    expect(plan.verdict.reason).toBe(reason);
+    expect(plan.verdict.stalled).toBe(false);
+  });
+
+  it("issue 9.14: the restart starts the clock again, and says why in an Event and in the Ready message", () => {
+    const plan = planInstance(input({ session: starting, status: { phase: "Starting", providerState: { state: "STARTING", since: at(6) } } }));
+    expect(plan.providerState).toEqual({ state: "STARTING", since: new Date(NOW).toISOString() });
+    expect(plan.recovery).toEqual({ attempts: 0 });
+    expect(plan.verdict.message).toContain("stuck in STARTING for more than 5m");
+    expect(plan.events).toEqual([expect.objectContaining({ reason: "Restarted", message: expect.stringContaining("stuck in STARTING") })]);
+  });
+
+  it("issue 9.14: reported Failed, it names the reason and waits the FAILED backoff", () => {
+    const plan = planInstance(input({ session: starting, status: { phase: "Starting", providerState: { state: "STARTING", since: at(6) }, recovery: { attempts: 0 } } }));
+    expect(plan.verdict.message).toContain("stuck in STARTING for more than 5m");
+    expect(plan.recovery).toEqual({ attempts: 0, notBefore: new Date(NOW + 60_000).toISOString() });
+    expect(plan.requeue).toEqual({ afterMs: 60_000 });
+  });
+
+  it("records when a state was first seen, and leaves it while it lasts", () => {
+    expect(planInstance(input({ session: starting, status: { phase: "ScanQR" } })).providerState).toEqual({ state: "STARTING", since: new Date(NOW).toISOString() });
+    expect(planInstance(input({ session: starting, status: { phase: "Starting", providerState: { state: "STARTING", since: at(1) } } })).providerState).toBeUndefined();
+  });
+
+  it.each([
+    ["a provider that cannot restart", { ...everything, restart: false }, starting],
+    ["a state the operator does not know", everything, session("Starting", { providerState: "HIBERNATING", unknownState: true })],
+  ])("never restarts %s for being slow", (_sentence, capabilities, observed) => {
+    const status: InstanceStatus = { phase: "Starting", providerState: { state: observed.providerState, since: at(60) } };
+    const plan = planInstance(input({ session: observed, status, capabilities }));
+    expect(kinds(plan)).toEqual([]);
+    expect(plan.phase).toBe("Starting");
+  });
+});
+
+describe("an unknown provider state", () => {
+  it("issue 9.8: is looked at again at the poll interval, not every 2 s; a known STARTING is watched closely", () => {
+    expect(planInstance(input({ session: session("Starting", { providerState: "WARMING_UP", unknownState: true }) })).requeue).toBe("poll");
+    expect(planInstance(input({ session: session("Starting", { providerState: "STARTING" }) })).requeue).toBe("starting");
+  });
+});
+
 describe("planning towards Disconnected and LoggedOut", () => {
   it.each([
     ["a running session is stopped", "Disconnected", session("Connected"), {}, ["disconnect"], "Connected"],
@@ -183,6 +291,27 @@ describe("what the provider cannot do", () => {
     expect(plan.verdict).toMatchObject({ ready: false, stalled: true, reason: "UnsupportedByProvider" });
     expect(plan.verdict.message).toContain("wapiz");
     expect(plan.verdict.message).toContain(words);
+  });
+
+  it.each([
+    ["spec.cloudApi on a waha instance", "waha", { cloudApi: { phoneNumberId: "123", pinSecretRef: { name: "pin" } } }, "spec.cloudApi"],
+    ["spec.wappfy on a waha instance", "waha", { wappfy: { type: "waha" } }, "spec.wappfy"],
+    ["spec.cloudApi on a wappfy instance", "wappfy", { cloudApi: { phoneNumberId: "123", pinSecretRef: { name: "pin" } } }, "spec.cloudApi"],
+    ["spec.wappfy on a cloud_api instance", "cloud_api", { wappfy: { type: "cloud_api" }, cloudApi: { phoneNumberId: "123", pinSecretRef: { name: "pin" } } }, "spec.wappfy"],
+  ] as const)("%s is Stalled as InvalidSpec naming the field, with no call", (_sentence, providerType, spec, field) => {
+    const plan = planInstance(input({ spec, providerType, session: null }));
+    expect(plan.steps).toEqual([]);
+    expect(plan.verdict).toMatchObject({ ready: false, stalled: true, reason: "InvalidSpec" });
+    expect(plan.verdict.message).toContain(field);
+    expect(plan.verdict.message).toContain(providerType);
+    expect(plan.events).toEqual([expect.objectContaining({ type: "Warning", reason: "InvalidSpec" })]);
+  });
+
+  it.each([
+    ["spec.cloudApi on a cloud_api instance", "cloud_api", { cloudApi: { phoneNumberId: "123", pinSecretRef: { name: "pin" } } }],
+    ["spec.wappfy on a wappfy instance", "wappfy", { wappfy: { type: "cloud_api" } }],
+  ] as const)("%s is its own provider's field and is accepted", (_sentence, providerType, spec) => {
+    expect(planInstance(input({ spec, providerType, session: null })).steps.map((step) => step.kind)).toEqual(["create"]);
   });
 
   it("names webhook events the provider does not know", () => {
@@ -219,5 +348,15 @@ describe("derivePhase", () => {
   it("remembers LoggedOut, which providers show as merely stopped", () => {
     expect(derivePhase(session("Disconnected"), { phase: "LoggedOut" }, "LoggedOut")).toBe("LoggedOut");
     expect(derivePhase(session("Disconnected"), { phase: "Connected" }, "Connected")).toBe("Disconnected");
+  });
+
+  it.each([
+    ["created, not started, Connected wanted", session("Disconnected"), { phase: "Pending" }, "Connected", "Pending"],
+    ["never seen running (no phase yet), Connected wanted", session("Disconnected"), {}, "Connected", "Pending"],
+    ["created, not started, Disconnected wanted", session("Disconnected"), { phase: "Pending" }, "Disconnected", "Disconnected"],
+    ["seen running before, now stopped", session("Disconnected"), { phase: "ScanQR" }, "Connected", "Disconnected"],
+    ["provider says created (Pending), Connected wanted", session("Pending"), {}, "Connected", "Pending"],
+  ] as const)("a stopped session %s reads as %s", (_sentence, observed, status, desired, phase) => {
+    expect(derivePhase(observed, status as InstanceStatus, desired)).toBe(phase);
   });
 });

@@ -49,6 +49,7 @@ export interface Plan {
   /** Status fields the plan changes (undefined = leave as is; null = clear). */
   readonly recovery?: InstanceStatus["recovery"] | null;
   readonly lastRestartAt?: string;
+  readonly providerState?: InstanceStatus["providerState"];
 }
 
 export interface PlanInput {
@@ -75,13 +76,15 @@ export interface PlanInput {
   /** <name>-webhook: "absent", "current" (holds the spec's url and events and a key) or "stale". */
   readonly webhookSecret: "absent" | "current" | "stale";
   readonly failureBackoff: { readonly baseMs: number; readonly maxMs: number };
+  /** How long a session may stay STARTING before it is restarted once, then reported Failed (STUCK_TIMEOUT). */
+  readonly stuckTimeoutMs: number;
 }
 
 /** Pairing codes are short-lived on the phone; ask for a new one after this. */
 export const PAIRING_CODE_LIFETIME_MS = 3 * 60_000;
 
 export function planInstance(input: PlanInput): Plan {
-  const plan = planSession(input);
+  const plan = withProviderState(input, planSession(input));
   const secretSteps = webhookSecretSteps(input);
   return secretSteps.length === 0 ? plan : { ...plan, steps: [...secretSteps, ...plan.steps] };
 }
@@ -95,6 +98,14 @@ function webhookSecretSteps(input: PlanInput): Step[] {
   if (wanted && input.webhookSecret !== "current") return [{ kind: "writeWebhookSecret" }];
   if (!wanted && input.webhookSecret !== "absent") return [{ kind: "deleteWebhookSecret" }];
   return [];
+}
+
+/** The provider's state and since when, so a session can be found stuck in it (STARTING). */
+function withProviderState(input: PlanInput, plan: Plan): Plan {
+  const seen = input.status.providerState;
+  const word = input.session?.providerState;
+  if (plan.providerState !== undefined || word === undefined || seen?.state === word) return plan;
+  return { ...plan, providerState: { state: word, since: new Date(input.now).toISOString() } };
 }
 
 function planSession(input: PlanInput): Plan {
@@ -147,19 +158,39 @@ function planDesired(input: PlanInput, session: ObservedSession, phase: Phase): 
 /**
  * Our phase for what the provider shows. Providers report a logged-out session as
  * merely stopped, so LoggedOut is remembered from our own status; a session that was
- * created but never started reads as the stopped state that was asked for.
+ * created but never started reads as the stopped state that was asked for, or as
+ * Pending while Connected is wanted (WAHA shows a session created with start:false
+ * as STOPPED: not a session somebody stopped).
  */
 export function derivePhase(session: ObservedSession, status: InstanceStatus, desired: InstanceSpec["state"]): Phase {
   const idle = session.phase === "Disconnected" || session.phase === "Pending";
   if (idle && status.phase === "LoggedOut") return "LoggedOut";
   if (session.phase === "Pending" && desired !== "Connected") return desired;
+  const neverSeenRunning = status.phase === undefined || status.phase === "Pending";
+  if (session.phase === "Disconnected" && desired === "Connected" && neverSeenRunning) return "Pending";
   return session.phase;
+}
+
+/** Spec sections that belong to one provider type; on an instance of another they would be ignored. */
+const TYPE_SPECIFIC_FIELDS = [
+  { field: "cloudApi", type: "cloud_api" },
+  { field: "wappfy", type: "wappfy" },
+] as const satisfies readonly { field: keyof InstanceSpec; type: ProviderType }[];
+
+/** The first spec field meant for another provider type, if any (pure; the reconciler reads no Secret of such a field). */
+export function foreignField(spec: InstanceSpec, providerType: ProviderType): { readonly field: string; readonly type: ProviderType } | undefined {
+  return TYPE_SPECIFIC_FIELDS.find((entry) => spec[entry.field] !== undefined && entry.type !== providerType);
 }
 
 /** Specs the provider cannot carry out at all: Stalled before any call. */
 function checkSupport(input: PlanInput): Plan | undefined {
   const { spec, capabilities, providerType } = input;
   const phase = input.status.phase ?? "Pending";
+  const foreign = foreignField(spec, providerType);
+  if (foreign) {
+    const message = `spec.${foreign.field} applies to ${foreign.type} providers only, and this instance's provider is ${providerType}; remove spec.${foreign.field}`;
+    return blocked(phase, "InvalidSpec", message, [{ type: "Warning", reason: "InvalidSpec", message }]);
+  }
   const cannot = (operation: string) =>
     blocked(phase, STALLED_REASONS.UnsupportedByProvider, `provider type ${providerType} does not support ${operation}`, [
       { type: "Warning", reason: "InvalidSpec", message: `provider type ${providerType} does not support ${operation}` },
@@ -256,19 +287,20 @@ function planConnected(input: PlanInput, session: ObservedSession, phase: Phase)
       return { phase, steps, verdict: progress("Starting", `starting the ${providerType} session`), requeue: "acted", events };
     }
     case "Starting":
-      return { phase, steps: [], verdict: progress("Starting", `the ${providerType} session is starting`), requeue: "starting", events: [] };
+      return planStarting(input, session, phase);
     case "ScanQR": {
       const pairing = planPairing(input, phase);
-      return pairing.verdict.stalled ? pairing : { ...pairing, steps: [...webhookSteps(input, session), ...pairing.steps] };
+      if (pairing.verdict.stalled) return pairing;
+      return { ...pairing, steps: [...webhookSteps(input, session), ...pairing.steps], events: [...pairing.events, ...rewiringEvents(input, session)] };
     }
     case "Connected": {
-      const steps: Step[] = [];
-      // Providers report webhookInSync only where they can wire webhooks at all.
-      if (capabilities.webhook && session.webhookInSync === false) steps.push({ kind: "configureWebhook" });
+      const steps: Step[] = webhookSteps(input, session);
       if (input.qrSecretFilled) steps.push({ kind: "clearQr" });
       const number = session.phoneNumber ? ` as +${session.phoneNumber}` : "";
-      const events: PlannedEvent[] =
-        status.phase === "Connected" ? [] : [{ type: "Normal", reason: "Connected", message: `linked${number}` }];
+      const events: PlannedEvent[] = [
+        ...(status.phase === "Connected" ? [] : [{ type: "Normal" as const, reason: "Connected", message: `linked${number}` }]),
+        ...rewiringEvents(input, session),
+      ];
       return {
         phase,
         steps,
@@ -284,11 +316,58 @@ function planConnected(input: PlanInput, session: ObservedSession, phase: Phase)
 }
 
 /**
+ * A session left STARTING for longer than stuckTimeoutMs is a known failure of real gateways
+ * (WAHA issues #1043, #2243): it is restarted once; still STARTING a stuckTimeoutMs after
+ * that, it is Failed and recovered like a FAILED session, with the same backoff. Each restart
+ * starts the clock again. An unknown state is never called stuck, and looks again at the
+ * poll interval rather than every 2 s (cloud_api: Meta's 200 calls/hour budget per WABA).
+ */
+function planStarting(input: PlanInput, session: ObservedSession, phase: Phase): Plan {
+  const { providerType, now } = input;
+  const waiting: Plan = {
+    phase,
+    steps: [],
+    verdict: progress("Starting", `the ${providerType} session is starting`),
+    requeue: session.unknownState ? "poll" : "starting",
+    events: [],
+  };
+  if (session.unknownState || !input.capabilities.restart) return waiting;
+  const seen = input.status.providerState;
+  const since = seen?.state === session.providerState ? Date.parse(seen.since) : now;
+  if (now - since < input.stuckTimeoutMs) return waiting;
+  const stuck = `stuck in ${session.providerState} for more than ${human(input.stuckTimeoutMs)}`;
+  const restartedNow = { state: session.providerState, since: new Date(now).toISOString() };
+  if (input.status.recovery === undefined) {
+    return {
+      phase,
+      steps: [{ kind: "restart", why: "recovery" }],
+      verdict: progress("Restarting", `the ${providerType} session was ${stuck}; restarting it once`),
+      requeue: "acted",
+      events: [{ type: "Normal", reason: "Restarted", message: `restarted the ${providerType} session, ${stuck}; if it stays stuck it is reported Failed` }],
+      recovery: { attempts: 0 },
+      providerState: restartedNow,
+    };
+  }
+  const recovering = planRecovery(input, { ...session, message: stuck }, "Failed");
+  return recovering.steps.length > 0 ? { ...recovering, providerState: restartedNow } : recovering;
+}
+
+/**
  * The webhook is wired before the phone links, not only once connected: the events of
  * linking (Wappfy's instance.qr and instance.connected) are what a receiver waits for.
  */
 function webhookSteps(input: PlanInput, session: ObservedSession): Step[] {
+  // Providers report webhookInSync only where they can wire webhooks at all.
   return input.capabilities.webhook && session.webhookInSync === false ? [{ kind: "configureWebhook" }] : [];
+}
+
+/**
+ * Where rewiring restarts a running session (WAHA), the user hears it: one Event per
+ * change, since the rewired session reports in sync afterwards.
+ */
+function rewiringEvents(input: PlanInput, session: ObservedSession): PlannedEvent[] {
+  if (!input.capabilities.webhookRestartsSession || webhookSteps(input, session).length === 0) return [];
+  return [{ type: "Normal", reason: "Restarted", message: `reconfiguring the webhook restarts the ${input.providerType} session; the link is kept` }];
 }
 
 function planPairing(input: PlanInput, phase: Phase): Plan {

@@ -13,7 +13,7 @@ import { describeFailure, type Failure } from "../failures.ts";
 import { ProviderResolutionError } from "../provider/connections.ts";
 import { publish } from "../publish.ts";
 import { executePlan, StepsFailed, type ExecuteContext } from "./execute.ts";
-import { observeInstance, observeLocal, planInputOf, providerRefOf } from "./observe.ts";
+import { observeInstance, observeLocal, planInputOf, providerFields, providerRefOf } from "./observe.ts";
 import { MUTATING_STEPS, planInstance } from "./plan.ts";
 import { reportInstance, type Round } from "./report.ts";
 import type { ObservedSession } from "../../providers/types.ts";
@@ -171,7 +171,8 @@ async function finalize(ctx: OperatorContext, instance: InstanceObject, spec: In
         const apiKey = spec.credentialsSecretRef
           ? await ctx.secrets.value(namespace, spec.credentialsSecretRef.name, spec.credentialsSecretRef.key).catch(() => undefined)
           : undefined;
-        return { provider, ref: { ...cleanupRef(instance, spec, provider.type), ...(apiKey !== undefined ? { apiKey } : {}) } };
+        const own = await providerFields(ctx, namespace, spec, provider, true);
+        return { provider, ref: { ...cleanupRef(instance, spec), ...own, ...(apiKey !== undefined ? { apiKey } : {}) } };
       });
       const session = await local.provider.client.observe(local.ref);
       if (session && (session.ownerUid === undefined || session.ownerUid === instance.metadata.uid)) {
@@ -198,13 +199,12 @@ async function finalize(ctx: OperatorContext, instance: InstanceObject, spec: In
   return {};
 }
 
-function cleanupRef(instance: InstanceObject, spec: InstanceSpec, type: string) {
+function cleanupRef(instance: InstanceObject, spec: InstanceSpec) {
   return {
     namespace: instance.metadata.namespace as string,
     name: instance.metadata.name,
     uid: instance.metadata.uid as string,
     ...(instance.status?.providerInstanceId ? { providerInstanceId: instance.status.providerInstanceId } : {}),
-    ...(spec.cloudApi && type === "cloud_api" ? { cloudApi: { phoneNumberId: spec.cloudApi.phoneNumberId, ...(spec.cloudApi.wabaId ? { wabaId: spec.cloudApi.wabaId } : {}) } } : {}),
     ...(spec.displayName ? { displayName: spec.displayName } : {}),
   };
 }

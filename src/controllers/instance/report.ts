@@ -58,7 +58,8 @@ export function reportInstance(input: ReportInput): InstanceReport {
   }
   if (input.spec.webhook) {
     status.webhook = { secretName: input.spec.webhook.secretRef?.name ?? webhookSecretName(input.name), url: input.spec.webhook.url };
-  } else {
+  } else if (!stillWired(input.rounds)) {
+    // Kept until the provider no longer shows our wiring: it names what unwiring must remove.
     delete status.webhook;
   }
   const last = input.rounds.at(-1)?.plan;
@@ -119,6 +120,7 @@ function applyRound(status: InstanceStatus, round: Round, input: ReportInput, ev
   // failed is still owed, and says nothing happened.
   if (facts.length === plan.steps.length) {
     events.push(...plan.events);
+    if (plan.providerState !== undefined) status.providerState = plan.providerState;
     if (plan.recovery === null) delete status.recovery;
     else if (plan.recovery !== undefined) status.recovery = plan.recovery;
     if (plan.lastRestartAt !== undefined) {
@@ -127,6 +129,14 @@ function applyRound(status: InstanceStatus, round: Round, input: ReportInput, ev
     }
   }
   return qrFetched;
+}
+
+/** Whether the provider still shows our webhook wiring after this pass (an unwiring that did not happen yet). */
+function stillWired(rounds: readonly Round[]): boolean {
+  const last = rounds.at(-1);
+  if (!last) return true;
+  const unwired = rounds.some((round) => round.facts.some((fact) => fact.kind === "done" && fact.step === "configureWebhook"));
+  return !unwired && last.session?.webhookInSync === false;
 }
 
 /** Status fields that follow directly from the observation. */

@@ -7,10 +7,13 @@ import { createHash } from "node:crypto";
 import { clusterProviderSpecSchema, providerSpecSchema } from "../../api/provider.ts";
 import { parseDuration } from "../../config.ts";
 import type { SecretReader } from "../../kube/secret-cache.ts";
+import { MissingSecretError, secretValue } from "../../kube/secrets.ts";
 import type { ResponseObserver } from "../../providers/http.ts";
+import { InFlightLimit } from "../../providers/in-flight.ts";
 import { RateLimiter } from "../../providers/rate-limiter.ts";
 import { DEFAULT_PROVIDER_URLS, PROVIDER_FACTORIES } from "../../providers/registry.ts";
-import type { ProviderClient, ProviderSettings, ProviderType } from "../../providers/types.ts";
+import type { InstanceRef, ProviderClient, ProviderDeps, ProviderSettings, ProviderType } from "../../providers/types.ts";
+import { redactor } from "../../redaction.ts";
 import type { ProviderObject } from "../context.ts";
 
 export const PROVIDER_KIND = "WhatsAppProvider";
@@ -67,6 +70,7 @@ interface Entry {
   fingerprint: string;
   client: ProviderClient;
   limiter: RateLimiter;
+  inFlight: InFlightLimit;
 }
 
 export class ProviderConnections {
@@ -75,6 +79,8 @@ export class ProviderConnections {
   private readonly observe: ResponseObserver | undefined;
   private readonly lookup: (ref: ProviderRefKey) => ProviderObject | undefined;
   private readonly operatorNamespace: string;
+  private readonly maxInFlight: number;
+  private readonly mayWrite: (() => boolean) | undefined;
   private readonly entries = new Map<string, Entry>();
 
   constructor(options: {
@@ -83,8 +89,14 @@ export class ProviderConnections {
     lookup: (ref: ProviderRefKey) => ProviderObject | undefined;
     observe?: ResponseObserver;
     operatorNamespace: string;
+    /** Requests on the wire to one provider at once (default 4). */
+    maxInFlight?: number;
+    /** Leader election's answer to "may this replica change anything now?"; absent means always. */
+    mayWrite?: () => boolean;
   }) {
     this.secrets = options.secrets;
+    this.maxInFlight = options.maxInFlight ?? 4;
+    this.mayWrite = options.mayWrite;
     this.operatorNamespace = options.operatorNamespace;
     this.timeoutMs = options.timeoutMs;
     this.lookup = options.lookup;
@@ -104,15 +116,17 @@ export class ProviderConnections {
     if (!parsed.success) throw new ProviderResolutionError("InvalidSpec", `${ref.kind} ${ref.name} has an invalid spec: ${parsed.error.issues[0]?.message}`);
     const spec = parsed.data;
     const credentials = spec.credentialsSecretRef as { name: string; key: string; namespace?: string } | undefined;
-    const apiKey = credentials
-      ? await this.secrets.value(credentials.namespace ?? (ref.namespace as string), credentials.name, credentials.key)
-      : undefined;
+    const { apiKey, login } = credentials
+      ? await readCredentials(this.secrets, { namespace: credentials.namespace ?? (ref.namespace as string), name: credentials.name, key: credentials.key })
+      : {};
     const url = spec.url ?? DEFAULT_PROVIDER_URLS[spec.type];
     if (!url) throw new ProviderResolutionError("InvalidSpec", `${ref.kind} ${ref.name} has no url`);
     const settings: ProviderSettings = {
       type: spec.type,
       url: url.replace(/\/+$/, ""),
       ...(apiKey !== undefined ? { apiKey } : {}),
+      ...(login !== undefined ? { login } : {}),
+      ...(spec.whapi ? { whapi: { apiKeyInQuery: spec.whapi.apiKeyInQuery } } : {}),
       rateLimit: { requestsPerSecond: spec.rateLimit?.requestsPerSecond ?? 10, burst: spec.rateLimit?.burst ?? 20 },
       timeoutMs: this.timeoutMs,
     };
@@ -135,9 +149,9 @@ export class ProviderConnections {
   private async eventsTarget(ref: ProviderRefKey, object: ProviderObject, baseUrl: string | undefined): Promise<ResolvedProvider["events"]> {
     if (!baseUrl) return undefined;
     const secret = await this.secrets.secret(eventsSecretNamespace(ref, this.operatorNamespace), eventsSecretName(object.metadata.name));
-    const encoded = secret?.data?.[EVENTS_HMAC_KEY];
-    if (!encoded) return undefined;
-    return { url: `${baseUrl.replace(/\/+$/, "")}${providerEventsPath(ref)}`, hmacKey: Buffer.from(encoded, "base64").toString("utf8") };
+    const hmacKey = secretValue(secret, EVENTS_HMAC_KEY);
+    if (!hmacKey) return undefined;
+    return { url: `${baseUrl.replace(/\/+$/, "")}${providerEventsPath(ref)}`, hmacKey };
   }
 
   forget(key: string): void {
@@ -146,16 +160,86 @@ export class ProviderConnections {
 
   private clientFor(key: string, settings: ProviderSettings): ProviderClient {
     const fingerprint = createHash("sha256")
-      .update(JSON.stringify([settings.type, settings.url, settings.apiKey ?? "", settings.timeoutMs]))
+      .update(JSON.stringify([settings.type, settings.url, settings.apiKey ?? "", settings.login ?? null, settings.whapi ?? null, settings.timeoutMs]))
       .digest("hex");
     const existing = this.entries.get(key);
     if (existing) {
       existing.limiter.update(settings.rateLimit);
       if (existing.fingerprint === fingerprint) return existing.client;
     }
+    // The limiter and the in-flight bound outlive a client rebuilt for new settings: they belong to the provider.
     const limiter = existing?.limiter ?? new RateLimiter(settings.rateLimit);
-    const client = PROVIDER_FACTORIES[settings.type](settings, { limiter, ...(this.observe ? { observe: this.observe } : {}) });
-    this.entries.set(key, { fingerprint, client, limiter });
+    const inFlight = existing?.inFlight ?? new InFlightLimit(this.maxInFlight);
+    const deps: ProviderDeps = {
+      limiter,
+      inFlight,
+      ...(this.observe ? { observe: this.observe } : {}),
+      ...(this.mayWrite ? { mayWrite: this.mayWrite } : {}),
+    };
+    const client = rememberingSecrets(PROVIDER_FACTORIES[settings.type](settings, deps));
+    this.entries.set(key, { fingerprint, client, limiter, inFlight });
     return client;
   }
+}
+
+/** The credentials Secret's keys for an account login (wapiz), beside the API key or token. */
+export const LOGIN_EMAIL_KEY = "email";
+export const LOGIN_PASSWORD_KEY = "password";
+
+/**
+ * What the credentials Secret holds: the value under `key` (an API key or token) and, when
+ * it has both `email` and `password`, an account login. With a login the key may be absent.
+ * Throws MissingSecretError when the Secret is missing or holds neither.
+ */
+async function readCredentials(
+  secrets: SecretReader,
+  ref: { readonly namespace: string; readonly name: string; readonly key: string },
+): Promise<Pick<ProviderSettings, "apiKey" | "login">> {
+  const secret = await secrets.secret(ref.namespace, ref.name);
+  if (!secret) throw new MissingSecretError(ref.namespace, ref.name);
+  // Through secretValue: the redactor learns each value before it can be echoed anywhere.
+  const value = (key: string) => secretValue(secret, key);
+  const apiKey = value(ref.key);
+  const email = value(LOGIN_EMAIL_KEY);
+  const password = value(LOGIN_PASSWORD_KEY);
+  const login = email && password ? { email, password } : undefined;
+  if (apiKey === undefined && login === undefined) throw new MissingSecretError(ref.namespace, ref.name, ref.key);
+  return { ...(apiKey !== undefined ? { apiKey } : {}), ...(login ? { login } : {}) };
+}
+
+/**
+ * The client, telling the process-wide redactor every secret it is given or answers with
+ * (keys, PINs, HMAC keys; QR payloads and pairing codes) before a provider could echo it.
+ */
+function rememberingSecrets(client: ProviderClient): ProviderClient {
+  const seen = (ref: InstanceRef): InstanceRef => {
+    redactor.remember(ref.apiKey, ref.cloudApi?.pin, ref.webhook?.hmacKey, ref.providerEvents?.hmacKey);
+    return ref;
+  };
+  return {
+    type: client.type,
+    capabilities: client.capabilities,
+    checkHealth: (options) => {
+      redactor.remember(options?.instanceKey);
+      return client.checkHealth(options);
+    },
+    observe: (ref) => client.observe(seen(ref)),
+    create: (ref) => client.create(seen(ref)),
+    connect: (ref, id) => client.connect(seen(ref), id),
+    disconnect: (ref, id) => client.disconnect(seen(ref), id),
+    restart: (ref, id) => client.restart(seen(ref), id),
+    logout: (ref, id) => client.logout(seen(ref), id),
+    remove: (ref, id) => client.remove(seen(ref), id),
+    configureWebhook: (ref, id) => client.configureWebhook(seen(ref), id),
+    fetchQr: async (ref, id) => {
+      const qr = await client.fetchQr(seen(ref), id);
+      redactor.rememberBriefly(qr?.text);
+      return qr;
+    },
+    requestPairingCode: async (ref, id, phoneNumber) => {
+      const code = await client.requestPairingCode(seen(ref), id, phoneNumber);
+      redactor.rememberBriefly(code);
+      return code;
+    },
+  };
 }

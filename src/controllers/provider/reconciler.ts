@@ -10,6 +10,9 @@ import { isConflict } from "../../kube/client.ts";
 import { CLUSTER_PROVIDERS, PROVIDERS, type KubeObject } from "../../kube/resources.ts";
 import { deleteOwnedSecret, ensureOwnedSecret } from "../../kube/secret-cache.ts";
 import type { Verdict } from "../conditions.ts";
+import { instanceSpecSchema } from "../../api/instance.ts";
+import { MissingSecretError } from "../../kube/secrets.ts";
+import type { HealthOptions } from "../../providers/types.ts";
 import type { OperatorContext, ProviderObject, ReconcileResult } from "../context.ts";
 import { describeFailure, type Failure } from "../failures.ts";
 import { instancesUsing } from "../instance/observe.ts";
@@ -17,6 +20,7 @@ import type { PlannedEvent } from "../instance/plan.ts";
 import { publish } from "../publish.ts";
 import {
   CLUSTER_PROVIDER_KIND,
+  type ResolvedProvider,
   EVENTS_HMAC_KEY,
   eventsSecretName,
   eventsSecretNamespace,
@@ -43,7 +47,7 @@ export async function reconcileProvider(ctx: OperatorContext, kind: string, key:
   try {
     await ensureEventsSecret(ctx, ref, object);
     const provider = await ctx.connections.resolve(ref);
-    const report = await provider.client.checkHealth();
+    const report = await provider.client.checkHealth(await healthOptions(ctx, provider));
     health = { type: provider.type, url: provider.settings.url, ...(report.version ? { version: report.version } : {}) };
   } catch (error) {
     failure = describeFailure(error, "provider", ctx.clock.now());
@@ -100,6 +104,28 @@ export function reportProvider(input: ProviderReportInput): { status: ProviderSt
         ? { requeueAfterMs: failure.lookAgain ? 500 : STALLED_RECHECK_MS }
         : { backoff: true };
   return { status, verdict, events, result };
+}
+
+/**
+ * A provider without credentials of its own (whapi: one key per device) reads its version
+ * with a managed instance's key: the first instance, by namespace and name, whose key Secret
+ * is there. Without one, the provider is only checked for reachability.
+ */
+async function healthOptions(ctx: OperatorContext, provider: ResolvedProvider): Promise<HealthOptions> {
+  if (provider.settings.apiKey !== undefined || provider.settings.login !== undefined) return {};
+  const users = instancesUsing(ctx, provider.key)
+    .filter((instance) => !instance.metadata.deletionTimestamp)
+    .sort((a, b) => `${a.metadata.namespace}/${a.metadata.name}`.localeCompare(`${b.metadata.namespace}/${b.metadata.name}`));
+  for (const instance of users) {
+    const secret = instanceSpecSchema.safeParse(instance.spec).data?.credentialsSecretRef;
+    if (!secret) continue;
+    try {
+      return { instanceKey: await ctx.secrets.value(instance.metadata.namespace as string, secret.name, secret.key) };
+    } catch (error) {
+      if (!(error instanceof MissingSecretError)) throw error;
+    }
+  }
+  return {};
 }
 
 /** spec.events: a random HMAC key per provider, in <name>-events, owned by the provider. */

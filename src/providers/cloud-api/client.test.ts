@@ -1,12 +1,14 @@
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { CloudApiEmulator } from "../../../test/emulators/cloud-api/emulator.ts";
+import { CloudApiEmulator, type CloudApiEmulatorOptions } from "../../../test/emulators/cloud-api/emulator.ts";
 import { FakeClock } from "../../../test/emulators/shared/clock.ts";
 import { ProviderError } from "../errors.ts";
 import { RateLimiter } from "../rate-limiter.ts";
 import type { InstanceRef, ProviderClient, ProviderSettings } from "../types.ts";
+import { instanceSpecSchema } from "../../api/instance.ts";
 import {
   classifyGraphError,
   cloudApiCapabilities,
+  cloudApiInstanceOptions,
   createCloudApiClient,
   GRAPH_API_VERSION,
   graphBaseUrl,
@@ -57,6 +59,9 @@ describe("classifyGraphError", () => {
 
   it.each([
     ["an expired token (190)", error(190), "InvalidCredentials"],
+    ["issue 9.8: a missing token (104)", error(104), "InvalidCredentials"],
+    ["issue 9.8: a number or WABA deleted or not found (803)", error(803), "NotFound"],
+    ["issue 9.8: an incomplete deregistration (133000), which another deregister fixes", error(133000), "WrongState"],
     ["an auth failure (0)", error(0), "InvalidCredentials"],
     ["an unknown object (100/33)", error(100, { error_subcode: 33 }), "NotFound"],
     ["a number that is not registered (100/2207051)", error(100, { error_subcode: 2207051 }), "Conflict"],
@@ -64,7 +69,6 @@ describe("classifyGraphError", () => {
     ["an invalid parameter (100)", error(100), "Rejected"],
     ["a wrong PIN (133005)", error(133005), "Rejected"],
     ["a missing permission (10)", error(10), "Rejected"],
-    ["an incomplete deregistration (133000)", error(133000), "Rejected"],
     ["an unknown error (1)", error(1), "Unavailable"],
     ["a temporary problem (2)", error(2), "Unavailable"],
     ["the registration server being down (133004)", error(133004), "Unavailable"],
@@ -100,11 +104,42 @@ describe("classifyGraphError", () => {
     expect(classified.message).toContain(new Date(now + forMs).toISOString());
   });
 
-  it("keeps the code, the HTTP status and Meta's details", () => {
+  it("keeps the code (with the subcode where Graph gives one), the HTTP status and Meta's details", () => {
+    expect(classifyGraphError(error(100, { error_subcode: 33 }), { now }).code).toBe("100/33");
     const classified = classifyGraphError(error(133016, { error_data: { details: "try again later" } }), { now, status: 400 });
     expect(classified.code).toBe("133016");
     expect(classified.status).toBe(400);
     expect(classified.message).toContain("try again later");
+  });
+});
+
+describe("cloudApiInstanceOptions: the instance fields the Cloud API module fills from spec", () => {
+  const spec = instanceSpecSchema.parse({
+    providerRef: { name: "meta" },
+    cloudApi: { phoneNumberId: NUMBER, wabaId: WABA, pinSecretRef: { name: "wa-pin" } },
+  });
+  const reads: string[] = [];
+  const readSecret = async (name: string, key: string) => {
+    reads.push(`${name}/${key}`);
+    return PIN;
+  };
+
+  it("reads the PIN from pinSecretRef for a normal pass", async () => {
+    reads.length = 0;
+    expect(await cloudApiInstanceOptions(spec, { readSecret, cleanup: false })).toEqual({ cloudApi: { phoneNumberId: NUMBER, wabaId: WABA, pin: PIN } });
+    expect(reads).toEqual(["wa-pin/pin"]);
+  });
+
+  it("reads no Secret when deleting: a PIN Secret already gone must not block it", async () => {
+    reads.length = 0;
+    expect(await cloudApiInstanceOptions(spec, { readSecret, cleanup: true })).toEqual({ cloudApi: { phoneNumberId: NUMBER, wabaId: WABA } });
+    expect(reads).toEqual([]);
+  });
+
+  it("names what is missing when spec.cloudApi is absent", async () => {
+    const bare = instanceSpecSchema.parse({ providerRef: { name: "meta" } });
+    expect(await cloudApiInstanceOptions(bare, { readSecret, cleanup: false })).toEqual({ invalid: expect.stringContaining("spec.cloudApi") });
+    expect(await cloudApiInstanceOptions(bare, { readSecret, cleanup: true })).toEqual({});
   });
 });
 
@@ -113,14 +148,17 @@ describe("Cloud API client against the emulator", () => {
   let emulator: CloudApiEmulator;
   let base: string;
 
+  const seed = { id: NUMBER, wabaId: WABA, displayPhoneNumber: "+1 555-025-3483", verifiedName: "Support", qualityRating: "GREEN" };
+
+  async function boot(options: Partial<CloudApiEmulatorOptions> = {}): Promise<void> {
+    await emulator?.stop();
+    emulator = new CloudApiEmulator({ token: TOKEN, clock, numbers: [seed], ...options });
+    base = await emulator.start();
+  }
+
   beforeEach(async () => {
     clock = new FakeClock();
-    emulator = new CloudApiEmulator({
-      token: TOKEN,
-      clock,
-      numbers: [{ id: NUMBER, wabaId: WABA, displayPhoneNumber: "+1 555-025-3483", verifiedName: "Support", qualityRating: "GREEN" }],
-    });
-    base = await emulator.start();
+    await boot();
   });
 
   afterEach(async () => {
@@ -143,7 +181,7 @@ describe("Cloud API client against the emulator", () => {
 
   const paths = (): string[] => emulator.calls.map((c) => `${c.method} ${c.path}`);
 
-  it("declares registration, logout and WABA webhooks, and nothing session-like", () => {
+  it("declares registration, logout and per-number webhooks, and nothing session-like", () => {
     expect(cloudApiCapabilities).toMatchObject({
       qr: false,
       pairingCode: false,
@@ -154,10 +192,12 @@ describe("Cloud API client against the emulator", () => {
       webhookSigning: false,
       version: false,
     });
-    expect(cloudApiCapabilities.webhookEvents).toEqual(
-      expect.arrayContaining(["messages", "account_update", "phone_number_quality_update", "phone_number_name_update", "account_alerts", "security"]),
-    );
     expect(client().type).toBe("cloud_api");
+  });
+
+  it("issue 9.7: declares no event filter (webhook fields are an app setting): an event list is Stalled as unsupported, naming it", () => {
+    // The planner stalls a spec whose events a "none" provider cannot filter (plan.test.ts, "what the provider cannot do").
+    expect(cloudApiCapabilities.webhookEvents).toBe("none");
   });
 
   it("takes a number from PENDING through register to Connected, and back out with deregister", async () => {
@@ -172,6 +212,7 @@ describe("Cloud API client against the emulator", () => {
       phase: "Connected",
       providerState: "CONNECTED",
       phoneNumber: "15550253483",
+      webhookInSync: true,
       details: { qualityRating: "GREEN", displayPhoneNumber: "+1 555-025-3483", verifiedName: "Support", nameStatus: "APPROVED" },
     });
 
@@ -196,12 +237,49 @@ describe("Cloud API client against the emulator", () => {
     expect(await client().observe(ref)).toMatchObject({ phase: "Connected", providerState: "FLAGGED", message: expect.stringMatching(/low quality/) });
   });
 
-  it("keeps an unknown status word and waits", async () => {
+  it("issue 9.8: keeps an unknown status word, waits, and flags it unknown so the planner looks again at the poll interval", async () => {
     emulator.number(NUMBER).status = "WARMING_UP";
-    expect(await client().observe(ref)).toMatchObject({ phase: "Starting", providerState: "WARMING_UP" });
+    expect(await client().observe(ref)).toMatchObject({ phase: "Starting", providerState: "WARMING_UP", unknownState: true });
   });
 
-  it("treats logout of a number that is not registered as done", async () => {
+  it("issue 9.8: a number Graph reports without a status (PhoneNumberInfo declares none) is observed as an unknown state, not a failed pass", async () => {
+    await boot({ numbers: [{ ...seed, reportsStatus: false }] });
+    expect(await client().observe(ref)).toMatchObject({ phase: "Starting", providerState: "UNKNOWN", unknownState: true });
+  });
+
+  it("issue 9.8: a number deleted from its WABA (803) is gone: observe finds nothing and remove is done", async () => {
+    emulator.deleteNumber(NUMBER);
+    expect(await client().observe(ref)).toBeNull();
+    await client().remove(ref, NUMBER);
+    expect(emulator.attemptsInWindow(NUMBER)).toBe(0);
+  });
+
+  it("issue 9.8: register refused with 133000 (incomplete deregistration) deregisters again, and the next register succeeds", async () => {
+    const cloud = client();
+    await cloud.connect(ref, NUMBER);
+    emulator.interruptDeregistration(NUMBER);
+    expect((await failure(cloud.connect(ref, NUMBER))).kind).toBe("WrongState");
+    expect(emulator.number(NUMBER).deregistrationIncomplete).toBe(false);
+    await cloud.connect(ref, NUMBER);
+    expect(emulator.number(NUMBER).status).toBe("CONNECTED");
+  });
+
+  it("issue 9.8: a deregister answered with plain code 100 ('not currently linked') is already done", async () => {
+    await boot({ notRegisteredAnswer: "plain" });
+    await client().logout(ref, NUMBER);
+    expect(emulator.calls.at(-2)).toMatchObject({ method: "POST", path: `/${GRAPH_API_VERSION}/${NUMBER}/deregister`, status: 400 });
+  });
+
+  it("a plain code 100 on deregister of a number that still reads registered (a Business app number) is a refusal, not done", async () => {
+    await boot({ notRegisteredAnswer: "plain", numbers: [{ ...seed, businessApp: true }] });
+    const cloud = client();
+    await cloud.connect(ref, NUMBER);
+    const error = await failure(cloud.logout(ref, NUMBER));
+    expect(error.kind).toBe("Rejected");
+    expect(error.message).toMatch(/SMB/);
+  });
+
+  it("treats logout of a number that is not registered (100/2207051) as done", async () => {
     await client().logout(ref, NUMBER);
     expect(emulator.calls.at(-1)?.status).toBe(400);
   });
@@ -234,35 +312,74 @@ describe("Cloud API client against the emulator", () => {
 
   describe("webhook", () => {
     const url = "https://hooks.example.com/wa";
+    const OTHER = "106540352242923";
+    const posts = (path: string) => emulator.calls.filter((call) => call.method === "POST" && call.path === `/${GRAPH_API_VERSION}/${path}`);
 
-    it("is out of sync until subscribed, then in sync, with the instance's key as verify token", async () => {
+    it("issue 9.1: points only this number at the URL (webhook_configuration on POST /{phone-number-id}), with the key as verify token, never a WABA-wide override", async () => {
       const cloud = client();
       expect((await cloud.observe(withWebhook(url)))?.webhookInSync).toBe(false);
       await cloud.configureWebhook(withWebhook(url), NUMBER);
-      expect(emulator.subscription(WABA)).toEqual({ overrideCallbackUri: url, verifyToken: HMAC });
+      expect(emulator.number(NUMBER).callback).toEqual({ overrideCallbackUri: url, verifyToken: HMAC });
+      // Meta sends a number's override only once the app is subscribed to the WABA: subscribed, without an override.
+      expect(emulator.subscription(WABA)).toEqual({});
       expect((await cloud.observe(withWebhook(url)))?.webhookInSync).toBe(true);
       expect((await cloud.observe(withWebhook("https://elsewhere.example.com/wa")))?.webhookInSync).toBe(false);
     });
 
-    it("says nothing about webhooks when none is wanted", async () => {
-      expect(await client().observe(ref)).not.toHaveProperty("webhookInSync");
+    it("issue 9.1: two numbers of one WABA keep their own URLs", async () => {
+      emulator.addNumber({ id: OTHER, wabaId: WABA, displayPhoneNumber: "+1 555-025-3484" });
+      const second: InstanceRef = { ...ref, name: "sales-line", cloudApi: { phoneNumberId: OTHER, wabaId: WABA, pin: PIN }, webhook: { url: `${url}/sales`, events: [], hmacKey: HMAC } };
+      const cloud = client();
+      await cloud.configureWebhook(withWebhook(url), NUMBER);
+      await cloud.configureWebhook(second, OTHER);
+      expect((await cloud.observe(withWebhook(url)))?.webhookInSync).toBe(true);
+      expect((await cloud.observe(second))?.webhookInSync).toBe(true);
+      expect(emulator.number(NUMBER).callback?.overrideCallbackUri).toBe(url);
+    });
+
+    it("issue 9.1: subscribes the app to the WABA only when no app is; an existing subscription and its WABA override are left alone", async () => {
+      const subscribe = await fetch(`${base}/${GRAPH_API_VERSION}/${WABA}/subscribed_apps`, {
+        method: "POST",
+        headers: { Authorization: `Bearer ${TOKEN}`, "Content-Type": "application/json" },
+        body: JSON.stringify({ override_callback_uri: "https://crm.example.com/wa", verify_token: "theirs" }),
+      });
+      expect(subscribe.status).toBe(200);
+      await client().configureWebhook(withWebhook(url), NUMBER);
+      expect(posts(`${WABA}/subscribed_apps`)).toHaveLength(1);
+      expect(emulator.subscription(WABA)).toEqual({ overrideCallbackUri: "https://crm.example.com/wa", verifyToken: "theirs" });
+      expect(emulator.number(NUMBER).callback?.overrideCallbackUri).toBe(url);
+    });
+
+    it("issue 9.1: unwiring removes only this number's override, never the app's subscription to the WABA", async () => {
+      const cloud = client();
+      await cloud.configureWebhook(withWebhook(url), NUMBER);
+      await cloud.configureWebhook({ ...ref, previousWebhookUrl: url }, NUMBER);
+      expect(emulator.number(NUMBER).callback).toBeUndefined();
+      expect(emulator.subscription(WABA)).toEqual({});
+      expect(emulator.calls.some((call) => call.method === "DELETE")).toBe(false);
+    });
+
+    it("issue 9.6: once spec.webhook is gone, the override the operator set is out of sync; one it did not set is left alone", async () => {
+      const cloud = client();
+      await cloud.configureWebhook(withWebhook(url), NUMBER);
+      expect((await cloud.observe({ ...ref, previousWebhookUrl: url }))?.webhookInSync).toBe(false);
+      expect((await cloud.observe(ref))?.webhookInSync).toBe(true);
+      expect((await cloud.observe({ ...ref, previousWebhookUrl: "https://old.example.com/wa" }))?.webhookInSync).toBe(true);
+      await cloud.configureWebhook({ ...ref, previousWebhookUrl: "https://old.example.com/wa" }, NUMBER);
+      expect(emulator.number(NUMBER).callback?.overrideCallbackUri).toBe(url);
+    });
+
+    it("reads the wiring in the same request as the number's state", async () => {
+      expect(await client().observe(ref)).toMatchObject({ webhookInSync: true });
       expect(paths()).toEqual([`GET /${GRAPH_API_VERSION}/${NUMBER}`]);
     });
 
-    it("unsubscribes the app from the WABA when the webhook is no longer wanted", async () => {
-      const cloud = client();
-      await cloud.configureWebhook(withWebhook(url), NUMBER);
-      await cloud.configureWebhook(ref, NUMBER);
-      expect(emulator.subscription(WABA)).toBeUndefined();
-      expect(emulator.calls.at(-1)).toEqual({ method: "DELETE", path: `/${GRAPH_API_VERSION}/${WABA}/subscribed_apps`, status: 200 });
-    });
-
-    it("needs the WABA id to subscribe, and has nothing to remove without one", async () => {
+    it("needs the WABA id to subscribe the app there, and has nothing to remove without an override", async () => {
       const noWaba: InstanceRef = { ...withWebhook(url), cloudApi: { phoneNumberId: NUMBER, pin: PIN } };
       expect((await failure(client().configureWebhook(noWaba, NUMBER))).message).toMatch(/wabaId is needed/);
       const { webhook: _ignored, ...noWebhook } = noWaba;
-      await client().configureWebhook(noWebhook, NUMBER);
-      expect(emulator.calls).toEqual([]);
+      await client().configureWebhook({ ...noWebhook, previousWebhookUrl: url }, NUMBER);
+      expect(emulator.calls.map((call) => call.method)).toEqual(["GET"]);
     });
 
     it("needs a key to use as verify token", async () => {

@@ -9,8 +9,12 @@
  * - connect = `POST /{id}/register` with the two-step PIN; logout = `POST /{id}/deregister`;
  * - remove = deregister too (a number cannot be deleted here), skipped when the number is
  *   not registered so it does not spend one of the ten register/deregister requests per 72 h;
- * - webhook = the WABA's `subscribed_apps` with `override_callback_uri`, using the instance's
- *   webhook key as `verify_token` (Meta signs deliveries with the app secret, not our key);
+ * - webhook = this number's own callback override, `webhook_configuration.override_callback_uri`
+ *   on `POST /{id}` (cloud-api.md 2.1), with the instance's webhook key as `verify_token` (Meta
+ *   signs deliveries with the app secret, not our key). Meta honours an override only for an
+ *   app subscribed to the number's WABA, so the app is subscribed there first, without an
+ *   override, when no app is. The WABA-wide override is never touched: it would redirect every
+ *   number of the account. Webhook fields are an app setting (App Dashboard): no event list;
  * - disconnect, restart, QR and pairing codes do not exist: false, and the methods throw Rejected.
  *
  * Graph errors are classified by `error.code`, never by HTTP status (Meta's guidance, 2.4).
@@ -21,6 +25,7 @@ import { classifyByStatus, ProviderHttp, readErrorBody, retryAfterMs, type HttpR
 import type { RateLimiter } from "../rate-limiter.ts";
 import type {
   HealthReport,
+  InstanceOptions,
   InstanceRef,
   ObservedSession,
   ProviderCapabilities,
@@ -36,19 +41,6 @@ export const GRAPH_BASE_URL = "https://graph.facebook.com";
 /** Graph version used unless the provider URL names one (e.g. `https://graph.facebook.com/v26.0`). */
 export const GRAPH_API_VERSION = "v25.0";
 
-/** WABA webhook fields (cloud-api.md 2.3); the app's subscription in the App Dashboard decides which are sent. */
-export const CLOUD_API_WEBHOOK_FIELDS = [
-  "messages",
-  "account_update",
-  "account_alerts",
-  "account_review_update",
-  "business_capability_update",
-  "message_template_status_update",
-  "phone_number_name_update",
-  "phone_number_quality_update",
-  "security",
-] as const;
-
 export const cloudApiCapabilities: ProviderCapabilities = {
   qr: false,
   pairingCode: false,
@@ -56,7 +48,8 @@ export const cloudApiCapabilities: ProviderCapabilities = {
   restart: false,
   logout: true,
   webhook: true,
-  webhookEvents: CLOUD_API_WEBHOOK_FIELDS,
+  // Which fields are sent is the app's subscription (App Dashboard, cloud-api.md 2.1), shared by every number: not ours to filter.
+  webhookEvents: "none",
   webhookSigning: false,
   version: false,
 };
@@ -76,25 +69,25 @@ const DEFAULT_WAIT_MS = {
   pinGuesses: 12 * HOUR_MS,
 } as const;
 
-const NUMBER_FIELDS = "status,display_phone_number,verified_name,quality_rating,code_verification_status,name_status,platform_type";
+const NUMBER_FIELDS = "status,display_phone_number,verified_name,quality_rating,code_verification_status,name_status,platform_type,webhook_configuration";
 const numberSchema = z
   .object({
-    // Graph adds the id to every node read; status is what we asked for, so it must be there.
-    id: z.string().optional(),
-    status: z.string(),
+    // Graph adds the id to every node read. Meta's PhoneNumberInfo does not declare status: it may be missing.
+    id: z.string(),
+    status: z.string().optional(),
     display_phone_number: z.string().optional(),
     verified_name: z.string().optional(),
     quality_rating: z.string().optional(),
     code_verification_status: z.string().optional(),
     name_status: z.string().optional(),
     platform_type: z.string().optional(),
+    // Where this number's webhooks go, per level (Meta's "Webhook overrides" page).
+    webhook_configuration: z.object({ phone_number: z.string().optional() }).loose().optional(),
   })
   .loose();
 const successSchema = z.object({ success: z.boolean() }).loose();
 const meSchema = z.object({ id: z.string() }).loose();
-const subscribedAppsSchema = z.object({
-  data: z.array(z.object({ override_callback_uri: z.string().optional() }).loose()),
-});
+const subscribedAppsSchema = z.object({ data: z.array(z.object({}).loose()) });
 const graphErrorSchema = z.object({
   error: z
     .object({
@@ -118,6 +111,19 @@ export function graphBaseUrl(url: string): string {
 }
 
 export const createCloudApiClient: ProviderFactory = (settings, deps) => new CloudApiClient(settings, deps);
+
+/**
+ * spec.cloudApi as the client needs it: the number, its WABA, and the two-step PIN read from
+ * pinSecretRef. Deleting needs only the number: a PIN Secret already gone must not block it.
+ */
+export const cloudApiInstanceOptions: InstanceOptions = async (spec, { readSecret, cleanup }) => {
+  const number = spec.cloudApi;
+  if (number === undefined) return cleanup ? {} : { invalid: "spec.cloudApi (phoneNumberId and pinSecretRef) is required for a cloud_api provider" };
+  const pin = cleanup ? undefined : await readSecret(number.pinSecretRef.name, number.pinSecretRef.key);
+  return {
+    cloudApi: { phoneNumberId: number.phoneNumberId, ...(number.wabaId ? { wabaId: number.wabaId } : {}), ...(pin === undefined ? {} : { pin }) },
+  };
+};
 
 class CloudApiClient implements ProviderClient {
   readonly type = "cloud_api" as const;
@@ -143,7 +149,7 @@ class CloudApiClient implements ProviderClient {
   async observe(ref: InstanceRef): Promise<ObservedSession | null> {
     const number = await this.#readNumber(phoneNumberIdOf(ref));
     if (number === null) return null;
-    const status = number.status;
+    const status = number.status?.trim() ?? "";
     const meaning = cloudApiStatusMeaning(status);
     const details = definedOnly({
       qualityRating: number.quality_rating,
@@ -153,13 +159,14 @@ class CloudApiClient implements ProviderClient {
     });
     const digits = number.display_phone_number?.replace(/\D/g, "");
     return {
-      id: number.id ?? phoneNumberIdOf(ref),
+      id: number.id,
       phase: meaning.phase,
       providerState: status === "" ? "UNKNOWN" : status,
       // API.md shows the phone number once connected; displayPhoneNumber is in details before that.
       ...(meaning.phase === "Connected" && digits ? { phoneNumber: digits } : {}),
-      ...(ref.webhook === undefined ? {} : { webhookInSync: await this.#webhookInSync(ref) }),
+      webhookInSync: overrideInSync(ref, number.webhook_configuration?.phone_number),
       ...(meaning.note === undefined ? {} : { message: meaning.note }),
+      ...(meaning.unknown ? { unknownState: true } : {}),
       ...(Object.keys(details).length > 0 ? { details } : {}),
     };
   }
@@ -180,12 +187,22 @@ class CloudApiClient implements ProviderClient {
     }
     // Checked here because a malformed PIN would still spend one of the ten attempts per 72 h.
     if (!/^\d{6}$/.test(pin)) throw new ProviderError("Rejected", "the two-step PIN from pinSecretRef must be exactly 6 digits");
-    const answer = await this.#request(
-      `registering phone number ${id}`,
-      { method: "POST", path: `/${numericId(id, "phone number id")}/register`, json: { messaging_product: "whatsapp", pin } },
-      successSchema,
-      [pin],
-    );
+    let answer: { success: boolean };
+    try {
+      answer = await this.#request(
+        `registering phone number ${id}`,
+        { method: "POST", path: `/${numericId(id, "phone number id")}/register`, json: { messaging_product: "whatsapp", pin } },
+        successSchema,
+        [pin],
+      );
+    } catch (error) {
+      // 133000: an earlier deregistration did not finish; Meta's remedy is to deregister again (cloud-api.md 2.4).
+      if (!(error instanceof ProviderError && error.code === "133000")) throw error;
+      await this.#deregister(id);
+      throw new ProviderError("WrongState", `phone number ${id}: an earlier deregistration was incomplete (133000); deregistered it again, registering on the next look`, {
+        code: "133000",
+      });
+    }
     requireSuccess(answer, `registering phone number ${id}`);
   }
 
@@ -208,33 +225,26 @@ class CloudApiClient implements ProviderClient {
   }
 
   /**
-   * Points the WABA's webhooks at ref.webhook.url (override_callback_uri), or unsubscribes
-   * the app from the WABA when no webhook is wanted. Unsubscribing also stops deliveries to
-   * the app's default callback for this WABA: Graph has no way to drop only the override.
+   * Points this number's webhooks at ref.webhook.url (its own override), or, with no
+   * webhook wanted, removes the number's override where it is the one the operator set
+   * (ref.previousWebhookUrl). The WABA's subscription stays either way: other numbers and
+   * other tools rely on it.
    */
-  async configureWebhook(ref: InstanceRef, _id: string): Promise<void> {
+  async configureWebhook(ref: InstanceRef, id: string): Promise<void> {
     const webhook = ref.webhook;
-    const waba = ref.cloudApi?.wabaId;
-    if (waba === undefined || waba === "") {
-      if (webhook === undefined) return; // Without a WABA nothing can have been wired.
-      throw new ProviderError("Rejected", "webhooks are set per WhatsApp Business Account: spec.cloudApi.wabaId is needed");
-    }
-    const path = `/${numericId(waba, "WABA id")}/subscribed_apps`;
+    const number = numericId(id, "phone number id");
     if (webhook === undefined) {
-      requireSuccess(await this.#request(`unsubscribing from WABA ${waba}`, { method: "DELETE", path }, successSchema), "unsubscribing");
+      const current = await this.#readNumber(number);
+      if (current === null || overrideInSync(ref, current.webhook_configuration?.phone_number)) return;
+      await this.#overrideCallback(number, { override_callback_uri: "" }, []);
       return;
     }
     const token = webhook.hmacKey;
     if (token === undefined || token === "") {
       throw new ProviderError("Rejected", "Cloud API needs a verify token for the callback: the instance's webhook key is missing");
     }
-    const answer = await this.#request(
-      `subscribing WABA ${waba} to the webhook`,
-      { method: "POST", path, json: { override_callback_uri: webhook.url, verify_token: token } },
-      successSchema,
-      [token],
-    );
-    requireSuccess(answer, `subscribing WABA ${waba}`);
+    await this.#subscribeAppToWaba(ref);
+    await this.#overrideCallback(number, { override_callback_uri: webhook.url, verify_token: token }, [token]);
   }
 
   disconnect(): Promise<void> {
@@ -278,20 +288,37 @@ class CloudApiClient implements ProviderClient {
       requireSuccess(answer, `deregistering phone number ${id}`);
     } catch (error) {
       if (error instanceof ProviderError && error.kind === "Conflict") return;
+      // Plain 100 is how current Graph says "not currently linked" (the OpenAPI's deregister
+      // examples; subcodes are deprecated since v16), and also how it refuses numbers of the
+      // Business app. Only a number that no longer reads registered is done.
+      if (error instanceof ProviderError && error.code === "100") {
+        const number = await this.#readNumber(numericId(id, "phone number id"));
+        if (number === null || cloudApiStatusMeaning(number.status).phase !== "Connected") return;
+      }
       throw error;
     }
   }
 
-  /** In sync when the app's subscription to the WABA carries our callback URL (the verify token cannot be read back). */
-  async #webhookInSync(ref: InstanceRef): Promise<boolean> {
+  /**
+   * Meta sends a number's override only for an app subscribed to its WABA (the override page's
+   * requirement). Subscribing without a body is done only where no app is subscribed at all:
+   * on a WABA with a subscription it would drop that subscription's WABA-wide override.
+   */
+  async #subscribeAppToWaba(ref: InstanceRef): Promise<void> {
     const waba = ref.cloudApi?.wabaId;
-    if (waba === undefined || waba === "" || ref.webhook === undefined) return false;
-    const { data } = await this.#request(
-      `reading the webhook subscription of WABA ${waba}`,
-      { method: "GET", path: `/${numericId(waba, "WABA id")}/subscribed_apps` },
-      subscribedAppsSchema,
-    );
-    return data.some((app) => app.override_callback_uri === ref.webhook?.url);
+    if (waba === undefined || waba === "") {
+      throw new ProviderError("Rejected", "a number's webhook needs the app subscribed to its WhatsApp Business Account: spec.cloudApi.wabaId is needed");
+    }
+    const path = `/${numericId(waba, "WABA id")}/subscribed_apps`;
+    const { data } = await this.#request(`reading the apps subscribed to WABA ${waba}`, { method: "GET", path }, subscribedAppsSchema);
+    if (data.length > 0) return;
+    requireSuccess(await this.#request(`subscribing the app to WABA ${waba}`, { method: "POST", path }, successSchema), `subscribing to WABA ${waba}`);
+  }
+
+  async #overrideCallback(number: string, configuration: Readonly<Record<string, string>>, secrets: readonly string[]): Promise<void> {
+    const what = configuration["override_callback_uri"] === "" ? `removing the callback override of phone number ${number}` : `pointing phone number ${number} at the webhook`;
+    const answer = await this.#request(what, { method: "POST", path: `/${number}`, json: { webhook_configuration: configuration } }, successSchema, secrets);
+    requireSuccess(answer, what);
   }
 
   /**
@@ -353,7 +380,7 @@ export function classifyGraphError(error: GraphError, context: GraphErrorContext
   const text = `Graph error ${code}${subcode === undefined ? "" : `/${subcode}`}: ${shortenMessage(error.message || "no message")}${
     detail ? ` (${shortenMessage(detail)})` : ""
   }`;
-  const base = { ...(context.status === undefined ? {} : { status: context.status }), code: String(code) };
+  const base = { ...(context.status === undefined ? {} : { status: context.status }), code: subcode === undefined ? String(code) : `${code}/${subcode}` };
   const make = (kind: ProviderErrorKind, message = text): ProviderError => new ProviderError(kind, message, base);
   const wait = (fallbackMs: number, message = text): ProviderError =>
     new ProviderError("RateLimited", message, { ...base, retryAfterMs: context.retryAfterMs ?? fallbackMs });
@@ -366,6 +393,13 @@ export function classifyGraphError(error: GraphError, context: GraphErrorContext
     case 0:
     case 190:
       return make("InvalidCredentials", `${text}; the access token is invalid or expired`);
+    case 104:
+      return make("InvalidCredentials", `${text}; no access token reached Graph`);
+    case 803:
+      // The OpenAPI's 404 examples: phone number not found or deleted, WABA not found.
+      return make("NotFound", `${text}; the number or its WhatsApp Business Account is gone`);
+    case 133000:
+      return make("WrongState", `${text}; an earlier deregistration did not finish`);
     case 4:
     case 130429:
       return wait(DEFAULT_WAIT_MS.throttled);
@@ -396,6 +430,16 @@ export function classifyGraphError(error: GraphError, context: GraphErrorContext
       // Graph flags passing trouble explicitly; honour it rather than stalling.
       return make(error.is_transient === true ? "Unavailable" : "Rejected");
   }
+}
+
+/**
+ * Whether the number's own override is as wanted: the webhook's URL when one is wanted;
+ * otherwise nothing the operator set may be left (an override it did not set is not its business).
+ */
+function overrideInSync(ref: InstanceRef, override: string | undefined): boolean {
+  const current = override === "" ? undefined : override;
+  if (ref.webhook !== undefined) return current === ref.webhook.url;
+  return current === undefined || current !== ref.previousWebhookUrl;
 }
 
 function phoneNumberIdOf(ref: InstanceRef): string {

@@ -32,11 +32,13 @@ describe("cloudApiStatusMeaning", () => {
     ["Meta's own UNKNOWN", "UNKNOWN", /"UNKNOWN"/],
     ["a word nobody documented", "WARMING_UP", /"WARMING_UP"/],
     ["an empty status", "", /no status/],
+    ["no status at all", undefined, /no status/],
     ["a prototype key", "constructor", /"constructor"/],
-  ])("waits (Starting) on %s and names it", (_case, status, named) => {
+  ])("waits (Starting) on %s, names it and flags it unknown", (_case, status, named) => {
     const meaning = cloudApiStatusMeaning(status);
     expect(meaning.phase).toBe("Starting");
     expect(meaning.note).toMatch(named);
+    expect(meaning.unknown).toBe(true);
   });
 
   it("reads lower-case words", () => {

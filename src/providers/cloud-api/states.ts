@@ -9,6 +9,8 @@ export interface StatusMeaning {
   readonly phase: Phase;
   /** Why the phase is what it is, when the word alone would mislead (shown as the session message). */
   readonly note?: string;
+  /** A word the table does not know (or none at all). */
+  readonly unknown?: true;
 }
 
 /** Every status seen in Meta's spec schemas and help pages, with our reading of it. */
@@ -38,13 +40,14 @@ export const CLOUD_API_STATUS_PHASES = {
 export type CloudApiStatus = keyof typeof CLOUD_API_STATUS_PHASES;
 
 /**
- * Meaning of a `status` word. Unknown words (including Meta's own `UNKNOWN`) map to
- * Starting: the controller then waits and looks again instead of calling register,
- * which would spend one of the ten attempts per 72 h on a guess.
+ * Meaning of a `status` word. Unknown words (including Meta's own `UNKNOWN`) and a missing
+ * status (Meta's PhoneNumberInfo schema does not declare the field) map to Starting: the
+ * controller then waits and looks again instead of calling register, which would spend one
+ * of the ten attempts per 72 h on a guess.
  */
-export function cloudApiStatusMeaning(status: string): StatusMeaning {
-  const word = status.trim().toUpperCase();
+export function cloudApiStatusMeaning(status: string | undefined): StatusMeaning {
+  const word = (status ?? "").trim().toUpperCase();
   if (Object.hasOwn(CLOUD_API_STATUS_PHASES, word)) return CLOUD_API_STATUS_PHASES[word as CloudApiStatus];
-  const shown = word === "" ? "no status" : `status ${JSON.stringify(status.trim().slice(0, 40))}`;
-  return { phase: "Starting", note: `Cloud API reported ${shown}, which the operator does not know; waiting` };
+  const shown = word === "" ? "no status" : `status ${JSON.stringify((status ?? "").trim().slice(0, 40))}`;
+  return { phase: "Starting", note: `Cloud API reported ${shown}, which the operator does not know; waiting`, unknown: true };
 }

@@ -5,11 +5,11 @@
  */
 import { createHash } from "node:crypto";
 import { z } from "zod";
-import { ProviderError } from "../errors.ts";
+import { ProviderError, redactSecrets, shortenMessage } from "../errors.ts";
 import { ProviderHttp, classifyByStatus, readErrorBody, type HttpResponse } from "../http.ts";
 import { renderQrPng } from "../qr.ts";
 import type { InstanceRef, ObservedSession, ProviderCapabilities, ProviderClient, ProviderFactory, QrCode } from "../types.ts";
-import { wahaPhase } from "./states.ts";
+import { isKnownWahaStatus, wahaPhase } from "./states.ts";
 
 /** WAHA's event names (2026.7.1 spec), the ones spec.webhook.events may hold. */
 export const WAHA_EVENTS = [
@@ -45,6 +45,9 @@ export const WAHA_EVENTS = [
   "state.change",
 ] as const;
 
+/** "*" subscribes a webhook to every event (waha.md 1.6; WAHA's webhooks.core.ts getSuitableEvents). */
+export const ALL_EVENTS = "*";
+
 export const wahaCapabilities: ProviderCapabilities = {
   qr: true,
   pairingCode: true,
@@ -52,14 +55,20 @@ export const wahaCapabilities: ProviderCapabilities = {
   restart: true,
   logout: true,
   webhook: true,
-  webhookEvents: WAHA_EVENTS,
+  webhookEvents: [ALL_EVENTS, ...WAHA_EVENTS],
   webhookSigning: true,
+  // PUT /api/sessions/{s} stops and starts a running session (waha.md 1.2).
+  webhookRestartsSession: true,
   version: true,
 };
 
 /** Metadata keys the operator writes into the session config. */
 export const OWNER_UID_KEY = "wa-operator.io/uid";
 export const OWNER_KEY = "wa-operator.io/instance";
+/** The URLs of the webhook entries the operator wrote, space-separated: tells ours from the user's once a URL leaves the spec. */
+export const WIRED_URLS_KEY = "wa-operator.io/webhooks";
+/** A fingerprint of the wiring the operator last sent, so one change is sent (and the session restarted) once. */
+export const WIRED_FINGERPRINT_KEY = "wa-operator.io/webhooks-sent";
 
 /** WAHA (2024 source) caps session names at 54 characters. */
 const MAX_SESSION_NAME = 54;
@@ -109,7 +118,7 @@ type SessionConfig = z.infer<typeof sessionConfig>;
 const QR_VALID_MS = 20_000;
 
 export const createWahaClient: ProviderFactory = (settings, deps) => {
-  const api = ProviderHttp.forProvider(settings, deps, classifyWaha);
+  const api = ProviderHttp.forProvider(settings, deps, (response) => classifyWaha(response, settings.apiKey));
   const auth = { "X-Api-Key": settings.apiKey ?? "" };
   const sessionPath = (id: string) => `/api/sessions/${encodeURIComponent(id)}`;
 
@@ -122,11 +131,6 @@ export const createWahaClient: ProviderFactory = (settings, deps) => {
     }
   };
 
-  const desiredConfig = (ref: InstanceRef, current: SessionConfig | null | undefined): SessionConfig => ({
-    ...current,
-    metadata: { ...current?.metadata, [OWNER_UID_KEY]: ref.uid, [OWNER_KEY]: `${ref.namespace}/${ref.name}` },
-    webhooks: desiredWebhooks(ref),
-  });
 
   const toObserved = async (ref: InstanceRef, session: SessionInfo): Promise<ObservedSession> => {
     const phase = wahaPhase(session.status);
@@ -142,7 +146,8 @@ export const createWahaClient: ProviderFactory = (settings, deps) => {
       providerState: session.status,
       ...(phoneNumber ? { phoneNumber } : {}),
       ...(ownerUid ? { ownerUid } : {}),
-      webhookInSync: webhookMatches(ref, session.config),
+      webhookInSync: wiringInSync(session.config, desiredWiring(ref)),
+      ...(isKnownWahaStatus(session.status) ? {} : { unknownState: true }),
     };
   };
 
@@ -164,7 +169,7 @@ export const createWahaClient: ProviderFactory = (settings, deps) => {
       const name = wahaSessionName(ref.namespace, ref.name);
       try {
         await api.json(
-          { method: "POST", path: "/api/sessions", headers: auth, json: { name, start: false, config: desiredConfig(ref, undefined) } },
+          { method: "POST", path: "/api/sessions", headers: auth, json: { name, start: false, config: configWith(ref, undefined) } },
           sessionInfo,
         );
       } catch (error) {
@@ -206,7 +211,7 @@ export const createWahaClient: ProviderFactory = (settings, deps) => {
         if (error instanceof ProviderError && (error.kind === "WrongState" || error.kind === "NotFound")) return null;
         throw error;
       }
-      return { png: await renderQrPng(qr.value), text: qr.value, validForMs: QR_VALID_MS };
+      return { png: await renderQrPng("waha", qr.value), text: qr.value, validForMs: QR_VALID_MS };
     },
 
     async requestPairingCode(_ref, id, phoneNumber) {
@@ -220,35 +225,95 @@ export const createWahaClient: ProviderFactory = (settings, deps) => {
     async configureWebhook(ref, id) {
       const session = await getSession(id);
       if (!session) throw new ProviderError("NotFound", `waha has no session ${id}`);
+      // WAHA applies a PUT by restarting a running session: only a real change is sent.
+      if (wiringInSync(session.config, desiredWiring(ref))) return;
       // PUT replaces the whole config, so everything else in it is carried over.
-      await api.json({ method: "PUT", path: sessionPath(id), headers: auth, json: { config: desiredConfig(ref, session.config) } }, sessionInfo);
+      await api.json({ method: "PUT", path: sessionPath(id), headers: auth, json: { config: configWith(ref, session.config) } }, sessionInfo);
     },
   };
   return client;
 };
 
-/** The session's webhooks: the user's spec.webhook and the operator's own event receiver. */
-function desiredWebhooks(ref: InstanceRef): z.infer<typeof webhookConfig>[] {
-  const receiver = ref.providerEvents ? { url: ref.providerEvents.url, events: LIFECYCLE_EVENTS, hmacKey: ref.providerEvents.hmacKey } : undefined;
-  return [ref.webhook, receiver]
-    .filter((target) => target !== undefined)
-    .map((target) => ({ url: target.url, events: [...target.events], ...(target.hmacKey ? { hmac: { key: target.hmacKey } } : {}) }));
+type WebhookEntry = z.infer<typeof webhookConfig>;
+
+/** The webhook entries the operator manages in a session, and what identifies that wiring. */
+interface Wiring {
+  readonly entries: readonly WebhookEntry[];
+  readonly fingerprint: string;
 }
 
 /** What the operator's own receiver listens to: status changes, QR rotations included. */
 const LIFECYCLE_EVENTS = ["session.status"];
 
-function webhookMatches(ref: InstanceRef, config: SessionConfig | null | undefined): boolean {
+/**
+ * The entries the operator wants: the user's spec.webhook and its own event receiver. An
+ * empty event list means every event (the API contract); WAHA skips a webhook without
+ * events (webhooks.core.ts configureSingleWebhook), so it is sent as "*".
+ */
+function desiredWiring(ref: InstanceRef): Wiring {
+  const receiver = ref.providerEvents ? { url: ref.providerEvents.url, events: LIFECYCLE_EVENTS, hmacKey: ref.providerEvents.hmacKey } : undefined;
+  const entries = [ref.webhook, receiver]
+    .filter((target) => target !== undefined)
+    .map((target) => ({
+      url: target.url,
+      events: target.events.length === 0 ? [ALL_EVENTS] : [...target.events],
+      ...(target.hmacKey ? { hmac: { key: target.hmacKey } } : {}),
+    }));
+  // Keys enter only as a hash: the fingerprint sits in metadata, which WAHA echoes in every event.
+  const canonical = entries.map((entry) => [entry.url, [...entry.events].sort(), entry.hmac?.key ?? ""]);
+  return { entries, fingerprint: createHash("sha256").update(JSON.stringify(canonical)).digest("hex").slice(0, 16) };
+}
+
+/** URLs of the entries the operator wrote into this config before. */
+function wiredUrls(config: SessionConfig | null | undefined): string[] {
+  return (config?.metadata?.[WIRED_URLS_KEY] ?? "").split(" ").filter((url) => url !== "");
+}
+
+/**
+ * Whether the session carries the wanted wiring: each wanted entry is there (by URL) as
+ * wanted, or exactly this wiring was sent before (sending it again would only restart the
+ * session), and no entry the operator wrote for a URL it no longer wants is left.
+ * Entries the operator did not write are not its business.
+ */
+function wiringInSync(config: SessionConfig | null | undefined, wanted: Wiring): boolean {
   const current = config?.webhooks ?? [];
-  const wanted = desiredWebhooks(ref);
-  return (
-    current.length === wanted.length &&
-    wanted.every((hook) =>
-      current.some(
-        (existing) => existing.url === hook.url && sameSet(existing.events, hook.events) && (existing.hmac?.key ?? undefined) === (hook.hmac?.key ?? undefined),
-      ),
-    )
+  const wantedUrls = new Set(wanted.entries.map((entry) => entry.url));
+  const stale = wiredUrls(config).some((url) => !wantedUrls.has(url) && current.some((entry) => entry.url === url));
+  if (stale) return false;
+  const present = wanted.entries.every((entry) => current.some((existing) => existing.url === entry.url));
+  if (!present) return false;
+  if (config?.metadata?.[WIRED_FINGERPRINT_KEY] === wanted.fingerprint) return true;
+  return wanted.entries.every((entry) =>
+    current.some(
+      (existing) =>
+        existing.url === entry.url && sameSet(existing.events, entry.events) && (existing.hmac?.key ?? undefined) === (entry.hmac?.key ?? undefined),
+    ),
   );
+}
+
+/**
+ * The session config with the operator's entries and metadata as wanted and everything
+ * else kept: other webhooks, and what a user added to ours (retries, customHeaders).
+ */
+function configWith(ref: InstanceRef, current: SessionConfig | null | undefined): SessionConfig {
+  const wanted = desiredWiring(ref);
+  const ours = new Set([...wiredUrls(current), ...wanted.entries.map((entry) => entry.url)]);
+  const existing = current?.webhooks ?? [];
+  const entries = wanted.entries.map((entry) => {
+    const { hmac: _replaced, ...kept } = existing.find((hook) => hook.url === entry.url) ?? { url: entry.url, events: [] };
+    return { ...kept, ...entry };
+  });
+  const { [WIRED_URLS_KEY]: _urls, [WIRED_FINGERPRINT_KEY]: _fingerprint, ...metadata } = current?.metadata ?? {};
+  return {
+    ...current,
+    metadata: {
+      ...metadata,
+      [OWNER_UID_KEY]: ref.uid,
+      [OWNER_KEY]: `${ref.namespace}/${ref.name}`,
+      ...(entries.length > 0 ? { [WIRED_URLS_KEY]: entries.map((entry) => entry.url).join(" "), [WIRED_FINGERPRINT_KEY]: wanted.fingerprint } : {}),
+    },
+    webhooks: [...entries, ...existing.filter((hook) => !ours.has(hook.url))],
+  };
 }
 
 function sameSet(a: readonly string[], b: readonly string[]): boolean {
@@ -262,20 +327,25 @@ function digitsOf(whatsappId: string): string | undefined {
   return digits ? digits : undefined;
 }
 
-/** WAHA's 422s mean different things; its body tells which. */
-function classifyWaha(response: HttpResponse): ProviderError {
+/** WAHA's 422s mean different things; its body tells which. Body text is redacted and kept short. */
+function classifyWaha(response: HttpResponse, apiKey: string | undefined): ProviderError {
   const body = readErrorBody(response) as { message?: unknown; error?: unknown; status?: unknown; expected?: unknown } | undefined;
-  const message = typeof body?.message === "string" ? body.message : Array.isArray(body?.message) ? body.message.join("; ") : "";
+  const clean = (text: string) => shortenMessage(redactSecrets(text, [apiKey]));
+  const message = clean(typeof body?.message === "string" ? body.message : Array.isArray(body?.message) ? body.message.join("; ") : "");
   if (response.status === 422) {
     if (body?.expected !== undefined) {
-      return new ProviderError("WrongState", `waha: session is ${String(body.status)}, expected ${String(body.expected)}`, { status: 422 });
+      return new ProviderError("WrongState", clean(`waha: session is ${String(body.status)}, expected ${String(body.expected)}`), { status: 422 });
     }
     if (/already exists/i.test(message)) return new ProviderError("Conflict", `waha: ${message}`, { status: 422 });
+    // request-code outside SCAN_QR_CODE answers a plain message, not the {expected} object
+    // (NOWEB requestCode, waha.md 1.2): the session moved on, so look again.
+    if (/only in SCAN_QR_CODE status/i.test(message)) return new ProviderError("WrongState", `waha: ${message}`, { status: 422 });
     if (/only 'default' session/i.test(message)) {
       return new ProviderError("Rejected", "waha: this WAHA Core image allows only the 'default' session; upgrade to 2026.6.1 or later", {
         status: 422,
       });
     }
   }
-  return classifyByStatus("waha", response, message || (typeof body?.error === "string" ? body.error : "request failed"));
+  const error = typeof body?.error === "string" ? clean(body.error) : "request failed";
+  return classifyByStatus("waha", response, message || error);
 }

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { wahaPhase } from "./states.ts";
+import { isKnownWahaStatus, wahaPhase } from "./states.ts";
 
 describe("WAHA statuses in our phases", () => {
   it.each([
@@ -11,7 +11,12 @@ describe("WAHA statuses in our phases", () => {
     ["a working session is Connected", "WORKING", "Connected"],
     ["a failed session is Failed", "FAILED", "Failed"],
     ["a status this version does not know reads as Starting", "HIBERNATING", "Starting"],
+    ["a word that is a property of every object still reads as Starting", "constructor", "Starting"],
   ])("%s", (_sentence, status, phase) => {
     expect(wahaPhase(status)).toBe(phase);
+  });
+
+  it("tells a status it does not know from one it does", () => {
+    expect([isKnownWahaStatus("STARTING"), isKnownWahaStatus("HIBERNATING"), isKnownWahaStatus("constructor")]).toEqual([true, false, false]);
   });
 });

@@ -14,5 +14,10 @@ export const WAHA_STATUS_PHASES: Readonly<Record<string, Phase>> = {
 
 /** Unknown statuses read as Starting: the session exists and is doing something we cannot name. */
 export function wahaPhase(status: string): Phase {
-  return WAHA_STATUS_PHASES[status] ?? "Starting";
+  return isKnownWahaStatus(status) ? (WAHA_STATUS_PHASES[status] as Phase) : "Starting";
+}
+
+/** Whether WAHA's status is one the table names. */
+export function isKnownWahaStatus(status: string): boolean {
+  return Object.hasOwn(WAHA_STATUS_PHASES, status);
 }

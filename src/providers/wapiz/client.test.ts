@@ -2,10 +2,10 @@ import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { fakeTimeDeps } from "../../../test/emulators/shared/client-deps.ts";
 import { FakeClock } from "../../../test/emulators/shared/clock.ts";
 import { decodeQrPng } from "../../../test/emulators/shared/qr-png.ts";
-import { WapizEmulator, type WapizPlan } from "../../../test/emulators/wapiz/emulator.ts";
+import { WapizEmulator, type WapizEmulatorOptions, type WapizPlan } from "../../../test/emulators/wapiz/emulator.ts";
 import { ProviderError, type ProviderErrorKind } from "../errors.ts";
 import type { InstanceRef, ProviderClient } from "../types.ts";
-import { createWapizClient, wapizCapabilities } from "./client.ts";
+import { createWapizClient, wapizCapabilities, wapizDeviceLabel } from "./client.ts";
 
 const TOKEN = "wapiz-token-of-support";
 const ref: InstanceRef = { namespace: "support", name: "support-line", uid: "uid-1" };
@@ -17,20 +17,37 @@ let baseUrl: string;
 let limiterWaits: number[];
 let client: ProviderClient;
 
-async function startEmulator(plan: WapizPlan): Promise<void> {
+async function startEmulator(plan: WapizPlan, options: WapizEmulatorOptions = {}): Promise<void> {
   await emulator?.stop();
-  emulator = new WapizEmulator({ accounts: { [TOKEN]: plan }, clock });
+  emulator = new WapizEmulator({ accounts: { [TOKEN]: plan }, clock, ...options });
   baseUrl = await emulator.start();
   client = clientWith(TOKEN);
 }
 
-function clientWith(token: string | undefined): ProviderClient {
+function clientWith(token: string | undefined, login?: { email: string; password: string }): ProviderClient {
   const fake = fakeTimeDeps(clock);
   limiterWaits = fake.limiterWaits;
   return createWapizClient(
-    { type: "wapiz", url: baseUrl, rateLimit: { requestsPerSecond: 1000, burst: 1000 }, timeoutMs: 5000, ...(token ? { apiKey: token } : {}) },
+    {
+      type: "wapiz",
+      url: baseUrl,
+      rateLimit: { requestsPerSecond: 1000, burst: 1000 },
+      timeoutMs: 5000,
+      ...(token ? { apiKey: token } : {}),
+      ...(login ? { login } : {}),
+    },
     fake.deps,
   );
+}
+
+/** Creates a device the way a person (or an older operator) would, with a label of their own. */
+async function createByHand(label: string): Promise<string> {
+  const response = await fetch(`${baseUrl}/api/devices`, {
+    method: "POST",
+    headers: { Cookie: `wa_token=${TOKEN}`, "Content-Type": "application/json" },
+    body: JSON.stringify({ label }),
+  });
+  return ((await response.json()) as { id: string }).id;
 }
 
 async function failure(promise: Promise<unknown>): Promise<ProviderError> {
@@ -60,8 +77,8 @@ describe("wapiz client lifecycle", () => {
     expect(await client.observe(ref)).toBeNull();
 
     const created = await client.create(ref);
-    expect(created).toEqual({ id: expect.any(String), phase: "ScanQR", providerState: "connected", webhookInSync: undefined });
-    expect(emulator.device(created.id)?.label).toBe("support/support-line");
+    expect(created).toEqual({ id: expect.any(String), phase: "ScanQR", providerState: "connected", ownerUid: "uid-1", webhookInSync: true });
+    expect(emulator.device(created.id)?.label).toBe("support/support-line [uid-1]");
     const withId = { ...ref, providerInstanceId: created.id };
 
     const qr = await client.fetchQr(withId, created.id);
@@ -71,23 +88,24 @@ describe("wapiz client lifecycle", () => {
 
     emulator.scan(created.id);
     const linked = await client.observe(withId);
-    expect(linked).toEqual({ id: created.id, phase: "Connected", providerState: "logged_in", webhookInSync: undefined });
+    expect(linked).toEqual({ id: created.id, phase: "Connected", providerState: "logged_in", ownerUid: "uid-1", webhookInSync: true });
     expect(await client.fetchQr(withId, created.id)).toBeNull();
 
     await client.remove(withId, created.id);
     expect(emulator.device(created.id)).toBeUndefined();
     expect(await client.observe(withId)).toBeNull();
     await expect(client.remove(withId, created.id)).resolves.toBeUndefined();
-    expect(emulator.callsTo("DELETE", `/api/devices/${created.id}`).map((call) => call.status)).toEqual([200, 404]);
+    // The second remove finds nothing listed, so it sends no DELETE.
+    expect(emulator.callsTo("DELETE", `/api/devices/${created.id}`).map((call) => call.status)).toEqual([200]);
   });
 
-  it("labels the device with spec.displayName when it is set", async () => {
+  it("labels the device with spec.displayName when it is set, and the uid", async () => {
     const { id } = await client.create({ ...ref, displayName: "Support Line" });
-    expect(emulator.device(id)?.label).toBe("Support Line");
+    expect(emulator.device(id)?.label).toBe("Support Line [uid-1]");
   });
 
   it("finds a device by its label when no id was recorded, so it is never created twice", async () => {
-    await client.create({ ...ref, name: "other-line" });
+    await client.create({ ...ref, name: "other-line", uid: "uid-2" });
     const { id } = await client.create(ref);
     expect(await client.observe(ref)).toMatchObject({ id, phase: "ScanQR" });
     expect(emulator.callsTo("POST", "/api/devices")).toHaveLength(2);
@@ -117,6 +135,108 @@ describe("wapiz client lifecycle", () => {
     emulator.unlink(id);
     await client.connect(ref, id);
     expect(await client.observe({ ...ref, providerInstanceId: id })).toMatchObject({ phase: "ScanQR" });
+  });
+});
+
+describe("wapiz client: ownership", () => {
+  it("issue 9.11: a user-chosen label two resources share does not make one find the other's device", async () => {
+    const { id } = await client.create({ ...ref, displayName: "Sales" });
+    expect(await client.observe({ namespace: "other", name: "line", uid: "uid-other", displayName: "Sales" })).toBeNull();
+    expect(await client.observe({ ...ref, displayName: "Sales" })).toMatchObject({ id, ownerUid: "uid-1" });
+  });
+
+  it("issue 9.11: a device labelled by hand like the old default is not taken for ours", async () => {
+    await createByHand("support/support-line");
+    expect(await client.observe(ref)).toBeNull();
+  });
+
+  it("issue 9.11: keeps following an old-scheme device when status.providerInstanceId names it", async () => {
+    const id = await createByHand("support/support-line");
+    const session = await client.observe({ ...ref, providerInstanceId: id });
+    expect(session).toMatchObject({ id, phase: "ScanQR" });
+    expect(session?.ownerUid).toBeUndefined();
+  });
+
+  it("issue 9.11: never deletes a device it cannot prove it created", async () => {
+    const id = await createByHand("support/support-line");
+    const error = await failure(client.remove({ ...ref, providerInstanceId: id }, id));
+    expectKind(error, "Rejected");
+    expect(error.message).toContain("deletionPolicy: Orphan");
+    expect(emulator.device(id)).toBeDefined();
+    expect(emulator.callsTo("DELETE", `/api/devices/${id}`)).toEqual([]);
+  });
+
+  it("issue 9.11: a device whose label names another resource's uid is reported as that resource's", async () => {
+    const id = await createByHand(wapizDeviceLabel({ ...ref, uid: "uid-somebody-else" }));
+    expect(await client.observe({ ...ref, providerInstanceId: id })).toMatchObject({ id, ownerUid: "uid-somebody-else" });
+    expectKind(await failure(client.remove({ ...ref, providerInstanceId: id }, id)), "Rejected");
+  });
+});
+
+describe("wapiz client: login (credentials Secret with email and password)", () => {
+  const USER = { email: "ops@example.com", password: "rahasia123" };
+
+  beforeEach(async () => {
+    await startEmulator("regular", { users: [{ ...USER, plan: "regular" }], tokenTtlMs: 60 * 60_000 });
+    client = clientWith(undefined, USER);
+  });
+
+  it("issue 9.9: logs in for a token, uses it, and logs in again once it has expired", async () => {
+    const { id } = await client.create(ref);
+    expect(emulator.logins).toEqual([{ email: USER.email, status: 200 }]);
+    await client.observe({ ...ref, providerInstanceId: id });
+    expect(emulator.logins).toHaveLength(1);
+
+    clock.advance(60 * 60_000);
+    expect(await client.observe({ ...ref, providerInstanceId: id })).toMatchObject({ id });
+    expect(emulator.logins).toHaveLength(2);
+    // The expired token was refused once; the same request went through with the new one.
+    expect(emulator.calls.filter((call) => call.status === 401)).toEqual([{ method: "GET", path: "/api/devices", status: 401 }]);
+  });
+
+  it("issue 9.9: a static token that expired is renewed by a login when the Secret also holds the account", async () => {
+    client = clientWith("an-expired-token", USER);
+    await client.checkHealth();
+    expect(emulator.logins).toHaveLength(1);
+  });
+
+  it("issue 9.9: a refused login is InvalidCredentials, after exactly one attempt, without the password in the message", async () => {
+    const { id } = await client.create(ref);
+    emulator.setPassword(USER.email, "changed-by-a-person");
+    clock.advance(60 * 60_000);
+    const error = await failure(client.observe({ ...ref, providerInstanceId: id }));
+    expectKind(error, "InvalidCredentials");
+    expect(error.message).toContain("Email atau password salah");
+    expect(error.message).not.toContain(USER.password);
+    expect(emulator.logins.map((login) => login.status)).toEqual([200, 401]);
+  });
+
+  it("issue 9.9: a 401 right after a fresh login is not retried again: one login per 401, no loop", async () => {
+    // Tokens that are dead on arrival: every request is refused, whatever the login.
+    await startEmulator("regular", { users: [{ ...USER, plan: "regular" }], tokenTtlMs: 0 });
+    client = clientWith(undefined, USER);
+    expectKind(await failure(client.checkHealth()), "InvalidCredentials");
+    // The first login fetched a token; its 401 paid for one more login; that token's 401 ends it.
+    expect(emulator.logins).toHaveLength(2);
+    expect(emulator.callsTo("GET", "/api/devices").map((call) => call.status)).toEqual([401, 401]);
+  });
+
+  it("issue 9.9: requests that meet the same expired token share one login", async () => {
+    await client.create(ref);
+    await client.create({ ...ref, name: "second", uid: "uid-2" });
+    clock.advance(60 * 60_000);
+    await Promise.all([client.checkHealth(), client.observe(ref), client.observe({ ...ref, name: "second", uid: "uid-2" })]);
+    expect(emulator.logins).toHaveLength(2);
+  });
+
+  it("issue 9.9: reads the plan from GET /api/auth/me and refuses a device the plan has no room for, without trying", async () => {
+    await startEmulator("regular", { users: [{ ...USER, plan: "lite" }] });
+    client = clientWith(undefined, USER);
+    await client.create(ref);
+    const error = await failure(client.create({ ...ref, name: "second", uid: "uid-2" }));
+    expectKind(error, "QuotaExceeded");
+    expect(error.message).toBe("wapiz plan Lite allows 1 device and the account has 1; delete one or upgrade the plan");
+    expect(emulator.callsTo("POST", "/api/devices")).toHaveLength(1);
   });
 });
 
@@ -165,6 +285,15 @@ describe("wapiz client webhook", () => {
     await client.configureWebhook(ref, id);
     expect(emulator.device(id)?.webhookUrl).toBeNull();
   });
+
+  it("issue 9.6: with spec.webhook removed, the device's URL still set is out of sync, and in sync once cleared", async () => {
+    const { id } = await client.create(ref);
+    const withId = { ...ref, providerInstanceId: id };
+    await client.configureWebhook({ ...withId, webhook: { url: HOOK, events: [] } }, id);
+    expect(await client.observe(withId)).toMatchObject({ webhookInSync: false });
+    await client.configureWebhook(withId, id);
+    expect(await client.observe(withId)).toMatchObject({ webhookInSync: true });
+  });
 });
 
 describe("wapiz client errors", () => {
@@ -180,14 +309,31 @@ describe("wapiz client errors", () => {
     expect(emulator.calls).toEqual([]);
   });
 
-  it("maps the plan's device limit (403) to QuotaExceeded", async () => {
+  it("maps the plan's device limit (403) to QuotaExceeded where the plan is not read first", async () => {
     await startEmulator("free");
     await client.create({ ...ref, name: "first" });
+    // Another operator, or a person, took the slot between our look at /api/auth/me and the POST.
+    emulator.respondNext({ status: 200, body: { subscription: { plan: { name: "Free", slug: "free" } }, devices: [] } });
     const error = await failure(client.create(ref));
     expectKind(error, "QuotaExceeded");
     expect(error.status).toBe(403);
     expect(error.message).toContain("Paket Free maksimal 1 device");
+  });
+
+  it("creates the device all the same when /api/auth/me is not there to read the plan from", async () => {
+    emulator.respondNext({ status: 404, body: { error: "Not Found" } });
+    const { id } = await client.create(ref);
+    expect(emulator.device(id)).toBeDefined();
+  });
+
+  it("refuses a device the plan read from /api/auth/me has no room for (static token)", async () => {
+    await startEmulator("free");
+    await client.create({ ...ref, name: "first" });
+    const error = await failure(client.create(ref));
+    expectKind(error, "QuotaExceeded");
+    expect(error.message).toContain("wapiz plan Free allows 1 device and the account has 1");
     expect(emulator.devices()).toHaveLength(1);
+    expect(emulator.callsTo("POST", "/api/devices")).toHaveLength(1);
   });
 
   it("maps 404 to NotFound for the webhook of an unknown device", async () => {
@@ -222,6 +368,15 @@ describe("wapiz client errors", () => {
   it("maps a QR answer labelled image/png that is no PNG to Malformed", async () => {
     emulator.respondNext({ status: 200, raw: { contentType: "image/png", data: Buffer.from("<html>login</html>") } });
     expectKind(await failure(client.fetchQr(ref, "any")), "Malformed");
+  });
+
+  it("issue 9.12: takes the QR by the PNG signature, whatever the Content-Type says", async () => {
+    await startEmulator("regular", { qrContentType: "application/octet-stream" });
+    const { id } = await client.create(ref);
+    const qr = await client.fetchQr(ref, id);
+    expect(decodeQrPng(qr?.png ?? Buffer.alloc(0))).toBe(emulator.currentQr(id));
+    emulator.scan(id);
+    expect(await client.fetchQr(ref, id)).toBeNull();
   });
 
   it("maps a QR answer that is neither PNG nor JSON to Malformed", async () => {

@@ -2,10 +2,10 @@ import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { fakeTimeDeps } from "../../../test/emulators/shared/client-deps.ts";
 import { FakeClock } from "../../../test/emulators/shared/clock.ts";
 import { decodeQrPng } from "../../../test/emulators/shared/qr-png.ts";
-import { signWappfyBody, WAPPFY_ACCEPTED_EVENTS, WAPPFY_GUIDE_EVENTS, WappfyEmulator } from "../../../test/emulators/wappfy/emulator.ts";
+import { signWappfyBody, WAPPFY_GUIDE_EVENTS, WappfyEmulator, type WappfyEmulatorOptions } from "../../../test/emulators/wappfy/emulator.ts";
 import { ProviderError, type ProviderErrorKind } from "../errors.ts";
 import type { InstanceRef, ProviderClient } from "../types.ts";
-import { createWappfyClient, WAPPFY_WEBHOOK_EVENTS, wappfyCapabilities } from "./client.ts";
+import { createWappfyClient, WAPPFY_WEBHOOK_EVENTS, wappfyCapabilities, wappfyInstanceName } from "./client.ts";
 
 const KEY = "wappfy-key-of-support";
 const OTHER_KEY = "wappfy-key-of-someone-else";
@@ -71,7 +71,7 @@ describe("wappfy client lifecycle", () => {
 
     const created = await client.create(ref);
     expect(created).toMatchObject({ phase: "Pending", providerState: "created" });
-    expect(emulator.instance(created.id)).toMatchObject({ name: "support-support-line", type: "waha" });
+    expect(emulator.instance(created.id)).toMatchObject({ name: "support.support-line [uid-1]", type: "waha" });
     const withId = { ...ref, providerInstanceId: created.id };
 
     await client.connect(withId, created.id);
@@ -90,7 +90,7 @@ describe("wappfy client lifecycle", () => {
       phase: "Connected",
       providerState: "connected",
       phoneNumber: PHONE,
-      webhookInSync: undefined,
+      webhookInSync: true,
     });
     expect(await client.fetchQr(withId, created.id)).toBeNull();
 
@@ -124,7 +124,7 @@ describe("wappfy client lifecycle", () => {
   });
 
   it("finds an instance by its derived name when no id was recorded, so it is never created twice", async () => {
-    await client.create({ ...ref, name: "other-line" });
+    await client.create({ ...ref, name: "other-line", uid: "uid-2" });
     const { id } = await client.create(ref);
     // A crash before status.providerInstanceId was written: the next pass knows no id.
     expect(await client.observe(ref)).toMatchObject({ id, phase: "Pending" });
@@ -142,6 +142,96 @@ describe("wappfy client lifecycle", () => {
     const { id } = await client.create(ref);
     expect(await client.fetchQr(ref, id)).toBeNull();
     expect(emulator.callsTo("GET", `/api/instances/${id}/qr`)).toEqual([]);
+  });
+});
+
+/** Restarts the emulator with other options; the client follows it. */
+async function restartEmulator(options: WappfyEmulatorOptions): Promise<void> {
+  await emulator.stop();
+  emulator = new WappfyEmulator({ apiKeys: [KEY, OTHER_KEY], clock, startDelayMs: 3000, ...options });
+  baseUrl = await emulator.start();
+  client = clientWith(KEY);
+}
+
+/** Creates an instance the way a person (or an older operator) would, by name, without the client. */
+async function createByHand(name: string): Promise<string> {
+  const response = await fetch(`${baseUrl}/api/instances`, {
+    method: "POST",
+    headers: { "X-Api-Key": KEY, "Content-Type": "application/json" },
+    body: JSON.stringify({ name, type: "waha" }),
+  });
+  return ((await response.json()) as { data: { id: string } }).data.id;
+}
+
+describe("wappfy client: lists", () => {
+  it("issue 9.10: finds its instance by name on a later page of the paginated list", async () => {
+    await restartEmulator({ pageSize: 2 });
+    for (const name of ["a", "b", "c", "d"]) await createByHand(name);
+    const { id } = await client.create(ref);
+    expect(await client.observe(ref)).toMatchObject({ id });
+    expect(emulator.callsTo("GET", "/api/instances").length).toBeGreaterThanOrEqual(3);
+    expect(emulator.callsTo("POST", "/api/instances")).toHaveLength(5);
+  });
+
+  it("issue 9.10: reads the bare data array of the instances page too", async () => {
+    await restartEmulator({ listFormat: "bare" });
+    const { id } = await client.create(ref);
+    expect(await client.observe(ref)).toMatchObject({ id });
+    await client.configureWebhook({ ...ref, webhook: { url: "http://127.0.0.1:9/wa", events: [] } }, id);
+    expect(await client.observe({ ...ref, webhook: { url: "http://127.0.0.1:9/wa", events: [] } })).toMatchObject({ webhookInSync: true });
+    await client.checkHealth();
+  });
+
+  it("issue 9.10: a 409 PLAN_LIMIT_REACHED on create is QuotaExceeded, not a conflict", async () => {
+    await restartEmulator({ maxInstances: 1 });
+    await createByHand("taken");
+    const error = await failure(client.create(ref));
+    expectKind(error, "QuotaExceeded");
+    expect(error).toMatchObject({ status: 409, code: "PLAN_LIMIT_REACHED" });
+  });
+});
+
+describe("wappfy client: ownership", () => {
+  it("issue 9.11: names no two resources can share: a-b/c and a/b-c are different instances", async () => {
+    const { id } = await client.create({ namespace: "a-b", name: "c", uid: "uid-a-b-c" });
+    expect(emulator.instance(id)?.name).toBe(wappfyInstanceName({ namespace: "a-b", name: "c", uid: "uid-a-b-c" }));
+    expect(await client.observe({ namespace: "a", name: "b-c", uid: "uid-a-bc" })).toBeNull();
+    expect(await client.observe({ namespace: "a-b", name: "c", uid: "uid-a-b-c" })).toMatchObject({ id, ownerUid: "uid-a-b-c" });
+  });
+
+  it("keeps names of long namespaces and names within 100 characters, and still finds them", async () => {
+    const long = { namespace: "n".repeat(63), name: "x".repeat(200), uid: "0b6f2a47-1d4e-4a53-9d0c-3c1f1e2a9b7d" };
+    const { id } = await client.create(long);
+    expect(emulator.instance(id)?.name.length).toBeLessThanOrEqual(100);
+    expect(await client.observe(long)).toMatchObject({ id, ownerUid: long.uid });
+  });
+
+  it("issue 9.11: a resource re-created under the same name does not find its predecessor's instance", async () => {
+    await client.create(ref);
+    expect(await client.observe({ ...ref, uid: "uid-of-the-new-one" })).toBeNull();
+  });
+
+  it("issue 9.11: keeps following an instance named the old way when status.providerInstanceId names it", async () => {
+    const id = await createByHand("support-support-line");
+    const session = await client.observe({ ...ref, providerInstanceId: id });
+    expect(session).toMatchObject({ id, phase: "Pending" });
+    expect(session?.ownerUid).toBeUndefined();
+  });
+
+  it("issue 9.11: never deletes an instance it cannot prove it created", async () => {
+    const id = await createByHand("support-support-line");
+    const error = await failure(client.remove({ ...ref, providerInstanceId: id }, id));
+    expectKind(error, "Rejected");
+    expect(error.message).toContain("deletionPolicy: Orphan");
+    expect(emulator.instance(id)).toBeDefined();
+    expect(emulator.callsTo("DELETE", `/api/instances/${id}`)).toEqual([]);
+  });
+
+  it("issue 9.11: never deletes another resource's instance, even when status names it", async () => {
+    const id = await createByHand(wappfyInstanceName({ ...ref, uid: "uid-somebody-else" }));
+    expect(await client.observe(ref)).toBeNull();
+    expectKind(await failure(client.remove({ ...ref, providerInstanceId: id }, id)), "Rejected");
+    expect(emulator.instance(id)).toBeDefined();
   });
 });
 
@@ -189,12 +279,13 @@ describe("wappfy client errors", () => {
     const gone = { ...ref, providerInstanceId: "inst_gone" };
     expect(await client.observe(gone)).toBeNull();
     await expect(client.remove(gone, "inst_gone")).resolves.toBeUndefined();
-    expect(emulator.callsTo("DELETE", "/api/instances/inst_gone")).toEqual([{ method: "DELETE", path: "/api/instances/inst_gone", status: 404 }]);
+    // Not in the list: nothing to delete, so no DELETE is sent.
+    expect(emulator.callsTo("DELETE", "/api/instances/inst_gone")).toEqual([]);
   });
 
   it("maps 422 to Rejected with Wappfy's reason", async () => {
     const { id } = await client.create(ref);
-    const error = await failure(client.configureWebhook({ ...ref, webhook: { url: "https://hooks.example.com/wa", events: ["session.status"] } }, id));
+    const error = await failure(client.configureWebhook({ ...ref, webhook: { url: "https://hooks.example.com/wa", events: ["instance.failed"] } }, id));
     expectKind(error, "Rejected");
     expect(error.status).toBe(422);
     expect(error.message).toContain("unknown event");
@@ -275,10 +366,9 @@ describe("wappfy client webhooks", () => {
     expect(wappfyCapabilities).toMatchObject({ webhook: true, webhookSigning: true, pairingCode: false });
   });
 
-  it("accepts every event name of Wappfy's webhook guide, and the emulator takes each declared name", () => {
-    expect(WAPPFY_WEBHOOK_EVENTS).toEqual(expect.arrayContaining([...WAPPFY_GUIDE_EVENTS]));
-    expect(WAPPFY_ACCEPTED_EVENTS).toEqual(expect.arrayContaining([...WAPPFY_WEBHOOK_EVENTS]));
-    expect(new Set(WAPPFY_WEBHOOK_EVENTS).size).toBe(WAPPFY_WEBHOOK_EVENTS.length);
+  it("issue 9.4: accepts exactly the 12 event names of Wappfy's webhook guide, no more", () => {
+    expect([...WAPPFY_WEBHOOK_EVENTS].sort()).toEqual([...WAPPFY_GUIDE_EVENTS].sort());
+    expect(new Set(WAPPFY_WEBHOOK_EVENTS).size).toBe(12);
   });
 
   it("wires a signed webhook scoped to the instance and then reports it in sync", async () => {
@@ -287,7 +377,9 @@ describe("wappfy client webhooks", () => {
     expect(await client.observe(wanted)).toMatchObject({ webhookInSync: false });
 
     await client.configureWebhook(wanted, id);
-    expect(emulator.webhooks()).toEqual([{ id: expect.any(String), url, events: ["instance.connected"], instanceId: id, secret: hmacKey }]);
+    expect(emulator.webhooks()).toEqual([
+      { id: expect.any(String), url, events: ["instance.connected"], instanceId: id, secret: hmacKey, description: "wa-operator support/support-line [uid-1]" },
+    ]);
     expect(await client.observe(wanted)).toMatchObject({ webhookInSync: true });
 
     emulator.scan(id, PHONE);
@@ -311,11 +403,12 @@ describe("wappfy client webhooks", () => {
     expect(await client.observe(changed)).toMatchObject({ webhookInSync: true });
   });
 
-  it("subscribes to every declared event when the spec lists none", async () => {
+  it("issue 9.2: an empty events list subscribes to every event Wappfy documents (its events field is required)", async () => {
     const { id } = await client.create(ref);
     await client.configureWebhook({ ...ref, webhook: { url, events: [] } }, id);
-    expect(emulator.webhooks()[0]?.events).toEqual(WAPPFY_WEBHOOK_EVENTS);
+    expect([...(emulator.webhooks()[0]?.events ?? [])].sort()).toEqual([...WAPPFY_GUIDE_EVENTS].sort());
     expect(emulator.webhooks()[0]?.secret).toBeNull();
+    expect(await client.observe({ ...ref, providerInstanceId: id, webhook: { url, events: [] } })).toMatchObject({ webhookInSync: true });
   });
 
   it("leaves an unchanged webhook alone", async () => {
@@ -329,11 +422,42 @@ describe("wappfy client webhooks", () => {
 
   it("removes only our instance's webhooks when the spec drops its webhook", async () => {
     const { id } = await client.create(ref);
-    const other = await client.create({ ...ref, name: "other-line" });
-    await client.configureWebhook({ ...ref, webhook: { url, events: ["message"] } }, id);
-    await client.configureWebhook({ ...ref, webhook: { url, events: ["message"] } }, other.id);
+    const otherRef = { ...ref, name: "other-line", uid: "uid-2" };
+    const other = await client.create(otherRef);
+    await client.configureWebhook({ ...ref, webhook: { url, events: ["message.received"] } }, id);
+    await client.configureWebhook({ ...otherRef, webhook: { url, events: ["message.received"] } }, other.id);
 
     await client.configureWebhook(ref, id);
     expect(emulator.webhooks().map((webhook) => webhook.instanceId)).toEqual([other.id]);
+  });
+
+  it("issue 9.6: with spec.webhook removed, our webhook still there is out of sync, and in sync once configureWebhook took it away", async () => {
+    const { id } = await client.create(ref);
+    const withId = { ...ref, providerInstanceId: id };
+    await client.configureWebhook({ ...withId, webhook: { url, events: ["message.received"], hmacKey } }, id);
+    expect(await client.observe(withId)).toMatchObject({ webhookInSync: false });
+
+    await client.configureWebhook(withId, id);
+    expect(emulator.webhooks()).toEqual([]);
+    expect((await client.observe(withId))?.webhookInSync).not.toBe(false);
+  });
+
+  it("issue 9.6: configureWebhook without a webhook removes only ours: a webhook somebody else scoped to the instance stays", async () => {
+    const { id } = await client.create(ref);
+    const withId = { ...ref, providerInstanceId: id };
+    await client.configureWebhook({ ...withId, webhook: { url, events: ["message.received"] } }, id);
+    // Added in Wappfy's dashboard by a person, for the same instance.
+    await fetch(`${baseUrl}/api/webhooks`, {
+      method: "POST",
+      headers: { "X-Api-Key": KEY, "Content-Type": "application/json" },
+      body: JSON.stringify({ url: "https://crm.example.com/in", events: ["message.received"], instance_id: id, description: "CRM" }),
+    });
+
+    await client.configureWebhook(withId, id);
+    expect(emulator.webhooks().map((webhook) => webhook.url)).toEqual(["https://crm.example.com/in"]);
+    expect((await client.observe(withId))?.webhookInSync).not.toBe(false);
+    await client.configureWebhook({ ...withId, webhook: { url, events: ["message.received"] } }, id);
+    expect(emulator.webhooks().map((webhook) => webhook.url)).toEqual(["https://crm.example.com/in", url]);
+    expect(await client.observe({ ...withId, webhook: { url, events: ["message.received"] } })).toMatchObject({ webhookInSync: true });
   });
 });

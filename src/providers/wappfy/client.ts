@@ -8,6 +8,7 @@
  */
 import { z } from "zod";
 import { ProviderError, isProviderError, redactSecrets, shortenMessage } from "../errors.ts";
+import { ownedLabel, ownerOfLabel } from "../owner-label.ts";
 import { pngFromDataUrl } from "../qr.ts";
 import { ProviderHttp, classifyByStatus, readErrorBody, type HttpRequest, type HttpResponse } from "../http.ts";
 import type {
@@ -25,8 +26,8 @@ import type {
 import { wappfyState } from "./states.ts";
 
 /**
- * The event names spec.webhook.events may hold for Wappfy: the twelve of Wappfy's webhook
- * guide, then the lifecycle and message names its API also delivers.
+ * The event names spec.webhook.events may hold for Wappfy: the twelve its webhook guide
+ * documents ("Wappfy supports 12 webhook event types", docs.wappfy.io/guides/webhooks).
  */
 export const WAPPFY_WEBHOOK_EVENTS = [
   "message.received",
@@ -41,12 +42,6 @@ export const WAPPFY_WEBHOOK_EVENTS = [
   "group.joined",
   "group.left",
   "contact.created",
-  "instance.failed",
-  "instance.created",
-  "instance.deleted",
-  "message",
-  "message.any",
-  "message.ack",
 ] as const;
 
 /** Everything but pairing codes and a version report; webhooks are signed with the key we give. */
@@ -66,17 +61,26 @@ export const wappfyCapabilities: ProviderCapabilities = {
 const QR_VALID_FOR_MS = 60_000;
 
 /**
- * The Wappfy instance name of a WhatsAppInstance. Wappfy has no metadata to record our
- * uid, so this name is how an instance is found again when its id was never written to
- * status (a crash between create and the status update): it must be deterministic.
+ * The Wappfy instance name of a WhatsAppInstance: `<namespace>.<name> [<uid>]`. Wappfy has
+ * no metadata to record our uid, so the name carries it (owner-label.ts): it is how an
+ * instance is found again when its id never reached status (a crash between create and
+ * the status update), and the proof that the operator created it. `.` cannot occur in a
+ * namespace, so the readable part alone already tells `a-b/c` from `a/b-c`; Wappfy
+ * documents no rule on names beyond "required" (its examples hold spaces).
  */
-export function wappfyInstanceName(ref: Pick<InstanceRef, "namespace" | "name">): string {
-  return `${ref.namespace}-${ref.name}`;
+export function wappfyInstanceName(ref: Pick<InstanceRef, "namespace" | "name" | "uid">): string {
+  // The uid alone makes the name unique, so a long readable part may be cut: Wappfy
+  // publishes no length limit, and this keeps names within 100 characters.
+  return ownedLabel(`${ref.namespace}.${ref.name}`.slice(0, MAX_READABLE_NAME), ref.uid);
 }
+
+/** Characters of `<namespace>.<name>` kept in a Wappfy name (with a 36-character uid: 99 in all). */
+const MAX_READABLE_NAME = 60;
 
 const envelope = <S extends z.ZodType>(payload: S) => z.object({ data: payload });
 
 const instanceSchema = z.object({ id: z.string().min(1), name: z.string(), status: z.string() });
+type Instance = z.output<typeof instanceSchema>;
 const statusSchema = z.object({ id: z.string().min(1), status: z.string(), phone_number: z.string().nullish() });
 const qrSchema = z.object({ qr: z.string() });
 const webhookSchema = z.object({
@@ -86,11 +90,28 @@ const webhookSchema = z.object({
   instance_id: z.string().nullish(),
   /** Listed by Wappfy's API reference; when absent we cannot compare the key. */
   secret: z.string().nullish(),
+  /** Listed by the API reference: where the operator marks the webhooks it wired. */
+  description: z.string().nullish(),
   is_active: z.boolean().optional(),
 });
 type Webhook = z.output<typeof webhookSchema>;
-/** The guide wraps the list in `data`, the API reference shows a bare array: accept both. */
-const webhookListSchema = z.union([envelope(z.array(webhookSchema)), z.array(webhookSchema).transform((data) => ({ data }))]);
+
+/**
+ * One page of a list, in every form Wappfy's docs show: the paginated
+ * `data: {items, total, page, limit, totalPages}` of the response-format page, the bare
+ * `data: [...]` of the instances page, and the unwrapped `[...]` of the API reference.
+ */
+function pageSchema<S extends z.ZodType>(item: S) {
+  const paginated = z.object({ items: z.array(item), page: z.int().optional(), totalPages: z.int().optional() });
+  return z.union([
+    envelope(paginated).transform(({ data }) => ({ items: data.items, page: data.page ?? 1, totalPages: data.totalPages ?? 1 })),
+    envelope(z.array(item)).transform(({ data }) => ({ items: data, page: 1, totalPages: 1 })),
+    z.array(item).transform((items) => ({ items, page: 1, totalPages: 1 })),
+  ]);
+}
+
+/** A bound on pages followed, so a server that keeps adding pages cannot hold a pass forever. */
+const MAX_PAGES = 100;
 /** Action answers are not documented beyond connect; an empty body is fine too. */
 const actionSchema = z.union([z.null(), z.object({ data: z.unknown() })]);
 const errorBodySchema = z.object({
@@ -113,12 +134,15 @@ class WappfyClient implements ProviderClient {
   }
 
   async checkHealth(): Promise<HealthReport> {
-    await this.#json({ method: "GET", path: "/api/instances" }, envelope(z.array(instanceSchema)));
+    await this.#json({ method: "GET", path: "/api/instances" }, pageSchema(instanceSchema));
     return {};
   }
 
   async observe(ref: InstanceRef): Promise<ObservedSession | null> {
-    const id = ref.providerInstanceId ?? (await this.#findIdByName(wappfyInstanceName(ref)));
+    // With a recorded id the instance is followed whatever its name (also one named before
+    // names carried the uid); without one, only a name carrying our uid is ours.
+    const found = ref.providerInstanceId === undefined ? await this.#findOwned(ref.uid) : undefined;
+    const id = ref.providerInstanceId ?? found?.id;
     if (id === undefined) return null;
     let status: z.output<typeof statusSchema>;
     try {
@@ -128,10 +152,14 @@ class WappfyClient implements ProviderClient {
       throw error;
     }
     const phoneNumber = digitsOnly(status.phone_number);
+    // Found by name, the name proves the owner; with a recorded id, reading the name back
+    // would cost a list per pass, and remove checks it where it matters.
+    const ownerUid = ownerOfLabel(found?.name);
     return {
       id: status.id,
       ...wappfyState(status.status),
       ...(phoneNumber ? { phoneNumber } : {}),
+      ...(ownerUid ? { ownerUid } : {}),
       webhookInSync: await this.#webhookInSync(ref, status.id),
     };
   }
@@ -140,7 +168,7 @@ class WappfyClient implements ProviderClient {
     const body = { name: wappfyInstanceName(ref), type: ref.wappfy?.type ?? "waha" };
     const { data } = await this.#json({ method: "POST", path: "/api/instances", json: body }, envelope(instanceSchema));
     // A new instance has no webhook yet.
-    return { id: data.id, ...wappfyState(data.status), webhookInSync: webhookTargets(ref).length > 0 ? false : undefined };
+    return { id: data.id, ...wappfyState(data.status), ownerUid: ref.uid, webhookInSync: webhookTargets(ref).length === 0 };
   }
 
   connect(_ref: InstanceRef, id: string): Promise<void> {
@@ -159,7 +187,20 @@ class WappfyClient implements ProviderClient {
     return this.#lifecycle(id, "logout");
   }
 
-  async remove(_ref: InstanceRef, id: string): Promise<void> {
+  /**
+   * Deletes only an instance whose name carries this resource's uid: one named by hand, by
+   * another resource, or by an operator before names carried the uid could be somebody
+   * else's, and a delete is irreversible. That refusal names the two ways out.
+   */
+  async remove(ref: InstanceRef, id: string): Promise<void> {
+    const instance = await this.#findById(id);
+    if (instance === undefined) return;
+    if (ownerOfLabel(instance.name) !== ref.uid) {
+      throw new ProviderError(
+        "Rejected",
+        `wappfy instance ${id} ("${shortenMessage(instance.name)}") was not created for this resource (its name does not carry uid ${ref.uid}), so the operator will not delete it: delete it in Wappfy, or set spec.deletionPolicy: Orphan to leave it`,
+      );
+    }
     try {
       await this.#json({ method: "DELETE", path: instancePath(id) }, actionSchema);
     } catch (error) {
@@ -192,20 +233,27 @@ class WappfyClient implements ProviderClient {
   }
 
   /**
-   * Our wiring is every account webhook scoped to this instance: the instance is ours, so
-   * its webhooks are too. The new webhook is created before stale ones are deleted, so a
-   * change never leaves a gap (a receiver may see one event twice instead).
+   * Brings our webhooks (see #ours) to exactly the wanted ones, and leaves every other
+   * webhook alone. The new webhook is created before stale ones are deleted, so a change
+   * never leaves a gap (a receiver may see one event twice instead).
    */
   async configureWebhook(ref: InstanceRef, id: string): Promise<void> {
-    const ours = (await this.#listWebhooks()).filter((webhook) => webhook.instance_id === id);
+    const targets = webhookTargets(ref);
+    const ours = this.#ours(await this.#listWebhooks(), ref, id, targets);
     const keep = new Set<Webhook>();
-    for (const target of webhookTargets(ref)) {
+    for (const target of targets) {
       const existing = ours.find((webhook) => webhookMatches(webhook, target));
       if (existing) {
         keep.add(existing);
         continue;
       }
-      const body = { url: target.url, events: effectiveEvents(target), instance_id: id, ...(target.hmacKey ? { secret: target.hmacKey } : {}) };
+      const body = {
+        url: target.url,
+        events: effectiveEvents(target),
+        instance_id: id,
+        description: webhookMarker(ref),
+        ...(target.hmacKey ? { secret: target.hmacKey } : {}),
+      };
       await this.#json({ method: "POST", path: "/api/webhooks", json: body }, envelope(webhookSchema));
     }
     for (const stale of ours.filter((webhook) => !keep.has(webhook))) {
@@ -227,21 +275,52 @@ class WappfyClient implements ProviderClient {
     }
   }
 
-  /** When several instances carry the name (made by hand), the first listed is taken. */
-  async #findIdByName(name: string): Promise<string | undefined> {
-    const { data } = await this.#json({ method: "GET", path: "/api/instances" }, envelope(z.array(instanceSchema)));
-    return data.find((instance) => instance.name === name)?.id;
+  /** The instance whose name carries this uid; the uid is unique, so there is at most one of ours. */
+  async #findOwned(uid: string): Promise<Instance | undefined> {
+    return (await this.#listAll("/api/instances", instanceSchema)).find((instance) => ownerOfLabel(instance.name) === uid);
+  }
+
+  async #findById(id: string): Promise<Instance | undefined> {
+    return (await this.#listAll("/api/instances", instanceSchema)).find((instance) => instance.id === id);
   }
 
   async #listWebhooks(): Promise<Webhook[]> {
-    return (await this.#json({ method: "GET", path: "/api/webhooks" }, webhookListSchema)).data;
+    return this.#listAll("/api/webhooks", webhookSchema);
   }
 
-  /** In sync means our webhooks are exactly the wanted ones: the user's and the operator's receiver. */
-  async #webhookInSync(ref: InstanceRef, id: string): Promise<boolean | undefined> {
+  /** Every item of a list, following `page` while the answer is paginated. */
+  async #listAll<S extends z.ZodType>(path: string, item: S): Promise<z.output<S>[]> {
+    const items: z.output<S>[] = [];
+    for (let page = 1; page <= MAX_PAGES; page++) {
+      const query = page === 1 ? {} : { page: String(page) };
+      const answer = await this.#json({ method: "GET", path, query }, pageSchema(item));
+      items.push(...answer.items);
+      if (answer.items.length === 0 || answer.page >= answer.totalPages) break;
+    }
+    return items;
+  }
+
+  /**
+   * The webhooks this operator wired for the instance: scoped to it and marked with our
+   * description. One without a description whose URL is a wanted one is taken as ours too:
+   * wired before webhooks were marked, or by a Wappfy that drops descriptions. A person's
+   * webhook on the instance, or any account-wide one, is never ours.
+   */
+  #ours(webhooks: readonly Webhook[], ref: InstanceRef, id: string, targets: readonly WebhookTarget[]): Webhook[] {
+    const marker = webhookMarker(ref);
+    return webhooks.filter(
+      (webhook) =>
+        webhook.instance_id === id && (webhook.description === marker || (!webhook.description && targets.some((target) => target.url === webhook.url))),
+    );
+  }
+
+  /**
+   * In sync means our webhooks are exactly the wanted ones (the user's and the operator's
+   * receiver): none wanted and one of ours still there is out of sync, so it gets removed.
+   */
+  async #webhookInSync(ref: InstanceRef, id: string): Promise<boolean> {
     const targets = webhookTargets(ref);
-    if (targets.length === 0) return undefined;
-    const ours = (await this.#listWebhooks()).filter((webhook) => webhook.instance_id === id);
+    const ours = this.#ours(await this.#listWebhooks(), ref, id, targets);
     return ours.length === targets.length && targets.every((target) => ours.some((webhook) => webhookMatches(webhook, target)));
   }
 
@@ -252,14 +331,20 @@ class WappfyClient implements ProviderClient {
     return this.#http.json({ ...request, headers: { "X-Api-Key": this.#apiKey } }, schema);
   }
 
-  /** Wappfy errors read `{"error": {"code", "message"}}`; the kind comes from the status alone. */
+  /**
+   * Wappfy errors read `{"error": {"code", "message"}}`; the kind comes from the status,
+   * except 409 PLAN_LIMIT_REACHED, which the response-format page lists as the plan's
+   * instance limit: a quota to wait on, not "already in the requested state".
+   */
   #classify(response: HttpResponse): ProviderError {
     const body = errorBodySchema.safeParse(readErrorBody(response));
     const code = body.success ? body.data.error.code : undefined;
     const detail = body.success ? body.data.error.message : undefined;
     // Provider text goes into conditions: never let it echo our key.
     const message = detail ? shortenMessage(redactSecrets(detail, [this.#apiKey])) : (STATUS_MEANINGS[response.status] ?? "request failed");
-    return classifyByStatus("wappfy", response, message, { now: this.#now(), ...(code ? { code } : {}) });
+    const classified = classifyByStatus("wappfy", response, message, { now: this.#now(), ...(code ? { code } : {}) });
+    if (code !== PLAN_LIMIT_REACHED) return classified;
+    return new ProviderError("QuotaExceeded", `${classified.message} (the Wappfy plan's instance limit)`, { status: response.status, code });
   }
 }
 
@@ -271,6 +356,9 @@ const STATUS_MEANINGS: Readonly<Record<number, string>> = {
   422: "invalid request body",
   429: "rate limit exceeded",
 };
+
+/** The response-format page's code for "Instance limit for your plan" (a 409). */
+const PLAN_LIMIT_REACHED = "PLAN_LIMIT_REACHED";
 
 /** How a provider may refuse a QR once the instance left scan_qr: not a fault, just too late. */
 const STATE_REFUSALS: ReadonlySet<number> = new Set([400, 409, 422]);
@@ -299,7 +387,15 @@ function webhookTargets(ref: InstanceRef): WebhookTarget[] {
   return targets;
 }
 
-/** Wappfy requires at least one event; an empty list in the spec means "everything we know". */
+/** The description our webhooks carry, so they are told apart from anybody else's on the instance. */
+function webhookMarker(ref: InstanceRef): string {
+  return ownedLabel(`wa-operator ${ref.namespace}/${ref.name}`, ref.uid);
+}
+
+/**
+ * `events` is required by Wappfy's guide; an empty list in the spec means every event
+ * Wappfy documents (the shared meaning of an empty spec.webhook.events).
+ */
 function effectiveEvents(target: WebhookTarget): readonly string[] {
   return target.events.length > 0 ? target.events : WAPPFY_WEBHOOK_EVENTS;
 }

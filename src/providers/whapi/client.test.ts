@@ -89,7 +89,9 @@ describe("whapi client against the emulator", () => {
     expect(emulator.calls.map((c) => c.path)).toEqual([
       "/api/getState",
       "/api/serviceStart",
+      // PAIRING: is a QR on screen yet? (not while booting)
       "/api/getState",
+      "/api/getQR",
       "/api/getState",
       "/api/getQR",
       "/api/getState",
@@ -97,6 +99,38 @@ describe("whapi client against the emulator", () => {
       "/api/serviceDestroy",
       "/api/getState",
     ]);
+  });
+
+  it("issue 9.12: PAIRING with a QR on screen is ScanQR, and its QR is fetched", async () => {
+    await emulator.stop();
+    emulator = new WhapiEmulator({ apiKeys: [KEY], clock, scanState: "PAIRING" });
+    base = await emulator.start();
+    const whapi = client();
+    await whapi.connect(ref, deviceId(KEY));
+    // Booting: PAIRING without a QR yet is still Starting.
+    expect(await whapi.observe(ref)).toMatchObject({ phase: "Starting", providerState: "PAIRING" });
+    clock.advance(WHAPI_PAIRING_MS);
+    expect(await whapi.observe(ref)).toMatchObject({ phase: "ScanQR", providerState: "PAIRING" });
+    const qr = await whapi.fetchQr(ref, deviceId(KEY));
+    expect(decodeQrPng(qr?.png ?? Buffer.alloc(0))).toBe(emulator.currentQr(KEY));
+    emulator.scan(KEY);
+    expect(await whapi.observe(ref)).toMatchObject({ phase: "Connected" });
+  });
+
+  it("issue 9.12: sends apiKey in the query as well when the provider says so, for a path that drops GET bodies", async () => {
+    await emulator.stop();
+    emulator = new WhapiEmulator({ apiKeys: [KEY], clock, acceptsQueryKey: true, dropGetBodies: true });
+    base = await emulator.start();
+    expect((await failure(client().observe(ref))).kind).toBe("InvalidCredentials");
+    expect(await client({ whapi: { apiKeyInQuery: true } }).observe(ref)).toMatchObject({ phase: "Disconnected" });
+  });
+
+  it("issue 9.12: sends apiKey only in the body by default, as the page documents", async () => {
+    await emulator.stop();
+    emulator = new WhapiEmulator({ apiKeys: [KEY], clock, acceptsQueryKey: true });
+    base = await emulator.start();
+    await client().observe(ref);
+    expect(await client({ whapi: { apiKeyInQuery: false } }).observe(ref)).toMatchObject({ phase: "Disconnected" });
   });
 
   it("names the device by a hash of its key, never the key itself", () => {
@@ -149,6 +183,18 @@ describe("whapi client against the emulator", () => {
   it("only checks reachability without a provider-wide key: a refused key still proves the service is up", async () => {
     expect(await client().checkHealth()).toEqual({});
     expect(emulator.calls).toEqual([{ method: "GET", path: "/api/getWWebVersion", status: 200 }]);
+  });
+
+  it("issue 9.13: with per-device keys only, reports the version with a managed device's key", async () => {
+    expect(await client().checkHealth({ instanceKey: KEY })).toEqual({ version: "2.2243.7" });
+  });
+
+  it("issue 9.13: a managed device's key that is refused leaves the provider healthy, without a version", async () => {
+    expect(await client().checkHealth({ instanceKey: "0000000000000000deadbeefdeadbeef" })).toEqual({});
+  });
+
+  it("issue 9.13: prefers the provider-wide key to a device's", async () => {
+    expect((await failure(client({ apiKey: "wrong" }).checkHealth({ instanceKey: KEY }))).kind).toBe("InvalidCredentials");
   });
 
   it("fails the health check when the provider-wide key is wrong", async () => {

@@ -1,7 +1,8 @@
 /**
  * whapi: a self-hosted device service where one API key is one WhatsApp device
  * (shared/providers/whapi-device-service.source.txt). Every call is `GET /api/<call>`
- * with `apiKey` in a form-urlencoded body; answers are `{code, results}`, and a code
+ * with `apiKey` in a form-urlencoded body (and, where the provider asks for it because a
+ * proxy drops GET bodies, in the query too); answers are `{code, results}`, and a code
  * other than 200 is an error even inside an HTTP 200.
  *
  * Mapping to ProviderClient (what the page offers, nothing invented):
@@ -18,6 +19,7 @@ import { ProviderError, redactSecrets, shortenMessage } from "../errors.ts";
 import { classifyByStatus, ProviderHttp, readErrorBody, type HttpResponse } from "../http.ts";
 import { pngFromDataUrl } from "../qr.ts";
 import type {
+  HealthOptions,
   HealthReport,
   InstanceRef,
   ObservedSession,
@@ -71,15 +73,16 @@ class WhapiClient implements ProviderClient {
   }
 
   /**
-   * getWWebVersion with the provider-wide key. Without one (keys are per device), the
-   * same call is sent without a key: an envelope refusing the key still proves the
-   * service is up and speaks whapi, so only transport errors and foreign answers fail.
+   * getWWebVersion with the provider-wide key. Without one (keys are per device), with a
+   * managed device's key when the caller has one, else without a key: an envelope refusing
+   * that key still proves the service is up and speaks whapi, so only transport errors and
+   * foreign answers fail, and the version is shown whenever a device's key is at hand.
    */
-  async checkHealth(): Promise<HealthReport> {
+  async checkHealth(options: HealthOptions = {}): Promise<HealthReport> {
     const key = this.#settings.apiKey;
     if (key === undefined) {
       try {
-        return { version: await this.#version(undefined) };
+        return { version: await this.#version(options.instanceKey) };
       } catch (error) {
         if (error instanceof ProviderError && error.kind === "InvalidCredentials") return {};
         throw error;
@@ -88,10 +91,16 @@ class WhapiClient implements ProviderClient {
     return { version: await this.#version(key) };
   }
 
+  /**
+   * PAIRING is "linking in progress: waiting for the scan or finishing authentication";
+   * the QR tells which. With one on screen it is ScanQR, so the QR is fetched and shown.
+   */
   async observe(ref: InstanceRef): Promise<ObservedSession> {
     const key = this.#key(ref);
     const { state } = await this.#call("getState", key, stateSchema);
-    return { id: deviceId(key), phase: whapiPhase(state), providerState: state };
+    const phase = whapiPhase(state);
+    const waitingForScan = state.trim().toUpperCase() === "PAIRING" && (await this.#qrString(key)) !== undefined;
+    return { id: deviceId(key), phase: waitingForScan ? "ScanQR" : phase, providerState: state };
   }
 
   /** The device exists as soon as its key does; creating it means reading its state. */
@@ -121,9 +130,14 @@ class WhapiClient implements ProviderClient {
   }
 
   async fetchQr(ref: InstanceRef): Promise<QrCode | null> {
-    const { qrString } = await this.#call("getQR", this.#key(ref), qrSchema);
-    if (qrString === undefined || qrString === "") return null;
-    return { png: pngFromDataUrl("whapi", qrString), validForMs: WHAPI_QR_VALID_MS };
+    const qrString = await this.#qrString(this.#key(ref));
+    return qrString === undefined ? null : { png: pngFromDataUrl("whapi", qrString), validForMs: WHAPI_QR_VALID_MS };
+  }
+
+  /** The QR on screen, or undefined when the device shows none. */
+  async #qrString(key: string): Promise<string | undefined> {
+    const { qrString } = await this.#call("getQR", key, qrSchema);
+    return qrString === undefined || qrString === "" ? undefined : qrString;
   }
 
   requestPairingCode(): Promise<string> {
@@ -151,14 +165,19 @@ class WhapiClient implements ProviderClient {
     return key;
   }
 
-  /** One call: sends the key in the form body, unwraps the envelope, parses `results`. */
+  /**
+   * One call: sends the key in the form body (and the query, where spec.whapi asks for it),
+   * unwraps the envelope, parses `results`. `what` names the path only, never the query.
+   */
   async #call<S extends z.ZodType>(name: string, key: string | undefined, schema: S): Promise<z.output<S>> {
     const what = `GET /api/${name}`;
+    const inQuery = key !== undefined && this.#settings.whapi?.apiKeyInQuery === true;
     const response = await this.#http.send({
       method: "GET",
       path: `/api/${name}`,
       headers: { Accept: "application/json" },
       form: key === undefined ? {} : { apiKey: key },
+      ...(inQuery ? { query: { apiKey: key } } : {}),
     });
     if (response.status < 200 || response.status >= 300) throw classify(response, what, key);
     const body = parseEnvelope(response, what);

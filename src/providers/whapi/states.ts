@@ -8,7 +8,10 @@ import type { Phase } from "../types.ts";
 export const WHAPI_STATE_PHASES = {
   /** Linked and ready to send and receive. */
   CONNECTED: "Connected",
-  /** Linking in progress: waiting for the scan or finishing authentication. */
+  /**
+   * Linking in progress: waiting for the scan or finishing authentication. The word alone
+   * cannot tell which, so it reads Starting; the client calls it ScanQR when a QR is on screen.
+   */
   PAIRING: "Starting",
   /** Showing a QR (or code) to link the phone. */
   SERVICE_SCAN: "ScanQR",

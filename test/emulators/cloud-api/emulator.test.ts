@@ -78,16 +78,16 @@ describe("Cloud API emulator", () => {
   });
 
   it.each([
-    ["a wrong token", "not-the-token"],
-    ["no token", null],
-  ])("answers %s with 401 and Graph's error envelope, code 190", async (_case, token) => {
+    ["a wrong token", "not-the-token", 190],
+    ["no token (the OpenAPI's missing_token example)", null, 104],
+  ])("answers %s with 401 and Graph's error envelope, code %i", async (_case, token, code) => {
     const answer = await graph("GET", `/v25.0/${NUMBER}`, { token });
     expect(answer.status).toBe(401);
     expect(answer.body).toEqual({
       error: {
         message: expect.stringMatching(/access token/),
         type: "OAuthException",
-        code: 190,
+        code,
         fbtrace_id: expect.any(String),
       },
     });
@@ -221,6 +221,71 @@ describe("Cloud API emulator", () => {
     expect((await graph("GET", "/v25.0/me")).status).toBe(400);
     expect((await graph("GET", "/v25.0/me")).status).toBe(400);
     expect((await graph("GET", "/v25.0/me")).status).toBe(200);
+  });
+
+  describe("a number's own callback override (webhook_configuration)", () => {
+    const override = (uri: string, token?: string) =>
+      graph("POST", `/v25.0/${NUMBER}`, { json: { webhook_configuration: { override_callback_uri: uri, ...(token === undefined ? {} : { verify_token: token }) } } });
+    const configuration = async () => (await graph("GET", `/v25.0/${NUMBER}?fields=webhook_configuration`)).body;
+
+    it("is refused until the app is subscribed to the WABA, then shown per level and removed with an empty URI", async () => {
+      expect((await override("https://hooks.example.com/one", "vt")).error["code"]).toBe(100);
+      await graph("POST", `/v25.0/${WABA}/subscribed_apps`);
+      expect((await override("https://hooks.example.com/one", "vt")).body).toEqual({ success: true });
+      expect(await configuration()).toEqual({ id: NUMBER, webhook_configuration: { phone_number: "https://hooks.example.com/one" } });
+      expect(emulator.number(NUMBER).callback).toEqual({ overrideCallbackUri: "https://hooks.example.com/one", verifyToken: "vt" });
+      // The WABA's subscription is untouched: the override is this number's alone.
+      expect(emulator.subscription(WABA)).toEqual({});
+      expect((await override("")).body).toEqual({ success: true });
+      expect(await configuration()).toEqual({ id: NUMBER, webhook_configuration: {} });
+    });
+
+    it("needs a verify token with a URI", async () => {
+      await graph("POST", `/v25.0/${WABA}/subscribed_apps`);
+      expect((await override("https://hooks.example.com/one")).error["code"]).toBe(100);
+      expect(emulator.number(NUMBER).callback).toBeUndefined();
+    });
+
+    it("shows the WABA's override and the app's callback beside the number's", async () => {
+      await emulator.stop();
+      emulator = new CloudApiEmulator({ token: TOKEN, clock, appCallbackUrl: "https://app.example.com/wa", numbers: [{ id: NUMBER, wabaId: WABA, displayPhoneNumber: "+1 555" }] });
+      base = await emulator.start();
+      await graph("POST", `/v25.0/${WABA}/subscribed_apps`, { json: { override_callback_uri: "https://waba.example.com/wa", verify_token: "w" } });
+      expect((await configuration())["webhook_configuration"]).toEqual({ whatsapp_business_account: "https://waba.example.com/wa", application: "https://app.example.com/wa" });
+    });
+  });
+
+  it("answers code 803 (HTTP 404) for a number deleted from its WABA, on reads and actions", async () => {
+    emulator.deleteNumber(NUMBER);
+    for (const answer of [await graph("GET", `/v25.0/${NUMBER}?fields=status`), await deregister(), await register()]) {
+      expect([answer.status, answer.error["code"]]).toEqual([404, 803]);
+    }
+  });
+
+  it("leaves status out for a number that does not report it, even when asked", async () => {
+    await emulator.stop();
+    emulator = new CloudApiEmulator({ token: TOKEN, clock, numbers: [{ id: NUMBER, wabaId: WABA, displayPhoneNumber: "+1 555", reportsStatus: false }] });
+    base = await emulator.start();
+    expect((await graph("GET", `/v25.0/${NUMBER}?fields=status,quality_rating`)).body).toEqual({ id: NUMBER, quality_rating: "NA" });
+  });
+
+  it("answers register with 133000 after an interrupted deregistration, until deregister completes it", async () => {
+    await register();
+    emulator.interruptDeregistration(NUMBER);
+    const refused = await register();
+    expect([refused.status, refused.error["code"]]).toEqual([500, 133000]);
+    expect((await deregister()).body).toEqual({ success: true });
+    expect((await register()).body).toEqual({ success: true });
+    expect(emulator.number(NUMBER).status).toBe("CONNECTED");
+  });
+
+  it("can answer a deregister of an unregistered number with plain code 100 ('not currently linked')", async () => {
+    await emulator.stop();
+    emulator = new CloudApiEmulator({ token: TOKEN, clock, notRegisteredAnswer: "plain", numbers: [{ id: NUMBER, wabaId: WABA, displayPhoneNumber: "+1 555" }] });
+    base = await emulator.start();
+    const answer = await deregister();
+    expect(answer.error).toMatchObject({ code: 100, message: expect.stringContaining("not currently linked") });
+    expect(answer.error).not.toHaveProperty("error_subcode");
   });
 
   describe("subscribed_apps", () => {

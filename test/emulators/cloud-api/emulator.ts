@@ -2,7 +2,8 @@
  * A loopback emulator of the parts of Meta's Graph API that manage a WhatsApp business
  * phone number (shared/providers/cloud-api.md, checklist 2.5): `/vNN.0/` paths, Bearer
  * auth, numbers that are PENDING until registered, the two-step PIN, the 10-per-72-h
- * register/deregister budget, WABA `subscribed_apps`, and Graph's error envelope.
+ * register/deregister budget, WABA `subscribed_apps`, the per-number callback override
+ * (`webhook_configuration`), and Graph's error envelope.
  *
  * Guesses, labelled as such:
  * - After deregister a number's status is DISCONNECTED (Meta does not document it).
@@ -10,8 +11,14 @@
  * - Every register/deregister request counts against the budget, failed ones included;
  *   the refused 11th does not, so the block lifts when the oldest attempt is 72 h old.
  * - Registering a number that has no PIN yet sets it (as Meta does for a first register).
- * - A missing token answers like a bad one: 401, code 190.
+ * - A missing Authorization header answers 401 code 104 (the OpenAPI's "missing_token"
+ *   example, path /{Phone-Number-ID}); a wrong token 401 code 190.
  * - Errors use HTTP 400 unless said otherwise; the status for throttling codes is configurable.
+ * - A per-number override on a WABA the app is not subscribed to is refused with code 100
+ *   (the OpenAPI only says "Webhook subscription must exist before configuring callback
+ *   URI overrides"; the code and text are ours).
+ * - After an interrupted deregistration (interruptDeregistration) the number reads
+ *   DISCONNECTED; register answers 133000 until a deregister completes it.
  */
 import { randomBytes } from "node:crypto";
 import { createServer, type Server } from "node:http";
@@ -39,6 +46,16 @@ export interface NumberSeed {
   readonly codeVerificationStatus?: string;
   /** The two-step PIN, when the number already has one. */
   readonly pin?: string;
+  /**
+   * false: Graph leaves `status` out even when asked for it. Meta's OpenAPI schema
+   * PhoneNumberInfo (GET /{Phone-Number-ID}) does not declare the field. Default true.
+   */
+  readonly reportsStatus?: boolean;
+  /**
+   * The number also runs in the WhatsApp Business app (coexistence): deregister is refused
+   * with code 100 (the OpenAPI's smb_account_error example; cloud-api.md 2.1). Default false.
+   */
+  readonly businessApp?: boolean;
 }
 
 export interface PhoneNumber {
@@ -53,6 +70,14 @@ export interface PhoneNumber {
   pin: string | undefined;
   /** Times of register/deregister requests, oldest first. */
   attempts: number[];
+  readonly reportsStatus: boolean;
+  readonly businessApp: boolean;
+  /** The number-level callback override (`webhook_configuration.override_callback_uri`), when set. */
+  callback: Subscription | undefined;
+  /** Deleted from the WABA: Graph answers code 803 for it. */
+  deleted: boolean;
+  /** A deregistration that did not finish: register answers 133000 until deregister runs again. */
+  deregistrationIncomplete: boolean;
 }
 
 export interface Subscription {
@@ -78,6 +103,15 @@ export interface CloudApiEmulatorOptions {
   readonly clock?: Clock;
   /** Performs Meta's `hub.*` GET handshake against override_callback_uri on subscribe. Default false. */
   readonly verifyCallbacks?: boolean;
+  /** The app's own callback URL (App Dashboard), shown as `webhook_configuration.application`. */
+  readonly appCallbackUrl?: string;
+  /**
+   * How deregister answers for a number that is not registered: "subcode" = code 100 with
+   * error_subcode 2207051 (the OpenAPI's phone_not_registered example), "plain" = code 100
+   * without a subcode, "Phone number is not currently linked in Facebook Hosted System"
+   * (its not_linked example; subcodes are deprecated for Cloud API since v16). Default "subcode".
+   */
+  readonly notRegisteredAnswer?: "subcode" | "plain";
 }
 
 export interface CallRecord {
@@ -101,6 +135,8 @@ export class CloudApiEmulator {
   readonly #token: string;
   readonly #clock: Clock;
   readonly #verifyCallbacks: boolean;
+  readonly #appCallbackUrl: string | undefined;
+  readonly #notRegisteredAnswer: "subcode" | "plain";
   readonly #numbers = new Map<string, PhoneNumber>();
   readonly #subscriptions = new Map<string, Subscription | undefined>();
   readonly #router = new Router();
@@ -113,11 +149,13 @@ export class CloudApiEmulator {
     this.#token = options.token;
     this.#clock = options.clock ?? realClock;
     this.#verifyCallbacks = options.verifyCallbacks ?? false;
+    this.#appCallbackUrl = options.appCallbackUrl;
+    this.#notRegisteredAnswer = options.notRegisteredAnswer ?? "subcode";
     for (const seed of options.numbers ?? []) this.addNumber(seed);
     this.#router
       .add("GET", "/me", (req) => ({ status: 200, body: pick({ id: APP.id, name: APP.name }, fieldsOf(req, ["id", "name"])) }))
       .add("GET", "/{id}", (req) => this.#readNumber(req))
-      .add("POST", "/{id}", (req) => this.#setPin(req))
+      .add("POST", "/{id}", (req) => this.#updateNumber(req))
       .add("POST", "/{id}/register", (req) => this.#register(req))
       .add("POST", "/{id}/deregister", (req) => this.#deregister(req))
       .add("GET", "/{waba}/subscribed_apps", (req) => this.#listSubscriptions(req))
@@ -164,6 +202,11 @@ export class CloudApiEmulator {
       codeVerificationStatus: seed.codeVerificationStatus ?? "VERIFIED",
       pin: seed.pin,
       attempts: [],
+      reportsStatus: seed.reportsStatus ?? true,
+      businessApp: seed.businessApp ?? false,
+      callback: undefined,
+      deleted: false,
+      deregistrationIncomplete: false,
     });
     if (!this.#subscriptions.has(seed.wabaId)) this.#subscriptions.set(seed.wabaId, undefined);
   }
@@ -178,6 +221,18 @@ export class CloudApiEmulator {
   /** The app's subscription to a WABA, or undefined when not subscribed. */
   subscription(wabaId: string): Subscription | undefined {
     return this.#subscriptions.get(wabaId);
+  }
+
+  /** The number was deleted from its WABA (WhatsApp Manager): every request about it answers code 803 from now on. */
+  deleteNumber(id: string): void {
+    this.number(id).deleted = true;
+  }
+
+  /** A deregistration that Meta did not finish: the number reads DISCONNECTED and register answers 133000. */
+  interruptDeregistration(id: string): void {
+    const number = this.number(id);
+    number.status = "DISCONNECTED";
+    number.deregistrationIncomplete = true;
   }
 
   /** Register/deregister requests of a number inside the moving 72 h window. */
@@ -214,7 +269,12 @@ export class CloudApiEmulator {
     if (!versioned?.[1]) {
       return graphError(400, { message: "Unknown path components: the emulator needs a /vNN.0/ prefix", code: 2500 });
     }
-    if (this.#tokenOf(req) !== this.#token) {
+    const token = this.#tokenOf(req);
+    if (token === undefined) {
+      // The OpenAPI's missing_token example (401 answers of /{Phone-Number-ID}).
+      return graphError(401, { message: "An access token is required to request this resource", code: 104 });
+    }
+    if (token !== this.#token) {
       return graphError(401, { message: "Invalid OAuth access token - Cannot parse access token", code: 190 });
     }
     const throttled = this.#throttled();
@@ -245,21 +305,35 @@ export class CloudApiEmulator {
     );
   }
 
-  #readNumber(req: EmulatorRequest): Reply {
+  /** The number a request names, or Graph's answer when there is none to act on. */
+  #numberOf(req: EmulatorRequest): PhoneNumber | Reply {
     const number = this.#numbers.get(req.params["id"] ?? "");
     if (!number) return unknownObject(req);
+    // The OpenAPI's 404 examples for /{Phone-Number-ID} and its edges: "This phone number
+    // has been deleted and is no longer accessible", code 803.
+    if (number.deleted) {
+      return graphError(404, { message: "This phone number has been deleted and is no longer accessible", code: 803, type: "GraphMethodException" });
+    }
+    return number;
+  }
+
+  #readNumber(req: EmulatorRequest): Reply {
+    const number = this.#numberOf(req);
+    if (!isNumber(number)) return number;
     const values: Record<string, unknown> = {
       id: number.id,
       display_phone_number: number.displayPhoneNumber,
       verified_name: number.verifiedName,
       quality_rating: number.qualityRating,
-      status: number.status,
       code_verification_status: number.codeVerificationStatus,
       name_status: number.nameStatus,
       platform_type: REGISTERED.has(number.status) ? "CLOUD_API" : "NOT_APPLICABLE",
       throughput: { level: "STANDARD" },
+      webhook_configuration: this.#webhookConfiguration(number),
     };
     const fields = fieldsOf(req, DEFAULT_FIELDS);
+    if (number.reportsStatus) values["status"] = number.status;
+    else if (fields.includes("status")) fields.splice(fields.indexOf("status"), 1);
     const unknown = fields.find((field) => !(field in values));
     if (unknown !== undefined) {
       return graphError(400, {
@@ -270,23 +344,85 @@ export class CloudApiEmulator {
     return { status: 200, body: pick(values, fields) };
   }
 
-  /** Two-step verification: `POST /{id} {pin}` sets or changes the PIN. */
-  #setPin(req: EmulatorRequest): Reply {
-    const number = this.#numbers.get(req.params["id"] ?? "");
-    if (!number) return unknownObject(req);
+  /**
+   * Where this number's webhooks go, as `GET /{id}?fields=webhook_configuration` shows it
+   * (Meta's "Webhook overrides" page): the number's override, the WABA's, and the app's
+   * callback, each only when set. Lookup runs in that order.
+   */
+  #webhookConfiguration(number: PhoneNumber): Record<string, string> {
+    const waba = this.#subscriptions.get(number.wabaId)?.overrideCallbackUri;
+    return {
+      ...(number.callback?.overrideCallbackUri ? { phone_number: number.callback.overrideCallbackUri } : {}),
+      ...(waba ? { whatsapp_business_account: waba } : {}),
+      ...(this.#appCallbackUrl ? { application: this.#appCallbackUrl } : {}),
+    };
+  }
+
+  /**
+   * `POST /{Phone-Number-ID}` (OpenAPI operation updatePhoneNumberStatus): `{pin}` sets or
+   * changes the two-step PIN; `{webhook_configuration: {override_callback_uri, verify_token}}`
+   * points this number's webhooks elsewhere, and an empty override_callback_uri removes that
+   * (schema WebhookConfiguration: "can be empty string"). The app must be subscribed to the
+   * WABA first (the operation's "Webhook subscription must exist" requirement).
+   */
+  async #updateNumber(req: EmulatorRequest): Promise<Reply> {
+    const number = this.#numberOf(req);
+    if (!isNumber(number)) return number;
     const params = paramsOf(req);
     if (params === undefined) return invalidBody();
     const pin = params["pin"];
-    if (typeof pin !== "string" || !/^\d{6}$/.test(pin)) return invalidPin();
-    number.pin = pin;
+    const webhook = params["webhook_configuration"];
+    if (pin === undefined && webhook === undefined) return invalidBody();
+    if (pin !== undefined && (typeof pin !== "string" || !/^\d{6}$/.test(pin))) return invalidPin();
+    if (webhook !== undefined) {
+      const refused = await this.#overrideCallback(number, webhook);
+      if (refused) return refused;
+    }
+    if (typeof pin === "string") number.pin = pin;
     return success();
   }
 
+  async #overrideCallback(number: PhoneNumber, webhook: unknown): Promise<Reply | undefined> {
+    const config = typeof webhook === "string" ? parseJsonObject(webhook) : webhook;
+    if (typeof config !== "object" || config === null) return invalidBody();
+    const uri = (config as Record<string, unknown>)["override_callback_uri"];
+    const token = (config as Record<string, unknown>)["verify_token"];
+    if (typeof uri !== "string") {
+      return graphError(400, { message: "(#100) The parameter webhook_configuration[override_callback_uri] is required", code: 100 });
+    }
+    if (uri === "") {
+      number.callback = undefined;
+      return undefined;
+    }
+    if (this.#subscriptions.get(number.wabaId) === undefined) {
+      return graphError(400, { message: "(#100) The app is not subscribed to webhooks of the number's WhatsApp Business Account", code: 100 });
+    }
+    if (typeof token !== "string" || token === "") {
+      return graphError(400, { message: "(#100) verify_token is required with override_callback_uri", code: 100 });
+    }
+    if (this.#verifyCallbacks) {
+      const problem = await handshake(uri, token);
+      if (problem !== undefined) {
+        return graphError(400, { message: `(#2200) Callback verification failed with the following errors: ${problem}`, code: 2200 });
+      }
+    }
+    number.callback = { overrideCallbackUri: uri, verifyToken: token };
+    return undefined;
+  }
+
   #register(req: EmulatorRequest): Reply {
-    const number = this.#numbers.get(req.params["id"] ?? "");
-    if (!number) return unknownObject(req);
+    const number = this.#numberOf(req);
+    if (!isNumber(number)) return number;
     const blocked = this.#spendAttempt(number);
     if (blocked) return blocked;
+    if (number.deregistrationIncomplete) {
+      // cloud-api.md 2.1 (register's notable errors) and 2.4: 133000, HTTP 500, "deregister again".
+      return graphError(500, {
+        message: "(#133000) Incomplete deregistration",
+        code: 133000,
+        error_data: { messaging_product: "whatsapp", details: "A previous deregistration was not completed. Deregister the number again before registering." },
+      });
+    }
     const params = paramsOf(req);
     if (params === undefined) return invalidBody();
     if (params["messaging_product"] !== "whatsapp") {
@@ -307,16 +443,22 @@ export class CloudApiEmulator {
   }
 
   #deregister(req: EmulatorRequest): Reply {
-    const number = this.#numbers.get(req.params["id"] ?? "");
-    if (!number) return unknownObject(req);
+    const number = this.#numberOf(req);
+    if (!isNumber(number)) return number;
     const blocked = this.#spendAttempt(number);
     if (blocked) return blocked;
+    if (number.businessApp) {
+      return graphError(400, { message: "Deregister endpoint is not available for API solution for SMB businesses.", code: 100 });
+    }
+    if (number.deregistrationIncomplete) {
+      number.deregistrationIncomplete = false;
+      return success();
+    }
     if (!REGISTERED.has(number.status)) {
-      return graphError(400, {
-        message: "Phone number not registered on the WhatsApp Business Platform.",
-        code: 100,
-        error_subcode: 2207051,
-      });
+      // The OpenAPI's two 400 examples of /{Phone-Number-ID}/deregister for this case.
+      return this.#notRegisteredAnswer === "plain"
+        ? graphError(400, { message: "Phone number is not currently linked in Facebook Hosted System", code: 100 })
+        : graphError(400, { message: "Phone number not registered on the WhatsApp Business Platform.", code: 100, error_subcode: 2207051 });
     }
     number.status = "DISCONNECTED";
     return success();
@@ -413,6 +555,18 @@ function unknownObject(req: EmulatorRequest): Reply {
     error_subcode: 33,
     type: "GraphMethodException",
   });
+}
+
+function isNumber(value: PhoneNumber | Reply): value is PhoneNumber {
+  return "wabaId" in value;
+}
+
+function parseJsonObject(text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch {
+    return undefined;
+  }
 }
 
 function invalidPin(): Reply {

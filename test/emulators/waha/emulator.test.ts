@@ -232,10 +232,12 @@ describe("session management endpoints", () => {
     expect(res.json).toMatchObject({ name: "s", status: "STARTING", config: { metadata: { b: "2" } } });
     expect((res.json as { config: Record<string, unknown> }).config).not.toHaveProperty("debug");
     expect(waha.session("s")?.statuses.slice(-3).map((p) => p.status)).toEqual(["SCAN_QR_CODE", "STOPPED", "STARTING"]);
+    expect(waha.session("s")?.boots).toBe(2);
 
     await create({ name: "t", start: false });
     const stopped = await call("PUT", "/api/sessions/t", { body: { config: { metadata: { c: "3" } } } });
     expect(stopped.json).toMatchObject({ status: "STOPPED", config: { metadata: { c: "3" } } });
+    expect(waha.session("t")?.boots).toBe(0);
   });
 
   it("DELETE is idempotent, answers 200 with an empty body and also logs out", async () => {
@@ -449,14 +451,44 @@ describe("me, QR and pairing endpoints", () => {
     expect((await call("GET", "/api/sessions/s/me")).json).toMatchObject({ id: "12132132130@c.us" });
   });
 
-  it("request-code: 400 without phoneNumber, 422 when not SCAN_QR_CODE, 404 when stopped; NOWEB refuses method", async () => {
+  it("request-code while STARTING waits for the first QR (NOWEB's requestCode), then answers", async () => {
     await create({ name: "s", start: true });
-    const starting = await call("POST", "/api/s/auth/request-code", { body: { phoneNumber: "12132132130" } });
-    expect([starting.status, (starting.json as { expected: string[] }).expected]).toEqual([422, ["SCAN_QR_CODE"]]);
+    const pending = call("POST", "/api/s/auth/request-code", { body: { phoneNumber: "12132132130" } });
+    await vi.waitFor(() => expect(waha.calls.length).toBe(1));
+    clock.advance(1000);
+    const res = await pending;
+    expect([res.status, waha.session("s")?.status]).toEqual([201, "SCAN_QR_CODE"]);
+  });
+
+  it("request-code during a start that never shows a QR never answers", async () => {
+    waha.hangStarts("s");
+    await create({ name: "s", start: true });
+    const controller = new AbortController();
+    const pending = fetch(`${base}/api/s/auth/request-code`, {
+      method: "POST",
+      headers: { "X-Api-Key": KEY, "Content-Type": "application/json" },
+      body: JSON.stringify({ phoneNumber: "12132132130" }),
+      signal: controller.signal,
+    });
+    clock.advance(10 * 60_000);
+    const outcome = await Promise.race([pending.then(() => "answered"), new Promise((resolve) => setTimeout(() => resolve("still waiting"), 200))]);
+    expect(outcome).toBe("still waiting");
+    controller.abort();
+    await pending.catch(() => undefined);
+  });
+
+  it("request-code: 400 without phoneNumber, a plain 422 outside SCAN_QR_CODE, 404 when stopped; NOWEB refuses method", async () => {
+    await create({ name: "s", start: true });
     clock.advance(1000);
     const bad = await call("POST", "/api/s/auth/request-code", { body: {} });
     expect([bad.status, (bad.json as { message: string[] }).message]).toEqual([400, ["phoneNumber must be a string"]]);
     expect(() => waha.enterPairingCode("s")).toThrow(/no code was requested/);
+    waha.scan("s", "15550001111");
+    const working = await call("POST", "/api/s/auth/request-code", { body: { phoneNumber: "12132132130" } });
+    expect([working.status, working.json]).toEqual([
+      422,
+      { statusCode: 422, message: "Can request code only in SCAN_QR_CODE status. The current status is WORKING", error: "Unprocessable Entity" },
+    ]);
     await call("POST", "/api/sessions/s/stop");
     expect((await call("POST", "/api/s/auth/request-code", { body: { phoneNumber: "1" } })).status).toBe(404);
 
@@ -485,6 +517,24 @@ describe("test hooks", () => {
     clock.advance(1000);
     waha.scan(name, "15550001111");
   }
+
+  it("hangStarts: the next starts of a session stay STARTING (WAHA issues #1043, #2243); later ones boot", async () => {
+    waha.hangStarts("s", 1);
+    await create({ name: "s", start: true });
+    clock.advance(10 * 60_000);
+    expect(await status("s")).toBe("STARTING");
+    await call("POST", "/api/sessions/s/restart");
+    clock.advance(1000);
+    expect([await status("s"), waha.session("s")?.boots]).toEqual(["SCAN_QR_CODE", 2]);
+
+    waha.hangStarts("t");
+    await create({ name: "t", start: true });
+    await call("POST", "/api/sessions/t/restart");
+    clock.advance(10 * 60_000);
+    expect(await status("t")).toBe("STARTING");
+    await call("POST", "/api/sessions/t/stop");
+    expect(await status("t")).toBe("STOPPED");
+  });
 
   it("unlinkFromPhone: WORKING -> FAILED with auth wiped", async () => {
     await working();

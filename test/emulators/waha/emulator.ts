@@ -59,7 +59,7 @@ export interface WahaEmulatorOptions {
   /** QR series: first code valid `firstMs` (60 s), the next ones `nextMs` (20 s), `maxCodes` (6) then FAILED. */
   readonly qr?: { readonly firstMs?: number; readonly nextMs?: number; readonly maxCodes?: number };
   /**
-   * How long QR / request-code wait for SCAN_QR_CODE before answering 422 (WAHA polls
+   * How long the QR endpoint waits for SCAN_QR_CODE before answering 422 (WAHA polls
    * for ~5-10 s). Default 0: answer at once, so tests never stall.
    */
   readonly statusWaitMs?: number;
@@ -125,6 +125,8 @@ export interface WahaSessionSnapshot {
   readonly me: MeInfo | null;
   readonly qr: { readonly value: string; readonly index: number; readonly expiresAt: number } | null;
   readonly pairingCode: string | null;
+  /** How many times the session was started (create with start, start, restart, PUT or logout of a running one, crash recovery). */
+  readonly boots: number;
 }
 
 interface QrState {
@@ -148,6 +150,7 @@ interface SessionState {
   pairing: { phoneNumber: string; code: string } | null;
   timer: Timer | null;
   activity: number | null;
+  boots: number;
 }
 
 const STATUS_NOT_AS_EXPECTED = "Session status is not as expected. Try again later or restart the session";
@@ -214,6 +217,8 @@ export class WahaEmulator {
     globalWebhooks: readonly WahaWebhookConfig[];
   };
   readonly #sessions = new Map<string, SessionState>();
+  /** Starts left that hang in STARTING, by session name (see hangStarts). */
+  readonly #hungStarts = new Map<string, number>();
   readonly #router = new Router();
   readonly #hooks = new Router();
   readonly #statusListeners = new Set<() => void>();
@@ -224,7 +229,7 @@ export class WahaEmulator {
   #server: Server | undefined;
   #baseUrl: string | undefined;
   #unavailable: "503" | "reset" | null = null;
-  #failures: { method: string; path: RegExp }[] = [];
+  #failures: { method: string; path: RegExp; reply: Reply | undefined }[] = [];
 
   constructor(options: WahaEmulatorOptions) {
     if (!options.apiKey) throw new Error("WahaEmulator: apiKey is required");
@@ -303,9 +308,14 @@ export class WahaEmulator {
     this.#unavailable = available ? null : mode;
   }
 
-  /** Answers the next request matching method and path with 503, once, without carrying it out. */
-  failNext(method: string, path: RegExp): void {
-    this.#failures.push({ method: method.toUpperCase(), path });
+  /**
+   * Answers the next request matching method and path with 503 (or with `reply`), once,
+   * without carrying it out. Fault injection, not WAHA behaviour: `reply` stands for what a
+   * broken or hostile gateway in front of WAHA might send (an error body echoing the
+   * API key, a 2 MB body, a QR value no QR code can hold), as issue 11 observed.
+   */
+  failNext(method: string, path: RegExp, reply?: Reply): void {
+    this.#failures.push({ method: method.toUpperCase(), path, reply });
   }
 
   /** Links the session as if the phone scanned the current QR. Only while SCAN_QR_CODE. */
@@ -348,6 +358,16 @@ export class WahaEmulator {
     if (restart) this.#after(s, delay ?? 2000, () => this.#boot(s));
   }
 
+  /**
+   * The next `starts` starts of session `name` (which need not exist yet) never leave
+   * STARTING: no QR, no WORKING. Real sessions do this: WAHA issue #1043 (all engines,
+   * "stuck on STARTING"; restart, logout or delete do not help) and #2243 (NOWEB, stuck
+   * indefinitely in STARTING without a QR). A stop ends a hung start as usual.
+   */
+  hangStarts(name: string, starts = Number.POSITIVE_INFINITY): void {
+    this.#hungStarts.set(name, starts);
+  }
+
   /** NOWEB-style transient socket drop: WORKING -> STARTING -> WORKING (after the start delay). */
   flap(session: string): void {
     const s = this.#mustGet(session);
@@ -376,6 +396,7 @@ export class WahaEmulator {
       me: this.#me(s),
       qr: s.qr ? { value: s.qr.value, index: s.qr.index, expiresAt: s.qr.expiresAt } : null,
       pairingCode: s.pairing?.code ?? null,
+      boots: s.boots,
     }));
   }
 
@@ -450,7 +471,13 @@ export class WahaEmulator {
     this.#cancelTimer(s);
     s.qr = null;
     s.pairing = null;
+    s.boots += 1;
     this.#setStatus(s, "STARTING");
+    const hung = this.#hungStarts.get(s.name) ?? 0;
+    if (hung > 0) {
+      this.#hungStarts.set(s.name, hung - 1);
+      return;
+    }
     const ready = () => (s.auth ? this.#setStatus(s, "WORKING") : this.#beginQrSeries(s));
     if (this.#opts.startDelayMs <= 0) ready();
     else this.#after(s, this.#opts.startDelayMs, ready);
@@ -506,20 +533,20 @@ export class WahaEmulator {
     return s.auth ? { id: `${s.auth.phoneNumber}@c.us`, pushName: s.auth.pushName } : null;
   }
 
-  /** Resolves true once `s` is in one of `expected`, false after `waitMs` of clock time. */
+  /** Resolves true once `s` is in one of `expected`, false after `waitMs` of clock time (Infinity: never). */
   async #waitForStatus(s: SessionState, expected: readonly WahaStatus[], waitMs: number): Promise<boolean> {
     if (expected.includes(s.status)) return true;
     if (waitMs <= 0) return false;
     return new Promise<boolean>((resolve) => {
       const done = (ok: boolean) => {
         this.#statusListeners.delete(listener);
-        timer.cancel();
+        timer?.cancel();
         resolve(ok);
       };
       const listener = () => {
         if (expected.includes(s.status)) done(true);
       };
-      const timer = this.clock.schedule(waitMs, () => done(expected.includes(s.status)));
+      const timer = Number.isFinite(waitMs) ? this.clock.schedule(waitMs, () => done(expected.includes(s.status))) : undefined;
       this.#statusListeners.add(listener);
     });
   }
@@ -634,10 +661,11 @@ export class WahaEmulator {
       return;
     }
     const failure = this.#failures.findIndex((entry) => entry.method === method && entry.path.test(path));
-    if (failure >= 0) this.#failures.splice(failure, 1);
+    const injected = failure >= 0 ? this.#failures.splice(failure, 1)[0]?.reply : undefined;
     if (this.#unavailable === "503" || failure >= 0) {
-      record(503);
-      sendReply(res, nestError(503, "Service Unavailable", "Service Unavailable"));
+      const reply = injected ?? nestError(503, "Service Unavailable", "Service Unavailable");
+      record(reply.status);
+      sendReply(res, reply);
       return;
     }
 
@@ -796,6 +824,7 @@ export class WahaEmulator {
         pairing: null,
         timer: null,
         activity: null,
+        boots: 0,
       };
       this.#sessions.set(name, s);
       if (parsed.value.start ?? this.#opts.createStartDefault) this.#boot(s);
@@ -818,7 +847,10 @@ export class WahaEmulator {
       if (!parsed.ok) return badRequest(parsed.messages);
       const s = this.#sessions.get(name);
       if (!s) return notFoundSession();
-      // The whole config is replaced; a running session goes STOPPED -> STARTING -> ...
+      // The whole config is replaced, and a running session is stopped and started again
+      // (STOPPED -> STARTING -> ...): WAHA's SessionsController.update() calls
+      // manager.stop(name, true), upsert(name, config) and, if it was running, start(name)
+      // (devlikeapro/waha src/api/sessions.controller.ts, 2024.10.8 @55fc6a4; waha.md 1.2).
       const wasRunning = s.status !== "STOPPED";
       this.#stopSession(s);
       s.config = parsed.value.config;
@@ -891,8 +923,16 @@ export class WahaEmulator {
       if (this.engine === "NOWEB" && parsed.value.method) {
         return nestError(422, "NOWEB engine supports only web pairing: leave 'method' empty", "Unprocessable Entity");
       }
-      if (!(await this.#waitForStatus(s, ["SCAN_QR_CODE"], this.#opts.statusWaitMs))) {
-        return wrongStatus(s, ["SCAN_QR_CODE"]);
+      // WAHA's NOWEB requestCode() (src/core/engines/noweb/session.noweb.core.ts, 2024.10.8
+      // @55fc6a4): while STARTING it waits, without a time limit, for the engine's first QR
+      // (sock.waitForConnectionUpdate(update => !!update.qr)), so a start that never shows
+      // one never answers; outside SCAN_QR_CODE it throws a plain UnprocessableEntityException
+      // string, not the {expected} object of the QR endpoint. WEBJS has no such check in that
+      // source (whatsapp-web.js decides); the emulator answers every engine the NOWEB way.
+      // (A stop or crash ends the wait: the engine's socket closes; WORKING does not.)
+      if (s.status === "STARTING") await this.#waitForStatus(s, ["SCAN_QR_CODE", "STOPPED", "FAILED"], Number.POSITIVE_INFINITY);
+      if (s.status !== "SCAN_QR_CODE") {
+        return nestError(422, `Can request code only in SCAN_QR_CODE status. The current status is ${s.status}`, "Unprocessable Entity");
       }
       const code = pairingCode();
       s.pairing = { phoneNumber: parsed.value.phoneNumber.replace(/\D/g, ""), code };

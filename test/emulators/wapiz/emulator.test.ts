@@ -135,6 +135,14 @@ describe("linking", () => {
     expect(decodeQrPng(qr.bytes)).toBe(emulator.currentQr(id));
   });
 
+  it("labels the QR image with the Content-Type it is told to (the page only says PNG)", async () => {
+    await setUp({ qrContentType: "application/octet-stream" });
+    const id = await createDevice();
+    const answer = await call("GET", `/api/devices/${id}/qr`);
+    expect(answer.contentType).toBe("application/octet-stream");
+    expect(decodeQrPng(answer.bytes)).toBe(emulator.currentQr(id));
+  });
+
   it("changes the QR every 20 s", async () => {
     const id = await createDevice();
     const first = decodeQrPng((await call("GET", `/api/devices/${id}/qr`)).bytes);
@@ -209,6 +217,66 @@ describe("webhook URL", () => {
     expect(answer.status).toBe(400);
     expect(answer.body).toEqual({ error: expect.any(String) });
     expect(emulator.device(id)?.webhookUrl).toBeNull();
+  });
+});
+
+describe("accounts and login (WAPIZ's authentication page)", () => {
+  const USER = { email: "ops@example.com", password: "rahasia123", plan: "regular" } as const;
+
+  async function login(body: unknown): Promise<{ status: number; cookie: string | null; body: any }> {
+    const response = await fetch(`${baseUrl}/api/auth/login`, { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(body) });
+    return { status: response.status, cookie: response.headers.get("set-cookie"), body: await response.json() };
+  }
+
+  const tokenIn = (cookie: string | null) => /(?:^|;\s*)wa_token=([^;]+)/.exec(cookie ?? "")?.[1] as string;
+
+  beforeEach(async () => {
+    await setUp({ users: [USER], tokenTtlMs: 60 * 60_000 });
+  });
+
+  it("logs in with email and password: {ok, user} and a JWT in the HTTP-only wa_token cookie", async () => {
+    const answer = await login({ email: USER.email, password: USER.password });
+    expect(answer.status).toBe(200);
+    expect(answer.body).toEqual({ ok: true, user: { id: expect.any(String), name: "ops", email: USER.email, role: "USER" } });
+    expect(answer.cookie).toMatch(/^wa_token=[\w-]+\.[\w-]+\.[\w-]+; Path=\/; HttpOnly/);
+    expect((await call("GET", "/api/devices", { token: tokenIn(answer.cookie) })).status).toBe(200);
+    expect(emulator.logins).toEqual([{ email: USER.email, status: 200 }]);
+  });
+
+  it.each([
+    ["a wrong password", { email: USER.email, password: "salah" }, 401, "Email atau password salah"],
+    ["an unknown email", { email: "nobody@example.com", password: "x" }, 401, "Email atau password salah"],
+    ["no password", { email: USER.email }, 400, "Email dan password wajib diisi"],
+  ])("refuses %s with the page's message", async (_what, body, status, message) => {
+    const answer = await login(body);
+    expect({ status: answer.status, body: answer.body, cookie: answer.cookie }).toEqual({ status, body: { error: message }, cookie: null });
+  });
+
+  it("a token stops working once its lifetime is over; a new login gives one that works, for the same devices", async () => {
+    const first = tokenIn((await login({ email: USER.email, password: USER.password })).cookie);
+    const id = await createDevice("x", first);
+    clock.advance(60 * 60_000);
+    expect((await call("GET", "/api/devices", { token: first })).status).toBe(401);
+    const second = tokenIn((await login({ email: USER.email, password: USER.password })).cookie);
+    expect((await call("GET", "/api/devices", { token: second })).body.map((device: { id: string }) => device.id)).toEqual([id]);
+  });
+
+  it("a changed password refuses the old one", async () => {
+    emulator.setPassword(USER.email, "baru-12345");
+    expect((await login({ email: USER.email, password: USER.password })).status).toBe(401);
+    expect((await login({ email: USER.email, password: "baru-12345" })).status).toBe(200);
+  });
+
+  it("GET /api/auth/me: the account, its plan and its devices", async () => {
+    const token = tokenIn((await login({ email: USER.email, password: USER.password })).cookie);
+    const id = await createDevice("x", token);
+    const me = await call("GET", "/api/auth/me", { token });
+    expect(me.body).toMatchObject({
+      email: USER.email,
+      subscription: { status: "ACTIVE", plan: { name: "Regular", slug: "regular" } },
+      devices: [expect.objectContaining({ id })],
+    });
+    expect((await call("GET", "/api/auth/me", { token: "expired" })).status).toBe(401);
   });
 });
 

@@ -3,7 +3,7 @@ import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { FakeClock } from "../shared/clock.ts";
 import { close, listen, readBody } from "../shared/http.ts";
 import { decodeQrPng } from "../shared/qr-png.ts";
-import { signWappfyBody, WappfyEmulator, type WappfyEmulatorOptions } from "./emulator.ts";
+import { signWappfyBody, WAPPFY_GUIDE_EVENTS, WappfyEmulator, type WappfyEmulatorOptions } from "./emulator.ts";
 
 const KEY = "key-of-alice";
 const OTHER_KEY = "key-of-bob";
@@ -87,7 +87,33 @@ describe("instances", () => {
     expect(created.body.data.created_at).toBe(new Date(clock.now()).toISOString());
 
     const listed = await call("GET", "/api/instances");
-    expect(listed.body).toEqual({ data: [{ id: created.body.data.id, name: "My WhatsApp", type: "waha", status: "created" }] });
+    expect(listed.body).toEqual({
+      success: true,
+      data: { items: [{ id: created.body.data.id, name: "My WhatsApp", type: "waha", status: "created" }], total: 1, page: 1, limit: 20, totalPages: 1 },
+      meta: { requestId: expect.stringMatching(/^req_/), timestamp: expect.any(String) },
+    });
+  });
+
+  it("pages lists by the page and limit query parameters (response-format page)", async () => {
+    for (const name of ["a", "b", "c"]) await createInstance(name);
+    const second = await call("GET", "/api/instances?page=2&limit=2");
+    expect(second.body.data).toMatchObject({ total: 3, page: 2, limit: 2, totalPages: 2 });
+    expect(second.body.data.items.map((item: { name: string }) => item.name)).toEqual(["c"]);
+  });
+
+  it("serves the bare data array of the instances page when asked to", async () => {
+    await setUp({ listFormat: "bare" });
+    await createInstance("a");
+    expect((await call("GET", "/api/instances")).body.data).toEqual([expect.objectContaining({ name: "a" })]);
+  });
+
+  it("answers 409 PLAN_LIMIT_REACHED once the plan's instances are used (response-format page)", async () => {
+    await setUp({ maxInstances: 1 });
+    await createInstance("a");
+    const refused = await call("POST", "/api/instances", { json: { name: "b" } });
+    expect(refused.status).toBe(409);
+    expect(refused.body.error.code).toBe("PLAN_LIMIT_REACHED");
+    expect(await createInstance("c", OTHER_KEY)).toMatch(/^inst_/);
   });
 
   it("defaults the type to waha", async () => {
@@ -117,7 +143,7 @@ describe("instances", () => {
   ])("answers 401 UNAUTHORIZED with %s", async (_what, key) => {
     const answer = await call("GET", "/api/instances", { key });
     expect(answer.status).toBe(401);
-    expect(answer.body).toEqual({ error: { code: "UNAUTHORIZED", message: expect.any(String) } });
+    expect(answer.body).toMatchObject({ success: false, error: { code: "UNAUTHORIZED", message: expect.any(String), details: {} } });
   });
 
   it("answers 404 for an unknown instance and for another account's instance", async () => {
@@ -127,12 +153,12 @@ describe("instances", () => {
     expect(foreign.status).toBe(404);
     expect(foreign.body.error.code).toBe("INSTANCE_NOT_FOUND");
     expect(emulator.instance(bobs)?.status).toBe("created");
-    expect((await call("GET", "/api/instances")).body.data).toEqual([]);
+    expect((await call("GET", "/api/instances")).body.data.items).toEqual([]);
   });
 
   it("deletes an instance, after which it is unknown", async () => {
     const id = await createInstance();
-    expect((await call("DELETE", `/api/instances/${id}`)).body).toEqual({ data: { id, deleted: true } });
+    expect((await call("DELETE", `/api/instances/${id}`)).body.data).toEqual({ id, deleted: true });
     expect((await call("GET", `/api/instances/${id}/status`)).status).toBe(404);
     expect((await call("DELETE", `/api/instances/${id}`)).status).toBe(404);
   });
@@ -142,7 +168,7 @@ describe("status machine", () => {
   it("goes created, starting, then scan_qr once the start delay has passed", async () => {
     const id = await createInstance();
     const connected = await call("POST", `/api/instances/${id}/connect`);
-    expect(connected.body).toEqual({ data: { id, status: "starting", phone_number: null } });
+    expect(connected.body.data).toEqual({ id, status: "starting", phone_number: null });
     clock.advance(2999);
     expect(await statusOf(id)).toBe("starting");
     clock.advance(1);
@@ -181,9 +207,7 @@ describe("status machine", () => {
     const id = await createInstance();
     await toScanQr(id);
     emulator.scan(id, "5511999998888");
-    expect((await call("GET", `/api/instances/${id}/status`)).body).toEqual({
-      data: { id, status: "connected", phone_number: "5511999998888" },
-    });
+    expect((await call("GET", `/api/instances/${id}/status`)).body.data).toEqual({ id, status: "connected", phone_number: "5511999998888" });
   });
 
   it.each([
@@ -233,7 +257,7 @@ describe("status machine", () => {
     await toScanQr(id);
     emulator.scan(id, "5511999998888");
     const loggedOut = await call("POST", `/api/instances/${id}/logout`);
-    expect(loggedOut.body).toEqual({ data: { id, status: "disconnected", phone_number: null } });
+    expect(loggedOut.body.data).toEqual({ id, status: "disconnected", phone_number: null });
     expect((await call("POST", `/api/instances/${id}/logout`)).status).toBe(409);
     await toScanQr(id);
     expect(await statusOf(id)).toBe("scan_qr");
@@ -314,8 +338,8 @@ describe("account webhooks", () => {
     expect(created.body.data).not.toHaveProperty("secret");
 
     const listed = await call("GET", "/api/webhooks");
-    expect(listed.body.data).toEqual([expect.objectContaining({ id: created.body.data.id, secret: "s3cret", instance_id: id })]);
-    expect((await call("GET", "/api/webhooks", { key: OTHER_KEY })).body.data).toEqual([]);
+    expect(listed.body.data.items).toEqual([expect.objectContaining({ id: created.body.data.id, secret: "s3cret", instance_id: id, description: null })]);
+    expect((await call("GET", "/api/webhooks", { key: OTHER_KEY })).body.data.items).toEqual([]);
 
     expect((await call("DELETE", `/api/webhooks/${created.body.data.id}`)).status).toBe(200);
     expect((await call("DELETE", `/api/webhooks/${created.body.data.id}`)).status).toBe(404);
@@ -324,9 +348,10 @@ describe("account webhooks", () => {
 
   it.each([
     ["an unknown event", { url: "https://example.com/h", events: ["session.status"] }],
+    ["an event the guide does not list", { url: "https://example.com/h", events: ["instance.failed"] }],
     ["no events", { url: "https://example.com/h", events: [] }],
-    ["a URL that is not http(s)", { url: "ftp://example.com/h", events: ["message"] }],
-    ["a retry_count above 5", { url: "https://example.com/h", events: ["message"], retry_count: 6 }],
+    ["a URL that is not http(s)", { url: "ftp://example.com/h", events: ["message.received"] }],
+    ["a retry_count above 5", { url: "https://example.com/h", events: ["message.received"], retry_count: 6 }],
   ])("answers 422 for %s", async (_what, json) => {
     const answer = await call("POST", "/api/webhooks", { json });
     expect(answer.status).toBe(422);
@@ -335,7 +360,7 @@ describe("account webhooks", () => {
 
   it("answers 404 for a webhook scoped to another account's instance", async () => {
     const bobs = await createInstance("bob", OTHER_KEY);
-    const answer = await call("POST", "/api/webhooks", { json: { url: receiverUrl, events: ["message"], instance_id: bobs } });
+    const answer = await call("POST", "/api/webhooks", { json: { url: receiverUrl, events: ["message.received"], instance_id: bobs } });
     expect(answer.status).toBe(404);
   });
 
@@ -369,13 +394,12 @@ describe("account webhooks", () => {
     expect(JSON.parse(received[0]?.body ?? "").instance_id).toBe(second);
   });
 
-  it("tells account webhooks about created and deleted instances, and drops an instance's webhooks with it", async () => {
-    await call("POST", "/api/webhooks", { json: { url: receiverUrl, events: ["instance.created", "instance.deleted"] } });
+  it("accepts every event name of the guide, and drops an instance's webhooks with it", async () => {
+    await call("POST", "/api/webhooks", { json: { url: receiverUrl, events: [...WAPPFY_GUIDE_EVENTS] } });
     const id = await createInstance();
-    await call("POST", "/api/webhooks", { json: { url: receiverUrl, events: ["message"], instance_id: id } });
+    await call("POST", "/api/webhooks", { json: { url: receiverUrl, events: ["message.received"], instance_id: id, description: "mine" } });
+    expect(emulator.webhooks().map((w) => w.description)).toEqual([null, "mine"]);
     await call("DELETE", `/api/instances/${id}`);
-    await emulator.settleDeliveries();
-    expect(received.map((r) => JSON.parse(r.body).event)).toEqual(["instance.created", "instance.deleted"]);
     expect(emulator.webhooks().map((w) => w.instanceId)).toEqual([null]);
   });
 });

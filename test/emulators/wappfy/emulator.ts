@@ -1,17 +1,32 @@
 /**
  * A loopback emulator of Wappfy: the instance API of its "Managing Instances" page
- * (/work/shared/providers/wappfy-instances.source.txt), plus the account webhooks and rate
- * limits its public docs describe (summarised in /work/shared/providers/README.md).
+ * (/work/shared/providers/wappfy-instances.source.txt), plus what its public docs describe
+ * (summarised in /work/shared/providers/README.md): the response envelope and error codes of
+ * the "Response Format" page (docs.wappfy.io/response-format), the account webhooks of the
+ * webhook guide (docs.wappfy.io/guides/webhooks) and API reference, and the rate limits.
  *
  * Time: every state change is a timer on `clock` (../shared/clock.ts). With a FakeClock,
  * `clock.advance(ms)` fires them synchronously; webhook deliveries are async, so
  * `await emulator.settleDeliveries()` before looking at a receiver.
  *
+ * From the docs:
+ * - Every answer is `{success, data, meta: {requestId, timestamp}}`, every error
+ *   `{success: false, error: {code, message, details}, meta}` (response-format page).
+ * - Lists are paginated: `data: {items, total, page, limit, totalPages}`, with `page` and
+ *   `limit` query parameters (response-format page, "Paginated responses"); the default
+ *   limit is the 20 of its example. The instances page shows a bare `data: [...]` instead:
+ *   `listFormat: "bare"` serves that form.
+ * - 409 PLAN_LIMIT_REACHED when the plan's instance limit is reached (response-format page,
+ *   "Common error codes"); the limit itself is not published, so `maxInstances` sets it.
+ * - Webhooks take exactly the 12 event names of the guide ("Wappfy supports 12 webhook event
+ *   types"); `events` is required. The API reference lists `description` and `headers` too.
+ *
  * Choices where the docs are silent (tests rely on them):
- * - Every error body is `{error: {code, message}}`; a missing or unknown key is 401 UNAUTHORIZED,
- *   an unknown route 404 NOT_FOUND, a body that is not a JSON object 422 VALIDATION_ERROR.
+ * - A missing or unknown key is 401 UNAUTHORIZED, an unknown route 404 NOT_FOUND, a body
+ *   that is not a JSON object 422 VALIDATION_ERROR (the instances page says 422).
  * - Instances are per key: another key's instance is 404 INSTANCE_NOT_FOUND, as the page says.
- *   Names need not be unique. `type` defaults to waha. Creation answers 201.
+ *   Names need not be unique and take at most 100 characters (Wappfy publishes no limit).
+ *   `type` defaults to waha. Creation answers 201.
  * - Status machine: connect moves created/disconnected/failed to starting, then after
  *   `startDelayMs` to connected (link kept) or scan_qr. In scan_qr the QR changes every
  *   `qrRotationMs`; when the `maxQrCodes`-th code expires unscanned the instance is failed.
@@ -22,14 +37,13 @@
  * - Rate limit: a fixed 60 s window per key, counted after authentication. Every counted
  *   answer carries X-RateLimit-Limit/Remaining/Reset (Reset in epoch seconds); beyond the
  *   limit 429 RATE_LIMIT_EXCEEDED with Retry-After in seconds.
- * - Webhooks: POST /api/webhooks accepts the guide's 12 event names plus those the
- *   operator declares (instance.failed, instance.created, instance.deleted, message,
- *   message.any, message.ack). GET lists them with `secret`, as the API reference shows.
- *   A delivery is `{event, instance_id, data, timestamp}` with headers X-Wappfy-Event and,
- *   when the webhook has a secret, X-Wappfy-Signature = hex HMAC-SHA256 of the raw body
- *   keyed by the secret (the docs only say "an HMAC of the body using secret"). Each event
- *   is POSTed once: retry_count is stored, retries are not modelled.
- * - Deleting an instance emits instance.deleted, then removes the webhooks scoped to it.
+ * - Webhook deliveries are `{event, instance_id, data, timestamp}` with headers X-Wappfy-Event
+ *   and, when the webhook has a secret, X-Wappfy-Signature = hex HMAC-SHA256 of the raw body
+ *   keyed by the secret (the docs only say "an HMAC of the body using secret"). Only the
+ *   documented instance events are emitted (instance.connected, instance.disconnected,
+ *   instance.qr). Each event is POSTed once: retry_count is stored, retries are not modelled.
+ * - Deleting an instance removes the webhooks scoped to it ("all messages, webhooks and
+ *   configuration associated with this instance will be permanently deleted").
  */
 import { createHash, createHmac, randomBytes } from "node:crypto";
 import { z } from "zod";
@@ -41,7 +55,7 @@ import { renderQrPng } from "../shared/qr-png.ts";
 export const WAPPFY_STATUSES = ["created", "starting", "scan_qr", "connected", "disconnected", "failed"] as const;
 export type WappfyEmulatorStatus = (typeof WAPPFY_STATUSES)[number];
 
-/** The twelve event names of Wappfy's webhook guide. */
+/** The twelve event names of Wappfy's webhook guide ("Wappfy supports 12 webhook event types"). */
 export const WAPPFY_GUIDE_EVENTS = [
   "message.received",
   "message.sent",
@@ -57,17 +71,6 @@ export const WAPPFY_GUIDE_EVENTS = [
   "contact.created",
 ] as const;
 
-/** What POST /api/webhooks accepts: the guide's names and the extra ones the operator declares. */
-export const WAPPFY_ACCEPTED_EVENTS: readonly string[] = [
-  ...WAPPFY_GUIDE_EVENTS,
-  "instance.failed",
-  "instance.created",
-  "instance.deleted",
-  "message",
-  "message.any",
-  "message.ack",
-];
-
 export interface WappfyEmulatorOptions {
   /** Valid X-Api-Key values; each is one account. Default ["wappfy-test-key"]. */
   readonly apiKeys?: readonly string[];
@@ -80,6 +83,12 @@ export interface WappfyEmulatorOptions {
   readonly maxQrCodes?: number;
   /** Requests per key per minute. Default 100 (the docs' limit). */
   readonly requestsPerMinute?: number;
+  /** The plan's instance limit per key; beyond it create answers 409 PLAN_LIMIT_REACHED. Default: none. */
+  readonly maxInstances?: number;
+  /** "paginated" (the response-format page, default) or "bare" (`data: [...]`, the instances page). */
+  readonly listFormat?: "paginated" | "bare";
+  /** Items per page when the request names no limit. Default 20 (the response-format example). */
+  readonly pageSize?: number;
 }
 
 export interface WappfyInstanceSnapshot {
@@ -99,6 +108,7 @@ export interface WappfyWebhookSnapshot {
   readonly events: readonly string[];
   readonly instanceId: string | null;
   readonly secret: string | null;
+  readonly description: string | null;
 }
 
 export interface WappfyDelivery {
@@ -134,6 +144,7 @@ interface Webhook {
   readonly events: readonly string[];
   readonly instanceId: string | null;
   readonly secret: string | null;
+  readonly description: string | null;
   readonly retryCount: number;
   readonly timeoutMs: number;
   readonly headers: Readonly<Record<string, string>>;
@@ -150,10 +161,11 @@ const createInstanceBody = z.object({
 const createWebhookBody = z.object({
   url: z.url({ protocol: /^https?$/, error: "url must be an http(s) URL" }),
   events: z
-    .array(z.string().refine((event) => WAPPFY_ACCEPTED_EVENTS.includes(event), { error: "unknown event" }))
+    .array(z.string().refine((event) => (WAPPFY_GUIDE_EVENTS as readonly string[]).includes(event), { error: "unknown event" }))
     .min(1, { error: "events must name at least one event" }),
   instance_id: z.string().nullish(),
   secret: z.string().min(1).nullish(),
+  description: z.string().max(500).nullish(),
   retry_count: z.int().min(0).max(5).default(3),
   timeout_ms: z.int().min(1000).max(30_000).default(5000),
   headers: z.record(z.string(), z.string()).default({}),
@@ -168,6 +180,9 @@ export class WappfyEmulator extends LoopbackEmulator {
   readonly #qrRotationMs: number;
   readonly #maxQrCodes: number;
   readonly #requestsPerMinute: number;
+  readonly #maxInstances: number;
+  readonly #listFormat: "paginated" | "bare";
+  readonly #pageSize: number;
   readonly #instances = new Map<string, Instance>();
   readonly #webhooks = new Map<string, Webhook>();
   readonly #windows = new Map<string, { start: number; count: number }>();
@@ -182,6 +197,9 @@ export class WappfyEmulator extends LoopbackEmulator {
     this.#qrRotationMs = options.qrRotationMs ?? 60_000;
     this.#maxQrCodes = options.maxQrCodes ?? 6;
     this.#requestsPerMinute = options.requestsPerMinute ?? 100;
+    this.#maxInstances = options.maxInstances ?? Number.POSITIVE_INFINITY;
+    this.#listFormat = options.listFormat ?? "paginated";
+    this.#pageSize = options.pageSize ?? 20;
     this.#router
       .add("GET", "/api/instances", (req) => this.#listInstances(req))
       .add("POST", "/api/instances", (req) => this.#createInstance(req))
@@ -223,7 +241,7 @@ export class WappfyEmulator extends LoopbackEmulator {
 
   /** Every account webhook of every key, in creation order (secrets included: it is a test double). */
   webhooks(): WappfyWebhookSnapshot[] {
-    return [...this.#webhooks.values()].map(({ id, url, events, instanceId, secret }) => ({ id, url, events, instanceId, secret }));
+    return [...this.#webhooks.values()].map(({ id, url, events, instanceId, secret, description }) => ({ id, url, events, instanceId, secret, description }));
   }
 
   /** The payload of the QR the instance shows right now, or undefined outside scan_qr. */
@@ -286,15 +304,19 @@ export class WappfyEmulator extends LoopbackEmulator {
 
   #listInstances(req: EmulatorRequest): Reply {
     const own = [...this.#instances.values()].filter((instance) => instance.owner === apiKeyOf(req));
-    return ok(own.map(({ id, name, type, status }) => ({ id, name, type, status })));
+    return this.#list(req, own.map(({ id, name, type, status }) => ({ id, name, type, status })));
   }
 
   #createInstance(req: EmulatorRequest): Reply {
     const body = createInstanceBody.safeParse(jsonBody(req));
     if (!body.success) return validationError(body.error);
+    const owner = apiKeyOf(req) ?? "";
+    if ([...this.#instances.values()].filter((instance) => instance.owner === owner).length >= this.#maxInstances) {
+      return fail(409, "PLAN_LIMIT_REACHED", `Your plan allows ${this.#maxInstances} instances`);
+    }
     const instance: Instance = {
       id: `inst_${randomBytes(6).toString("hex")}`,
-      owner: apiKeyOf(req) ?? "",
+      owner,
       name: body.data.name,
       type: body.data.type,
       createdAt: new Date(this.clock.now()).toISOString(),
@@ -305,7 +327,6 @@ export class WappfyEmulator extends LoopbackEmulator {
       timer: undefined,
     };
     this.#instances.set(instance.id, instance);
-    this.#emit(instance, "instance.created");
     const { id, name, type, status, createdAt } = instance;
     return ok({ id, name, type, status, created_at: createdAt }, 201);
   }
@@ -352,7 +373,6 @@ export class WappfyEmulator extends LoopbackEmulator {
   }
 
   #deleteInstance(instance: Instance): Reply {
-    this.#emit(instance, "instance.deleted");
     instance.timer?.cancel();
     this.#instances.delete(instance.id);
     for (const webhook of [...this.#webhooks.values()]) {
@@ -363,7 +383,7 @@ export class WappfyEmulator extends LoopbackEmulator {
 
   #listWebhooks(req: EmulatorRequest): Reply {
     const own = [...this.#webhooks.values()].filter((webhook) => webhook.owner === apiKeyOf(req));
-    return ok(own.map((webhook) => ({ ...webhookView(webhook), secret: webhook.secret, headers: webhook.headers })));
+    return this.#list(req, own.map((webhook) => ({ ...webhookView(webhook), secret: webhook.secret, headers: webhook.headers })));
   }
 
   #createWebhook(req: EmulatorRequest): Reply {
@@ -381,6 +401,7 @@ export class WappfyEmulator extends LoopbackEmulator {
       events: body.data.events,
       instanceId,
       secret: body.data.secret ?? null,
+      description: body.data.description ?? null,
       retryCount: body.data.retry_count,
       timeoutMs: body.data.timeout_ms,
       headers: body.data.headers,
@@ -395,6 +416,15 @@ export class WappfyEmulator extends LoopbackEmulator {
     if (!webhook || webhook.owner !== apiKeyOf(req)) return fail(404, "WEBHOOK_NOT_FOUND", "Webhook not found");
     this.#webhooks.delete(webhook.id);
     return ok({ id: webhook.id, deleted: true });
+  }
+
+  /** One page of a list, in the form the emulator serves (`page` from 1, `limit` up to 100). */
+  #list(req: EmulatorRequest, items: readonly unknown[]): Reply {
+    if (this.#listFormat === "bare") return ok(items);
+    const page = positiveInt(req.query.get("page")) ?? 1;
+    const limit = Math.min(100, positiveInt(req.query.get("limit")) ?? this.#pageSize);
+    const totalPages = Math.max(1, Math.ceil(items.length / limit));
+    return ok({ items: items.slice((page - 1) * limit, page * limit), total: items.length, page, limit, totalPages });
   }
 
   /** starting, then connected when a link exists, scan_qr otherwise. */
@@ -468,11 +498,10 @@ export function signWappfyBody(body: string | Buffer, secret: string): string {
   return createHmac("sha256", secret).update(body).digest("hex");
 }
 
-/** The events a status change emits; starting and scan_qr emit theirs elsewhere (instance.qr per code). */
+/** The documented events a status change emits; scan_qr emits instance.qr per code instead. */
 const STATUS_EVENTS: Readonly<Partial<Record<WappfyEmulatorStatus, string>>> = {
   connected: "instance.connected",
   disconnected: "instance.disconnected",
-  failed: "instance.failed",
 };
 
 function apiKeyOf(req: EmulatorRequest): string | undefined {
@@ -490,6 +519,7 @@ function webhookView(webhook: Webhook): Record<string, unknown> {
     url: webhook.url,
     events: webhook.events,
     instance_id: webhook.instanceId,
+    description: webhook.description,
     is_active: true,
     retry_count: webhook.retryCount,
     timeout_ms: webhook.timeoutMs,
@@ -499,11 +529,21 @@ function webhookView(webhook: Webhook): Record<string, unknown> {
 }
 
 function ok(data: unknown, status = 200): Reply {
-  return { status, body: { data } };
+  return { status, body: { success: true, data, meta: meta() } };
 }
 
 function fail(status: number, code: string, message: string): Reply {
-  return { status, body: { error: { code, message } } };
+  return { status, body: { success: false, error: { code, message, details: {} }, meta: meta() } };
+}
+
+/** The response-format page's `meta`; the timestamp is wall time, which no test reads. */
+function meta(): Record<string, string> {
+  return { requestId: `req_${randomBytes(6).toString("hex")}`, timestamp: new Date().toISOString() };
+}
+
+function positiveInt(value: string | null): number | undefined {
+  const parsed = Number(value);
+  return value !== null && Number.isInteger(parsed) && parsed >= 1 ? parsed : undefined;
 }
 
 function alreadyIn(instance: Instance): Reply {

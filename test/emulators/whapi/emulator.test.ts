@@ -139,6 +139,33 @@ describe("whapi emulator", () => {
     expect(emulator.state(KEY)).toBe("SERVICE_OFF");
   });
 
+  it("can report PAIRING while its QR waits for the scan, as the page allows", async () => {
+    await emulator.stop();
+    emulator = new WhapiEmulator({ apiKeys: [KEY], clock, scanState: "PAIRING" });
+    base = await emulator.start();
+    await call(base, "serviceStart", withKey(KEY));
+    expect((await call(base, "getQR", withKey(KEY))).json.results["qrString"]).toBeUndefined();
+    clock.advance(WHAPI_PAIRING_MS);
+    expect((await call(base, "getState", withKey(KEY))).json.results).toEqual({ state: "PAIRING" });
+    const qr = (await call(base, "getQR", withKey(KEY))).json.results;
+    expect(qr).toMatchObject({ state: "PAIRING", qrString: expect.stringMatching(/^data:image\/png;base64,/) });
+    emulator.scan(KEY);
+    expect(emulator.state(KEY)).toBe("CONNECTED");
+  });
+
+  it("can take the key from the query when the body has none, behind a proxy that drops GET bodies", async () => {
+    await emulator.stop();
+    emulator = new WhapiEmulator({ apiKeys: [KEY], clock, acceptsQueryKey: true });
+    base = await emulator.start();
+    expect((await call(base, `getState?${withKey(KEY)}`, undefined)).json).toEqual({ code: 200, results: { state: "SERVICE_OFF" } });
+    await emulator.stop();
+    emulator = new WhapiEmulator({ apiKeys: [KEY], clock, acceptsQueryKey: true, dropGetBodies: true });
+    base = await emulator.start();
+    expect((await call(base, "getState", withKey(KEY))).json.code).toBe(401);
+    expect((await call(base, `getState?${withKey(KEY)}`, withKey(KEY))).json.code).toBe(200);
+    expect(JSON.stringify(emulator.calls)).not.toContain(KEY);
+  });
+
   it("reports the WhatsApp Web version as a list of numbers", async () => {
     const answer = await call(base, "getWWebVersion", withKey(KEY));
     expect(answer.json).toEqual({ code: 200, results: { version: [2, 2243, 7] } });

@@ -8,10 +8,17 @@
  *   envelope carries the error, as the documented envelope suggests a PHP-style service does.
  * - An unknown call answers 404, another method 405, both with the envelope.
  * - serviceStart shows PAIRING for `pairingMs` (2 s), then SERVICE_SCAN; the QR payload
- *   changes every 20 s while scanning. getQR outside SERVICE_SCAN answers 200 with
+ *   changes every 20 s while scanning. getQR while no QR is shown answers 200 with
  *   `{message, state}` and no `qrString`.
  * - serviceStart on a connected device keeps it connected (the link is not dropped).
  * - `setAvailable(false)` answers 503 with the envelope `{code: 503}`.
+ * - The word a device reports while it shows its QR: SERVICE_SCAN by default; the page's
+ *   PAIRING may mean "waiting for the QR scan" too ("Mungkin sedang menunggu pemindaian QR
+ *   code"), so `scanState: "PAIRING"` models a device that says PAIRING while its QR waits.
+ * - Where apiKey is read: the form body, as documented. Whether the service also reads it
+ *   from the query (as a PHP service reading $_REQUEST would) the page does not say:
+ *   `acceptsQueryKey` turns that on. `dropGetBodies` models a proxy in front that drops
+ *   the body of every GET.
  */
 import { createHash, randomBytes } from "node:crypto";
 import { createServer, type Server } from "node:http";
@@ -33,6 +40,12 @@ export interface WhapiEmulatorOptions {
   readonly pairingMs?: number;
   /** What getWWebVersion reports. */
   readonly version?: readonly number[];
+  /** The state word while the QR is shown: SERVICE_SCAN (default) or PAIRING. */
+  readonly scanState?: "SERVICE_SCAN" | "PAIRING";
+  /** Whether a key in the query is read when the body has none. Default false. */
+  readonly acceptsQueryKey?: boolean;
+  /** A proxy in front drops GET bodies, so only a key in the query arrives. Default false. */
+  readonly dropGetBodies?: boolean;
 }
 
 export interface CallRecord {
@@ -50,6 +63,8 @@ interface Device {
   /** Per-device salt so QR payloads differ between devices and runs. */
   readonly salt: string;
   state: WhapiDeviceState;
+  /** Whether the QR is on screen (the state word may be SERVICE_SCAN or PAIRING then). */
+  scanning: boolean;
   scanSince: number;
   pairing: Timer | undefined;
 }
@@ -62,6 +77,9 @@ export class WhapiEmulator {
   readonly #clock: Clock;
   readonly #pairingMs: number;
   readonly #version: readonly number[];
+  readonly #scanState: "SERVICE_SCAN" | "PAIRING";
+  readonly #dropGetBodies: boolean;
+  readonly #acceptsQueryKey: boolean;
   readonly #devices = new Map<string, Device>();
   readonly #router = new Router();
   readonly #server: Server;
@@ -72,11 +90,15 @@ export class WhapiEmulator {
     this.#clock = options.clock ?? realClock;
     this.#pairingMs = options.pairingMs ?? WHAPI_PAIRING_MS;
     this.#version = options.version ?? [2, 2243, 7];
+    this.#scanState = options.scanState ?? "SERVICE_SCAN";
+    this.#dropGetBodies = options.dropGetBodies ?? false;
+    this.#acceptsQueryKey = options.acceptsQueryKey ?? false;
     options.apiKeys.forEach((key, index) => {
       this.#devices.set(key, {
         label: `device-${index + 1}`,
         salt: randomBytes(8).toString("hex"),
         state: "SERVICE_OFF",
+        scanning: false,
         scanSince: 0,
         pairing: undefined,
       });
@@ -104,7 +126,7 @@ export class WhapiEmulator {
           query: url.searchParams,
           headers: req.headers,
           params: {},
-          rawBody,
+          rawBody: this.#dropGetBodies && req.method === "GET" ? Buffer.alloc(0) : rawBody,
         });
         this.calls.push({ method: req.method ?? "GET", path: url.pathname, status: reply.status });
         sendReply(res, reply);
@@ -142,7 +164,7 @@ export class WhapiEmulator {
   /** The payload of the QR the device shows right now, or undefined when it shows none. */
   currentQr(apiKey: string): string | undefined {
     const device = this.#device(apiKey);
-    if (device.state !== "SERVICE_SCAN") return undefined;
+    if (!device.scanning) return undefined;
     const rotation = Math.floor((this.#clock.now() - device.scanSince) / WHAPI_QR_ROTATION_MS);
     const ref = createHash("sha256").update(`${device.salt}:${rotation}`).digest("base64url").slice(0, 32);
     return `2@${ref},${device.label},${rotation}`;
@@ -151,7 +173,8 @@ export class WhapiEmulator {
   /** The phone scans the QR: the device becomes CONNECTED. */
   scan(apiKey: string): void {
     const device = this.#device(apiKey);
-    if (device.state !== "SERVICE_SCAN") throw new Error(`${device.label} shows no QR (state ${device.state})`);
+    if (!device.scanning) throw new Error(`${device.label} shows no QR (state ${device.state})`);
+    device.scanning = false;
     device.state = "CONNECTED";
   }
 
@@ -175,10 +198,11 @@ export class WhapiEmulator {
     return envelope(404, { message: "Not found" }, 404);
   }
 
-  /** Resolves the device from the form body's apiKey; an unknown key is an error inside a 200 envelope. */
+  /** Resolves the device from the apiKey (form body, else query); an unknown key is an error inside a 200 envelope. */
   async #authenticated(req: EmulatorRequest, call: Call): Promise<Reply> {
     const isForm = (req.headers["content-type"] ?? "").startsWith("application/x-www-form-urlencoded");
-    const apiKey = isForm ? new URLSearchParams(req.rawBody.toString("utf8")).get("apiKey") : null;
+    const fromBody = isForm ? new URLSearchParams(req.rawBody.toString("utf8")).get("apiKey") : null;
+    const apiKey = fromBody ?? (this.#acceptsQueryKey ? req.query.get("apiKey") : null);
     const device = apiKey === null ? undefined : this.#devices.get(apiKey);
     if (apiKey === null || device === undefined) {
       return envelope(401, { message: "Invalid API key, please check your apiKey" });
@@ -192,7 +216,8 @@ export class WhapiEmulator {
       device.state = "PAIRING";
       device.pairing = this.#clock.schedule(this.#pairingMs, () => {
         device.pairing = undefined;
-        device.state = "SERVICE_SCAN";
+        device.state = this.#scanState;
+        device.scanning = true;
         device.scanSince = this.#clock.now();
       });
     }
@@ -216,6 +241,7 @@ export class WhapiEmulator {
   #turnOff(device: Device): void {
     device.pairing?.cancel();
     device.pairing = undefined;
+    device.scanning = false;
     device.state = "SERVICE_OFF";
   }
 

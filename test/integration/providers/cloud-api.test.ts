@@ -21,14 +21,18 @@ const NUMBERS = {
   misnamed: { id: "106540352240003", display: "+1 555-555-0103" },
   hooked: { id: "106540352240004", display: "+1 555-555-0104" },
   blocked: { id: "106540352240005", display: "+1 555-555-0105" },
+  neighbour: { id: "106540352240006", display: "+1 555-555-0106" },
+  gone: { id: "106540352240007", display: "+1 555-555-0107" },
 } as const;
+/** Numbers of the second WABA, where the webhook stories run. */
+const HOOK_NUMBERS: readonly string[] = ["hooked", "neighbour"];
 const HOUR = 3_600_000;
 const kube = kubeClient();
 const graph = new CloudApiEmulator({
   token: TOKEN,
   numbers: Object.entries(NUMBERS).map(([name, number]) => ({
     id: number.id,
-    wabaId: name === "hooked" ? HOOK_WABA : WABA,
+    wabaId: HOOK_NUMBERS.includes(name) ? HOOK_WABA : WABA,
     displayPhoneNumber: number.display,
     pin: PIN,
   })),
@@ -57,7 +61,7 @@ type NumberName = keyof typeof NUMBERS;
 
 /** An instance for one of the numbers, with its WABA and the PIN Secret. */
 function applyInstance(name: NumberName, spec = ""): Promise<string> {
-  const waba = name === "hooked" ? HOOK_WABA : WABA;
+  const waba = HOOK_NUMBERS.includes(name) ? HOOK_WABA : WABA;
   return apply(
     namespace,
     instanceManifest(name, "meta", `  cloudApi: {phoneNumberId: "${NUMBERS[name].id}", wabaId: "${waba}", pinSecretRef: {name: wa-pin, key: pin}}\n${spec}`),
@@ -159,34 +163,59 @@ describe("what the Cloud API cannot do", () => {
     await readyIn(kube, namespace, "link", "Connected");
   });
 
-  it("a webhook field Graph does not have: Stalled UnsupportedByProvider naming it, and no subscribed_apps call", async () => {
+  it("issue 9.7: a webhook event list (fields are the app's setting, shared by every number): Stalled UnsupportedByProvider naming it, and no webhook call", async () => {
     const since = graph.calls.length;
-    await applyInstance("misnamed", "  webhook: {url: https://hooks.example.com/meta, events: [messages, message.any]}");
+    await applyInstance("misnamed", "  webhook: {url: https://hooks.example.com/meta, events: [messages]}");
     await expectUnsupported({
       since,
       kube,
       namespace,
       name: "misnamed",
       providerType: "cloud_api",
-      operation: "the webhook events message.any",
+      operation: "filtering webhook events (remove messages)",
       calls: () => graph.calls,
-      forbidden: /^(POST \/v\d+\.\d+\/\d+\/(register|deregister)|(POST|DELETE) \/v\d+\.\d+\/\d+\/subscribed_apps)$/,
+      forbidden: /^(POST \/v\d+\.\d+\/\d+(\/(register|deregister|subscribed_apps))?|DELETE \/v\d+\.\d+\/\d+\/subscribed_apps)$/,
     });
     expect(graph.subscription(WABA)).toBeUndefined();
+    expect(graph.number(NUMBERS.misnamed.id).callback).toBeUndefined();
   });
 });
 
 describe("the Cloud API webhook", () => {
-  it("subscribes the WABA with override_callback_uri = spec.webhook.url and verify_token = the hmac-key of <name>-webhook", async () => {
-    await applyInstance("hooked", "  webhook: {url: https://hooks.example.com/meta, events: [messages, account_update]}");
+  const overrides = (name: NumberName) => graph.calls.filter((call) => call.method === "POST" && call.path.endsWith(`/${NUMBERS[name].id}`));
+  const subscribes = () => graph.calls.filter((call) => call.method === "POST" && call.path.endsWith(`/${HOOK_WABA}/subscribed_apps`));
+
+  it("issue 9.1: points only this number at spec.webhook.url (its own callback override, verify_token = the hmac-key of <name>-webhook); the WABA gets the app's subscription, without an override", async () => {
+    await applyInstance("hooked", "  webhook: {url: https://hooks.example.com/meta}");
     const instance = await readyIn(kube, namespace, "hooked", "Connected");
     const key = (await secretData(kube, namespace, "hooked-webhook"))["hmac-key"]?.toString();
     expect(key).toMatch(/^[0-9a-f]{64}$/);
-    expect(graph.subscription(HOOK_WABA)).toEqual({ overrideCallbackUri: "https://hooks.example.com/meta", verifyToken: key });
+    expect(graph.number(NUMBERS.hooked.id).callback).toEqual({ overrideCallbackUri: "https://hooks.example.com/meta", verifyToken: key });
+    expect(graph.subscription(HOOK_WABA)).toEqual({});
     expect(instance.status?.webhook).toEqual({ secretName: "hooked-webhook", url: "https://hooks.example.com/meta" });
     await severalPasses();
-    expect(graph.calls.filter((call) => call.method === "POST" && call.path.endsWith(`/${HOOK_WABA}/subscribed_apps`))).toHaveLength(1);
+    expect(overrides("hooked")).toHaveLength(1);
+    expect(subscribes()).toHaveLength(1);
     expect(JSON.stringify([await getInstance(kube, namespace, "hooked"), await eventsFor(kube, namespace, "hooked")])).not.toContain(key);
+  });
+
+  it("issue 9.1: a second number of the same WABA keeps its own URL, and neither is rewired on later passes", async () => {
+    await applyInstance("neighbour", "  webhook: {url: https://hooks.example.com/sales}");
+    await readyIn(kube, namespace, "neighbour", "Connected");
+    expect(graph.number(NUMBERS.neighbour.id).callback?.overrideCallbackUri).toBe("https://hooks.example.com/sales");
+    await severalPasses();
+    expect(graph.number(NUMBERS.hooked.id).callback?.overrideCallbackUri).toBe("https://hooks.example.com/meta");
+    expect([overrides("hooked").length, overrides("neighbour").length, subscribes().length]).toEqual([1, 1, 1]);
+  });
+
+  it("issue 9.6: removing spec.webhook removes this number's override only; the WABA subscription and the neighbour stay", async () => {
+    await patchInstance(namespace, "hooked", { spec: { webhook: null } });
+    await eventually("the number's override removed", async () => (graph.number(NUMBERS.hooked.id).callback === undefined ? true : undefined));
+    const instance = await readyIn(kube, namespace, "hooked", "Connected");
+    expect(instance.status?.webhook).toBeUndefined();
+    expect(graph.subscription(HOOK_WABA)).toEqual({});
+    expect(graph.number(NUMBERS.neighbour.id).callback?.overrideCallbackUri).toBe("https://hooks.example.com/sales");
+    expect(graph.calls.some((call) => call.method === "DELETE")).toBe(false);
   });
 });
 
@@ -242,6 +271,14 @@ describe("deleting on the Cloud API", () => {
     expect(await eventNamed(kube, namespace, "link", "Normal", "Deleted")).toContain(NUMBERS.link.id);
   });
 
+  it("issue 9.8: a number deleted from its WABA (Graph code 803) is gone: deleting the instance finishes", async () => {
+    await applyInstance("gone");
+    await readyIn(kube, namespace, "gone", "Connected");
+    graph.deleteNumber(NUMBERS.gone.id);
+    await kubectlOk(["delete", "wai", "gone", "-n", namespace, "--wait=true", "--timeout=60s"]);
+    expect(deregisters("gone")).toHaveLength(0);
+  });
+
   it("a number that was never registered is left alone: no deregister spends the budget", async () => {
     await kubectlOk(["delete", "wai", "coded", "-n", namespace, "--wait=true", "--timeout=60s"]);
     expect(deregisters("coded")).toHaveLength(0);
@@ -255,7 +292,8 @@ describe("the Cloud API provider", () => {
       const object = JSON.parse(await kubectlOk(["get", "wap", "meta", "-n", namespace, "-o", "json"])) as {
         status?: { version?: string; instances?: number; conditions?: { type: string; status: string }[] };
       };
-      return object.status?.conditions?.find((entry) => entry.type === "Ready")?.status === "True" && object.status.instances === 3 ? object : undefined;
+      // misnamed, hooked, neighbour and blocked are left (link, coded and gone were deleted).
+      return object.status?.conditions?.find((entry) => entry.type === "Ready")?.status === "True" && object.status.instances === 4 ? object : undefined;
     });
     expect(provider.status?.version).toBeUndefined();
   });

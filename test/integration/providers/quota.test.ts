@@ -1,7 +1,7 @@
 /**
  * Quotas, end to end: the provider resource's own maxInstances (the oldest instances hold
  * the slots; the rest wait, Stalled QuotaExceeded, without touching the provider) and a
- * provider's plan limit (WAPIZ Free: one device, refused with 403), both freed by deleting
+ * provider's plan limit (WAPIZ Free: one device, read from /api/auth/me), both freed by deleting
  * an instance, after which the waiting one proceeds by itself.
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -10,6 +10,7 @@ import { wahaSessionName } from "../../../src/providers/waha/client.ts";
 import { FakeClock } from "../../emulators/shared/clock.ts";
 import { WahaEmulator } from "../../emulators/waha/emulator.ts";
 import { WapizEmulator } from "../../emulators/wapiz/emulator.ts";
+import { WappfyEmulator } from "../../emulators/wappfy/emulator.ts";
 import { condition, createNamespace, installCrds, instanceWhere, kubeClient, kubectlOk } from "../../support/kube.ts";
 import { startOperator } from "../../support/operator.ts";
 import { apply, createSecret, eventNamed, instanceManifest, phaseOf, row, severalPasses } from "./support.ts";
@@ -17,15 +18,18 @@ import { apply, createSecret, eventNamed, instanceManifest, phaseOf, row, severa
 const kube = kubeClient();
 const waha = new WahaEmulator({ apiKey: "waha-quota-key", clock: new FakeClock(), startDelayMs: 0, crashRestartDelayMs: null });
 const wapiz = new WapizEmulator({ accounts: { "wapiz-free-token": "free" } });
+// A Wappfy plan with one instance: the docs publish the 409 PLAN_LIMIT_REACHED, not the numbers.
+const wappfy = new WappfyEmulator({ apiKeys: ["wappfy-plan-key"], startDelayMs: 0, maxInstances: 1, requestsPerMinute: 1_000_000 });
 let namespace: string;
 let operator: Operator;
 
 beforeAll(async () => {
   await installCrds();
   namespace = await createNamespace("quota");
-  const [wahaUrl, wapizUrl] = await Promise.all([waha.start(), wapiz.start()]);
+  const [wahaUrl, wapizUrl, wappfyUrl] = await Promise.all([waha.start(), wapiz.start(), wappfy.start()]);
   await createSecret(namespace, "waha-key", { "api-key": "waha-quota-key" });
   await createSecret(namespace, "wapiz-token", { token: "wapiz-free-token" });
+  await createSecret(namespace, "wappfy-key", { "api-key": "wappfy-plan-key" });
   await apply(
     namespace,
     `apiVersion: wa-operator.io/v1alpha1
@@ -36,16 +40,24 @@ spec: {type: waha, url: "${wahaUrl}", credentialsSecretRef: {name: waha-key, key
 apiVersion: wa-operator.io/v1alpha1
 kind: WhatsAppProvider
 metadata: {name: free-plan}
-spec: {type: wapiz, url: "${wapizUrl}", credentialsSecretRef: {name: wapiz-token, key: token}}`,
+spec: {type: wapiz, url: "${wapizUrl}", credentialsSecretRef: {name: wapiz-token, key: token}}
+---
+apiVersion: wa-operator.io/v1alpha1
+kind: WhatsAppProvider
+metadata: {name: one-instance}
+spec: {type: wappfy, url: "${wappfyUrl}", credentialsSecretRef: {name: wappfy-key}}`,
   );
   operator = await startOperator(namespace);
 });
 
 afterAll(async () => {
   await operator?.stop();
-  await Promise.all([waha.stop(), wapiz.stop()]);
+  await Promise.all([waha.stop(), wapiz.stop(), wappfy.stop()]);
 });
 
+/** Waits until the instance is Stalled with reason QuotaExceeded. */
+const stalledOnQuota = (name: string) =>
+  instanceWhere(kube, namespace, name, "Stalled QuotaExceeded", (object) => condition(object, "Stalled")?.status === "True" && condition(object, "Stalled")?.reason === "QuotaExceeded");
 const session = (name: string) => wahaSessionName(namespace, name);
 /** Every request that names the instance's WAHA session. */
 const callsFor = (name: string) => waha.callsTo("*", new RegExp(`/${session(name)}(/|$)`));
@@ -58,13 +70,7 @@ describe("maxInstances on the provider", () => {
     await severalPasses(1100);
     await apply(namespace, instanceManifest("fourth", "small"));
 
-    const stalled = await instanceWhere(
-      kube,
-      namespace,
-      "fourth",
-      "Stalled QuotaExceeded",
-      (object) => condition(object, "Stalled")?.status === "True" && condition(object, "Stalled")?.reason === "QuotaExceeded",
-    );
+    const stalled = await stalledOnQuota("fourth");
     expect(condition(stalled, "Stalled")?.message).toBe("provider small allows 3 instances and 4 want one; this one waits for a free slot");
     expect(condition(stalled, "Ready")).toMatchObject({ status: "False", reason: "QuotaExceeded" });
     expect(condition(stalled, "Reconciling")?.status).toBe("False");
@@ -91,28 +97,39 @@ describe("maxInstances on the provider", () => {
 });
 
 describe("a plan limit at the provider (WAPIZ Free: one device)", () => {
-  it("the second instance is Stalled QuotaExceeded from WAPIZ's 403, and proceeds by itself once the first is deleted", async () => {
+  it("the second instance is Stalled QuotaExceeded from WAPIZ's plan, without a refused write, and proceeds by itself once the first is deleted", async () => {
     await apply(namespace, instanceManifest("free-one", "free-plan"));
     const first = await phaseOf(kube, namespace, "free-one", "ScanQR");
     await apply(namespace, instanceManifest("free-two", "free-plan"));
 
-    const stalled = await instanceWhere(
-      kube,
-      namespace,
-      "free-two",
-      "Stalled QuotaExceeded",
-      (object) => condition(object, "Stalled")?.status === "True" && condition(object, "Stalled")?.reason === "QuotaExceeded",
-    );
-    expect(condition(stalled, "Stalled")?.message).toContain("Paket Free maksimal 1 device");
+    const stalled = await stalledOnQuota("free-two");
+    expect(condition(stalled, "Stalled")?.message).toBe("wapiz plan Free allows 1 device and the account has 1; delete one or upgrade the plan");
     expect(condition(stalled, "Ready")).toMatchObject({ status: "False", reason: "QuotaExceeded" });
-    expect(await eventNamed(kube, namespace, "free-two", "Warning", "QuotaExceeded")).toContain("wapiz refused a new device");
+    expect(await eventNamed(kube, namespace, "free-two", "Warning", "QuotaExceeded")).toContain("wapiz plan Free allows 1 device");
     expect(wapiz.devices()).toHaveLength(1);
-    expect(wapiz.callsTo("POST", "/api/devices").filter((call) => call.status === 403).length).toBeGreaterThanOrEqual(1);
+    expect(wapiz.callsTo("POST", "/api/devices").filter((call) => call.status === 403)).toEqual([]);
 
     await kubectlOk(["delete", "wai", "free-one", "-n", namespace, "--wait=true", "--timeout=60s"]);
     expect(wapiz.device(first.status?.providerInstanceId as string)).toBeUndefined();
     const second = await phaseOf(kube, namespace, "free-two", "ScanQR");
     expect(condition(second, "Stalled")?.status).toBe("False");
-    expect(wapiz.devices()).toEqual([expect.objectContaining({ id: second.status?.providerInstanceId, label: `${namespace}/free-two` })]);
+    expect(wapiz.devices()).toEqual([expect.objectContaining({ id: second.status?.providerInstanceId, label: `${namespace}/free-two [${second.metadata.uid}]` })]);
+  });
+});
+
+describe("a plan limit at the provider (Wappfy: 409 PLAN_LIMIT_REACHED)", () => {
+  it("issue 9.10: the second instance is Stalled QuotaExceeded, not retried as a conflict, and proceeds once the first is deleted", async () => {
+    await apply(namespace, instanceManifest("plan-one", "one-instance"));
+    await phaseOf(kube, namespace, "plan-one", "ScanQR");
+    await apply(namespace, instanceManifest("plan-two", "one-instance"));
+
+    const stalled = await stalledOnQuota("plan-two");
+    expect(condition(stalled, "Stalled")?.message).toContain("the Wappfy plan's instance limit");
+    expect(await eventNamed(kube, namespace, "plan-two", "Warning", "QuotaExceeded")).toContain("409");
+    expect(wappfy.instances()).toHaveLength(1);
+
+    await kubectlOk(["delete", "wai", "plan-one", "-n", namespace, "--wait=true", "--timeout=60s"]);
+    const second = await phaseOf(kube, namespace, "plan-two", "ScanQR");
+    expect(wappfy.instances()).toEqual([expect.objectContaining({ id: second.status?.providerInstanceId })]);
   });
 });

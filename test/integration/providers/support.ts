@@ -38,6 +38,8 @@ export async function stageProvider(options: {
   readonly credentials: { readonly secret: string; readonly key?: string; readonly value: string };
   /** More Secrets the tests need, by name. */
   readonly secrets?: Readonly<Record<string, Readonly<Record<string, string>>>>;
+  /** Operator settings other than the tests' fast defaults. */
+  readonly settings?: Parameters<typeof startOperator>[1];
 }): Promise<ProviderStage> {
   await installCrds();
   const namespace = await createNamespace(options.prefix ?? options.name);
@@ -51,7 +53,7 @@ kind: WhatsAppProvider
 metadata: {name: ${options.name}}
 spec: {type: ${options.type}, url: "${options.url}", credentialsSecretRef: {name: ${options.credentials.secret}, key: ${key}}}`,
   );
-  return { namespace, operator: await startOperator(namespace) };
+  return { namespace, operator: await startOperator(namespace, options.settings) };
 }
 
 /** A WhatsAppInstance on `provider`, with the spec lines given (indented by two spaces). */

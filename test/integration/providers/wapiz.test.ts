@@ -9,18 +9,35 @@ import type { Operator } from "../../../src/operator.ts";
 import { decodeQrPng } from "../../emulators/shared/qr-png.ts";
 import { WapizEmulator } from "../../emulators/wapiz/emulator.ts";
 import { condition, eventually, getInstance, instanceWhere, kubeClient, kubectl, kubectlOk } from "../../support/kube.ts";
-import { apply, eventNamed, eventReasons, expectUnsupported, instanceManifest, patchInstance, phaseOf, readyIn, row, secretData, stageProvider } from "./support.ts";
+import {
+  apply,
+  createSecret,
+  eventNamed,
+  eventReasons,
+  expectUnsupported,
+  instanceManifest,
+  patchInstance,
+  phaseOf,
+  readyIn,
+  row,
+  secretData,
+  severalPasses,
+  stageProvider,
+} from "./support.ts";
 
 const TOKEN = "wapiz-test-token";
+const USER = { email: "ops@example.com", password: "rahasia123" };
 const kube = kubeClient();
 // The Regular plan (3 devices): this file is about the lifecycle; plan limits are in quota.test.ts.
-const wapiz = new WapizEmulator({ accounts: { [TOKEN]: "regular" } });
+// Tokens from a login live 3 s, so a few passes see one expire (the static TOKEN never does).
+const wapiz = new WapizEmulator({ accounts: { [TOKEN]: "regular" }, users: [{ ...USER, plan: "regular" }], tokenTtlMs: 3000 });
 let namespace: string;
 let operator: Operator;
+let wapizUrl: string;
 
 beforeAll(async () => {
-  const url = await wapiz.start();
-  ({ namespace, operator } = await stageProvider({ type: "wapiz", name: "wapiz", url, credentials: { secret: "wapiz-token", key: "token", value: TOKEN } }));
+  wapizUrl = await wapiz.start();
+  ({ namespace, operator } = await stageProvider({ type: "wapiz", name: "wapiz", url: wapizUrl, credentials: { secret: "wapiz-token", key: "token", value: TOKEN } }));
 });
 
 afterAll(async () => {
@@ -52,7 +69,7 @@ describe("linking a WAPIZ device", () => {
     await applyInstance("link", "  displayName: Support Line");
     const instance = await phaseOf(kube, namespace, "link", "ScanQR");
     const id = instance.status?.providerInstanceId as string;
-    expect(wapiz.device(id)).toMatchObject({ label: "Support Line", status: "connected", webhookUrl: null });
+    expect(wapiz.device(id)).toMatchObject({ label: `Support Line [${instance.metadata.uid}]`, status: "connected", webhookUrl: null });
     expect(condition(instance, "Ready")).toMatchObject({ status: "False", reason: "WaitingForScan" });
     await qrMatchesEmulator("link");
     expect(wapiz.callsTo("POST", "/api/devices")).toHaveLength(1);
@@ -126,7 +143,7 @@ describe("what WAPIZ cannot do", () => {
       calls: () => wapiz.calls,
       forbidden: /^(POST|PATCH|DELETE) /,
     });
-    expect(wapiz.devices().map((device) => device.label)).not.toContain(`${namespace}/filtered`);
+    expect(wapiz.devices().filter((device) => device.label.startsWith(`${namespace}/filtered `))).toEqual([]);
     expect(wapiz.callsTo("PATCH", /\/webhook$/)).toHaveLength(0);
   });
 });
@@ -149,6 +166,18 @@ describe("the WAPIZ webhook", () => {
   });
 });
 
+describe("removing the WAPIZ webhook", () => {
+  it("issue 9.6: removing spec.webhook clears the device's webhook URL, once", async () => {
+    const id = await idOf("hooked");
+    const patches = wapiz.callsTo("PATCH", `/api/devices/${id}/webhook`).length;
+    await patchInstance(namespace, "hooked", { spec: { webhook: null } });
+    await eventually("no webhook URL on the device", async () => (wapiz.device(id)?.webhookUrl === null ? true : undefined));
+    await instanceWhere(kube, namespace, "hooked", "status without a webhook", (object) => object.status?.webhook === undefined);
+    await severalPasses();
+    expect(wapiz.callsTo("PATCH", `/api/devices/${id}/webhook`)).toHaveLength(patches + 1);
+  });
+});
+
 describe("deleting on WAPIZ", () => {
   it("deletionPolicy Delete deletes the device, with a Deleted Event", async () => {
     const id = await idOf("hooked");
@@ -156,6 +185,29 @@ describe("deleting on WAPIZ", () => {
     expect(wapiz.device(id)).toBeUndefined();
     expect(wapiz.callsTo("DELETE", `/api/devices/${id}`)).toHaveLength(1);
     expect(await eventNamed(kube, namespace, "hooked", "Normal", "Deleted")).toContain(id);
+  });
+});
+
+describe("a WAPIZ account login instead of a token", () => {
+  it("issue 9.9: with email and password in the Secret the operator logs in, and logs in again when the token expires", async () => {
+    await createSecret(namespace, "wapiz-account", USER);
+    await apply(
+      namespace,
+      `apiVersion: wa-operator.io/v1alpha1
+kind: WhatsAppProvider
+metadata: {name: wapiz-login}
+spec: {type: wapiz, url: "${wapizUrl}", credentialsSecretRef: {name: wapiz-account}}`,
+    );
+    await apply(namespace, instanceManifest("by-login", "wapiz-login"));
+    const instance = await phaseOf(kube, namespace, "by-login", "ScanQR");
+    expect(wapiz.device(instance.status?.providerInstanceId as string)).toBeDefined();
+    // The 3 s token runs out while the operator keeps polling: it logs in again by itself.
+    await eventually("a second login", async () => (wapiz.logins.filter((login) => login.status === 200).length >= 2 ? true : undefined));
+    wapiz.scan(instance.status?.providerInstanceId as string);
+    const ready = await readyIn(kube, namespace, "by-login", "Connected");
+    expect(condition(ready, "Stalled")?.status).toBe("False");
+    expect(wapiz.logins.every((login) => login.email === USER.email && login.status === 200)).toBe(true);
+    expect(JSON.stringify([ready, await eventReasons(kube, namespace, "by-login")])).not.toContain(USER.password);
   });
 });
 

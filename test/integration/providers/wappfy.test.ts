@@ -60,12 +60,12 @@ async function connect(name: string): Promise<string> {
 }
 
 describe("linking a number on Wappfy", () => {
-  it("apply → ScanQR: a Wappfy instance named <namespace>-<name>, and a QR Secret whose PNG decodes to the emulator's current code", async () => {
+  it("apply → ScanQR: a Wappfy instance named <namespace>.<name> [<uid>], and a QR Secret whose PNG decodes to the emulator's current code", async () => {
     await applyInstance("link", "  displayName: Support Line");
     const instance = await phaseOf(kube, namespace, "link", "ScanQR");
     const id = instance.status?.providerInstanceId as string;
     expect(id).toMatch(/^inst_/);
-    expect(wappfy.instance(id)).toMatchObject({ name: wappfyInstanceName({ namespace, name: "link" }), type: "waha", status: "scan_qr" });
+    expect(wappfy.instance(id)).toMatchObject({ name: wappfyInstanceName({ namespace, name: "link", uid: instance.metadata.uid as string }), type: "waha", status: "scan_qr" });
     expect(instance.status?.qr?.secretName).toBe("link-qr");
     expect(condition(instance, "Ready")).toMatchObject({ status: "False", reason: "WaitingForScan" });
     expect(condition(instance, "Reconciling")?.status).toBe("True");
@@ -166,7 +166,7 @@ describe("what Wappfy cannot do", () => {
       // Nothing at Wappfy is created, started or wired for it (the other instances only poll).
       forbidden: /^(POST|PUT|PATCH|DELETE) /,
     });
-    expect(wappfy.instances().map((instance) => instance.name)).not.toContain(wappfyInstanceName({ namespace, name: "coded" }));
+    expect(wappfy.instances().filter((instance) => instance.name.startsWith(`${namespace}.coded `))).toEqual([]);
     expect(await row(namespace, "coded")).toEqual(["coded", "wappfy", "Connected", "Pending", "False", expect.any(String)]);
 
     // Asking for a QR instead is all it takes.
@@ -189,7 +189,7 @@ describe("what Wappfy cannot do", () => {
       // Nothing at Wappfy is created, started or wired for it (the other instances only poll).
       forbidden: /^(POST|PUT|PATCH|DELETE) /,
     });
-    expect(wappfy.instances().map((instance) => instance.name)).not.toContain(wappfyInstanceName({ namespace, name: "misnamed" }));
+    expect(wappfy.instances().filter((instance) => instance.name.startsWith(`${namespace}.misnamed `))).toEqual([]);
     expect(wappfy.callsTo("POST", "/api/webhooks")).toHaveLength(0);
   });
 });
@@ -224,6 +224,27 @@ describe("webhooks on Wappfy", () => {
     expect(wappfy.callsTo("POST", "/api/webhooks")).toHaveLength(1);
     const everything = JSON.stringify([await getInstance(kube, namespace, "hooked"), await eventReasons(kube, namespace, "hooked")]);
     expect(everything).not.toContain(data["hmac-key"]);
+  });
+});
+
+describe("removing the webhook on Wappfy", () => {
+  it("issue 9.6: removing spec.webhook deletes our account webhook, once; a person's webhook on the instance stays", async () => {
+    const id = await idOf("hooked");
+    // Added in Wappfy's dashboard by a person, for the same instance.
+    await fetch(`${url}/api/webhooks`, {
+      method: "POST",
+      headers: { "X-Api-Key": API_KEY, "Content-Type": "application/json" },
+      body: JSON.stringify({ url: `${receiver.url}/crm`, events: ["message.received"], instance_id: id }),
+    });
+    await patchInstance(namespace, "hooked", { spec: { webhook: null } });
+    await eventually("our webhook gone", async () =>
+      wappfy.webhooks().some((webhook) => webhook.instanceId === id && webhook.url === `${receiver.url}/hook`) ? undefined : true,
+    );
+    await instanceWhere(kube, namespace, "hooked", "status without a webhook", (object) => object.status?.webhook === undefined);
+    await severalPasses();
+    expect(wappfy.webhooks().filter((webhook) => webhook.instanceId === id).map((webhook) => webhook.url)).toEqual([`${receiver.url}/crm`]);
+    expect(wappfy.callsTo("DELETE", /^\/api\/webhooks\//)).toHaveLength(1);
+    expect(condition((await readyIn(kube, namespace, "hooked", "Connected")), "Stalled")?.status).toBe("False");
   });
 });
 

@@ -10,13 +10,16 @@ import { deviceId } from "../../../src/providers/whapi/client.ts";
 import { decodeQrPng } from "../../emulators/shared/qr-png.ts";
 import { WhapiEmulator } from "../../emulators/whapi/emulator.ts";
 import { condition, eventsFor, eventually, getInstance, instanceWhere, kubeClient, kubectl, kubectlOk } from "../../support/kube.ts";
-import { apply, eventNamed, eventReasons, expectUnsupported, instanceManifest, patchInstance, phaseOf, readyIn, row, secretData, stageProvider } from "./support.ts";
+import { apply, createSecret, eventNamed, eventReasons, expectUnsupported, instanceManifest, patchInstance, phaseOf, readyIn, row, secretData, stageProvider } from "./support.ts";
 
 /** The provider's own key (a device of its own) serves the health check and the version. */
 const PROVIDER_KEY = "whapi-provider-device-key";
 const KEYS = { link: "whapi-key-of-link", hooked: "whapi-key-of-hooked", doomed: "whapi-key-of-doomed" } as const;
 const kube = kubeClient();
 const whapi = new WhapiEmulator({ apiKeys: [PROVIDER_KEY, ...Object.values(KEYS)], pairingMs: 0 });
+/** A second service: its device says PAIRING while the QR waits, and a proxy in front drops GET bodies. */
+const PAIRED_KEY = "whapi-key-of-paired";
+const paired = new WhapiEmulator({ apiKeys: [PAIRED_KEY], pairingMs: 0, scanState: "PAIRING", acceptsQueryKey: true, dropGetBodies: true });
 let namespace: string;
 let operator: Operator;
 
@@ -30,6 +33,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await operator?.stop();
   await whapi.stop();
+  await paired.stop();
 });
 
 /** An instance on the whapi provider with its own device key. */
@@ -172,6 +176,45 @@ describe("the whapi provider", () => {
         status?: { version?: string; instances?: number; conditions?: { type: string; status: string }[] };
       };
       return object.status?.conditions?.find((entry) => entry.type === "Ready")?.status === "True" && object.status.instances === 3 ? object : undefined;
+    });
+    expect(provider.status?.version).toBe("2.2243.7");
+  });
+});
+
+describe("a whapi provider with no key of its own, behind a proxy that drops GET bodies", () => {
+  beforeAll(async () => {
+    const url = await paired.start();
+    await createSecret(namespace, "paired-device-key", { "api-key": PAIRED_KEY });
+    await apply(
+      namespace,
+      `apiVersion: wa-operator.io/v1alpha1
+kind: WhatsAppProvider
+metadata: {name: whapi-keyless}
+spec: {type: whapi, url: "${url}", whapi: {apiKeyInQuery: true}}`,
+    );
+    await apply(namespace, instanceManifest("paired", "whapi-keyless", "  credentialsSecretRef: {name: paired-device-key, key: api-key}\n"));
+  });
+
+  it("issue 9.12: the key goes in the query too (spec.whapi.apiKeyInQuery), and PAIRING with its QR on screen shows that QR", async () => {
+    const instance = await phaseOf(kube, namespace, "paired", "ScanQR");
+    expect(paired.state(PAIRED_KEY)).toBe("PAIRING");
+    expect(condition(instance, "Ready")).toMatchObject({ status: "False", reason: "WaitingForScan" });
+    await eventually("paired: QR Secret shows the current code", async () => {
+      const png = (await secretData(kube, namespace, "paired-qr"))["qr.png"];
+      const current = paired.currentQr(PAIRED_KEY);
+      return png && current && decodeQrPng(png) === current ? current : undefined;
+    });
+    paired.scan(PAIRED_KEY);
+    await readyIn(kube, namespace, "paired", "Connected");
+    expect(JSON.stringify([await getInstance(kube, namespace, "paired"), await eventsFor(kube, namespace, "paired")])).not.toContain(PAIRED_KEY);
+  });
+
+  it("issue 9.13: the provider shows the WhatsApp Web version, read with its managed device's key", async () => {
+    const provider = await eventually("keyless provider Ready with a version", async () => {
+      const object = JSON.parse(await kubectlOk(["get", "wap", "whapi-keyless", "-n", namespace, "-o", "json"])) as {
+        status?: { version?: string; conditions?: { type: string; status: string }[] };
+      };
+      return object.status?.conditions?.find((entry) => entry.type === "Ready")?.status === "True" && object.status.version ? object : undefined;
     });
     expect(provider.status?.version).toBe("2.2243.7");
   });

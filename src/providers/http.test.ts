@@ -1,0 +1,269 @@
+/**
+ * ProviderHttp under faults, against a loopback server that misbehaves on purpose:
+ * 5xx, dropped connections, hangs, trickles, 429s and oversized answers.
+ */
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+import type { AddressInfo } from "node:net";
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import { isProviderError, type ProviderError } from "./errors.ts";
+import { classifyByStatus, MAX_ANSWER_BYTES, ProviderHttp, READ_RETRIES, type HttpRequest } from "./http.ts";
+import { InFlightLimit } from "./in-flight.ts";
+import { RateLimiter } from "./rate-limiter.ts";
+
+type Behaviour = (req: IncomingMessage, res: ServerResponse) => void;
+
+let server: Server;
+let baseUrl: string;
+/** What the server does with the n-th request (0-based); the last entry repeats. */
+let script: Behaviour[] = [];
+let received: { method: string; path: string }[] = [];
+let concurrent = 0;
+let mostConcurrent = 0;
+const hanging = new Set<ServerResponse>();
+
+const ok: Behaviour = (_req, res) => res.writeHead(200, { "Content-Type": "application/json" }).end('{"ok":true}');
+const status =
+  (code: number, headers: Record<string, string> = {}): Behaviour =>
+  (_req, res) =>
+    res.writeHead(code, { "Content-Type": "application/json", ...headers }).end('{"message":"failed"}');
+const reset: Behaviour = (req) => req.socket.destroy();
+const hang: Behaviour = (_req, res) => void hanging.add(res);
+const trickle: Behaviour = (_req, res) => {
+  res.writeHead(200, { "Content-Type": "application/json" });
+  hanging.add(res);
+  const timer = setInterval(() => (res.destroyed ? clearInterval(timer) : res.write(" ")), 20);
+};
+const body =
+  (bytes: number, contentType: string, declareLength: boolean): Behaviour =>
+  (_req, res) => {
+    res.writeHead(200, { "Content-Type": contentType, ...(declareLength ? { "Content-Length": String(bytes) } : {}) });
+    res.end(Buffer.alloc(bytes, 0x20));
+  };
+
+beforeAll(async () => {
+  server = createServer((req, res) => {
+    const behaviour = script[Math.min(received.length, script.length - 1)] ?? ok;
+    received.push({ method: req.method ?? "", path: req.url ?? "" });
+    concurrent += 1;
+    mostConcurrent = Math.max(mostConcurrent, concurrent);
+    res.on("close", () => (concurrent -= 1));
+    req.resume();
+    behaviour(req, res);
+  });
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  baseUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+});
+
+afterAll(async () => {
+  for (const res of hanging) res.destroy();
+  server.closeAllConnections();
+  await new Promise((resolve) => server.close(resolve));
+});
+
+beforeEach(() => {
+  for (const res of hanging) res.destroy();
+  hanging.clear();
+  script = [ok];
+  received = [];
+  concurrent = 0;
+  mostConcurrent = 0;
+});
+
+function client(options: { timeoutMs?: number; inFlight?: InFlightLimit; mayWrite?: () => boolean; limiter?: RateLimiter } = {}): ProviderHttp {
+  return new ProviderHttp({
+    type: "waha",
+    baseUrl,
+    timeoutMs: options.timeoutMs ?? 2000,
+    limiter: options.limiter ?? new RateLimiter({ requestsPerSecond: 10_000, burst: 10_000 }),
+    classify: (response) => classifyByStatus("waha", response, "failed"),
+    ...(options.inFlight ? { inFlight: options.inFlight } : {}),
+    ...(options.mayWrite ? { mayWrite: options.mayWrite } : {}),
+  });
+}
+
+async function failure(promise: Promise<unknown>): Promise<ProviderError> {
+  const error = await promise.then(
+    () => undefined,
+    (caught: unknown) => caught,
+  );
+  if (!isProviderError(error)) throw new Error(`expected a ProviderError, got ${String(error)}`);
+  return error;
+}
+
+const get: HttpRequest = { method: "GET", path: "/api/sessions/x" };
+const post: HttpRequest = { method: "POST", path: "/api/sessions/x/start" };
+
+describe("reads are retried inside the call", () => {
+  it.each([
+    ["a 503", status(503)],
+    ["a 500", status(500)],
+    ["a dropped connection", reset],
+  ])("a GET that meets %s twice succeeds on the third attempt", async (_sentence, fault) => {
+    script = [fault, fault, ok];
+    const response = await client().send(get);
+    expect(response.status).toBe(200);
+    expect(received).toHaveLength(3);
+  });
+
+  it(`gives up after ${READ_RETRIES} retries with a retryable Unavailable`, async () => {
+    script = [status(503)];
+    const error = await failure(client().send(get));
+    expect(error.kind).toBe("Unavailable");
+    expect(received).toHaveLength(1 + READ_RETRIES);
+  });
+
+  it("never retries a 429: the limiter waits out Retry-After for every caller instead", async () => {
+    script = [status(429, { "Retry-After": "1" }), ok];
+    const limiter = new RateLimiter({ requestsPerSecond: 10_000, burst: 10_000 });
+    const error = await failure(client({ limiter }).send(get));
+    expect(error.kind).toBe("RateLimited");
+    expect(received).toHaveLength(1);
+  });
+
+  it("never retries a 4xx", async () => {
+    script = [status(400), ok];
+    expect((await failure(client().send(get))).kind).toBe("Rejected");
+    expect(received).toHaveLength(1);
+  });
+
+  it.each([
+    ["a 503", status(503)],
+    ["a dropped connection", reset],
+  ])("never retries a write that meets %s: the next pass decides afresh", async (_sentence, fault) => {
+    script = [fault, ok];
+    expect((await failure(client().send(post))).kind).toBe("Unavailable");
+    expect(received).toHaveLength(1);
+  });
+
+  it("sends every retry through the rate limiter", async () => {
+    script = [status(503), status(503), ok];
+    const limiter = new RateLimiter({ requestsPerSecond: 10_000, burst: 10_000 });
+    let acquired = 0;
+    const acquire = limiter.acquire.bind(limiter);
+    limiter.acquire = () => {
+      acquired += 1;
+      return acquire();
+    };
+    await client({ limiter }).send(get);
+    expect(acquired).toBe(3);
+  });
+});
+
+describe("every call ends", () => {
+  it.each([
+    ["hangs without a byte", hang],
+    ["sends headers and then trickles forever", trickle],
+  ])("a provider that %s gives a retryable Unavailable, not a hang", async (_sentence, fault) => {
+    script = [fault];
+    const error = await failure(client({ timeoutMs: 150 }).send(post));
+    expect(error.kind).toBe("Unavailable");
+    expect(error.message).toMatch(/150 ms/);
+  });
+
+  it("a hanging read is retried within twice the timeout, then gives up", async () => {
+    script = [hang];
+    const error = await failure(client({ timeoutMs: 150 }).send(get));
+    expect(error.kind).toBe("Unavailable");
+    expect(received.length).toBeGreaterThanOrEqual(1);
+    expect(received.length).toBeLessThanOrEqual(1 + READ_RETRIES);
+  });
+});
+
+describe("answers are bounded before parsing", () => {
+  it.each([
+    ["with its size declared", true],
+    ["chunked, without a declared size", false],
+  ])("a 2 MB JSON answer %s is Malformed with a short message", async (_sentence, declared) => {
+    script = [body(2 * 1024 * 1024, "application/json", declared)];
+    const error = await failure(client().json(get, (await import("zod")).z.unknown()));
+    expect(error.kind).toBe("Malformed");
+    expect(error.message).toContain("more than 1 MiB");
+    expect(error.message.length).toBeLessThan(200);
+    // Not retried: it would be as large again.
+    expect(received).toHaveLength(1);
+  });
+
+  it("an answer of exactly the limit is read", async () => {
+    script = [body(MAX_ANSWER_BYTES, "application/octet-stream", true)];
+    expect((await client().send(get)).body.length).toBe(MAX_ANSWER_BYTES);
+  });
+
+  it("an image answer may be larger (a QR PNG), up to 4 MiB", async () => {
+    script = [body(2 * 1024 * 1024, "image/png", true)];
+    expect((await client().send(get)).body.length).toBe(2 * 1024 * 1024);
+    script = [body(5 * 1024 * 1024, "image/png", true)];
+    received = [];
+    expect((await failure(client().send(get))).message).toContain("more than 4 MiB");
+  });
+
+  it("a request may set its own limit", async () => {
+    script = [body(2048, "application/json", false)];
+    expect((await failure(client().send({ ...get, maxBodyBytes: 1024 }))).kind).toBe("Malformed");
+  });
+});
+
+describe("requests in flight per provider", () => {
+  it("never exceed the bound; callers beyond it fail fast and retryably instead of holding a worker", async () => {
+    script = [hang];
+    const http = client({ timeoutMs: 200, inFlight: new InFlightLimit(2) });
+    const outcomes = await Promise.all(Array.from({ length: 6 }, () => failure(http.send(post))));
+    expect(mostConcurrent).toBeLessThanOrEqual(2);
+    expect(outcomes.every((error) => error.kind === "Unavailable")).toBe(true);
+    expect(outcomes.some((error) => error.message.includes("2 requests unanswered"))).toBe(true);
+  });
+
+  it("holds no slot while waiting for the rate limiter, so a Retry-After pause is not mistaken for a hung provider", async () => {
+    const limiter = new RateLimiter({ requestsPerSecond: 10_000, burst: 10_000 });
+    limiter.pauseFor(400);
+    const http = client({ timeoutMs: 200, inFlight: new InFlightLimit(1), limiter });
+    const answers = await Promise.all([http.send(get), http.send(get), http.send(get)]);
+    expect(answers.map((answer) => answer.status)).toEqual([200, 200, 200]);
+  });
+
+  it("hands slots on as requests finish", async () => {
+    script = [ok];
+    const limit = new InFlightLimit(2);
+    const http = client({ inFlight: limit });
+    const answers = await Promise.all(Array.from({ length: 10 }, () => http.send(get)));
+    expect(answers.every((answer) => answer.status === 200)).toBe(true);
+    expect(mostConcurrent).toBeLessThanOrEqual(2);
+    expect(limit.inFlight).toBe(0);
+  });
+});
+
+describe("the leadership check", () => {
+  it("refuses a write while this replica is not surely the leader, without sending it", async () => {
+    let leader = false;
+    const http = client({ mayWrite: () => leader });
+    const error = await failure(http.send(post));
+    expect(error.kind).toBe("Unavailable");
+    expect(error.message).toContain("not (or no longer surely) the leader");
+    expect(received).toEqual([]);
+    leader = true;
+    expect((await http.send(post)).status).toBe(200);
+  });
+
+  it("lets reads through: they change nothing", async () => {
+    expect((await client({ mayWrite: () => false }).send(get)).status).toBe(200);
+  });
+
+  it("is asked after the waits for the limiter and a slot, right before sending", async () => {
+    let asked = 0;
+    const limiter = new RateLimiter({ requestsPerSecond: 10_000, burst: 10_000 });
+    const acquire = limiter.acquire.bind(limiter);
+    let acquiredBeforeAsking = false;
+    limiter.acquire = async () => {
+      await acquire();
+      acquiredBeforeAsking = asked === 0;
+    };
+    await client({
+      limiter,
+      mayWrite: () => {
+        asked += 1;
+        return true;
+      },
+    }).send(post);
+    expect(acquiredBeforeAsking).toBe(true);
+    expect(asked).toBe(1);
+  });
+});
