@@ -464,29 +464,29 @@ async function startOnce(opts: StartOptions): Promise<ControlPlane> {
 
     log(`starting kube-apiserver on ${server}`);
     const apiserverArgs = [
-        `--etcd-servers=http://127.0.0.1:${etcdClient}`,
-        "--bind-address=127.0.0.1",
-        `--secure-port=${apiPort}`,
-        "--advertise-address=127.0.0.1",
-        // No kubelets/nodes: nothing can use endpoints for the `kubernetes` service, and a
-        // loopback address is not a valid endpoint anyway.
-        "--endpoint-reconciler-type=none",
-        "--service-cluster-ip-range=10.0.0.0/24",
-        `--cert-dir=${join(dir, "apiserver-certs")}`,
-        `--tls-cert-file=${p("apiserver.crt")}`,
-        `--tls-private-key-file=${p("apiserver.key")}`,
-        `--client-ca-file=${p("ca.crt")}`,
-        "--authorization-mode=RBAC",
-        "--service-account-issuer=https://kubernetes.default.svc.cluster.local",
-        `--service-account-key-file=${p("sa.pub")}`,
-        `--service-account-signing-key-file=${p("sa.key")}`,
-        // The ServiceAccount admission plugin needs the serviceaccount controller to create
-        // each namespace's `default` ServiceAccount before pods can be created; that
-        // controller does not run here.
-        "--disable-admission-plugins=ServiceAccount",
-        "--allow-privileged=true",
-        "--profiling=false",
-      ];
+      `--etcd-servers=http://127.0.0.1:${etcdClient}`,
+      "--bind-address=127.0.0.1",
+      `--secure-port=${apiPort}`,
+      "--advertise-address=127.0.0.1",
+      // No kubelets/nodes: nothing can use endpoints for the `kubernetes` service, and a
+      // loopback address is not a valid endpoint anyway.
+      "--endpoint-reconciler-type=none",
+      "--service-cluster-ip-range=10.0.0.0/24",
+      `--cert-dir=${join(dir, "apiserver-certs")}`,
+      `--tls-cert-file=${p("apiserver.crt")}`,
+      `--tls-private-key-file=${p("apiserver.key")}`,
+      `--client-ca-file=${p("ca.crt")}`,
+      "--authorization-mode=RBAC",
+      "--service-account-issuer=https://kubernetes.default.svc.cluster.local",
+      `--service-account-key-file=${p("sa.pub")}`,
+      `--service-account-signing-key-file=${p("sa.key")}`,
+      // The ServiceAccount admission plugin needs the serviceaccount controller to create
+      // each namespace's `default` ServiceAccount before pods can be created; that
+      // controller does not run here.
+      "--disable-admission-plugins=ServiceAccount",
+      "--allow-privileged=true",
+      "--profiling=false",
+    ];
     await sup.spawn("kube-apiserver", bin("kube-apiserver"), apiserverArgs, L.log("kube-apiserver"));
     const apiserverReady = async () => {
       const r = await get(`${server}/readyz`, adminTls);
