@@ -22,6 +22,7 @@ import { Informer, type InformerEvent } from "./runtime/informer.ts";
 import { MultiInformer } from "./runtime/multi-informer.ts";
 import { WorkQueue } from "./runtime/work-queue.ts";
 import { ProviderError } from "./providers/errors.ts";
+import { PROVIDER_MODULES } from "./providers/registry.ts";
 
 export interface OperatorOptions {
   readonly kube: KubeClient;
@@ -291,14 +292,7 @@ export class Operator {
     }
     for (const instance of ctx.caches.instances.list()) {
       if (instance.metadata.namespace !== namespace) continue;
-      const spec = instance.spec as {
-        credentialsSecretRef?: { name?: string };
-        cloudApi?: { pinSecretRef?: { name?: string } };
-        webhook?: { secretRef?: { name?: string } };
-      };
-      if ([spec.credentialsSecretRef, spec.cloudApi?.pinSecretRef, spec.webhook?.secretRef].some((ref) => ref?.name === name)) {
-        this.instanceQueue.add(keyOf(instance));
-      }
+      if (secretsNamedBy(instance).includes(name)) this.instanceQueue.add(keyOf(instance));
     }
   }
 }
@@ -330,4 +324,13 @@ function providerQueueKey(kind: string, key: string): string {
 function splitProviderQueueKey(key: string): [string, string] {
   const bar = key.indexOf("|");
   return [key.slice(0, bar), key.slice(bar + 1)];
+}
+
+/** The Secrets an instance's spec names: its key, its webhook's, and its provider type's own (the cloud_api PIN). */
+function secretsNamedBy(instance: InstanceObject): readonly string[] {
+  const parsed = instanceSpecSchema.safeParse(instance.spec);
+  if (!parsed.success) return [];
+  const spec = parsed.data;
+  const own = Object.values(PROVIDER_MODULES).flatMap((module) => module.referencedSecrets?.(spec) ?? []);
+  return [spec.credentialsSecretRef?.name, spec.webhook?.secretRef?.name, ...own].filter((name): name is string => name !== undefined);
 }

@@ -8,12 +8,17 @@
 # script's header comment), puts Go on PATH (or /usr/local/go/bin) or exits 1 saying so, sets
 # cache_root, and defines:
 #   log MESSAGE...              progress on stderr, prefixed with TOOL
+#   publish_build TMP DEST      renames a finished build into place (hack/lib/cache-build.sh)
 #   lock_go_cache DIR           takes DIR/.build.lock (flock on fd 9), waiting for another build
 #   reuse_or_lock CHECK PATH DIR  prints PATH and exits 0 if `CHECK PATH` passes; else exits 1
 #                               in --check mode, or takes DIR's lock and checks again (someone
 #                               else may have finished the build meanwhile) before returning
 
 log() { echo "$TOOL: $*" >&2; }
+
+# require_go, build_lock and publish_build, which hack/go-tools/build.sh shares.
+# shellcheck source=cache-build.sh
+. "$(dirname "${BASH_SOURCE[0]}")/cache-build.sh"
 
 go_cache_mode() {
   mode="build"
@@ -26,25 +31,9 @@ go_cache_mode() {
   esac
 }
 
-require_go() {
-  command -v go >/dev/null 2>&1 && return 0
-  if [ -x /usr/local/go/bin/go ]; then
-    export PATH="/usr/local/go/bin:$PATH"
-    return 0
-  fi
-  log "Go is required to build $TOOL (https://go.dev/dl/); 'go' is not on PATH"
-  exit 1
-}
-
 lock_go_cache() {
   mkdir -p "$1"
-  exec 9>"$1/.build.lock"
-  if ! command -v flock >/dev/null 2>&1; then
-    log "warning: flock not found; not guarding against concurrent builds"
-  elif ! flock -n 9; then
-    log "another build is running; waiting for its lock ($1/.build.lock)"
-    flock 9
-  fi
+  build_lock "$1/.build.lock"
 }
 
 reuse_or_lock() {

@@ -10,7 +10,9 @@ import type { Logger } from "pino";
 import type { Cache, InstanceObject } from "../controllers/context.ts";
 import { instanceSpecSchema } from "../api/instance.ts";
 import { CLUSTER_PROVIDER_KIND, EVENTS_HMAC_KEY, eventsSecretName, eventsSecretNamespace, PROVIDER_KIND, providerKey, type ProviderRefKey } from "../controllers/provider/connections.ts";
-import { OWNER_KEY } from "../providers/waha/client.ts";
+import type { LifecycleEvents } from "../providers/module.ts";
+import { PROVIDER_MODULES } from "../providers/registry.ts";
+import { PROVIDER_TYPES, type ProviderType } from "../providers/types.ts";
 import type { KubeClient } from "../kube/client.ts";
 import { SECRETS } from "../kube/resources.ts";
 import { secretValue, type SecretObject } from "../kube/secrets.ts";
@@ -32,11 +34,6 @@ export interface EventAnswer {
   readonly body: string;
 }
 
-/** How each provider signs its deliveries. */
-const SIGNATURES: Readonly<Record<string, { header: string; algorithm: "sha512" | "sha256" }>> = {
-  waha: { header: "x-webhook-hmac", algorithm: "sha512" },
-  wappfy: { header: "x-wappfy-signature", algorithm: "sha256" },
-};
 
 const KEY_CACHE_MS = 10_000;
 
@@ -61,12 +58,13 @@ export class ProviderEventReceiver {
   async handle(ref: ProviderRefKey, headers: IncomingHttpHeaders, body: Buffer, instanceHint?: string): Promise<EventAnswer> {
     const type = this.options.providerType(ref);
     const count = (result: string) => this.options.metrics?.providerEvents.inc({ provider: type ?? "unknown", result });
-    const signing = type ? SIGNATURES[type] : undefined;
+    // How the provider signs and names its events is its module's business (src/providers/<type>/module.ts).
+    const signing = isProviderType(type) ? PROVIDER_MODULES[type].lifecycleEvents : undefined;
     if (!type || !signing) {
       count("unknown_provider");
       return { status: 404, body: "unknown provider" };
     }
-    const signature = headerValue(headers, signing.header);
+    const signature = signing.signatureHeaders.map((name) => headerValue(headers, name)).find((value) => value !== undefined);
     if (!signature) {
       count("unsigned");
       return { status: 401, body: "missing signature" };
@@ -84,7 +82,7 @@ export class ProviderEventReceiver {
       count("malformed");
       return { status: 400, body: "not JSON" };
     }
-    const instance = this.findInstance(ref, type, event, instanceHint);
+    const instance = this.findInstance(ref, signing.instanceOf(event), instanceHint);
     if (!instance) {
       count("unknown_instance");
       return { status: 202, body: "no instance of ours" };
@@ -94,8 +92,8 @@ export class ProviderEventReceiver {
     return { status: 202, body: "accepted" };
   }
 
-  /** The instance an event is about: by WAHA's session metadata, or by the provider's id. */
-  private findInstance(ref: ProviderRefKey, type: string, event: Record<string, unknown>, hint: string | undefined): InstanceObject | undefined {
+  /** The instance an event is about: as the receiver URL or the session's record names it, or by the provider's id. */
+  private findInstance(ref: ProviderRefKey, about: ReturnType<LifecycleEvents["instanceOf"]>, hint: string | undefined): InstanceObject | undefined {
     const wanted = providerKey(ref);
     const ours = (instance: InstanceObject | undefined) => {
       if (!instance) return undefined;
@@ -109,12 +107,8 @@ export class ProviderEventReceiver {
       return providerKey(instanceRef) === wanted ? instance : undefined;
     };
     if (hint) return ours(this.options.instances.get(hint));
-    if (type === "waha") {
-      const metadata = event["metadata"] as Record<string, unknown> | undefined;
-      const owner = typeof metadata?.[OWNER_KEY] === "string" ? (metadata[OWNER_KEY] as string) : undefined;
-      if (owner) return ours(this.options.instances.get(owner));
-    }
-    const id = typeof event["session"] === "string" ? event["session"] : typeof event["instance_id"] === "string" ? event["instance_id"] : undefined;
+    if (about.instanceKey) return ours(this.options.instances.get(about.instanceKey));
+    const id = about.providerInstanceId;
     if (!id) return undefined;
     return this.options.instances.list().find((instance) => instance.status?.providerInstanceId === id && ours(instance));
   }
@@ -128,6 +122,10 @@ export class ProviderEventReceiver {
     this.keys.set(cacheKey, { key, at: Date.now() });
     return key;
   }
+}
+
+function isProviderType(type: string | undefined): type is ProviderType {
+  return (PROVIDER_TYPES as readonly (string | undefined)[]).includes(type);
 }
 
 function headerValue(headers: IncomingHttpHeaders, name: string): string | undefined {

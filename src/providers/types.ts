@@ -151,8 +151,11 @@ export interface ProviderClient {
   observe(ref: InstanceRef): Promise<ObservedSession | null>;
   /** Creates the provider-side instance without linking it; returns its id. */
   create(ref: InstanceRef): Promise<ObservedSession>;
-  /** Starts the session (WAHA start, wappfy connect, whapi serviceStart, cloud_api register). */
-  connect(ref: InstanceRef, id: string): Promise<void>;
+  /**
+   * Starts the session (WAHA start, wappfy connect, whapi serviceStart, cloud_api register).
+   * A provider that answers with the session's new state returns it, which saves a look.
+   */
+  connect(ref: InstanceRef, id: string): Promise<ObservedSession | void>;
   /** Stops the session, keeping the link. Requires capabilities.disconnect. */
   disconnect(ref: InstanceRef, id: string): Promise<void>;
   /** Restarts the session, keeping the link. Requires capabilities.restart. */

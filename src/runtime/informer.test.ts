@@ -171,4 +171,20 @@ describe("Informer", () => {
     expect(subject.get("ns/a")?.metadata.resourceVersion).toBe("8");
     expect(events.map((event) => `${event.type} ${event.object.metadata.resourceVersion}`)).toEqual(["added 5", "updated 8"]);
   });
+
+  it("never brings back an object deleted while our write was on its way", async () => {
+    const kube = new ScriptedKube();
+    kube.listResults.push(() => ({ items: [object("a", "5")], resourceVersion: "5" }));
+    let feed: ((event: WatchEvent<KubeObject>) => void) | undefined;
+    kube.watchScripts.push((onEvent) => (feed = onEvent));
+    const { subject } = informer(kube);
+    subject.start();
+    await until("the watch", () => feed !== undefined);
+    // The last finalizer is removed: the DELETED event arrives before the patch's answer.
+    feed?.({ type: "DELETED", object: object("a", "7") });
+    subject.remember({ metadata: { ...object("a", "6").metadata, deletionTimestamp: "2026-12-01T00:00:00Z", finalizers: [] } });
+    subject.remember(object("a", "6"));
+    await subject.stop();
+    expect(subject.get("ns/a")).toBeUndefined();
+  });
 });

@@ -8,6 +8,9 @@ import type { Logger } from "pino";
 import { KubeError, type KubeClient, type WatchEvent } from "../kube/client.ts";
 import { isNewer, keyOf, type KubeObject, type ResourceType } from "../kube/resources.ts";
 
+/** How many deleted objects an informer remembers against late write-throughs. */
+const MAX_TOMBSTONES = 4096;
+
 export type InformerEventType = "added" | "updated" | "deleted" | "resync";
 
 export interface InformerEvent<T> {
@@ -37,6 +40,8 @@ export class Informer<T extends KubeObject> {
   private readonly options: Required<Omit<InformerOptions, "namespace" | "labelSelector" | "transform">> &
     Pick<InformerOptions, "namespace" | "labelSelector" | "transform">;
   private readonly store = new Map<string, T>();
+  /** Recently deleted objects, so that a late write-through cannot bring one back (see remember). */
+  private readonly tombstones = new Map<string, T>();
   private readonly handlers: ((event: InformerEvent<T>) => void)[] = [];
   private running = false;
   private resourceVersion: string | undefined;
@@ -81,6 +86,11 @@ export class Informer<T extends KubeObject> {
   remember(object: T): void {
     const shaped = this.shape(object);
     const key = keyOf(shaped);
+    // Deleting with no finalizer left: the server removes it at once, and its DELETED event
+    // may already have come. Nor may a write answered after that event bring it back.
+    if (shaped.metadata.deletionTimestamp && (shaped.metadata.finalizers ?? []).length === 0) return;
+    const gone = this.tombstones.get(key);
+    if (gone && !isNewer(shaped, gone)) return;
     const old = this.store.get(key);
     if (old && !isNewer(shaped, old)) return;
     this.store.set(key, shaped);
@@ -246,12 +256,22 @@ export class Informer<T extends KubeObject> {
     if (event.type !== "DELETED" && old && !isNewer(object, old)) return undefined;
     if (event.type === "DELETED") {
       this.store.delete(key);
+      this.bury(key, object);
       this.emit({ type: "deleted", object });
       return undefined;
     }
     this.store.set(key, object);
     this.emit(old ? { type: "updated", object, old } : { type: "added", object });
     return undefined;
+  }
+
+  private bury(key: string, object: T): void {
+    this.tombstones.delete(key);
+    this.tombstones.set(key, object);
+    if (this.tombstones.size > MAX_TOMBSTONES) {
+      const oldest = this.tombstones.keys().next().value;
+      if (oldest !== undefined) this.tombstones.delete(oldest);
+    }
   }
 
   private shape(object: T): T {

@@ -14,7 +14,7 @@ import { randomBytes } from "node:crypto";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { ProviderError, type ProviderErrorKind } from "../../src/providers/errors.ts";
 import { RateLimiter } from "../../src/providers/rate-limiter.ts";
-import { PROVIDER_FACTORIES } from "../../src/providers/registry.ts";
+import { PROVIDER_MODULES } from "../../src/providers/registry.ts";
 import type { InstanceRef, ObservedSession, Phase, ProviderCapabilities, ProviderClient, ProviderType, WebhookTarget } from "../../src/providers/types.ts";
 import { decodeQrPng } from "../emulators/shared/qr-png.ts";
 
@@ -74,7 +74,7 @@ const IDLE_PHASES: readonly Phase[] = ["Pending", "Disconnected", "LoggedOut"];
 
 /** The capabilities a provider type declares, read without any I/O, so cases can be skipped when collected. */
 export function declaredCapabilities(type: ProviderType): ProviderCapabilities {
-  const client = PROVIDER_FACTORIES[type](
+  const client = PROVIDER_MODULES[type].createClient(
     { type, url: CLOSED_URL, rateLimit: { requestsPerSecond: 1, burst: 1 }, timeoutMs: 1000 },
     { limiter: new RateLimiter({ requestsPerSecond: 1, burst: 1 }) },
   );

@@ -49,6 +49,8 @@ spec: {type: waha, url: "${url}", credentialsSecretRef: {name: waha-key, key: ap
 });
 
 afterAll(async () => {
+  // Cluster-scoped: other test files share this API server, and their operators see it.
+  await kubectl(["delete", "cwap", "shared-waha", "--ignore-not-found", "--wait=false"]);
   await operator?.stop();
   await waha.stop();
   await receiver?.close();
@@ -353,6 +355,12 @@ describe("adopting a session that already exists (issue 9: adopt)", () => {
     expect(events.map((event) => event.reason)).toContain("Adopted");
     expect(events.map((event) => event.reason)).not.toContain("QRUpdated");
     expect(waha.session(session("moved"))).toBeUndefined();
+    // Ownership is recorded where WAHA keeps it, the session's metadata; the link survives the config write.
+    await eventually("ownership recorded in WAHA's metadata", async () =>
+      waha.session("legacy")?.config?.metadata?.["wa-operator.io/uid"] === moved.metadata.uid ? true : undefined,
+    );
+    await instanceWhere(kube, namespace, "moved", "Connected after recording", (object) => object.status?.phase === "Connected" && condition(object, "Ready")?.status === "True");
+    expect(waha.session("legacy")?.status).toBe("WORKING");
   });
 
   it("refuses a session another resource owns, and creates nothing for one that does not exist", async () => {

@@ -17,7 +17,8 @@ export type StepFact =
   /** A QR fetched; `written` when the Secret changed; `validForMs` undefined when the session showed none. */
   | { readonly kind: "qr"; readonly written: boolean; readonly validForMs: number | undefined }
   | { readonly kind: "pairingCode"; readonly requestedAt: number }
-  | { readonly kind: "done"; readonly step: Step["kind"] };
+  /** `session`: what the provider answered the step with, when it says where the session now is. */
+  | { readonly kind: "done"; readonly step: Step["kind"]; readonly session?: ObservedSession };
 
 /** Steps carried out before one failed: what they did is reported, the rest is still owed. */
 export class StepsFailed extends Error {
@@ -63,9 +64,10 @@ async function executeStep(run: ExecuteContext, ref: InstanceRef, step: Step): P
   switch (step.kind) {
     case "create":
       return { kind: "created", session: await client.create(ref) };
-    case "connect":
-      await client.connect(ref, id);
-      return done;
+    case "connect": {
+      const session = await client.connect(ref, id);
+      return session ? { ...done, session } : done;
+    }
     case "disconnect":
       await client.disconnect(ref, id);
       return done;

@@ -4,7 +4,7 @@
  * asked one thing, the session. Nothing here writes.
  */
 import { instanceSpecSchema, type InstanceSpec, type InstanceStatus } from "../../api/instance.ts";
-import { PROVIDER_INSTANCE_OPTIONS } from "../../providers/registry.ts";
+import { PROVIDER_MODULES } from "../../providers/registry.ts";
 import type { InstanceRef, ObservedSession, ProviderInstanceFields } from "../../providers/types.ts";
 import type { InstanceObject, OperatorContext } from "../context.ts";
 import { providerKey, ProviderResolutionError, type ResolvedProvider } from "../provider/connections.ts";
@@ -59,7 +59,7 @@ export async function observeLocal(
   return { provider, ref, quota: quotaFor(ctx, instance, provider), qrSecret: qrSecretState(ctx.caches.secrets, instance), webhookSecret };
 }
 
-/** The provider module's own InstanceRef fields (registry PROVIDER_INSTANCE_OPTIONS), with its Secrets read. */
+/** The provider module's own InstanceRef fields (its instanceOptions), with its Secrets read. */
 export async function providerFields(
   ctx: OperatorContext,
   namespace: string,
@@ -67,7 +67,7 @@ export async function providerFields(
   provider: ResolvedProvider,
   cleanup: boolean,
 ): Promise<ProviderInstanceFields> {
-  const options = PROVIDER_INSTANCE_OPTIONS[provider.type];
+  const options = PROVIDER_MODULES[provider.type].instanceOptions;
   if (!options) return {};
   const fields = await options(spec, { readSecret: (name, key) => ctx.secrets.value(namespace, name, key), cleanup });
   if ("invalid" in fields) throw new ProviderResolutionError("InvalidSpec", fields.invalid);

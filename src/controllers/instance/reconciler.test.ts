@@ -105,6 +105,8 @@ class ScriptedProvider {
   session: ObservedSession | null = null;
   qr = "code-1";
   failures = new Map<string, ProviderError>();
+  /** Whether start answers with the session's new state (WAHA's SessionDTO does). */
+  answersStart = false;
   /** What the session becomes after each operation. */
   after: Partial<Record<string, Phase>> = { create: "Pending", connect: "ScanQR", restart: "Starting" };
 
@@ -132,7 +134,10 @@ class ScriptedProvider {
       this.session = { id: `${ref.namespace}__${ref.name}`, phase: this.after.create ?? "Pending", providerState: "STOPPED", ownerUid: ref.uid, webhookInSync: true };
       return this.session;
     },
-    connect: async () => this.call("connect"),
+    connect: async () => {
+      this.call("connect");
+      return this.answersStart ? (this.session ?? undefined) : undefined;
+    },
     disconnect: async () => this.call("disconnect"),
     restart: async () => this.call("restart"),
     logout: async () => this.call("logout"),
@@ -225,6 +230,15 @@ describe("one pass of the instance reconciler", () => {
     expect(h.status()).toMatchObject({ phase: "ScanQR", providerInstanceId: "ns__line", qr: { secretName: "line-qr" } });
     // The next look asks only whether the phone linked; the code is fresh for a while.
     expect(result.requeueAfterMs).toBe(2_000);
+  });
+
+  it("a start that answers with the session needs no second look: create, start, QR", async () => {
+    const h = harness();
+    h.provider.answersStart = true;
+    h.apply();
+    await h.pass();
+    expect(h.provider.calls).toEqual(["observe", "create", "connect", "fetchQr"]);
+    expect(h.status()?.phase).toBe("ScanQR");
   });
 
   it("a look while the code is fresh asks the provider one thing and writes nothing", async () => {

@@ -12,9 +12,9 @@ import { FINALIZER, type InstanceObject, type OperatorContext, type ReconcileRes
 import { describeFailure, type Failure } from "../failures.ts";
 import { ProviderResolutionError } from "../provider/connections.ts";
 import { publish } from "../publish.ts";
-import { executePlan, StepsFailed, type ExecuteContext } from "./execute.ts";
+import { executePlan, StepsFailed, type ExecuteContext, type StepFact } from "./execute.ts";
 import { observeInstance, observeLocal, planInputOf, providerFields, providerRefOf } from "./observe.ts";
-import { MUTATING_STEPS, planInstance } from "./plan.ts";
+import { MUTATING_STEPS, planInstance, type Plan } from "./plan.ts";
 import { reportInstance, type Round } from "./report.ts";
 import type { ObservedSession } from "../../providers/types.ts";
 import { qrRefreshAt } from "./next-look.ts";
@@ -77,9 +77,7 @@ async function runPass(ctx: OperatorContext, key: string, instance: InstanceObje
         throw error.error;
       }
       if (!plan.steps.some((step) => MUTATING_STEPS.has(step.kind))) break;
-      // create answers with the session it made: when it was the only change, that is the next look.
-      const created = rounds.at(-1)?.facts.find((fact) => fact.kind === "created");
-      known = created && plan.steps.filter((step) => MUTATING_STEPS.has(step.kind)).length === 1 ? created.session : undefined;
+      known = answeredSession(plan, rounds.at(-1)?.facts ?? []);
       // The next round plans from what this one did (a created session's id, say).
       status = reportInstance(reportInputOf(ctx, instance, spec, startStatus, rounds, undefined, pacing, pollMs, providerEvents)).status;
     }
@@ -101,6 +99,19 @@ async function runPass(ctx: OperatorContext, key: string, instance: InstanceObje
     throw error;
   }
   return report.result;
+}
+
+/**
+ * When the only change a round made answered with the session (create, and WAHA's start),
+ * that answer is the next look: the provider need not be asked again.
+ */
+function answeredSession(plan: Plan, facts: readonly StepFact[]): ObservedSession | undefined {
+  if (plan.steps.filter((step) => MUTATING_STEPS.has(step.kind)).length !== 1) return undefined;
+  for (const fact of facts) {
+    if (fact.kind === "created") return fact.session;
+    if (fact.kind === "done" && MUTATING_STEPS.has(fact.step)) return fact.session;
+  }
+  return undefined;
 }
 
 function reportInputOf(

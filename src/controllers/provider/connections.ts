@@ -11,7 +11,7 @@ import { MissingSecretError, secretValue } from "../../kube/secrets.ts";
 import type { ResponseObserver } from "../../providers/http.ts";
 import { InFlightLimit } from "../../providers/in-flight.ts";
 import { RateLimiter } from "../../providers/rate-limiter.ts";
-import { DEFAULT_PROVIDER_URLS, PROVIDER_FACTORIES } from "../../providers/registry.ts";
+import { PROVIDER_MODULES } from "../../providers/registry.ts";
 import type { InstanceRef, ProviderClient, ProviderDeps, ProviderSettings, ProviderType } from "../../providers/types.ts";
 import { redactor } from "../../redaction.ts";
 import type { ProviderObject } from "../context.ts";
@@ -119,7 +119,7 @@ export class ProviderConnections {
     const { apiKey, login } = credentials
       ? await readCredentials(this.secrets, { namespace: credentials.namespace ?? (ref.namespace as string), name: credentials.name, key: credentials.key })
       : {};
-    const url = spec.url ?? DEFAULT_PROVIDER_URLS[spec.type];
+    const url = spec.url ?? PROVIDER_MODULES[spec.type].defaultUrl;
     if (!url) throw new ProviderResolutionError("InvalidSpec", `${ref.kind} ${ref.name} has no url`);
     const settings: ProviderSettings = {
       type: spec.type,
@@ -176,7 +176,7 @@ export class ProviderConnections {
       ...(this.observe ? { observe: this.observe } : {}),
       ...(this.mayWrite ? { mayWrite: this.mayWrite } : {}),
     };
-    const client = rememberingSecrets(PROVIDER_FACTORIES[settings.type](settings, deps));
+    const client = rememberingSecrets(PROVIDER_MODULES[settings.type].createClient(settings, deps));
     this.entries.set(key, { fingerprint, client, limiter, inFlight });
     return client;
   }

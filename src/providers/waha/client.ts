@@ -146,7 +146,7 @@ export const createWahaClient: ProviderFactory = (settings, deps) => {
       providerState: session.status,
       ...(phoneNumber ? { phoneNumber } : {}),
       ...(ownerUid ? { ownerUid } : {}),
-      webhookInSync: wiringInSync(session.config, desiredWiring(ref)),
+      webhookInSync: configInSync(session.config, ref),
       ...(isKnownWahaStatus(session.status) ? {} : { unknownState: true }),
     };
   };
@@ -168,10 +168,12 @@ export const createWahaClient: ProviderFactory = (settings, deps) => {
     async create(ref) {
       const name = wahaSessionName(ref.namespace, ref.name);
       try {
-        await api.json(
+        // WAHA answers with the session it made (SessionDTO, waha-openapi.json POST /api/sessions 201).
+        const made = await api.json(
           { method: "POST", path: "/api/sessions", headers: auth, json: { name, start: false, config: configWith(ref, undefined) } },
           sessionInfo,
         );
+        return toObserved(ref, made);
       } catch (error) {
         // A crash between create and the status write leaves our session behind: observe decides whose it is.
         if (!(error instanceof ProviderError && error.kind === "Conflict")) throw error;
@@ -181,8 +183,10 @@ export const createWahaClient: ProviderFactory = (settings, deps) => {
       return toObserved(ref, created);
     },
 
-    async connect(_ref, id) {
-      await api.send({ method: "POST", path: `${sessionPath(id)}/start`, headers: auth });
+    async connect(ref, id) {
+      // The answer is the session as it now is (SessionDTO, POST /api/sessions/{session}/start 201): no need to look again.
+      const started = await api.json({ method: "POST", path: `${sessionPath(id)}/start`, headers: auth }, sessionInfo);
+      return toObserved(ref, started);
     },
 
     async disconnect(_ref, id) {
@@ -226,7 +230,7 @@ export const createWahaClient: ProviderFactory = (settings, deps) => {
       const session = await getSession(id);
       if (!session) throw new ProviderError("NotFound", `waha has no session ${id}`);
       // WAHA applies a PUT by restarting a running session: only a real change is sent.
-      if (wiringInSync(session.config, desiredWiring(ref))) return;
+      if (configInSync(session.config, ref)) return;
       // PUT replaces the whole config, so everything else in it is carried over.
       await api.json({ method: "PUT", path: sessionPath(id), headers: auth, json: { config: configWith(ref, session.config) } }, sessionInfo);
     },
@@ -275,6 +279,15 @@ function wiredUrls(config: SessionConfig | null | undefined): string[] {
  * session), and no entry the operator wrote for a URL it no longer wants is left.
  * Entries the operator did not write are not its business.
  */
+/**
+ * Whether the session's config is as we want it: our uid on record and our webhooks wired.
+ * A session without our uid (adopted, spec.adopt) is not ours on record yet: writing the
+ * config records it in WAHA's metadata, so no other resource can take it over.
+ */
+function configInSync(config: SessionConfig | null | undefined, ref: InstanceRef): boolean {
+  return config?.metadata?.[OWNER_UID_KEY] === ref.uid && wiringInSync(config, desiredWiring(ref));
+}
+
 function wiringInSync(config: SessionConfig | null | undefined, wanted: Wiring): boolean {
   const current = config?.webhooks ?? [];
   const wantedUrls = new Set(wanted.entries.map((entry) => entry.url));

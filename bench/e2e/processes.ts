@@ -1,0 +1,197 @@
+/**
+ * The processes the benchmark starts besides the control plane: the operator
+ * (`node src/cli/operator.ts`) and the bare loop (bench/e2e/bare-loop.ts), each on its own,
+ * so neither shares an event loop with the benchmark's driver and emulator, and /proc tells
+ * their CPU time and memory apart. Both end by themselves when the benchmark is gone.
+ */
+import { execFileSync, spawn, type ChildProcess, type StdioOptions } from "node:child_process";
+import { closeSync, openSync, readFileSync } from "node:fs";
+import { createServer, type AddressInfo } from "node:net";
+import path from "node:path";
+import { createInterface } from "node:readline";
+import type { RequestTally } from "./figures.ts";
+
+const REPO = path.resolve(import.meta.dirname, "..", "..");
+
+export interface OperatorProcessOptions {
+  readonly kubeconfig: string;
+  /** Namespaces it watches (WATCH_NAMESPACES). */
+  readonly namespaces: readonly string[];
+  readonly concurrency: number;
+  readonly logFile: string;
+  readonly logLevel: string;
+}
+
+export interface ProcessSample {
+  /** user + system CPU seconds so far. */
+  readonly cpuSeconds: number;
+  readonly rssBytes: number;
+  /** Peak resident set size (VmHWM). */
+  readonly peakRssBytes: number;
+}
+
+export class OperatorProcess {
+  readonly child: ChildProcess;
+  readonly url: string;
+  readonly #exited: Promise<void>;
+
+  private constructor(child: ChildProcess, url: string) {
+    this.child = child;
+    this.url = url;
+    this.#exited = new Promise((resolve) => {
+      if (child.exitCode !== null || child.signalCode !== null) resolve();
+      else child.once("exit", () => resolve());
+    });
+  }
+
+  static async start(options: OperatorProcessOptions): Promise<OperatorProcess> {
+    const port = await freePort();
+    const log = openSync(options.logFile, "w");
+    const child = spawnNode(
+      [path.join(REPO, "src/cli/operator.ts")],
+      {
+        KUBECONFIG: options.kubeconfig,
+        LEADER_ELECTION: "false",
+        WATCH_NAMESPACES: options.namespaces.join(","),
+        CONCURRENCY: String(options.concurrency),
+        HTTP_ADDRESS: `127.0.0.1:${port}`,
+        LOG_LEVEL: options.logLevel,
+      },
+      ["ignore", log, log],
+    );
+    closeSync(log);
+    const operator = new OperatorProcess(child, `http://127.0.0.1:${port}`);
+    const deadline = Date.now() + 60_000;
+    for (;;) {
+      if (child.exitCode !== null) throw new Error(`the operator exited (${child.exitCode}); see ${options.logFile}`);
+      try {
+        if ((await fetch(`${operator.url}/readyz`)).status === 200) return operator;
+      } catch {
+        // not listening yet
+      }
+      if (Date.now() > deadline) {
+        await operator.stop();
+        throw new Error(`the operator did not become ready within 60 s; see ${options.logFile}`);
+      }
+      await new Promise((resolve) => setTimeout(resolve, 250));
+    }
+  }
+
+  get pid(): number {
+    return this.child.pid ?? 0;
+  }
+
+  sample(): ProcessSample {
+    return sampleProcess(this.pid);
+  }
+
+  /** SIGTERM (it finishes in-flight work), SIGKILL after 15 s. */
+  stop(): Promise<void> {
+    return terminate(this.child, this.#exited);
+  }
+}
+
+export interface BareLoopSettings {
+  readonly kubeconfig: string;
+  readonly namespace: string;
+  readonly wahaUrl: string;
+  readonly apiKey: string;
+  readonly concurrency: number;
+}
+
+export class BareLoopProcess {
+  readonly child: ChildProcess;
+  readonly #lines: AsyncIterator<string>;
+  /** What it had sent when it reported ready (its initial list). */
+  readonly #sentAtReady: RequestTally;
+  #stopped: Promise<{ sent: RequestTally; failures: string[] }> | undefined;
+
+  private constructor(child: ChildProcess, lines: AsyncIterator<string>, sentAtReady: RequestTally) {
+    this.child = child;
+    this.#lines = lines;
+    this.#sentAtReady = sentAtReady;
+  }
+
+  /** Starts it and waits until its watch has listed the namespace. */
+  static async start(settings: BareLoopSettings): Promise<BareLoopProcess> {
+    const child = spawnNode([path.join(import.meta.dirname, "bare-loop.ts"), JSON.stringify(settings)], {}, ["ignore", "pipe", "inherit"]);
+    const lines = createInterface({ input: child.stdout! })[Symbol.asyncIterator]();
+    const first = await Promise.race([lines.next(), new Promise<never>((_, reject) => setTimeout(() => reject(new Error("the bare loop did not start within 30 s")), 30_000))]);
+    if (first.done) throw new Error("the bare loop exited before it was ready");
+    const ready = JSON.parse(first.value as string) as { sent: Record<string, number> };
+    return new BareLoopProcess(child, lines, new Map(Object.entries(ready.sent)));
+  }
+
+  sample(): ProcessSample {
+    return sampleProcess(this.child.pid ?? 0);
+  }
+
+  /** Stops it (once); returns the requests it sent since it was ready, and its failures. */
+  stop(): Promise<{ sent: RequestTally; failures: string[] }> {
+    this.#stopped ??= this.#stop();
+    return this.#stopped;
+  }
+
+  async #stop(): Promise<{ sent: RequestTally; failures: string[] }> {
+    const exited = new Promise<void>((resolve) => this.child.once("exit", () => resolve()));
+    this.child.kill("SIGTERM");
+    const last = await this.#lines.next();
+    await terminate(this.child, exited);
+    const report = last.done ? { sent: {}, failures: ["the bare loop reported nothing"] } : (JSON.parse(last.value as string) as { sent: Record<string, number>; failures: string[] });
+    const sent: RequestTally = new Map();
+    for (const [key, count] of Object.entries(report.sent)) {
+      const delta = count - (this.#sentAtReady.get(key) ?? 0);
+      if (delta !== 0) sent.set(key, delta);
+    }
+    return { sent, failures: report.failures };
+  }
+}
+
+/** `node --import exit-with-parent.ts ARGS`: ends by itself if the benchmark is killed. */
+function spawnNode(args: readonly string[], env: Record<string, string>, stdio: StdioOptions): ChildProcess {
+  return spawn(process.execPath, ["--import", path.join(import.meta.dirname, "exit-with-parent.ts"), ...args], {
+    cwd: REPO,
+    env: { ...process.env, ...env },
+    stdio,
+  });
+}
+
+async function terminate(child: ChildProcess, exited: Promise<void>): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  child.kill("SIGTERM");
+  const timer = setTimeout(() => child.kill("SIGKILL"), 15_000);
+  await exited;
+  clearTimeout(timer);
+}
+
+/** CPU time and memory from /proc/<pid>/stat and /proc/<pid>/status. */
+export function sampleProcess(pid: number): ProcessSample {
+  const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+  // Fields after the command name (which may hold spaces) start at state (field 3): utime is 14, stime 15.
+  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+  const ticks = Number(fields[11]) + Number(fields[12]);
+  const status = readFileSync(`/proc/${pid}/status`, "utf8");
+  const kb = (key: string) => Number(new RegExp(`^${key}:\\s+(\\d+) kB`, "m").exec(status)?.[1] ?? 0) * 1024;
+  return { cpuSeconds: ticks / clockTicks(), rssBytes: kb("VmRSS"), peakRssBytes: kb("VmHWM") };
+}
+
+let ticksPerSecond: number | undefined;
+
+function clockTicks(): number {
+  if (ticksPerSecond === undefined) {
+    try {
+      ticksPerSecond = Number(execFileSync("getconf", ["CLK_TCK"], { encoding: "utf8" }).trim()) || 100;
+    } catch {
+      ticksPerSecond = 100;
+    }
+  }
+  return ticksPerSecond;
+}
+
+async function freePort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const { port } = server.address() as AddressInfo;
+  await new Promise((resolve) => server.close(resolve));
+  return port;
+}

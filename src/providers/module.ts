@@ -1,0 +1,34 @@
+/**
+ * What makes a provider type: one module per folder (src/providers/<type>/module.ts)
+ * names everything the rest of the operator needs to know about it, and registry.ts
+ * holds one per ProviderType. Nothing provider-specific lives outside its folder.
+ */
+import type { InstanceSpec } from "../api/instance.ts";
+import type { InstanceOptions, ProviderCapabilities, ProviderFactory, ProviderType } from "./types.ts";
+
+export interface ProviderModule {
+  readonly type: ProviderType;
+  /** What the provider can do; the planner never asks for more. */
+  readonly capabilities: ProviderCapabilities;
+  /** The base URL when spec.url is left out (only a public service has one). */
+  readonly defaultUrl?: string;
+  readonly createClient: ProviderFactory;
+  /** The provider's own InstanceRef fields, from the instance's spec and the Secrets it names. */
+  readonly instanceOptions?: InstanceOptions;
+  /** Secrets an instance's provider-specific spec names (a change to one means a look at the instance). */
+  readonly referencedSecrets?: (spec: InstanceSpec) => readonly string[];
+  /** The lifecycle events the provider posts to the operator's receiver (provider spec.events). */
+  readonly lifecycleEvents?: LifecycleEvents;
+}
+
+export interface LifecycleEvents {
+  /**
+   * Headers that may carry the hex HMAC of the body (an optional "sha256=" or "sha512="
+   * prefix is allowed); the first present is checked. More than one where the provider's
+   * documentation does not name it.
+   */
+  readonly signatureHeaders: readonly string[];
+  readonly algorithm: "sha256" | "sha512";
+  /** Which instance an event is about: the "namespace/name" recorded with the session, or the provider's id. */
+  instanceOf(event: Readonly<Record<string, unknown>>): { readonly instanceKey?: string; readonly providerInstanceId?: string };
+}

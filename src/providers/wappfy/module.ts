@@ -1,0 +1,25 @@
+/** Wappfy as a provider type (see module.ts). */
+import type { ProviderModule } from "../module.ts";
+import { createWappfyClient, wappfyCapabilities } from "./client.ts";
+
+/**
+ * Wappfy's public docs say deliveries carry an HMAC-SHA256 of the body made with the
+ * webhook's secret, but not which header holds it: the names seen in its examples and
+ * the common conventions are all accepted (README, "Provider events").
+ */
+export const WAPPFY_SIGNATURE_HEADERS = ["x-wappfy-signature", "x-webhook-signature", "x-signature", "x-hub-signature-256"] as const;
+
+export const wappfyModule: ProviderModule = {
+  type: "wappfy",
+  capabilities: wappfyCapabilities,
+  createClient: createWappfyClient,
+  lifecycleEvents: {
+    signatureHeaders: WAPPFY_SIGNATURE_HEADERS,
+    algorithm: "sha256",
+    // The receiver URL also names the instance (?instance=ns/name): an event may come before status records the id.
+    instanceOf(event) {
+      const id = event["instance_id"];
+      return typeof id === "string" ? { providerInstanceId: id } : {};
+    },
+  },
+};
