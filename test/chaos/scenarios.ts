@@ -368,7 +368,11 @@ export async function electionScenario(ctx: ChaosContext, config: ElectionConfig
     const cutExit = await tryWait("the cut-off leader to exit", () => cut.exitedAt, 30_000);
     const lastWrite = provider.front.records.filter((call) => call.replica === cut.label && isMutating(call)).at(-1)?.at;
     figures.push(
-      check("the cut-off old leader exits", cutExit !== undefined, cutExit ? `${seconds(cutExit - healedAt)} after the link healed` : "still running"),
+      check(
+        "the cut-off old leader exits",
+        cutExit !== undefined,
+        cutExit === undefined ? "still running" : cutExit < healedAt ? `${seconds(cutExit - cutAt)} after the cut, while cut off` : `${seconds(cutExit - healedAt)} after the link healed`,
+      ),
       fact("its last mutating call, after the cut", lastWrite !== undefined && lastWrite > cutAt ? seconds(lastWrite - cutAt) : "none after the cut"),
       count("mutating provider calls by the cut-off leader after the takeover", provider.front.records.filter((call) => call.replica === cut.label && isMutating(call) && call.at >= takenOverAt).length),
     );
@@ -487,6 +491,14 @@ export async function faultsScenario(ctx: ChaosContext, config: FaultsConfig): P
       }
       await sleep(500);
     }
+    // A code scanned late in the stage still gets its fair time to show Connected.
+    const lastScan = Math.max(0, ...scannedAt.values());
+    await tryWait(
+      "every scanned instance Connected",
+      () => ([...scannedAt].every(([name, at]) => watch.reached(name, "Connected", at) !== undefined) ? true : undefined),
+      Math.max(0, lastScan + config.connectedLimitMs + 60_000 - Date.now()),
+      500,
+    );
     const connectTimes = [...scannedAt].map(([name, at]) => (watch.reached(name, "Connected", at) ?? Number.NaN) - at).filter((ms) => Number.isFinite(ms));
     const connect = spread(connectTimes);
     figures.push(
