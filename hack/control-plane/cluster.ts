@@ -52,6 +52,13 @@ export interface ControlPlane {
   pids: { supervisor: number; etcd: number; kubeApiserver: number; kubeControllerManager: number };
   /** Stops every server (SIGTERM, SIGKILL after a grace period) and waits until they are gone. */
   stop(): Promise<void>;
+  /**
+   * For fault injection (bench/chaos.ts): SIGKILLs kube-apiserver and resolves once it is gone.
+   * Its exit is expected, so onUnexpectedExit is not called. `pids.kubeApiserver` stays the old pid until restarted.
+   */
+  killApiServer(): Promise<void>;
+  /** Starts kube-apiserver again after killApiServer, with the same flags and port; resolves once /readyz is ok. */
+  restartApiServer(timeoutMs?: number): Promise<void>;
 }
 
 const SERVERS = ["etcd", "kube-apiserver", "kube-controller-manager"] as const;
@@ -456,39 +463,36 @@ async function startOnce(opts: StartOptions): Promise<ControlPlane> {
     });
 
     log(`starting kube-apiserver on ${server}`);
-    await sup.spawn(
-      "kube-apiserver",
-      bin("kube-apiserver"),
-      [
-        `--etcd-servers=http://127.0.0.1:${etcdClient}`,
-        "--bind-address=127.0.0.1",
-        `--secure-port=${apiPort}`,
-        "--advertise-address=127.0.0.1",
-        // No kubelets/nodes: nothing can use endpoints for the `kubernetes` service, and a
-        // loopback address is not a valid endpoint anyway.
-        "--endpoint-reconciler-type=none",
-        "--service-cluster-ip-range=10.0.0.0/24",
-        `--cert-dir=${join(dir, "apiserver-certs")}`,
-        `--tls-cert-file=${p("apiserver.crt")}`,
-        `--tls-private-key-file=${p("apiserver.key")}`,
-        `--client-ca-file=${p("ca.crt")}`,
-        "--authorization-mode=RBAC",
-        "--service-account-issuer=https://kubernetes.default.svc.cluster.local",
-        `--service-account-key-file=${p("sa.pub")}`,
-        `--service-account-signing-key-file=${p("sa.key")}`,
-        // The ServiceAccount admission plugin needs the serviceaccount controller to create
-        // each namespace's `default` ServiceAccount before pods can be created; that
-        // controller does not run here.
-        "--disable-admission-plugins=ServiceAccount",
-        "--allow-privileged=true",
-        "--profiling=false",
-      ],
-      L.log("kube-apiserver"),
-    );
-    await waitUntil("kube-apiserver /readyz", async () => {
+    const apiserverArgs = [
+      `--etcd-servers=http://127.0.0.1:${etcdClient}`,
+      "--bind-address=127.0.0.1",
+      `--secure-port=${apiPort}`,
+      "--advertise-address=127.0.0.1",
+      // No kubelets/nodes: nothing can use endpoints for the `kubernetes` service, and a
+      // loopback address is not a valid endpoint anyway.
+      "--endpoint-reconciler-type=none",
+      "--service-cluster-ip-range=10.0.0.0/24",
+      `--cert-dir=${join(dir, "apiserver-certs")}`,
+      `--tls-cert-file=${p("apiserver.crt")}`,
+      `--tls-private-key-file=${p("apiserver.key")}`,
+      `--client-ca-file=${p("ca.crt")}`,
+      "--authorization-mode=RBAC",
+      "--service-account-issuer=https://kubernetes.default.svc.cluster.local",
+      `--service-account-key-file=${p("sa.pub")}`,
+      `--service-account-signing-key-file=${p("sa.key")}`,
+      // The ServiceAccount admission plugin needs the serviceaccount controller to create
+      // each namespace's `default` ServiceAccount before pods can be created; that
+      // controller does not run here.
+      "--disable-admission-plugins=ServiceAccount",
+      "--allow-privileged=true",
+      "--profiling=false",
+    ];
+    await sup.spawn("kube-apiserver", bin("kube-apiserver"), apiserverArgs, L.log("kube-apiserver"));
+    const apiserverReady = async () => {
       const r = await get(`${server}/readyz`, adminTls);
       return r.status === 200 && r.body.trim() === "ok" ? true : undefined;
-    });
+    };
+    await waitUntil("kube-apiserver /readyz", apiserverReady);
     const version = await waitUntil("kube-apiserver /version", async () => {
       const r = await get(`${server}/version`, adminTls);
       return r.status === 200 ? (JSON.parse(r.body) as { gitVersion: string }).gitVersion : undefined;
@@ -533,25 +537,48 @@ async function startOnce(opts: StartOptions): Promise<ControlPlane> {
     if (!gcSynced) log("warning: did not see the garbage collector report its initial sync");
 
     writeAtomic(L.kubeconfig, kubeconfigYaml(server, "admin", pki.ca.cert, pki.admin.cert, pki.admin.key));
+    let apiserverKilled = false;
     sup.onExit = (name, code, signal) => {
+      if (name === "kube-apiserver" && apiserverKilled) return;
       log(`${name} exited unexpectedly (code ${code}, signal ${signal}); see ${L.log(name as ServerName)}`);
       opts.onUnexpectedExit?.(name, code, signal);
     };
     log(`ready: kube-apiserver ${version} (etcd ${etcdVersion}) at ${server}`);
     let stopped: Promise<void> | undefined;
+    const pids = {
+      supervisor: sup.pid,
+      etcd: sup.pids.get("etcd") ?? 0,
+      kubeApiserver: sup.pids.get("kube-apiserver") ?? 0,
+      kubeControllerManager: sup.pids.get("kube-controller-manager") ?? 0,
+    };
     return {
       kubeconfigPath: L.kubeconfig,
       server,
       version,
       etcdVersion,
       dir,
-      pids: {
-        supervisor: sup.pid,
-        etcd: sup.pids.get("etcd") ?? 0,
-        kubeApiserver: sup.pids.get("kube-apiserver") ?? 0,
-        kubeControllerManager: sup.pids.get("kube-controller-manager") ?? 0,
-      },
+      pids,
       stop: () => (stopped ??= sup.stop()),
+      killApiServer: async () => {
+        if (apiserverKilled) return;
+        apiserverKilled = true;
+        const exited = sup.waitFor((e) => e.event === "exit" && e.name === "kube-apiserver", 15_000, "kube-apiserver to exit");
+        process.kill(pids.kubeApiserver, "SIGKILL");
+        await exited;
+      },
+      restartApiServer: async (timeoutMs = 120_000) => {
+        if (!apiserverKilled) throw new Error("restartApiServer: kube-apiserver was not killed");
+        pids.kubeApiserver = await sup.spawn("kube-apiserver", bin("kube-apiserver"), apiserverArgs, L.log("kube-apiserver"));
+        sup.exits.delete("kube-apiserver");
+        apiserverKilled = false;
+        const limit = Date.now() + timeoutMs;
+        for (;;) {
+          if (sup.exits.has("kube-apiserver")) throw new Error(`kube-apiserver exited on restart; see ${L.log("kube-apiserver")}`);
+          if (await apiserverReady().catch(() => undefined)) return;
+          if (Date.now() > limit) throw new Error(`kube-apiserver was not ready ${timeoutMs} ms after its restart`);
+          await sleep(100);
+        }
+      },
     };
   } catch (err) {
     if (err instanceof Error && err.message.startsWith("control plane failed to start")) throw err;

@@ -11,6 +11,7 @@ import { inject } from "vitest";
 import { KubeClient } from "../../src/kube/client.ts";
 import { INSTANCES, type KubeObject, type ResourceType } from "../../src/kube/resources.ts";
 import type { InstanceObject } from "../../src/controllers/context.ts";
+import { eventually } from "./wait.ts";
 
 const run = promisify(execFile);
 export const REPO = path.resolve(import.meta.dirname, "..", "..");
@@ -73,26 +74,7 @@ export async function createNamespace(prefix: string): Promise<string> {
   return name;
 }
 
-/**
- * Polls until `probe` returns a value (not undefined), or fails after `timeoutMs` with
- * the last value seen. A bound on waiting for the system, not a timing assertion.
- */
-export async function eventually<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 30_000, everyMs = 150): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown;
-  for (;;) {
-    try {
-      const value = await probe();
-      if (value !== undefined) return value;
-    } catch (error) {
-      last = error;
-    }
-    if (Date.now() > deadline) {
-      throw new Error(`timed out waiting for ${what}${last ? `; last error: ${last instanceof Error ? last.message : String(last)}` : ""}`);
-    }
-    await new Promise((resolve) => setTimeout(resolve, everyMs));
-  }
-}
+export { eventually } from "./wait.ts";
 
 export async function getInstance(kube: KubeClient, namespace: string, name: string): Promise<InstanceObject | undefined> {
   return kube.find<InstanceObject>(INSTANCES, namespace, name);

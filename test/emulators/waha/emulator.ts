@@ -404,6 +404,11 @@ export class WahaEmulator {
     return this.sessions().find((s) => s.name === name);
   }
 
+  /** The session's status without a snapshot of every session (cheap enough to ask per request). */
+  statusOf(name: string): WahaStatus | undefined {
+    return this.#sessions.get(name)?.status;
+  }
+
   /** The raw QR value (`2@...`) WAHA would serve now, or null when not SCAN_QR_CODE. */
   currentQr(session: string): string | null {
     const s = this.#sessions.get(session);
