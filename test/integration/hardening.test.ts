@@ -67,7 +67,9 @@ async function everythingReadable(): Promise<{ statuses: string; events: string;
 
 describe("no credential ever leaks", () => {
   it("a WAHA error body echoing the API key reaches no status, Event or log line", async () => {
-    waha.failNext("POST", /^\/api\/sessions$/, { status: 400, body: { statusCode: 400, message: `invalid request for key ${API_KEY}` } });
+    // Rejected on every try while the test looks (a Stalled instance is looked at again each
+    // poll interval, 1 s here: a single rejection can be over before a loaded machine sees it).
+    for (let i = 0; i < 60; i++) waha.failNext("POST", /^\/api\/sessions$/, { status: 400, body: { statusCode: 400, message: `invalid request for key ${API_KEY}` } });
     await applyInstance("echo");
     const stalled = await instanceWhere(kube, namespace, "echo", "Stalled by the rejection", (object) => condition(object, "Stalled")?.reason === "ProviderRejected");
     expect(condition(stalled, "Ready")?.message).toBe("waha answered 400: invalid request for key [redacted]");
@@ -77,6 +79,7 @@ describe("no credential ever leaks", () => {
     const { statuses, events, logs } = await everythingReadable();
     for (const text of [statuses, events, logs]) expect(text).not.toContain(API_KEY);
     expect(logs).toContain("invalid request for key [redacted]");
+    waha.clearFailures();
   });
 
   it("a credential the WAHA client does not know it holds (the webhook HMAC key) is hidden as well", async () => {

@@ -318,6 +318,11 @@ export class WahaEmulator {
     this.#failures.push({ method: method.toUpperCase(), path, reply });
   }
 
+  /** Forgets failures queued with failNext that no request has met yet. */
+  clearFailures(): void {
+    this.#failures.length = 0;
+  }
+
   /** Links the session as if the phone scanned the current QR. Only while SCAN_QR_CODE. */
   scan(session: string, phoneNumber: string, pushName = DEFAULT_PUSH_NAME): void {
     const s = this.#mustGet(session);
