@@ -135,6 +135,13 @@ describe("reads are retried inside the call", () => {
     expect(received).toHaveLength(1);
   });
 
+  it("retries a write the provider documents as idempotent like a read", async () => {
+    script = [status(503), reset, ok];
+    const response = await client().send({ ...post, idempotent: true });
+    expect(response.status).toBe(200);
+    expect(received).toHaveLength(3);
+  });
+
   it("sends every retry through the rate limiter", async () => {
     script = [status(503), status(503), ok];
     const limiter = new RateLimiter({ requestsPerSecond: 10_000, burst: 10_000 });
@@ -212,12 +219,21 @@ describe("requests in flight per provider", () => {
     expect(outcomes.some((error) => error.message.includes("2 requests unanswered"))).toBe(true);
   });
 
-  it("holds no slot while waiting for the rate limiter, so a Retry-After pause is not mistaken for a hung provider", async () => {
+  it("does not mistake slot holders waiting out a Retry-After pause for a hung provider", async () => {
     const limiter = new RateLimiter({ requestsPerSecond: 10_000, burst: 10_000 });
     limiter.pauseFor(400);
-    const http = client({ timeoutMs: 200, inFlight: new InFlightLimit(1), limiter });
+    const http = client({ timeoutMs: 300, inFlight: new InFlightLimit(1), limiter });
     const answers = await Promise.all([http.send(get), http.send(get), http.send(get)]);
     expect(answers.map((answer) => answer.status)).toEqual([200, 200, 200]);
+  });
+
+  it("spends one rate-limiter token per request sent, however many wait for a slot", async () => {
+    script = [ok];
+    // Six tokens and almost no refill: a waiter that took a token without sending would starve the last ones.
+    const limiter = new RateLimiter({ requestsPerSecond: 0.001, burst: 6 });
+    const http = client({ inFlight: new InFlightLimit(1), limiter });
+    const answers = await Promise.all(Array.from({ length: 6 }, () => http.send(get)));
+    expect(answers.map((answer) => answer.status)).toEqual([200, 200, 200, 200, 200, 200]);
   });
 
   it("hands slots on as requests finish", async () => {

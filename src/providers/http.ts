@@ -21,6 +21,11 @@ export interface HttpRequest {
   /** JSON body, or form fields sent as application/x-www-form-urlencoded. */
   readonly json?: unknown;
   readonly form?: Readonly<Record<string, string>>;
+  /**
+   * The provider documents a write as idempotent (or it is safe to repeat, e.g. a create by
+   * name that answers "already exists"): it is retried like a read.
+   */
+  readonly idempotent?: boolean;
   /** Largest answer accepted; default MAX_ANSWER_BYTES, or MAX_IMAGE_ANSWER_BYTES for an image. */
   readonly maxBodyBytes?: number;
 }
@@ -30,7 +35,7 @@ export const MAX_ANSWER_BYTES = 1024 * 1024;
 /** An image answer (a QR PNG) may be larger. */
 export const MAX_IMAGE_ANSWER_BYTES = 4 * 1024 * 1024;
 
-/** Reads (GET) that failed with a 5xx, a dropped connection or a timeout are sent again this often. */
+/** Reads (GET) and idempotent writes that failed with a 5xx, a dropped connection or a timeout are sent again this often. */
 export const READ_RETRIES = 2;
 /** First retry after about this long (jittered ±50 %), doubling. */
 const RETRY_BASE_MS = 200;
@@ -103,13 +108,13 @@ export class ProviderHttp {
 
   /**
    * Sends one request; throws ProviderError for transport failures and for answers the
-   * classifier rejects. A read (GET) that meets a 5xx, a dropped connection or a timeout is
+   * classifier rejects. A read (GET) or an idempotent write that meets a 5xx, a dropped connection or a timeout is
    * sent again up to READ_RETRIES times after a jittered pause, each time through the rate
    * limiter; a 429 never is (the limiter waits out its Retry-After for everyone). Every
    * attempt ends within timeoutMs, and the attempts with their pauses within twice that.
    */
   async send(request: HttpRequest): Promise<HttpResponse> {
-    const retries = request.method === "GET" ? (this.options.readRetries ?? READ_RETRIES) : 0;
+    const retries = request.method === "GET" || request.idempotent ? (this.options.readRetries ?? READ_RETRIES) : 0;
     const budgetMs = 2 * this.options.timeoutMs;
     let spentMs = 0;
     for (let attempt = 0; ; attempt++) {
@@ -135,6 +140,7 @@ export class ProviderHttp {
   /** One request through the limiter and the in-flight bound: an answer, or the transport failure as a ProviderError. */
   private async attempt(request: HttpRequest, timeoutMs: number): Promise<{ response: HttpResponse; error?: undefined } | { error: ProviderError }> {
     const release = await this.sendSlot();
+    let answered = false;
     try {
       if (request.method !== "GET" && this.options.mayWrite && !this.options.mayWrite()) {
         throw new ProviderError("Unavailable", `not sent to ${this.options.type}: this replica is not (or no longer surely) the leader`);
@@ -151,39 +157,48 @@ export class ProviderHttp {
           error: new ProviderError("Unavailable", `${this.options.type} at ${this.base.origin} did not answer: ${describe(error)}`, { cause: error }),
         };
       }
+      answered = true;
       this.options.observe?.(this.options.type, String(response.status));
       this.honourRateHeaders(response);
       return { response };
     } finally {
-      release();
+      release(answered);
     }
   }
 
   /**
-   * A rate-limiter token and a free in-flight slot, taken together right before sending,
-   * so every request on the wire was just counted by the limiter (its guarantee holds)
-   * and no slot is held while waiting for a token. Without a slot for a whole timeout,
-   * the provider is not answering: a retryable Unavailable.
+   * An in-flight slot, then a rate-limiter token, so the request goes on the wire the
+   * moment it is counted (the limiter's guarantee holds) and one token buys one request.
+   * A whole timeout without a slot, without an answer to anyone and without a slot holder
+   * waiting for the limiter means the provider is not answering: a retryable Unavailable.
+   * Slot holders waiting out a Retry-After pause are a slow provider, not a hung one.
    */
-  private async sendSlot(): Promise<() => void> {
+  private async sendSlot(): Promise<(answered?: boolean) => void> {
     const limit = this.options.inFlight;
-    // Time spent waiting for a slot only; waits for the limiter (a Retry-After pause) do not count.
-    let waitedMs = 0;
-    for (;;) {
-      await this.options.limiter.acquire();
-      if (!limit) return () => undefined;
-      const release = limit.tryAcquire();
-      if (release) return release;
-      const started = Date.now();
-      const free = await limit.whenFree(Math.max(0, this.options.timeoutMs - waitedMs));
-      waitedMs += Date.now() - started;
-      if (!free || waitedMs >= this.options.timeoutMs) {
-        throw new ProviderError(
-          "Unavailable",
-          `${this.options.type} at ${this.base.origin} has ${limit.max} requests unanswered for ${this.options.timeoutMs} ms; not sending more`,
-        );
+    let release: (answered?: boolean) => void = () => undefined;
+    if (limit) {
+      const since = Date.now();
+      for (;;) {
+        const slot = await limit.acquire(this.options.timeoutMs);
+        if (slot) {
+          release = slot;
+          break;
+        }
+        if (this.options.limiter.pending === 0 && limit.lastAnswerAt < since) {
+          throw new ProviderError(
+            "Unavailable",
+            `${this.options.type} at ${this.base.origin} has ${limit.max} requests unanswered for ${this.options.timeoutMs} ms; not sending more`,
+          );
+        }
       }
     }
+    try {
+      await this.options.limiter.acquire();
+    } catch (error) {
+      release();
+      throw error;
+    }
+    return release;
   }
 
   /** Sends and parses a JSON answer with a zod schema. An empty body parses as null. */

@@ -12,18 +12,30 @@ describe("InFlightLimit", () => {
     expect(limit.inFlight).toBe(2);
   });
 
-  it("wakes waiters when a slot comes free", async () => {
+  it("hands a freed slot to the longest waiter, one waiter per slot", async () => {
     const limit = new InFlightLimit(1);
     const held = limit.tryAcquire();
-    const free = limit.whenFree(5000);
+    const order: string[] = [];
+    const first = limit.acquire(5000).then((release) => (order.push("first"), release));
+    const second = limit.acquire(5000).then((release) => (order.push("second"), release));
+    expect(limit.tryAcquire()).toBeUndefined(); // a newcomer does not jump the line
     held?.();
-    expect(await free).toBe(true);
+    const firstRelease = await first;
+    expect(order).toEqual(["first"]);
+    expect(limit.inFlight).toBe(1);
+    firstRelease?.();
+    await second;
+    expect(order).toEqual(["first", "second"]);
+    expect(limit.inFlight).toBe(1);
   });
 
-  it("tells a waiter when no slot came free in time", async () => {
+  it("tells a waiter when no slot came free in time, and leaves the line", async () => {
     const limit = new InFlightLimit(1);
-    limit.tryAcquire();
-    expect(await limit.whenFree(20)).toBe(false);
+    const held = limit.tryAcquire();
+    expect(await limit.acquire(20)).toBeUndefined();
+    expect(limit.waiting).toBe(0);
+    held?.();
+    expect(limit.inFlight).toBe(0);
   });
 
   it("giving a slot back twice counts once", () => {

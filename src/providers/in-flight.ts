@@ -3,50 +3,69 @@
  * that uses it. Without it, a provider that hangs would hold every reconcile worker in
  * its requests; with it, at most `max` wait on the provider and the others give up after
  * one provider timeout without a slot coming free, and back off, leaving the workers to
- * other providers. A slot is held only while a request is on the wire (never while it
- * waits for the rate limiter), so "no slot for a whole timeout" means the provider is not answering.
+ * other providers.
+ *
+ * A freed slot is handed to the longest waiter, one waiter per slot: waking every waiter
+ * to race for it would make each of them take a rate-limiter token for one request sent.
  */
 export class InFlightLimit {
   readonly max: number;
   private active = 0;
-  private readonly waiters = new Set<() => void>();
+  /** When a request holding a slot last got an answer (of any status) from the provider. */
+  lastAnswerAt = Number.NEGATIVE_INFINITY;
+  /** Waiters in arrival order; each is handed a slot, or told (undefined) that its wait is over. */
+  private readonly waiters: Array<(release: ((answered?: boolean) => void) | undefined) => void> = [];
 
   constructor(max: number) {
     this.max = Math.max(1, Math.floor(max));
   }
 
-  /** Requests on the wire now. */
+  /** Requests holding a slot now. */
   get inFlight(): number {
     return this.active;
   }
 
-  /** Takes a slot if one is free now: the function that gives it back, or undefined. */
-  tryAcquire(): (() => void) | undefined {
-    if (this.active >= this.max) return undefined;
-    this.active += 1;
-    let released = false;
-    return () => {
-      if (released) return;
-      released = true;
-      this.active -= 1;
-      for (const wake of [...this.waiters]) wake();
-    };
+  /** Callers waiting for a slot now. */
+  get waiting(): number {
+    return this.waiters.length;
   }
 
-  /** Resolves true when a slot is (or comes) free, false after `waitMs` without one. */
-  whenFree(waitMs: number): Promise<boolean> {
-    if (this.active < this.max) return Promise.resolve(true);
+  /** Takes a slot if one is free now and nobody waits before us: the function that gives it back, or undefined. */
+  tryAcquire(): ((answered?: boolean) => void) | undefined {
+    if (this.active >= this.max || this.waiters.length > 0) return undefined;
+    this.active += 1;
+    return this.releaser();
+  }
+
+  /** A slot, waiting for one at most `waitMs` in line; undefined when none came free in time. */
+  acquire(waitMs: number): Promise<((answered?: boolean) => void) | undefined> {
+    const now = this.tryAcquire();
+    if (now) return Promise.resolve(now);
     return new Promise((resolve) => {
-      const wake = () => {
+      const waiter = (release: ((answered?: boolean) => void) | undefined) => {
         clearTimeout(timer);
-        this.waiters.delete(wake);
-        resolve(true);
+        resolve(release);
       };
       const timer = setTimeout(() => {
-        this.waiters.delete(wake);
-        resolve(false);
+        const at = this.waiters.indexOf(waiter);
+        if (at >= 0) this.waiters.splice(at, 1);
+        resolve(undefined);
       }, waitMs);
-      this.waiters.add(wake);
+      this.waiters.push(waiter);
     });
+  }
+
+  /** The function that gives a slot back; `answered` when the provider answered the request it carried. */
+  private releaser(): (answered?: boolean) => void {
+    let released = false;
+    return (answered = false) => {
+      if (released) return;
+      released = true;
+      if (answered) this.lastAnswerAt = Date.now();
+      const next = this.waiters.shift();
+      // The slot passes straight to the next waiter: `active` stays as it is.
+      if (next) next(this.releaser());
+      else this.active -= 1;
+    };
   }
 }

@@ -193,3 +193,20 @@ describe("request-code", () => {
     expect((error as ProviderError).kind).toBe("Unavailable");
   });
 });
+
+describe("writes WAHA documents as idempotent (issue 11.2)", () => {
+  it("create and start that meet a 503 are sent again in the same call; restart is not", async () => {
+    const operator = client();
+    waha.failNext("POST", /^\/api\/sessions$/);
+    const created = await operator.create(base);
+    waha.failNext("POST", /\/start$/);
+    await operator.connect(base, created.id);
+    const tries = (suffix: RegExp) => waha.calls.filter((call) => call.method === "POST" && suffix.test(call.path)).length;
+    expect(tries(/^\/api\/sessions$/)).toBe(2);
+    expect(tries(/\/start$/)).toBe(2);
+
+    waha.failNext("POST", /\/restart$/);
+    await expect(operator.restart(base, created.id)).rejects.toMatchObject({ kind: "Unavailable" });
+    expect(tries(/\/restart$/)).toBe(1);
+  });
+});

@@ -170,7 +170,8 @@ export const createWahaClient: ProviderFactory = (settings, deps) => {
       try {
         // WAHA answers with the session it made (SessionDTO, waha-openapi.json POST /api/sessions 201).
         const made = await api.json(
-          { method: "POST", path: "/api/sessions", headers: auth, json: { name, start: false, config: configWith(ref, undefined) } },
+          // Safe to send again: a session made by the first try makes the second answer "already exists", handled below.
+          { method: "POST", path: "/api/sessions", headers: auth, idempotent: true, json: { name, start: false, config: configWith(ref, undefined) } },
           sessionInfo,
         );
         return toObserved(ref, made);
@@ -185,12 +186,14 @@ export const createWahaClient: ProviderFactory = (settings, deps) => {
 
     async connect(ref, id) {
       // The answer is the session as it now is (SessionDTO, POST /api/sessions/{session}/start 201): no need to look again.
-      const started = await api.json({ method: "POST", path: `${sessionPath(id)}/start`, headers: auth }, sessionInfo);
+      // "Idempotent operation" (waha-openapi.json, POST /api/sessions/{session}/start), so it is retried like a read.
+      const started = await api.json({ method: "POST", path: `${sessionPath(id)}/start`, headers: auth, idempotent: true }, sessionInfo);
       return toObserved(ref, started);
     },
 
     async disconnect(_ref, id) {
-      await api.send({ method: "POST", path: `${sessionPath(id)}/stop`, headers: auth });
+      // Stop and delete are "Idempotent operation"s too (waha-openapi.json); restart and logout are not.
+      await api.send({ method: "POST", path: `${sessionPath(id)}/stop`, headers: auth, idempotent: true });
     },
 
     async restart(_ref, id) {
@@ -204,7 +207,7 @@ export const createWahaClient: ProviderFactory = (settings, deps) => {
     },
 
     async remove(_ref, id) {
-      await api.send({ method: "DELETE", path: sessionPath(id), headers: auth });
+      await api.send({ method: "DELETE", path: sessionPath(id), headers: auth, idempotent: true });
     },
 
     async fetchQr(_ref, id): Promise<QrCode | null> {
