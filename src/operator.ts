@@ -21,6 +21,7 @@ import type { Metrics } from "./metrics.ts";
 import { Informer, type InformerEvent } from "./runtime/informer.ts";
 import { MultiInformer } from "./runtime/multi-informer.ts";
 import { WorkQueue } from "./runtime/work-queue.ts";
+import { LookBudget } from "./controllers/look-budget.ts";
 import { ProviderError } from "./providers/errors.ts";
 import { PROVIDER_MODULES } from "./providers/registry.ts";
 
@@ -98,6 +99,7 @@ export class Operator {
       secrets: secretReader,
       connections,
       pacing: new Map(),
+      lookBudget: new LookBudget(),
       ...(options.metrics ? { observers: { instancePhase: (key: string, phase: string | undefined) => options.metrics?.instancePhase(key, phase) } } : {}),
     };
     options.metrics?.readStatusFrom({

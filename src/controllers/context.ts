@@ -11,6 +11,8 @@ import type { KubeClient } from "../kube/client.ts";
 import type { EventRecorder } from "../kube/events.ts";
 import type { KubeObject } from "../kube/resources.ts";
 import type { SecretCache, SecretReader } from "../kube/secret-cache.ts";
+import type { ObservedSession } from "../providers/types.ts";
+import type { LookBudget } from "./look-budget.ts";
 import type { ProviderConnections } from "./provider/connections.ts";
 
 export interface InstanceObject extends KubeObject {
@@ -43,6 +45,8 @@ export interface Pacing {
   startingLooks: number;
   qrFetchedAt?: number;
   qrValidForMs?: number;
+  /** The session as a plain look last found it, and when: a pairing look may trust it for a while. */
+  seen?: { readonly session: ObservedSession; readonly at: number };
 }
 
 export interface Clock {
@@ -71,6 +75,8 @@ export interface OperatorContext {
   readonly connections: ProviderConnections;
   /** Per instance key; see Pacing. */
   readonly pacing: Map<string, Pacing>;
+  /** What each provider's routine looks cost, to spread them within its rate limit. */
+  readonly lookBudget: LookBudget;
   readonly observers?: ReconcileObservers;
 }
 

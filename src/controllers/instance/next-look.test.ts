@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { nextLookMs, qrRefreshAt, type LookInput, type LookSettings } from "./next-look.ts";
+import { nextLookMs, qrLatestAt, qrRefreshAt, routineLooksPerSecond, type LookInput, type LookSettings } from "./next-look.ts";
 
 const NOW = 1_000_000;
 const settings: LookSettings = { pollMs: 30_000, pairingPollMs: 2_000, providerEvents: false };
@@ -23,13 +23,32 @@ describe("when to look again", () => {
       15_000,
     ],
     ["with provider events and a pairing code, at the poll interval", look({ requeue: "pairing" }), { ...settings, providerEvents: true }, 30_000],
+    ["spread 4×, a settled instance waits four poll intervals", look({}), { ...settings, stretch: 4 }, 120_000],
+    ["spread 4×, a pairing session is asked every 8 s", look({ requeue: "pairing", qrRefreshAt: NOW + 60_000 }), { ...settings, stretch: 4 }, 8_000],
+    [
+      "but its code is replaced by half its life whatever the spread",
+      look({ requeue: "pairing", qrRefreshAt: NOW + 1_000, qrLatestAt: NOW + 6_000 }),
+      { ...settings, stretch: 10 },
+      6_000,
+    ],
+    ["a follow-up look after acting is never spread", look({ requeue: "acted" }), { ...settings, stretch: 10 }, 1_000],
   ])("%s", (_name, input, lookSettings, expected) => {
     expect(nextLookMs(input, lookSettings)).toBe(expected);
+  });
+
+  it.each<[string, LookInput, LookSettings, number]>([
+    ["a settled instance costs one call a poll interval", look({}), settings, 1 / 30],
+    ["a pairing one a call every pairing poll", look({ requeue: "pairing", qrRefreshPeriodMs: 5_000 }), settings, 0.5],
+    ["with provider events, one every code refresh", look({ requeue: "pairing", qrRefreshPeriodMs: 5_000 }), { ...settings, providerEvents: true }, 0.2],
+    ["a follow-up is no routine", look({ requeue: "acted" }), settings, 0],
+  ])("routine cost: %s", (_name, input, lookSettings, expected) => {
+    expect(routineLooksPerSecond(input, lookSettings)).toBeCloseTo(expected, 9);
   });
 
   it("refreshes a code after a quarter of its documented life, or the cap", () => {
     expect(qrRefreshAt(NOW, 20_000, undefined)).toBe(NOW + 5_000);
     expect(qrRefreshAt(NOW, 60_000, undefined)).toBe(NOW + 15_000);
     expect(qrRefreshAt(NOW, 20_000, 200)).toBe(NOW + 200);
+    expect(qrLatestAt(NOW, 20_000, undefined)).toBe(NOW + 10_000);
   });
 });

@@ -11,6 +11,11 @@ export interface LookSettings {
   readonly pairingPollMs: number;
   /** Whether the provider sends lifecycle events to the operator (spec.events): then a scan arrives as an event. */
   readonly providerEvents: boolean;
+  /**
+   * How far routine looks are spread (1 when absent): above 1 when the looks of every instance
+   * of the provider would take more than their share of its rate limit (look-budget.ts).
+   */
+  readonly stretch?: number;
 }
 
 export interface LookInput {
@@ -18,6 +23,10 @@ export interface LookInput {
   readonly now: number;
   /** When the QR code shown is due for a fresh one, while pairing by QR. */
   readonly qrRefreshAt?: number;
+  /** How long a shown code lasts until it is due (qrRefreshAt minus its fetch time). */
+  readonly qrRefreshPeriodMs?: number;
+  /** However far looks are spread, a fresh code is fetched by then: half the shown code's life. */
+  readonly qrLatestAt?: number;
   /** Consecutive looks that found the session still starting (0 on the first). */
   readonly startingLooks: number;
 }
@@ -28,20 +37,45 @@ export const FIRST_STARTING_LOOK_MS = 1_000;
 export function nextLookMs(input: LookInput, settings: LookSettings): number {
   const { requeue } = input;
   if (typeof requeue === "object") return Math.max(250, requeue.afterMs);
-  switch (requeue) {
-    case "poll":
-      return settings.pollMs;
-    case "acted":
-      return Math.min(settings.pairingPollMs, FIRST_STARTING_LOOK_MS);
+  if (requeue === "acted") return Math.min(settings.pairingPollMs, FIRST_STARTING_LOOK_MS);
+  const usual = usualLookMs(input, settings);
+  const spread = usual * Math.max(1, settings.stretch ?? 1);
+  if (requeue !== "pairing" || input.qrLatestAt === undefined) return spread;
+  return Math.min(spread, Math.max(usual, input.qrLatestAt - input.now));
+}
+
+/**
+ * What the instance's routine looks cost the provider while it stays as it is, in calls per
+ * second at their usual intervals: one call a look (a pairing look due for a code asks only
+ * for the code). 0 for a look that is a follow-up, not a routine.
+ */
+export function routineLooksPerSecond(input: LookInput, settings: LookSettings): number {
+  const { requeue } = input;
+  if (typeof requeue === "object" || requeue === "acted") return 0;
+  if (requeue === "pairing") {
+    const scanCheck = pairingScanCheckMs(settings);
+    return 1000 / Math.max(50, Math.min(scanCheck, input.qrRefreshPeriodMs ?? Infinity));
+  }
+  return 1000 / usualLookMs(input, settings);
+}
+
+/** A routine look's interval before any spreading. */
+function usualLookMs(input: LookInput, settings: LookSettings): number {
+  switch (input.requeue) {
     case "starting":
       return Math.min(settings.pairingPollMs, FIRST_STARTING_LOOK_MS * 2 ** Math.min(input.startingLooks, 16));
     case "pairing": {
-      // With provider events the scan is announced; polling stays only as the fallback.
-      const scanCheck = settings.providerEvents ? settings.pollMs : settings.pairingPollMs;
       const refresh = input.qrRefreshAt === undefined ? Infinity : Math.max(0, input.qrRefreshAt - input.now);
-      return Math.max(50, Math.min(scanCheck, refresh));
+      return Math.max(50, Math.min(pairingScanCheckMs(settings), refresh));
     }
+    default:
+      return settings.pollMs;
   }
+}
+
+/** With provider events the scan is announced; polling stays only as the fallback. */
+function pairingScanCheckMs(settings: LookSettings): number {
+  return settings.providerEvents ? settings.pollMs : settings.pairingPollMs;
 }
 
 /**
@@ -50,5 +84,14 @@ export function nextLookMs(input: LookInput, settings: LookSettings): number {
  * fetched it; `maxAgeMs` caps that (a setting, 0 for no cap; tests use a short one).
  */
 export function qrRefreshAt(fetchedAt: number, validForMs: number, maxAgeMs: number | undefined): number {
-  return fetchedAt + Math.min(validForMs / 4, maxAgeMs || Infinity);
+  return fetchedAt + qrRefreshPeriodMs(validForMs, maxAgeMs);
+}
+
+export function qrRefreshPeriodMs(validForMs: number, maxAgeMs: number | undefined): number {
+  return Math.min(validForMs / 4, maxAgeMs || Infinity);
+}
+
+/** The latest a code fetched at `fetchedAt` is replaced, however far looks are spread: by half its life. */
+export function qrLatestAt(fetchedAt: number, validForMs: number, maxAgeMs: number | undefined): number {
+  return fetchedAt + Math.max(qrRefreshPeriodMs(validForMs, maxAgeMs), validForMs / 2);
 }

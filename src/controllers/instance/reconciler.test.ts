@@ -15,6 +15,7 @@ import { wahaCapabilities } from "../../providers/waha/client.ts";
 import type { ObservedSession, Phase, ProviderClient } from "../../providers/types.ts";
 import { FINALIZER, type InstanceObject, type OperatorContext } from "../context.ts";
 import type { ProviderConnections, ResolvedProvider } from "../provider/connections.ts";
+import { LookBudget } from "../look-budget.ts";
 import { reconcileInstance } from "./reconciler.ts";
 import { isWebhookSecret } from "./secrets.ts";
 
@@ -142,9 +143,10 @@ class ScriptedProvider {
     restart: async () => this.call("restart"),
     logout: async () => this.call("logout"),
     remove: async () => this.call("remove"),
+    // As the interface says: a code only while the session waits for a scan.
     fetchQr: async () => {
       this.call("fetchQr");
-      return { png: Buffer.from(`png:${this.qr}`), text: this.qr, validForMs: 20_000 };
+      return this.session?.phase === "ScanQR" ? { png: Buffer.from(`png:${this.qr}`), text: this.qr, validForMs: 20_000 } : null;
     },
     requestPairingCode: async () => {
       this.call("requestPairingCode");
@@ -182,6 +184,7 @@ function harness() {
     secrets: new SecretReader({ kube: kube as unknown as KubeClient, cache: secrets }),
     connections: { resolve: async () => resolved, forget: () => undefined } as unknown as ProviderConnections,
     pacing: new Map(),
+    lookBudget: new LookBudget(),
   };
   const apply = (spec: Record<string, unknown> = {}) => {
     const instance: InstanceObject = {
@@ -252,20 +255,71 @@ describe("one pass of the instance reconciler", () => {
     expect(h.kube.requests).toEqual([]);
   });
 
-  it("fetches the code again once it is due, and writes the Secret only when the code changed", async () => {
+  it("fetches the code again once it is due, asking for the code alone, and writes the Secret only when the code changed", async () => {
     const h = harness();
     h.apply();
     await h.pass();
     h.reset();
     h.advance(5_000);
     await h.pass();
-    expect(h.provider.calls).toEqual(["observe", "fetchQr"]);
+    // A code comes back only while the session waits for a scan: the code is the look.
+    expect(h.provider.calls).toEqual(["fetchQr"]);
     expect(h.kube.requests).toEqual([]);
     h.provider.qr = "code-2";
     h.advance(5_000);
     await h.pass();
     // The QRUpdated Event of the first code is folded: its count goes up.
     expect(writesOf(h.kube)).toEqual(["PUT secrets line-qr", "PATCH events line", "PATCH whatsappinstances/status line"]);
+  });
+
+  it("a look due for a code that finds none (the phone linked meanwhile) looks at the session in the same pass", async () => {
+    const h = harness();
+    h.apply();
+    await h.pass();
+    h.provider.session = { ...(h.provider.session as ObservedSession), phase: "Connected", providerState: "WORKING", phoneNumber: "5511999998888" };
+    h.reset();
+    h.advance(5_000);
+    await h.pass();
+    expect(h.provider.calls).toEqual(["fetchQr", "observe"]);
+    expect(h.status()).toMatchObject({ phase: "Connected", phoneNumber: "5511999998888" });
+  });
+
+  it("trusts a session it saw for a minute at most, and never across a spec change", async () => {
+    const h = harness();
+    h.apply();
+    await h.pass();
+    const looks: string[][] = [];
+    for (let at = 5_000; at <= 70_000; at += 5_000) {
+      h.reset();
+      h.advance(5_000);
+      await h.pass();
+      looks.push([...h.provider.calls]);
+    }
+    // Every look is due for a code; the one after the minute asks for the session too.
+    expect(looks.filter((calls) => calls[0] === "observe")).toHaveLength(1);
+    expect(looks.slice(0, 11).every((calls) => calls.join() === "fetchQr")).toBe(true);
+    h.edit({ displayName: "Support" });
+    h.reset();
+    h.advance(5_000);
+    await h.pass();
+    expect(h.provider.calls[0]).toBe("observe");
+  });
+
+  it("spreads routine looks when the provider's instances would take more than half its rate limit, keeping codes fresh", async () => {
+    const h = harness();
+    h.apply();
+    // The other instances of this provider (10 requests/s) already ask 40 times a second.
+    h.ctx.lookBudget.record("ns/others", "WhatsAppProvider/ns/waha", 40);
+    const pairing = await h.pass();
+    // 2 s × (40.5 / 5) would be 16 s; a 20 s code is replaced by half its life at the latest.
+    expect(pairing.requeueAfterMs).toBe(10_000);
+    h.provider.session = { ...(h.provider.session as ObservedSession), phase: "Connected", providerState: "WORKING" };
+    h.advance(1_000);
+    await h.pass();
+    const atRest = await h.pass();
+    expect(atRest.requeueAfterMs).toBeCloseTo(30_000 * ((40 + 1 / 30) / 5), 0);
+    h.ctx.lookBudget.forget("ns/others");
+    expect((await h.pass()).requeueAfterMs).toBe(30_000);
   });
 
   it("a linked instance at rest costs one provider call and no API request", async () => {

@@ -8,9 +8,10 @@ import type { Logger } from "pino";
 import { instanceSpecSchema, type InstanceSpec, type InstanceStatus } from "../../api/instance.ts";
 import { isConflict, isNotFound } from "../../kube/client.ts";
 import { INSTANCES, type KubeObject } from "../../kube/resources.ts";
-import { FINALIZER, type InstanceObject, type OperatorContext, type ReconcileResult } from "../context.ts";
+import { FINALIZER, type InstanceObject, type OperatorContext, type Pacing, type ReconcileResult } from "../context.ts";
+import { lookStretch } from "../look-budget.ts";
 import { describeFailure, type Failure } from "../failures.ts";
-import { ProviderResolutionError } from "../provider/connections.ts";
+import { ProviderResolutionError, type ResolvedProvider } from "../provider/connections.ts";
 import { publish } from "../publish.ts";
 import { executePlan, StepsFailed, type ExecuteContext, type StepFact } from "./execute.ts";
 import { observeInstance, observeLocal, planInputOf, providerFields, providerRefOf } from "./observe.ts";
@@ -28,6 +29,7 @@ export async function reconcileInstance(ctx: OperatorContext, key: string): Prom
   let instance = ctx.caches.instances.get(key);
   if (!instance) {
     ctx.pacing.delete(key);
+    ctx.lookBudget.forget(key);
     return {};
   }
   const log = ctx.log.child({ kind: "WhatsAppInstance", namespace: instance.metadata.namespace, name: instance.metadata.name });
@@ -54,22 +56,32 @@ async function runPass(ctx: OperatorContext, key: string, instance: InstanceObje
   const rounds: Round[] = [];
   let failure: Failure | undefined;
   let run: ExecuteContext | undefined;
-  let providerEvents = false;
-  let providerType = "provider";
-  let pollMs = ctx.config.pollInterval;
+  let provider: ResolvedProvider | undefined;
+  // Whether the last round planned from the session remembered in pacing rather than a fresh look.
+  let trusted = false;
   try {
     let status = startStatus;
-    let known: ObservedSession | undefined;
+    let known: ObservedSession | undefined = trustedSession(ctx, instance, spec, pacing);
     for (let round = 0; round < MAX_ROUNDS; round++) {
-      const observation = await observeInstance(ctx, run?.instance ?? instance, spec, status, known, (provider) => {
-        providerEvents = provider.events !== undefined;
-        providerType = provider.type;
-        pollMs = provider.pollIntervalMs ?? ctx.config.pollInterval;
+      const observation = await observeInstance(ctx, run?.instance ?? instance, spec, status, known, (resolved) => {
+        provider = resolved;
       });
       const plan = planInstance(planInputOf(ctx, instance, spec, status, observation));
+      trusted = round === 0 && known !== undefined;
+      if (trusted && !onlyFetchesQr(plan)) {
+        // The remembered session would lead somewhere else: look for real.
+        known = undefined;
+        round--;
+        continue;
+      }
       run = { ctx, spec, observation, instance: run?.instance ?? instance };
       try {
         const facts = await executePlan(run, plan);
+        if (trusted && facts.some((fact) => fact.kind === "qr" && fact.validForMs === undefined)) {
+          // No code: the session stopped waiting for a scan since it was last seen. Look for real.
+          known = undefined;
+          continue;
+        }
         rounds.push({ session: observation.session, plan, facts });
       } catch (error) {
         if (!(error instanceof StepsFailed)) throw error;
@@ -79,17 +91,22 @@ async function runPass(ctx: OperatorContext, key: string, instance: InstanceObje
       if (!plan.steps.some((step) => MUTATING_STEPS.has(step.kind))) break;
       known = answeredSession(plan, rounds.at(-1)?.facts ?? []);
       // The next round plans from what this one did (a created session's id, say).
-      status = reportInstance(reportInputOf(ctx, instance, spec, startStatus, rounds, undefined, pacing, pollMs, providerEvents)).status;
+      status = reportInstance(reportInputOf(ctx, instance, spec, startStatus, rounds, undefined, pacing, provider)).status;
     }
   } catch (error) {
-    failure = describeFailure(error, providerType, ctx.clock.now());
+    failure = describeFailure(error, provider?.type ?? "provider", ctx.clock.now());
     if (!failure) throw error;
     if (!failure.lookAgain) log.info({ reason: failure.verdict.reason, message: failure.verdict.message }, "reconcile could not finish");
   }
-  const report = reportInstance(reportInputOf(ctx, instance, spec, startStatus, rounds, failure, pacing, pollMs, providerEvents));
+  const report = reportInstance(reportInputOf(ctx, instance, spec, startStatus, rounds, failure, pacing, provider));
+  if (provider) ctx.lookBudget.record(key, provider.key, report.routinePerSecond);
+  const last = rounds.at(-1);
   ctx.pacing.set(key, {
     startingLooks: report.startingLooks,
     ...(report.qrFetched ? { qrFetchedAt: ctx.clock.now(), qrValidForMs: report.qrFetched.validForMs } : pickQr(pacing)),
+    ...(failure || last?.session?.phase !== "ScanQR" || last.plan.steps.some((step) => MUTATING_STEPS.has(step.kind))
+      ? {}
+      : { seen: trusted && pacing.seen ? pacing.seen : { session: last.session, at: ctx.clock.now() } }),
   });
   if (failure?.lookAgain) return report.result;
   try {
@@ -99,6 +116,29 @@ async function runPass(ctx: OperatorContext, key: string, instance: InstanceObje
     throw error;
   }
   return report.result;
+}
+
+/** A remembered session is trusted this long at most: a pairing instance is looked at for real at least this often. */
+const TRUST_SEEN_MS = 60_000;
+
+/**
+ * A pairing look that is due for a fresh code asks the provider only for the code:
+ * fetchQr answers one only while the session waits for a scan (ProviderClient.fetchQr),
+ * so the session a plain look found a moment ago still holds. Only while nothing else
+ * can have changed: same generation, a recent look, a session that was pairing by QR.
+ */
+function trustedSession(ctx: OperatorContext, instance: InstanceObject, spec: InstanceSpec, pacing: Pacing): ObservedSession | undefined {
+  const { seen, qrFetchedAt, qrValidForMs } = pacing;
+  const now = ctx.clock.now();
+  if (!seen || now - seen.at > TRUST_SEEN_MS || seen.session.phase !== "ScanQR") return undefined;
+  if (spec.pairing?.method === "Code" || instance.status?.phase !== "ScanQR") return undefined;
+  if (instance.status.observedGeneration !== instance.metadata.generation) return undefined;
+  if (qrFetchedAt === undefined || qrValidForMs === undefined || now < qrRefreshAt(qrFetchedAt, qrValidForMs, ctx.config.qrRefreshInterval)) return undefined;
+  return seen.session;
+}
+
+function onlyFetchesQr(plan: Plan): boolean {
+  return plan.steps.length === 1 && plan.steps[0]?.kind === "showQr";
 }
 
 /**
@@ -121,12 +161,11 @@ function reportInputOf(
   status: InstanceStatus,
   rounds: readonly Round[],
   failure: Failure | undefined,
-  pacing: { startingLooks: number; qrFetchedAt?: number; qrValidForMs?: number },
-  pollMs: number,
-  providerEvents: boolean,
+  pacing: Pacing,
+  provider: ResolvedProvider | undefined,
 ) {
-  const refresh =
-    pacing.qrFetchedAt !== undefined && pacing.qrValidForMs !== undefined ? qrRefreshAt(pacing.qrFetchedAt, pacing.qrValidForMs, ctx.config.qrRefreshInterval) : undefined;
+  const pollMs = provider?.pollIntervalMs ?? ctx.config.pollInterval;
+  const stretch = provider ? lookStretch(ctx.lookBudget.demand(provider.key), provider.settings.rateLimit.requestsPerSecond) : 1;
   return {
     name: instance.metadata.name,
     uid: instance.metadata.uid as string,
@@ -135,9 +174,9 @@ function reportInputOf(
     rounds,
     ...(failure ? { failure } : {}),
     now: ctx.clock.now(),
-    look: { pollMs, pairingPollMs: ctx.config.pairingPollInterval, providerEvents },
+    look: { pollMs, pairingPollMs: ctx.config.pairingPollInterval, providerEvents: provider?.events !== undefined, stretch },
     startingLooks: pacing.startingLooks,
-    qrRefreshAt: refresh,
+    qrShown: pacing.qrFetchedAt !== undefined && pacing.qrValidForMs !== undefined ? { fetchedAt: pacing.qrFetchedAt, validForMs: pacing.qrValidForMs } : undefined,
     qrRefreshCap: ctx.config.qrRefreshInterval,
   };
 }

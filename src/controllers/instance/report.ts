@@ -8,7 +8,7 @@ import type { Verdict } from "../conditions.ts";
 import type { ReconcileResult } from "../context.ts";
 import type { Failure } from "../failures.ts";
 import type { StepFact } from "./execute.ts";
-import { nextLookMs, qrRefreshAt, type LookSettings } from "./next-look.ts";
+import { nextLookMs, qrLatestAt, qrRefreshAt, qrRefreshPeriodMs, routineLooksPerSecond, type LookInput, type LookSettings } from "./next-look.ts";
 import { PAIRING_CODE_LIFETIME_MS, type Plan, type PlannedEvent } from "./plan.ts";
 import { qrSecretName, webhookSecretName } from "./secrets.ts";
 
@@ -33,8 +33,8 @@ export interface ReportInput {
   readonly look: LookSettings;
   /** Consecutive earlier passes that found the session starting. */
   readonly startingLooks: number;
-  /** When the code shown is due for a fresh one, from before this pass. */
-  readonly qrRefreshAt: number | undefined;
+  /** The code shown before this pass: when it was fetched and how long it was said to live. */
+  readonly qrShown: { readonly fetchedAt: number; readonly validForMs: number } | undefined;
   readonly qrRefreshCap: number | undefined;
 }
 
@@ -43,6 +43,8 @@ export interface InstanceReport {
   readonly verdict: Verdict;
   readonly events: readonly PlannedEvent[];
   readonly result: ReconcileResult;
+  /** What the routine looks until the next change cost the provider, in calls per second (LookBudget). */
+  readonly routinePerSecond: number;
   /** Memory for the next pass (Pacing): a fresh QR fetch, and the looks spent starting. */
   readonly qrFetched?: { readonly validForMs: number };
   readonly startingLooks: number;
@@ -72,12 +74,14 @@ export function reportInstance(input: ReportInput): InstanceReport {
   }
   const startingLooks = !failure && last?.requeue === "starting" ? input.startingLooks + 1 : 0;
   const verdict = failure?.verdict ?? last?.verdict ?? { ready: false, stalled: false, reason: "Observing", message: "looking at the provider" };
-  const refreshAt = qrFetched ? qrRefreshAt(input.now, qrFetched.validForMs, input.qrRefreshCap) : input.qrRefreshAt;
+  const shown = qrFetched ? { fetchedAt: input.now, validForMs: qrFetched.validForMs } : input.qrShown;
+  const look = !failure && last ? lookInputOf(input, last, shown) : undefined;
   return {
     status,
     verdict,
     events,
-    result: resultOf(input, last, failure, refreshAt),
+    result: resultOf(input, last, failure, look),
+    routinePerSecond: look ? routineLooksPerSecond(look, input.look) : 0,
     ...(qrFetched ? { qrFetched } : {}),
     startingLooks,
   };
@@ -151,20 +155,31 @@ function qrRecord(input: ReportInput, validForMs: number): NonNullable<InstanceS
   return { secretName: qrSecretName(input.name), updatedAt: iso(input.now), expiresAt: iso(input.now + validForMs) };
 }
 
-function resultOf(input: ReportInput, last: Plan | undefined, failure: Failure | undefined, refreshAt: number | undefined): ReconcileResult {
+function lookInputOf(input: ReportInput, last: Plan, shown: ReportInput["qrShown"]): LookInput {
+  const cap = input.qrRefreshCap;
+  return {
+    requeue: last.requeue,
+    now: input.now,
+    startingLooks: input.startingLooks,
+    ...(shown
+      ? {
+          qrRefreshAt: qrRefreshAt(shown.fetchedAt, shown.validForMs, cap),
+          qrRefreshPeriodMs: qrRefreshPeriodMs(shown.validForMs, cap),
+          qrLatestAt: qrLatestAt(shown.fetchedAt, shown.validForMs, cap),
+        }
+      : {}),
+  };
+}
+
+function resultOf(input: ReportInput, last: Plan | undefined, failure: Failure | undefined, look: LookInput | undefined): ReconcileResult {
   if (failure) {
     if (failure.lookAgain) return { requeueAfterMs: 500 };
     if (failure.retryAfterMs !== undefined) return { requeueAfterMs: failure.retryAfterMs };
     if (failure.waitForChange) return { requeueAfterMs: input.look.pollMs };
     return { backoff: true };
   }
-  if (!last) return { requeueAfterMs: input.look.pollMs };
-  return {
-    requeueAfterMs: nextLookMs(
-      { requeue: last.requeue, now: input.now, startingLooks: input.startingLooks, ...(refreshAt !== undefined ? { qrRefreshAt: refreshAt } : {}) },
-      input.look,
-    ),
-  };
+  if (!last || !look) return { requeueAfterMs: input.look.pollMs };
+  return { requeueAfterMs: nextLookMs(look, input.look) };
 }
 
 function iso(ms: number): string {
