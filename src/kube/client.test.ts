@@ -59,14 +59,17 @@ async function apiServer(
   return clientOf(document({ server: `http://127.0.0.1:${port}${options.serverPath ?? ""}` }, options.user), options.file, options.watchAnswerTimeoutMs);
 }
 
-async function answering(answers: number[]): Promise<{ client: KubeClient; requests: string[] }> {
+async function answering(answers: number[], user?: Record<string, unknown>): Promise<{ client: KubeClient; requests: string[] }> {
   const requests: string[] = [];
-  const client = await apiServer((req, res) => {
-    requests.push(`${req.method} ${req.url}`);
-    const status = answers.shift() ?? 200;
-    res.writeHead(status, { "Content-Type": "application/json" });
-    res.end(JSON.stringify(status === 200 ? { metadata: { name: "a", namespace: "ns" } } : { kind: "Status", code: status, message: `answer ${status}` }));
-  });
+  const client = await apiServer(
+    (req, res) => {
+      requests.push(`${req.method} ${req.url}`);
+      const status = answers.shift() ?? 200;
+      res.writeHead(status, { "Content-Type": "application/json" });
+      res.end(JSON.stringify(status === 200 ? { metadata: { name: "a", namespace: "ns" } } : { kind: "Status", code: status, message: `answer ${status}` }));
+    },
+    user ? { user } : {},
+  );
   return { client, requests };
 }
 
@@ -82,6 +85,12 @@ describe("KubeClient retries", () => {
     const { client, requests } = await answering([404]);
     await expect(client.get(INSTANCES, "ns", "a")).rejects.toBeInstanceOf(KubeError);
     expect(requests).toHaveLength(1);
+  });
+
+  it("does not retry a read whose credentials could not be had", async () => {
+    const { client, requests } = await answering([], { tokenFile: "/nonexistent/token" });
+    await expect(client.get(INSTANCES, "ns", "a")).rejects.toThrow("cannot read the token file /nonexistent/token: ENOENT");
+    expect(requests).toHaveLength(0);
   });
 
   it("does not retry writes", async () => {

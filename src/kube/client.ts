@@ -7,7 +7,7 @@
 import https from "node:https";
 import http from "node:http";
 import pRetry from "p-retry";
-import type { KubeConfig } from "./config.ts";
+import { KubeConfigError, type KubeConfig } from "./config.ts";
 import { LineSplitter } from "./lines.ts";
 import { collectionPath, objectPath, type KubeObject, type ResourceType } from "./resources.ts";
 
@@ -245,7 +245,8 @@ export class KubeClient {
   /**
    * One API request. Reads are retried a few times on a dropped connection, 429 or 5xx
    * (an API server restarting or shedding load); writes are not, since the caller's next
-   * pass decides afresh whether a write is still wanted.
+   * pass decides afresh whether a write is still wanted. Nor is a request whose credentials
+   * could not be had (a failed exec plugin, an unreadable token file): kubectl gives up too.
    */
   private request<T>(method: string, path: string, options: RequestOptions = {}): Promise<T> {
     if (method !== "GET") return this.send<T>(method, path, options);
@@ -254,7 +255,7 @@ export class KubeClient {
       minTimeout: 200,
       maxTimeout: 2000,
       ...(options.signal ? { signal: options.signal } : {}),
-      shouldRetry: ({ error }) => !(error instanceof KubeError) || error.status === 429 || error.status >= 500,
+      shouldRetry: ({ error }) => (error instanceof KubeError ? error.status === 429 || error.status >= 500 : !(error instanceof KubeConfigError)),
     });
   }
 
