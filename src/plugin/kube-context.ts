@@ -4,7 +4,6 @@
  * --context, else the current context; -n/--namespace, else the context's namespace,
  * else "default".
  */
-import { existsSync } from "node:fs";
 import { KubeClient } from "../kube/client.ts";
 import { KubeConfigError, loadKubeConfig, readKubeconfig, type KubeConfig } from "../kube/config.ts";
 import { INSTANCES, type KubeObject, type ResourceType } from "../kube/resources.ts";
@@ -26,7 +25,6 @@ export interface KubeContext {
 }
 
 export async function loadKubeContext(options: KubeContextOptions): Promise<KubeContext> {
-  if (options.kubeconfig && !existsSync(options.kubeconfig)) throw new PluginError(EXIT.usage, `the kubeconfig ${options.kubeconfig} does not exist`);
   const config = await usable(loadKubeConfig({ file: options.kubeconfig, context: options.context }));
   const namespace = options.namespace || config.namespace || "default";
   return { kube: new KubeClient(config), config, namespace, server: config.cluster.server };
