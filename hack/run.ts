@@ -13,7 +13,7 @@ import { configSchema } from "../src/config.ts";
 import { createLogger } from "../src/logger.ts";
 import { Operator } from "../src/operator.ts";
 import { KubeClient } from "../src/kube/client.ts";
-import { KubeConfig } from "@kubernetes/client-node";
+import { loadKubeConfig } from "../src/kube/config.ts";
 import type { InstanceObject } from "../src/controllers/context.ts";
 import { INSTANCES } from "../src/kube/resources.ts";
 import type { QrView } from "../src/plugin/qr.ts";
@@ -62,16 +62,14 @@ spec: {providerRef: {name: waha}, displayName: Support Line}
 `);
 
   const config = configSchema.parse({ namespaces: "demo", logLevel: "warn", pairingPollInterval: "1s" });
-  const kubeConfig = new KubeConfig();
-  kubeConfig.loadFromFile(kubeconfig);
-  const kube = new KubeClient(kubeConfig);
+  const kube = new KubeClient(await loadKubeConfig({ file: kubeconfig }));
   const operator = new Operator({ kube, config, log: createLogger(config.logLevel) });
   await operator.start();
   console.log("the operator runs; the instance demo/support-line was applied. In another terminal:");
   console.log(`  export KUBECONFIG=${kubeconfig}; kubectl get wai -n demo\n`);
 
   const page = await QrPageServer.start({ port: 0, banner: "DEMO: a WAHA emulator plays the WhatsApp server, and Enter in the terminal plays the phone" });
-  const pageDone = followOnPage(page, { kube, config: kubeConfig, namespace: "demo", name: "support-line", out: discard, err: discard }).catch((error: unknown) =>
+  const pageDone = followOnPage(page, { kube, namespace: "demo", name: "support-line", out: discard, err: discard }).catch((error: unknown) =>
     console.log(`the page stopped: ${error instanceof Error ? error.message : String(error)}`),
   );
   console.log(`The QR code in a browser on this machine (refreshed as it rotates): ${page.url}`);
@@ -96,7 +94,6 @@ spec: {providerRef: {name: waha}, displayName: Support Line}
   // place, with the demo's hints under the code.
   const code = await showQr({
     kube,
-    config: kubeConfig,
     namespace: "demo",
     name: "support-line",
     once: false,

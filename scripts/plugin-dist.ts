@@ -2,9 +2,8 @@
  * `npm run plugin:dist`: kubectl-whatsapp as krew installs it, into dist/plugin/:
  *
  *   kubectl-whatsapp.cjs   one JavaScript file (rolldown) that runs on the node on PATH,
- *                          from Node.js <floor> on: the highest floor its bundled packages
- *                          declare. undici 7 is bundled in place of the undici 8 that
- *                          @kubernetes/client-node asks for, which needs Node 22.19.
+ *                          from Node.js <floor> on: CODE_FLOOR, or the highest floor its
+ *                          bundled packages declare if that is higher.
  *   kubectl-whatsapp_v<version>_<os>_<arch>.tar.gz
  *                          one per platform of plugins/whatsapp.yaml, named as its uri
  *                          says: the bundle, kubectl_complete-whatsapp, LICENSE.
@@ -18,7 +17,6 @@
  */
 import { createHash } from "node:crypto";
 import { chmodSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { createRequire } from "node:module";
 import path from "node:path";
 import { parseArgs } from "node:util";
 import { gzipSync } from "node:zlib";
@@ -37,6 +35,14 @@ const COMPLETION_HELPER = "kubectl_complete-whatsapp";
 const ENGINE_CLAIMS_SET_ASIDE: Record<string, string> = {
   "p-retry": "declares >=22 as its support policy; test/integration/kubectl-plugin-node20.test.ts runs it on Node 20",
 };
+
+/**
+ * The oldest Node the plugin's own code is written for. Its packages admit older ones
+ * (yaml says 14.6, is-network-error 16), but the code uses node:util parseArgs,
+ * URL.canParse and structuredClone, and test/integration/kubectl-plugin.test.ts runs the
+ * bundle on Node 20.
+ */
+export const CODE_FLOOR = "20.0.0";
 
 /** The lowest version a package.json engines.node range admits ("^20.19.0 || >=22.12.0" → 20.19.0). */
 export function lowestAdmitted(range: string): string {
@@ -59,9 +65,13 @@ function packageOf(moduleId: string): { name: string; manifest: string } | undef
   return { name, manifest: path.join(moduleId.slice(0, at + marker.length), name, "package.json") };
 }
 
-/** The Node floor of a bundle: the highest floor its packages declare, minus the set-asides. */
-export function nodeFloor(moduleIds: readonly string[], readManifest: (file: string) => { engines?: { node?: string } }): { floor: string; setAside: string[] } {
-  let floor = "0.0.0";
+/** The Node floor of a bundle: codeFloor, or the highest floor its packages declare (minus the set-asides) if higher. */
+export function nodeFloor(
+  moduleIds: readonly string[],
+  readManifest: (file: string) => { engines?: { node?: string } },
+  codeFloor = CODE_FLOOR,
+): { floor: string; setAside: string[] } {
+  let floor = codeFloor;
   const setAside = new Set<string>();
   const seen = new Set<string>();
   for (const id of moduleIds) {
@@ -118,14 +128,11 @@ interface Manifest {
 }
 
 async function bundle(out: string, version: string): Promise<{ file: string; floor: string; setAside: string[] }> {
-  const require = createRequire(import.meta.url);
-  const undici7 = path.dirname(require.resolve("undici-7/package.json"));
   const file = path.join(out, BUNDLE);
   // First pass: which packages end up inside, to know the floor to write in.
   const options = {
     input: path.join(REPO, "src", "bin", "kubectl-whatsapp.ts"),
     platform: "node" as const,
-    resolve: { alias: { undici: undici7 } },
     logLevel: "warn" as const,
   };
   const probe = await build({ ...options, write: false, output: { format: "cjs", codeSplitting: false } });

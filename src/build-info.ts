@@ -1,7 +1,7 @@
 /**
  * What this build is (the package version) and the oldest Node it runs on, and the check
- * every executable makes before it loads anything else: a dependency that needs a newer
- * Node (undici 8 needs 22.19) fails while loading with a stack trace, not a sentence.
+ * every executable makes before it loads anything else: code or a dependency that needs a
+ * newer Node fails while loading with a stack trace, not a sentence.
  *
  * Imports Node built-ins only, so that the check itself runs on an old Node.
  */

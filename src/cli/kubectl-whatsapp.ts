@@ -102,7 +102,7 @@ async function main(argv: readonly string[]): Promise<ExitCode> {
   const output = outputFlag(values.output);
   const timeoutMs = values.timeout === undefined ? undefined : durationFlag(values.timeout);
   const web = qrWebFlags(values);
-  const context = loadKubeContext({ kubeconfig: values.kubeconfig, context: values.context, namespace: values.namespace });
+  const context = await loadKubeContext({ kubeconfig: values.kubeconfig, context: values.context, namespace: values.namespace });
   server = context.server;
   return run(command, names, context, { allNamespaces: values["all-namespaces"] ?? false, png: values.png, once: values.once ?? false, timeoutMs, output, web });
 }
@@ -140,7 +140,7 @@ async function run(
   const name = exactlyOneName(command, names);
   switch (command) {
     case "qr": {
-      const common = { kube, config: context.config, namespace, name, pngFile: flags.png, timeoutMs: flags.timeoutMs, out: process.stdout, err: process.stderr };
+      const common = { kube, namespace, name, pngFile: flags.png, timeoutMs: flags.timeoutMs, out: process.stdout, err: process.stderr };
       if (flags.web) return serveQrPage({ ...common, port: flags.web.port });
       // A terminal that reports no size (some IDE consoles) gets the plain, appending view.
       const terminal = process.stdout.isTTY && process.stdout.columns > 0 && process.stdout.rows > 0 ? process.stdout : undefined;

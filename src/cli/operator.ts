@@ -5,7 +5,6 @@
  * of the Lease reconciles; every replica keeps warm caches and serves HTTP.
  * src/bin/wa-operator.ts checks the Node version before loading this.
  */
-import { KubeConfig } from "@kubernetes/client-node";
 import { randomBytes } from "node:crypto";
 import os from "node:os";
 import { loadConfig, usage, type OperatorConfig } from "../config.ts";
@@ -14,6 +13,7 @@ import { CLUSTER_PROVIDER_KIND } from "../controllers/provider/connections.ts";
 import { ProviderEventReceiver } from "../http/provider-events.ts";
 import { startServer } from "../http/server.ts";
 import { KubeClient } from "../kube/client.ts";
+import { loadKubeConfig } from "../kube/config.ts";
 import { INSTANCES } from "../kube/resources.ts";
 import { createLogger } from "../logger.ts";
 import { Metrics } from "../metrics.ts";
@@ -43,9 +43,7 @@ async function main(): Promise<void> {
     return;
   }
   const log = createLogger(config.logLevel);
-  const kubeConfig = new KubeConfig();
-  kubeConfig.loadFromDefault();
-  const kube = new KubeClient(kubeConfig);
+  const kube = new KubeClient(await loadKubeConfig());
   const metrics = new Metrics();
   const identity = `${os.hostname()}_${randomBytes(4).toString("hex")}`;
   let elector: LeaderElector | undefined;

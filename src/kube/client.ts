@@ -1,13 +1,14 @@
 /**
- * The operator's door to the API server: a few generic verbs over @kubernetes/client-node's
- * configuration, authentication and Watch. Generic because the operator handles its own
- * CRDs, Secrets, Events and Leases alike, and one error type (KubeError) is easier to
- * reason about than each generated API's.
+ * The operator's door to the API server: a few generic verbs, and watches, over plain
+ * node:https with the cluster and credentials of a KubeConfig (config.ts). Generic because
+ * the operator handles its own CRDs, Secrets, Events and Leases alike, and one error type
+ * (KubeError) is easier to reason about than each generated API's.
  */
-import { type KubeConfig, Watch } from "@kubernetes/client-node";
 import https from "node:https";
 import http from "node:http";
 import pRetry from "p-retry";
+import { KubeConfigError, type KubeConfig } from "./config.ts";
+import { LineSplitter } from "./lines.ts";
 import { collectionPath, objectPath, type KubeObject, type ResourceType } from "./resources.ts";
 
 export class KubeError extends Error {
@@ -50,7 +51,18 @@ export interface WatchEvent<T> {
   readonly object: T;
 }
 
+/** What a watch asks for besides watch=1; see the API's list/watch query parameters. */
+export interface WatchQuery {
+  readonly resourceVersion?: string | undefined;
+  readonly allowWatchBookmarks?: boolean | undefined;
+  /** The API server ends the watch (cleanly) after this long. */
+  readonly timeoutSeconds?: number | undefined;
+  readonly fieldSelector?: string | undefined;
+  readonly labelSelector?: string | undefined;
+}
+
 export const FIELD_MANAGER = "wa-operator";
+
 
 /** Per-call options: a signal ends the call (and its retries) at once, e.g. at a renew deadline. */
 export interface CallOptions {
@@ -59,21 +71,29 @@ export interface CallOptions {
 
 export class KubeClient {
   readonly config: KubeConfig;
-  private readonly server: URL;
-  private readonly watcher: Watch;
+  /** The server's URL without a trailing slash: API paths go after it, keeping any path prefix it has. */
+  private readonly server: string;
   /**
    * One pool of kept-alive connections for every request: a new TLS connection (its
    * SecureContext and handshake) costs more CPU than the request it carries.
    */
   private readonly agent = new https.Agent({ keepAlive: true, maxSockets: 32 });
   private readonly plainAgent = new http.Agent({ keepAlive: true, maxSockets: 32 });
+  /**
+   * Watches hold a connection each for minutes: a pool of their own, unbounded, so that
+   * they never queue requests (or other watches) behind them. Kept alive, so a watch the
+   * server ended (timeoutSeconds) starts again on the same connection.
+   */
+  private readonly watchAgent = new https.Agent({ keepAlive: true });
+  private readonly plainWatchAgent = new http.Agent({ keepAlive: true });
 
-  constructor(config: KubeConfig) {
-    const cluster = config.getCurrentCluster();
-    if (!cluster) throw new Error("the kubeconfig names no current cluster");
+  /** How long a watch waits for the API server's answer (its status line) before it fails. */
+  private readonly watchAnswerTimeoutMs: number;
+
+  constructor(config: KubeConfig, options: { watchAnswerTimeoutMs?: number } = {}) {
     this.config = config;
-    this.server = new URL(cluster.server);
-    this.watcher = new Watch(config);
+    this.server = config.cluster.server.replace(/\/+$/, "");
+    this.watchAnswerTimeoutMs = options.watchAnswerTimeoutMs ?? 30_000;
   }
 
   async list<T extends KubeObject>(type: ResourceType, namespace?: string, labelSelector?: string): Promise<ObjectList<T>> {
@@ -94,22 +114,85 @@ export class KubeClient {
   }
 
   /**
-   * Watches from resourceVersion. `done` is called once when the watch ends, with the
-   * error if it failed. Returns the controller that aborts it.
+   * Watches a collection: onEvent gets each event as the API server sends it (ERROR events
+   * too: a Status, e.g. 410 Gone). `done` is called exactly once: with undefined when the
+   * server ended the watch or the caller aborted it, else with the error (a KubeError for
+   * a non-2xx answer). Returns the controller that aborts it.
    */
   watch<T extends KubeObject>(
     type: ResourceType,
     namespace: string | undefined,
-    resourceVersion: string,
+    query: WatchQuery,
     onEvent: (event: WatchEvent<T>) => void,
     done: (error: unknown) => void,
-  ): Promise<AbortController> {
-    return this.watcher.watch(
-      collectionPath(type, namespace),
-      { resourceVersion, allowWatchBookmarks: true, timeoutSeconds: 240 + Math.floor(Math.random() * 120) },
-      (phase: string, object: T) => onEvent({ type: phase as WatchEvent<T>["type"], object: phase === "ERROR" ? object : withTypeMeta(object, type) }),
-      done,
-    );
+  ): AbortController {
+    const path = collectionPath(type, namespace);
+    const controller = new AbortController();
+    let request: http.ClientRequest | undefined;
+    let answerTimer: NodeJS.Timeout | undefined;
+    let finished = false;
+    /** keepConnection: the answer ended cleanly, so its connection goes back to the pool. */
+    const finish = (error?: unknown, keepConnection = false) => {
+      if (finished) return;
+      finished = true;
+      clearTimeout(answerTimer);
+      controller.signal.removeEventListener("abort", onAbort);
+      if (!keepConnection) request?.destroy();
+      done(error);
+    };
+    const onAbort = () => finish();
+    controller.signal.addEventListener("abort", onAbort);
+    const deliver = (lines: string[]) => {
+      for (const line of lines) {
+        if (finished) return;
+        let event: { type?: unknown; object?: unknown };
+        try {
+          event = JSON.parse(line) as typeof event;
+        } catch {
+          throw new Error(`the watch of ${path} sent a line that is not JSON`);
+        }
+        if (typeof event?.type !== "string" || typeof event.object !== "object" || event.object === null) {
+          throw new Error(`the watch of ${path} sent something other than an event`);
+        }
+        const object = event.object as T;
+        onEvent({ type: event.type as WatchEvent<T>["type"], object: event.type === "ERROR" ? object : withTypeMeta(object, type) });
+      }
+    };
+    const open = (options: https.RequestOptions) => {
+      if (finished) return;
+      const url = this.url(path, { ...stringValues(query), watch: "1" });
+      const secure = url.protocol === "https:";
+      request = (secure ? https.request : http.request)(url, { ...options, agent: secure ? this.watchAgent : this.plainWatchAgent }, (res) => {
+        clearTimeout(answerTimer);
+        const status = res.statusCode ?? 0;
+        if (status < 200 || status >= 300) {
+          readText(res).then((text) => finish(this.refusal("GET", path, status, text)), finish);
+          return;
+        }
+        const lines = new LineSplitter();
+        const guarded = (work: () => void) => {
+          try {
+            work();
+          } catch (error) {
+            finish(error);
+          }
+        };
+        res.on("data", (chunk: Buffer) => guarded(() => deliver(lines.push(chunk))));
+        res.on("end", () =>
+          guarded(() => {
+            deliver(lines.end());
+            finish(undefined, true);
+          }),
+        );
+        res.on("error", finish);
+        res.on("close", () => finish(res.complete ? undefined : new Error(`the watch of ${path} was cut off`)));
+      });
+      request.on("error", finish);
+      answerTimer = setTimeout(() => finish(new Error(`the watch of ${path} got no answer in ${this.watchAnswerTimeoutMs} ms`)), this.watchAnswerTimeoutMs);
+      request.end();
+    };
+    this.requestOptions("GET").then(open).catch(finish);
+    return controller;
   }
 
   async get<T extends KubeObject>(type: ResourceType, namespace: string | undefined, name: string, call: CallOptions = {}): Promise<T> {
@@ -162,7 +245,8 @@ export class KubeClient {
   /**
    * One API request. Reads are retried a few times on a dropped connection, 429 or 5xx
    * (an API server restarting or shedding load); writes are not, since the caller's next
-   * pass decides afresh whether a write is still wanted.
+   * pass decides afresh whether a write is still wanted. Nor is a request whose credentials
+   * could not be had (a failed exec plugin, an unreadable token file): kubectl gives up too.
    */
   private request<T>(method: string, path: string, options: RequestOptions = {}): Promise<T> {
     if (method !== "GET") return this.send<T>(method, path, options);
@@ -171,15 +255,13 @@ export class KubeClient {
       minTimeout: 200,
       maxTimeout: 2000,
       ...(options.signal ? { signal: options.signal } : {}),
-      shouldRetry: ({ error }) => !(error instanceof KubeError) || error.status === 429 || error.status >= 500,
+      shouldRetry: ({ error }) => (error instanceof KubeError ? error.status === 429 || error.status >= 500 : !(error instanceof KubeConfigError)),
     });
   }
 
   private async send<T>(method: string, path: string, options: RequestOptions = {}): Promise<T> {
-    const url = new URL(path, this.server);
-    for (const [key, value] of Object.entries(options.query ?? {})) if (value !== undefined) url.searchParams.set(key, value);
-    const requestOptions: https.RequestOptions = { method, headers: { Accept: "application/json" } };
-    await this.config.applyToHTTPSOptions(requestOptions);
+    const url = this.url(path, options.query ?? {});
+    const requestOptions = await this.requestOptions(method);
     const payload = options.body === undefined ? undefined : Buffer.from(JSON.stringify(options.body));
     const headers = requestOptions.headers as Record<string, string>;
     if (payload) {
@@ -190,27 +272,60 @@ export class KubeClient {
     const { status, text } = await new Promise<{ status: number; text: string }>((resolve, reject) => {
       const agent = url.protocol === "https:" ? this.agent : this.plainAgent;
       const req = send(url, { ...requestOptions, agent, timeout: 30_000, ...(options.signal ? { signal: options.signal } : {}) }, (res) => {
-        const chunks: Buffer[] = [];
-        res.on("data", (chunk: Buffer) => chunks.push(chunk));
-        res.on("error", reject);
-        res.on("end", () => resolve({ status: res.statusCode ?? 0, text: Buffer.concat(chunks).toString("utf8") }));
+        readText(res).then((text) => resolve({ status: res.statusCode ?? 0, text }), reject);
       });
       req.on("timeout", () => req.destroy(new Error(`${method} ${path} timed out`)));
       req.on("error", reject);
       req.end(payload);
     });
-    let parsed: unknown = undefined;
-    try {
-      parsed = text ? JSON.parse(text) : undefined;
-    } catch {
-      parsed = text;
-    }
-    if (status < 200 || status >= 300) {
-      const statusBody = parsed as { message?: string; reason?: string } | undefined;
-      throw new KubeError(status, statusBody?.message ?? `${method} ${path} answered ${status}`, statusBody?.reason, parsed);
-    }
-    return parsed as T;
+    if (status < 200 || status >= 300) throw this.refusal(method, path, status, text);
+    return parseBody(text) as T;
   }
+
+  /** The URL of an API path: after the server's URL (and its path prefix, if any), with the query's set values. */
+  private url(path: string, query: Record<string, string | undefined>): URL {
+    const url = new URL(this.server + path);
+    for (const [key, value] of Object.entries(query)) if (value !== undefined) url.searchParams.set(key, value);
+    return url;
+  }
+
+  /** Method, Accept and Authorization headers, and the TLS options, for one request. */
+  private async requestOptions(method: string): Promise<https.RequestOptions> {
+    const auth = await this.config.auth();
+    const headers: Record<string, string> = { Accept: "application/json" };
+    if (auth.authorization) headers["Authorization"] = auth.authorization;
+    return { method, headers, ca: auth.ca, cert: auth.cert, key: auth.key, servername: auth.servername, rejectUnauthorized: auth.rejectUnauthorized };
+  }
+
+  /** The KubeError for a non-2xx answer; after a 401 the credentials are read (or the exec plugin run) afresh. */
+  private refusal(method: string, path: string, status: number, text: string): KubeError {
+    if (status === 401) this.config.rejected();
+    const parsed = parseBody(text);
+    const statusBody = parsed as { message?: string; reason?: string } | undefined;
+    return new KubeError(status, statusBody?.message ?? `${method} ${path} answered ${status}`, statusBody?.reason, parsed);
+  }
+}
+
+function readText(res: http.IncomingMessage): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    res.on("data", (chunk: Buffer) => chunks.push(chunk));
+    res.on("error", reject);
+    res.on("end", () => resolve(Buffer.concat(chunks).toString("utf8")));
+  });
+}
+
+/** JSON, else the text as is (a proxy's HTML error page); undefined for an empty body. */
+function parseBody(text: string): unknown {
+  try {
+    return text ? JSON.parse(text) : undefined;
+  } catch {
+    return text;
+  }
+}
+
+function stringValues(query: WatchQuery): Record<string, string | undefined> {
+  return Object.fromEntries(Object.entries(query).map(([key, value]) => [key, value === undefined ? undefined : String(value)]));
 }
 
 interface RequestOptions extends CallOptions {

@@ -59,7 +59,7 @@ function sources(lists: { instances?: string[]; namespaces?: string[]; contexts?
     scopes,
     instances: (scope) => answer(scope, lists.instances),
     namespaces: (scope) => answer(scope, lists.namespaces),
-    contexts: () => lists.contexts ?? [],
+    contexts: async () => lists.contexts ?? [],
   };
 }
 

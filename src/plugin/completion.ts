@@ -113,7 +113,7 @@ export function completionTarget(words: readonly string[]): { target: Completion
 export interface CompletionSources {
   instances(scope: CompletionScope): Promise<string[]>;
   namespaces(scope: CompletionScope): Promise<string[]>;
-  contexts(scope: CompletionScope): string[];
+  contexts(scope: CompletionScope): Promise<string[]>;
 }
 
 /** Cobra's __complete answer for words (the last is the word under the cursor). */
@@ -121,7 +121,7 @@ export async function complete(words: readonly string[], sources: CompletionSour
   const { target, scope, prefix } = completionTarget(words);
   const lines = (candidates: readonly string[], directive: number) =>
     [...candidates.filter((candidate) => candidate.startsWith(prefix)), `:${directive}`].join("\n") + "\n";
-  const names = async (list: () => Promise<string[]> | string[]) => {
+  const names = async (list: () => Promise<string[]>) => {
     try {
       return await list();
     } catch {

@@ -4,9 +4,8 @@
  * --context, else the current context; -n/--namespace, else the context's namespace,
  * else "default".
  */
-import { KubeConfig } from "@kubernetes/client-node";
-import { existsSync } from "node:fs";
 import { KubeClient } from "../kube/client.ts";
+import { KubeConfigError, loadKubeConfig, readKubeconfig, type KubeConfig } from "../kube/config.ts";
 import { INSTANCES, type KubeObject, type ResourceType } from "../kube/resources.ts";
 import type { CompletionScope, CompletionSources } from "./completion.ts";
 import { PluginError, EXIT } from "./errors.ts";
@@ -25,26 +24,20 @@ export interface KubeContext {
   readonly server: string;
 }
 
-export function loadKubeContext(options: KubeContextOptions): KubeContext {
-  const config = new KubeConfig();
-  if (options.kubeconfig && !existsSync(options.kubeconfig)) throw new PluginError(EXIT.usage, `the kubeconfig ${options.kubeconfig} does not exist`);
+export async function loadKubeContext(options: KubeContextOptions): Promise<KubeContext> {
+  const config = await usable(loadKubeConfig({ file: options.kubeconfig, context: options.context }));
+  const namespace = options.namespace || config.namespace || "default";
+  return { kube: new KubeClient(config), config, namespace, server: config.cluster.server };
+}
+
+/** A kubeconfig that cannot be used is the user's to fix: a usage error, with what is wrong. */
+async function usable<T>(loading: Promise<T>): Promise<T> {
   try {
-    if (options.kubeconfig) config.loadFromFile(options.kubeconfig);
-    else config.loadFromDefault();
+    return await loading;
   } catch (error) {
-    const source = options.kubeconfig ?? process.env["KUBECONFIG"] ?? "~/.kube/config";
-    throw new PluginError(EXIT.usage, `cannot read the kubeconfig ${source}: ${(error as Error).message}`);
+    if (error instanceof KubeConfigError) throw new PluginError(EXIT.usage, error.message);
+    throw error;
   }
-  if (options.context) {
-    if (!config.getContexts().some((context) => context.name === options.context)) {
-      throw new PluginError(EXIT.usage, `the kubeconfig has no context "${options.context}"`);
-    }
-    config.setCurrentContext(options.context);
-  }
-  const cluster = config.getCurrentCluster();
-  if (!cluster) throw new PluginError(EXIT.error, "the kubeconfig names no current cluster; set one with kubectl config use-context");
-  const namespace = options.namespace || config.getContextObject(config.getCurrentContext())?.namespace || "default";
-  return { kube: new KubeClient(config), config, namespace, server: cluster.server };
 }
 
 const NAMESPACES: ResourceType = { group: "", version: "v1", plural: "namespaces", kind: "Namespace", namespaced: false };
@@ -55,7 +48,7 @@ const COMPLETION_LOOKUP_MS = 3000;
 /** Names for shell completion, from the cluster and namespace the typed flags choose. */
 export function completionSources(): CompletionSources {
   const names = async (scope: CompletionScope, type: ResourceType): Promise<string[]> => {
-    const { kube, namespace } = loadKubeContext(scope);
+    const { kube, namespace } = await loadKubeContext(scope);
     let timer: NodeJS.Timeout | undefined;
     const giveUp = new Promise<never>((_, reject) => {
       timer = setTimeout(() => reject(new Error("completion lookup timed out")), COMPLETION_LOOKUP_MS);
@@ -70,6 +63,6 @@ export function completionSources(): CompletionSources {
   return {
     instances: (scope) => names(scope, INSTANCES),
     namespaces: (scope) => names(scope, NAMESPACES),
-    contexts: (scope) => loadKubeContext({ kubeconfig: scope.kubeconfig }).config.getContexts().map((context) => context.name),
+    contexts: async (scope) => (await usable(readKubeconfig({ file: scope.kubeconfig }))).contexts.map((context) => context.name),
   };
 }

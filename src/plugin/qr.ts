@@ -9,12 +9,11 @@
  * says either changed, with a short poll as the fallback for users who may read but not
  * watch, and so that an expiry time passing is noticed.
  */
-import { Watch, type KubeConfig } from "@kubernetes/client-node";
 import { createHash } from "node:crypto";
 import { writeFileSync } from "node:fs";
 import type { InstanceObject } from "../controllers/context.ts";
 import type { KubeClient } from "../kube/client.ts";
-import { collectionPath, INSTANCES, SECRETS } from "../kube/resources.ts";
+import { INSTANCES, SECRETS, type ResourceType } from "../kube/resources.ts";
 import { decodeSecretData, type SecretObject } from "../kube/secrets.ts";
 import { EXIT, PluginError } from "./errors.ts";
 
@@ -149,7 +148,6 @@ export function connectedLine(view: Extract<QrView, { kind: "connected" }>): str
 
 export interface FollowOptions {
   readonly kube: KubeClient;
-  readonly config: KubeConfig;
   readonly namespace: string;
   readonly name: string;
   /** Read once and stop, instead of following. */
@@ -172,9 +170,9 @@ export async function* followQr(options: FollowOptions): AsyncGenerator<QrView, 
   const first = await kube.find<InstanceObject>(INSTANCES, namespace, name);
   if (!first) throw new PluginError(EXIT.error, `whatsappinstance "${name}" not found in namespace "${namespace}"`);
   const wake = options.wake ?? new Wakeup();
-  const watches = options.once ? undefined : new Watches(options.config, wake);
-  watches?.start(collectionPath(INSTANCES, namespace), name);
-  watches?.start(collectionPath(SECRETS, namespace), `${name}-qr`);
+  const watches = options.once ? undefined : new Watches(kube, namespace, wake);
+  watches?.start(INSTANCES, name);
+  watches?.start(SECRETS, `${name}-qr`);
   const deadline = options.timeoutMs ? Date.now() + options.timeoutMs : undefined;
   try {
     let instance: InstanceObject | undefined = first;
@@ -244,33 +242,31 @@ export class Wakeup {
 
 /** Watches single objects by name, restarting each watch when it ends, until stopped. */
 class Watches {
-  private readonly watcher: Watch;
+  private readonly kube: KubeClient;
+  private readonly namespace: string;
   private readonly wake: Wakeup;
   private readonly controllers = new Set<AbortController>();
   private stopped = false;
 
-  constructor(config: KubeConfig, wake: Wakeup) {
-    this.watcher = new Watch(config);
+  constructor(kube: KubeClient, namespace: string, wake: Wakeup) {
+    this.kube = kube;
+    this.namespace = namespace;
     this.wake = wake;
   }
 
-  start(path: string, name: string): void {
+  start(type: ResourceType, name: string): void {
     if (this.stopped) return;
-    let controller: AbortController | undefined;
-    const restart = () => {
-      if (controller) this.controllers.delete(controller);
-      if (!this.stopped) setTimeout(() => this.start(path, name), 1000).unref();
-    };
-    this.watcher
-      .watch(path, { fieldSelector: `metadata.name=${name}`, timeoutSeconds: 300 }, () => this.wake.notify(), restart)
-      .then(
-        (abort) => {
-          controller = abort;
-          if (this.stopped) abort.abort();
-          else this.controllers.add(abort);
-        },
-        restart,
-      );
+    const controller = this.kube.watch(
+      type,
+      this.namespace,
+      { fieldSelector: `metadata.name=${name}`, timeoutSeconds: 300 },
+      () => this.wake.notify(),
+      () => {
+        this.controllers.delete(controller);
+        if (!this.stopped) setTimeout(() => this.start(type, name), 1000).unref();
+      },
+    );
+    this.controllers.add(controller);
   }
 
   stop(): void {

@@ -6,7 +6,7 @@
  */
 import { describe, expect, it } from "vitest";
 import { pino } from "pino";
-import type { KubeClient, WatchEvent } from "../kube/client.ts";
+import { KubeError, type KubeClient, type WatchEvent, type WatchQuery } from "../kube/client.ts";
 import { INSTANCES, type KubeObject } from "../kube/resources.ts";
 import { Informer, type InformerEvent } from "./informer.ts";
 
@@ -26,14 +26,14 @@ class ScriptedKube {
     return result;
   }
 
-  async watch(
+  watch(
     _type: unknown,
     _namespace: unknown,
-    resourceVersion: string,
+    query: WatchQuery,
     onEvent: (event: WatchEvent<KubeObject>) => void,
     done: (error: unknown) => void,
-  ): Promise<AbortController> {
-    this.watches.push(resourceVersion);
+  ): AbortController {
+    this.watches.push(query.resourceVersion ?? "");
     const controller = new AbortController();
     const script = this.watchScripts.shift() ?? (() => undefined);
     setTimeout(() => script(onEvent, done, controller.signal), 1);
@@ -83,12 +83,26 @@ describe("Informer", () => {
     expect(subject.list().map((item) => item.metadata.name)).toEqual(["a"]);
   });
 
+  it("relists when the watch request itself is answered 410 Gone", async () => {
+    const kube = new ScriptedKube();
+    kube.listResults.push(() => ({ items: [object("a", "1")], resourceVersion: "10" }));
+    kube.listResults.push(() => ({ items: [object("a", "1")], resourceVersion: "20" }));
+    kube.watchScripts.push((_onEvent, done) => done(new KubeError(410, "too old resource version: 10 (15)", "Expired")));
+    const { subject } = informer(kube);
+    subject.start();
+    await until("the watch from the new list", () => kube.watches.includes("20"));
+    await subject.stop();
+    expect(kube.watches).toEqual(["10", "20"]);
+    expect(subject.restarts.gone).toBe(1);
+    expect(subject.restarts.error).toBe(0);
+  });
+
   it("restarts a failed watch with backoff from the last resourceVersion it saw", async () => {
     const kube = new ScriptedKube();
     kube.listResults.push(() => ({ items: [], resourceVersion: "10" }));
     kube.watchScripts.push((onEvent, done) => {
       onEvent({ type: "ADDED", object: object("a", "11") });
-      done(Object.assign(new Error("connection reset"), { statusCode: 500 }));
+      done(new Error("connection reset"));
     });
     const { subject, events } = informer(kube);
     subject.start();

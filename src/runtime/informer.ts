@@ -207,35 +207,28 @@ export class Informer<T extends KubeObject> {
       };
       this.abortWatch = () => finish("closed");
       feed();
-      this.options.kube
-        .watch<T>(
-          this.options.type,
-          this.options.namespace,
-          resourceVersion,
-          (event) => {
-            feed();
-            const verdict = this.apply(event);
-            if (verdict === "gone") {
-              outcome = "gone";
-              finish("gone");
-            }
-          },
-          (error) => {
-            if (error && outcome === "closed") {
-              const status = (error as { statusCode?: number }).statusCode;
-              const timedOut = (error as { name?: string }).name === "TimeoutError";
-              // The client's own inactivity timeout is our watchdog too: a normal restart.
-              outcome = status === 410 ? "gone" : timedOut ? "watchdog" : "error";
-              if (outcome === "error") this.options.log.warn({ resource: this.options.type.plural, err: describe(error) }, "watch failed");
-            }
-            finish(outcome);
-          },
-        )
-        .then((abort) => {
-          controller = abort;
-          if (settled) abort.abort();
-        })
-        .catch(() => finish("error"));
+      controller = this.options.kube.watch<T>(
+        this.options.type,
+        this.options.namespace,
+        // timeoutSeconds spread, so that watches started together do not all end together.
+        { resourceVersion, allowWatchBookmarks: true, timeoutSeconds: 240 + Math.floor(Math.random() * 120), labelSelector: this.options.labelSelector },
+        (event) => {
+          feed();
+          const verdict = this.apply(event);
+          if (verdict === "gone") {
+            outcome = "gone";
+            finish("gone");
+          }
+        },
+        (error) => {
+          if (error && outcome === "closed") {
+            outcome = error instanceof KubeError && error.status === 410 ? "gone" : "error";
+            if (outcome === "error") this.options.log.warn({ resource: this.options.type.plural, err: describe(error) }, "watch failed");
+          }
+          finish(outcome);
+        },
+      );
+      if (settled) controller.abort();
     });
   }
 

@@ -16,7 +16,6 @@ import { createServer, type AddressInfo } from "node:net";
 import path from "node:path";
 import { createInterface } from "node:readline";
 import { promisify } from "node:util";
-import { KubeConfig } from "@kubernetes/client-node";
 import { startControlPlane, type ControlPlane } from "../../hack/control-plane/cluster.ts";
 import type { InstanceObject, ProviderObject } from "../../src/controllers/context.ts";
 import { KubeClient } from "../../src/kube/client.ts";
@@ -25,6 +24,7 @@ import { createLogger } from "../../src/logger.ts";
 import { Informer } from "../../src/runtime/informer.ts";
 import { WahaEmulator, type WahaEmulatorOptions } from "../emulators/waha/emulator.ts";
 import { faultyWaha } from "../emulators/waha/faults.ts";
+import { kubeClientOf } from "../support/kube-config.ts";
 import { eventually as waitFor } from "../support/wait.ts";
 import type { FaultInjector, Faults } from "../emulators/shared/fault-injector.ts";
 import type { Credential, Haystack } from "./figures.ts";
@@ -63,9 +63,7 @@ export class ChaosCluster {
   }
 
   static client(kubeconfig: string): KubeClient {
-    const config = new KubeConfig();
-    config.loadFromFile(kubeconfig);
-    return new KubeClient(config);
+    return kubeClientOf(kubeconfig);
   }
 
   static async start(options: { binDir: string; dir: string; log: (message: string) => void }): Promise<ChaosCluster> {

@@ -6,8 +6,10 @@ import { randomBytes } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { delimiter } from "node:path";
 import { promisify } from "node:util";
-import { ApiException, CoreV1Api, KubeConfig } from "@kubernetes/client-node";
-import { beforeAll, describe, expect, inject, it } from "vitest";
+import { describe, expect, inject, it } from "vitest";
+import { isNotFound, type KubeClient } from "../../src/kube/client.ts";
+import type { KubeObject, ResourceType } from "../../src/kube/resources.ts";
+import { kubeClientOf } from "../support/kube-config.ts";
 
 const run = promisify(execFile);
 const kubeconfig = inject("kubeconfig");
@@ -35,17 +37,12 @@ async function eventually<T>(what: string, check: () => Promise<T | undefined>, 
   }
 }
 
-const isNotFound = (err: unknown): boolean => err instanceof ApiException && err.code === 404;
 const suffix = () => randomBytes(4).toString("hex");
+const CONFIG_MAPS: ResourceType = { group: "", version: "v1", plural: "configmaps", kind: "ConfigMap", namespaced: true };
+const NAMESPACES: ResourceType = { group: "", version: "v1", plural: "namespaces", kind: "Namespace", namespaced: false };
 
 describe("local control plane", () => {
-  let core: CoreV1Api;
-
-  beforeAll(() => {
-    const kc = new KubeConfig();
-    kc.loadFromFile(kubeconfig);
-    core = kc.makeApiClient(CoreV1Api);
-  });
+  const kube: KubeClient = kubeClientOf(kubeconfig);
 
   it("exposes the kubeconfig and the built kubectl to tests", () => {
     expect(process.env.KUBECONFIG).toBe(kubeconfig);
@@ -71,43 +68,29 @@ describe("local control plane", () => {
     const namespace = "default";
     const ownerName = `gc-owner-${suffix()}`;
     const dependentName = `gc-dependent-${suffix()}`;
-    const owner = await core.createNamespacedConfigMap({
-      namespace,
-      body: { metadata: { name: ownerName }, data: { role: "owner" } },
-    });
-    await core.createNamespacedConfigMap({
-      namespace,
-      body: {
-        metadata: {
-          name: dependentName,
-          ownerReferences: [{ apiVersion: "v1", kind: "ConfigMap", name: ownerName, uid: owner.metadata!.uid! }],
-        },
-        data: { role: "dependent" },
+    const owner = await kube.create<KubeObject>(CONFIG_MAPS, namespace, { metadata: { name: ownerName }, data: { role: "owner" } });
+    await kube.create(CONFIG_MAPS, namespace, {
+      metadata: {
+        name: dependentName,
+        ownerReferences: [{ apiVersion: "v1", kind: "ConfigMap", name: ownerName, uid: owner.metadata.uid }],
       },
+      data: { role: "dependent" },
     });
 
-    await core.deleteNamespacedConfigMap({ name: ownerName, namespace });
+    await kube.delete(CONFIG_MAPS, namespace, ownerName);
 
-    await eventually("the dependent ConfigMap to be garbage-collected", async () => {
-      try {
-        await core.readNamespacedConfigMap({ name: dependentName, namespace });
-        return undefined;
-      } catch (err) {
-        if (isNotFound(err)) return true;
-        throw err;
-      }
-    });
+    await eventually("the dependent ConfigMap to be garbage-collected", async () => ((await kube.find(CONFIG_MAPS, namespace, dependentName)) ? undefined : true));
   });
 
   it("finishes deleting a namespace with content in it (namespace controller)", async () => {
     const name = `ns-delete-${suffix()}`;
     await kubectl("create", "namespace", name);
-    await core.createNamespacedConfigMap({ namespace: name, body: { metadata: { name: "content" } } });
+    await kube.create(CONFIG_MAPS, name, { metadata: { name: "content" } });
 
     // kubectl waits until the namespace is really gone (the controller empties it and
     // removes the `kubernetes` finalizer).
     await kubectl("delete", "namespace", name, "--wait=true", "--timeout=60s");
 
-    await expect(core.readNamespace({ name })).rejects.toSatisfy(isNotFound);
+    await expect(kube.get(NAMESPACES, undefined, name)).rejects.toSatisfy(isNotFound);
   });
 });

@@ -9,12 +9,12 @@
  * never run. What a Pod would do is covered by running the operator process with the
  * ServiceAccount's token instead.
  */
-import { KubeConfig } from "@kubernetes/client-node";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { parseAllDocuments } from "yaml";
+import { loadKubeConfig } from "../../src/kube/config.ts";
 import { LEASES, SECRETS } from "../../src/kube/resources.ts";
 import { permissionRows } from "../../src/kube/permissions.ts";
 import { wahaSessionName } from "../../src/providers/waha/client.ts";
@@ -379,11 +379,8 @@ describe("the operator running as the ServiceAccount, with leader election", () 
   /** A kubeconfig with a bound token of the ServiceAccount, as a Pod would have. */
   async function serviceAccountKubeconfig(): Promise<string> {
     const token = (await kubectlOk(["create", "token", "wa-operator", "-n", OPERATOR_NAMESPACE, "--duration=1h"])).trim();
-    const admin = new KubeConfig();
-    admin.loadFromFile(kubeconfigPath());
-    const cluster = admin.getCurrentCluster();
-    if (!cluster) throw new Error("the admin kubeconfig names no cluster");
-    const caData = cluster.caData ?? (cluster.caFile ? readFileSync(cluster.caFile).toString("base64") : undefined);
+    const { cluster } = await loadKubeConfig({ file: kubeconfigPath() });
+    const caData = cluster.ca?.toString("base64");
     const file = path.join(dir, "kubeconfig");
     writeFileSync(
       file,

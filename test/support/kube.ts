@@ -2,15 +2,15 @@
  * Test helpers against the real local API server: a client, kubectl, the CRDs,
  * a namespace per test file, and bounded waits on what a user would see.
  */
-import { KubeConfig } from "@kubernetes/client-node";
 import { execFile } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import path from "node:path";
 import { promisify } from "node:util";
 import { inject } from "vitest";
-import { KubeClient } from "../../src/kube/client.ts";
+import type { KubeClient } from "../../src/kube/client.ts";
 import { INSTANCES, type KubeObject, type ResourceType } from "../../src/kube/resources.ts";
 import type { InstanceObject } from "../../src/controllers/context.ts";
+import { kubeClientOf } from "./kube-config.ts";
 import { eventually } from "./wait.ts";
 
 const run = promisify(execFile);
@@ -21,9 +21,7 @@ export function kubeconfigPath(): string {
 }
 
 export function kubeClient(): KubeClient {
-  const config = new KubeConfig();
-  config.loadFromFile(kubeconfigPath());
-  return new KubeClient(config);
+  return kubeClientOf(kubeconfigPath());
 }
 
 export interface KubectlResult {

@@ -9,7 +9,7 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { parse } from "yaml";
-import { lowestAdmitted, nodeFloor, pluginDist, type DistResult } from "../../scripts/plugin-dist.ts";
+import { CODE_FLOOR, lowestAdmitted, nodeFloor, pluginDist, type DistResult } from "../../scripts/plugin-dist.ts";
 
 const REPO = path.resolve(import.meta.dirname, "..", "..");
 const packageJson = JSON.parse(readFileSync(path.join(REPO, "package.json"), "utf8")) as { version: string };
@@ -86,9 +86,8 @@ describe("the krew manifest", () => {
     }
   });
 
-  it("tells the Node floor the bundle checks: the highest its packages declare (undici 7's), p-retry's claim set aside", () => {
-    const undici = JSON.parse(readFileSync(path.join(REPO, "node_modules", "undici-7", "package.json"), "utf8")) as { engines: { node: string } };
-    expect(result.floor).toBe(lowestAdmitted(undici.engines.node));
+  it("tells the Node floor the bundle checks: its own code's (no bundled package declares a higher one but p-retry, whose claim is set aside)", () => {
+    expect(result.floor).toBe(CODE_FLOOR);
     expect(manifest.spec.caveats).toContain(`Node.js ${result.floor} or newer`);
     expect(readFileSync(path.join(REPO, "README.md"), "utf8")).toContain(`Node.js ${result.floor}`);
   });
@@ -190,11 +189,15 @@ describe("nodeFloor", () => {
   const read = (file: string) => manifests[file] ?? {};
 
   it("is the highest floor of the packages the modules belong to, nested ones included", () => {
-    expect(nodeFloor(["/r/src/x.ts", "/r/node_modules/a/index.js", "/r/node_modules/a/node_modules/c/lib/c.js", "/r/node_modules/d/d.js"], read)).toEqual({ floor: "18.0.0", setAside: [] });
-    expect(nodeFloor(["/r/node_modules/@s/b/dist/b.js", "/r/node_modules/a/index.js"], read)).toEqual({ floor: "20.18.1", setAside: [] });
+    expect(nodeFloor(["/r/src/x.ts", "/r/node_modules/a/index.js", "/r/node_modules/a/node_modules/c/lib/c.js", "/r/node_modules/d/d.js"], read, "0.0.0")).toEqual({ floor: "18.0.0", setAside: [] });
+    expect(nodeFloor(["/r/node_modules/@s/b/dist/b.js", "/r/node_modules/a/index.js"], read, "0.0.0")).toEqual({ floor: "20.18.1", setAside: [] });
+  });
+
+  it("is never below the code's own floor", () => {
+    expect(nodeFloor(["/r/node_modules/a/index.js", "/r/node_modules/a/node_modules/c/lib/c.js"], read)).toEqual({ floor: CODE_FLOOR, setAside: [] });
   });
 
   it("sets aside p-retry's claim and says so", () => {
-    expect(nodeFloor(["/r/node_modules/p-retry/index.js", "/r/node_modules/@s/b/dist/b.js"], read)).toEqual({ floor: "20.18.1", setAside: ["p-retry"] });
+    expect(nodeFloor(["/r/node_modules/p-retry/index.js", "/r/node_modules/@s/b/dist/b.js"], read, "0.0.0")).toEqual({ floor: "20.18.1", setAside: ["p-retry"] });
   });
 });
