@@ -8,6 +8,7 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { isProviderError, type ProviderError } from "./errors.ts";
 import { classifyByStatus, MAX_ANSWER_BYTES, ProviderHttp, READ_RETRIES, type HttpRequest } from "./http.ts";
 import { InFlightLimit } from "./in-flight.ts";
+import { ReadLatency } from "./latency.ts";
 import { RateLimiter } from "./rate-limiter.ts";
 
 type Behaviour = (req: IncomingMessage, res: ServerResponse) => void;
@@ -69,7 +70,7 @@ beforeEach(() => {
   mostConcurrent = 0;
 });
 
-function client(options: { timeoutMs?: number; inFlight?: InFlightLimit; mayWrite?: () => boolean; limiter?: RateLimiter } = {}): ProviderHttp {
+function client(options: { timeoutMs?: number; inFlight?: InFlightLimit; mayWrite?: () => boolean; limiter?: RateLimiter; readLatency?: ReadLatency } = {}): ProviderHttp {
   return new ProviderHttp({
     type: "waha",
     baseUrl,
@@ -78,6 +79,7 @@ function client(options: { timeoutMs?: number; inFlight?: InFlightLimit; mayWrit
     classify: (response) => classifyByStatus("waha", response, "failed"),
     ...(options.inFlight ? { inFlight: options.inFlight } : {}),
     ...(options.mayWrite ? { mayWrite: options.mayWrite } : {}),
+    ...(options.readLatency ? { readLatency: options.readLatency } : {}),
   });
 }
 
@@ -206,6 +208,36 @@ describe("answers are bounded before parsing", () => {
   it("a request may set its own limit", async () => {
     script = [body(2048, "application/json", false)];
     expect((await failure(client().send({ ...get, maxBodyBytes: 1024 }))).kind).toBe("Malformed");
+  });
+});
+
+describe("a read lost on the wire", () => {
+  it("is sent again once it has waited far longer than the provider's recent answers, not after the whole timeout", async () => {
+    const readLatency = new ReadLatency({ floorMs: 50 });
+    for (let i = 0; i < 40; i++) readLatency.record(5);
+    script = [hang, ok];
+    // A minute's timeout: waiting it out would fail the test.
+    const response = await client({ timeoutMs: 60_000, readLatency }).send(get);
+    expect(response.status).toBe(200);
+    expect(received).toHaveLength(2);
+  });
+
+  it("waits the full timeout on a write, whose answer may take as long as the provider needs", async () => {
+    const readLatency = new ReadLatency({ floorMs: 50 });
+    for (let i = 0; i < 40; i++) readLatency.record(5);
+    script = [hang];
+    expect((await failure(client({ timeoutMs: 300, readLatency }).send(post))).message).toContain("did not answer");
+    expect(received).toHaveLength(1);
+  });
+
+  it("learns from answered reads only", async () => {
+    const readLatency = new ReadLatency();
+    script = [ok];
+    const http = client({ readLatency });
+    for (let i = 0; i < 32; i++) await http.send(post);
+    expect(readLatency.firstTryMs(10_000)).toBe(10_000);
+    for (let i = 0; i < 32; i++) await http.send(get);
+    expect(readLatency.firstTryMs(10_000)).toBeLessThan(10_000);
   });
 });
 

@@ -9,6 +9,7 @@ import https from "node:https";
 import type { z } from "zod";
 import { ProviderError, parseRetryAfter } from "./errors.ts";
 import type { InFlightLimit } from "./in-flight.ts";
+import type { ReadLatency } from "./latency.ts";
 import type { RateLimiter } from "./rate-limiter.ts";
 import type { ProviderDeps, ProviderSettings, ProviderType } from "./types.ts";
 
@@ -62,6 +63,8 @@ export interface ProviderHttpOptions {
   readonly now?: () => number;
   /** Bounds the requests on the wire to this provider; a request waits for a slot at most timeoutMs. */
   readonly inFlight?: InFlightLimit;
+  /** The provider's recent read latencies: a read's first try is cut short when it waits far longer. */
+  readonly readLatency?: ReadLatency;
   /** Asked right before a request that is not a GET is sent; false refuses it (leader election). */
   readonly mayWrite?: () => boolean;
   /** How often a failed read is sent again; default READ_RETRIES. */
@@ -102,6 +105,7 @@ export class ProviderHttp {
       ...(deps.observe ? { observe: deps.observe } : {}),
       ...(deps.now ? { now: deps.now } : {}),
       ...(deps.inFlight ? { inFlight: deps.inFlight } : {}),
+      ...(deps.readLatency ? { readLatency: deps.readLatency } : {}),
       ...(deps.mayWrite ? { mayWrite: deps.mayWrite } : {}),
     });
   }
@@ -111,7 +115,8 @@ export class ProviderHttp {
    * classifier rejects. A read (GET) or an idempotent write that meets a 5xx, a dropped connection or a timeout is
    * sent again up to READ_RETRIES times after a jittered pause, each time through the rate
    * limiter; a 429 never is (the limiter waits out its Retry-After for everyone). Every
-   * attempt ends within timeoutMs, and the attempts with their pauses within twice that.
+   * attempt ends within timeoutMs, and the attempts with their pauses within twice that; a
+   * read's first try ends sooner when the provider's recent answers say it is lost (ReadLatency).
    */
   async send(request: HttpRequest): Promise<HttpResponse> {
     const retries = request.method === "GET" || request.idempotent ? (this.options.readRetries ?? READ_RETRIES) : 0;
@@ -119,7 +124,8 @@ export class ProviderHttp {
     let spentMs = 0;
     for (let attempt = 0; ; attempt++) {
       const started = Date.now();
-      const outcome = await this.attempt(request, Math.min(this.options.timeoutMs, budgetMs - spentMs));
+      const deadline = attempt === 0 && request.method === "GET" && this.options.readLatency ? this.options.readLatency.firstTryMs(this.options.timeoutMs) : this.options.timeoutMs;
+      const outcome = await this.attempt(request, Math.min(deadline, budgetMs - spentMs));
       spentMs += Date.now() - started;
       const retryable = outcome.error ? outcome.error.kind === "Unavailable" && outcome.error.status === undefined : outcome.response.status >= 500;
       const pause = jitter(RETRY_BASE_MS * 2 ** attempt);
@@ -146,6 +152,7 @@ export class ProviderHttp {
         throw new ProviderError("Unavailable", `not sent to ${this.options.type}: this replica is not (or no longer surely) the leader`);
       }
       let response: HttpResponse;
+      const sentAt = Date.now();
       try {
         response = await this.transmit(request, timeoutMs);
       } catch (error) {
@@ -158,6 +165,7 @@ export class ProviderHttp {
         };
       }
       answered = true;
+      if (request.method === "GET") this.options.readLatency?.record(Date.now() - sentAt);
       this.options.observe?.(this.options.type, String(response.status));
       this.honourRateHeaders(response);
       return { response };

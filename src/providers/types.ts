@@ -199,6 +199,8 @@ export interface ProviderDeps {
   readonly now?: () => number;
   /** At most this many requests to the provider at once (in-flight.ts). */
   readonly inFlight?: import("./in-flight.ts").InFlightLimit;
+  /** The provider's recent read latencies (shared like the limiter). */
+  readonly readLatency?: import("./latency.ts").ReadLatency;
   /**
    * Whether this replica may change anything at the provider now: false while it is not,
    * or no longer surely, the leader. Requests other than GET are then refused, retryably.

@@ -9,6 +9,7 @@ import { parseDuration } from "../../config.ts";
 import type { SecretReader } from "../../kube/secret-cache.ts";
 import { MissingSecretError, secretValue } from "../../kube/secrets.ts";
 import type { ResponseObserver } from "../../providers/http.ts";
+import { ReadLatency } from "../../providers/latency.ts";
 import { InFlightLimit } from "../../providers/in-flight.ts";
 import { RateLimiter } from "../../providers/rate-limiter.ts";
 import { PROVIDER_MODULES } from "../../providers/registry.ts";
@@ -71,6 +72,7 @@ interface Entry {
   client: ProviderClient;
   limiter: RateLimiter;
   inFlight: InFlightLimit;
+  readLatency: ReadLatency;
 }
 
 export class ProviderConnections {
@@ -89,13 +91,13 @@ export class ProviderConnections {
     lookup: (ref: ProviderRefKey) => ProviderObject | undefined;
     observe?: ResponseObserver;
     operatorNamespace: string;
-    /** Requests on the wire to one provider at once (default 4). */
+    /** Requests on the wire to one provider at once (default 16, as PROVIDER_MAX_IN_FLIGHT). */
     maxInFlight?: number;
     /** Leader election's answer to "may this replica change anything now?"; absent means always. */
     mayWrite?: () => boolean;
   }) {
     this.secrets = options.secrets;
-    this.maxInFlight = options.maxInFlight ?? 4;
+    this.maxInFlight = options.maxInFlight ?? 16;
     this.mayWrite = options.mayWrite;
     this.operatorNamespace = options.operatorNamespace;
     this.timeoutMs = options.timeoutMs;
@@ -170,14 +172,16 @@ export class ProviderConnections {
     // The limiter and the in-flight bound outlive a client rebuilt for new settings: they belong to the provider.
     const limiter = existing?.limiter ?? new RateLimiter(settings.rateLimit);
     const inFlight = existing?.inFlight ?? new InFlightLimit(this.maxInFlight);
+    const readLatency = existing?.readLatency ?? new ReadLatency();
     const deps: ProviderDeps = {
       limiter,
       inFlight,
+      readLatency,
       ...(this.observe ? { observe: this.observe } : {}),
       ...(this.mayWrite ? { mayWrite: this.mayWrite } : {}),
     };
     const client = rememberingSecrets(PROVIDER_MODULES[settings.type].createClient(settings, deps));
-    this.entries.set(key, { fingerprint, client, limiter, inFlight });
+    this.entries.set(key, { fingerprint, client, limiter, inFlight, readLatency });
     return client;
   }
 }
