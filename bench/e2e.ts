@@ -50,7 +50,7 @@ const { values: flags } = parseArgs({
     n: { type: "string", default: "2000" },
     idle: { type: "string", default: "120" },
     burst: { type: "string", default: "100" },
-    concurrency: { type: "string", default: "8" },
+    concurrency: { type: "string", default: "32" },
     "apply-concurrency": { type: "string", default: "16" },
     settle: { type: "string", default: "5" },
     "phase-timeout": { type: "string" },
@@ -68,7 +68,7 @@ if (flags.help) {
   --n N                  instances applied at once in phases A and B (default 2000; 200 for a quick look)
   --idle SECONDS         idle window with N Connected (default 120)
   --burst N              instances of the apply → QR latency burst (default 100)
-  --concurrency N        the operator's CONCURRENCY, and the bare loop's workers (default 8)
+  --concurrency N        the operator's CONCURRENCY, and the bare loop's workers (default 32, the operator's default)
   --apply-concurrency N  creates in flight while applying (default 16, same in every phase)
   --settle SECONDS       wait after all are Connected before the idle window opens (default 5)
   --phase-timeout S      give up waiting in a phase after S seconds (default 120 + N/5)

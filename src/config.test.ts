@@ -19,7 +19,7 @@ describe("parseDuration", () => {
 describe("loadConfig", () => {
   it("has defaults for everything", () => {
     const config = loadConfig([], {});
-    expect(config).toMatchObject({ namespaces: [], concurrency: 8, logLevel: "info", pollInterval: 30_000, failureBackoff: 60_000, leaderElection: false, leaseDuration: 15_000, providerMaxInFlight: 4 });
+    expect(config).toMatchObject({ namespaces: [], concurrency: 32, logLevel: "info", pollInterval: 30_000, failureBackoff: 60_000, leaderElection: false, leaseDuration: 15_000, providerMaxInFlight: 16 });
   });
 
   it("issue 9.14: bounds a session's time in STARTING by STUCK_TIMEOUT, 5 minutes unless set", () => {

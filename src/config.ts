@@ -33,7 +33,7 @@ export const configSchema = z.object({
     .string()
     .default("")
     .transform((value) => value.split(",").map((part) => part.trim()).filter(Boolean)),
-  concurrency: z.coerce.number().int().min(1).max(256).default(8),
+  concurrency: z.coerce.number().int().min(1).max(256).default(32),
   logLevel: z.enum(["trace", "debug", "info", "warn", "error", "fatal", "silent"]).default("info"),
   pollInterval: durationMs.default(30_000),
   /** While a code waits for the phone: how often the session is asked whether it linked (without provider events). */
@@ -49,10 +49,10 @@ export const configSchema = z.object({
   providerCheckInterval: durationMs.default(60_000),
   providerTimeout: durationMs.default(10_000),
   /**
-   * Requests on the wire to one provider at once. Below the default concurrency, so a
-   * provider that hangs holds only some of the workers; the rest serve other providers.
+   * Requests on the wire to one provider at once. Half the default concurrency, so a
+   * provider that hangs holds only half the workers; the rest serve other providers.
    */
-  providerMaxInFlight: z.coerce.number().int().min(1).max(1024).default(4),
+  providerMaxInFlight: z.coerce.number().int().min(1).max(1024).default(16),
   resync: durationMs.default(10 * 60_000),
   httpAddress: z.string().default(":8080"),
   leaderElection: z

@@ -4,6 +4,13 @@
  * served in arrival order. A 429 pauses the whole bucket until Retry-After has passed.
  */
 
+/**
+ * Tokens come back at this share of requestsPerSecond. A provider counts requests as they
+ * arrive, and requests sent a whole second apart can arrive a few milliseconds closer; the
+ * margin keeps what it sees in any second within rate + burst.
+ */
+export const REFILL_SHARE = 0.98;
+
 export interface RateLimit {
   readonly requestsPerSecond: number;
   readonly burst: number;
@@ -79,7 +86,7 @@ export class RateLimiter {
         return;
       }
       const missing = 1 - this.tokens;
-      await this.clock.sleep(Math.ceil((missing / this.limit.requestsPerSecond) * 1000));
+      await this.clock.sleep(Math.ceil((missing / (this.limit.requestsPerSecond * REFILL_SHARE)) * 1000));
     }
   }
 
@@ -87,7 +94,7 @@ export class RateLimiter {
     const now = this.clock.now();
     const from = Math.max(this.refilledAt, this.pausedUntil);
     if (now > from) {
-      this.tokens = Math.min(this.limit.burst, this.tokens + ((now - from) / 1000) * this.limit.requestsPerSecond);
+      this.tokens = Math.min(this.limit.burst, this.tokens + ((now - from) / 1000) * this.limit.requestsPerSecond * REFILL_SHARE);
     }
     this.refilledAt = Math.max(now, this.refilledAt);
   }
