@@ -40,7 +40,7 @@ import {
   type RequestTally,
 } from "./e2e/figures.ts";
 import { BenchKube } from "./e2e/kube.ts";
-import { BareLoopProcess, OperatorProcess, type ProcessSample } from "./e2e/processes.ts";
+import { BareLoopProcess, buildOperator, OperatorProcess, type ProcessSample } from "./e2e/processes.ts";
 import { connectedAndCleared, inScanQrWithCode, INSTANCES_PATH, NamespaceView, SECRETS_PATH } from "./e2e/view.ts";
 
 const REPO = path.resolve(import.meta.dirname, "..");
@@ -531,7 +531,7 @@ function report(results: Results): string {
   const notes = [
     `${os.cpus().length} CPUs (${os.cpus()[0]?.model ?? "?"}), Node ${process.version}, ${controlPlaneVersions}; git ${gitDescribe()}.`,
     `WAHA emulator (test/emulators/waha) in the benchmark process: start delay ${EMULATOR_START_DELAY_MS} ms, QR pairing, codes valid 60 s then 20 s (series not exhausted), no webhooks.`,
-    `Provider: pollInterval ${POLL_INTERVAL_S}s, rateLimit 10000/s; operator: separate process, CONCURRENCY ${CONCURRENCY}, leader election off, LOG_LEVEL ${flags["log-level"]}; bare loop: separate process, ${CONCURRENCY} workers, draws each QR PNG as the operator does.`,
+    `Provider: pollInterval ${POLL_INTERVAL_S}s, rateLimit 10000/s; operator: separate process, compiled as for the image, CONCURRENCY ${CONCURRENCY}, leader election off, LOG_LEVEL ${flags["log-level"]}; bare loop: separate process, ${CONCURRENCY} workers, draws each QR PNG as the operator does.`,
     `Applying: concurrent creates, ${APPLY_CONCURRENCY} in flight, the same in every phase; times run from the first create.`,
     "API-server requests: apiserver_request_total before/after each phase (its labels carry no user or user agent, so no identity filter), " +
       "for the operator's resources (wa-operator.io kinds, secrets, events), minus the requests this benchmark's own client sent; " +
@@ -565,8 +565,9 @@ async function main(): Promise<void> {
   const sessionsBefore = new Set(setup.waha.sessions().map((s) => s.name));
 
   mkdirSync(path.join(REPO, ".local"), { recursive: true });
-  say("starting the operator");
+  say("compiling and starting the operator");
   const operator = await OperatorProcess.start({
+    entry: buildOperator(),
     kubeconfig: setup.cp.kubeconfigPath,
     namespaces: [NS.operator, NS.burst],
     concurrency: CONCURRENCY,

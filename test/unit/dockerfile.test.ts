@@ -113,9 +113,9 @@ describe("Dockerfile", () => {
     expect(afterUser.filter((instruction) => instruction.keyword === "RUN")).toEqual([]);
   });
 
-  it("exposes 8080 and starts node dist/cli/operator.js (exec form)", () => {
+  it("exposes 8080 and starts node dist/cli/operator.js (exec form) with a bounded young generation", () => {
     expect(of(final, "EXPOSE").map((instruction) => instruction.args)).toEqual(["8080"]);
-    expect(of(final, "ENTRYPOINT").map((instruction) => JSON.parse(instruction.args) as unknown)).toEqual([["node", "dist/cli/operator.js"]]);
+    expect(of(final, "ENTRYPOINT").map((instruction) => JSON.parse(instruction.args) as unknown)).toEqual([["node", "--max-semi-space-size=8", "dist/cli/operator.js"]]);
     expect(of(final, "CMD")).toEqual([]);
     // The bin checks the Node version, then loads what the image runs; the image's Node is pinned.
     expect(packageJson.bin["wa-operator"]).toBe("dist/bin/wa-operator.js");
