@@ -32,7 +32,7 @@ export async function renderQrPng(provider: ProviderType, payload: string): Prom
  * margin of `margin` modules: greyscale at bit depth 1 (0 is black), no interlace, every
  * row unfiltered (PNG, RFC 2083: IHDR, IDAT with zlib data, IEND).
  */
-export function bilevelPng(size: number, dark: (row: number, column: number) => boolean, scale: number, margin: number): Buffer {
+function bilevelPng(size: number, dark: (row: number, column: number) => boolean, scale: number, margin: number): Buffer {
   const side = (size + 2 * margin) * scale;
   const rowBytes = Math.ceil(side / 8);
   const stride = rowBytes + 1; // each row starts with its filter type, 0

@@ -277,12 +277,6 @@ function wiredUrls(config: SessionConfig | null | undefined): string[] {
 }
 
 /**
- * Whether the session carries the wanted wiring: each wanted entry is there (by URL) as
- * wanted, or exactly this wiring was sent before (sending it again would only restart the
- * session), and no entry the operator wrote for a URL it no longer wants is left.
- * Entries the operator did not write are not its business.
- */
-/**
  * Whether the session's config is as we want it: our uid on record and our webhooks wired.
  * A session without our uid (adopted, spec.adopt) is not ours on record yet: writing the
  * config records it in WAHA's metadata, so no other resource can take it over.
@@ -291,6 +285,12 @@ function configInSync(config: SessionConfig | null | undefined, ref: InstanceRef
   return config?.metadata?.[OWNER_UID_KEY] === ref.uid && wiringInSync(config, desiredWiring(ref));
 }
 
+/**
+ * Whether the session carries the wanted wiring: each wanted entry is there (by URL) as
+ * wanted, or exactly this wiring was sent before (sending it again would only restart the
+ * session), and no entry the operator wrote for a URL it no longer wants is left.
+ * Entries the operator did not write are not its business.
+ */
 function wiringInSync(config: SessionConfig | null | undefined, wanted: Wiring): boolean {
   const current = config?.webhooks ?? [];
   const wantedUrls = new Set(wanted.entries.map((entry) => entry.url));
