@@ -12,6 +12,7 @@ import type { EventRecorder } from "../kube/events.ts";
 import type { KubeObject } from "../kube/resources.ts";
 import type { SecretCache, SecretReader } from "../kube/secret-cache.ts";
 import type { ObservedSession } from "../providers/types.ts";
+import type { ShownQr } from "./instance/next-look.ts";
 import type { LookBudget } from "./look-budget.ts";
 import type { ProviderConnections } from "./provider/connections.ts";
 
@@ -43,8 +44,8 @@ export interface WritableCache<T> extends Cache<T> {
  */
 export interface Pacing {
   startingLooks: number;
-  qrFetchedAt?: number;
-  qrValidForMs?: number;
+  /** The code last fetched into the QR Secret. */
+  qr?: ShownQr;
   /** The session as a plain look last found it, and when: a pairing look may trust it for a while. */
   seen?: { readonly session: ObservedSession; readonly at: number };
 }

@@ -14,20 +14,21 @@ describe("when to look again", () => {
     ["a booting session is looked at after 1 s", look({ requeue: "starting" }), settings, 1_000],
     ["then 2 s", look({ requeue: "starting", startingLooks: 1 }), settings, 2_000],
     ["and never less often than the pairing poll", look({ requeue: "starting", startingLooks: 5 }), settings, 2_000],
-    ["a pairing session is asked about the scan every pairing poll", look({ requeue: "pairing", qrRefreshAt: NOW + 5_000 }), settings, 2_000],
-    ["or sooner when its code is due", look({ requeue: "pairing", qrRefreshAt: NOW + 700 }), settings, 700],
+    ["a pairing session is asked about the scan every pairing poll", look({ requeue: "pairing", qr: { fetchedAt: NOW, validForMs: 20_000 } }), settings, 2_000],
+    ["or sooner when its code is due", look({ requeue: "pairing", qr: { fetchedAt: NOW - 4_300, validForMs: 20_000 } }), settings, 700],
     [
       "with provider events, only when the code is due",
-      look({ requeue: "pairing", qrRefreshAt: NOW + 15_000 }),
+      look({ requeue: "pairing", qr: { fetchedAt: NOW, validForMs: 60_000 } }),
       { ...settings, providerEvents: true },
       15_000,
     ],
     ["with provider events and a pairing code, at the poll interval", look({ requeue: "pairing" }), { ...settings, providerEvents: true }, 30_000],
     ["spread 4×, a settled instance waits four poll intervals", look({}), { ...settings, stretch: 4 }, 120_000],
-    ["spread 4×, a pairing session is asked every 8 s", look({ requeue: "pairing", qrRefreshAt: NOW + 60_000 }), { ...settings, stretch: 4 }, 8_000],
+    ["spread 4×, a pairing session is asked every 8 s", look({ requeue: "pairing", qr: { fetchedAt: NOW, validForMs: 240_000 } }), { ...settings, stretch: 4 }, 8_000],
     [
       "but its code is replaced by half its life whatever the spread",
-      look({ requeue: "pairing", qrRefreshAt: NOW + 1_000, qrLatestAt: NOW + 6_000 }),
+      // Fetched 4 s ago, a 20 s code: due in 1 s, replaced in 6 s at the latest.
+      look({ requeue: "pairing", qr: { fetchedAt: NOW - 4_000, validForMs: 20_000 } }),
       { ...settings, stretch: 10 },
       6_000,
     ],
@@ -38,8 +39,8 @@ describe("when to look again", () => {
 
   it.each<[string, LookInput, LookSettings, number]>([
     ["a settled instance costs one call a poll interval", look({}), settings, 1 / 30],
-    ["a pairing one a call every pairing poll", look({ requeue: "pairing", qrRefreshPeriodMs: 5_000 }), settings, 0.5],
-    ["with provider events, one every code refresh", look({ requeue: "pairing", qrRefreshPeriodMs: 5_000 }), { ...settings, providerEvents: true }, 0.2],
+    ["a pairing one a call every pairing poll", look({ requeue: "pairing", qr: { fetchedAt: NOW, validForMs: 20_000 } }), settings, 0.5],
+    ["with provider events, one every code refresh", look({ requeue: "pairing", qr: { fetchedAt: NOW, validForMs: 20_000 } }), { ...settings, providerEvents: true }, 0.2],
     ["a follow-up is no routine", look({ requeue: "acted" }), settings, 0],
   ])("routine cost: %s", (_name, input, lookSettings, expected) => {
     expect(routineLooksPerSecond(input, lookSettings)).toBeCloseTo(expected, 9);

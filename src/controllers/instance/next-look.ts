@@ -16,17 +16,21 @@ export interface LookSettings {
    * of the provider would take more than their share of its rate limit (look-budget.ts).
    */
   readonly stretch?: number;
+  /** Caps how old a shown code may get before it is due (QR_REFRESH_INTERVAL; 0 or absent: no cap). */
+  readonly qrRefreshCap?: number;
+}
+
+/** A code shown in the QR Secret: when it was fetched and how long the provider said it lives. */
+export interface ShownQr {
+  readonly fetchedAt: number;
+  readonly validForMs: number;
 }
 
 export interface LookInput {
   readonly requeue: Requeue;
   readonly now: number;
-  /** When the QR code shown is due for a fresh one, while pairing by QR. */
-  readonly qrRefreshAt?: number;
-  /** How long a shown code lasts until it is due (qrRefreshAt minus its fetch time). */
-  readonly qrRefreshPeriodMs?: number;
-  /** However far looks are spread, a fresh code is fetched by then: half the shown code's life. */
-  readonly qrLatestAt?: number;
+  /** The code shown, while pairing by QR. */
+  readonly qr?: ShownQr;
   /** Consecutive looks that found the session still starting (0 on the first). */
   readonly startingLooks: number;
 }
@@ -40,8 +44,8 @@ export function nextLookMs(input: LookInput, settings: LookSettings): number {
   if (requeue === "acted") return Math.min(settings.pairingPollMs, FIRST_STARTING_LOOK_MS);
   const usual = usualLookMs(input, settings);
   const spread = usual * Math.max(1, settings.stretch ?? 1);
-  if (requeue !== "pairing" || input.qrLatestAt === undefined) return spread;
-  return Math.min(spread, Math.max(usual, input.qrLatestAt - input.now));
+  if (requeue !== "pairing" || !input.qr) return spread;
+  return Math.min(spread, Math.max(usual, qrLatestAt(input.qr.fetchedAt, input.qr.validForMs, settings.qrRefreshCap) - input.now));
 }
 
 /**
@@ -54,7 +58,8 @@ export function routineLooksPerSecond(input: LookInput, settings: LookSettings):
   if (typeof requeue === "object" || requeue === "acted") return 0;
   if (requeue === "pairing") {
     const scanCheck = pairingScanCheckMs(settings);
-    return 1000 / Math.max(50, Math.min(scanCheck, input.qrRefreshPeriodMs ?? Infinity));
+    const refreshPeriod = input.qr ? qrRefreshPeriodMs(input.qr.validForMs, settings.qrRefreshCap) : Infinity;
+    return 1000 / Math.max(50, Math.min(scanCheck, refreshPeriod));
   }
   return 1000 / usualLookMs(input, settings);
 }
@@ -65,7 +70,8 @@ function usualLookMs(input: LookInput, settings: LookSettings): number {
     case "starting":
       return Math.min(settings.pairingPollMs, FIRST_STARTING_LOOK_MS * 2 ** Math.min(input.startingLooks, 16));
     case "pairing": {
-      const refresh = input.qrRefreshAt === undefined ? Infinity : Math.max(0, input.qrRefreshAt - input.now);
+      const { qr } = input;
+      const refresh = qr ? Math.max(0, qrRefreshAt(qr.fetchedAt, qr.validForMs, settings.qrRefreshCap) - input.now) : Infinity;
       return Math.max(50, Math.min(pairingScanCheckMs(settings), refresh));
     }
     default:

@@ -102,10 +102,7 @@ export function planInputOf(
   observation: InstanceObservation,
 ): PlanInput {
   const pacing = ctx.pacing.get(`${instance.metadata.namespace}/${instance.metadata.name}`);
-  const refreshAt =
-    pacing?.qrFetchedAt !== undefined && pacing.qrValidForMs !== undefined
-      ? qrRefreshAt(pacing.qrFetchedAt, pacing.qrValidForMs, ctx.config.qrRefreshInterval)
-      : undefined;
+  const refreshAt = pacing?.qr ? qrRefreshAt(pacing.qr.fetchedAt, pacing.qr.validForMs, ctx.config.qrRefreshInterval) : undefined;
   return {
     now: ctx.clock.now(),
     name: instance.metadata.name,

@@ -61,18 +61,23 @@ async function runPass(ctx: OperatorContext, key: string, instance: InstanceObje
   let trusted = false;
   try {
     let status = startStatus;
-    let known: ObservedSession | undefined = trustedSession(ctx, instance, spec, pacing);
-    for (let round = 0; round < MAX_ROUNDS; round++) {
-      const observation = await observeInstance(ctx, run?.instance ?? instance, spec, status, known, (resolved) => {
+    const observeAndPlan = async (session: ObservedSession | undefined) => {
+      const observation = await observeInstance(ctx, run?.instance ?? instance, spec, status, session, (resolved) => {
         provider = resolved;
       });
-      const plan = planInstance(planInputOf(ctx, instance, spec, status, observation));
-      trusted = round === 0 && known !== undefined;
+      return { observation, plan: planInstance(planInputOf(ctx, instance, spec, status, observation)) };
+    };
+    let known: ObservedSession | undefined = trustedSession(ctx, instance, spec, pacing);
+    // Only the first round may plan from the remembered session; later ones look, or were answered.
+    let trusting = known !== undefined;
+    for (let round = 0; round < MAX_ROUNDS; round++) {
+      let { observation, plan } = await observeAndPlan(known);
+      trusted = trusting;
+      trusting = false;
       if (trusted && !onlyFetchesQr(plan)) {
         // The remembered session would lead somewhere else: look for real.
-        known = undefined;
-        round--;
-        continue;
+        trusted = false;
+        ({ observation, plan } = await observeAndPlan(undefined));
       }
       run = { ctx, spec, observation, instance: run?.instance ?? instance };
       try {
@@ -100,13 +105,11 @@ async function runPass(ctx: OperatorContext, key: string, instance: InstanceObje
   }
   const report = reportInstance(reportInputOf(ctx, instance, spec, startStatus, rounds, failure, pacing, provider));
   if (provider) ctx.lookBudget.record(key, provider.key, report.routinePerSecond);
-  const last = rounds.at(-1);
+  const seen = seenAfter(rounds.at(-1), failure, trusted ? pacing.seen : undefined, ctx.clock.now());
   ctx.pacing.set(key, {
     startingLooks: report.startingLooks,
-    ...(report.qrFetched ? { qrFetchedAt: ctx.clock.now(), qrValidForMs: report.qrFetched.validForMs } : pickQr(pacing)),
-    ...(failure || last?.session?.phase !== "ScanQR" || last.plan.steps.some((step) => MUTATING_STEPS.has(step.kind))
-      ? {}
-      : { seen: trusted && pacing.seen ? pacing.seen : { session: last.session, at: ctx.clock.now() } }),
+    ...(report.qrFetched ? { qr: { fetchedAt: ctx.clock.now(), validForMs: report.qrFetched.validForMs } } : pacing.qr ? { qr: pacing.qr } : {}),
+    ...(seen ? { seen } : {}),
   });
   if (failure?.lookAgain) return report.result;
   try {
@@ -128,13 +131,22 @@ const TRUST_SEEN_MS = 60_000;
  * can have changed: same generation, a recent look, a session that was pairing by QR.
  */
 function trustedSession(ctx: OperatorContext, instance: InstanceObject, spec: InstanceSpec, pacing: Pacing): ObservedSession | undefined {
-  const { seen, qrFetchedAt, qrValidForMs } = pacing;
+  const { seen, qr } = pacing;
   const now = ctx.clock.now();
   if (!seen || now - seen.at > TRUST_SEEN_MS || seen.session.phase !== "ScanQR") return undefined;
   if (spec.pairing?.method === "Code" || instance.status?.phase !== "ScanQR") return undefined;
   if (instance.status.observedGeneration !== instance.metadata.generation) return undefined;
-  if (qrFetchedAt === undefined || qrValidForMs === undefined || now < qrRefreshAt(qrFetchedAt, qrValidForMs, ctx.config.qrRefreshInterval)) return undefined;
+  if (!qr || now < qrRefreshAt(qr.fetchedAt, qr.validForMs, ctx.config.qrRefreshInterval)) return undefined;
   return seen.session;
+}
+
+/**
+ * The session the next pass may trust: what a plain look, with nothing changed after it,
+ * found pairing. A pass that trusted the remembered one keeps it, and its age.
+ */
+function seenAfter(last: Round | undefined, failure: Failure | undefined, trustedSeen: Pacing["seen"], now: number): Pacing["seen"] {
+  if (failure || last?.session?.phase !== "ScanQR" || last.plan.steps.some((step) => MUTATING_STEPS.has(step.kind))) return undefined;
+  return trustedSeen ?? { session: last.session, at: now };
 }
 
 function onlyFetchesQr(plan: Plan): boolean {
@@ -174,15 +186,10 @@ function reportInputOf(
     rounds,
     ...(failure ? { failure } : {}),
     now: ctx.clock.now(),
-    look: { pollMs, pairingPollMs: ctx.config.pairingPollInterval, providerEvents: provider?.events !== undefined, stretch },
+    look: { pollMs, pairingPollMs: ctx.config.pairingPollInterval, providerEvents: provider?.events !== undefined, stretch, qrRefreshCap: ctx.config.qrRefreshInterval },
     startingLooks: pacing.startingLooks,
-    qrShown: pacing.qrFetchedAt !== undefined && pacing.qrValidForMs !== undefined ? { fetchedAt: pacing.qrFetchedAt, validForMs: pacing.qrValidForMs } : undefined,
-    qrRefreshCap: ctx.config.qrRefreshInterval,
+    qrShown: pacing.qr,
   };
-}
-
-function pickQr(pacing: { qrFetchedAt?: number; qrValidForMs?: number }): { qrFetchedAt?: number; qrValidForMs?: number } {
-  return pacing.qrFetchedAt !== undefined && pacing.qrValidForMs !== undefined ? { qrFetchedAt: pacing.qrFetchedAt, qrValidForMs: pacing.qrValidForMs } : {};
 }
 
 function publishInstance(

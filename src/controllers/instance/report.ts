@@ -8,7 +8,7 @@ import type { Verdict } from "../conditions.ts";
 import type { ReconcileResult } from "../context.ts";
 import type { Failure } from "../failures.ts";
 import type { StepFact } from "./execute.ts";
-import { nextLookMs, qrLatestAt, qrRefreshAt, qrRefreshPeriodMs, routineLooksPerSecond, type LookInput, type LookSettings } from "./next-look.ts";
+import { nextLookMs, routineLooksPerSecond, type LookInput, type LookSettings, type ShownQr } from "./next-look.ts";
 import { PAIRING_CODE_LIFETIME_MS, type Plan, type PlannedEvent } from "./plan.ts";
 import { qrSecretName, webhookSecretName } from "./secrets.ts";
 
@@ -33,9 +33,8 @@ export interface ReportInput {
   readonly look: LookSettings;
   /** Consecutive earlier passes that found the session starting. */
   readonly startingLooks: number;
-  /** The code shown before this pass: when it was fetched and how long it was said to live. */
-  readonly qrShown: { readonly fetchedAt: number; readonly validForMs: number } | undefined;
-  readonly qrRefreshCap: number | undefined;
+  /** The code shown before this pass. */
+  readonly qrShown: ShownQr | undefined;
 }
 
 export interface InstanceReport {
@@ -75,7 +74,8 @@ export function reportInstance(input: ReportInput): InstanceReport {
   const startingLooks = !failure && last?.requeue === "starting" ? input.startingLooks + 1 : 0;
   const verdict = failure?.verdict ?? last?.verdict ?? { ready: false, stalled: false, reason: "Observing", message: "looking at the provider" };
   const shown = qrFetched ? { fetchedAt: input.now, validForMs: qrFetched.validForMs } : input.qrShown;
-  const look = !failure && last ? lookInputOf(input, last, shown) : undefined;
+  const look: LookInput | undefined =
+    !failure && last ? { requeue: last.requeue, now: input.now, startingLooks: input.startingLooks, ...(shown ? { qr: shown } : {}) } : undefined;
   return {
     status,
     verdict,
@@ -153,22 +153,6 @@ function applyObservation(status: InstanceStatus, phase: Phase, session: Observe
 
 function qrRecord(input: ReportInput, validForMs: number): NonNullable<InstanceStatus["qr"]> {
   return { secretName: qrSecretName(input.name), updatedAt: iso(input.now), expiresAt: iso(input.now + validForMs) };
-}
-
-function lookInputOf(input: ReportInput, last: Plan, shown: ReportInput["qrShown"]): LookInput {
-  const cap = input.qrRefreshCap;
-  return {
-    requeue: last.requeue,
-    now: input.now,
-    startingLooks: input.startingLooks,
-    ...(shown
-      ? {
-          qrRefreshAt: qrRefreshAt(shown.fetchedAt, shown.validForMs, cap),
-          qrRefreshPeriodMs: qrRefreshPeriodMs(shown.validForMs, cap),
-          qrLatestAt: qrLatestAt(shown.fetchedAt, shown.validForMs, cap),
-        }
-      : {}),
-  };
 }
 
 function resultOf(input: ReportInput, last: Plan | undefined, failure: Failure | undefined, look: LookInput | undefined): ReconcileResult {
