@@ -63,7 +63,6 @@ export interface WatchQuery {
 
 export const FIELD_MANAGER = "wa-operator";
 
-
 /** Per-call options: a signal ends the call (and its retries) at once, e.g. at a renew deadline. */
 export interface CallOptions {
   readonly signal?: AbortSignal;
