@@ -113,11 +113,29 @@ export class Metrics {
     collect: () => this.collectProviders(),
   });
 
+  readonly eventsPending: Gauge = new Gauge({
+    name: "wa_operator_events_pending",
+    help: "Kubernetes Events recorded and not yet sent to the API server (they are sent in the background, a few at a time).",
+    registers: [this.registry],
+    collect: (): void => this.eventsPending.set(this.eventSource?.pending ?? 0),
+  });
+  readonly eventsDropped = new Counter({
+    name: "wa_operator_events_dropped_total",
+    help: "Kubernetes Events dropped because too many were waiting to be sent.",
+    registers: [this.registry],
+  });
+
   private readonly phases = new Map<string, string>();
   private statusSource: StatusSource | undefined;
+  private eventSource: { readonly pending: number } | undefined;
 
   constructor() {
     collectDefaultMetrics({ register: this.registry });
+  }
+
+  /** wa_operator_events_pending reads the recorder's backlog when scraped. */
+  readEventsFrom(source: { readonly pending: number }): void {
+    this.eventSource = source;
   }
 
   /** Starts the per-object gauges; until then they have no series. */

@@ -25,6 +25,9 @@ import { LookBudget } from "./controllers/look-budget.ts";
 import { ProviderError } from "./providers/errors.ts";
 import { PROVIDER_MODULES } from "./providers/registry.ts";
 
+/** How long a stopping operator waits for its queued Events to be sent. */
+const EVENT_FLUSH_MS = 5_000;
+
 export interface OperatorOptions {
   readonly kube: KubeClient;
   readonly config: OperatorConfig;
@@ -94,7 +97,13 @@ export class Operator {
       log,
       config,
       clock: options.clock ?? { now: () => Date.now() },
-      events: new EventRecorder({ kube, component: "wa-operator", log, ...(options.host ? { host: options.host } : {}) }),
+      events: new EventRecorder({
+        kube,
+        component: "wa-operator",
+        log,
+        ...(options.host ? { host: options.host } : {}),
+        ...(options.metrics ? { onDrop: () => options.metrics?.eventsDropped.inc() } : {}),
+      }),
       caches: { instances, providers, clusterProviders, secrets: this.secrets },
       secrets: secretReader,
       connections,
@@ -102,6 +111,7 @@ export class Operator {
       lookBudget: new LookBudget(),
       ...(options.metrics ? { observers: { instancePhase: (key: string, phase: string | undefined) => options.metrics?.instancePhase(key, phase) } } : {}),
     };
+    options.metrics?.readEventsFrom(this.context.events);
     options.metrics?.readStatusFrom({
       instances: () => instances.list(),
       providers: () => [
@@ -163,9 +173,12 @@ export class Operator {
     return this.informers.every((informer) => informer.hasSynced);
   }
 
-  /** Stops taking work, finishes what is in flight, and stops the watches. */
+  /** Stops taking work, finishes what is in flight, sends the Events still queued (for a few seconds at most), and stops the watches. */
   async stop(): Promise<void> {
     await Promise.all([this.instanceQueue.shutdown(), this.providerQueue.shutdown()]);
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([this.context.events.flush(), new Promise((resolve) => (timer = setTimeout(resolve, EVENT_FLUSH_MS)))]);
+    clearTimeout(timer);
     await Promise.all(this.informers.map((informer) => informer.stop()));
   }
 

@@ -1,8 +1,9 @@
 /**
- * The one write at the end of a pass, for every kind: the Events that explain it, then
- * the status when it differs from the cached one, patched with the cached resourceVersion
- * (a 409 means our view was behind: the caller looks again). What the server returns is
- * written through to the cache, so the next pass reads its own writes.
+ * The one write at the end of a pass, for every kind: the status when it differs from the
+ * cached one, patched with the cached resourceVersion (a 409 means our view was behind:
+ * the caller looks again), and the Events that explain it, queued for the recorder to send.
+ * What the server returns is written through to the cache, so the next pass reads its own
+ * writes.
  */
 import type { Condition } from "../api/common.ts";
 import { isNotFound, type KubeClient } from "../kube/client.ts";
@@ -45,8 +46,8 @@ export async function publish<S extends StatusOf>(publication: Publication<S>): 
   const { kube, object, type } = publication;
   // Whatever provider text the status carries passes the process-wide redactor first.
   const next = publishableStatus(finalStatus(object, publication.status, publication.verdict, publication.now));
-  // Events first, side by side: whoever sees the new status finds the Events that explain it.
-  await Promise.all(publication.events.map((event) => publication.recorder.record(object, event.type, event.reason, event.message)));
+  // Queued, not awaited: the recorder sends them in the background, in order per object.
+  for (const event of publication.events) publication.recorder.record(object, event.type, event.reason, event.message);
   const patch = mergePatch(object.status ?? {}, next);
   if (patch === undefined) return next;
   try {

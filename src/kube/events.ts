@@ -1,6 +1,11 @@
 /**
  * Kubernetes Events (what `kubectl describe` shows). Repeats of the same reason and
  * message on one object are folded into one Event with a count, as client-go does.
+ *
+ * Recording never waits for the API server, as with client-go's recorder: an Event is
+ * queued with the time it happened and sent in the background, in order per object, a
+ * few at a time. A burst of new instances thus spends the API server on the writes its
+ * passes wait for (finalizers, QR Secrets, status), and its Events follow a moment later.
  */
 import { randomBytes } from "node:crypto";
 import type { Logger } from "pino";
@@ -17,6 +22,21 @@ interface Folded {
 }
 
 const MAX_REMEMBERED = 4096;
+
+/** Events waiting to be sent, at most; beyond this a new one is dropped and logged (client-go keeps 1,000). */
+export const MAX_QUEUED_EVENTS = 4096;
+
+/** Requests sending Events at once: enough to keep up with thousands of new instances, few enough to leave the API server to the passes. */
+export const EVENT_SENDERS = 4;
+
+interface Pending {
+  readonly object: KubeObject;
+  readonly type: EventType;
+  readonly reason: string;
+  readonly message: string;
+  /** When it happened, not when it was sent. */
+  readonly at: string;
+}
 
 /**
  * Event notes are limited to 1024 bytes (NoteLengthLimit in Kubernetes'
@@ -48,9 +68,21 @@ export class EventRecorder {
   private readonly host: string;
   private readonly folded = new Map<string, Folded>();
   private readonly redactor: Redactor;
+  /** Per involved object (by uid), its Events in the order they happened. */
+  private readonly waiting = new Map<string, Pending[]>();
+  /** Objects whose Events can be sent now: not being sent for already. */
+  private readonly ready: string[] = [];
+  private readonly sending = new Set<string>();
+  private queued = 0;
+  private dropped = 0;
+  private senders = 0;
+  private idleWaiters: (() => void)[] = [];
 
-  constructor(options: { kube: KubeClient; component: string; log: Logger; host?: string; redactor?: Redactor }) {
+  private readonly onDrop: (() => void) | undefined;
+
+  constructor(options: { kube: KubeClient; component: string; log: Logger; host?: string; redactor?: Redactor; onDrop?: () => void }) {
     this.kube = options.kube;
+    this.onDrop = options.onDrop;
     this.redactor = options.redactor ?? processRedactor;
     this.component = options.component;
     this.log = options.log;
@@ -58,20 +90,67 @@ export class EventRecorder {
   }
 
   /**
-   * Records an Event; failures are logged, never thrown (an Event is not worth a failed
-   * reconcile). The message is redacted and cut to what the API server keeps.
+   * Queues an Event and returns at once. Sending failures are logged, never thrown (an
+   * Event is not worth a failed reconcile). The message is redacted and cut to what the
+   * API server keeps before it is queued.
    */
-  async record(object: KubeObject, type: EventType, reason: string, text: string): Promise<void> {
-    const message = eventMessage(this.redactor.redact(text));
+  record(object: KubeObject, type: EventType, reason: string, text: string): void {
+    if (this.queued >= MAX_QUEUED_EVENTS) {
+      this.onDrop?.();
+      // Logged on the first drop and every thousandth after, so a stuck API server cannot flood the log.
+      if (this.dropped++ % 1000 === 0) this.log.warn({ reason, dropped: this.dropped }, "too many Events waiting to be sent; dropping new ones");
+      return;
+    }
+    const pending: Pending = { object, type, reason, message: eventMessage(this.redactor.redact(text)), at: new Date().toISOString() };
+    const uid = object.metadata.uid ?? `${object.metadata.namespace}/${object.metadata.name}`;
+    const list = this.waiting.get(uid);
+    if (list) list.push(pending);
+    else {
+      this.waiting.set(uid, [pending]);
+      if (!this.sending.has(uid)) this.ready.push(uid);
+    }
+    this.queued += 1;
+    while (this.senders < EVENT_SENDERS && this.ready.length > 0) {
+      this.senders += 1;
+      void this.send();
+    }
+  }
+
+  /** Events recorded and not yet sent. */
+  get pending(): number {
+    return this.queued;
+  }
+
+  /** Resolves once every Event recorded so far was sent (or given up on). */
+  flush(): Promise<void> {
+    if (this.queued === 0) return Promise.resolve();
+    return new Promise((resolve) => this.idleWaiters.push(resolve));
+  }
+
+  private async send(): Promise<void> {
+    for (let uid = this.ready.shift(); uid !== undefined; uid = this.ready.shift()) {
+      const list = this.waiting.get(uid) as Pending[];
+      const pending = list.shift() as Pending;
+      if (list.length === 0) this.waiting.delete(uid);
+      this.sending.add(uid);
+      await this.deliver(pending);
+      this.sending.delete(uid);
+      this.queued -= 1;
+      if (this.waiting.has(uid)) this.ready.push(uid);
+    }
+    this.senders -= 1;
+    if (this.queued === 0) for (const resolve of this.idleWaiters.splice(0)) resolve();
+  }
+
+  private async deliver({ object, type, reason, message, at }: Pending): Promise<void> {
     const namespace = object.metadata.namespace ?? "default";
     const key = `${object.metadata.uid}|${type}|${reason}|${message}`;
-    const now = new Date().toISOString();
     try {
       const previous = this.folded.get(key);
       if (previous) {
         try {
           previous.count += 1;
-          await this.kube.patch(EVENTS, previous.namespace, previous.name, { count: previous.count, lastTimestamp: now });
+          await this.kube.patch(EVENTS, previous.namespace, previous.name, { count: previous.count, lastTimestamp: at });
           this.touch(key, previous);
           return;
         } catch (error) {
@@ -96,8 +175,8 @@ export class EventRecorder {
         reason,
         message,
         count: 1,
-        firstTimestamp: now,
-        lastTimestamp: now,
+        firstTimestamp: at,
+        lastTimestamp: at,
         source: { component: this.component, ...(this.host ? { host: this.host } : {}) },
         reportingComponent: this.component,
         reportingInstance: this.host || this.component,

@@ -110,4 +110,15 @@ export async function eventsFor(kube: KubeClient, namespace: string, name: strin
   return list.items.filter((event) => event.involvedObject.name === name).map(({ type, reason, message, count }) => ({ type, reason, message, count }));
 }
 
+/**
+ * The reasons of an object's Events once all of `expected` are among them: the operator
+ * sends Events in the background, so they may trail the status they explain.
+ */
+export async function eventReasonsWith(kube: KubeClient, namespace: string, name: string, expected: readonly string[]): Promise<string[]> {
+  return eventually(`Events ${expected.join(", ")} for ${name}`, async () => {
+    const reasons = (await eventsFor(kube, namespace, name)).map((event) => event.reason);
+    return expected.every((reason) => reasons.includes(reason)) ? reasons : undefined;
+  });
+}
+
 export type { ResourceType };

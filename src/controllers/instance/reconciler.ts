@@ -234,7 +234,7 @@ async function finalize(ctx: OperatorContext, instance: InstanceObject, spec: In
       const session = await local.provider.client.observe(local.ref);
       if (session && (session.ownerUid === undefined || session.ownerUid === instance.metadata.uid)) {
         await local.provider.client.remove(local.ref, session.id);
-        await ctx.events.record(instance, "Normal", "Deleted", `deleted the ${local.provider.type} session ${session.id}`);
+        ctx.events.record(instance, "Normal", "Deleted", `deleted the ${local.provider.type} session ${session.id}`);
       }
     } catch (error) {
       // A provider that no longer exists cannot hold a session we could delete.
