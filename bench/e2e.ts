@@ -264,6 +264,8 @@ interface ApplyFigures {
   /** CPU this process (driver, watches, emulator) used meanwhile. */
   readonly benchmarkCpuSeconds: number;
   readonly loadAverage: { start: string; end: string };
+  /** When the worker had sent everything the phase asked of it (the operator's Events trail its writes), from the start. */
+  readonly settledSeconds?: number;
 }
 
 interface Measured {
@@ -271,16 +273,21 @@ interface Measured {
   readonly providerCalls: Map<string, number>;
 }
 
-/** Counts what happens on the API server and at the provider while `work` runs. */
-async function measure<T>(setup: Setup, work: () => Promise<T>): Promise<{ result: T } & Measured> {
+/**
+ * Counts what happens at the provider while `work` runs, and on the API server until the
+ * worker has also sent what trails the work (`settle`: the operator's queued Events).
+ */
+async function measure<T>(setup: Setup, work: () => Promise<T>, settle?: () => Promise<void>): Promise<{ result: T } & Measured> {
   const before = apiserverRequests(await setup.driver.metrics());
   const sentBefore = new Map(setup.driver.sent);
   const callsBefore = setup.waha.calls.length;
   const result = await work();
+  const providerCalls = providerCallCounts(setup.waha, callsBefore);
+  await settle?.();
   const after = apiserverRequests(await setup.driver.metrics());
   const bySelf = difference(setup.driver.sent, sentBefore);
   const requests = filterTally(difference(difference(after, before), bySelf), OPERATOR_RESOURCES);
-  return { result, requests, providerCalls: providerCallCounts(setup.waha, callsBefore) };
+  return { result, requests, providerCalls };
 }
 
 /** Provider calls since `from`, by the emulator's route template ("GET /api/sessions/{session}"). */
@@ -297,19 +304,30 @@ function providerCallCounts(waha: WahaEmulator, from: number): Map<string, numbe
 
 async function applyPhase(
   setup: Setup,
-  options: { namespace: string; names: readonly string[]; view: NamespaceView; worker: { sample(): ProcessSample } },
+  options: { namespace: string; names: readonly string[]; view: NamespaceView; worker: { sample(): ProcessSample; settle?(): Promise<void> } },
 ): Promise<ApplyFigures> {
   const load = loadAverage();
   const cpuBefore = options.worker.sample().cpuSeconds;
   const ownCpuBefore = process.cpuUsage();
   let start = 0;
-  const measured = await measure(setup, async () => {
-    start = Date.now();
-    const waiting = options.view.waitUntil(options.names, inScanQrWithCode, start + PHASE_TIMEOUT_MS);
-    const sentAt = await createInstances(setup.driver, options.namespace, options.names);
-    const applied = Date.now();
-    return { sentAt, applied, ...(await waiting), end: Date.now() };
-  });
+  let settledAt: number | undefined;
+  const settle = options.worker.settle?.bind(options.worker);
+  const measured = await measure(
+    setup,
+    async () => {
+      start = Date.now();
+      const waiting = options.view.waitUntil(options.names, inScanQrWithCode, start + PHASE_TIMEOUT_MS);
+      const sentAt = await createInstances(setup.driver, options.namespace, options.names);
+      const applied = Date.now();
+      return { sentAt, applied, ...(await waiting), end: Date.now() };
+    },
+    settle
+      ? async () => {
+          await settle();
+          settledAt = Date.now();
+        }
+      : undefined,
+  );
   const { sentAt, applied, reachedAt, complete, end } = measured.result;
   const sinceStart = [...reachedAt.values()].map((t) => (t - start) / 1000);
   const latencies = [...reachedAt].map(([name, t]) => (t - (sentAt.get(name) ?? start)) / 1000);
@@ -331,6 +349,7 @@ async function applyPhase(
     workerCpuSeconds: workerAfter.cpuSeconds - cpuBefore,
     workerAfter,
     loadAverage: { start: load, end: loadAverage() },
+    ...(settledAt !== undefined ? { settledSeconds: (settledAt - start) / 1000 } : {}),
   };
 }
 
@@ -470,7 +489,8 @@ function workerCell(figures: ApplyFigures | undefined): string {
 function applyCell(figures: ApplyFigures | undefined): string {
   if (!figures) return "—";
   const reached = figures.complete ? "" : `; TIMED OUT: ${figures.reached}/${figures.n} reached (${JSON.stringify(figures.phasesAtEnd)})`;
-  return `${secs(figures.seconds)} (first after ${secs(figures.firstSeconds)}, half after ${secs(figures.medianSeconds)}; the creates took ${secs(figures.applySeconds)})${reached}`;
+  const settled = figures.settledSeconds !== undefined ? `; its Events all sent after ${secs(figures.settledSeconds)}` : "";
+  return `${secs(figures.seconds)} (first after ${secs(figures.firstSeconds)}, half after ${secs(figures.medianSeconds)}; the creates took ${secs(figures.applySeconds)}${settled})${reached}`;
 }
 
 function report(results: Results): string {
@@ -524,7 +544,7 @@ function report(results: Results): string {
   if (burst) {
     rows.push([
       `apply → QR Secret, burst of ${burst.n} (${N} Connected alongside): p50 / p99 / max`,
-      `${secs(burst.latency.p50)} / ${secs(burst.latency.p99)} / ${secs(burst.latency.max)}${burst.complete ? "" : `; TIMED OUT: ${burst.reached}/${burst.n}`}`,
+      `${secs(burst.latency.p50)} / ${secs(burst.latency.p99)} / ${secs(burst.latency.max)}${burst.settledSeconds !== undefined ? ` (its Events all sent after ${secs(burst.settledSeconds)})` : ""}${burst.complete ? "" : `; TIMED OUT: ${burst.reached}/${burst.n}`}`,
       "—",
     ]);
   }

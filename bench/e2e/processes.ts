@@ -87,6 +87,22 @@ export class OperatorProcess {
     return sampleProcess(this.pid);
   }
 
+  /**
+   * Resolves once the operator has sent the Events it queued (its wa_operator_events_pending
+   * gauge reads 0): they trail the writes a pass waits for, and count in the phase's requests.
+   */
+  async settle(timeoutMs = 60_000): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const text = await (await fetch(`${this.url}/metrics`)).text();
+      const pending = /^wa_operator_events_pending (\S+)$/m.exec(text)?.[1];
+      if (pending === undefined) throw new Error("the operator's /metrics has no wa_operator_events_pending");
+      if (Number(pending) === 0) return;
+      if (Date.now() > deadline) throw new Error(`the operator still had ${pending} Events to send after ${timeoutMs / 1000} s`);
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+  }
+
   /** SIGTERM (it finishes in-flight work), SIGKILL after 15 s. */
   stop(): Promise<void> {
     return terminate(this.child, this.#exited);
