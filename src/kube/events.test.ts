@@ -2,7 +2,15 @@ import { describe, expect, it } from "vitest";
 import { createLogger } from "../logger.ts";
 import { Redactor } from "../redaction.ts";
 import type { KubeClient } from "./client.ts";
-import { EVENT_SENDERS, EventRecorder, eventMessage, MAX_EVENT_MESSAGE_BYTES, MAX_QUEUED_EVENTS } from "./events.ts";
+import {
+  EventRecorder,
+  eventMessage,
+  EVENTS_PER_SENDER,
+  MAX_EVENT_MESSAGE_BYTES,
+  MAX_EVENT_SENDERS,
+  MAX_QUEUED_EVENTS,
+  MIN_EVENT_SENDERS,
+} from "./events.ts";
 
 const KEY = "echoed-api-key-0123456789";
 
@@ -70,7 +78,7 @@ function gatedKube() {
     for (const resolve of gates.splice(0)) resolve();
     await new Promise((resolve) => setImmediate(resolve));
   };
-  return { kube, sent, answerAll, mostInFlight: () => mostInFlight };
+  return { kube, sent, answerAll, mostInFlight: () => mostInFlight, inFlight: () => inFlight };
 }
 
 const objectNamed = (name: string) => ({ ...object, metadata: { ...object.metadata, name, uid: `uid-${name}` } });
@@ -110,16 +118,32 @@ describe("EventRecorder sends in the background", () => {
     expect([...stamps].sort((a, b) => a - b)).toEqual(stamps);
   });
 
-  it(`keeps at most ${EVENT_SENDERS} requests in flight, however many objects have Events waiting`, async () => {
+  it(`keeps ${MIN_EVENT_SENDERS} requests in flight for a few Events waiting`, async () => {
     const { kube, sent, answerAll, mostInFlight } = gatedKube();
     const recorder = new EventRecorder({ kube, component: "test", log: createLogger("silent") });
     for (let i = 0; i < 20; i++) recorder.record(objectNamed(`line-${i}`), "Normal", "Created", "creating");
-    expect(sent).toHaveLength(EVENT_SENDERS);
+    expect(sent).toHaveLength(MIN_EVENT_SENDERS);
     const flushing = recorder.flush();
     while (recorder.pending > 0) await answerAll();
     await flushing;
     expect(sent).toHaveLength(20);
-    expect(mostInFlight()).toBe(EVENT_SENDERS);
+    expect(mostInFlight()).toBe(MIN_EVENT_SENDERS);
+  });
+
+  it(`adds a request in flight per ${EVENTS_PER_SENDER} Events waiting, up to ${MAX_EVENT_SENDERS}, and drops back as they go`, async () => {
+    const { kube, sent, answerAll, inFlight } = gatedKube();
+    const recorder = new EventRecorder({ kube, component: "test", log: createLogger("silent") });
+    for (let i = 0; i < 10 * EVENTS_PER_SENDER; i++) recorder.record(objectNamed(`line-${i}`), "Normal", "Created", "creating");
+    expect(inFlight()).toBe(10);
+    for (let i = 0; i < 100 * EVENTS_PER_SENDER; i++) recorder.record(objectNamed(`more-${i}`), "Normal", "Created", "creating");
+    expect(inFlight()).toBe(Math.min(MAX_EVENT_SENDERS, Math.ceil(MAX_QUEUED_EVENTS / EVENTS_PER_SENDER)));
+    const flushing = recorder.flush();
+    while (recorder.pending > 2 * EVENTS_PER_SENDER) await answerAll();
+    await answerAll();
+    expect(inFlight()).toBeLessThanOrEqual(MIN_EVENT_SENDERS);
+    while (recorder.pending > 0) await answerAll();
+    await flushing;
+    expect(sent).toHaveLength(MAX_QUEUED_EVENTS);
   });
 
   it("still folds a repeat into the first Event's count", async () => {

@@ -26,11 +26,27 @@ const MAX_REMEMBERED = 4096;
 /** Events waiting to be sent, at most; beyond this a new one is dropped and logged (client-go keeps 1,000). */
 export const MAX_QUEUED_EVENTS = 4096;
 
-/** Requests sending Events at once: enough to keep up with thousands of new instances, few enough to leave the API server to the passes. */
-export const EVENT_SENDERS = 4;
+/**
+ * Requests sending Events at once: a few, so a burst of passes keeps the API server for the
+ * writes it waits on, and one more per EVENTS_PER_SENDER waiting, so thousands of new
+ * instances at once do not leave their Events minutes behind (or dropped).
+ */
+export const MIN_EVENT_SENDERS = 4;
+export const MAX_EVENT_SENDERS = 32;
+export const EVENTS_PER_SENDER = 64;
+
+/** The parts of the object an Event names (holding the whole object would keep it in memory). */
+interface Involved {
+  readonly apiVersion?: string;
+  readonly kind?: string;
+  readonly name: string;
+  readonly namespace?: string;
+  readonly uid?: string;
+  readonly resourceVersion?: string;
+}
 
 interface Pending {
-  readonly object: KubeObject;
+  readonly object: Involved;
   readonly type: EventType;
   readonly reason: string;
   readonly message: string;
@@ -101,7 +117,9 @@ export class EventRecorder {
       if (this.dropped++ % 1000 === 0) this.log.warn({ reason, dropped: this.dropped }, "too many Events waiting to be sent; dropping new ones");
       return;
     }
-    const pending: Pending = { object, type, reason, message: eventMessage(this.redactor.redact(text)), at: new Date().toISOString() };
+    const { apiVersion, kind, metadata } = object;
+    const involved: Involved = { apiVersion, kind, name: metadata.name, namespace: metadata.namespace, uid: metadata.uid, resourceVersion: metadata.resourceVersion };
+    const pending: Pending = { object: involved, type, reason, message: eventMessage(this.redactor.redact(text)), at: new Date().toISOString() };
     const uid = object.metadata.uid ?? `${object.metadata.namespace}/${object.metadata.name}`;
     const list = this.waiting.get(uid);
     if (list) list.push(pending);
@@ -110,7 +128,15 @@ export class EventRecorder {
       if (!this.sending.has(uid)) this.ready.push(uid);
     }
     this.queued += 1;
-    while (this.senders < EVENT_SENDERS && this.ready.length > 0) {
+    this.startSenders();
+  }
+
+  private senderLimit(): number {
+    return Math.min(MAX_EVENT_SENDERS, Math.max(MIN_EVENT_SENDERS, Math.ceil(this.queued / EVENTS_PER_SENDER)));
+  }
+
+  private startSenders(): void {
+    while (this.senders < this.senderLimit() && this.ready.length > 0) {
       this.senders += 1;
       void this.send();
     }
@@ -127,8 +153,11 @@ export class EventRecorder {
     return new Promise((resolve) => this.idleWaiters.push(resolve));
   }
 
+  /** Sends one object's next Event after another; stops when none is ready or the backlog no longer needs this sender. */
   private async send(): Promise<void> {
-    for (let uid = this.ready.shift(); uid !== undefined; uid = this.ready.shift()) {
+    while (this.senders <= this.senderLimit()) {
+      const uid = this.ready.shift();
+      if (uid === undefined) break;
       const list = this.waiting.get(uid) as Pending[];
       const pending = list.shift() as Pending;
       if (list.length === 0) this.waiting.delete(uid);
@@ -136,15 +165,18 @@ export class EventRecorder {
       await this.deliver(pending);
       this.sending.delete(uid);
       this.queued -= 1;
-      if (this.waiting.has(uid)) this.ready.push(uid);
+      if (this.waiting.has(uid)) {
+        this.ready.push(uid);
+        this.startSenders();
+      }
     }
     this.senders -= 1;
     if (this.queued === 0) for (const resolve of this.idleWaiters.splice(0)) resolve();
   }
 
   private async deliver({ object, type, reason, message, at }: Pending): Promise<void> {
-    const namespace = object.metadata.namespace ?? "default";
-    const key = `${object.metadata.uid}|${type}|${reason}|${message}`;
+    const namespace = object.namespace ?? "default";
+    const key = `${object.uid}|${type}|${reason}|${message}`;
     try {
       const previous = this.folded.get(key);
       if (previous) {
@@ -158,19 +190,12 @@ export class EventRecorder {
           this.folded.delete(key);
         }
       }
-      const name = `${object.metadata.name}.${randomBytes(8).toString("hex")}`;
+      const name = `${object.name}.${randomBytes(8).toString("hex")}`;
       await this.kube.create(EVENTS, namespace, {
         apiVersion: "v1",
         kind: "Event",
         metadata: { name, namespace },
-        involvedObject: {
-          apiVersion: object.apiVersion,
-          kind: object.kind,
-          name: object.metadata.name,
-          namespace: object.metadata.namespace,
-          uid: object.metadata.uid,
-          resourceVersion: object.metadata.resourceVersion,
-        },
+        involvedObject: object,
         type,
         reason,
         message,
