@@ -21,6 +21,7 @@ import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSyn
 import os from "node:os";
 import path from "node:path";
 import { parseArgs } from "node:util";
+import { parse } from "yaml";
 import { resolveBinDir, startControlPlane, type ControlPlane } from "../hack/control-plane/cluster.ts";
 import { matchTemplate } from "../test/emulators/shared/http.ts";
 import { WahaEmulator } from "../test/emulators/waha/emulator.ts";
@@ -139,12 +140,43 @@ const OPERATOR_RESOURCES = (kind: RequestKind) =>
 
 interface Setup {
   readonly cp: ControlPlane;
+  /** The install's ServiceAccount with a bound token: what the operator and the bare loop run as. */
+  readonly workerKubeconfig: string;
   readonly driver: BenchKube;
   readonly waha: WahaEmulator;
   readonly kubectl: (args: string[]) => string;
 }
 
 const DIR_PREFIX = "wa-bench-e2e-";
+
+/**
+ * The operator (and the bare loop) run as a Pod of the install would: the ServiceAccount and
+ * RBAC of manifests/, with a bound token, so the API server authenticates and authorizes
+ * them as in a cluster (a token, cached once verified; not an admin client certificate,
+ * whose chain it verifies on every request).
+ */
+function serviceAccountKubeconfig(dir: string, adminKubeconfig: string, kubectl: (args: string[]) => string): string {
+  const files = ["namespace", "service-account", "cluster-role", "leader-election-role"].flatMap((name) => ["-f", `manifests/${name}.yaml`]);
+  kubectl(["apply", "-n", OPERATOR_NAMESPACE, ...files]);
+  const token = kubectl(["create", "token", SERVICE_ACCOUNT, "-n", OPERATOR_NAMESPACE, "--duration=12h"]).trim();
+  const admin = parse(readFileSync(adminKubeconfig, "utf8")) as { clusters: { cluster: { server: string; "certificate-authority-data": string } }[] };
+  const cluster = admin.clusters[0]?.cluster;
+  if (!cluster) throw new Error(`${adminKubeconfig}: no cluster`);
+  const file = path.join(dir, "wa-operator.kubeconfig");
+  const config = {
+    apiVersion: "v1",
+    kind: "Config",
+    clusters: [{ name: "bench", cluster }],
+    users: [{ name: SERVICE_ACCOUNT, user: { token } }],
+    contexts: [{ name: SERVICE_ACCOUNT, context: { cluster: "bench", user: SERVICE_ACCOUNT, namespace: OPERATOR_NAMESPACE } }],
+    "current-context": SERVICE_ACCOUNT,
+  };
+  writeFileSync(file, JSON.stringify(config), { mode: 0o600 });
+  return file;
+}
+
+const OPERATOR_NAMESPACE = "wa-operator-system";
+const SERVICE_ACCOUNT = "wa-operator";
 
 /** Removes the control-plane dirs of earlier runs that were killed before they could (their owner is gone). */
 function sweepOrphanedDirs(): void {
@@ -171,6 +203,7 @@ async function setUp(): Promise<Setup> {
     execFileSync(path.join(binDir, "kubectl"), args, { cwd: REPO, encoding: "utf8", env: { ...process.env, KUBECONFIG: cp.kubeconfigPath } });
   kubectl(["apply", "-f", "crds"]);
   kubectl(["wait", "--for=condition=Established", "--timeout=60s", "-f", "crds"]);
+  const workerKubeconfig = serviceAccountKubeconfig(dir, cp.kubeconfigPath, kubectl);
 
   const driver = new BenchKube(cp.kubeconfigPath, { maxSockets: APPLY_CONCURRENCY + 8 });
   cleanups.push(() => driver.close());
@@ -204,7 +237,7 @@ async function setUp(): Promise<Setup> {
       },
     });
   }
-  return { cp, driver, waha, kubectl };
+  return { cp, workerKubeconfig, driver, waha, kubectl };
 }
 
 async function waitForProvidersReady(driver: BenchKube): Promise<void> {
@@ -366,7 +399,7 @@ async function bareLoopPhase(setup: Setup): Promise<BareFigures> {
   const view = new NamespaceView(NS.bare);
   await view.start(setup.driver, (error) => say(`watch failed: ${String(error)}`));
   const loop = await BareLoopProcess.start({
-    kubeconfig: setup.cp.kubeconfigPath,
+    kubeconfig: setup.workerKubeconfig,
     namespace: NS.bare,
     wahaUrl: setup.waha.url,
     apiKey: API_KEY,
@@ -551,7 +584,7 @@ function report(results: Results): string {
   const notes = [
     `${os.cpus().length} CPUs (${os.cpus()[0]?.model ?? "?"}), Node ${process.version}, ${controlPlaneVersions}; git ${gitDescribe()}.`,
     `WAHA emulator (test/emulators/waha) in the benchmark process: start delay ${EMULATOR_START_DELAY_MS} ms, QR pairing, codes valid 60 s then 20 s (series not exhausted), no webhooks.`,
-    `Provider: pollInterval ${POLL_INTERVAL_S}s, rateLimit 10000/s; operator: separate process, compiled as for the image, CONCURRENCY ${CONCURRENCY}, leader election off, LOG_LEVEL ${flags["log-level"]}; bare loop: separate process, ${CONCURRENCY} workers, draws each QR PNG as the operator does.`,
+    `Provider: pollInterval ${POLL_INTERVAL_S}s, rateLimit 10000/s; operator: separate process, compiled as for the image, CONCURRENCY ${CONCURRENCY}, leader election off, LOG_LEVEL ${flags["log-level"]}; bare loop: separate process, ${CONCURRENCY} workers, draws each QR PNG as the operator does; both run as the install's ServiceAccount (manifests/) with a bound token.`,
     `Applying: concurrent creates, ${APPLY_CONCURRENCY} in flight, the same in every phase; times run from the first create.`,
     "API-server requests: apiserver_request_total before/after each phase (its labels carry no user or user agent, so no identity filter), " +
       "for the operator's resources (wa-operator.io kinds, secrets, events), minus the requests this benchmark's own client sent; " +
@@ -588,7 +621,7 @@ async function main(): Promise<void> {
   say("compiling and starting the operator");
   const operator = await OperatorProcess.start({
     entry: buildOperator(),
-    kubeconfig: setup.cp.kubeconfigPath,
+    kubeconfig: setup.workerKubeconfig,
     namespaces: [NS.operator, NS.burst],
     concurrency: CONCURRENCY,
     logFile: path.join(REPO, ".local", "bench-e2e-operator.log"),

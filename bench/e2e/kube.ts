@@ -12,7 +12,7 @@ import { addTo, requestKindOf, type RequestTally } from "./figures.ts";
 
 interface Kubeconfig {
   clusters: { name: string; cluster: { server: string; "certificate-authority-data": string } }[];
-  users: { name: string; user: { "client-certificate-data": string; "client-key-data": string } }[];
+  users: { name: string; user: { "client-certificate-data"?: string; "client-key-data"?: string; token?: string } }[];
 }
 
 export class KubeApiError extends Error {
@@ -41,8 +41,10 @@ export class BenchKube {
   /** Every request this client sent, as kube-apiserver counts it. */
   readonly sent: RequestTally = new Map();
   readonly server: URL;
-  readonly #tls: { ca: Buffer; cert: Buffer; key: Buffer };
+  readonly #tls: { ca: Buffer; cert?: Buffer; key?: Buffer };
   readonly #agent: https.Agent;
+  /** The Authorization header of a bearer-token user (a ServiceAccount's); none for a client certificate. */
+  readonly #auth: Record<string, string>;
 
   constructor(kubeconfigPath: string, options: { maxSockets?: number } = {}) {
     const config = parse(readFileSync(kubeconfigPath, "utf8")) as Kubeconfig;
@@ -51,7 +53,10 @@ export class BenchKube {
     if (!cluster || !user) throw new Error(`${kubeconfigPath}: no cluster or user`);
     const b64 = (text: string) => Buffer.from(text, "base64");
     this.server = new URL(cluster.server);
-    this.#tls = { ca: b64(cluster["certificate-authority-data"]), cert: b64(user["client-certificate-data"]), key: b64(user["client-key-data"]) };
+    const cert = user["client-certificate-data"];
+    const key = user["client-key-data"];
+    this.#tls = { ca: b64(cluster["certificate-authority-data"]), ...(cert && key ? { cert: b64(cert), key: b64(key) } : {}) };
+    this.#auth = user.token ? { Authorization: `Bearer ${user.token}` } : {};
     this.#agent = new https.Agent({ keepAlive: true, maxSockets: options.maxSockets ?? 32, ...this.#tls });
   }
 
@@ -149,7 +154,7 @@ export class BenchKube {
       }
     };
     // Its own connection: a watch holds it for as long as it runs.
-    const req = https.request(url, { method: "GET", ...this.#tls, agent: false, headers: { Accept: "application/json" } }, (res) => {
+    const req = https.request(url, { method: "GET", ...this.#tls, agent: false, headers: { Accept: "application/json", ...this.#auth } }, (res) => {
       let buffer = "";
       res.setEncoding("utf8");
       res.on("data", (chunk: string) => {
@@ -179,7 +184,7 @@ export class BenchKube {
   #send(method: string, path: string, body?: unknown, contentType = "application/json"): Promise<{ status: number; text: string }> {
     const url = new URL(path, this.server);
     const payload = body === undefined ? undefined : Buffer.from(JSON.stringify(body));
-    const headers: Record<string, string> = { Accept: "application/json" };
+    const headers: Record<string, string> = { Accept: "application/json", ...this.#auth };
     if (payload) {
       headers["Content-Type"] = contentType;
       headers["Content-Length"] = String(payload.length);
