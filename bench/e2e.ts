@@ -590,7 +590,8 @@ function report(results: Results): string {
       "for the operator's resources (wa-operator.io kinds, secrets, events), minus the requests this benchmark's own client sent; " +
       "WATCH left out (counted when a watch ends)." +
       (results.bare ? ` Check on the bare loop: it sent ${results.bare.sentByLoop}, the API server counted ${total(results.bare.requests)} after subtracting the benchmark's own` : "") +
-      "; any excess is the control plane's garbage collector GETting owners its informer has not seen yet (a Secret with an owner reference created right after its instance), in both columns alike.",
+      "; any excess is the control plane's garbage collector GETting owners its informer has not seen yet (a Secret with an owner reference created right after its instance), in both columns alike. " +
+      "Every GET of whatsappinstances is the garbage collector's, the idle ones included: the ServiceAccount the operator runs as may not get them (only list and watch).",
     `Load average (1/5/15 min) at the start → end: ${[results.bare?.loadAverage.start, results.operator?.loadAverage.start].find(Boolean) ?? "?"} → ${loadAverage()} on ${os.cpus().length} CPUs.`,
   ];
   return `${markdownTable(["what", "wa-operator", "bare loop"], rows)}\n\n${notes.map((note) => `- ${note}`).join("\n")}`;
