@@ -21,6 +21,9 @@ export interface StatusSource {
 const conditionOf = (conditions: readonly Condition[] | undefined, type: string) => conditions?.find((condition) => condition.type === type);
 const epochSeconds = (iso: string | undefined) => (iso ? Date.parse(iso) / 1000 : Number.NaN);
 
+/** From a millisecond to a minute: a key taken at once, and one waiting behind a burst. */
+const QUEUE_BUCKETS = [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60];
+
 export class Metrics {
   readonly registry = new Registry();
   readonly reconcileTotal = new Counter({
@@ -64,6 +67,20 @@ export class Metrics {
     name: "workqueue_retries_total",
     help: "Total number of retries handled by the work queue.",
     labelNames: ["name"] as const,
+    registers: [this.registry],
+  });
+  readonly workqueueQueueDuration = new Histogram({
+    name: "workqueue_queue_duration_seconds",
+    help: "How long in seconds an item stays in the work queue before being taken.",
+    labelNames: ["name"] as const,
+    buckets: QUEUE_BUCKETS,
+    registers: [this.registry],
+  });
+  readonly workqueueWorkDuration = new Histogram({
+    name: "workqueue_work_duration_seconds",
+    help: "How long in seconds processing an item from the work queue takes.",
+    labelNames: ["name"] as const,
+    buckets: QUEUE_BUCKETS,
     registers: [this.registry],
   });
   readonly leader = new Gauge({

@@ -20,7 +20,7 @@ import { CLUSTER_PROVIDERS, INSTANCES, keyOf, PROVIDERS, SECRETS, type KubeObjec
 import type { Metrics } from "./metrics.ts";
 import { Informer, type InformerEvent } from "./runtime/informer.ts";
 import { MultiInformer } from "./runtime/multi-informer.ts";
-import { WorkQueue } from "./runtime/work-queue.ts";
+import { WorkQueue, type WorkQueueOptions } from "./runtime/work-queue.ts";
 import { LookBudget } from "./controllers/look-budget.ts";
 import { ProviderError } from "./providers/errors.ts";
 import { PROVIDER_MODULES } from "./providers/registry.ts";
@@ -323,12 +323,14 @@ function metadataChanged(before: KubeObject, after: KubeObject): boolean {
   );
 }
 
-function queueMetrics(metrics: Metrics | undefined, name: string): { onDepth?: (depth: number) => void; onAdd?: () => void; onRetry?: () => void } {
+function queueMetrics(metrics: Metrics | undefined, name: string): Pick<WorkQueueOptions, "onDepth" | "onAdd" | "onRetry" | "onTaken" | "onDone"> {
   if (!metrics) return {};
   return {
     onDepth: (depth) => metrics.workqueueDepth.set({ name }, depth),
     onAdd: () => metrics.workqueueAdds.inc({ name }),
     onRetry: () => metrics.workqueueRetries.inc({ name }),
+    onTaken: (seconds) => metrics.workqueueQueueDuration.observe({ name }, seconds),
+    onDone: (seconds) => metrics.workqueueWorkDuration.observe({ name }, seconds),
   };
 }
 

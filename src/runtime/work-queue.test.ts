@@ -17,6 +17,28 @@ describe("WorkQueue", () => {
     expect(seen).toEqual(["ns/a", "ns/b"]);
   });
 
+  it("tells how long each key waited from its first add and how long its handler ran", async () => {
+    const taken: number[] = [];
+    const done: number[] = [];
+    const queue = new WorkQueue({ concurrency: 1, onTaken: (seconds) => taken.push(seconds), onDone: (seconds) => done.push(seconds) });
+    queue.add("ns/a");
+    queue.add("ns/b");
+    await tick(30);
+    // Adding a waiting key again does not restart its clock.
+    queue.add("ns/b");
+    queue.start(async (key) => {
+      if (key === "ns/a") await tick(30);
+    });
+    await queue.whenIdle();
+    await queue.shutdown();
+    expect(taken).toHaveLength(2);
+    expect(done).toHaveLength(2);
+    // b waited behind a's run as well as before the workers started.
+    expect(taken[1]).toBeGreaterThanOrEqual((taken[0] ?? 0) + 0.025);
+    expect(done[0]).toBeGreaterThanOrEqual(0.025);
+    expect(done[1]).toBeLessThan(done[0] ?? 0);
+  });
+
   it("never runs one key twice at once, and runs it again if it was added meanwhile", async () => {
     const queue = new WorkQueue({ concurrency: 4 });
     let running = 0;

@@ -22,6 +22,10 @@ export interface WorkQueueOptions {
   /** Called for every add and every retry (metrics). */
   readonly onAdd?: () => void;
   readonly onRetry?: () => void;
+  /** Called when a worker takes a key: how long it waited since it was queued, in seconds (metrics). */
+  readonly onTaken?: (waitedSeconds: number) => void;
+  /** Called when the handler for a key has finished: how long it ran, in seconds (metrics). */
+  readonly onDone?: (workedSeconds: number) => void;
   /**
    * Called when a handler rejects. The worker lives on and the key is retried with its
    * backoff, so one bug cannot take a worker (or, repeated, all of them) out for good.
@@ -32,12 +36,14 @@ export interface WorkQueueOptions {
 export type WorkHandler = (key: string) => Promise<void>;
 
 export class WorkQueue {
-  private readonly options: Required<Omit<WorkQueueOptions, "onDepth" | "onAdd" | "onRetry" | "onError">> &
-    Pick<WorkQueueOptions, "onDepth" | "onAdd" | "onRetry" | "onError">;
+  private readonly options: Required<Omit<WorkQueueOptions, "onDepth" | "onAdd" | "onRetry" | "onError" | "onTaken" | "onDone">> &
+    Pick<WorkQueueOptions, "onDepth" | "onAdd" | "onRetry" | "onError" | "onTaken" | "onDone">;
   private readonly urgent: string[] = [];
   private readonly routine: string[] = [];
   /** Queued keys and their lane. */
   private readonly queued = new Map<string, Priority>();
+  /** When each key waiting (queued, or dirty while processed) was first asked for. */
+  private readonly askedAt = new Map<string, number>();
   private readonly processing = new Set<string>();
   /** Keys added while being processed: they go back on the queue when done. */
   private readonly dirty = new Set<string>();
@@ -63,6 +69,7 @@ export class WorkQueue {
   add(key: string, priority: Priority = "urgent"): void {
     if (this.shuttingDown) return;
     this.options.onAdd?.();
+    if (!this.askedAt.has(key)) this.askedAt.set(key, performance.now());
     if (this.processing.has(key)) {
       this.dirty.add(key);
       return;
@@ -167,6 +174,9 @@ export class WorkQueue {
       this.queued.delete(key);
       this.options.onDepth?.(this.queued.size);
       this.processing.add(key);
+      const takenAt = performance.now();
+      this.options.onTaken?.((takenAt - (this.askedAt.get(key) ?? takenAt)) / 1000);
+      this.askedAt.delete(key);
       let failed = false;
       try {
         await handler(key);
@@ -174,6 +184,7 @@ export class WorkQueue {
         failed = true;
         this.options.onError?.(key, error);
       } finally {
+        this.options.onDone?.((performance.now() - takenAt) / 1000);
         this.processing.delete(key);
         if (this.dirty.delete(key)) this.add(key);
         if (failed) this.addRateLimited(key);

@@ -158,6 +158,9 @@ describe("metrics", () => {
     expect(value("controller_runtime_reconcile_time_seconds_count", { controller: "whatsappinstance" })).toBeGreaterThan(0);
     expect(samples.some((sample) => sample.name === "workqueue_depth" && sample.labels["name"] === "whatsappinstance")).toBe(true);
     expect(value("workqueue_adds_total", { name: "whatsappinstance" })).toBeGreaterThan(0);
+    expect(value("workqueue_queue_duration_seconds_count", { name: "whatsappinstance" })).toBeGreaterThan(0);
+    expect(value("workqueue_work_duration_seconds_count", { name: "whatsappinstance" })).toBeGreaterThan(0);
+    expect(samples.some((sample) => sample.name === "wa_operator_events_pending")).toBe(true);
     expect(value("controller_runtime_max_concurrent_reconciles", { controller: "whatsappinstance" })).toBe(32);
     expect(value("wa_operator_provider_requests_total", { provider: "waha", code: "200" })).toBeGreaterThan(0);
     expect(value("wa_operator_provider_requests_total", { provider: "waha", code: "201" })).toBeGreaterThan(0);
