@@ -69,20 +69,8 @@ export class Metrics {
     labelNames: ["name"] as const,
     registers: [this.registry],
   });
-  readonly workqueueQueueDuration = new Histogram({
-    name: "workqueue_queue_duration_seconds",
-    help: "How long in seconds an item stays in the work queue before being taken.",
-    labelNames: ["name"] as const,
-    buckets: QUEUE_BUCKETS,
-    registers: [this.registry],
-  });
-  readonly workqueueWorkDuration = new Histogram({
-    name: "workqueue_work_duration_seconds",
-    help: "How long in seconds processing an item from the work queue takes.",
-    labelNames: ["name"] as const,
-    buckets: QUEUE_BUCKETS,
-    registers: [this.registry],
-  });
+  readonly workqueueQueueDuration = this.queueHistogram("workqueue_queue_duration_seconds", "How long in seconds an item stays in the work queue before being taken.");
+  readonly workqueueWorkDuration = this.queueHistogram("workqueue_work_duration_seconds", "How long in seconds processing an item from the work queue takes.");
   readonly leader = new Gauge({
     name: "leader_election_master_status",
     help: "1 while this replica holds the leader Lease, else 0.",
@@ -148,6 +136,11 @@ export class Metrics {
 
   constructor() {
     collectDefaultMetrics({ register: this.registry });
+  }
+
+  /** A work-queue histogram by queue name, from a millisecond to a minute. */
+  private queueHistogram(name: string, help: string): Histogram<"name"> {
+    return new Histogram({ name, help, labelNames: ["name"] as const, buckets: QUEUE_BUCKETS, registers: [this.registry] });
   }
 
   /** wa_operator_events_pending reads the recorder's backlog when scraped. */
