@@ -32,6 +32,7 @@ import {
   describeCounts,
   difference,
   filterTally,
+  busiestSecond,
   fixed,
   isWrite,
   markdownTable,
@@ -431,6 +432,8 @@ interface IdleFigures {
   readonly readsPerSecond: number;
   readonly providerCalls: Map<string, number>;
   readonly providerCallsPerInstancePerPoll: number;
+  /** The most provider calls in one second of the window: N / pollInterval when the polls are spread evenly. */
+  readonly busiestSecond: number;
   readonly cpuPercent: number;
   readonly rss: { start: number; end: number; peak: number; samples: number[] };
   readonly notConnectedAtEnd: number;
@@ -464,8 +467,11 @@ async function connectAndIdlePhase(
   const load = loadAverage();
   const first = operator.sample();
   const rssSamples = [first.rssBytes];
+  const callsBefore = setup.waha.calls.length;
+  let idleStart = 0;
   const measured = await measure(setup, async () => {
     const start = Date.now();
+    idleStart = start;
     const end = start + IDLE_S * 1000;
     while (Date.now() < end) {
       await sleep(Math.min(10_000, end - Date.now()));
@@ -489,6 +495,10 @@ async function connectAndIdlePhase(
       readsPerSecond: reads / seconds,
       providerCalls: measured.providerCalls,
       providerCallsPerInstancePerPoll: calls / names.length / (seconds / POLL_INTERVAL_S),
+      busiestSecond: busiestSecond(
+        setup.waha.calls.slice(callsBefore).map((call) => call.at),
+        idleStart,
+      ),
       cpuPercent: ((last.cpuSeconds - first.cpuSeconds) / seconds) * 100,
       rss: { start: first.rssBytes, end: last.rssBytes, peak: last.peakRssBytes, samples: rssSamples },
       notConnectedAtEnd: names.filter((name) => view.view(name).phase !== "Connected").length,
@@ -567,6 +577,11 @@ function report(results: Results): string {
       [
         `idle: provider calls per instance per poll interval (${POLL_INTERVAL_S} s)`,
         `${fixed(idle.providerCallsPerInstancePerPoll)} (${describeCounts(idle.providerCalls, idle.seconds)} per s)`,
+        "—",
+      ],
+      [
+        "idle: provider calls in the busiest second (all spread evenly would be N / poll interval)",
+        `${idle.busiestSecond} (${fixed(idle.instances / POLL_INTERVAL_S)})`,
         "—",
       ],
       ["idle: operator CPU", `${fixed(idle.cpuPercent)} % of a core`, "—"],

@@ -198,6 +198,16 @@ function rank(verb: string): number {
 }
 
 /** Nearest-rank percentile (p in 0..100) of unsorted values; NaN when there are none. */
+/** The most events (millisecond times) in any one second from `from`: polls that come in waves show here. */
+export function busiestSecond(times: readonly number[], from: number): number {
+  const perSecond = new Map<number, number>();
+  for (const time of times) {
+    const second = Math.floor((time - from) / 1000);
+    perSecond.set(second, (perSecond.get(second) ?? 0) + 1);
+  }
+  return Math.max(0, ...perSecond.values());
+}
+
 export function percentile(values: readonly number[], p: number): number {
   if (values.length === 0) return Number.NaN;
   const sorted = [...values].sort((a, b) => a - b);

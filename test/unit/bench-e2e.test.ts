@@ -5,6 +5,7 @@
 import { describe, expect, it } from "vitest";
 import {
   addTo,
+  busiestSecond,
   apiserverRequests,
   describeByResource,
   describeByVerb,
@@ -123,5 +124,13 @@ describe("describing the figures", () => {
 
   it("writes a markdown table, escaping | in cells", () => {
     expect(markdownTable(["a", "b"], [["1", "x|y"]])).toBe("| a | b |\n| --- | --- |\n| 1 | x\\|y |");
+  });
+});
+
+describe("busiestSecond", () => {
+  it("counts the calls of the fullest whole second from the start", () => {
+    expect(busiestSecond([], 0)).toBe(0);
+    expect(busiestSecond([100, 900, 1_000, 1_100, 1_999, 2_500], 0)).toBe(3);
+    expect(busiestSecond([1_500, 1_600, 2_400], 1_000)).toBe(2);
   });
 });
