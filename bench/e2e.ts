@@ -176,6 +176,9 @@ function serviceAccountKubeconfig(dir: string, adminKubeconfig: string, kubectl:
   return file;
 }
 
+/** kube-controller-manager's garbage collector resyncs its resources this often (its Sync period), plus margin. */
+const GC_REDISCOVERY_MS = 35_000;
+
 const OPERATOR_NAMESPACE = "wa-operator-system";
 const SERVICE_ACCOUNT = "wa-operator";
 
@@ -204,6 +207,7 @@ async function setUp(): Promise<Setup> {
     execFileSync(path.join(binDir, "kubectl"), args, { cwd: REPO, encoding: "utf8", env: { ...process.env, KUBECONFIG: cp.kubeconfigPath } });
   kubectl(["apply", "-f", "crds"]);
   kubectl(["wait", "--for=condition=Established", "--timeout=60s", "-f", "crds"]);
+  const crdsEstablishedAt = Date.now();
   const workerKubeconfig = serviceAccountKubeconfig(dir, cp.kubeconfigPath, kubectl);
 
   const driver = new BenchKube(cp.kubeconfigPath, { maxSockets: APPLY_CONCURRENCY + 8 });
@@ -237,6 +241,15 @@ async function setUp(): Promise<Setup> {
         rateLimit: { requestsPerSecond: 10_000, burst: 10_000 },
       },
     });
+  }
+  // kube-controller-manager's garbage collector rediscovers resources every 30 s. An owner
+  // reference to a kind it does not watch yet is checked with a GET per dependent, thousands
+  // of them here, through the whole run. In a cluster the CRDs are there long before the
+  // instances: wait for the rediscovery, as they would have.
+  const gcRediscovery = crdsEstablishedAt + GC_REDISCOVERY_MS - Date.now();
+  if (gcRediscovery > 0) {
+    say(`waiting ${Math.ceil(gcRediscovery / 1000)} s for the garbage collector to watch the new kinds`);
+    await sleep(gcRediscovery);
   }
   return { cp, workerKubeconfig, driver, waha, kubectl };
 }
