@@ -29,10 +29,11 @@ export const MAX_QUEUED_EVENTS = 4096;
 /**
  * Requests sending Events at once: a few, so a burst of passes keeps the API server for the
  * writes it waits on, and one more per EVENTS_PER_SENDER waiting, so thousands of new
- * instances at once do not leave their Events minutes behind (or dropped).
+ * instances at once do not leave their Events minutes behind (or dropped). At most a
+ * quarter of the API client's 32 connections, so Events never queue a pass's writes.
  */
 export const MIN_EVENT_SENDERS = 4;
-export const MAX_EVENT_SENDERS = 32;
+export const MAX_EVENT_SENDERS = 8;
 export const EVENTS_PER_SENDER = 64;
 
 /** The parts of the object an Event names (holding the whole object would keep it in memory). */
