@@ -133,8 +133,8 @@ describe("EventRecorder sends in the background", () => {
   it(`adds a request in flight per ${EVENTS_PER_SENDER} Events waiting, up to ${MAX_EVENT_SENDERS}, and drops back as they go`, async () => {
     const { kube, sent, answerAll, inFlight } = gatedKube();
     const recorder = new EventRecorder({ kube, component: "test", log: createLogger("silent") });
-    for (let i = 0; i < 10 * EVENTS_PER_SENDER; i++) recorder.record(objectNamed(`line-${i}`), "Normal", "Created", "creating");
-    expect(inFlight()).toBe(10);
+    for (let i = 0; i < 6 * EVENTS_PER_SENDER; i++) recorder.record(objectNamed(`line-${i}`), "Normal", "Created", "creating");
+    expect(inFlight()).toBe(Math.min(MAX_EVENT_SENDERS, 6));
     for (let i = 0; i < 100 * EVENTS_PER_SENDER; i++) recorder.record(objectNamed(`more-${i}`), "Normal", "Created", "creating");
     expect(inFlight()).toBe(Math.min(MAX_EVENT_SENDERS, Math.ceil(MAX_QUEUED_EVENTS / EVENTS_PER_SENDER)));
     const flushing = recorder.flush();
