@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { nextLookMs, qrLatestAt, qrRefreshAt, routineLooksPerSecond, slotOf, type LookInput, type LookSettings } from "./next-look.ts";
+import { nextLookMs, qrLatestAt, qrRefreshAt, routineLooksPerSecond, type LookInput, type LookSettings } from "./next-look.ts";
 
 const NOW = 1_000_000;
 const settings: LookSettings = { pollMs: 30_000, pairingPollMs: 2_000, providerEvents: false };
@@ -33,13 +33,6 @@ describe("when to look again", () => {
       6_000,
     ],
     ["a follow-up look after acting is never spread", look({ requeue: "acted" }), { ...settings, stretch: 10 }, 1_000],
-    // NOW is 1,000,000 ms: 10 s into a 30 s interval.
-    ["a settled instance waits for its slot of the interval", look({ slot: 0.5 }), settings, 5_000],
-    ["on its slot, one whole interval", look({ slot: 1 / 3 }), settings, 30_000],
-    ["a look 200 ms late is not carried on: the next slot is 200 ms nearer", look({ slot: 0.98 / 3 }), settings, 29_800],
-    ["a slot less than a tenth of the interval away is skipped", look({ slot: 11 / 30 }), settings, 31_000],
-    ["spread 4×, the slot is of four poll intervals", look({ slot: 0.5 }), { ...settings, stretch: 4 }, 20_000],
-    ["a slot is only for settled looks", look({ requeue: "starting", slot: 0.5 }), settings, 1_000],
   ])("%s", (_name, input, lookSettings, expected) => {
     expect(nextLookMs(input, lookSettings)).toBe(expected);
   });
@@ -51,15 +44,6 @@ describe("when to look again", () => {
     ["a follow-up is no routine", look({ requeue: "acted" }), settings, 0],
   ])("routine cost: %s", (_name, input, lookSettings, expected) => {
     expect(routineLooksPerSecond(input, lookSettings)).toBeCloseTo(expected, 9);
-  });
-
-  it("gives uids slots spread evenly over the interval, the same for the same uid", () => {
-    const slots = Array.from({ length: 2_000 }, (_, i) => slotOf(`3f0c${i.toString(16).padStart(4, "0")}-5d1e-4b7a-9c2e-8a41d2f06b${(i * 7) % 100}`));
-    expect(slots.every((slot) => slot >= 0 && slot < 1)).toBe(true);
-    const tenths = Array.from({ length: 10 }, (_, tenth) => slots.filter((slot) => Math.floor(slot * 10) === tenth).length);
-    expect(Math.min(...tenths)).toBeGreaterThan(150);
-    expect(Math.max(...tenths)).toBeLessThan(250);
-    expect(slotOf("uid-line")).toBe(slotOf("uid-line"));
   });
 
   it("refreshes a code after a quarter of its documented life, or the cap", () => {

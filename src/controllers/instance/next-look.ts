@@ -33,11 +33,6 @@ export interface LookInput {
   readonly qr?: ShownQr;
   /** Consecutive looks that found the session still starting (0 on the first). */
   readonly startingLooks: number;
-  /**
-   * Where in each poll interval this instance's settled looks fall, 0 ≤ slot < 1 (slotOf its
-   * uid). Without it a settled instance waits one interval from now.
-   */
-  readonly slot?: number;
 }
 
 /** The first look at a booting session comes after this, doubling up to the pairing poll. */
@@ -49,7 +44,6 @@ export function nextLookMs(input: LookInput, settings: LookSettings): number {
   if (requeue === "acted") return Math.min(settings.pairingPollMs, FIRST_STARTING_LOOK_MS);
   const usual = usualLookMs(input, settings);
   const spread = usual * Math.max(1, settings.stretch ?? 1);
-  if (requeue === "poll" && input.slot !== undefined) return untilSlot(input.now, spread, input.slot);
   if (requeue !== "pairing" || !input.qr) return spread;
   return Math.min(spread, Math.max(usual, qrLatestAt(input.qr.fetchedAt, input.qr.validForMs, settings.qrRefreshCap) - input.now));
 }
@@ -106,27 +100,4 @@ export function qrRefreshPeriodMs(validForMs: number, maxAgeMs: number | undefin
 /** The latest a code fetched at `fetchedAt` is replaced, however far looks are spread: by half its life. */
 export function qrLatestAt(fetchedAt: number, validForMs: number, maxAgeMs: number | undefined): number {
   return fetchedAt + Math.max(qrRefreshPeriodMs(validForMs, maxAgeMs), validForMs / 2);
-}
-
-/**
- * The wait until the instance's own slot of the interval comes round: instances that settled
- * together (a burst of scans, a new leader's first passes) spread over the interval after
- * one look instead of polling together for ever. A look on its slot waits one interval;
- * a slot less than a tenth of the interval away is skipped for the next one, so a look
- * that ran a little early is not followed by another at once.
- */
-function untilSlot(now: number, intervalMs: number, slot: number): number {
-  const offset = slot * intervalMs;
-  const wait = Math.round(Math.ceil((now - offset) / intervalMs) * intervalMs + offset - now);
-  return wait < intervalMs / 10 ? wait + intervalMs : wait;
-}
-
-/** A uid's slot in [0, 1): FNV-1a, so it is the same on every replica and every restart. */
-export function slotOf(uid: string): number {
-  let hash = 0x811c9dc5;
-  for (let i = 0; i < uid.length; i++) {
-    hash ^= uid.charCodeAt(i);
-    hash = Math.imul(hash, 0x01000193);
-  }
-  return (hash >>> 0) / 2 ** 32;
 }

@@ -8,7 +8,7 @@ import type { Verdict } from "../conditions.ts";
 import type { ReconcileResult } from "../context.ts";
 import type { Failure } from "../failures.ts";
 import type { StepFact } from "./execute.ts";
-import { nextLookMs, routineLooksPerSecond, slotOf, type LookInput, type LookSettings, type ShownQr } from "./next-look.ts";
+import { nextLookMs, routineLooksPerSecond, type LookInput, type LookSettings, type ShownQr } from "./next-look.ts";
 import { PAIRING_CODE_LIFETIME_MS, type Plan, type PlannedEvent } from "./plan.ts";
 import { qrSecretName, webhookSecretName } from "./secrets.ts";
 
@@ -75,9 +75,7 @@ export function reportInstance(input: ReportInput): InstanceReport {
   const verdict = failure?.verdict ?? last?.verdict ?? { ready: false, stalled: false, reason: "Observing", message: "looking at the provider" };
   const shown = qrFetched ? { fetchedAt: input.now, validForMs: qrFetched.validForMs } : input.qrShown;
   const look: LookInput | undefined =
-    !failure && last
-      ? { requeue: last.requeue, now: input.now, startingLooks: input.startingLooks, slot: slotOf(input.uid), ...(shown ? { qr: shown } : {}) }
-      : undefined;
+    !failure && last ? { requeue: last.requeue, now: input.now, startingLooks: input.startingLooks, ...(shown ? { qr: shown } : {}) } : undefined;
   return {
     status,
     verdict,
