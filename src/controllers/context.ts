@@ -48,6 +48,12 @@ export interface Pacing {
   qr?: ShownQr;
   /** The session as a plain look last found it, and when: a pairing look may trust it for a while. */
   seen?: { readonly session: ObservedSession; readonly at: number };
+  /**
+   * The uid whose provider session a deletion already removed: a pass that still finds our
+   * finalizer (a conflict, or the DELETED event not come yet) takes it off without removing
+   * the session again.
+   */
+  cleanedUp?: string;
 }
 
 export interface Clock {

@@ -55,10 +55,12 @@ class RecordingKube {
   readonly requests: Request[] = [];
   private version = 100;
   failNext: KubeError | undefined;
+  /** When set, failNext waits for a request to this resource (an Event sent meanwhile does not take it). */
+  failNextOn: string | undefined;
 
   private answer<T>(request: Request, object: T): T {
     this.requests.push(request);
-    if (this.failNext) {
+    if (this.failNext && (this.failNextOn === undefined || request.resource === this.failNextOn)) {
       const error = this.failNext;
       this.failNext = undefined;
       throw error;
@@ -410,6 +412,31 @@ describe("one pass of the instance reconciler", () => {
     h.kube.failNext = new KubeError(409, "Conflict", "the object has been modified");
     const result = await h.pass();
     expect(result).toEqual({ requeueAfterMs: 500 });
+  });
+
+  it("a deletion whose finalizer removal meets a conflict removes the session once, then takes the finalizer off", async () => {
+    const h = harness();
+    h.apply();
+    await h.pass();
+    const current = h.ctx.caches.instances.get("ns/line") as InstanceObject;
+    const deleting = { ...current, metadata: { ...current.metadata, deletionTimestamp: "2026-12-01T10:01:00Z" } };
+    h.kube.objects.set("ns/line", deleting);
+    h.ctx.caches.instances.remember(deleting);
+    h.reset();
+    h.kube.failNext = new KubeError(409, "Conflict", "the object has been modified");
+    h.kube.failNextOn = "whatsappinstances";
+    await h.pass();
+    expect(h.provider.calls).toEqual(["observe", "remove"]);
+    expect(h.ctx.caches.instances.get("ns/line")?.metadata.finalizers).toContain(FINALIZER);
+    h.reset();
+    await h.pass();
+    expect(h.provider.calls).toEqual([]);
+    expect(writesOf(h.kube)).toEqual(["PATCH whatsappinstances line"]);
+    // The object written without our finalizer is not cached (it is going); a pass before
+    // its DELETED event still sees the finalizer, and does not remove the session again.
+    h.reset();
+    await h.pass();
+    expect(h.provider.calls).toEqual([]);
   });
 
   it("adds the finalizer before any provider call", async () => {

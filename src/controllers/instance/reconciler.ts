@@ -218,7 +218,9 @@ function publishInstance(
 /** Deletion: remove the provider session unless Orphan, then let the object go. */
 async function finalize(ctx: OperatorContext, instance: InstanceObject, spec: InstanceSpec, log: Logger): Promise<ReconcileResult> {
   if (!instance.metadata.finalizers?.includes(FINALIZER)) return {};
-  if (spec.deletionPolicy === "Delete") {
+  const key = `${instance.metadata.namespace}/${instance.metadata.name}`;
+  const pacing = ctx.pacing.get(key);
+  if (spec.deletionPolicy === "Delete" && pacing?.cleanedUp !== instance.metadata.uid) {
     try {
       const local = await observeLocal(ctx, instance, spec, instance.status ?? {}).catch(async (error: unknown) => {
         // Cleanup needs only what identifies the session: a missing webhook or PIN Secret must not block it.
@@ -236,6 +238,7 @@ async function finalize(ctx: OperatorContext, instance: InstanceObject, spec: In
         await local.provider.client.remove(local.ref, session.id);
         ctx.events.record(instance, "Normal", "Deleted", `deleted the ${local.provider.type} session ${session.id}`);
       }
+      ctx.pacing.set(key, { ...(pacing ?? { startingLooks: 0 }), cleanedUp: instance.metadata.uid as string });
     } catch (error) {
       // A provider that no longer exists cannot hold a session we could delete.
       if (!(error instanceof ProviderResolutionError && error.reason === "ProviderNotFound")) {
@@ -247,12 +250,15 @@ async function finalize(ctx: OperatorContext, instance: InstanceObject, spec: In
       }
     }
   }
+  // The pacing (and its cleanedUp) is dropped when the instance leaves the cache. Until then
+  // the cache can still show our finalizer: after a conflict, or because an object written
+  // without finalizers is not cached (informer remember()) and its DELETED event is on its way.
+  // A pass meanwhile takes the finalizer off again without removing the session again.
   await patchFinalizers(
     ctx,
     instance,
     (instance.metadata.finalizers ?? []).filter((finalizer) => finalizer !== FINALIZER),
   );
-  ctx.pacing.delete(`${instance.metadata.namespace}/${instance.metadata.name}`);
   return {};
 }
 
