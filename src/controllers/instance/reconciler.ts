@@ -40,7 +40,7 @@ export async function reconcileInstance(ctx: OperatorContext, key: string): Prom
     return {};
   }
   const spec = parsed.data;
-  if (instance.metadata.deletionTimestamp) return finalize(ctx, instance, spec, log);
+  if (instance.metadata.deletionTimestamp) return finalize(ctx, key, instance, spec, log);
   if (!instance.metadata.finalizers?.includes(FINALIZER)) {
     // Before the first provider call, so a deletion can never skip the cleanup.
     const written = await patchFinalizers(ctx, instance, [...(instance.metadata.finalizers ?? []), FINALIZER]);
@@ -216,9 +216,8 @@ function publishInstance(
 }
 
 /** Deletion: remove the provider session unless Orphan, then let the object go. */
-async function finalize(ctx: OperatorContext, instance: InstanceObject, spec: InstanceSpec, log: Logger): Promise<ReconcileResult> {
+async function finalize(ctx: OperatorContext, key: string, instance: InstanceObject, spec: InstanceSpec, log: Logger): Promise<ReconcileResult> {
   if (!instance.metadata.finalizers?.includes(FINALIZER)) return {};
-  const key = `${instance.metadata.namespace}/${instance.metadata.name}`;
   const pacing = ctx.pacing.get(key);
   if (spec.deletionPolicy === "Delete" && pacing?.cleanedUp !== instance.metadata.uid) {
     try {
