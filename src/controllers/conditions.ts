@@ -19,6 +19,12 @@ export const STALLED_REASONS = {
   SessionOwnedElsewhere: "SessionOwnedElsewhere",
   RegistrationBlocked: "RegistrationBlocked",
   SessionNotFound: "SessionNotFound",
+  /** A ClusterWhatsAppProvider whose allowedNamespaces does not let the instance's namespace in. */
+  ProviderNotAllowed: "ProviderNotAllowed",
+  /** spec.adopt on a ClusterWhatsAppProvider whose adoption is Disabled. */
+  AdoptionDisabled: "AdoptionDisabled",
+  /** Another WhatsAppInstance already claims the same provider session, phone number or device. */
+  SessionClaimed: "SessionClaimed",
 } as const;
 export type StalledReason = (typeof STALLED_REASONS)[keyof typeof STALLED_REASONS];
 
@@ -90,12 +96,15 @@ export function applyVerdict(existing: readonly Condition[] | undefined, verdict
 }
 
 /**
- * A status as it may be written: every string in it (condition messages above all, which
- * carry provider text) through the process-wide redactor. The report path of each
- * reconciler passes the status it is about to patch through here.
+ * A status as it may be written: its free text (condition messages, which carry provider
+ * text) through the redactor, with the credentials of the object's own namespace and the
+ * operator's. Enums, names and timestamps are never rewritten: a value a tenant stored in
+ * a Secret must not be able to turn a phase into something the CRD refuses.
  */
-export function publishableStatus<T extends object>(status: T): T {
-  return redactor.redactDeep(status);
+export function publishableStatus<T extends { conditions?: readonly Condition[] | undefined }>(status: T, namespace: string | undefined): T {
+  if (!status.conditions?.length) return status;
+  const conditions = status.conditions.map((condition) => ({ ...condition, message: redactor.redact(condition.message, namespace) }));
+  return { ...status, conditions };
 }
 
 function truncate(message: string): string {

@@ -44,8 +44,8 @@ export function finalStatus<S extends StatusOf>(object: KubeObject & { status?: 
 /** Returns the status now in force. */
 export async function publish<S extends StatusOf>(publication: Publication<S>): Promise<S> {
   const { kube, object, type } = publication;
-  // Whatever provider text the status carries passes the process-wide redactor first.
-  const next = publishableStatus(finalStatus(object, publication.status, publication.verdict, publication.now));
+  // The free text of the status (provider messages) passes the redactor first, with its namespace's credentials.
+  const next = publishableStatus(finalStatus(object, publication.status, publication.verdict, publication.now), object.metadata.namespace);
   // Queued, not awaited: the recorder sends them in the background, in order per object.
   for (const event of publication.events) publication.recorder.record(object, event.type, event.reason, event.message);
   const patch = mergePatch(object.status ?? {}, next);

@@ -120,7 +120,7 @@ export class EventRecorder {
     }
     const { apiVersion, kind, metadata } = object;
     const involved: Involved = { apiVersion, kind, name: metadata.name, namespace: metadata.namespace, uid: metadata.uid, resourceVersion: metadata.resourceVersion };
-    const pending: Pending = { object: involved, type, reason, message: eventMessage(this.redactor.redact(text)), at: new Date().toISOString() };
+    const pending: Pending = { object: involved, type, reason, message: eventMessage(this.redactor.redact(text, metadata.namespace)), at: new Date().toISOString() };
     const uid = object.metadata.uid ?? `${object.metadata.namespace}/${object.metadata.name}`;
     const list = this.waiting.get(uid);
     if (list) list.push(pending);

@@ -27,13 +27,15 @@ export function requiredSecretValue(secret: SecretObject | undefined, namespace:
 /**
  * A credential from a Secret's data, decoded and trimmed, or undefined when absent. Every
  * credential the operator reads passes here, so the process-wide redactor learns it
- * before any text that could carry it leaves the process.
+ * before any text that could carry it leaves the process: in the scope of the namespace
+ * whose objects it serves (the Secret's own by default; the operator's, hidden everywhere,
+ * for what a cluster-scoped provider uses on behalf of every namespace).
  */
-export function secretValue(secret: SecretObject | undefined, key: string): string | undefined {
+export function secretValue(secret: SecretObject | undefined, key: string, scope: string | undefined = secret?.metadata.namespace): string | undefined {
   const encoded = secret?.data?.[key];
   if (encoded === undefined) return undefined;
   const value = Buffer.from(encoded, "base64").toString("utf8").trim();
-  redactor.remember(value);
+  redactor.in(scope).remember(value);
   return value;
 }
 
