@@ -20,6 +20,8 @@ const input: PlanInput = {
   capabilities: wahaCapabilities,
   session: { id: "ns__support-line", phase: "Connected", providerState: "WORKING", ownerUid: "uid", phoneNumber: "5511999998888", webhookInSync: true },
   quota: { allowed: true, message: "" },
+  adoption: "Allowed",
+  ownership: { proof: "recorded", adoptable: true, canClaim: true },
   qrSecretFilled: false,
   webhookSecret: "current",
   failureBackoff: { baseMs: 60_000, maxMs: 1_800_000 },

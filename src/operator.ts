@@ -16,7 +16,7 @@ import type { KubeClient } from "./kube/client.ts";
 import { EventRecorder } from "./kube/events.ts";
 import { SecretReader, slimSecret, type SlimSecret } from "./kube/secret-cache.ts";
 import type { SecretObject } from "./kube/secrets.ts";
-import { CLUSTER_PROVIDERS, INSTANCES, keyOf, PROVIDERS, SECRETS, type KubeObject, type ResourceType } from "./kube/resources.ts";
+import { CLUSTER_PROVIDERS, INSTANCES, keyOf, NAMESPACES, PROVIDERS, SECRETS, type KubeObject, type ResourceType } from "./kube/resources.ts";
 import type { Metrics } from "./metrics.ts";
 import { Informer, type InformerEvent } from "./runtime/informer.ts";
 import { MultiInformer } from "./runtime/multi-informer.ts";
@@ -81,6 +81,8 @@ export class Operator {
     const providers = namespaced<ProviderObject>(PROVIDERS);
     const clusterProviders = new MultiInformer<ProviderObject>([new Informer<ProviderObject>({ kube, type: CLUSTER_PROVIDERS, log, resyncMs: config.resync })]);
     this.secrets = namespaced<SlimSecret>(SECRETS, slimSecret(keepSecretData) as (object: KubeObject) => KubeObject);
+    // Only names and labels: what a ClusterWhatsAppProvider's allowedNamespaces selector reads.
+    const namespaces = new Informer<KubeObject>({ kube, type: NAMESPACES, log, resyncMs: 0, transform: namespaceLabelsOnly });
     const secretReader = new SecretReader({ kube, cache: this.secrets });
     const connections = new ProviderConnections({
       secrets: secretReader,
@@ -90,6 +92,10 @@ export class Operator {
       ...(options.mayWrite ? { mayWrite: options.mayWrite } : {}),
       lookup: (ref) =>
         ref.kind === CLUSTER_PROVIDER_KIND ? clusterProviders.get(ref.name) : providers.get(`${ref.namespace}/${ref.name}`),
+      namespaceLabels: (namespace) => {
+        const object = namespaces.get(namespace);
+        return object ? (object.metadata.labels ?? {}) : undefined;
+      },
       ...(options.metrics ? { observe: (provider: string, code: string) => options.metrics?.providerRequests.inc({ provider, code }) } : {}),
     });
     this.context = {
@@ -127,7 +133,8 @@ export class Operator {
     providers.on((event) => this.onProvider(PROVIDER_KIND, event));
     clusterProviders.on((event) => this.onProvider(CLUSTER_PROVIDER_KIND, event));
     this.secrets.on((event) => this.onSecret(event));
-    this.informers = [instances, providers, clusterProviders, this.secrets];
+    namespaces.on((event) => this.onNamespace(event));
+    this.informers = [instances, providers, clusterProviders, this.secrets, namespaces];
   }
 
   private readonly informers: readonly { start(): void; stop(): Promise<void>; readonly synced: Promise<void>; readonly hasSynced: boolean }[];
@@ -270,6 +277,18 @@ export class Operator {
     for (const instance of instancesUsing(this.context, providerKey(ref))) this.instanceQueue.add(keyOf(instance));
   }
 
+  /** A namespace's labels changed: which cluster providers let it in may have too. */
+  private onNamespace(event: InformerEvent<KubeObject>): void {
+    if (event.type === "resync" || event.type === "deleted") return;
+    if (event.type === "updated" && JSON.stringify(event.old?.metadata.labels ?? {}) === JSON.stringify(event.object.metadata.labels ?? {})) return;
+    const namespace = event.object.metadata.name;
+    for (const instance of this.context.caches.instances.list()) {
+      if (instance.metadata.namespace !== namespace) continue;
+      const spec = instanceSpecSchema.safeParse(instance.spec);
+      if (spec.success && spec.data.providerRef.kind === CLUSTER_PROVIDER_KIND) this.instanceQueue.add(keyOf(instance));
+    }
+  }
+
   /** A referenced Secret changed: re-check the providers and instances that read it. */
   private onSecret(event: InformerEvent<SlimSecret>): void {
     if (event.type === "resync") return;
@@ -310,6 +329,11 @@ export class Operator {
       if (secretsNamedBy(instance).includes(name)) this.instanceQueue.add(keyOf(instance));
     }
   }
+}
+
+function namespaceLabelsOnly(object: KubeObject): KubeObject {
+  const { name, uid, resourceVersion, labels } = object.metadata;
+  return { metadata: { name, ...(uid ? { uid } : {}), ...(resourceVersion ? { resourceVersion } : {}), ...(labels ? { labels } : {}) } };
 }
 
 function metadataChanged(before: KubeObject, after: KubeObject): boolean {

@@ -37,9 +37,59 @@ export const rateLimit = z
 /** Faster polling than 5s spends a provider's budget on one idle instance; slower than a day shows nothing. */
 export const POLL_INTERVAL_BOUNDS = { min: "5s", max: "24h" } as const;
 
-function providerSpec(credentials: z.ZodType) {
+/** A label selector, as metav1.LabelSelector. */
+const labelSelector = z
+  .object({
+    matchLabels: z.record(z.string().max(63), z.string().max(63)).optional().describe("Labels the namespace must carry, each with this value."),
+    matchExpressions: z
+      .array(
+        z.object({
+          key: z.string().min(1).max(317).describe("The label key."),
+          operator: z.enum(["In", "NotIn", "Exists", "DoesNotExist"]).describe("How the key's value is matched: In, NotIn, Exists or DoesNotExist."),
+          values: z.array(z.string().max(63)).max(64).optional().describe("The values for In and NotIn; empty for Exists and DoesNotExist."),
+        }),
+      )
+      .max(16)
+      .optional()
+      .describe("Requirements on the namespace's labels; all must hold."),
+  })
+  .describe("A label selector over namespaces (matchLabels and matchExpressions, all of which must hold).");
+
+export type LabelSelector = z.output<typeof labelSelector>;
+
+/** Which namespaces may use a ClusterWhatsAppProvider; absent means none. */
+export const allowedNamespaces = z
+  .object({
+    from: z.enum(["All", "Selector"]).describe("All: every namespace. Selector: the namespaces whose labels match selector."),
+    selector: labelSelector.optional(),
+  })
+  .meta({
+    description:
+      "Which namespaces' WhatsAppInstances may use this provider. Absent means none: an instance naming it is Stalled with reason ProviderNotAllowed. {from: All} lets every namespace in; {from: Selector, selector: {...}} the namespaces whose labels match.",
+    "x-kubernetes-validations": [
+      { rule: "self.from != 'Selector' || has(self.selector)", message: "from: Selector needs a selector", fieldPath: ".selector" },
+      { rule: "self.from != 'All' || !has(self.selector)", message: "from: All takes no selector", fieldPath: ".selector" },
+    ],
+  });
+
+export const ADOPTION_POLICIES = ["Allowed", "Disabled"] as const;
+export type AdoptionPolicy = (typeof ADOPTION_POLICIES)[number];
+
+/** The fields only the cluster kind has: who may use it, and whether existing sessions may be taken over. */
+const clusterOnly = {
+  allowedNamespaces: allowedNamespaces.optional(),
+  adoption: z
+    .enum(ADOPTION_POLICIES)
+    .default("Disabled")
+    .describe(
+      "Whether a WhatsAppInstance may take over (spec.adopt) a session that already exists at this shared gateway. Disabled (the default): such an instance is Stalled with reason AdoptionDisabled, so no namespace can reach a session it did not create.",
+    ),
+} as const;
+
+function providerSpec<Extra extends z.ZodRawShape>(credentials: z.ZodType, extra: Extra) {
   return z
     .object({
+      ...extra,
       type: providerType,
       url: httpUrl(
         "Base URL of the gateway's HTTP API, e.g. http://waha.waha.svc:3000. Optional for cloud_api, which defaults to https://graph.facebook.com.",
@@ -96,9 +146,11 @@ const CREDENTIALS =
 
 export const providerSpecSchema = providerSpec(
   secretKeySelector(`Secret holding ${CREDENTIALS} Optional for whapi, whose keys are per instance.`, "api-key"),
+  {},
 );
 export const clusterProviderSpecSchema = providerSpec(
   namespacedSecretKeySelector(`Secret, with its namespace, holding ${CREDENTIALS} Optional for whapi.`, "api-key"),
+  clusterOnly,
 );
 
 export const providerStatusSchema = z

@@ -28,8 +28,7 @@ export function describeFailure(error: unknown, who: string, now: number): Failu
     return { verdict: { ready: false, stalled: false, reason: "Conflict", message: "the object changed meanwhile; looking again" }, lookAgain: true };
   }
   if (error instanceof ProviderResolutionError) {
-    const reason =
-      error.reason === "ProviderNotFound" ? STALLED_REASONS.ProviderNotFound : error.reason === "SecretNotFound" ? STALLED_REASONS.SecretNotFound : "InvalidSpec";
+    const reason = error.reason === "InvalidSpec" ? "InvalidSpec" : STALLED_REASONS[error.reason];
     return { verdict: { ready: false, stalled: true, reason, message: error.message }, waitForChange: true };
   }
   if (error instanceof MissingSecretError) {

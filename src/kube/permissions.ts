@@ -14,7 +14,7 @@
  * Not covered: the kubectl-whatsapp plugin (src/cli/kubectl-whatsapp.ts, src/plugin/),
  * which runs with its user's own credentials.
  */
-import { CLUSTER_PROVIDERS, EVENTS, INSTANCES, LEASES, PROVIDERS, SECRETS, type ResourceType } from "./resources.ts";
+import { CLUSTER_PROVIDERS, EVENTS, INSTANCES, LEASES, NAMESPACES, PROVIDERS, SECRETS, type ResourceType } from "./resources.ts";
 
 export const VERBS = ["get", "list", "watch", "create", "update", "patch", "delete"] as const;
 export type Verb = (typeof VERBS)[number];
@@ -82,6 +82,12 @@ export const REQUIRED_PERMISSIONS: readonly Permission[] = [
     verbs: ["get", "list", "watch", "create", "update", "delete"],
     scope: "cluster",
     why: "informer on referenced Secrets (list, watch); credential, PIN and HMAC keys are read (get); the operator's own <name>-qr, <name>-webhook and <provider>-events are created, replaced (update) and deleted",
+  },
+  {
+    ...on(NAMESPACES),
+    verbs: ["list", "watch"],
+    scope: "cluster",
+    why: "informer on namespaces' labels: a ClusterWhatsAppProvider's allowedNamespaces selector decides which namespaces may use it",
   },
   { ...on(EVENTS), verbs: ["create", "patch"], scope: "cluster", why: "the event recorder creates Events and patches the count of repeats" },
   {

@@ -19,7 +19,37 @@ export interface ProviderModule {
   readonly referencedSecrets?: (spec: InstanceSpec) => readonly string[];
   /** The lifecycle events the provider posts to the operator's receiver (provider spec.events). */
   readonly lifecycleEvents?: LifecycleEvents;
+  /** How a session is proven to be one instance's, and which sessions a spec can name. */
+  readonly ownership: Ownership;
 }
+
+/**
+ * Every tenant is a possible adversary: before any call that changes a session or reads
+ * its QR code, and before deleting it, the operator proves the session is this resource's.
+ */
+export interface Ownership {
+  /**
+   * "recorded": the provider keeps the instance's uid with every session the operator
+   * creates (observe reports ownerUid), so a session without it was not made for this
+   * resource. "claimed": the provider keeps nothing of ours; the session is named by the
+   * spec (a phone number, a device's key), and holding the one claim on it in the cluster
+   * is the only proof.
+   */
+  readonly proof: "recorded" | "claimed";
+  /** Whether spec.adopt may name an existing session here. */
+  readonly adoptable: boolean;
+  /**
+   * The existing session a spec names, if any (spec.adopt.id, a cloud_api phone number,
+   * a whapi device's key), for one claim per session. `adopts`: naming it takes over a
+   * session the operator did not create for this resource (not so for a device reached
+   * with the instance's own key), which a cluster provider allows only with adoption: Allowed.
+   */
+  sessionNamed(spec: InstanceSpec, namespace: string): { readonly id: string; readonly adopts: boolean } | undefined;
+}
+
+/** spec.adopt.id, for the providers whose sessions the operator creates and names itself. */
+export const adoptedSession = (spec: InstanceSpec): { readonly id: string; readonly adopts: boolean } | undefined =>
+  spec.adopt ? { id: spec.adopt.id, adopts: true } : undefined;
 
 export interface LifecycleEvents {
   /**

@@ -68,6 +68,8 @@ function plannedStatus(spec: Record<string, unknown>, session: ObservedSession |
     capabilities: wahaCapabilities,
     session,
     quota: { allowed: options.quotaAllowed ?? true, message: "waha allows 1 instance (maxInstances); 1 older ones hold the slots" },
+    adoption: "Allowed",
+    ownership: { proof: "recorded", adoptable: true, canClaim: true },
     qrSecretFilled: false,
     webhookSecret: "absent",
     failureBackoff: { baseMs: 60_000, maxMs: 30 * 60_000 },

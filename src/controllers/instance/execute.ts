@@ -64,6 +64,9 @@ async function executeStep(run: ExecuteContext, ref: InstanceRef, step: Step): P
   switch (step.kind) {
     case "create":
       return { kind: "created", session: await client.create(ref) };
+    case "claim":
+      await client.claim?.(ref, id);
+      return done;
     case "connect": {
       const session = await client.connect(ref, id);
       return session ? { ...done, session } : done;

@@ -7,7 +7,9 @@ import { instanceSpecSchema, type InstanceSpec, type InstanceStatus } from "../.
 import { PROVIDER_MODULES } from "../../providers/registry.ts";
 import type { InstanceRef, ObservedSession, ProviderInstanceFields } from "../../providers/types.ts";
 import type { InstanceObject, OperatorContext } from "../context.ts";
-import { providerKey, ProviderResolutionError, type ResolvedProvider } from "../provider/connections.ts";
+import { ProviderResolutionError, type ResolvedProvider } from "../provider/connections.ts";
+import { sessionClaim, type SessionClaim } from "./claims.ts";
+import { instancesUsing, providerRefOf } from "./provider-ref.ts";
 import { qrRefreshAt } from "./next-look.ts";
 import type { PlanInput } from "./plan.ts";
 import { qrSecretState, webhookSecretState, type QrSecretState, type WebhookSecretState } from "./secrets.ts";
@@ -19,6 +21,8 @@ export interface InstanceObservation {
   /** The provider's side, or null when it has none (or may not have one yet: quota). */
   readonly session: ObservedSession | null;
   readonly quota: { readonly allowed: boolean; readonly message: string };
+  /** The existing session the spec names, and whether another instance holds the claim on it. */
+  readonly claim: SessionClaim | undefined;
   readonly qrSecret: QrSecretState;
   readonly webhookSecret: WebhookSecretState;
 }
@@ -31,7 +35,7 @@ export async function observeLocal(
   status: InstanceStatus,
 ): Promise<Omit<InstanceObservation, "session">> {
   const namespace = instance.metadata.namespace as string;
-  const provider = await ctx.connections.resolve(providerRefOf(instance, spec));
+  const provider = await ctx.connections.resolve(providerRefOf(instance, spec), namespace);
   const apiKey = spec.credentialsSecretRef ? await ctx.secrets.value(namespace, spec.credentialsSecretRef.name, spec.credentialsSecretRef.key) : undefined;
   const own = await providerFields(ctx, namespace, spec, provider, false);
   const webhookSecret = webhookSecretState(ctx.caches.secrets, instance, spec.webhook);
@@ -48,6 +52,7 @@ export async function observeLocal(
     uid: instance.metadata.uid as string,
     ...(spec.displayName ? { displayName: spec.displayName } : {}),
     ...(status.providerInstanceId || spec.adopt ? { providerInstanceId: status.providerInstanceId ?? spec.adopt?.id } : {}),
+    ...(!status.providerInstanceId && spec.adopt ? { adopting: true } : {}),
     ...(apiKey !== undefined ? { apiKey } : {}),
     ...own,
     ...(spec.wappfy ? { wappfy: spec.wappfy } : {}),
@@ -56,7 +61,14 @@ export async function observeLocal(
     ...(status.webhook?.url ? { previousWebhookUrl: status.webhook.url } : {}),
     ...(provider.events ? { providerEvents: provider.events } : {}),
   };
-  return { provider, ref, quota: quotaFor(ctx, instance, provider), qrSecret: qrSecretState(ctx.caches.secrets, instance), webhookSecret };
+  return {
+    provider,
+    ref,
+    quota: quotaFor(ctx, instance, provider),
+    claim: sessionClaim(ctx, instance, spec, provider),
+    qrSecret: qrSecretState(ctx.caches.secrets, instance),
+    webhookSecret,
+  };
 }
 
 /** The provider module's own InstanceRef fields (its instanceOptions), with its Secrets read. */
@@ -113,6 +125,13 @@ export function planInputOf(
     capabilities: observation.provider.client.capabilities,
     session: observation.session,
     quota: observation.quota,
+    claim: observation.claim,
+    adoption: observation.provider.adoption,
+    ownership: {
+      proof: PROVIDER_MODULES[observation.provider.type].ownership.proof,
+      adoptable: PROVIDER_MODULES[observation.provider.type].ownership.adoptable,
+      canClaim: observation.provider.client.claim !== undefined,
+    },
     ...(observation.qrSecret.pairingCodeRequestedAt !== undefined ? { pairingCode: { requestedAt: observation.qrSecret.pairingCodeRequestedAt } } : {}),
     qrSecretFilled: observation.qrSecret.filled,
     ...(refreshAt !== undefined ? { qrRefreshAt: refreshAt } : {}),
@@ -123,18 +142,30 @@ export function planInputOf(
 }
 
 /**
- * maxInstances: the oldest instances (by creation, then name) hold the slots. An
- * instance that already has a provider session keeps its slot whatever its rank.
+ * maxInstances, shared fairly between namespaces: instances that already have a provider
+ * session hold their slots; the free ones go round the namespaces, each namespace's oldest
+ * waiting instance first (by creation, then name), so one tenant creating a hundred
+ * instances cannot take every slot of a shared provider. Only instances of namespaces the
+ * provider lets in count.
  */
 function quotaFor(ctx: OperatorContext, instance: InstanceObject, provider: ResolvedProvider): { allowed: boolean; message: string } {
   const max = provider.maxInstances;
   if (max === undefined) return { allowed: true, message: "" };
-  const users = instancesUsing(ctx, provider.key)
-    .filter((other) => !other.metadata.deletionTimestamp)
-    .sort(
-      (a, b) =>
-        (a.metadata.creationTimestamp ?? "").localeCompare(b.metadata.creationTimestamp ?? "") || a.metadata.name.localeCompare(b.metadata.name),
-    );
+  const byAge = (a: InstanceObject, b: InstanceObject) =>
+    (a.metadata.creationTimestamp ?? "").localeCompare(b.metadata.creationTimestamp ?? "") || a.metadata.name.localeCompare(b.metadata.name);
+  const candidates = instancesUsing(ctx, provider.key)
+    .filter((other) => !other.metadata.deletionTimestamp && ctx.connections.allows(provider.ref, other.metadata.namespace as string))
+    .sort(byAge);
+  const turn = new Map<InstanceObject, number>();
+  const perNamespace = new Map<string, number>();
+  for (const other of candidates) {
+    const namespace = other.metadata.namespace as string;
+    const index = perNamespace.get(namespace) ?? 0;
+    perNamespace.set(namespace, index + 1);
+    turn.set(other, index);
+  }
+  const holds = (other: InstanceObject) => (other.status?.providerInstanceId ? 0 : 1);
+  const users = candidates.sort((a, b) => holds(a) - holds(b) || (turn.get(a) ?? 0) - (turn.get(b) ?? 0) || byAge(a, b));
   const rank = users.findIndex((other) => other.metadata.uid === instance.metadata.uid);
   const allowed = rank >= 0 && rank < max;
   return {
@@ -143,18 +174,4 @@ function quotaFor(ctx: OperatorContext, instance: InstanceObject, provider: Reso
   };
 }
 
-/** Instances (from the cache) whose providerRef resolves to the given provider key. */
-export function instancesUsing(ctx: Pick<OperatorContext, "caches">, key: string): InstanceObject[] {
-  return ctx.caches.instances.list().filter((other) => {
-    const parsed = instanceSpecSchema.safeParse(other.spec);
-    return parsed.success && providerKey(providerRefOf(other, parsed.data)) === key;
-  });
-}
-
-export function providerRefOf(instance: InstanceObject, spec: InstanceSpec): { kind: string; namespace: string | undefined; name: string } {
-  return {
-    kind: spec.providerRef.kind,
-    namespace: spec.providerRef.kind === "ClusterWhatsAppProvider" ? undefined : instance.metadata.namespace,
-    name: spec.providerRef.name,
-  };
-}
+export { instancesUsing, providerRefOf } from "./provider-ref.ts";

@@ -36,6 +36,8 @@ function input(overrides: { spec?: Record<string, unknown>; status?: InstanceSta
     capabilities: everything,
     session: session("Connected"),
     quota: { allowed: true, message: "" },
+    adoption: "Allowed",
+    ownership: { proof: "recorded", adoptable: true, canClaim: true },
     qrSecretFilled: false,
     failureBackoff: { baseMs: 60_000, maxMs: 30 * 60_000 },
     stuckTimeoutMs: 5 * 60_000,

@@ -9,6 +9,8 @@ import { STALLED_REASONS, type Verdict } from "../conditions.ts";
 
 export type Step =
   | { readonly kind: "create" }
+  /** Record this resource as the owner of an adopted session, where the provider can store it (WAHA metadata). */
+  | { readonly kind: "claim" }
   | { readonly kind: "connect" }
   | { readonly kind: "disconnect" }
   | { readonly kind: "logout" }
@@ -25,7 +27,7 @@ export type Step =
   | { readonly kind: "deleteWebhookSecret" };
 
 /** Steps that change the provider's state, after which the reconciler looks again. */
-export const MUTATING_STEPS: ReadonlySet<Step["kind"]> = new Set(["create", "connect", "disconnect", "logout", "restart", "configureWebhook", "requestPairingCode"]);
+export const MUTATING_STEPS: ReadonlySet<Step["kind"]> = new Set(["create", "claim", "connect", "disconnect", "logout", "restart", "configureWebhook", "requestPairingCode"]);
 
 export interface PlannedEvent {
   readonly type: "Normal" | "Warning";
@@ -62,8 +64,14 @@ export interface PlanInput {
   readonly capabilities: ProviderCapabilities;
   /** The provider's side, or null when it has none. */
   readonly session: ObservedSession | null;
-  /** Whether this instance may hold a provider slot (maxInstances, oldest first). */
+  /** Whether this instance may hold a provider slot (maxInstances, shared fairly between namespaces). */
   readonly quota: { readonly allowed: boolean; readonly message: string };
+  /** The existing session the spec names (adopt, a phone number, a device), and whether another instance holds its claim. */
+  readonly claim?: { readonly id: string; readonly adopts: boolean; readonly heldElsewhere?: string } | undefined;
+  /** Whether the provider lets an instance take over an existing session (a cluster provider's spec.adoption). */
+  readonly adoption: "Allowed" | "Disabled";
+  /** How the provider proves whose a session is (ProviderModule.ownership), and whether it can record a claim. */
+  readonly ownership: { readonly proof: "recorded" | "claimed"; readonly adoptable: boolean; readonly canClaim: boolean };
   /** The pairing code in the QR Secret and when it was requested, if any. */
   readonly pairingCode?: { readonly requestedAt: number };
   /** Whether the QR Secret holds anything (a code or image) to empty once linked. */
@@ -113,7 +121,9 @@ function planSession(input: PlanInput): Plan {
   if (unsupported) return unsupported;
 
   const { session } = input;
-  const adopting = input.spec.adopt !== undefined && ADOPTABLE.has(input.providerType);
+  const adopting = input.spec.adopt !== undefined && input.ownership.adoptable;
+  const boundary = checkBoundary(input);
+  if (boundary) return boundary;
   if (session === null && adopting && !input.status.providerInstanceId) {
     return blocked(
       "Pending",
@@ -122,27 +132,73 @@ function planSession(input: PlanInput): Plan {
     );
   }
   if (session === null) return planCreate(input);
-  if (session.ownerUid !== undefined && session.ownerUid !== input.uid) {
+  const owner = ownershipOf(input, session);
+  if (owner === "elsewhere") {
     return blocked(
       "Pending",
       STALLED_REASONS.SessionOwnedElsewhere,
       `${input.providerType} session ${session.id} belongs to another resource; delete it there or rename this instance`,
     );
   }
+  if (owner === "unproven") {
+    return blocked(
+      "Pending",
+      STALLED_REASONS.SessionOwnedElsewhere,
+      `${input.providerType} session ${session.id} exists but was not created for this resource; to take it over, set spec.adopt.id on a new instance (where the provider allows adoption)`,
+    );
+  }
   const phase = derivePhase(session, input.status, input.spec.state);
+  if (owner === "adopted" && input.ownership.canClaim) {
+    // Our claim is written first, whatever the desired state: from then on the provider
+    // itself says whose the session is, and no other resource can take it over.
+    return {
+      phase,
+      steps: [{ kind: "claim" }],
+      verdict: progress("Claiming", `recording this resource as the owner of the ${input.providerType} session ${session.id}`),
+      requeue: "acted",
+      events: adopting && !input.status.providerInstanceId ? [adoptedEvent(input, session)] : [],
+    };
+  }
   const plan = planDesired(input, session, phase);
   if (!adopting || input.status.providerInstanceId) return plan;
   // The first look at an adopted session: say so once, whatever comes next.
-  const adopted: PlannedEvent = {
-    type: "Normal",
-    reason: "Adopted",
-    message: `took over the existing ${input.providerType} session ${session.id} (${session.providerState})`,
-  };
-  return { ...plan, events: [adopted, ...plan.events] };
+  return { ...plan, events: [adoptedEvent(input, session), ...plan.events] };
 }
 
-/** Providers whose sessions have ids a spec can name; the others always take over what they are given. */
-const ADOPTABLE: ReadonlySet<ProviderType> = new Set(["waha", "wappfy", "wapiz"]);
+function adoptedEvent(input: PlanInput, session: ObservedSession): PlannedEvent {
+  return { type: "Normal", reason: "Adopted", message: `took over the existing ${input.providerType} session ${session.id} (${session.providerState})` };
+}
+
+/**
+ * The tenant boundary, before any provider call: a spec that takes over an existing session
+ * needs a provider that allows adoption, and the one claim on that session.
+ */
+function checkBoundary(input: PlanInput): Plan | undefined {
+  const { claim } = input;
+  if (claim?.adopts && input.adoption === "Disabled") {
+    return blocked(
+      "Pending",
+      STALLED_REASONS.AdoptionDisabled,
+      `the provider does not allow taking over existing sessions (its spec.adoption is Disabled), and this instance names ${input.providerType} session ${claim.id}; an admin of the ClusterWhatsAppProvider may set spec.adoption: Allowed`,
+    );
+  }
+  if (claim?.heldElsewhere) return blocked("Pending", STALLED_REASONS.SessionClaimed, claim.heldElsewhere);
+  return undefined;
+}
+
+/**
+ * Whose the observed session is. "ours": it carries our uid, or the provider keeps no owner
+ * and we hold the claim on it (checkBoundary). "adopted": a provider that records owners
+ * shows none, and this resource took the session over (spec.adopt) or has followed it
+ * since before names carried the uid; the claim is what proves it. "unproven": no owner
+ * on record and nothing of ours names it (a session squatting on our name). "elsewhere":
+ * another resource's uid.
+ */
+export function ownershipOf(input: Pick<PlanInput, "uid" | "spec" | "status" | "ownership">, session: ObservedSession): "ours" | "adopted" | "unproven" | "elsewhere" {
+  if (session.ownerUid !== undefined) return session.ownerUid === input.uid ? "ours" : "elsewhere";
+  if (input.ownership.proof === "claimed") return "ours";
+  return input.spec.adopt !== undefined || input.status.providerInstanceId !== undefined ? "adopted" : "unproven";
+}
 
 function planDesired(input: PlanInput, session: ObservedSession, phase: Phase): Plan {
   switch (input.spec.state) {

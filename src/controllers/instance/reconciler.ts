@@ -15,7 +15,9 @@ import { ProviderResolutionError, type ResolvedProvider } from "../provider/conn
 import { publish } from "../publish.ts";
 import { executePlan, StepsFailed, type ExecuteContext, type StepFact } from "./execute.ts";
 import { observeInstance, observeLocal, planInputOf, providerFields, providerRefOf } from "./observe.ts";
-import { MUTATING_STEPS, planInstance, type Plan } from "./plan.ts";
+import { MUTATING_STEPS, ownershipOf, planInstance, type Plan } from "./plan.ts";
+import { sessionClaim } from "./claims.ts";
+import { PROVIDER_MODULES } from "../../providers/registry.ts";
 import { reportInstance, type Round } from "./report.ts";
 import type { ObservedSession } from "../../providers/types.ts";
 import { qrRefreshAt } from "./next-look.ts";
@@ -215,32 +217,24 @@ function publishInstance(
   });
 }
 
-/** Deletion: remove the provider session unless Orphan, then let the object go. */
+/**
+ * Deletion: remove the provider session (Delete) or give up our claim on it (Orphan), then
+ * let the object go. A session the operator cannot prove is this resource's is never
+ * deleted: it is left at the provider, and a Warning Event says so.
+ */
 async function finalize(ctx: OperatorContext, key: string, instance: InstanceObject, spec: InstanceSpec, log: Logger): Promise<ReconcileResult> {
   if (!instance.metadata.finalizers?.includes(FINALIZER)) return {};
   const pacing = ctx.pacing.get(key);
-  if (spec.deletionPolicy === "Delete" && pacing?.cleanedUp !== instance.metadata.uid) {
+  if (pacing?.cleanedUp !== instance.metadata.uid) {
     try {
-      const local = await observeLocal(ctx, instance, spec, instance.status ?? {}).catch(async (error: unknown) => {
-        // Cleanup needs only what identifies the session: a missing webhook or PIN Secret must not block it.
-        if (error instanceof ProviderResolutionError) throw error;
-        const provider = await ctx.connections.resolve(providerRefOf(instance, spec));
-        const namespace = instance.metadata.namespace as string;
-        const apiKey = spec.credentialsSecretRef
-          ? await ctx.secrets.value(namespace, spec.credentialsSecretRef.name, spec.credentialsSecretRef.key).catch(() => undefined)
-          : undefined;
-        const own = await providerFields(ctx, namespace, spec, provider, true);
-        return { provider, ref: { ...cleanupRef(instance, spec), ...own, ...(apiKey !== undefined ? { apiKey } : {}) } };
-      });
-      const session = await local.provider.client.observe(local.ref);
-      if (session && (session.ownerUid === undefined || session.ownerUid === instance.metadata.uid)) {
-        await local.provider.client.remove(local.ref, session.id);
-        ctx.events.record(instance, "Normal", "Deleted", `deleted the ${local.provider.type} session ${session.id}`);
-      }
+      await cleanUp(ctx, instance, spec);
       ctx.pacing.set(key, { ...(pacing ?? { startingLooks: 0 }), cleanedUp: instance.metadata.uid as string });
     } catch (error) {
-      // A provider that no longer exists cannot hold a session we could delete.
-      if (!(error instanceof ProviderResolutionError && error.reason === "ProviderNotFound")) {
+      if (error instanceof ProviderResolutionError && error.reason === "ProviderNotAllowed") {
+        // The boundary holds for deletions too: a provider that no longer lets this namespace in is not touched.
+        ctx.events.record(instance, "Warning", "Orphaned", `left the session at the provider: ${error.message}`);
+      } else if (!(error instanceof ProviderResolutionError && error.reason === "ProviderNotFound")) {
+        // (A provider that no longer exists cannot hold a session we could delete.)
         const failure = describeFailure(error, "provider", ctx.clock.now());
         if (!failure) throw error;
         log.info({ message: failure.verdict.message }, "cleanup failed; will retry");
@@ -259,6 +253,45 @@ async function finalize(ctx: OperatorContext, key: string, instance: InstanceObj
     (instance.metadata.finalizers ?? []).filter((finalizer) => finalizer !== FINALIZER),
   );
   return {};
+}
+
+/** The provider side of a deletion: remove what is provably ours, release our claim on what is orphaned. */
+async function cleanUp(ctx: OperatorContext, instance: InstanceObject, spec: InstanceSpec): Promise<void> {
+  const namespace = instance.metadata.namespace as string;
+  const status = instance.status ?? {};
+  const local = await observeLocal(ctx, instance, spec, status).catch(async (error: unknown) => {
+    // Cleanup needs only what identifies the session: a missing webhook or PIN Secret must not block it.
+    if (error instanceof ProviderResolutionError) throw error;
+    const provider = await ctx.connections.resolve(providerRefOf(instance, spec), namespace);
+    const apiKey = spec.credentialsSecretRef
+      ? await ctx.secrets.value(namespace, spec.credentialsSecretRef.name, spec.credentialsSecretRef.key).catch(() => undefined)
+      : undefined;
+    const own = await providerFields(ctx, namespace, spec, provider, true);
+    const ref = { ...cleanupRef(instance, spec), ...own, ...(apiKey !== undefined ? { apiKey } : {}) };
+    return { provider, ref, claim: sessionClaim(ctx, instance, spec, provider) };
+  });
+  const { provider } = local;
+  const session = await provider.client.observe(local.ref);
+  if (!session) return;
+  const module = PROVIDER_MODULES[provider.type];
+  const owner = ownershipOf({ uid: instance.metadata.uid as string, spec, status, ownership: { ...module.ownership, canClaim: false } }, session);
+  const claimHeld = !local.claim?.heldElsewhere && !(local.claim?.adopts && provider.adoption === "Disabled");
+  if (spec.deletionPolicy === "Orphan") {
+    // Our uid left on the session would refuse every later adopter for ever.
+    if (session.ownerUid === instance.metadata.uid && provider.client.release) {
+      await provider.client.release(local.ref, session.id);
+      ctx.events.record(instance, "Normal", "Released", `left the ${provider.type} session ${session.id} at the provider and removed this resource's claim on it, so it can be adopted again`);
+    }
+    return;
+  }
+  if (owner === "ours" && claimHeld) {
+    await provider.client.remove(local.ref, session.id);
+    ctx.events.record(instance, "Normal", "Deleted", `deleted the ${provider.type} session ${session.id}`);
+    return;
+  }
+  const why =
+    owner === "elsewhere" ? "it belongs to another resource" : !claimHeld ? "another resource holds the claim on it" : "it does not carry this resource's uid, so nothing proves it is this resource's";
+  ctx.events.record(instance, "Warning", "Orphaned", `left the ${provider.type} session ${session.id} at the provider: ${why}; delete it there if it should go`);
 }
 
 function cleanupRef(instance: InstanceObject, spec: InstanceSpec) {

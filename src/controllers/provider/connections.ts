@@ -4,7 +4,8 @@
  * instance using a provider shares its rateLimit.
  */
 import { createHash } from "node:crypto";
-import { clusterProviderSpecSchema, providerSpecSchema } from "../../api/provider.ts";
+import { clusterProviderSpecSchema, providerSpecSchema, type AdoptionPolicy, type ClusterProviderSpec } from "../../api/provider.ts";
+import { matchesSelector } from "../../kube/label-selector.ts";
 import { parseDuration } from "../../config.ts";
 import type { SecretReader } from "../../kube/secret-cache.ts";
 import { MissingSecretError, secretValue } from "../../kube/secrets.ts";
@@ -14,7 +15,7 @@ import { InFlightLimit } from "../../providers/in-flight.ts";
 import { RateLimiter } from "../../providers/rate-limiter.ts";
 import { PROVIDER_MODULES } from "../../providers/registry.ts";
 import type { InstanceRef, ProviderClient, ProviderDeps, ProviderSettings, ProviderType } from "../../providers/types.ts";
-import { redactor } from "../../redaction.ts";
+import { OPERATOR_SCOPE, redactor } from "../../redaction.ts";
 import type { ProviderObject } from "../context.ts";
 
 export const PROVIDER_KIND = "WhatsAppProvider";
@@ -29,6 +30,8 @@ export interface ProviderRefKey {
 
 export interface ResolvedProvider {
   readonly key: string;
+  /** What named it: kind, namespace (of a namespaced provider) and name. */
+  readonly ref: ProviderRefKey;
   readonly object: ProviderObject;
   readonly type: ProviderType;
   readonly client: ProviderClient;
@@ -37,11 +40,16 @@ export interface ResolvedProvider {
   readonly maxInstances: number | undefined;
   /** Where and with which key the provider sends lifecycle events to the operator (spec.events). */
   readonly events: { readonly url: string; readonly hmacKey: string } | undefined;
+  /**
+   * Whether an instance may take over an existing session here (spec.adopt): a namespaced
+   * provider is its namespace's own, so always; a cluster provider as its spec.adoption says.
+   */
+  readonly adoption: AdoptionPolicy;
 }
 
 /** Why a provider could not be resolved; each maps to a Stalled reason. */
 export class ProviderResolutionError extends Error {
-  readonly reason: "ProviderNotFound" | "SecretNotFound" | "InvalidSpec";
+  readonly reason: "ProviderNotFound" | "SecretNotFound" | "InvalidSpec" | "ProviderNotAllowed";
   constructor(reason: ProviderResolutionError["reason"], message: string) {
     super(message);
     this.name = "ProviderResolutionError";
@@ -80,6 +88,7 @@ export class ProviderConnections {
   private readonly timeoutMs: number;
   private readonly observe: ResponseObserver | undefined;
   private readonly lookup: (ref: ProviderRefKey) => ProviderObject | undefined;
+  private readonly namespaceLabels: (namespace: string) => Readonly<Record<string, string>> | undefined;
   private readonly operatorNamespace: string;
   private readonly maxInFlight: number;
   private readonly mayWrite: (() => boolean) | undefined;
@@ -89,6 +98,8 @@ export class ProviderConnections {
     secrets: SecretReader;
     timeoutMs: number;
     lookup: (ref: ProviderRefKey) => ProviderObject | undefined;
+    /** A namespace's labels (from the namespace informer), for allowedNamespaces selectors; undefined when it is not known. */
+    namespaceLabels?: (namespace: string) => Readonly<Record<string, string>> | undefined;
     observe?: ResponseObserver;
     operatorNamespace: string;
     /** Requests on the wire to one provider at once (default 16, as PROVIDER_MAX_IN_FLIGHT). */
@@ -102,11 +113,17 @@ export class ProviderConnections {
     this.operatorNamespace = options.operatorNamespace;
     this.timeoutMs = options.timeoutMs;
     this.lookup = options.lookup;
+    this.namespaceLabels = options.namespaceLabels ?? (() => undefined);
     this.observe = options.observe;
   }
 
-  /** The provider with its credentials, or a ProviderResolutionError saying what is missing. */
-  async resolve(ref: ProviderRefKey): Promise<ResolvedProvider> {
+  /**
+   * The provider with its credentials, or a ProviderResolutionError saying what is missing.
+   * With `forNamespace` (the instance's namespace: every path on behalf of an instance
+   * gives it), a cluster provider resolves only for a namespace its allowedNamespaces lets
+   * in, so observe, cleanup, quota and events all inherit the boundary from here.
+   */
+  async resolve(ref: ProviderRefKey, forNamespace?: string): Promise<ResolvedProvider> {
     const object = this.lookup(ref);
     const key = providerKey(ref);
     if (!object || object.metadata.deletionTimestamp) {
@@ -117,9 +134,19 @@ export class ProviderConnections {
     const parsed = schema.safeParse(object.spec);
     if (!parsed.success) throw new ProviderResolutionError("InvalidSpec", `${ref.kind} ${ref.name} has an invalid spec: ${parsed.error.issues[0]?.message}`);
     const spec = parsed.data;
+    const cluster = ref.kind === CLUSTER_PROVIDER_KIND;
+    if (cluster && forNamespace !== undefined) {
+      const refusal = namespaceRefusal(spec as ClusterProviderSpec, forNamespace, this.namespaceLabels(forNamespace));
+      if (refusal) throw new ProviderResolutionError("ProviderNotAllowed", `ClusterWhatsAppProvider ${ref.name} ${refusal}`);
+    }
     const credentials = spec.credentialsSecretRef as { name: string; key: string; namespace?: string } | undefined;
     const { apiKey, login } = credentials
-      ? await readCredentials(this.secrets, { namespace: credentials.namespace ?? (ref.namespace as string), name: credentials.name, key: credentials.key })
+      ? await readCredentials(
+          this.secrets,
+          { namespace: credentials.namespace ?? (ref.namespace as string), name: credentials.name, key: credentials.key },
+          // A cluster provider's key serves every namespace: hidden in all of their texts.
+          cluster ? OPERATOR_SCOPE : ref.namespace,
+        )
       : {};
     const url = spec.url ?? PROVIDER_MODULES[spec.type].defaultUrl;
     if (!url) throw new ProviderResolutionError("InvalidSpec", `${ref.kind} ${ref.name} has no url`);
@@ -134,6 +161,7 @@ export class ProviderConnections {
     };
     return {
       key,
+      ref,
       object,
       events: await this.eventsTarget(ref, object, spec.events?.url),
       type: spec.type,
@@ -141,7 +169,29 @@ export class ProviderConnections {
       settings,
       pollIntervalMs: spec.pollInterval ? parseDuration(spec.pollInterval) : undefined,
       maxInstances: spec.maxInstances,
+      adoption: cluster ? ((spec as ClusterProviderSpec).adoption ?? "Disabled") : "Allowed",
     };
+  }
+
+  /**
+   * Which gateway a provider resource reaches ("type url"), from the cache and without its
+   * credentials: two provider resources pointing at one gateway share its sessions.
+   */
+  endpoint(ref: ProviderRefKey): string | undefined {
+    const spec = (this.lookup(ref)?.spec ?? {}) as { type?: ProviderType; url?: string };
+    if (!spec.type || !(spec.type in PROVIDER_MODULES)) return undefined;
+    const url = spec.url ?? PROVIDER_MODULES[spec.type].defaultUrl;
+    return url === undefined ? undefined : `${spec.type} ${url.replace(/\/+$/, "")}`;
+  }
+
+  /**
+   * Whether a cluster provider lets `namespace` in, from the caches alone: for the callers
+   * that only need the boundary (quota counts, which instances an event may reach).
+   */
+  allows(ref: ProviderRefKey, namespace: string): boolean {
+    if (ref.kind !== CLUSTER_PROVIDER_KIND) return ref.namespace === namespace;
+    const parsed = clusterProviderSpecSchema.safeParse(this.lookup(ref)?.spec);
+    return parsed.success && namespaceRefusal(parsed.data, namespace, this.namespaceLabels(namespace)) === undefined;
   }
 
   /**
@@ -151,7 +201,7 @@ export class ProviderConnections {
   private async eventsTarget(ref: ProviderRefKey, object: ProviderObject, baseUrl: string | undefined): Promise<ResolvedProvider["events"]> {
     if (!baseUrl) return undefined;
     const secret = await this.secrets.secret(eventsSecretNamespace(ref, this.operatorNamespace), eventsSecretName(object.metadata.name));
-    const hmacKey = secretValue(secret, EVENTS_HMAC_KEY);
+    const hmacKey = secretValue(secret, EVENTS_HMAC_KEY, OPERATOR_SCOPE);
     if (!hmacKey) return undefined;
     return { url: `${baseUrl.replace(/\/+$/, "")}${providerEventsPath(ref)}`, hmacKey };
   }
@@ -198,11 +248,12 @@ export const LOGIN_PASSWORD_KEY = "password";
 async function readCredentials(
   secrets: SecretReader,
   ref: { readonly namespace: string; readonly name: string; readonly key: string },
+  scope: string | undefined,
 ): Promise<Pick<ProviderSettings, "apiKey" | "login">> {
   const secret = await secrets.secret(ref.namespace, ref.name);
   if (!secret) throw new MissingSecretError(ref.namespace, ref.name);
   // Through secretValue: the redactor learns each value before it can be echoed anywhere.
-  const value = (key: string) => secretValue(secret, key);
+  const value = (key: string) => secretValue(secret, key, scope);
   const apiKey = value(ref.key);
   const email = value(LOGIN_EMAIL_KEY);
   const password = value(LOGIN_PASSWORD_KEY);
@@ -212,12 +263,32 @@ async function readCredentials(
 }
 
 /**
- * The client, telling the process-wide redactor every secret it is given or answers with
- * (keys, PINs, HMAC keys; QR payloads and pairing codes) before a provider could echo it.
+ * Why a cluster provider does not let `namespace` in, or undefined when it does. Absent
+ * allowedNamespaces means no namespace: sharing a gateway is a decision an admin writes down.
+ */
+export function namespaceRefusal(
+  spec: Pick<ClusterProviderSpec, "allowedNamespaces">,
+  namespace: string,
+  labels: Readonly<Record<string, string>> | undefined,
+): string | undefined {
+  const allowed = spec.allowedNamespaces;
+  if (!allowed) return `lets no namespace use it: its spec.allowedNamespaces is not set (an admin sets {from: All} or {from: Selector, selector: ...})`;
+  if (allowed.from === "All") return undefined;
+  if (allowed.selector && labels !== undefined && matchesSelector(allowed.selector, labels)) return undefined;
+  return `does not let namespace ${namespace} use it: the namespace's labels do not match its spec.allowedNamespaces.selector`;
+}
+
+/**
+ * The client, telling the redactor every secret it is given or answers with (keys, PINs,
+ * HMAC keys; QR payloads and pairing codes) before a provider could echo it, each in the
+ * scope of the instance's namespace (the operator's own events key in the operator's).
  */
 function rememberingSecrets(client: ProviderClient): ProviderClient {
   const seen = (ref: InstanceRef): InstanceRef => {
-    redactor.remember(ref.apiKey, ref.cloudApi?.pin, ref.webhook?.hmacKey, ref.providerEvents?.hmacKey);
+    const scope = redactor.in(ref.namespace);
+    scope.remember(ref.apiKey, ref.webhook?.hmacKey);
+    scope.rememberExact(ref.cloudApi?.pin);
+    redactor.remember(ref.providerEvents?.hmacKey);
     return ref;
   };
   return {
@@ -235,14 +306,17 @@ function rememberingSecrets(client: ProviderClient): ProviderClient {
     logout: (ref, id) => client.logout(seen(ref), id),
     remove: (ref, id) => client.remove(seen(ref), id),
     configureWebhook: (ref, id) => client.configureWebhook(seen(ref), id),
+    ...(client.claim ? { claim: (ref: InstanceRef, id: string) => (client.claim as NonNullable<ProviderClient["claim"]>)(seen(ref), id) } : {}),
+    ...(client.release ? { release: (ref: InstanceRef, id: string) => (client.release as NonNullable<ProviderClient["release"]>)(seen(ref), id) } : {}),
     fetchQr: async (ref, id) => {
       const qr = await client.fetchQr(seen(ref), id);
-      redactor.rememberBriefly(qr?.text);
+      redactor.in(ref.namespace).rememberBriefly(qr?.text);
       return qr;
     },
     requestPairingCode: async (ref, id, phoneNumber) => {
       const code = await client.requestPairingCode(seen(ref), id, phoneNumber);
-      redactor.rememberBriefly(code);
+      // A pairing code is short (8 characters) and plain, but secret while it lasts.
+      redactor.in(ref.namespace).rememberExact(code);
       return code;
     },
   };

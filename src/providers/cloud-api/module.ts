@@ -9,4 +9,11 @@ export const cloudApiModule: ProviderModule = {
   createClient: createCloudApiClient,
   instanceOptions: cloudApiInstanceOptions,
   referencedSecrets: (spec) => (spec.cloudApi ? [spec.cloudApi.pinSecretRef.name] : []),
+  // Meta keeps nothing of ours on a phone number: the one claim on the number is the proof,
+  // and naming a number reached with the provider's token takes it over.
+  ownership: {
+    proof: "claimed",
+    adoptable: false,
+    sessionNamed: (spec) => (spec.cloudApi ? { id: spec.cloudApi.phoneNumberId, adopts: true } : undefined),
+  },
 };

@@ -230,13 +230,33 @@ export const createWahaClient: ProviderFactory = (settings, deps) => {
     },
 
     async configureWebhook(ref, id) {
-      const session = await getSession(id);
-      if (!session) throw new ProviderError("NotFound", `waha has no session ${id}`);
+      const session = await ownSession(ref, id);
       // WAHA applies a PUT by restarting a running session: only a real change is sent.
       if (configInSync(session.config, ref)) return;
       // PUT replaces the whole config, so everything else in it is carried over.
       await api.json({ method: "PUT", path: sessionPath(id), headers: auth, json: { config: configWith(ref, session.config) } }, sessionInfo);
     },
+
+    // Writing the config records our uid in the session's metadata (configWith).
+    claim(ref, id) {
+      return client.configureWebhook(ref, id);
+    },
+
+    async release(ref, id) {
+      const session = await getSession(id);
+      if (session?.config?.metadata?.[OWNER_UID_KEY] !== ref.uid) return;
+      const { [OWNER_UID_KEY]: _uid, [OWNER_KEY]: _instance, ...metadata } = session.config.metadata;
+      await api.json({ method: "PUT", path: sessionPath(id), headers: auth, json: { config: { ...session.config, metadata } } }, sessionInfo);
+    },
+  };
+
+  /** The session, read right before a config write: one whose metadata names another owner is never written. */
+  const ownSession = async (ref: InstanceRef, id: string): Promise<SessionInfo> => {
+    const session = await getSession(id);
+    if (!session) throw new ProviderError("NotFound", `waha has no session ${id}`);
+    const owner = session.config?.metadata?.[OWNER_UID_KEY];
+    if (owner !== undefined && owner !== ref.uid) throw new ProviderError("Rejected", `waha session ${id} belongs to another resource; not changing it`);
+    return session;
   };
   return client;
 };

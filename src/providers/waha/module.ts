@@ -1,8 +1,10 @@
 /** WAHA as a provider type (see module.ts). */
-import type { ProviderModule } from "../module.ts";
+import { adoptedSession, type ProviderModule } from "../module.ts";
 import { createWahaClient, OWNER_KEY, wahaCapabilities } from "./client.ts";
 
 export const wahaModule: ProviderModule = {
+  // Sessions we create carry our uid in their metadata; an adopted one gets it with claim().
+  ownership: { proof: "recorded", adoptable: true, sessionNamed: adoptedSession },
   type: "waha",
   capabilities: wahaCapabilities,
   createClient: createWahaClient,

@@ -140,8 +140,15 @@ class WappfyClient implements ProviderClient {
 
   async observe(ref: InstanceRef): Promise<ObservedSession | null> {
     // With a recorded id the instance is followed whatever its name (also one named before
-    // names carried the uid); without one, only a name carrying our uid is ours.
-    const found = ref.providerInstanceId === undefined ? await this.#findOwned(ref.uid) : undefined;
+    // names carried the uid); without one, only a name carrying our uid is ours. An id named
+    // by spec.adopt is not ours on record yet: its name says whose it is, at the cost of a list.
+    const found =
+      ref.providerInstanceId === undefined
+        ? await this.#findOwned(ref.uid)
+        : ref.adopting
+          ? await this.#findById(ref.providerInstanceId)
+          : undefined;
+    if (ref.adopting && found === undefined) return null;
     const id = ref.providerInstanceId ?? found?.id;
     if (id === undefined) return null;
     let status: z.output<typeof statusSchema>;
@@ -152,8 +159,8 @@ class WappfyClient implements ProviderClient {
       throw error;
     }
     const phoneNumber = digitsOnly(status.phone_number);
-    // Found by name, the name proves the owner; with a recorded id, reading the name back
-    // would cost a list per pass, and remove checks it where it matters.
+    // Found by name, the name proves the owner; with a recorded id (proven when it was
+    // recorded), reading the name back would cost a list per pass, and remove checks it too.
     const ownerUid = ownerOfLabel(found?.name);
     return {
       id: status.id,

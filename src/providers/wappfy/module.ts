@@ -1,5 +1,5 @@
 /** Wappfy as a provider type (see module.ts). */
-import type { ProviderModule } from "../module.ts";
+import { adoptedSession, type ProviderModule } from "../module.ts";
 import { createWappfyClient, wappfyCapabilities } from "./client.ts";
 
 /**
@@ -10,6 +10,8 @@ import { createWappfyClient, wappfyCapabilities } from "./client.ts";
 export const WAPPFY_SIGNATURE_HEADERS = ["x-wappfy-signature", "x-webhook-signature", "x-signature", "x-hub-signature-256"] as const;
 
 export const wappfyModule: ProviderModule = {
+  // Instances we create carry our uid in their name (owner-label.ts); Wappfy cannot rename, so an adopted one is proven by its claim.
+  ownership: { proof: "recorded", adoptable: true, sessionNamed: adoptedSession },
   type: "wappfy",
   capabilities: wappfyCapabilities,
   createClient: createWappfyClient,

@@ -1,0 +1,59 @@
+/**
+ * One claim per session. A spec can name a session that already exists (spec.adopt.id, a
+ * cloud_api phone number, a whapi device's key); two resources naming one session would
+ * drive it against each other, and the second could be another tenant. Of all the
+ * instances, in any namespace and through any provider resource reaching the same gateway,
+ * that name the session (or have it recorded in status), the oldest holds the claim: by
+ * creation time, then uid, so every replica and every pass decides alike. The others are
+ * Stalled (SessionClaimed) and make no call on it.
+ */
+import { instanceSpecSchema, type InstanceSpec } from "../../api/instance.ts";
+import { PROVIDER_MODULES } from "../../providers/registry.ts";
+import type { InstanceObject, OperatorContext } from "../context.ts";
+import type { ResolvedProvider } from "../provider/connections.ts";
+import { providerRefOf } from "./provider-ref.ts";
+
+export interface SessionClaim {
+  /** The session the spec names (provider-specific id). */
+  readonly id: string;
+  /** Whether naming it takes over a session the operator did not create for this resource. */
+  readonly adopts: boolean;
+  /** Why another instance holds the claim, when one does. */
+  readonly heldElsewhere?: string;
+}
+
+/** The claim this instance's spec makes, if it names a session, with who holds it. */
+export function sessionClaim(
+  ctx: Pick<OperatorContext, "caches" | "connections">,
+  instance: InstanceObject,
+  spec: InstanceSpec,
+  provider: Pick<ResolvedProvider, "type" | "settings">,
+): SessionClaim | undefined {
+  const namespace = instance.metadata.namespace as string;
+  const ownership = PROVIDER_MODULES[provider.type].ownership;
+  const named = ownership.sessionNamed(spec, namespace);
+  if (!named) return undefined;
+  const endpoint = `${provider.type} ${provider.settings.url}`;
+  const endpoints = new Map<string, string | undefined>();
+  let holder: InstanceObject = instance;
+  for (const other of ctx.caches.instances.list()) {
+    if (other.metadata.uid === instance.metadata.uid) continue;
+    const parsed = instanceSpecSchema.safeParse(other.spec);
+    if (!parsed.success) continue;
+    const ref = providerRefOf(other, parsed.data);
+    const refKey = `${ref.kind}/${ref.namespace ?? ""}/${ref.name}`;
+    if (!endpoints.has(refKey)) endpoints.set(refKey, ctx.connections.endpoint(ref));
+    if (endpoints.get(refKey) !== endpoint) continue;
+    const otherId = ownership.sessionNamed(parsed.data, other.metadata.namespace as string)?.id ?? other.status?.providerInstanceId;
+    if (otherId === named.id && earlier(other, holder)) holder = other;
+  }
+  if (holder === instance) return named;
+  const by =
+    holder.metadata.namespace === namespace ? `WhatsAppInstance ${holder.metadata.name}` : "a WhatsAppInstance in another namespace";
+  return { ...named, heldElsewhere: `the ${provider.type} session ${named.id} is already claimed by ${by}; only one resource may drive a session` };
+}
+
+function earlier(a: InstanceObject, b: InstanceObject): boolean {
+  const byTime = (a.metadata.creationTimestamp ?? "").localeCompare(b.metadata.creationTimestamp ?? "");
+  return byTime !== 0 ? byTime < 0 : (a.metadata.uid ?? "") < (b.metadata.uid ?? "");
+}
