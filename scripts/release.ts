@@ -106,9 +106,12 @@ export function versionProblems(root: string = REPO): { version: string; problem
   expect("package-lock.json version", lock.version);
   expect('package-lock.json packages[""].version', lock.packages?.[""]?.version);
 
-  const chart = parseYaml(read(root, path.join(CHART, "Chart.yaml"))) as { version?: unknown; appVersion?: unknown };
+  const chart = parseYaml(read(root, path.join(CHART, "Chart.yaml"))) as { version?: unknown; appVersion?: unknown; annotations?: Record<string, string> };
   expect(`${CHART}/Chart.yaml version`, chart.version);
   expect(`${CHART}/Chart.yaml appVersion`, chart.appVersion);
+  // Artifact Hub lists the image the chart installs.
+  const images = parseYaml(chart.annotations?.["artifacthub.io/images"] ?? "[]") as { image: string }[];
+  for (const { image } of images) expect(`${CHART}/Chart.yaml artifacthub.io/images ${image}`, image.replace(/^.*:/, ""));
   // The image the chart installs by default: image.tag, or appVersion when it is empty.
   const values = parseYaml(read(root, path.join(CHART, "values.yaml"))) as { image?: { tag?: unknown } };
   const tag = values.image?.tag;
