@@ -46,6 +46,7 @@ describe("the version", () => {
     ["package-lock.json", (text: string) => text.replace(`"version": "${version}"`, '"version": "9.9.9"'), "package-lock.json version"],
     ["charts/wa-operator/Chart.yaml", (text: string) => text.replace(/^version: .*$/m, "version: 9.9.9"), "Chart.yaml version"],
     ["charts/wa-operator/Chart.yaml", (text: string) => text.replace(/^appVersion: .*$/m, 'appVersion: "9.9.9"'), "Chart.yaml appVersion"],
+    ["charts/wa-operator/Chart.yaml", (text: string) => text.replace(`wa-operator:${version}`, "wa-operator:9.9.9"), "artifacthub.io/images"],
     ["charts/wa-operator/values.yaml", (text: string) => text.replace(/^ {2}tag: .*$/m, '  tag: "9.9.9"'), "values.yaml image.tag"],
     ["Dockerfile", (text: string) => text.replace(/^ARG VERSION=.*$/m, "ARG VERSION=9.9.9"), "Dockerfile ARG VERSION"],
     ["manifests/kustomization.yaml", (text: string) => text.replace(/newTag: .*/, "newTag: 9.9.9"), "kustomization.yaml"],
@@ -125,4 +126,42 @@ describe("the krew assets of a release", () => {
     }
     await expect(pluginAssets({ tag: "v9.9.9", out })).rejects.toThrow("tag v9.9.9 names 9.9.9");
   }, 120_000);
+});
+
+describe(".github/workflows/release.yml", () => {
+  interface Step {
+    uses?: string;
+    run?: string;
+    with?: Record<string, unknown>;
+  }
+  const workflow = parse(readFileSync(path.join(REPO, ".github", "workflows", "release.yml"), "utf8")) as {
+    on: { push: { tags: string[] } };
+    jobs: Record<string, { steps: Step[]; needs?: string | string[]; permissions?: Record<string, string> }>;
+  };
+  const steps = Object.values(workflow.jobs).flatMap((job) => job.steps);
+  const runs = steps.flatMap((step) => (step.run ? [step.run] : []));
+
+  it("runs on version tags only", () => {
+    expect(workflow.on).toEqual({ push: { tags: ["v*"] } });
+  });
+
+  it("calls only scripts of this repository that exist, and only subcommands scripts/release.ts has", () => {
+    const scripts = runs.flatMap((run) => [...run.matchAll(/\b((?:scripts|hack)\/[\w./-]+)/g)].map((match) => match[1] as string));
+    expect(scripts.length).toBeGreaterThan(4);
+    for (const script of scripts) expect(() => readFileSync(path.join(REPO, script)), script).not.toThrow();
+    const subcommands = runs.flatMap((run) => [...run.matchAll(/scripts\/release\.ts (\w+)/g)].map((match) => match[1] as string));
+    expect([...new Set(subcommands)].sort()).toEqual(["chart", "check", "notes", "plugin"]);
+  });
+
+  it("builds both architectures with an SBOM and provenance, and signs image and chart keyless", () => {
+    const build = steps.find((step) => step.uses?.startsWith("docker/build-push-action@"));
+    expect(build?.with).toMatchObject({ platforms: "linux/amd64,linux/arm64", push: true, sbom: true, provenance: "mode=max" });
+    expect(runs.filter((run) => /cosign sign --yes /.test(run))).toHaveLength(2);
+    for (const job of ["image", "chart"]) expect(workflow.jobs[job]?.permissions).toMatchObject({ "id-token": "write", packages: "write" });
+  });
+
+  it("attaches the krew archives, checksums.txt, the krew manifest and the chart, with the CHANGELOG section as notes", () => {
+    const publish = runs.find((run) => run.includes("gh release create")) ?? "";
+    for (const asset of ["*.tar.gz", "checksums.txt", "whatsapp.yaml", "*.tgz", "--notes-file"]) expect(publish).toContain(asset);
+  });
 });
