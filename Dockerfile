@@ -3,7 +3,7 @@
 # The wa-operator image: `node dist/cli/operator.js` with production dependencies only.
 #
 #   make image   (docker, podman or buildah; IMAGE=REGISTRY/wa-operator:TAG to name it)
-#   docker build --build-arg VERSION=0.1.0 -t ghcr.io/wa-operator/wa-operator:0.1.0 .
+#   docker build --build-arg VERSION=0.2.0 -t ghcr.io/wa-operator/wa-operator:0.2.0 .
 #
 # Base image: node:<version>-bookworm-slim in both stages, not distroless nodejs24.
 # - The entrypoint contract is `node dist/cli/operator.js`: `node` resolved on PATH
@@ -20,7 +20,7 @@
 ARG NODE_VERSION=24.21.0
 # The operator's version (package.json's; `make image` passes it) and the commit built,
 # for the image's OCI labels.
-ARG VERSION=0.1.0
+ARG VERSION=0.2.0
 ARG REVISION=unknown
 
 FROM node:${NODE_VERSION}-bookworm-slim AS build

@@ -1,6 +1,6 @@
 # Developer entry points.
 #   make control-plane   build kube-apiserver, kube-controller-manager, kubectl and etcd (cached)
-#   make go-tools        build helm, promrules and fetch the Prometheus Operator CRDs the tests use (cached)
+#   make go-tools        build helm, actionlint, promrules and fetch the Prometheus Operator CRDs the tests use (cached)
 #   make cluster-up      start a local control plane in .local/ (idempotent)
 #   make cluster-down    stop it
 #   make install         kubectl apply --server-side -f crds/ against $KUBECONFIG
@@ -25,7 +25,7 @@ BUILD_CONTROL_PLANE := hack/control-plane/build.sh
 BUILD_GITOPS_HEALTH := hack/gitops-health/build.sh
 CLUSTER := node hack/control-plane/cluster.ts
 
-GO_TOOLS := helm promrules prometheus-operator-crds
+GO_TOOLS := helm actionlint promrules prometheus-operator-crds
 VERSION := $(shell node -p 'require("./package.json").version')
 IMAGE ?= ghcr.io/wa-operator/wa-operator:$(VERSION)
 
@@ -46,7 +46,7 @@ gitops-health:
 browser:
 	@hack/browser.sh >/dev/null
 
-# What the chart and monitoring tests run: helm and promrules built from their Go
+# What the chart, workflow and monitoring tests run: helm, actionlint and promrules built from their Go
 # modules, and the Prometheus Operator's CRDs (hack/go-tools/build.sh; cached).
 go-tools:
 	@for tool in $(GO_TOOLS); do hack/go-tools/build.sh $$tool >/dev/null; done

@@ -2,14 +2,17 @@
  * Every file `npm run crds` writes, rendered from its single source, by path from the
  * repository root. test/unit/rendered-files.test.ts fails when a file on disk differs.
  *
- * - The CRDs, from the zod schemas in src/api: crds/, and copies in manifests/crds/ and
- *   charts/wa-operator/crds/, because kustomize and Helm read no file outside their
- *   directory.
+ * - The CRDs, from the zod schemas in src/api: crds/, a copy in manifests/crds/ (kustomize
+ *   reads no file outside its directory), and the chart's templates/crd-<plural>.yaml: the
+ *   same CRDs behind crds.enabled, labelled, kept on uninstall with crds.keep, so `helm
+ *   upgrade` upgrades them (Helm never touches a chart's crds/ after the first install).
  * - The operator's RBAC, from REQUIRED_PERMISSIONS (src/kube/permissions.ts): the
  *   ClusterRole and leader-election Role in manifests/, and the same rules as data for
  *   the chart's templates (charts/wa-operator/files/operator-rbac.yaml).
  * - The chart's copies of the alert rules and the Grafana dashboard, whose source is
  *   manifests/monitoring/.
+ * - The chart's README.md, from its Chart.yaml, values.yaml and values.schema.json
+ *   (scripts/chart-readme.ts).
  */
 import { readFileSync } from "node:fs";
 import path from "node:path";
@@ -17,6 +20,7 @@ import { Document, parse, type YAMLSeq } from "yaml";
 import { renderAllCrds } from "../src/api/crds.ts";
 import { toYaml } from "../src/api/yaml.ts";
 import { REQUIRED_PERMISSIONS, type Permission, type PermissionScope } from "../src/kube/permissions.ts";
+import { chartReadme } from "./chart-readme.ts";
 
 const ROOT = path.join(import.meta.dirname, "..");
 export const CHART = path.join("charts", "wa-operator");
@@ -133,10 +137,43 @@ function chartRulesFile(): string {
   return stringify([document]);
 }
 
+/**
+ * A CRD as a chart template: installed and upgraded with the release while crds.enabled,
+ * with the chart's labels, and helm.sh/resource-policy: keep while crds.keep (helm
+ * uninstall would otherwise delete the CRD and every object of its kind).
+ */
+export function chartCrdTemplate(crd: Record<string, unknown>): string {
+  const { name } = crd["metadata"] as { name: string };
+  const spec = stringify([new Document({ spec: crd["spec"] }, { aliasDuplicateObjects: false })]);
+  // Helm would read {{ in a description as a template action.
+  if (spec.includes("{{")) throw new Error(`${name}: "{{" in a CRD cannot go into a Helm template`);
+  return [
+    `{{- /* ${generatedFrom("src/api")} */}}`,
+    "{{- if .Values.crds.enabled }}",
+    `apiVersion: ${String(crd["apiVersion"])}`,
+    `kind: ${String(crd["kind"])}`,
+    "metadata:",
+    `  name: ${name}`,
+    "  labels:",
+    '    {{- include "wa-operator.labels" . | nindent 4 }}',
+    "  {{- if .Values.crds.keep }}",
+    "  annotations:",
+    "    helm.sh/resource-policy: keep",
+    "  {{- end }}",
+    `${spec.trimEnd()}`,
+    "{{- end }}",
+    "",
+  ].join("\n");
+}
+
+/** templates/crd-<plural>.yaml for the CRD file <group>_<plural>.yaml. */
+export const chartCrdFile = (file: string): string => path.join(CHART, "templates", `crd-${file.replace(/^.*_/, "")}`);
+
 export function renderedFiles(): Map<string, string> {
   const files = new Map<string, string>();
-  for (const dir of ["crds", path.join("manifests", "crds"), path.join(CHART, "crds")]) {
-    for (const [file, crd] of renderAllCrds()) files.set(path.join(dir, file), toYaml(crd));
+  for (const [file, crd] of renderAllCrds()) {
+    for (const dir of ["crds", path.join("manifests", "crds")]) files.set(path.join(dir, file), toYaml(crd));
+    files.set(chartCrdFile(file), chartCrdTemplate(crd));
   }
   files.set(path.join("manifests", "cluster-role.yaml"), clusterRoleFile());
   files.set(path.join("manifests", "leader-election-role.yaml"), leaderElectionRoleFile());
@@ -144,5 +181,6 @@ export function renderedFiles(): Map<string, string> {
   files.set(path.join(CHART, "files", "prometheus-rules.yaml"), chartRulesFile());
   // JSON carries no comment: the chart's copy is byte for byte the source.
   files.set(path.join(CHART, "files", "wa-operator-dashboard.json"), readFileSync(path.join(ROOT, MONITORING, "wa-operator-dashboard.json"), "utf8"));
+  files.set(path.join(CHART, "README.md"), chartReadme());
   return files;
 }

@@ -7,6 +7,8 @@
 #   <key> = <go version>-<hash of the go.mod, go.sum and *.go in hack/go-tools/<name>>
 #
 #   helm                      <dir>/helm: helm.sh/helm/v4/cmd/helm, its version stamped in
+#   actionlint                <dir>/actionlint: the GitHub Actions workflow linter
+#                             (github.com/rhysd/actionlint/cmd/actionlint), its version stamped in
 #   promrules                 <dir>/promrules: Prometheus's rule and PromQL parsers (main.go)
 #   prometheus-operator-crds  <dir>/*.yaml: the ServiceMonitor, PodMonitor and PrometheusRule
 #                             CRDs from the prometheus-operator module (checked by go.sum)
@@ -20,7 +22,7 @@ set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 log() { echo "go-tools: $*" >&2; }
-usage() { sed -n '2,19p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2; exit 2; }
+usage() { sed -n '2,20p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2; exit 2; }
 
 name="${1:-}"
 case "$name" in
@@ -70,6 +72,11 @@ case "$name" in
     version="$(mod_version helm.sh/helm/v4)"
     go build -trimpath -ldflags "-s -w -X helm.sh/helm/v4/internal/version.version=$version" -o "$tmp/" tool >&2
     "$tmp/helm" version --short >&2
+    ;;
+  actionlint)
+    version="$(mod_version github.com/rhysd/actionlint)"
+    go build -trimpath -ldflags "-s -w -X github.com/rhysd/actionlint.version=$version" -o "$tmp/" tool >&2
+    "$tmp/actionlint" -version >&2
     ;;
   promrules)
     go build -trimpath -ldflags "-s -w" -o "$tmp/" . >&2

@@ -2,25 +2,37 @@
  * charts/wa-operator with helm built from its Go module (hack/go-tools/build.sh helm):
  * `helm lint`, `helm template` with default values and with every toggle on, the API
  * server's verdict on both (server-side dry run), a real `helm install` and `helm
- * uninstall`, and, with default values, the very objects `kubectl apply --server-side -k
- * manifests/` installs, apart from Helm's own labels and the Namespace (Helm installs
- * into one: `helm install -n wa-operator-system --create-namespace`).
+ * uninstall` (the CRDs stay), `helm upgrade` from the previous chart (the CRD change is
+ * served afterwards), the chart as a subchart of an umbrella chart, and, with default
+ * values, the very objects `kubectl apply --server-side -k manifests/` installs, apart from
+ * Helm's own labels and the Namespace (Helm installs into one: `helm install -n
+ * wa-operator-system --create-namespace`).
+ *
+ * There is no kubelet: nothing here waits for a pod to run, it checks what the API server
+ * stores. The CRDs are cluster-wide and every test file installs them, so each release here
+ * takes them over (`--take-ownership`) and, with crds.keep, leaves them behind.
  *
  * The ServiceMonitor and PrometheusRule need the Prometheus Operator's CRDs: the test
  * installs the real ones (from its Go module, hack/go-tools/build.sh
  * prometheus-operator-crds), so the server checks them against their schemas too.
  */
-import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { execFile } from "node:child_process";
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import http from "node:http";
 import { tmpdir } from "node:os";
 import path from "node:path";
+import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { parse as parseYaml, parseAllDocuments } from "yaml";
 import { loadConfig } from "../../src/config.ts";
 import { goTool, runGoTool } from "../support/go-tools.ts";
-import { createNamespace, installCrds, kubeconfigPath, kubectl, kubectlOk, REPO } from "../support/kube.ts";
+import { createNamespace, eventually, installCrds, kubeconfigPath, kubectl, kubectlOk, REPO } from "../support/kube.ts";
 
 const CHART = path.join(REPO, "charts", "wa-operator");
 const RELEASE = "wa-operator";
+/** main before the CRDs became templates: chart 0.1.0, its CRDs in crds/. */
+const PREVIOUS = "b111cba";
+const run = promisify(execFile);
 const NAMESPACE = "wa-operator-system";
 const packageVersion = (JSON.parse(readFileSync(path.join(REPO, "package.json"), "utf8")) as { version: string }).version;
 /** The labels Helm's charts add that the kustomize install has no use for. */
@@ -35,15 +47,28 @@ interface KubeManifest {
 
 /** Every toggle on, and a non-default value for every setting. */
 const ALL_ON = `
+global: {imagePullSecrets: [{name: global-credentials}], commonLabels: {example.com/umbrella: platform}, storageClass: not-ours}
+commonLabels: {example.com/owner: messaging}
 replicas: 3
+strategy: {type: RollingUpdate, rollingUpdate: {maxSurge: 0, maxUnavailable: 1}}
 image: {repository: registry.example.com/wa/wa-operator, tag: "9.9.9", pullPolicy: Always}
 imagePullSecrets: [{name: registry-credentials}]
-leaderElection: {enabled: true, leaseDuration: 20s}
+leaderElection: {enabled: true, leaseDuration: 20s, leaseName: wa-leader}
 watchNamespaces: [team-a, team-b]
 logLevel: debug
 concurrency: 16
 pollIntervals: {status: 45s, pairing: 3s, providerCheck: 2m, resync: 15m}
-extraEnv: [{name: FAILURE_BACKOFF, value: 90s}]
+qrRefreshInterval: 4s
+stuckTimeout: 7m
+failureBackoff: 90s
+failureBackoffMax: 20m
+providerTimeout: 12s
+providerMaxInFlight: 8
+extraEnv: [{name: OTEL_SERVICE_NAME, value: wa-operator-test}]
+extraArgs: [--failure-backoff-max=45m]
+extraVolumes: [{name: ca, configMap: {name: corporate-ca}}]
+extraVolumeMounts: [{name: ca, mountPath: /etc/ssl/corporate, readOnly: true}]
+topologySpreadConstraints: [{maxSkew: 1, topologyKey: topology.kubernetes.io/zone, whenUnsatisfiable: ScheduleAnyway}]
 resources: {requests: {cpu: 100m, memory: 256Mi}, limits: {cpu: "1", memory: 1Gi}}
 nodeSelector: {kubernetes.io/os: linux}
 tolerations: [{key: dedicated, operator: Equal, value: operators, effect: NoSchedule}]
@@ -54,7 +79,7 @@ affinity:
 priorityClassName: wa-operator-test
 podAnnotations: {example.com/team: messaging}
 podLabels: {example.com/cost-center: "42"}
-serviceAccount: {annotations: {example.com/role: whatsapp}}
+serviceAccount: {create: true, name: wa-runner, annotations: {example.com/role: whatsapp}}
 podDisruptionBudget: {enabled: true, minAvailable: 2}
 networkPolicy:
   enabled: true
@@ -62,8 +87,18 @@ networkPolicy:
     - namespaceSelector: {matchLabels: {kubernetes.io/metadata.name: monitoring}}
     - ipBlock: {cidr: 10.0.0.0/8}
 metrics:
-  serviceMonitor: {enabled: true, interval: 15s, labels: {release: prometheus}}
-  prometheusRule: {enabled: true, labels: {release: prometheus}}
+  serviceMonitor:
+    enabled: true
+    interval: 15s
+    scrapeTimeout: 10s
+    labels: {release: prometheus}
+    relabelings: [{sourceLabels: [__meta_kubernetes_pod_node_name], targetLabel: node}]
+    metricRelabelings: [{sourceLabels: [__name__], regex: go_.*, action: drop}]
+  prometheusRule:
+    enabled: true
+    labels: {release: prometheus}
+    runbookBaseUrl: https://wiki.example.com/wa-operator
+    alerts: {WhatsAppInstanceQRNotScanned: {enabled: false}}
   grafanaDashboard: {enabled: true, annotations: {grafana_folder: WhatsApp}}
 `;
 
@@ -83,14 +118,23 @@ async function helmOk(args: readonly string[]): Promise<string> {
   return result.stdout;
 }
 
+/** node (this one) with `args`; never throws on a non-zero exit. */
+function runNode(args: readonly string[], env: Record<string, string>): Promise<{ code: number; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    execFile(process.execPath, [...args], { env: { ...process.env, ...env } }, (error, stdout, stderr) => {
+      resolve({ code: error ? (typeof error.code === "number" ? error.code : 1) : 0, stdout, stderr });
+    });
+  });
+}
+
 const documents = (text: string): KubeManifest[] =>
   parseAllDocuments(text)
     .map((document) => document.toJSON() as KubeManifest | null)
     .filter((object): object is KubeManifest => object !== null);
 
-/** `helm template` of the chart, CRDs included, as the release `release` in `namespace`. */
-async function template(options: { release?: string; namespace?: string; values?: string[]; set?: string[] } = {}): Promise<KubeManifest[]> {
-  const args = ["template", options.release ?? RELEASE, CHART, "--namespace", options.namespace ?? NAMESPACE, "--include-crds"];
+/** `helm template` of the chart as the release `release` in `namespace`; the `helm test` pod only with `tests`. */
+async function template(options: { release?: string; namespace?: string; values?: string[]; set?: string[]; tests?: boolean } = {}): Promise<KubeManifest[]> {
+  const args = ["template", options.release ?? RELEASE, CHART, "--namespace", options.namespace ?? NAMESPACE, ...(options.tests ? [] : ["--skip-tests"])];
   for (const file of options.values ?? []) args.push("--values", file);
   for (const value of options.set ?? []) args.push("--set", value);
   return documents(await helmOk(args));
@@ -174,10 +218,17 @@ describe("helm template with default values", () => {
     }
   });
 
-  it("the CRDs are the files in crds/, as `npm run crds` renders them", () => {
-    const files = readdirSync(path.join(CHART, "crds")).sort();
-    expect(files).toEqual(readdirSync(path.join(REPO, "crds")).sort());
-    for (const file of files) expect(readFileSync(path.join(CHART, "crds", file), "utf8"), file).toBe(readFileSync(path.join(REPO, "crds", file), "utf8"));
+  it("the CRDs are crds/'s, with the chart's labels and helm.sh/resource-policy: keep", () => {
+    const files = readdirSync(path.join(REPO, "crds")).map((file) => parseYaml(readFileSync(path.join(REPO, "crds", file), "utf8")) as KubeManifest);
+    const crds = chart.filter((object) => object.kind === "CustomResourceDefinition");
+    expect(crds.map(id).sort()).toEqual(files.map(id).sort());
+    const selector = (find(chart, "Deployment") as unknown as { spec: { selector: { matchLabels: Record<string, string> } } }).spec.selector.matchLabels;
+    for (const crd of crds) {
+      const { labels, annotations, ...metadata } = crd.metadata;
+      expect({ ...crd, metadata }, id(crd)).toEqual(files.find((file) => file.metadata.name === crd.metadata.name));
+      expect(labels, id(crd)).toMatchObject({ ...selector, "app.kubernetes.io/part-of": "wa-operator", "app.kubernetes.io/managed-by": "Helm" });
+      expect(annotations, id(crd)).toEqual({ "helm.sh/resource-policy": "keep" });
+    }
   });
 
   it("creates no monitoring objects: their CRDs may not exist", () => {
@@ -199,14 +250,18 @@ describe("helm template with every toggle on", () => {
       };
     };
 
-  it("the settings reach the operator as environment variables it reads back as set", () => {
-    const env = deployment().spec.template.spec.containers[0]?.["env"] as { name: string; value?: string }[];
-    const values = Object.fromEntries(env.filter((entry) => entry.value !== undefined).map((entry) => [entry.name, entry.value as string]));
-    expect(env[0]).toEqual({ name: "POD_NAMESPACE", valueFrom: { fieldRef: { fieldPath: "metadata.namespace" } } });
-    const config = loadConfig([], { ...values, POD_NAMESPACE: NAMESPACE });
-    expect(config).toMatchObject({
+  it("the settings reach the operator as environment variables and flags it reads back as set", () => {
+    const container = deployment().spec.template.spec.containers[0] as { env: { name: string; value?: string }[]; args: string[] };
+    const values = Object.fromEntries(container.env.filter((entry) => entry.value !== undefined).map((entry) => [entry.name, entry.value as string]));
+    expect(container.env[0]).toEqual({ name: "POD_NAMESPACE", valueFrom: { fieldRef: { fieldPath: "metadata.namespace" } } });
+    expect(values["OTEL_SERVICE_NAME"]).toBe("wa-operator-test");
+    const config = loadConfig(container.args, { ...values, POD_NAMESPACE: NAMESPACE });
+    expect(config).toEqual({
+      ...loadConfig([], {}),
+      operatorNamespace: NAMESPACE,
       leaderElection: true,
       leaseDuration: 20_000,
+      leaseName: "wa-leader",
       namespaces: ["team-a", "team-b"],
       logLevel: "debug",
       concurrency: 16,
@@ -214,9 +269,42 @@ describe("helm template with every toggle on", () => {
       pairingPollInterval: 3_000,
       providerCheckInterval: 120_000,
       resync: 15 * 60_000,
+      qrRefreshInterval: 4_000,
+      stuckTimeout: 7 * 60_000,
       failureBackoff: 90_000,
+      // The flag in extraArgs wins over failureBackoffMax's variable.
+      failureBackoffMax: 45 * 60_000,
+      providerTimeout: 12_000,
+      providerMaxInFlight: 8,
       httpAddress: ":8080",
     });
+  });
+
+  it("strategy, topology spread (selecting the operator's pods), extra volumes and mounts, pull secrets with global's", () => {
+    const { spec } = deployment();
+    const pod = spec.template.spec;
+    const container = pod.containers[0] as { volumeMounts: unknown[] };
+    expect((spec as unknown as { strategy: unknown }).strategy).toEqual({ type: "RollingUpdate", rollingUpdate: { maxSurge: 0, maxUnavailable: 1 } });
+    expect(pod["topologySpreadConstraints"]).toEqual([
+      { maxSkew: 1, topologyKey: "topology.kubernetes.io/zone", whenUnsatisfiable: "ScheduleAnyway", labelSelector: { matchLabels: spec.selector.matchLabels } },
+    ]);
+    expect(pod["volumes"]).toContainEqual({ name: "ca", configMap: { name: "corporate-ca" } });
+    expect(container.volumeMounts).toContainEqual({ name: "ca", mountPath: "/etc/ssl/corporate", readOnly: true });
+    expect(pod["imagePullSecrets"]).toEqual([{ name: "registry-credentials" }, { name: "global-credentials" }]);
+  });
+
+  it("commonLabels and global.commonLabels are on every object and on the pods", () => {
+    const common = { "example.com/owner": "messaging", "example.com/umbrella": "platform" };
+    for (const object of chart) expect(object.metadata.labels, id(object)).toMatchObject(common);
+    expect(deployment().spec.template.metadata.labels).toMatchObject(common);
+  });
+
+  it("the ServiceAccount has the name from serviceAccount.name, and the pods and RBAC bindings use it", () => {
+    expect(find(chart, "ServiceAccount").metadata.name).toBe("wa-runner");
+    expect(deployment().spec.template.spec["serviceAccountName"]).toBe("wa-runner");
+    for (const binding of chart.filter((object) => object.kind === "ClusterRoleBinding" || object.kind === "RoleBinding")) {
+      expect((binding as unknown as { subjects: unknown[] }).subjects, id(binding)).toEqual([{ kind: "ServiceAccount", name: "wa-runner", namespace: NAMESPACE }]);
+    }
   });
 
   it("image, replicas, resources, scheduling, pod labels and annotations come from the values", () => {
@@ -227,7 +315,6 @@ describe("helm template with every toggle on", () => {
     expect(container["image"]).toBe("registry.example.com/wa/wa-operator:9.9.9");
     expect(container["imagePullPolicy"]).toBe("Always");
     expect(container["resources"]).toEqual({ requests: { cpu: "100m", memory: "256Mi" }, limits: { cpu: "1", memory: "1Gi" } });
-    expect(pod["imagePullSecrets"]).toEqual([{ name: "registry-credentials" }]);
     expect(pod["nodeSelector"]).toEqual({ "kubernetes.io/os": "linux" });
     expect(pod["tolerations"]).toEqual([{ key: "dedicated", operator: "Equal", value: "operators", effect: "NoSchedule" }]);
     expect(pod["affinity"]).toEqual(parseYaml(ALL_ON).affinity);
@@ -247,9 +334,26 @@ describe("helm template with every toggle on", () => {
     const monitoring = byId(documents(await kubectlOk(["kustomize", path.join(REPO, "manifests", "monitoring")])));
     const ours = chart.filter((object) => ["ServiceMonitor", "PrometheusRule", "ConfigMap"].includes(object.kind));
     expect(ours.map(id).sort()).toEqual([...monitoring.keys()].sort());
+    const values = parseYaml(ALL_ON) as { metrics: { serviceMonitor: Record<string, unknown> } };
+    const { interval, scrapeTimeout, relabelings, metricRelabelings } = values.metrics.serviceMonitor;
     for (const object of ours) {
       const theirs = monitoring.get(id(object)) as KubeManifest;
-      const patched = object.kind === "ServiceMonitor" ? { ...theirs, spec: { ...(theirs["spec"] as object), endpoints: [{ ...(theirs["spec"] as { endpoints: object[] }).endpoints[0], interval: "15s" }] } } : theirs;
+      const spec = theirs["spec"] as { endpoints: object[]; groups: { rules: { alert: string; expr: string; annotations: object }[] }[] };
+      let patched = theirs;
+      if (object.kind === "ServiceMonitor") patched = { ...theirs, spec: { ...spec, endpoints: [{ ...spec.endpoints[0], interval, scrapeTimeout, relabelings, metricRelabelings }] } };
+      if (object.kind === "PrometheusRule") {
+        // Less the alert turned off, each with its runbook, and the Lease's name from the values.
+        const groups = spec.groups.map((group) => ({
+          ...group,
+          rules: group.rules
+            .filter((rule) => rule.alert !== "WhatsAppInstanceQRNotScanned")
+            .map((rule) => {
+              const anchor = (rule.annotations as { runbook_url?: string }).runbook_url?.split("#")[1] ?? rule.alert.toLowerCase();
+              return { ...rule, expr: rule.expr.replace('"wa-operator-leader"', '"wa-leader"'), annotations: { ...rule.annotations, runbook_url: `https://wiki.example.com/wa-operator#${anchor}` } };
+            }),
+        }));
+        patched = { ...theirs, spec: { ...spec, groups } };
+      }
       expect(content(object), id(object)).toEqual(content(patched));
     }
     expect(find(chart, "ServiceMonitor").metadata.labels).toMatchObject({ release: "prometheus" });
@@ -267,6 +371,102 @@ describe("helm template with every toggle on", () => {
 });
 
 describe("values that change what is rendered", () => {
+  const kinds = (objects: KubeManifest[], kind: string) => objects.filter((object) => object.kind === kind);
+
+  it("crds.enabled=false renders no CRD; crds.keep=false renders them without the keep policy", async () => {
+    expect(kinds(await template({ set: ["crds.enabled=false"] }), "CustomResourceDefinition")).toEqual([]);
+    const unkept = kinds(await template({ set: ["crds.keep=false"] }), "CustomResourceDefinition");
+    expect(unkept).toHaveLength(readdirSync(path.join(REPO, "crds")).length);
+    for (const crd of unkept) expect(crd.metadata.annotations, id(crd)).toBeUndefined();
+  });
+
+  it("nameOverride names the objects and the app label; fullnameOverride names the objects", async () => {
+    const renamed = await template({ release: "team", set: ["nameOverride=whatsapp"] });
+    expect(find(renamed, "Deployment").metadata).toMatchObject({ name: "team-whatsapp", labels: { "app.kubernetes.io/name": "whatsapp" } });
+    const full = await template({ set: ["fullnameOverride=wa"] });
+    for (const kind of ["Deployment", "Service", "ServiceAccount", "ClusterRole", "NetworkPolicy"]) expect(find(full, kind).metadata.name.startsWith("wa"), kind).toBe(true);
+    expect(find(full, "Deployment").metadata.name).toBe("wa");
+  });
+
+  it("image.digest pulls the image by digest", async () => {
+    const digest = `sha256:${"ab".repeat(32)}`;
+    const pod = (find(await template({ set: [`image.digest=${digest}`] }), "Deployment") as unknown as { spec: { template: { spec: { containers: { image: string }[] } } } }).spec.template.spec;
+    expect(pod.containers[0]?.image).toBe(`ghcr.io/wa-operator/wa-operator@${digest}`);
+  });
+
+  it("serviceAccount.create=false creates none and binds the named one; automount=false mounts no token", async () => {
+    const chart = await template({ set: ["serviceAccount.create=false", "serviceAccount.name=existing", "serviceAccount.automount=false"] });
+    expect(kinds(chart, "ServiceAccount")).toEqual([]);
+    const pod = (find(chart, "Deployment") as unknown as { spec: { template: { spec: Record<string, unknown> } } }).spec.template.spec;
+    expect(pod).toMatchObject({ serviceAccountName: "existing", automountServiceAccountToken: false });
+    expect((find(chart, "ClusterRoleBinding") as unknown as { subjects: { name: string }[] }).subjects[0]?.name).toBe("existing");
+  });
+
+  it("podDisruptionBudget.maxUnavailable replaces minAvailable", async () => {
+    const budget = find(await template({ set: ["podDisruptionBudget.maxUnavailable=50%"] }), "PodDisruptionBudget") as unknown as { spec: Record<string, unknown> };
+    expect(budget.spec["maxUnavailable"]).toBe("50%");
+    expect(budget.spec).not.toHaveProperty("minAvailable");
+  });
+
+  it("the helm test pod asks the Service for /healthz and /readyz, with the operator's image, and tests.enabled=false drops it", async () => {
+    const chart = await template({ tests: true });
+    const pod = find(chart, "Pod") as unknown as { metadata: { annotations: Record<string, string> }; spec: { containers: { image: string; command: string[]; env: { name: string; value: string }[] }[] } };
+    expect(pod.metadata.annotations["helm.sh/hook"]).toBe("test");
+    const container = pod.spec.containers[0];
+    const deployment = find(chart, "Deployment") as unknown as { spec: { template: { spec: { containers: { image: string }[] } } } };
+    expect(container?.image).toBe(deployment.spec.template.spec.containers[0]?.image);
+    expect(container?.env).toEqual([{ name: "OPERATOR_URL", value: `http://${find(chart, "Service").metadata.name}.${NAMESPACE}.svc:8080` }]);
+    expect(container?.command.slice(0, 3)).toEqual(["node", "--input-type=module", "--eval"]);
+    expect(kinds(await template({ set: ["tests.enabled=false"], tests: true }), "Pod")).toEqual([]);
+  });
+
+  it("the helm test pod's script passes when /healthz and /readyz answer 200, and fails while /readyz says 503", async () => {
+    const pod = find(await template({ tests: true }), "Pod") as unknown as { spec: { containers: { command: string[] }[] } };
+    const script = pod.spec.containers[0]?.command[3] as string;
+    let ready = false;
+    const requests: string[] = [];
+    // The operator's answers (src/http/server.ts): /healthz 200 "ok"; /readyz 200 "ok" once the caches synced, else 503.
+    const server = http.createServer((req, res) => {
+      requests.push(req.url ?? "");
+      if (req.url === "/healthz") res.writeHead(200).end("ok");
+      else if (req.url === "/readyz") res.writeHead(ready ? 200 : 503).end(ready ? "ok" : "caches not synced");
+      else res.writeHead(404).end();
+    });
+    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+    const url = `http://127.0.0.1:${(server.address() as { port: number }).port}`;
+    const check = () => runNode(["--input-type=module", "--eval", script], { OPERATOR_URL: url, HEALTH_WAIT_MS: "1500" });
+    try {
+      const failing = await check();
+      expect(failing.code).toBe(1);
+      expect(failing.stderr).toContain("/readyz: 503 caches not synced");
+      ready = true;
+      const passing = await check();
+      expect(passing).toMatchObject({ code: 0, stdout: "/healthz: 200 ok\n/readyz: 200 ok\n" });
+      expect(requests).toContain("/healthz");
+    } finally {
+      server.close();
+    }
+  });
+
+  it("NOTES.txt names the image, warns that the default one exists only once the version is released, and says the CRDs are kept", async () => {
+    const notes = async (set: string[]) => (await helmOk(["install", "notes", CHART, "--dry-run=client", "--namespace", NAMESPACE, ...set.flatMap((value) => ["--set", value])])).split("NOTES:")[1] ?? "";
+    const byDefault = await notes([]);
+    expect(byDefault).toContain(`Image: ghcr.io/wa-operator/wa-operator:${packageVersion}`);
+    expect(byDefault).toContain("ImagePullBackOff");
+    expect(byDefault).toContain("make image");
+    expect(byDefault).toContain("`helm uninstall` leaves them");
+    const own = await notes(["image.repository=registry.example.com/wa/wa-operator", "crds.keep=false"]);
+    expect(own).toContain(`Image: registry.example.com/wa/wa-operator:${packageVersion}`);
+    expect(own).not.toContain("ImagePullBackOff");
+    expect(own).toContain("DELETES them");
+  });
+
+  it("values.schema.json accepts any key under global, as an umbrella chart sets them", async () => {
+    const result = await helm(["template", RELEASE, CHART, "--set", "global.storageClass=fast", "--set", "global.anything.nested=1"]);
+    expect(result.stderr).toBe("");
+    expect(result.code).toBe(0);
+  });
+
   it("replicas: 1 renders no PodDisruptionBudget (minAvailable 1 would block every drain)", async () => {
     expect((await template({ set: ["replicas=1"] })).filter((object) => object.kind === "PodDisruptionBudget")).toEqual([]);
   });
@@ -340,7 +540,7 @@ describe("on the API server", () => {
     ["every toggle on", ["all-on"]],
   ])("accepts helm template's output with %s (kubectl apply --dry-run=server, no Pod Security warning)", async (_name, files) => {
     const namespace = await restrictedNamespace("helm-dry-run");
-    await expectAccepted(await template({ release: "wa-dry-run", namespace, values: files.map(() => allOnFile) }), namespace);
+    await expectAccepted(await template({ release: "wa-dry-run", namespace, values: files.map(() => allOnFile), tests: true }), namespace);
   });
 
   it("accepts manifests/monitoring/ (kustomize) against the Prometheus Operator's CRDs (kubectl apply --dry-run=server)", async () => {
@@ -354,19 +554,112 @@ describe("on the API server", () => {
     );
   });
 
-  it("helm install puts every object in place, and helm uninstall removes them again", async () => {
+  const exists = async (object: KubeManifest) =>
+    (await kubectl(["get", object.kind.toLowerCase(), object.metadata.name, ...(object.metadata.namespace ? ["-n", object.metadata.namespace] : []), "-o", "name"])).code === 0;
+  const crdNames = () => readdirSync(path.join(REPO, "crds")).map((file) => (parseYaml(readFileSync(path.join(REPO, "crds", file), "utf8")) as KubeManifest).metadata.name);
+  const storedCrd = async (name: string) => JSON.parse(await kubectlOk(["get", "crd", name, "-o", "json"])) as KubeManifest & { spec: { versions: { schema: unknown }[] } };
+
+  it("helm install puts every object in place and owns the CRDs; helm uninstall removes all but the CRDs (crds.keep)", async () => {
     const namespace = await restrictedNamespace("helm-install");
     const release = "wa-helm";
-    const rendered = (await template({ release, namespace, values: [allOnFile] })).filter((object) => object.kind !== "CustomResourceDefinition");
-    const install = await helm(["install", release, CHART, "--namespace", namespace, "--values", allOnFile]);
+    const rendered = await template({ release, namespace, values: [allOnFile] });
+    const install = await helm(["install", release, CHART, "--namespace", namespace, "--values", allOnFile, "--take-ownership"]);
     expect(install.stderr).not.toMatch(/warning|error/i);
     expect(install.code).toBe(0);
     expect(install.stdout).toContain("STATUS: deployed");
-    const exists = async (object: KubeManifest) =>
-      (await kubectl(["get", object.kind.toLowerCase(), object.metadata.name, ...(object.metadata.namespace ? ["-n", object.metadata.namespace] : []), "-o", "name"])).code === 0;
     for (const object of rendered) expect(await exists(object), id(object)).toBe(true);
+    for (const name of crdNames()) {
+      expect((await storedCrd(name)).metadata.annotations, name).toMatchObject({ "meta.helm.sh/release-name": release, "helm.sh/resource-policy": "keep" });
+    }
     const uninstall = await helm(["uninstall", release, "--namespace", namespace, "--wait"]);
     expect(uninstall.code).toBe(0);
-    for (const object of rendered) expect(await exists(object), id(object)).toBe(false);
+    for (const object of rendered) expect(await exists(object), id(object)).toBe(object.kind === "CustomResourceDefinition");
+  });
+
+  it("helm upgrade from the previous chart (main at b111cba, CRDs in crds/) takes the CRDs over and serves the field they lacked", async () => {
+    const namespace = await restrictedNamespace("helm-upgrade");
+    const release = "wa-upgrade";
+    // The previous chart, as it is in git, and its CRDs as 0.1.0 published them: without spec.adopt.
+    const archive = path.join(dir, "previous.tar");
+    await run("git", ["-C", REPO, "archive", "--format=tar", "-o", archive, PREVIOUS, "charts/wa-operator"]);
+    const previous = path.join(dir, "previous");
+    mkdirSync(previous);
+    await run("tar", ["-xf", archive, "-C", previous]);
+    const previousChart = path.join(previous, "charts", "wa-operator");
+    expect((parseYaml(readFileSync(path.join(previousChart, "Chart.yaml"), "utf8")) as { version: string }).version).toBe("0.1.0");
+    const instancesCrd = path.join(previousChart, "crds", "wa-operator.io_whatsappinstances.yaml");
+    const old = parseYaml(readFileSync(instancesCrd, "utf8")) as { spec: { versions: { schema: { openAPIV3Schema: { properties: { spec: { properties: Record<string, unknown> } } } } }[] } };
+    delete old.spec.versions[0]?.schema.openAPIV3Schema.properties.spec.properties["adopt"];
+    writeFileSync(instancesCrd, JSON.stringify(old));
+    // The cluster as the previous chart leaves it: its CRDs (Helm installs crds/ only where they are missing).
+    await kubectlOk(["apply", "-f", path.join(previousChart, "crds")]);
+    const install = await helm(["install", release, previousChart, "--namespace", namespace]);
+    expect(install.code, install.stderr).toBe(0);
+
+    const withAdopt = `apiVersion: wa-operator.io/v1alpha1
+kind: WhatsAppInstance
+metadata: {name: adopted, namespace: ${namespace}}
+spec: {providerRef: {name: waha}, adopt: {id: legacy-session}}
+`;
+    const dryRun = () => kubectl(["create", "--dry-run=server", "--validate=strict", "-o", "json", "-f", "-"], withAdopt);
+    await eventually("the previous CRD to refuse spec.adopt", async () => ((await dryRun()).stderr.includes('unknown field "spec.adopt"') ? true : undefined));
+
+    // Helm does not own CRDs that came from crds/: it says so, and --take-ownership takes them.
+    const refused = await helm(["upgrade", release, CHART, "--namespace", namespace]);
+    expect(refused.code).not.toBe(0);
+    expect(refused.stderr).toMatch(/CustomResourceDefinition.*(exists and cannot be imported|invalid ownership metadata)/s);
+    // --force-conflicts: the CRDs' fields belong to whoever applied them last (kubectl, here), and
+    // Helm 4 applies server-side.
+    const upgrade = await helm(["upgrade", release, CHART, "--namespace", namespace, "--take-ownership", "--force-conflicts"]);
+    expect(upgrade.code, upgrade.stderr).toBe(0);
+    expect(upgrade.stdout).toContain("STATUS: deployed");
+
+    for (const file of readdirSync(path.join(REPO, "crds"))) {
+      const ours = parseYaml(readFileSync(path.join(REPO, "crds", file), "utf8")) as { metadata: { name: string }; spec: { versions: { schema: unknown }[] } };
+      const stored = await storedCrd(ours.metadata.name);
+      expect(stored.spec.versions.map((version) => version.schema), file).toEqual(ours.spec.versions.map((version) => version.schema));
+      expect(stored.metadata.annotations, file).toMatchObject({ "meta.helm.sh/release-name": release, "helm.sh/resource-policy": "keep" });
+    }
+    const served = await eventually("spec.adopt to be served", async () => {
+      const result = await dryRun();
+      return result.code === 0 ? result.stdout : undefined;
+    });
+    expect((JSON.parse(served) as { spec: { adopt?: unknown } }).spec.adopt).toEqual({ id: "legacy-session" });
+
+    const uninstall = await helm(["uninstall", release, "--namespace", namespace, "--wait"]);
+    expect(uninstall.code).toBe(0);
+    for (const name of crdNames()) expect(await exists({ kind: "CustomResourceDefinition", apiVersion: "", metadata: { name } }), name).toBe(true);
+  });
+
+  it("installs as a subchart of an umbrella chart that sets global values", async () => {
+    const namespace = await restrictedNamespace("helm-umbrella");
+    const umbrella = path.join(dir, "umbrella");
+    mkdirSync(umbrella);
+    writeFileSync(
+      path.join(umbrella, "Chart.yaml"),
+      `apiVersion: v2\nname: platform\nversion: 1.0.0\ndependencies:\n  - name: wa-operator\n    version: ${packageVersion}\n    repository: file://${CHART}\n`,
+    );
+    writeFileSync(
+      path.join(umbrella, "values.yaml"),
+      "global:\n  commonLabels: {example.com/umbrella: platform}\n  domain: example.com\nwa-operator:\n  replicas: 1\n  networkPolicy: {enabled: false}\n",
+    );
+    // The umbrella's own object, which reads a global value this chart has no use for.
+    mkdirSync(path.join(umbrella, "templates"));
+    writeFileSync(
+      path.join(umbrella, "templates", "settings.yaml"),
+      "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: platform-settings\ndata:\n  domain: {{ .Values.global.domain | quote }}\n",
+    );
+    await helmOk(["dependency", "build", umbrella]);
+    const lint = await helm(["lint", "--strict", umbrella]);
+    expect(lint.stderr + lint.stdout).not.toMatch(/\[(ERROR|WARNING)\]/);
+    expect(lint.code).toBe(0);
+    const install = await helm(["install", "platform", umbrella, "--namespace", namespace, "--take-ownership"]);
+    expect(install.code, install.stderr).toBe(0);
+    const deployment = JSON.parse(await kubectlOk(["get", "deployment", "platform-wa-operator", "-n", namespace, "-o", "json"])) as { metadata: { labels: Record<string, string> }; spec: { replicas: number } };
+    expect(deployment.metadata.labels).toMatchObject({ "example.com/umbrella": "platform", "app.kubernetes.io/instance": "platform" });
+    expect(deployment.spec.replicas).toBe(1);
+    expect((await kubectl(["get", "networkpolicy", "-n", namespace, "-o", "name"])).stdout).toBe("");
+    const uninstall = await helm(["uninstall", "platform", "--namespace", namespace, "--wait"]);
+    expect(uninstall.code).toBe(0);
   });
 });

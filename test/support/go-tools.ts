@@ -1,6 +1,6 @@
 /**
- * The Go-built helpers of hack/go-tools/ (helm, promrules, the Prometheus Operator's
- * CRDs): hack/go-tools/build.sh prints each one's cache directory, building it first if
+ * The Go-built helpers of hack/go-tools/ (helm, actionlint, promrules, the Prometheus
+ * Operator's CRDs): hack/go-tools/build.sh prints each one's cache directory, building it first if
  * needed (`make test` builds them before the tests, so here it only looks them up).
  */
 import { execFile } from "node:child_process";
@@ -10,7 +10,7 @@ import { REPO } from "./kube.ts";
 
 const run = promisify(execFile);
 
-export type GoTool = "helm" | "promrules" | "prometheus-operator-crds";
+export type GoTool = "helm" | "actionlint" | "promrules" | "prometheus-operator-crds";
 
 const built = new Map<GoTool, Promise<string>>();
 
@@ -31,10 +31,10 @@ export interface ToolResult {
 }
 
 /** Runs a built tool; never throws on a non-zero exit. */
-export async function runGoTool(name: "helm" | "promrules", args: readonly string[], options: { input?: string; env?: Record<string, string> } = {}): Promise<ToolResult> {
+export async function runGoTool(name: Exclude<GoTool, "prometheus-operator-crds">, args: readonly string[], options: { input?: string; env?: Record<string, string>; cwd?: string } = {}): Promise<ToolResult> {
   const file = path.join(await goTool(name), name);
   try {
-    const child = run(file, [...args], { cwd: REPO, env: { ...process.env, ...options.env }, maxBuffer: 64 * 1024 * 1024 });
+    const child = run(file, [...args], { cwd: options.cwd ?? REPO, env: { ...process.env, ...options.env }, maxBuffer: 64 * 1024 * 1024 });
     if (options.input !== undefined) child.child.stdin?.end(options.input);
     const { stdout, stderr } = await child;
     return { code: 0, stdout, stderr };

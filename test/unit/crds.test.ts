@@ -7,18 +7,18 @@ import { toYaml } from "../../src/api/yaml.ts";
 
 const repo = path.resolve(import.meta.dirname, "..", "..");
 const crdDir = path.join(repo, "crds");
-// kustomize reads no file outside manifests/, nor Helm outside the chart, so `npm run crds` writes copies there.
+// kustomize reads no file outside manifests/, so `npm run crds` writes a copy there (and the
+// chart's templates/crd-*.yaml: test/unit/rendered-files.test.ts and test/integration/helm.test.ts).
 const manifestCrdDir = path.join(repo, "manifests", "crds");
-const chartCrdDir = path.join(repo, "charts", "wa-operator", "crds");
 
 describe("crds/ is rendered from the zod schemas", () => {
   const rendered = renderAllCrds();
 
-  it.each([crdDir, manifestCrdDir, chartCrdDir])("%s has exactly the rendered files", (dir) => {
+  it.each([crdDir, manifestCrdDir])("%s has exactly the rendered files", (dir) => {
     expect(readdirSync(dir).sort()).toEqual([...rendered.keys()].sort());
   });
 
-  it.each([...rendered.entries()].flatMap(([file, crd]) => [crdDir, manifestCrdDir, chartCrdDir].map((dir) => [path.relative(repo, path.join(dir, file)), crd] as const)))(
+  it.each([...rendered.entries()].flatMap(([file, crd]) => [crdDir, manifestCrdDir].map((dir) => [path.relative(repo, path.join(dir, file)), crd] as const)))(
     "%s matches what `npm run crds` writes",
     (file, crd) => {
       expect(readFileSync(path.join(repo, file), "utf8"), "run `npm run crds` and commit the result").toBe(toYaml(crd));

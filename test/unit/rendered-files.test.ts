@@ -1,13 +1,14 @@
 /**
- * The generated files besides the CRDs (test/unit/crds.test.ts has those): the operator's
- * RBAC from src/kube/permissions.ts, and the chart's copies of manifests/monitoring/.
+ * The generated files besides crds/ (test/unit/crds.test.ts has those): the chart's CRD
+ * templates, the operator's RBAC from src/kube/permissions.ts, and the chart's copies of
+ * manifests/monitoring/.
  */
-import { readFileSync } from "node:fs";
+import { readdirSync, readFileSync } from "node:fs";
 import path from "node:path";
 import { describe, expect, it } from "vitest";
 import { parse, parseAllDocuments } from "yaml";
 import { permissionRows } from "../../src/kube/permissions.ts";
-import { renderedFiles } from "../../scripts/rendered-files.ts";
+import { chartCrdFile, renderedFiles } from "../../scripts/rendered-files.ts";
 
 const repo = path.resolve(import.meta.dirname, "..", "..");
 const rendered = [...renderedFiles()].filter(([file]) => !file.split(path.sep).includes("crds"));
@@ -15,6 +16,12 @@ const rendered = [...renderedFiles()].filter(([file]) => !file.split(path.sep).i
 describe("files `npm run crds` renders besides the CRDs", () => {
   it.each(rendered)("%s matches what `npm run crds` writes", (file, text) => {
     expect(readFileSync(path.join(repo, file), "utf8"), "run `npm run crds` and commit the result").toBe(text);
+  });
+
+  it("the chart's templates/crd-*.yaml are one per CRD in crds/, and no other", () => {
+    const templates = readdirSync(path.join(repo, "charts", "wa-operator", "templates")).filter((file) => file.startsWith("crd-"));
+    const expected = readdirSync(path.join(repo, "crds")).map((file) => path.basename(chartCrdFile(file)));
+    expect(templates.sort()).toEqual(expected.sort());
   });
 
   it("the RBAC in manifests/ and the chart's rules grant REQUIRED_PERMISSIONS, one rule per entry", () => {
