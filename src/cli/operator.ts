@@ -43,8 +43,8 @@ async function main(): Promise<void> {
     return;
   }
   const log = createLogger(config.logLevel);
-  const kube = new KubeClient(await loadKubeConfig());
   const metrics = new Metrics();
+  const kube = new KubeClient(await loadKubeConfig(), { observe: (request) => metrics.observeKubeRequest(request) });
   const identity = `${os.hostname()}_${randomBytes(4).toString("hex")}`;
   let elector: LeaderElector | undefined;
   // Surely the leader (or no election at all): asked before every write to a provider.

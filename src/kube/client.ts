@@ -63,6 +63,9 @@ export interface WatchQuery {
 
 export const FIELD_MANAGER = "wa-operator";
 
+/** One request to the API server, for client-go's rest_client metrics. */
+export type KubeRequestObserver = (request: { readonly method: string; readonly host: string; readonly code: string; readonly seconds: number }) => void;
+
 /** Per-call options: a signal ends the call (and its retries) at once, e.g. at a renew deadline. */
 export interface CallOptions {
   readonly signal?: AbortSignal;
@@ -89,10 +92,29 @@ export class KubeClient {
   /** How long a watch waits for the API server's answer (its status line) before it fails. */
   private readonly watchAnswerTimeoutMs: number;
 
-  constructor(config: KubeConfig, options: { watchAnswerTimeoutMs?: number } = {}) {
+  /** Told of every request (not watches) once it is answered or failed: metrics. */
+  private readonly observe: KubeRequestObserver | undefined;
+
+  constructor(config: KubeConfig, options: { watchAnswerTimeoutMs?: number; observe?: KubeRequestObserver } = {}) {
     this.config = config;
     this.server = config.cluster.server.replace(/\/+$/, "");
     this.watchAnswerTimeoutMs = options.watchAnswerTimeoutMs ?? 30_000;
+    this.observe = options.observe;
+  }
+
+  /** Reports the answer's code (client-go's "<error>" when there was none) and how long it took. */
+  private async observed<T extends { status: number }>(method: string, url: URL, answer: Promise<T>): Promise<T> {
+    if (!this.observe) return answer;
+    const started = performance.now();
+    const report = (code: string) => this.observe?.({ method, host: url.host, code, seconds: (performance.now() - started) / 1000 });
+    try {
+      const result = await answer;
+      report(String(result.status));
+      return result;
+    } catch (error) {
+      report("<error>");
+      throw error;
+    }
   }
 
   async list<T extends KubeObject>(type: ResourceType, namespace?: string, labelSelector?: string): Promise<ObjectList<T>> {
@@ -268,7 +290,7 @@ export class KubeClient {
       headers["Content-Length"] = String(payload.length);
     }
     const send = url.protocol === "https:" ? https.request : http.request;
-    const { status, text } = await new Promise<{ status: number; text: string }>((resolve, reject) => {
+    const answer = new Promise<{ status: number; text: string }>((resolve, reject) => {
       const agent = url.protocol === "https:" ? this.agent : this.plainAgent;
       const req = send(url, { ...requestOptions, agent, timeout: 30_000, ...(options.signal ? { signal: options.signal } : {}) }, (res) => {
         readText(res).then((text) => resolve({ status: res.statusCode ?? 0, text }), reject);
@@ -277,6 +299,7 @@ export class KubeClient {
       req.on("error", reject);
       req.end(payload);
     });
+    const { status, text } = await this.observed(method, url, answer);
     if (status < 200 || status >= 300) throw this.refusal(method, path, status, text);
     return parseBody(text) as T;
   }

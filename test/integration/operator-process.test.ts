@@ -5,6 +5,7 @@
  */
 import { createHmac } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { buildInfo } from "../../src/build-info.ts";
 import { LEASES } from "../../src/kube/resources.ts";
 import { wahaSessionName } from "../../src/providers/waha/client.ts";
 import { WahaEmulator } from "../emulators/waha/emulator.ts";
@@ -166,7 +167,29 @@ describe("metrics", () => {
     expect(value("wa_operator_provider_requests_total", { provider: "waha", code: "201" })).toBeGreaterThan(0);
     expect(value("wa_operator_instances", { phase: "ScanQR" })).toBe(1);
     expect(value("process_resident_memory_bytes")).toBeGreaterThan(0);
+    // client-go's API client metrics, controller-runtime's pass and queue gauges, and the build.
+    const has = (name: string, labels: Record<string, string> = {}) =>
+      samples.some((sample) => sample.name === name && Object.entries(labels).every(([key, v]) => sample.labels[key] === v));
+    expect(value("rest_client_requests_total", { code: "200", method: "GET" })).toBeGreaterThan(0);
+    expect(value("rest_client_requests_total", { method: "PATCH" })).toBeGreaterThan(0);
+    expect(value("rest_client_request_duration_seconds_count", { verb: "GET" })).toBeGreaterThan(0);
+    expect(samples.find((sample) => sample.name === "rest_client_requests_total")?.labels["host"]).toMatch(/^(127\.0\.0\.1|\[::1\]|localhost):\d+$/);
+    expect(value("wa_operator_provider_request_duration_seconds_count", { provider: "waha", method: "GET" })).toBeGreaterThan(0);
+    expect(value("wa_operator_provider_request_duration_seconds_count", { provider: "waha", method: "POST" })).toBeGreaterThan(0);
+    for (const controller of ["whatsappinstance", "whatsappprovider"]) {
+      expect(has("controller_runtime_reconcile_panics_total", { controller })).toBe(true);
+      expect(has("controller_runtime_active_workers", { controller })).toBe(true);
+      expect(has("workqueue_unfinished_work_seconds", { name: controller })).toBe(true);
+      expect(has("workqueue_longest_running_processor_seconds", { name: controller })).toBe(true);
+    }
+    expect(value("controller_runtime_reconcile_panics_total")).toBe(0);
+    const build = samples.find((sample) => sample.name === "wa_operator_build_info");
+    expect(build?.value).toBe(1);
+    expect(build?.labels).toMatchObject({ version: buildInfo().version, node_version: expect.stringMatching(/^v\d+\./) });
     expect((await fetch(`${proc.url}/healthz`)).status).toBe(200);
+    // Every pass's lines carry its reconcileID.
+    expect(reconciles(proc).length).toBeGreaterThan(0);
+    for (const line of reconciles(proc)) expect(line["reconcileID"]).toMatch(/^[0-9a-f-]{36}$/);
   });
 });
 
