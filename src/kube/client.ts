@@ -117,7 +117,7 @@ export class KubeClient {
     }
   }
 
-  async list<T extends KubeObject>(type: ResourceType, namespace?: string, labelSelector?: string): Promise<ObjectList<T>> {
+  async list<T extends KubeObject>(type: ResourceType, namespace?: string, labelSelector?: string, fieldSelector?: string): Promise<ObjectList<T>> {
     const items: T[] = [];
     let continueToken: string | undefined;
     let resourceVersion = "";
@@ -125,7 +125,7 @@ export class KubeClient {
       const page = await this.request<{ items: T[]; metadata: { resourceVersion: string; continue?: string } }>(
         "GET",
         collectionPath(type, namespace),
-        { query: { limit: "500", continue: continueToken, labelSelector } },
+        { query: { limit: "500", continue: continueToken, labelSelector, fieldSelector } },
       );
       for (const item of page.items) items.push(withTypeMeta(item, type));
       resourceVersion = page.metadata.resourceVersion;
