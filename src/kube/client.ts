@@ -9,6 +9,7 @@ import http from "node:http";
 import pRetry from "p-retry";
 import { KubeConfigError, type KubeConfig } from "./config.ts";
 import { LineSplitter } from "./lines.ts";
+import { serverAgents } from "./proxy.ts";
 import { collectionPath, objectPath, type KubeObject, type ResourceType } from "./resources.ts";
 
 export class KubeError extends Error {
@@ -79,15 +80,15 @@ export class KubeClient {
    * One pool of kept-alive connections for every request: a new TLS connection (its
    * SecureContext and handshake) costs more CPU than the request it carries.
    */
-  private readonly agent = new https.Agent({ keepAlive: true, maxSockets: 32 });
-  private readonly plainAgent = new http.Agent({ keepAlive: true, maxSockets: 32 });
+  private readonly agent: https.Agent;
+  private readonly plainAgent: http.Agent;
   /**
    * Watches hold a connection each for minutes: a pool of their own, unbounded, so that
    * they never queue requests (or other watches) behind them. Kept alive, so a watch the
    * server ended (timeoutSeconds) starts again on the same connection.
    */
-  private readonly watchAgent = new https.Agent({ keepAlive: true });
-  private readonly plainWatchAgent = new http.Agent({ keepAlive: true });
+  private readonly watchAgent: https.Agent;
+  private readonly plainWatchAgent: http.Agent;
 
   /** How long a watch waits for the API server's answer (its status line) before it fails. */
   private readonly watchAnswerTimeoutMs: number;
@@ -100,6 +101,9 @@ export class KubeClient {
     this.server = config.cluster.server.replace(/\/+$/, "");
     this.watchAnswerTimeoutMs = options.watchAnswerTimeoutMs ?? 30_000;
     this.observe = options.observe;
+    // Through the kubeconfig's proxy-url, when it sets one.
+    ({ https: this.agent, http: this.plainAgent } = serverAgents(config.cluster.proxyUrl, { keepAlive: true, maxSockets: 32 }));
+    ({ https: this.watchAgent, http: this.plainWatchAgent } = serverAgents(config.cluster.proxyUrl, { keepAlive: true }));
   }
 
   /** Reports the answer's code (client-go's "<error>" when there was none) and how long it took. */
@@ -314,8 +318,9 @@ export class KubeClient {
   /** Method, Accept and Authorization headers, and the TLS options, for one request. */
   private async requestOptions(method: string): Promise<https.RequestOptions> {
     const auth = await this.config.auth();
-    const headers: Record<string, string> = { Accept: "application/json" };
+    const headers: http.OutgoingHttpHeaders = { Accept: "application/json" };
     if (auth.authorization) headers["Authorization"] = auth.authorization;
+    Object.assign(headers, auth.impersonation);
     return { method, headers, ca: auth.ca, cert: auth.cert, key: auth.key, servername: auth.servername, rejectUnauthorized: auth.rejectUnauthorized };
   }
 
