@@ -25,6 +25,7 @@ import { WorkQueue, type WorkQueueOptions } from "./runtime/work-queue.ts";
 import { LookBudget } from "./controllers/look-budget.ts";
 import { ProviderError } from "./providers/errors.ts";
 import { PROVIDER_MODULES } from "./providers/registry.ts";
+import { withSpan } from "./tracing.ts";
 
 /** How long a stopping operator waits for its queued Events to be sent. */
 const EVENT_FLUSH_MS = 5_000;
@@ -193,11 +194,12 @@ export class Operator {
    */
   private async run(controller: string, queue: WorkQueue, key: string, reconcile: (ctx: OperatorContext) => Promise<ReconcileResult>): Promise<void> {
     const started = performance.now();
-    const log = this.options.log.child({ controller, reconcileID: randomUUID() });
+    const reconcileID = randomUUID();
+    const log = this.options.log.child({ controller, reconcileID });
     let outcome: "success" | "error" | "requeue" = "success";
     this.options.metrics?.activeWorkers.inc({ controller });
     try {
-      const result = await reconcile({ ...this.context, log });
+      const result = await withSpan("reconcile", { controller, key, reconcileID }, () => reconcile({ ...this.context, log }));
       if (result.backoff) {
         outcome = "error";
         queue.addRateLimited(key);

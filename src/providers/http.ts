@@ -11,6 +11,7 @@ import { ProviderError, parseRetryAfter } from "./errors.ts";
 import type { InFlightLimit } from "./in-flight.ts";
 import type { ReadLatency } from "./latency.ts";
 import type { RateLimiter } from "./rate-limiter.ts";
+import { injectTraceContext } from "../tracing.ts";
 import type { ProviderDeps, ProviderSettings, ProviderType } from "./types.ts";
 
 export interface HttpRequest {
@@ -239,6 +240,7 @@ export class ProviderHttp {
       if (value !== undefined) url.searchParams.set(key, value);
     }
     const headers: Record<string, string> = { ...request.headers };
+    injectTraceContext(headers);
     let payload: Buffer | undefined;
     if (request.json !== undefined) {
       payload = Buffer.from(JSON.stringify(request.json));

@@ -401,7 +401,7 @@ describe("kubectl whatsapp providers | events | version", () => {
       `apiVersion: wa-operator.io/v1alpha1
 kind: ClusterWhatsAppProvider
 metadata: {name: ${cluster}}
-spec: {type: waha, url: "http://127.0.0.1:9", maxInstances: 4, rateLimit: {requestsPerSecond: 3, burst: 6}}`,
+spec: {type: waha, url: "http://127.0.0.1:9", credentialsSecretRef: {name: waha-key, namespace: ${namespace}, key: api-key}, maxInstances: 4, rateLimit: {requestsPerSecond: 3, burst: 6}}`,
     );
     try {
       const waha = await eventually("the provider Ready and counted", async () => {
