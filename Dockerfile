@@ -53,6 +53,8 @@ RUN rm -rf /usr/local/lib/node_modules/npm /usr/local/lib/node_modules/corepack 
 WORKDIR /app
 ENV NODE_ENV=production \
     NODE_OPTIONS=--enable-source-maps
+# The commit built, as wa_operator_build_info's revision label.
+ENV WA_OPERATOR_REVISION=${REVISION}
 # Owned by root and read-only to the process. package.json carries "type": "module",
 # which makes Node load dist/**/*.js as ES modules.
 COPY --from=build /app/package.json ./package.json

@@ -1,6 +1,8 @@
 import { describe, expect, it } from "vitest";
 import type { InstanceObject, ProviderObject } from "./controllers/context.ts";
-import { Metrics } from "./metrics.ts";
+import { KubeError } from "./kube/client.ts";
+import { defaultBuildLabels, isPanic, Metrics } from "./metrics.ts";
+import { ProviderError } from "./providers/errors.ts";
 
 const condition = (type: string, status: "True" | "False", reason: string, lastTransitionTime = "2026-01-01T00:00:00Z") => ({
   type,
@@ -84,5 +86,81 @@ describe("the per-object gauges, read from the caches at each scrape", () => {
       '{kind="WhatsAppProvider",namespace="support",name="down"} 0',
       '{kind="WhatsAppProvider",namespace="support",name="waha"} 1',
     ]);
+  });
+});
+
+describe("client-go's and controller-runtime's metrics the operator feeds", () => {
+  it("rest_client_requests_total counts API server requests by code, method and host; rest_client_request_duration_seconds times them by verb and host", async () => {
+    const metrics = new Metrics();
+    metrics.observeKubeRequest({ method: "GET", host: "127.0.0.1:6443", code: "200", seconds: 0.02 });
+    metrics.observeKubeRequest({ method: "GET", host: "127.0.0.1:6443", code: "200", seconds: 0.03 });
+    metrics.observeKubeRequest({ method: "PATCH", host: "127.0.0.1:6443", code: "<error>", seconds: 1 });
+    expect(await samples(metrics, "rest_client_requests_total")).toEqual([
+      '{code="200",method="GET",host="127.0.0.1:6443"} 2',
+      '{code="<error>",method="PATCH",host="127.0.0.1:6443"} 1',
+    ]);
+    const durations = await samples(metrics, "rest_client_request_duration_seconds");
+    expect(durations).toContain('_count{verb="GET",host="127.0.0.1:6443"} 2');
+    expect(durations).toContain('_bucket{le="0.025",verb="GET",host="127.0.0.1:6443"} 1');
+    expect(durations).toContain('_count{verb="PATCH",host="127.0.0.1:6443"} 1');
+  });
+
+  it("wa_operator_provider_request_duration_seconds times provider requests by type, method and code, beside the request counter", async () => {
+    const metrics = new Metrics();
+    metrics.observeProviderRequest("waha", "200", { method: "GET", seconds: 0.004 });
+    metrics.observeProviderRequest("waha", "error", { method: "POST", seconds: 2 });
+    metrics.observeProviderRequest("whapi", "200");
+    expect(await samples(metrics, "wa_operator_provider_requests_total")).toEqual([
+      '{provider="waha",code="200"} 1',
+      '{provider="waha",code="error"} 1',
+      '{provider="whapi",code="200"} 1',
+    ]);
+    const durations = await samples(metrics, "wa_operator_provider_request_duration_seconds");
+    expect(durations).toContain('_bucket{le="0.005",provider="waha",method="GET",code="200"} 1');
+    expect(durations).toContain('_count{provider="waha",method="POST",code="error"} 1');
+    expect(durations.some((line) => line.includes('provider="whapi"'))).toBe(false);
+  });
+
+  it("a registered controller starts with zero panics, errors and active workers", async () => {
+    const metrics = new Metrics();
+    metrics.registerController("whatsappinstance", { processingSince: () => [] });
+    expect(await samples(metrics, "controller_runtime_reconcile_panics_total")).toEqual(['{controller="whatsappinstance"} 0']);
+    expect(await samples(metrics, "controller_runtime_reconcile_errors_total")).toEqual(['{controller="whatsappinstance"} 0']);
+    expect(await samples(metrics, "controller_runtime_active_workers")).toEqual(['{controller="whatsappinstance"} 0']);
+  });
+
+  it("workqueue_unfinished_work_seconds sums, and workqueue_longest_running_processor_seconds takes the longest of, the keys in progress at the scrape", async () => {
+    let now = 10_000;
+    const metrics = new Metrics({ now: () => now });
+    const since: number[] = [];
+    metrics.registerController("whatsappinstance", { processingSince: () => since });
+    expect(await samples(metrics, "workqueue_unfinished_work_seconds")).toEqual(['{name="whatsappinstance"} 0']);
+    expect(await samples(metrics, "workqueue_longest_running_processor_seconds")).toEqual(['{name="whatsappinstance"} 0']);
+    since.push(4_000, 7_000);
+    expect(await samples(metrics, "workqueue_unfinished_work_seconds")).toEqual(['{name="whatsappinstance"} 9']);
+    expect(await samples(metrics, "workqueue_longest_running_processor_seconds")).toEqual(['{name="whatsappinstance"} 6']);
+    now = 11_000;
+    expect(await samples(metrics, "workqueue_longest_running_processor_seconds")).toEqual(['{name="whatsappinstance"} 7']);
+  });
+
+  it("wa_operator_build_info is 1 with the version, revision and Node version as labels", async () => {
+    const metrics = new Metrics({ build: { version: "1.2.3", revision: "abc1234" } });
+    expect(await samples(metrics, "wa_operator_build_info")).toEqual([`{version="1.2.3",revision="abc1234",node_version="${process.version}"} 1`]);
+  });
+
+  it("the build's revision comes from WA_OPERATOR_REVISION, else is unknown", () => {
+    expect(defaultBuildLabels({ WA_OPERATOR_REVISION: "deadbeef" }).revision).toBe("deadbeef");
+    expect(defaultBuildLabels({}).revision).toBe("unknown");
+  });
+
+  it.each([
+    ["a TypeError (reading a property of undefined)", new TypeError("x"), true],
+    ["a RangeError", new RangeError("x"), true],
+    ["a thrown string", "boom", true],
+    ["a plain Error (a refused connection)", Object.assign(new Error("connect ECONNREFUSED"), { code: "ECONNREFUSED" }), false],
+    ["a KubeError", new KubeError(500, "boom"), false],
+    ["a ProviderError", new ProviderError("Unavailable", "down"), false],
+  ])("%s counts as a panic: %s", (_sentence, error, panic) => {
+    expect(isPanic(error)).toBe(panic);
   });
 });

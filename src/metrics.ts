@@ -6,6 +6,7 @@
  */
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom-client";
 import type { Condition } from "./api/common.ts";
+import { buildInfo } from "./build-info.ts";
 import type { InstanceObject, ProviderObject } from "./controllers/context.ts";
 
 /**
@@ -23,6 +24,51 @@ const epochSeconds = (iso: string | undefined) => (iso ? Date.parse(iso) / 1000 
 
 /** From a millisecond to a minute: a key taken at once, and one waiting behind a burst. */
 const QUEUE_BUCKETS = [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60];
+/** client-go's buckets for rest_client_request_duration_seconds, so its dashboards' quantiles read the same. */
+const REST_CLIENT_BUCKETS = [0.005, 0.025, 0.1, 0.25, 0.5, 1, 2, 4, 8, 15, 30, 60];
+/** Provider answers: a cached read in milliseconds up to PROVIDER_TIMEOUT's default (30 s) and beyond. */
+const PROVIDER_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60];
+
+/** One request to the API server as the kube client saw it (client-go's `<error>` code when there was no answer). */
+export interface KubeRequestSample {
+  readonly method: string;
+  /** host:port of the API server, as client-go labels it. */
+  readonly host: string;
+  readonly code: string;
+  readonly seconds: number;
+}
+
+/** One request to a provider: its HTTP method, and how long it took on the wire. */
+export interface ProviderRequestSample {
+  readonly method: string;
+  readonly seconds: number;
+}
+
+/** A work queue as the in-progress gauges read it: when each key in a worker's hands was taken (performance.now() ms). */
+export interface QueueProgress {
+  processingSince(): readonly number[];
+}
+
+/** What wa_operator_build_info reports; the revision is the commit the image was built from. */
+export interface BuildLabels {
+  readonly version: string;
+  readonly revision: string;
+}
+
+/** The revision the image carries (WA_OPERATOR_REVISION, from the Dockerfile's REVISION), else "unknown". */
+export function defaultBuildLabels(env: NodeJS.ProcessEnv = process.env): BuildLabels {
+  return { version: buildInfo().version, revision: env["WA_OPERATOR_REVISION"] || "unknown" };
+}
+
+/**
+ * A "panic" in controller-runtime's sense: a reconcile that threw a programming error
+ * (TypeError, RangeError, …) rather than failing on the API server or a provider, whose
+ * errors are plain Errors (with a Node code), KubeError or ProviderError.
+ */
+export function isPanic(error: unknown): boolean {
+  if (!(error instanceof Error)) return true;
+  return error instanceof TypeError || error instanceof RangeError || error instanceof ReferenceError || error instanceof SyntaxError || error instanceof EvalError || error instanceof URIError;
+}
 
 export class Metrics {
   readonly registry = new Registry();
@@ -43,6 +89,18 @@ export class Metrics {
     help: "Length of time per reconciliation per controller.",
     labelNames: ["controller"] as const,
     buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60],
+    registers: [this.registry],
+  });
+  readonly reconcilePanics = new Counter({
+    name: "controller_runtime_reconcile_panics_total",
+    help: "Total number of reconciliation panics per controller (a reconcile that threw a programming error).",
+    labelNames: ["controller"] as const,
+    registers: [this.registry],
+  });
+  readonly activeWorkers = new Gauge({
+    name: "controller_runtime_active_workers",
+    help: "Number of currently used workers per controller.",
+    labelNames: ["controller"] as const,
     registers: [this.registry],
   });
   readonly maxConcurrentReconciles = new Gauge({
@@ -71,6 +129,30 @@ export class Metrics {
   });
   readonly workqueueQueueDuration = this.queueHistogram("workqueue_queue_duration_seconds", "How long in seconds an item stays in the work queue before being taken.");
   readonly workqueueWorkDuration = this.queueHistogram("workqueue_work_duration_seconds", "How long in seconds processing an item from the work queue takes.");
+  readonly workqueueUnfinished = this.progressGauge(
+    "workqueue_unfinished_work_seconds",
+    "How many seconds of work has been done that is in progress and hasn't been observed by work_duration. Large values indicate stuck threads.",
+  );
+  readonly workqueueLongestRunning = this.progressGauge("workqueue_longest_running_processor_seconds", "How many seconds has the longest running processor for the work queue been running.");
+  readonly restClientRequests = new Counter({
+    name: "rest_client_requests_total",
+    help: "Number of HTTP requests to the API server, partitioned by status code, method, and host.",
+    labelNames: ["code", "method", "host"] as const,
+    registers: [this.registry],
+  });
+  readonly restClientRequestDuration = new Histogram({
+    name: "rest_client_request_duration_seconds",
+    help: "Request latency to the API server in seconds. Broken down by verb, and host.",
+    labelNames: ["verb", "host"] as const,
+    buckets: REST_CLIENT_BUCKETS,
+    registers: [this.registry],
+  });
+  readonly buildInfo = new Gauge({
+    name: "wa_operator_build_info",
+    help: "Always 1; its labels say which operator build runs: version, the revision (commit) it was built from, and the Node.js version.",
+    labelNames: ["version", "revision", "node_version"] as const,
+    registers: [this.registry],
+  });
   readonly leader = new Gauge({
     name: "leader_election_master_status",
     help: "1 while this replica holds the leader Lease, else 0.",
@@ -81,6 +163,13 @@ export class Metrics {
     name: "wa_operator_provider_requests_total",
     help: "HTTP requests to providers by provider type and status code (\"error\" when there was no answer).",
     labelNames: ["provider", "code"] as const,
+    registers: [this.registry],
+  });
+  readonly providerRequestDuration = new Histogram({
+    name: "wa_operator_provider_request_duration_seconds",
+    help: "How long HTTP requests to providers took on the wire, by provider type, HTTP method and status code (\"error\" when there was no answer).",
+    labelNames: ["provider", "method", "code"] as const,
+    buckets: PROVIDER_BUCKETS,
     registers: [this.registry],
   });
   readonly instancesByPhase = new Gauge({
@@ -133,9 +222,54 @@ export class Metrics {
   private readonly phases = new Map<string, string>();
   private statusSource: StatusSource | undefined;
   private eventSource: { readonly pending: number } | undefined;
+  private readonly queues = new Map<string, QueueProgress>();
+  private readonly now: () => number;
 
-  constructor() {
+  constructor(options: { readonly build?: BuildLabels; readonly now?: () => number } = {}) {
     collectDefaultMetrics({ register: this.registry });
+    this.now = options.now ?? (() => performance.now());
+    const build = options.build ?? defaultBuildLabels();
+    this.buildInfo.set({ version: build.version, revision: build.revision, node_version: process.version }, 1);
+  }
+
+  /** Counts and times one API server request, as client-go's rest_client metrics do. */
+  observeKubeRequest(sample: KubeRequestSample): void {
+    this.restClientRequests.inc({ code: sample.code, method: sample.method, host: sample.host });
+    this.restClientRequestDuration.observe({ verb: sample.method, host: sample.host }, sample.seconds);
+  }
+
+  /** Counts one provider answer (or its absence) and, when timed, adds it to the duration histogram. */
+  observeProviderRequest(provider: string, code: string, sample?: ProviderRequestSample): void {
+    this.providerRequests.inc({ provider, code });
+    if (sample) this.providerRequestDuration.observe({ provider, method: sample.method, code }, sample.seconds);
+  }
+
+  /**
+   * A controller's queue and workers: the in-progress gauges read the queue at each scrape,
+   * and the per-controller series start at zero, as controller-runtime starts them, so an
+   * alert on a rate sees the first panic.
+   */
+  registerController(controller: string, queue: QueueProgress): void {
+    this.queues.set(controller, queue);
+    this.reconcilePanics.inc({ controller }, 0);
+    this.reconcileErrors.inc({ controller }, 0);
+    this.activeWorkers.set({ controller }, 0);
+  }
+
+  private collectProgress(): void {
+    this.workqueueUnfinished.reset();
+    this.workqueueLongestRunning.reset();
+    const now = this.now();
+    for (const [name, queue] of this.queues) {
+      const running = queue.processingSince().map((since) => Math.max(0, now - since) / 1000);
+      this.workqueueUnfinished.set({ name }, running.reduce((sum, seconds) => sum + seconds, 0));
+      this.workqueueLongestRunning.set({ name }, running.reduce((longest, seconds) => Math.max(longest, seconds), 0));
+    }
+  }
+
+  /** A work-queue gauge by queue name, read from the registered queues at each scrape. */
+  private progressGauge(name: string, help: string): Gauge<"name"> {
+    return new Gauge({ name, help, labelNames: ["name"] as const, registers: [this.registry], collect: (): void => this.collectProgress() });
   }
 
   /** A work-queue histogram by queue name, from a millisecond to a minute. */

@@ -3,6 +3,7 @@
  * reconcilers with bounded concurrency. Level-triggered: watches only say "look at
  * this key", never what to do.
  */
+import { randomUUID } from "node:crypto";
 import type { Logger } from "pino";
 import { instanceSpecSchema } from "./api/instance.ts";
 import type { OperatorConfig } from "./config.ts";
@@ -17,13 +18,14 @@ import { EventRecorder } from "./kube/events.ts";
 import { SecretReader, slimSecret, type SlimSecret } from "./kube/secret-cache.ts";
 import type { SecretObject } from "./kube/secrets.ts";
 import { CLUSTER_PROVIDERS, INSTANCES, keyOf, NAMESPACES, PROVIDERS, SECRETS, type KubeObject, type ResourceType } from "./kube/resources.ts";
-import type { Metrics } from "./metrics.ts";
+import { isPanic, type Metrics, type ProviderRequestSample } from "./metrics.ts";
 import { Informer, type InformerEvent } from "./runtime/informer.ts";
 import { MultiInformer } from "./runtime/multi-informer.ts";
 import { WorkQueue, type WorkQueueOptions } from "./runtime/work-queue.ts";
 import { LookBudget } from "./controllers/look-budget.ts";
 import { ProviderError } from "./providers/errors.ts";
 import { PROVIDER_MODULES } from "./providers/registry.ts";
+import { withSpan } from "./tracing.ts";
 
 /** How long a stopping operator waits for its queued Events to be sent. */
 const EVENT_FLUSH_MS = 5_000;
@@ -37,6 +39,8 @@ export interface OperatorOptions {
   readonly metrics?: Metrics;
   /** Whether this replica may change anything at a provider now (leader election); absent means always. */
   readonly mayWrite?: () => boolean;
+  /** Stands in for the instance reconciler (tests of the pass's logging and metrics). */
+  readonly reconcileInstance?: typeof reconcileInstance;
 }
 
 /**
@@ -96,7 +100,7 @@ export class Operator {
         const object = namespaces.get(namespace);
         return object ? (object.metadata.labels ?? {}) : undefined;
       },
-      ...(options.metrics ? { observe: (provider: string, code: string) => options.metrics?.providerRequests.inc({ provider, code }) } : {}),
+      ...(options.metrics ? { observe: (provider: string, code: string, sample?: ProviderRequestSample) => options.metrics?.observeProviderRequest(provider, code, sample) } : {}),
     });
     this.context = {
       kube,
@@ -129,6 +133,8 @@ export class Operator {
     this.providerQueue = new WorkQueue({ concurrency: Math.max(1, Math.ceil(config.concurrency / 4)), ...queueMetrics(options.metrics, "whatsappprovider") });
     options.metrics?.maxConcurrentReconciles.set({ controller: "whatsappinstance" }, config.concurrency);
     options.metrics?.maxConcurrentReconciles.set({ controller: "whatsappprovider" }, Math.max(1, Math.ceil(config.concurrency / 4)));
+    options.metrics?.registerController("whatsappinstance", this.instanceQueue);
+    options.metrics?.registerController("whatsappprovider", this.providerQueue);
     instances.on((event) => this.onInstance(event));
     providers.on((event) => this.onProvider(PROVIDER_KIND, event));
     clusterProviders.on((event) => this.onProvider(CLUSTER_PROVIDER_KIND, event));
@@ -160,11 +166,11 @@ export class Operator {
   startWorkers(): void {
     if (this.workersStarted) return;
     this.workersStarted = true;
-    this.instanceQueue.start((key) => this.run("whatsappinstance", this.instanceQueue, key, () => reconcileInstance(this.context, key)));
+    this.instanceQueue.start((key) => this.run("whatsappinstance", this.instanceQueue, key, (ctx) => (this.options.reconcileInstance ?? reconcileInstance)(ctx, key)));
     // Keys added while the caches filled are new work, not polls.
     this.providerQueue.start((key) => {
       const [kind, rest] = splitProviderQueueKey(key);
-      return this.run("whatsappprovider", this.providerQueue, key, () => reconcileProvider(this.context, kind, rest));
+      return this.run("whatsappprovider", this.providerQueue, key, (ctx) => reconcileProvider(ctx, kind, rest));
     });
     this.options.log.info({ namespaces: this.options.config.namespaces }, "reconciling");
   }
@@ -189,12 +195,18 @@ export class Operator {
     await Promise.all(this.informers.map((informer) => informer.stop()));
   }
 
-  private async run(controller: string, queue: WorkQueue, key: string, reconcile: () => Promise<ReconcileResult>): Promise<void> {
+  /**
+   * One pass: its own reconcileID (as controller-runtime's) on every line it logs, through
+   * a child logger in a per-pass copy of the context.
+   */
+  private async run(controller: string, queue: WorkQueue, key: string, reconcile: (ctx: OperatorContext) => Promise<ReconcileResult>): Promise<void> {
     const started = performance.now();
-    const log = this.options.log;
+    const reconcileID = randomUUID();
+    const log = this.options.log.child({ controller, reconcileID });
     let outcome: "success" | "error" | "requeue" = "success";
+    this.options.metrics?.activeWorkers.inc({ controller });
     try {
-      const result = await reconcile();
+      const result = await withSpan("reconcile", { controller, key, reconcileID }, () => reconcile({ ...this.context, log }));
       if (result.backoff) {
         outcome = "error";
         queue.addRateLimited(key);
@@ -211,11 +223,13 @@ export class Operator {
       outcome = "error";
       const delay = queue.addRateLimited(key);
       if (queue === this.instanceQueue) this.failureCause.set(key, error instanceof ProviderError ? (this.providerKeyOf(key) ?? "kube") : "kube");
-      log.error({ controller, key, err: error instanceof Error ? error.message : String(error), retryInMs: delay }, "reconcile failed");
+      if (isPanic(error)) this.options.metrics?.reconcilePanics.inc({ controller });
+      log.error({ key, err: error instanceof Error ? error.message : String(error), retryInMs: delay }, "reconcile failed");
     } finally {
-      log.debug({ controller, key, outcome, ms: Math.round(performance.now() - started) }, "reconciled");
+      log.debug({ key, outcome, ms: Math.round(performance.now() - started) }, "reconciled");
       const metrics = this.options.metrics;
       if (metrics) {
+        metrics.activeWorkers.dec({ controller });
         metrics.reconcileTotal.inc({ controller, result: outcome });
         if (outcome === "error") metrics.reconcileErrors.inc({ controller });
         metrics.reconcileTime.observe({ controller }, (performance.now() - started) / 1000);

@@ -8,8 +8,9 @@
 import { parseArgs } from "node:util";
 import { buildInfo } from "../build-info.ts";
 import { parseDuration } from "../config.ts";
-import type { InstanceObject } from "../controllers/context.ts";
-import { INSTANCES } from "../kube/resources.ts";
+import type { InstanceObject, ProviderObject } from "../controllers/context.ts";
+import type { KubeClient } from "../kube/client.ts";
+import { CLUSTER_PROVIDERS, EVENTS, INSTANCES, PROVIDERS } from "../kube/resources.ts";
 import { isCommand, OPTIONS, OUTPUT_FORMATS, SHELLS, type Command, type OutputFormat } from "../plugin/command-line.ts";
 import { complete, completionScript } from "../plugin/completion.ts";
 import { describeError, EXIT, PluginError, type ExitCode } from "../plugin/errors.ts";
@@ -18,6 +19,9 @@ import { showQr } from "../plugin/qr-terminal.ts";
 import { serveQrPage } from "../plugin/qr-web.ts";
 import { requestRestart, setState } from "../plugin/spec-patch.ts";
 import { statusDocument, statusTable } from "../plugin/status-table.ts";
+import { eventsDocument, eventsTable, type EventObject } from "../plugin/events-table.ts";
+import { findOperators, versionText } from "../plugin/operator-version.ts";
+import { providersDocument, providersTable } from "../plugin/providers-table.ts";
 
 const USAGE = `Usage: kubectl whatsapp COMMAND [NAME] [flags]
 
@@ -34,15 +38,21 @@ Commands:
   disconnect NAME    Set spec.state to Disconnected (stop the session, keep the link).
   logout NAME        Set spec.state to LoggedOut (remove the link; a new QR is needed).
   restart NAME       Set spec.restartRequestedAt to now: restart the session once.
-  completion bash|zsh
+  providers          WhatsAppProviders (this namespace, or -A) and ClusterWhatsAppProviders:
+                     TYPE, READY, VERSION, USED (placed sessions/capacity, else
+                     instances/maxInstances), RATE; -o json|yaml as status.
+  events NAME        The Events of instance NAME, newest last; -o json|yaml as status.
+  version            This plugin's version and the operator's (from its Deployment's
+                     app.kubernetes.io/version label, else its image tag).
+  completion bash|zsh|fish
                      Print a script that completes kubectl-whatsapp in that shell. For
                      \`kubectl whatsapp <TAB>\`, kubectl runs kubectl_complete-whatsapp from
                      PATH, which runs \`kubectl whatsapp __complete "$@"\`.
 
 Flags:
   -n, --namespace NS     Namespace (default: the kubeconfig context's, else "default").
-  -A, --all-namespaces   status: every namespace.
-  -o, --output FORMAT    status: table (default), json or yaml.
+  -A, --all-namespaces   status, providers: every namespace.
+  -o, --output FORMAT    status, providers, events: table (default), json or yaml.
       --kubeconfig FILE  Kubeconfig to use (default: KUBECONFIG, then ~/.kube/config).
       --context NAME     Kubeconfig context to use.
       --png FILE         qr: also write the QR code image (qr.png) to FILE; the only way to
@@ -137,8 +147,16 @@ async function run(
     process.stdout.write(`${statusTable(instances, { now: Date.now(), allNamespaces: flags.allNamespaces })}\n`);
     return EXIT.ok;
   }
+  if (command === "providers") return showProviders(kube, flags.allNamespaces ? undefined : namespace, flags.output);
+  if (command === "version") {
+    if (names.length > 0) throw new PluginError(EXIT.usage, "version takes no NAME");
+    process.stdout.write(versionText(buildInfo().version, await findOperators(kube, namespace)));
+    return EXIT.ok;
+  }
   const name = exactlyOneName(command, names);
   switch (command) {
+    case "events":
+      return showEvents(kube, namespace, name, flags.output);
     case "qr": {
       const common = { kube, namespace, name, pngFile: flags.png, timeoutMs: flags.timeoutMs, out: process.stdout, err: process.stderr };
       if (flags.web) return serveQrPage({ ...common, port: flags.web.port });
@@ -159,6 +177,43 @@ async function run(
       process.stdout.write(`${await requestRestart(kube, namespace, name, Date.now())}\n`);
       return EXIT.ok;
   }
+}
+
+async function showProviders(kube: KubeClient, namespace: string | undefined, output: OutputFormat): Promise<ExitCode> {
+  const [namespaced, cluster] = await Promise.all([kube.list<ProviderObject>(PROVIDERS, namespace), kube.list<ProviderObject>(CLUSTER_PROVIDERS)]);
+  const providers = [
+    ...namespaced.items.map((object) => ({ kind: PROVIDERS.kind, object })),
+    ...cluster.items.map((object) => ({ kind: CLUSTER_PROVIDERS.kind, object })),
+  ];
+  if (output !== "table") {
+    process.stdout.write(providersDocument(providers, output));
+    return EXIT.ok;
+  }
+  if (providers.length === 0) {
+    process.stderr.write(namespace ? `No WhatsAppProviders in ${namespace} namespace and no ClusterWhatsAppProviders found.\n` : "No providers found.\n");
+    return EXIT.ok;
+  }
+  process.stdout.write(`${providersTable(providers, { now: Date.now() })}\n`);
+  return EXIT.ok;
+}
+
+/** The instance's Events, by the involved object's kind and name, as `kubectl events --for` selects them. */
+async function showEvents(kube: KubeClient, namespace: string, name: string, output: OutputFormat): Promise<ExitCode> {
+  const selector = `involvedObject.kind=${INSTANCES.kind},involvedObject.name=${name}`;
+  const events = (await kube.list<EventObject>(EVENTS, namespace, undefined, selector)).items;
+  if (events.length === 0 && !(await kube.find(INSTANCES, namespace, name))) {
+    throw new PluginError(EXIT.error, `whatsappinstance "${name}" not found in namespace "${namespace}"`);
+  }
+  if (output !== "table") {
+    process.stdout.write(eventsDocument(events, output));
+    return EXIT.ok;
+  }
+  if (events.length === 0) {
+    process.stderr.write(`No events found for whatsappinstance ${name} in ${namespace} namespace.\n`);
+    return EXIT.ok;
+  }
+  process.stdout.write(`${eventsTable(events, { now: Date.now() })}\n`);
+  return EXIT.ok;
 }
 
 function exactlyOneName(command: string, names: readonly string[]): string {

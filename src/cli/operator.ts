@@ -19,6 +19,7 @@ import { createLogger } from "../logger.ts";
 import { Metrics } from "../metrics.ts";
 import { Operator } from "../operator.ts";
 import { LeaderElector } from "../runtime/leader-election.ts";
+import { startTracing, tracesUrl } from "../tracing.ts";
 
 /** Set on an instance by a replica that is not the leader, so the leader looks at it now. */
 const PROVIDER_EVENT_ANNOTATION = "wa-operator.io/provider-event-at";
@@ -43,8 +44,11 @@ async function main(): Promise<void> {
     return;
   }
   const log = createLogger(config.logLevel);
-  const kube = new KubeClient(await loadKubeConfig());
+  // Off unless OTEL_EXPORTER_OTLP_ENDPOINT is set; then the SDK is loaded, not before.
+  const tracing = await startTracing({ env: process.env, version: buildInfo().version });
+  if (tracing) log.info({ endpoint: tracesUrl(process.env) }, "exporting traces");
   const metrics = new Metrics();
+  const kube = new KubeClient(await loadKubeConfig(), { observe: (request) => metrics.observeKubeRequest(request) });
   const identity = `${os.hostname()}_${randomBytes(4).toString("hex")}`;
   let elector: LeaderElector | undefined;
   // Surely the leader (or no election at all): asked before every write to a provider.
@@ -81,6 +85,7 @@ async function main(): Promise<void> {
       await operator.stop();
       await elector?.stop();
       await server.close();
+      await tracing?.shutdown();
       process.exit(0);
     } catch (error) {
       log.error({ err: (error as Error).message }, "stop failed");

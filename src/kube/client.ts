@@ -9,6 +9,7 @@ import http from "node:http";
 import pRetry from "p-retry";
 import { KubeConfigError, type KubeConfig } from "./config.ts";
 import { LineSplitter } from "./lines.ts";
+import { serverAgents } from "./proxy.ts";
 import { collectionPath, objectPath, type KubeObject, type ResourceType } from "./resources.ts";
 
 export class KubeError extends Error {
@@ -63,6 +64,9 @@ export interface WatchQuery {
 
 export const FIELD_MANAGER = "wa-operator";
 
+/** One request to the API server, for client-go's rest_client metrics. */
+export type KubeRequestObserver = (request: { readonly method: string; readonly host: string; readonly code: string; readonly seconds: number }) => void;
+
 /** Per-call options: a signal ends the call (and its retries) at once, e.g. at a renew deadline. */
 export interface CallOptions {
   readonly signal?: AbortSignal;
@@ -76,26 +80,48 @@ export class KubeClient {
    * One pool of kept-alive connections for every request: a new TLS connection (its
    * SecureContext and handshake) costs more CPU than the request it carries.
    */
-  private readonly agent = new https.Agent({ keepAlive: true, maxSockets: 32 });
-  private readonly plainAgent = new http.Agent({ keepAlive: true, maxSockets: 32 });
+  private readonly agent: https.Agent;
+  private readonly plainAgent: http.Agent;
   /**
    * Watches hold a connection each for minutes: a pool of their own, unbounded, so that
    * they never queue requests (or other watches) behind them. Kept alive, so a watch the
    * server ended (timeoutSeconds) starts again on the same connection.
    */
-  private readonly watchAgent = new https.Agent({ keepAlive: true });
-  private readonly plainWatchAgent = new http.Agent({ keepAlive: true });
+  private readonly watchAgent: https.Agent;
+  private readonly plainWatchAgent: http.Agent;
 
   /** How long a watch waits for the API server's answer (its status line) before it fails. */
   private readonly watchAnswerTimeoutMs: number;
 
-  constructor(config: KubeConfig, options: { watchAnswerTimeoutMs?: number } = {}) {
+  /** Told of every request (not watches) once it is answered or failed: metrics. */
+  private readonly observe: KubeRequestObserver | undefined;
+
+  constructor(config: KubeConfig, options: { watchAnswerTimeoutMs?: number; observe?: KubeRequestObserver } = {}) {
     this.config = config;
     this.server = config.cluster.server.replace(/\/+$/, "");
     this.watchAnswerTimeoutMs = options.watchAnswerTimeoutMs ?? 30_000;
+    this.observe = options.observe;
+    // Through the kubeconfig's proxy-url, when it sets one.
+    ({ https: this.agent, http: this.plainAgent } = serverAgents(config.cluster.proxyUrl, { keepAlive: true, maxSockets: 32 }));
+    ({ https: this.watchAgent, http: this.plainWatchAgent } = serverAgents(config.cluster.proxyUrl, { keepAlive: true }));
   }
 
-  async list<T extends KubeObject>(type: ResourceType, namespace?: string, labelSelector?: string): Promise<ObjectList<T>> {
+  /** Reports the answer's code (client-go's "<error>" when there was none) and how long it took. */
+  private async observed<T extends { status: number }>(method: string, url: URL, answer: Promise<T>): Promise<T> {
+    if (!this.observe) return answer;
+    const started = performance.now();
+    const report = (code: string) => this.observe?.({ method, host: url.host, code, seconds: (performance.now() - started) / 1000 });
+    try {
+      const result = await answer;
+      report(String(result.status));
+      return result;
+    } catch (error) {
+      report("<error>");
+      throw error;
+    }
+  }
+
+  async list<T extends KubeObject>(type: ResourceType, namespace?: string, labelSelector?: string, fieldSelector?: string): Promise<ObjectList<T>> {
     const items: T[] = [];
     let continueToken: string | undefined;
     let resourceVersion = "";
@@ -103,7 +129,7 @@ export class KubeClient {
       const page = await this.request<{ items: T[]; metadata: { resourceVersion: string; continue?: string } }>(
         "GET",
         collectionPath(type, namespace),
-        { query: { limit: "500", continue: continueToken, labelSelector } },
+        { query: { limit: "500", continue: continueToken, labelSelector, fieldSelector } },
       );
       for (const item of page.items) items.push(withTypeMeta(item, type));
       resourceVersion = page.metadata.resourceVersion;
@@ -268,7 +294,7 @@ export class KubeClient {
       headers["Content-Length"] = String(payload.length);
     }
     const send = url.protocol === "https:" ? https.request : http.request;
-    const { status, text } = await new Promise<{ status: number; text: string }>((resolve, reject) => {
+    const answer = new Promise<{ status: number; text: string }>((resolve, reject) => {
       const agent = url.protocol === "https:" ? this.agent : this.plainAgent;
       const req = send(url, { ...requestOptions, agent, timeout: 30_000, ...(options.signal ? { signal: options.signal } : {}) }, (res) => {
         readText(res).then((text) => resolve({ status: res.statusCode ?? 0, text }), reject);
@@ -277,6 +303,7 @@ export class KubeClient {
       req.on("error", reject);
       req.end(payload);
     });
+    const { status, text } = await this.observed(method, url, answer);
     if (status < 200 || status >= 300) throw this.refusal(method, path, status, text);
     return parseBody(text) as T;
   }
@@ -291,8 +318,9 @@ export class KubeClient {
   /** Method, Accept and Authorization headers, and the TLS options, for one request. */
   private async requestOptions(method: string): Promise<https.RequestOptions> {
     const auth = await this.config.auth();
-    const headers: Record<string, string> = { Accept: "application/json" };
+    const headers: http.OutgoingHttpHeaders = { Accept: "application/json" };
     if (auth.authorization) headers["Authorization"] = auth.authorization;
+    Object.assign(headers, auth.impersonation);
     return { method, headers, ca: auth.ca, cert: auth.cert, key: auth.key, servername: auth.servername, rejectUnauthorized: auth.rejectUnauthorized };
   }
 

@@ -9,7 +9,7 @@ import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { stringify } from "yaml";
 import { KubeConfigError, loadKubeConfig, readKubeconfig, type LoadOptions } from "./config.ts";
-import { TOKEN_FILE_REFRESH_MS } from "./credentials.ts";
+import { ExecPlugin, TOKEN_FILE_REFRESH_MS } from "./credentials.ts";
 
 let dir: string;
 beforeAll(() => {
@@ -197,18 +197,37 @@ describe("clusters", () => {
     );
     expect(both.cluster.ca).toEqual(Buffer.from("DATA"));
     const insecure = await loadKubeConfig(
-      isolated({ file: write("rel/insecure", kubeconfig({ cluster: { server: "https://a", "certificate-authority-data": b64(CA), "insecure-skip-tls-verify": true, "tls-server-name": "kubernetes" } })) }),
+      isolated({ file: write("rel/insecure", kubeconfig({ cluster: { server: "https://a", "insecure-skip-tls-verify": true, "tls-server-name": "kubernetes" } })) }),
     );
     expect(await insecure.auth()).toMatchObject({ ca: undefined, rejectUnauthorized: false, servername: "kubernetes" });
   });
 
-  it("a certificate-authority file that cannot be read, base64 that is not, proxy-url", async () => {
+  it("refuses a CA together with insecure-skip-tls-verify, as client-go does, whether the CA is data or a file", async () => {
+    write("insecure-ca/ca.crt", CA);
+    for (const ca of [{ "certificate-authority-data": b64(CA) }, { "certificate-authority": "ca.crt" }]) {
+      const file = write("insecure-ca/config", kubeconfig({ cluster: { server: "https://a", ...ca, "insecure-skip-tls-verify": true } }));
+      expect(await failure(loadKubeConfig(isolated({ file })))).toBe(
+        'cluster "main": specifying a root certificates file with the insecure flag is not allowed (remove certificate-authority or insecure-skip-tls-verify)',
+      );
+    }
+  });
+
+  it("proxy-url: http and https proxies are kept for the connections; socks5 and other schemes are refused", async () => {
+    for (const proxy of ["http://127.0.0.1:3128", "https://user:pw@proxy.internal:443"]) {
+      const config = await loadKubeConfig(isolated({ file: write("proxy/ok", kubeconfig({ cluster: { server: "https://a", "proxy-url": proxy } })) }));
+      expect(config.cluster.proxyUrl).toBe(proxy);
+    }
+    const socks = write("proxy/socks", kubeconfig({ cluster: { server: "https://a", "proxy-url": "socks5://127.0.0.1:1080" } }));
+    expect(await failure(loadKubeConfig(isolated({ file: socks })))).toBe('cluster "main" sets a socks5 proxy-url, which wa-operator does not support (http and https proxies are)');
+    const ftp = write("proxy/ftp", kubeconfig({ cluster: { server: "https://a", "proxy-url": "ftp://127.0.0.1" } }));
+    expect(await failure(loadKubeConfig(isolated({ file: ftp })))).toBe('cluster "main": proxy-url must be http://, https:// or socks5://, not ftp://');
+  });
+
+  it("a certificate-authority file that cannot be read, base64 that is not", async () => {
     const missing = write("bad/missing-ca", kubeconfig({ cluster: { server: "https://a", "certificate-authority": "nope.crt" } }));
     expect(await failure(loadKubeConfig(isolated({ file: missing })))).toBe(`cannot read the certificate-authority of cluster "main", ${path.join(dir, "bad", "nope.crt")}: ENOENT`);
     const notBase64 = write("bad/not-base64", kubeconfig({ cluster: { server: "https://a", "certificate-authority-data": "-----BEGIN CERTIFICATE-----" } }));
     expect(await failure(loadKubeConfig(isolated({ file: notBase64 })))).toBe('cluster "main": certificate-authority-data is not base64');
-    const proxied = write("bad/proxy", kubeconfig({ cluster: { server: "https://a", "proxy-url": "http://proxy:3128" } }));
-    expect(await failure(loadKubeConfig(isolated({ file: proxied })))).toBe('cluster "main" sets proxy-url, which wa-operator does not support');
   });
 });
 
@@ -222,6 +241,20 @@ describe("users", () => {
     expect(await data.auth()).toMatchObject({ cert: Buffer.from("C"), key: Buffer.from("K"), authorization: `Bearer ${TOKEN}` });
   });
 
+  it("impersonation: as, as-uid, as-groups and as-user-extra become client-go's Impersonate-* headers", async () => {
+    const user = { token: TOKEN, as: "jane", "as-uid": "42", "as-groups": ["devs", "ops"], "as-user-extra": { "acme.com/project": ["a", "b"], reason: ["audit"] } };
+    const config = await loadKubeConfig(isolated({ file: write("impersonate", kubeconfig({ user })) }));
+    expect((await config.auth()).impersonation).toEqual({
+      "Impersonate-User": "jane",
+      "Impersonate-Uid": "42",
+      "Impersonate-Group": ["devs", "ops"],
+      "Impersonate-Extra-acme.com%2Fproject": ["a", "b"],
+      "Impersonate-Extra-reason": ["audit"],
+    });
+    const plain = await loadKubeConfig(isolated({ file: write("not-impersonating", kubeconfig()) }));
+    expect((await plain.auth()).impersonation).toBeUndefined();
+  });
+
   it("username and password: basic auth", async () => {
     const config = await loadKubeConfig(isolated({ file: write("basic", kubeconfig({ user: { username: "admin", password: "pa:ss" } })) }));
     expect((await config.auth()).authorization).toBe(`Basic ${b64("admin:pa:ss")}`);
@@ -230,7 +263,8 @@ describe("users", () => {
   it("refuses what it does not support, and what kubectl refuses, naming the user", async () => {
     const cases: [Record<string, unknown>, string][] = [
       [{ "auth-provider": { name: "oidc", config: { "id-token": TOKEN } } }, 'user "main" uses the auth-provider "oidc", which wa-operator does not support; use an exec credential plugin instead (e.g. kubelogin)'],
-      [{ token: TOKEN, as: "someone" }, 'user "main" sets impersonation (as, as-uid, as-groups or as-user-extra), which wa-operator does not support'],
+      [{ token: TOKEN, "as-groups": ["admins"] }, 'user "main" requests groups without impersonating a user (as)'],
+      [{ token: TOKEN, "as-uid": "1", "as-user-extra": { scopes: ["x"] } }, 'user "main" requests a uid, user-extra without impersonating a user (as)'],
       [{ token: TOKEN, username: "u", password: "p" }, 'user "main" has both a token and a username/password; only one may be set'],
       [{ "client-certificate-data": b64("C") }, 'user "main" has a client certificate but no key'],
     ];
@@ -318,6 +352,8 @@ const [log, mode] = process.argv.slice(2);
 appendFileSync(log, JSON.stringify({ info: JSON.parse(process.env.KUBERNETES_EXEC_INFO), args: process.argv.slice(2), extra: process.env.EXTRA ?? null }) + "\\n");
 const runs = readFileSync(log, "utf8").trim().split("\\n").length;
 if (mode === "fail") process.exit(3);
+if (mode === "hang") setInterval(() => undefined, 1000);
+if (mode === "flood") { process.stdout.write("x".repeat(64 * 1024)); setInterval(() => process.stdout.write("x".repeat(64 * 1024)), 10); }
 if (mode === "garbage") { process.stdout.write("token=${TOKEN}"); process.exit(0); }
 const status = mode === "cert" ? { clientCertificateData: "CERT", clientKeyData: "KEY" } : { token: "token-" + runs };
 if (process.env.EXPIRES) status.expirationTimestamp = process.env.EXPIRES;
@@ -419,6 +455,17 @@ process.stdout.write(JSON.stringify({ apiVersion: process.env.ANSWER_VERSION ?? 
       const config = await loadKubeConfig(isolated({ file: write("exec/failing", kubeconfig({ user })) }));
       expect(await failure(config.auth())).toMatch(message);
     }
+  });
+
+  it("a plugin that hangs is stopped after the timeout, one that prints without end after the output cap; neither hangs the caller", async () => {
+    const config = (mode: string) => {
+      const log = path.join(dir, "exec", `runs-${++runCount}.log`);
+      return { apiVersion: "client.authentication.k8s.io/v1" as const, command: process.execPath, args: [script, log, mode], env: [], installHint: undefined, interactiveMode: "Never" as const, cluster: undefined };
+    };
+    const hung = new ExecPlugin(config("hang"), 'user "main"', { timeoutMs: 300 });
+    expect(await failure(hung.get())).toMatch(/^the exec plugin ".+" of user "main" did not answer within 0\.3 s; it was stopped$/);
+    const flood = new ExecPlugin(config("flood"), 'user "main"', { maxOutputBytes: 100_000 });
+    expect(await failure(flood.get())).toMatch(/^the exec plugin ".+" of user "main" printed more than 100000 bytes; it was stopped$/);
   });
 
   it("is not run when the user has a token, password or client certificate of its own (as in client-go)", async () => {

@@ -11,14 +11,20 @@
  *      (re-read as the kubelet rotates it), ca.crt and namespace.
  *
  * Then the context (--context, else current-context) names the cluster (server,
- * certificate-authority[-data], insecure-skip-tls-verify, tls-server-name), the user
- * (token, tokenFile, client-certificate[-data] and client-key[-data], username and
- * password, or an exec credential plugin) and the namespace. Relative paths in a file
- * are relative to that file's directory; a -data field wins over its file twin.
+ * certificate-authority[-data], insecure-skip-tls-verify, tls-server-name, proxy-url), the
+ * user (token, tokenFile, client-certificate[-data] and client-key[-data], username and
+ * password, or an exec credential plugin; impersonation: as, as-uid, as-groups,
+ * as-user-extra) and the namespace. Relative paths in a file are relative to that file's
+ * directory; a -data field wins over its file twin.
+ *
+ * As client-go, a CA together with insecure-skip-tls-verify is refused (transport's
+ * TLSConfigFor: "specifying a root certificates file with the insecure flag is not
+ * allowed"), and so is asking for groups, a uid or extras without a user to impersonate
+ * (clientcmd's validateAuthInfo).
  *
  * Not supported, and refused with a message saying so rather than ignored: auth-provider
  * (client-go removed the gcp and azure ones; oidc users can switch to kubelogin's exec
- * plugin), impersonation (as, as-groups, as-uid, as-user-extra) and proxy-url.
+ * plugin) and a socks5 proxy-url.
  *
  * The YAML parser is loaded only when there is a file to read: in a Pod it is not.
  * No token, password or key ever goes into an error message.
@@ -59,6 +65,8 @@ export interface KubeCluster {
   readonly insecureSkipTlsVerify: boolean;
   /** The name to check the server's certificate against (and send as SNI) instead of the URL's host. */
   readonly tlsServerName: string | undefined;
+  /** An http:// or https:// proxy every connection to the server is tunnelled through (HTTP CONNECT). */
+  readonly proxyUrl?: string | undefined;
 }
 
 export interface ContextEntry {
@@ -76,6 +84,8 @@ export interface RequestAuth {
   readonly servername: string | undefined;
   readonly rejectUnauthorized: boolean;
   readonly authorization: string | undefined;
+  /** Impersonate-* headers, when the user impersonates someone (a list: one header line each). */
+  readonly impersonation?: Readonly<Record<string, string | readonly string[]>> | undefined;
 }
 
 /** The kubeconfig files (or the in-cluster config) as found, before a context is chosen. */
@@ -96,6 +106,7 @@ interface Credentials {
   /** base64 of username:password. */
   readonly basic?: string | undefined;
   readonly exec?: ExecPlugin | undefined;
+  readonly impersonation?: Readonly<Record<string, string | readonly string[]>> | undefined;
 }
 
 /** One cluster, user and namespace: what KubeClient talks to, and how. */
@@ -148,7 +159,15 @@ export class KubeConfig {
       }
     }
     const insecure = this.cluster.insecureSkipTlsVerify;
-    return { ca: insecure ? undefined : this.cluster.ca, cert, key, servername: this.cluster.tlsServerName, rejectUnauthorized: !insecure, authorization };
+    return {
+      ca: insecure ? undefined : this.cluster.ca,
+      cert,
+      key,
+      servername: this.cluster.tlsServerName,
+      rejectUnauthorized: !insecure,
+      authorization,
+      ...(credentials.impersonation ? { impersonation: credentials.impersonation } : {}),
+    };
   }
 
   /**
@@ -293,7 +312,7 @@ const userSchema = z.object({
   as: text.optional(),
   "as-uid": text.optional(),
   "as-groups": z.array(text).optional(),
-  "as-user-extra": z.record(z.string(), z.unknown()).optional(),
+  "as-user-extra": z.record(z.string(), z.array(text)).optional(),
 });
 
 const contextSchema = z.object({ cluster: text.optional(), user: text.optional(), namespace: text.optional() });
@@ -324,13 +343,53 @@ function toCluster(name: string, entry: ClusterEntry): KubeCluster {
   const what = `cluster "${name}"`;
   if (!entry.server) throw new KubeConfigError(`${what} has no server`);
   if (!URL.canParse(entry.server)) throw new KubeConfigError(`${what}: server "${entry.server}" is not a URL`);
-  if (entry["proxy-url"]) throw new KubeConfigError(`${what} sets proxy-url, which wa-operator does not support`);
+  const proxyUrl = entry["proxy-url"] ? proxyOf(entry["proxy-url"], what) : undefined;
   const ca = entry["certificate-authority-data"]
     ? base64(entry["certificate-authority-data"], `${what}: certificate-authority-data`)
     : entry["certificate-authority"]
       ? readPem(path.resolve(entry.dir, entry["certificate-authority"]), `the certificate-authority of ${what}`)
       : undefined;
-  return { name, server: entry.server, ca, insecureSkipTlsVerify: entry["insecure-skip-tls-verify"] ?? false, tlsServerName: entry["tls-server-name"] || undefined };
+  const insecureSkipTlsVerify = entry["insecure-skip-tls-verify"] ?? false;
+  if (insecureSkipTlsVerify && ca) {
+    // client-go's transport.TLSConfigFor refuses the pair; kubectl stops with the same words.
+    throw new KubeConfigError(`${what}: specifying a root certificates file with the insecure flag is not allowed (remove certificate-authority or insecure-skip-tls-verify)`);
+  }
+  return { name, server: entry.server, ca, insecureSkipTlsVerify, tlsServerName: entry["tls-server-name"] || undefined, ...(proxyUrl ? { proxyUrl } : {}) };
+}
+
+/** proxy-url as client-go reads it: http and https proxies (socks5 is refused here); no credentials in messages. */
+function proxyOf(value: string, what: string): string {
+  if (!URL.canParse(value)) throw new KubeConfigError(`${what}: proxy-url is not a URL`);
+  const url = new URL(value);
+  if (url.protocol === "socks5:") throw new KubeConfigError(`${what} sets a socks5 proxy-url, which wa-operator does not support (http and https proxies are)`);
+  if (url.protocol !== "http:" && url.protocol !== "https:") throw new KubeConfigError(`${what}: proxy-url must be http://, https:// or socks5://, not ${url.protocol}//`);
+  return value;
+}
+
+/**
+ * The Impersonate-* headers of a user, as client-go's impersonating round tripper sends them;
+ * refuses groups, a uid or extras without a user, as clientcmd's validation does.
+ */
+function impersonationOf(entry: UserEntry, what: string): Record<string, string | string[]> | undefined {
+  const user = entry.as || undefined;
+  const uid = entry["as-uid"] || undefined;
+  const groups = entry["as-groups"] ?? [];
+  const extra = Object.entries(entry["as-user-extra"] ?? {});
+  if (!user) {
+    const asked = [uid ? "a uid" : "", groups.length ? "groups" : "", extra.length ? "user-extra" : ""].filter(Boolean);
+    if (asked.length > 0) throw new KubeConfigError(`${what} requests ${asked.join(", ")} without impersonating a user (as)`);
+    return undefined;
+  }
+  const headers: Record<string, string | string[]> = { "Impersonate-User": user };
+  if (uid) headers["Impersonate-Uid"] = uid;
+  if (groups.length > 0) headers["Impersonate-Group"] = [...groups];
+  for (const [key, values] of extra) if (values.length > 0) headers[`Impersonate-Extra-${escapeHeaderKey(key)}`] = [...values];
+  return headers;
+}
+
+/** An extra's key in a header name: characters a header name cannot hold are percent-encoded (client-go's headerKeyEscape). */
+function escapeHeaderKey(key: string): string {
+  return [...Buffer.from(key, "utf8")].map((byte) => (/[A-Za-z0-9!#$&'*+\-.^_`|~]/.test(String.fromCharCode(byte)) && byte < 0x80 ? String.fromCharCode(byte) : `%${byte.toString(16).toUpperCase().padStart(2, "0")}`)).join("");
 }
 
 function toCredentials(name: string, entry: UserEntry, clusterEntry: ClusterEntry, cluster: KubeCluster, now: (() => number) | undefined): Credentials {
@@ -338,9 +397,7 @@ function toCredentials(name: string, entry: UserEntry, clusterEntry: ClusterEntr
   if (entry["auth-provider"]) {
     throw new KubeConfigError(`${what} uses the auth-provider "${entry["auth-provider"].name}", which wa-operator does not support; use an exec credential plugin instead (e.g. kubelogin)`);
   }
-  if (entry.as || entry["as-uid"] || entry["as-groups"]?.length || entry["as-user-extra"]) {
-    throw new KubeConfigError(`${what} sets impersonation (as, as-uid, as-groups or as-user-extra), which wa-operator does not support`);
-  }
+  const impersonation = impersonationOf(entry, what);
   const hasToken = Boolean(entry.token || entry.tokenFile);
   const hasBasic = Boolean(entry.username || entry.password);
   if (hasToken && hasBasic) throw new KubeConfigError(`${what} has both a token and a username/password; only one may be set`);
@@ -360,7 +417,7 @@ function toCredentials(name: string, entry: UserEntry, clusterEntry: ClusterEntr
   const basic = hasBasic ? Buffer.from(`${entry.username ?? ""}:${entry.password ?? ""}`).toString("base64") : undefined;
   // As in client-go, a token, password or client certificate of the kubeconfig's own is used instead of the plugin.
   const exec = entry.exec && !hasToken && !hasBasic && !cert ? new ExecPlugin(execConfig(entry.exec, entry.dir, clusterEntry, cluster), what, { now }) : undefined;
-  return { cert, key, token, tokenFile, basic, exec };
+  return { cert, key, token, tokenFile, basic, exec, ...(impersonation ? { impersonation } : {}) };
 }
 
 function execConfig(exec: z.infer<typeof execSchema>, dir: string, clusterEntry: ClusterEntry, cluster: KubeCluster): ExecConfig {

@@ -72,6 +72,11 @@ export class TokenFile {
   }
 }
 
+/** An exec plugin that has not answered in this long is killed: a hung plugin must not hang every request behind it. */
+export const EXEC_TIMEOUT_MS = 60_000;
+/** More output than this is not an ExecCredential (a token is kilobytes): the plugin is killed. */
+export const EXEC_MAX_OUTPUT_BYTES = 1024 * 1024;
+
 export const EXEC_API_VERSIONS = ["client.authentication.k8s.io/v1", "client.authentication.k8s.io/v1beta1"] as const;
 
 export interface ExecConfig {
@@ -114,13 +119,17 @@ export class ExecPlugin {
   /** Who it is for, in messages: `user "NAME"`. */
   private readonly owner: string;
   private readonly now: () => number;
+  private readonly timeoutMs: number;
+  private readonly maxOutputBytes: number;
   private cached: ExecResult | undefined;
   private running: Promise<ExecResult> | undefined;
 
-  constructor(config: ExecConfig, owner: string, options: { now?: () => number } = {}) {
+  constructor(config: ExecConfig, owner: string, options: { now?: () => number; timeoutMs?: number; maxOutputBytes?: number } = {}) {
     this.config = config;
     this.owner = owner;
     this.now = options.now ?? Date.now;
+    this.timeoutMs = options.timeoutMs ?? EXEC_TIMEOUT_MS;
+    this.maxOutputBytes = options.maxOutputBytes ?? EXEC_MAX_OUTPUT_BYTES;
   }
 
   /** The plugin's credential: the cached one until it expires, else the plugin's new answer (one run for concurrent callers). */
@@ -152,13 +161,28 @@ export class ExecPlugin {
       // stdin: none (not interactive); stderr: ours, where the plugin's own messages belong, as with kubectl.
       const child = spawn(config.command, [...config.args], { env, stdio: ["ignore", "pipe", "inherit"] });
       const chunks: Buffer[] = [];
-      child.stdout.on("data", (chunk: Buffer) => chunks.push(chunk));
+      let size = 0;
+      /** Why we killed it, if we did: that, not the signal, is the message. */
+      let killedFor: string | undefined;
+      const kill = (why: string) => {
+        killedFor ??= why;
+        child.kill("SIGKILL");
+      };
+      const timer = setTimeout(() => kill(`did not answer within ${this.timeoutMs / 1000} s`), this.timeoutMs);
+      child.stdout.on("data", (chunk: Buffer) => {
+        size += chunk.length;
+        if (size > this.maxOutputBytes) kill(`printed more than ${this.maxOutputBytes} bytes`);
+        else chunks.push(chunk);
+      });
       child.on("error", (error: NodeJS.ErrnoException) => {
+        clearTimeout(timer);
         const hint = error.code === "ENOENT" && config.installHint ? `\n${config.installHint.trim()}` : "";
         reject(new KubeConfigError(`cannot run ${this.describe()}: ${error.code ?? "failed"}${hint}`));
       });
       child.on("close", (code, signal) => {
-        if (code === 0) resolve(Buffer.concat(chunks).toString("utf8"));
+        clearTimeout(timer);
+        if (killedFor) reject(new KubeConfigError(`${this.describe()} ${killedFor}; it was stopped`));
+        else if (code === 0) resolve(Buffer.concat(chunks).toString("utf8"));
         else reject(new KubeConfigError(`${this.describe()} failed (${signal ? `killed by ${signal}` : `exit code ${code}`})`));
       });
     });

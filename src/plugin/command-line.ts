@@ -12,13 +12,16 @@ export const COMMANDS = {
   disconnect: "Set spec.state to Disconnected (keep the link)",
   logout: "Set spec.state to LoggedOut (remove the link)",
   restart: "Restart the session once",
-  completion: "Print a bash or zsh completion script",
+  providers: "Show providers of both kinds: Ready, version, use, rate limit",
+  events: "Show the Events of instance NAME, newest last",
+  version: "Show the plugin's version and the operator's",
+  completion: "Print a bash, zsh or fish completion script",
 } as const;
 
 export type Command = keyof typeof COMMANDS;
 
 /** Commands that take exactly one WhatsAppInstance NAME. */
-export const SINGLE_NAME_COMMANDS: readonly Command[] = ["qr", "connect", "disconnect", "logout", "restart"];
+export const SINGLE_NAME_COMMANDS: readonly Command[] = ["qr", "connect", "disconnect", "logout", "restart", "events"];
 
 export const OPTIONS = {
   namespace: { type: "string", short: "n" },
@@ -44,7 +47,7 @@ export type ValueOptionName = { [K in OptionName]: (typeof OPTIONS)[K]["type"] e
 export const OUTPUT_FORMATS = ["table", "json", "yaml"] as const;
 export type OutputFormat = (typeof OUTPUT_FORMATS)[number];
 
-export const SHELLS = ["bash", "zsh"] as const;
+export const SHELLS = ["bash", "zsh", "fish"] as const;
 export type Shell = (typeof SHELLS)[number];
 
 export function isCommand(word: string): word is Command {

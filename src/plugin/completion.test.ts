@@ -29,6 +29,10 @@ describe("completionTarget: what the word under the cursor completes to", () => 
     { words: ["completion", ""], kind: "words" },
     { words: ["completion", "bash", ""], kind: "nothing" },
     { words: ["frobnicate", ""], kind: "nothing" },
+    { words: ["events", ""], kind: "instances" },
+    { words: ["events", "line", ""], kind: "nothing" },
+    { words: ["providers", ""], kind: "nothing" },
+    { words: ["version", ""], kind: "nothing" },
   ])("$words → $kind", ({ words, kind }) => {
     expect(completionTarget(words).target.kind).toBe(kind);
   });
@@ -163,5 +167,20 @@ describe("the completion scripts, run by their shells", () => {
     expect(run(["kubectl-whatsapp", ""]).split("\n")).toEqual(["prefix=", ...Object.entries(COMMANDS).map(([name, summary]) => `${name}:${summary}`)]);
     expect(run(["kubectl-whatsapp", "status", "--output=y"])).toBe("prefix=--output=\nyaml");
     expect(run(["kubectl-whatsapp", "--kubeconfig", ""])).toBe("files");
+  }, 120_000);
+
+  const fish = shell("fish");
+  // `complete -C LINE` prints what fish would offer for LINE: candidate<TAB>description.
+  it.skipIf(!fish)(`fish: candidates with their descriptions, the --flag= prefix kept, file names where no candidate${fish ? "" : " (skipped: no fish on this machine)"}`, () => {
+    const run = (line: string) =>
+      execFileSync("fish", ["--no-config", "-c", 'kubectl-whatsapp completion fish | source; complete -C "$argv[1]"', line], { env: env(), encoding: "utf8", cwd: bin })
+        .split("\n")
+        .filter(Boolean);
+    expect(run("kubectl-whatsapp ")).toEqual(Object.entries(COMMANDS).map(([name, summary]) => `${name}\t${summary}`));
+    expect(run("kubectl-whatsapp status -o ")).toEqual(["table", "json", "yaml"]);
+    expect(run("kubectl-whatsapp status --output=y")).toEqual(["--output=yaml"]);
+    expect(run("kubectl-whatsapp completion f")).toEqual(["fish"]);
+    // --kubeconfig takes a file: fish offers the files here (the shim kubectl-whatsapp).
+    expect(run("kubectl-whatsapp --kubeconfig kub")).toEqual(["kubectl-whatsapp"]);
   }, 120_000);
 });

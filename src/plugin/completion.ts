@@ -161,7 +161,7 @@ export async function complete(words: readonly string[], sources: CompletionSour
  * `kubectl-whatsapp __complete` as kubectl asks kubectl_complete-whatsapp.
  */
 export function completionScript(shell: Shell): string {
-  return shell === "bash" ? BASH : ZSH;
+  return { bash: BASH, zsh: ZSH, fish: FISH }[shell];
 }
 
 const HOW_TO = `# For \`kubectl whatsapp <TAB>\` as well, put an executable kubectl_complete-whatsapp on PATH
@@ -219,4 +219,36 @@ _kubectl_whatsapp() {
   fi
 }
 compdef _kubectl_whatsapp kubectl-whatsapp
+`;
+
+const FISH = `# fish completion for kubectl-whatsapp. Load it with
+#   kubectl-whatsapp completion fish | source
+# or save it as ~/.config/fish/completions/kubectl-whatsapp.fish.
+${HOW_TO}
+function __kubectl_whatsapp_complete
+    set -l words (commandline -opc)
+    set -l current (commandline -ct)
+    set -l directive 0
+    set -l candidates
+    for line in ($words[1] __complete $words[2..-1] "$current" 2>/dev/null)
+        if string match -qr '^:[0-9]+$' -- $line
+            set directive (string sub -s 2 -- $line)
+        else if test -n "$line"
+            set -a candidates $line
+        end
+    end
+    # fish replaces the whole token: after --flag=, keep the --flag= before each value.
+    # One empty element, not an empty list: $prefix$candidates is their product.
+    set -l prefix ""
+    if string match -qr -- '^-.*=' $current
+        set prefix (string replace -r -- '=.*' '=' $current)
+    end
+    if test (count $candidates) -gt 0
+        # fish reads "candidate<TAB>description" as Cobra writes it; -k below keeps our order.
+        printf '%s\\n' $prefix$candidates
+    else if test (math "bitand($directive, 4)") -eq 0
+        __fish_complete_path "$current"
+    end
+end
+complete -c kubectl-whatsapp -k -f -a '(__kubectl_whatsapp_complete)'
 `;

@@ -102,6 +102,11 @@ export function statusTable(instances: readonly InstanceObject[], options: { now
  * none), so a script reads every answer the same way. JSON indented as kubectl's.
  */
 export function statusDocument(instances: readonly InstanceObject[], format: "json" | "yaml"): string {
-  const document = { items: summarize(instances) };
+  return itemsDocument(summarize(instances), format);
+}
+
+/** {"items": [...]} in JSON (indented as kubectl's) or YAML: every -o json|yaml of the plugin. */
+export function itemsDocument(items: readonly unknown[], format: "json" | "yaml"): string {
+  const document = { items };
   return format === "json" ? `${JSON.stringify(document, null, 4)}\n` : stringify(document, { lineWidth: 0 });
 }

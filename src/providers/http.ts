@@ -11,6 +11,7 @@ import { ProviderError, parseRetryAfter } from "./errors.ts";
 import type { InFlightLimit } from "./in-flight.ts";
 import type { ReadLatency } from "./latency.ts";
 import type { RateLimiter } from "./rate-limiter.ts";
+import { injectTraceContext } from "../tracing.ts";
 import type { ProviderDeps, ProviderSettings, ProviderType } from "./types.ts";
 
 export interface HttpRequest {
@@ -50,8 +51,11 @@ export interface HttpResponse {
 /** Turns a non-2xx answer into the provider's error, or undefined to accept it. */
 export type ErrorClassifier = (response: HttpResponse) => ProviderError | undefined;
 
-/** Called once per answered request (metrics); `status` is the HTTP code or "error". */
-export type ResponseObserver = (provider: ProviderType, status: string) => void;
+/**
+ * Called once per answered request (metrics); `status` is the HTTP code or "error", and
+ * `request` the HTTP method and the seconds it took on the wire.
+ */
+export type ResponseObserver = (provider: ProviderType, status: string, request?: { readonly method: string; readonly seconds: number }) => void;
 
 export interface ProviderHttpOptions {
   readonly type: ProviderType;
@@ -153,10 +157,11 @@ export class ProviderHttp {
       }
       let response: HttpResponse;
       const sentAt = Date.now();
+      const timed = () => ({ method: request.method, seconds: (Date.now() - sentAt) / 1000 });
       try {
         response = await this.transmit(request, timeoutMs);
       } catch (error) {
-        this.options.observe?.(this.options.type, "error");
+        this.options.observe?.(this.options.type, "error", timed());
         if (error instanceof AnswerTooLarge) {
           return { error: new ProviderError("Malformed", `${this.options.type} answered ${request.method} ${request.path} with more than ${mebibytes(error.limit)}`) };
         }
@@ -166,7 +171,7 @@ export class ProviderHttp {
       }
       answered = true;
       if (request.method === "GET") this.options.readLatency?.record(Date.now() - sentAt);
-      this.options.observe?.(this.options.type, String(response.status));
+      this.options.observe?.(this.options.type, String(response.status), timed());
       this.honourRateHeaders(response);
       return { response };
     } finally {
@@ -235,6 +240,7 @@ export class ProviderHttp {
       if (value !== undefined) url.searchParams.set(key, value);
     }
     const headers: Record<string, string> = { ...request.headers };
+    injectTraceContext(headers);
     let payload: Buffer | undefined;
     if (request.json !== undefined) {
       payload = Buffer.from(JSON.stringify(request.json));

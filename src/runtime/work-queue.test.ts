@@ -171,3 +171,23 @@ describe("WorkQueue", () => {
     expect(seen.at(-1)).toBe("ns/c");
   });
 });
+
+describe("WorkQueue in progress", () => {
+  it("says since when each key in a worker's hands was taken, and forgets it once done", async () => {
+    const queue = new WorkQueue({ concurrency: 2 });
+    let release: () => void = () => undefined;
+    const held = new Promise<void>((resolve) => (release = resolve));
+    const before = performance.now();
+    queue.add("ns/a");
+    queue.add("ns/b");
+    queue.start(() => held);
+    await tick();
+    const since = queue.processingSince();
+    expect(since).toHaveLength(2);
+    for (const at of since) expect(at).toBeGreaterThanOrEqual(before);
+    release();
+    await queue.whenIdle();
+    expect(queue.processingSince()).toEqual([]);
+    await queue.shutdown();
+  });
+});

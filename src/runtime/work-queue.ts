@@ -45,6 +45,8 @@ export class WorkQueue {
   /** When each key waiting (queued, or dirty while processed) was first asked for. */
   private readonly askedAt = new Map<string, number>();
   private readonly processing = new Set<string>();
+  /** When each key in a worker's hands was taken (performance.now() ms), for the in-progress gauges. */
+  private readonly takenAt = new Map<string, number>();
   /** Keys added while being processed: they go back on the queue when done. */
   private readonly dirty = new Set<string>();
   private readonly failures = new Map<string, number>();
@@ -81,6 +83,11 @@ export class WorkQueue {
     (priority === "urgent" ? this.urgent : this.routine).push(key);
     this.options.onDepth?.(this.queued.size);
     this.wake?.();
+  }
+
+  /** When each key being processed now was taken, in performance.now() milliseconds. */
+  processingSince(): readonly number[] {
+    return [...this.takenAt.values()];
   }
 
   /** Whether a delayed look at the key is already scheduled (a resync need not add one). */
@@ -175,6 +182,7 @@ export class WorkQueue {
       this.options.onDepth?.(this.queued.size);
       this.processing.add(key);
       const takenAt = performance.now();
+      this.takenAt.set(key, takenAt);
       this.options.onTaken?.((takenAt - (this.askedAt.get(key) ?? takenAt)) / 1000);
       this.askedAt.delete(key);
       let failed = false;
@@ -185,6 +193,7 @@ export class WorkQueue {
         this.options.onError?.(key, error);
       } finally {
         this.options.onDone?.((performance.now() - takenAt) / 1000);
+        this.takenAt.delete(key);
         this.processing.delete(key);
         if (this.dirty.delete(key)) this.add(key);
         if (failed) this.addRateLimited(key);

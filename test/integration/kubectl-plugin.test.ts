@@ -393,6 +393,78 @@ describe("kubectl whatsapp status -o json|yaml", () => {
   });
 });
 
+describe("kubectl whatsapp providers | events | version", () => {
+  it("providers lists the namespace's WhatsAppProviders and the ClusterWhatsAppProviders, with Ready, version, use and rate limit as the objects say", async () => {
+    const cluster = `plugin-pool-${namespace}`;
+    await kubectlOk(
+      ["apply", "-f", "-"],
+      `apiVersion: wa-operator.io/v1alpha1
+kind: ClusterWhatsAppProvider
+metadata: {name: ${cluster}}
+spec: {type: waha, url: "http://127.0.0.1:9", credentialsSecretRef: {name: waha-key, namespace: ${namespace}, key: api-key}, maxInstances: 4, rateLimit: {requestsPerSecond: 3, burst: 6}}`,
+    );
+    try {
+      const waha = await eventually("the provider Ready and counted", async () => {
+        const object = JSON.parse(await kubectlOk(["get", "wap", "waha", "-n", namespace, "-o", "json"])) as { status?: { instances?: number; conditions?: { type: string; status: string }[] } };
+        return object.status?.conditions?.some((entry) => entry.type === "Ready" && entry.status === "True") && object.status.instances !== undefined ? object : undefined;
+      });
+      const result = await plugin(["providers", "-n", namespace]);
+      expect(result.code).toBe(0);
+      const rows = table(result.stdout);
+      expect(rows[0]).toEqual(["KIND", "NAMESPACE", "NAME", "TYPE", "READY", "VERSION", "USED", "RATE", "AGE", "MESSAGE"]);
+      expect(rows.find((row) => row[2] === "waha")?.slice(0, 8)).toEqual(["WhatsAppProvider", namespace, "waha", "waha", "True", expect.any(String), String(waha.status?.instances), "10/s burst 20"]);
+      expect(rows.find((row) => row[2] === cluster)?.slice(0, 4)).toEqual(["ClusterWhatsAppProvider", "-", cluster, "waha"]);
+      expect(rows.find((row) => row[2] === cluster)?.[6]).toMatch(/^(\d+|\?)\/4$/);
+      expect(rows.find((row) => row[2] === cluster)?.[7]).toBe("3/s burst 6");
+      const json = JSON.parse((await plugin(["providers", "-n", namespace, "-o", "json"])).stdout) as { items: { kind: string; name: string; ready?: string }[] };
+      expect(json.items.find((item) => item.name === "waha")).toMatchObject({ kind: "WhatsAppProvider", ready: "True" });
+    } finally {
+      await kubectlOk(["delete", "clusterwhatsappprovider", cluster, "--wait=false"]);
+    }
+  });
+
+  it("events NAME shows the instance's Events as kubectl has them, newest on the last line; an unknown NAME exits 1", async () => {
+    const listed = JSON.parse(await kubectlOk(["get", "events", "-n", namespace, "--field-selector", "involvedObject.kind=WhatsAppInstance,involvedObject.name=line", "-o", "json"])) as {
+      items: { reason: string; lastTimestamp?: string; eventTime?: string; count?: number }[];
+    };
+    expect(listed.items.length).toBeGreaterThan(0);
+    const result = await plugin(["events", "line", "-n", namespace]);
+    expect(result.code).toBe(0);
+    const [header, ...lines] = result.stdout.trimEnd().split("\n");
+    expect(header?.split(/\s{2,}/)).toEqual(["LAST SEEN", "TYPE", "REASON", "COUNT", "MESSAGE"]);
+    const reasons = lines.map((line) => line.split(/\s+/)[2]);
+    expect([...reasons].sort()).toEqual(listed.items.map((item) => item.reason).sort());
+    expect(reasons).toContain("Connected");
+    // Oldest first: the JSON's lastSeen times never go back.
+    const json = JSON.parse((await plugin(["events", "line", "-n", namespace, "-o", "json"])).stdout) as { items: { lastSeen: string; reason: string }[] };
+    const times = json.items.map((item) => Date.parse(item.lastSeen));
+    expect(times).toEqual([...times].sort((a, b) => a - b));
+    expect(json.items.map((item) => item.reason)).toEqual(reasons);
+    const missing = await plugin(["events", "ghost", "-n", namespace]);
+    expect(missing.code).toBe(1);
+    expect(missing.stderr).toBe(`error: whatsappinstance "ghost" not found in namespace "${namespace}"\n`);
+  });
+
+  it("version prints the plugin's version and the operator's, from its Deployment (no Pod needs to run)", async () => {
+    await apply(`apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: wa-operator
+  labels: {app.kubernetes.io/name: wa-operator, app.kubernetes.io/version: "9.8.7"}
+spec:
+  replicas: 0
+  selector: {matchLabels: {app.kubernetes.io/name: wa-operator}}
+  template:
+    metadata: {labels: {app.kubernetes.io/name: wa-operator}}
+    spec: {containers: [{name: operator, image: "ghcr.io/wa-operator/wa-operator:9.8.7"}]}`);
+    const result = await plugin(["version", "-n", namespace]);
+    expect(result.code).toBe(0);
+    const lines = result.stdout.trimEnd().split("\n");
+    expect(lines[0]).toBe(`kubectl-whatsapp ${JSON.parse(readFileSync(path.join(REPO, "package.json"), "utf8")).version}`);
+    expect(lines).toContain(`wa-operator 9.8.7 (deployment ${namespace}/wa-operator, image ghcr.io/wa-operator/wa-operator:9.8.7)`);
+  });
+});
+
 describe("kubectl whatsapp <TAB>", () => {
   it("kubectl completes instance names through kubectl_complete-whatsapp, in the namespace typed", async () => {
     const bin = path.join(scratch, "completion-bin");

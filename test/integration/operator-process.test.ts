@@ -4,7 +4,10 @@
  * lifecycle events moving an instance long before the next poll.
  */
 import { createHmac } from "node:crypto";
+import http from "node:http";
+import type { AddressInfo } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { buildInfo } from "../../src/build-info.ts";
 import { LEASES } from "../../src/kube/resources.ts";
 import { wahaSessionName } from "../../src/providers/waha/client.ts";
 import { WahaEmulator } from "../emulators/waha/emulator.ts";
@@ -166,7 +169,76 @@ describe("metrics", () => {
     expect(value("wa_operator_provider_requests_total", { provider: "waha", code: "201" })).toBeGreaterThan(0);
     expect(value("wa_operator_instances", { phase: "ScanQR" })).toBe(1);
     expect(value("process_resident_memory_bytes")).toBeGreaterThan(0);
+    // client-go's API client metrics, controller-runtime's pass and queue gauges, and the build.
+    const has = (name: string, labels: Record<string, string> = {}) =>
+      samples.some((sample) => sample.name === name && Object.entries(labels).every(([key, v]) => sample.labels[key] === v));
+    expect(value("rest_client_requests_total", { code: "200", method: "GET" })).toBeGreaterThan(0);
+    expect(value("rest_client_requests_total", { method: "PATCH" })).toBeGreaterThan(0);
+    expect(value("rest_client_request_duration_seconds_count", { verb: "GET" })).toBeGreaterThan(0);
+    expect(samples.find((sample) => sample.name === "rest_client_requests_total")?.labels["host"]).toMatch(/^(127\.0\.0\.1|\[::1\]|localhost):\d+$/);
+    expect(value("wa_operator_provider_request_duration_seconds_count", { provider: "waha", method: "GET" })).toBeGreaterThan(0);
+    expect(value("wa_operator_provider_request_duration_seconds_count", { provider: "waha", method: "POST" })).toBeGreaterThan(0);
+    for (const controller of ["whatsappinstance", "whatsappprovider"]) {
+      expect(has("controller_runtime_reconcile_panics_total", { controller })).toBe(true);
+      expect(has("controller_runtime_active_workers", { controller })).toBe(true);
+      expect(has("workqueue_unfinished_work_seconds", { name: controller })).toBe(true);
+      expect(has("workqueue_longest_running_processor_seconds", { name: controller })).toBe(true);
+    }
+    expect(value("controller_runtime_reconcile_panics_total")).toBe(0);
+    const build = samples.find((sample) => sample.name === "wa_operator_build_info");
+    expect(build?.value).toBe(1);
+    expect(build?.labels).toMatchObject({ version: buildInfo().version, node_version: expect.stringMatching(/^v\d+\./) });
     expect((await fetch(`${proc.url}/healthz`)).status).toBe(200);
+    // Every pass's lines carry its reconcileID.
+    expect(reconciles(proc).length).toBeGreaterThan(0);
+    for (const line of reconciles(proc)) expect(line["reconcileID"]).toMatch(/^[0-9a-f-]{36}$/);
+  });
+});
+
+describe("tracing", () => {
+  it("with OTEL_EXPORTER_OTLP_ENDPOINT, a pass is exported to the OTLP receiver as a span holding its provider calls' spans", async () => {
+    // A loopback OTLP/HTTP receiver (JSON), standing in for a collector.
+    const spans: { traceId: string; spanId: string; parentSpanId?: string; name: string; attributes: { key: string; value: { stringValue?: string } }[] }[] = [];
+    const receiver = http.createServer((req, res) => {
+      const chunks: Buffer[] = [];
+      req.on("data", (chunk: Buffer) => chunks.push(chunk));
+      req.on("end", () => {
+        const body = JSON.parse(Buffer.concat(chunks).toString("utf8")) as { resourceSpans: { scopeSpans: { spans: typeof spans }[] }[] };
+        for (const resource of body.resourceSpans) for (const scope of resource.scopeSpans) spans.push(...scope.spans);
+        res.writeHead(200, { "Content-Type": "application/json" }).end("{}");
+      });
+    });
+    await new Promise<void>((resolve) => receiver.listen(0, "127.0.0.1", resolve));
+    try {
+      const namespace = await setUp("traced");
+      const proc = await spawnOperator(["--namespaces", namespace, "--operator-namespace", namespace], {
+        OTEL_EXPORTER_OTLP_ENDPOINT: `http://127.0.0.1:${(receiver.address() as AddressInfo).port}`,
+        OTEL_BSP_SCHEDULE_DELAY: "200",
+      });
+      processes.push(proc);
+      await applyInstance(namespace, "traced-one");
+      await instanceWhere(kube, namespace, "traced-one", "ScanQR", (object) => object.status?.phase === "ScanQR");
+      const attribute = (span: (typeof spans)[number], key: string) => span.attributes.find((entry) => entry.key === key)?.value.stringValue;
+      const pass = await eventually("a pass of traced-one that called the provider", async () =>
+        spans.find(
+          (span) =>
+            span.name === "reconcile" &&
+            attribute(span, "key") === `${namespace}/traced-one` &&
+            spans.some((child) => child.name.startsWith("provider ") && child.parentSpanId === span.spanId),
+        ),
+      );
+      expect(attribute(pass, "controller")).toBe("whatsappinstance");
+      const calls = spans.filter((span) => span.parentSpanId === pass.spanId);
+      for (const call of calls) expect(call.traceId).toBe(pass.traceId);
+      expect(calls.map((call) => attribute(call, "wa_operator.provider.type"))).toContain("waha");
+      // The reconcileID of the span is the one of the pass's log lines.
+      expect(proc.logs.some((line) => line["reconcileID"] === attribute(pass, "reconcileID"))).toBe(true);
+      proc.kill("SIGTERM");
+      expect(await proc.exited).toBe(0);
+    } finally {
+      receiver.closeAllConnections();
+      await new Promise((resolve) => receiver.close(resolve));
+    }
   });
 });
 

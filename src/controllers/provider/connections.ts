@@ -15,6 +15,7 @@ import { InFlightLimit } from "../../providers/in-flight.ts";
 import { RateLimiter } from "../../providers/rate-limiter.ts";
 import { PROVIDER_MODULES } from "../../providers/registry.ts";
 import type { InstanceRef, ProviderClient, ProviderDeps, ProviderSettings, ProviderType } from "../../providers/types.ts";
+import { traced } from "../../providers/traced.ts";
 import { OPERATOR_SCOPE, redactor } from "../../redaction.ts";
 import type { ProviderObject } from "../context.ts";
 
@@ -230,7 +231,7 @@ export class ProviderConnections {
       ...(this.observe ? { observe: this.observe } : {}),
       ...(this.mayWrite ? { mayWrite: this.mayWrite } : {}),
     };
-    const client = rememberingSecrets(PROVIDER_MODULES[settings.type].createClient(settings, deps));
+    const client = rememberingSecrets(traced(PROVIDER_MODULES[settings.type].createClient(settings, deps)));
     this.entries.set(key, { fingerprint, client, limiter, inFlight, readLatency });
     return client;
   }

@@ -1,0 +1,33 @@
+/**
+ * A provider client whose every call is a client span (`provider <operation>`), so a pass's
+ * trace shows which provider calls it made and how long each took; the HTTP requests inside
+ * carry its traceparent (http.ts). A no-op when tracing is off (src/tracing.ts).
+ */
+import { SpanKind } from "@opentelemetry/api";
+import { withSpan } from "../tracing.ts";
+import type { ProviderClient } from "./types.ts";
+
+/** The calls a reconcile makes through a client: each becomes a span. */
+const OPERATIONS = [
+  "checkHealth",
+  "observe",
+  "create",
+  "connect",
+  "disconnect",
+  "restart",
+  "logout",
+  "remove",
+  "fetchQr",
+  "requestPairingCode",
+  "configureWebhook",
+] as const satisfies readonly (keyof ProviderClient)[];
+
+export function traced(client: ProviderClient): ProviderClient {
+  const wrapped: Record<string, unknown> = { type: client.type, capabilities: client.capabilities };
+  for (const operation of OPERATIONS) {
+    const call = client[operation] as (...args: unknown[]) => Promise<unknown>;
+    wrapped[operation] = (...args: unknown[]) =>
+      withSpan(`provider ${operation}`, { "wa_operator.provider.type": client.type, "wa_operator.provider.operation": operation }, () => call.apply(client, args), SpanKind.CLIENT);
+  }
+  return wrapped as unknown as ProviderClient;
+}

@@ -1,0 +1,104 @@
+/**
+ * Tracing as an operator with OTEL_EXPORTER_OTLP_ENDPOINT has it: spans exported over
+ * OTLP/HTTP (JSON) to a loopback receiver standing in for a collector, a provider call's
+ * span inside its pass's, and the W3C traceparent on the provider's HTTP request. And off
+ * by default: nothing started, no header added.
+ */
+import http from "node:http";
+import type { AddressInfo } from "node:net";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { classifyByStatus, ProviderHttp } from "./providers/http.ts";
+import { RateLimiter } from "./providers/rate-limiter.ts";
+import { traced } from "./providers/traced.ts";
+import type { ProviderClient } from "./providers/types.ts";
+import { injectTraceContext, startTracing, tracesUrl, withSpan } from "./tracing.ts";
+
+interface ExportedSpan {
+  traceId: string;
+  spanId: string;
+  parentSpanId?: string;
+  name: string;
+  attributes: { key: string; value: { stringValue?: string } }[];
+}
+
+const exported: ExportedSpan[] = [];
+const providerHeaders: http.IncomingHttpHeaders[] = [];
+let collector: http.Server;
+let provider: http.Server;
+let collectorUrl: string;
+let providerUrl: string;
+
+async function listen(server: http.Server): Promise<string> {
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  return `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+}
+
+beforeAll(async () => {
+  // OTLP/HTTP: POST /v1/traces, an ExportTraceServiceRequest as JSON (opentelemetry-proto's JSON mapping).
+  collector = http.createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on("data", (chunk: Buffer) => chunks.push(chunk));
+    req.on("end", () => {
+      if (req.url === "/v1/traces" && req.headers["content-type"]?.startsWith("application/json")) {
+        const body = JSON.parse(Buffer.concat(chunks).toString("utf8")) as { resourceSpans: { scopeSpans: { spans: ExportedSpan[] }[] }[] };
+        for (const resource of body.resourceSpans) for (const scope of resource.scopeSpans) exported.push(...scope.spans);
+      }
+      res.writeHead(200, { "Content-Type": "application/json" }).end("{}");
+    });
+  });
+  provider = http.createServer((req, res) => {
+    providerHeaders.push(req.headers);
+    req.resume();
+    res.writeHead(200, { "Content-Type": "application/json" }).end("{}");
+  });
+  collectorUrl = await listen(collector);
+  providerUrl = await listen(provider);
+});
+
+afterAll(async () => {
+  for (const server of [collector, provider]) {
+    server.closeAllConnections();
+    await new Promise((resolve) => server.close(resolve));
+  }
+});
+
+/** A provider client whose observe sends one GET through ProviderHttp. */
+function clientOf(): ProviderClient {
+  const http = new ProviderHttp({
+    type: "waha",
+    baseUrl: providerUrl,
+    timeoutMs: 2000,
+    limiter: new RateLimiter({ requestsPerSecond: 100, burst: 100 }),
+    classify: (response) => classifyByStatus("waha", response, "failed"),
+  });
+  return { type: "waha", capabilities: {}, observe: async () => (await http.send({ method: "GET", path: "/api/sessions/x" }), null) } as unknown as ProviderClient;
+}
+
+describe("tracing", () => {
+  it("is off without an OTLP endpoint: nothing starts, no traceparent is added, spans are no-ops", async () => {
+    expect(tracesUrl({})).toBeUndefined();
+    expect(await startTracing({ env: {}, version: "0.0.0" })).toBeUndefined();
+    const headers: Record<string, string> = {};
+    await withSpan("reconcile", {}, async () => injectTraceContext(headers));
+    expect(headers).toEqual({});
+  });
+
+  it("reads OTEL_EXPORTER_OTLP_TRACES_ENDPOINT as is, else OTEL_EXPORTER_OTLP_ENDPOINT with /v1/traces", () => {
+    expect(tracesUrl({ OTEL_EXPORTER_OTLP_ENDPOINT: "http://127.0.0.1:4318/" })).toBe("http://127.0.0.1:4318/v1/traces");
+    expect(tracesUrl({ OTEL_EXPORTER_OTLP_ENDPOINT: "http://a", OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: "http://127.0.0.1:9/t" })).toBe("http://127.0.0.1:9/t");
+  });
+
+  it("exports a pass's span with its provider call's span inside, and the provider's request carries that call's traceparent", async () => {
+    const tracing = await startTracing({ env: { OTEL_EXPORTER_OTLP_ENDPOINT: collectorUrl, OTEL_BSP_SCHEDULE_DELAY: "50" }, version: "1.2.3" });
+    expect(tracing).toBeDefined();
+    await withSpan("reconcile", { controller: "whatsappinstance", key: "support/line" }, () => traced(clientOf()).observe({} as never));
+    await tracing?.shutdown();
+    const pass = exported.find((span) => span.name === "reconcile");
+    const call = exported.find((span) => span.name === "provider observe");
+    expect(pass?.attributes).toContainEqual({ key: "key", value: { stringValue: "support/line" } });
+    expect(call?.traceId).toBe(pass?.traceId);
+    expect(call?.parentSpanId).toBe(pass?.spanId);
+    expect(call?.attributes).toContainEqual({ key: "wa_operator.provider.type", value: { stringValue: "waha" } });
+    expect(providerHeaders.at(-1)?.["traceparent"]).toBe(`00-${call?.traceId}-${call?.spanId}-01`);
+  });
+});
