@@ -21,6 +21,7 @@ import type { Metrics } from "./metrics.ts";
 import { Informer, type InformerEvent } from "./runtime/informer.ts";
 import { MultiInformer } from "./runtime/multi-informer.ts";
 import { WorkQueue, type WorkQueueOptions } from "./runtime/work-queue.ts";
+import { systemClock } from "./runtime/retry.ts";
 import { LookBudget } from "./controllers/look-budget.ts";
 import { ProviderError } from "./providers/errors.ts";
 import { PROVIDER_MODULES } from "./providers/registry.ts";
@@ -96,7 +97,7 @@ export class Operator {
       kube,
       log,
       config,
-      clock: options.clock ?? { now: () => Date.now() },
+      clock: options.clock ?? systemClock,
       events: new EventRecorder({
         kube,
         component: "wa-operator",
