@@ -315,3 +315,57 @@ describe("the leadership check", () => {
     expect(asked).toBe(1);
   });
 });
+
+describe("the provider's pause gate", () => {
+  const paused = (options: { maxPauseMs?: number; maxWaitMs?: number } = {}) =>
+    new RateLimiter({ requestsPerSecond: 10_000, burst: 10_000 }, { maxWaitMs: options.maxWaitMs ?? 1000, ...(options.maxPauseMs ? { maxPauseMs: options.maxPauseMs } : {}) });
+
+  it.each([
+    ["a 429 with Retry-After: 1e10", status(429, { "Retry-After": "1e10" })],
+    ["a 429 with Retry-After: 86400", status(429, { "Retry-After": "86400" })],
+    ["a 503 with Retry-After: 86400", status(503, { "Retry-After": "86400" })],
+  ])("after %s nothing more is sent: every later request fails at once with RateLimited and when to come back", async (_sentence, answer) => {
+    script = [answer, ok];
+    const http = client({ limiter: paused({ maxPauseMs: 15 * 60_000 }) });
+    await failure(http.send(post));
+    const later = await Promise.all([failure(http.send(get)), failure(http.send(post)), failure(http.send({ ...get, path: "/api/sessions/x/auth/qr" }))]);
+    expect(received).toHaveLength(1);
+    for (const error of later) {
+      expect(error.kind).toBe("RateLimited");
+      // Obeyed up to the ceiling: back within PROVIDER_MAX_PAUSE, not in a day or 317 years.
+      expect(error.retryAfterMs).toBeGreaterThan(14 * 60_000);
+      expect(error.retryAfterMs).toBeLessThanOrEqual(15 * 60_000);
+    }
+  });
+
+  it("bounds the 429's own wait by the ceiling, so the instance is looked at again within it", async () => {
+    script = [status(429, { "Retry-After": "1e10" })];
+    const error = await failure(client({ limiter: paused({ maxPauseMs: 60_000 }) }).send(get));
+    expect(error.kind).toBe("RateLimited");
+    expect(error.retryAfterMs).toBe(60_000);
+  });
+
+  it("stops a read's retries when a 503 closes the gate for longer than a pass may wait", async () => {
+    script = [status(503, { "Retry-After": "30" }), ok];
+    const error = await failure(client({ limiter: paused() }).send(get));
+    expect(error.kind).toBe("RateLimited");
+    expect(received).toHaveLength(1);
+  });
+
+  it("waits out a pause shorter than the in-pass bound and then sends", async () => {
+    const limiter = paused({ maxWaitMs: 2000 });
+    limiter.pauseFor(50);
+    expect((await client({ limiter }).send(get)).status).toBe(200);
+    expect(received).toHaveLength(1);
+  });
+
+  it("holds no in-flight slot while waiting out a pause", async () => {
+    const limiter = paused({ maxWaitMs: 5000 });
+    limiter.pauseFor(300);
+    const inFlight = new InFlightLimit(1);
+    const waiting = client({ limiter, inFlight }).send(get);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    expect(inFlight.inFlight).toBe(0);
+    expect((await waiting).status).toBe(200);
+  });
+});

@@ -82,6 +82,7 @@ export class ProviderConnections {
   private readonly lookup: (ref: ProviderRefKey) => ProviderObject | undefined;
   private readonly operatorNamespace: string;
   private readonly maxInFlight: number;
+  private readonly maxPauseMs: number | undefined;
   private readonly mayWrite: (() => boolean) | undefined;
   private readonly entries = new Map<string, Entry>();
 
@@ -93,11 +94,14 @@ export class ProviderConnections {
     operatorNamespace: string;
     /** Requests on the wire to one provider at once (default 16, as PROVIDER_MAX_IN_FLIGHT). */
     maxInFlight?: number;
+    /** The longest pause a provider may impose (PROVIDER_MAX_PAUSE); default: no ceiling. */
+    maxPauseMs?: number;
     /** Leader election's answer to "may this replica change anything now?"; absent means always. */
     mayWrite?: () => boolean;
   }) {
     this.secrets = options.secrets;
     this.maxInFlight = options.maxInFlight ?? 16;
+    this.maxPauseMs = options.maxPauseMs;
     this.mayWrite = options.mayWrite;
     this.operatorNamespace = options.operatorNamespace;
     this.timeoutMs = options.timeoutMs;
@@ -170,7 +174,10 @@ export class ProviderConnections {
       if (existing.fingerprint === fingerprint) return existing.client;
     }
     // The limiter and the in-flight bound outlive a client rebuilt for new settings: they belong to the provider.
-    const limiter = existing?.limiter ?? new RateLimiter(settings.rateLimit);
+    // A pass waits for the provider's gate or a token at most one request timeout; longer, it reports RateLimited and comes back.
+    const limiter =
+      existing?.limiter ??
+      new RateLimiter(settings.rateLimit, { maxWaitMs: this.timeoutMs, name: settings.type, ...(this.maxPauseMs === undefined ? {} : { maxPauseMs: this.maxPauseMs }) });
     const inFlight = existing?.inFlight ?? new InFlightLimit(this.maxInFlight);
     const readLatency = existing?.readLatency ?? new ReadLatency();
     const deps: ProviderDeps = {
