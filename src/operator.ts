@@ -89,6 +89,7 @@ export class Operator {
       operatorNamespace: config.operatorNamespace,
       maxInFlight: config.providerMaxInFlight,
       maxPauseMs: config.providerMaxPause,
+      egressDeny: config.egressDenyCidrs,
       ...(options.mayWrite ? { mayWrite: options.mayWrite } : {}),
       lookup: (ref) =>
         ref.kind === CLUSTER_PROVIDER_KIND ? clusterProviders.get(ref.name) : providers.get(`${ref.namespace}/${ref.name}`),

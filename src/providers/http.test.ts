@@ -5,6 +5,8 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import { DEFAULT_EGRESS_DENY } from "../config.ts";
+import { EgressGuard, type Resolver } from "./egress.ts";
 import { isProviderError, type ProviderError } from "./errors.ts";
 import { classifyByStatus, MAX_ANSWER_BYTES, ProviderHttp, READ_RETRIES, type HttpRequest } from "./http.ts";
 import { InFlightLimit } from "./in-flight.ts";
@@ -367,5 +369,80 @@ describe("the provider's pause gate", () => {
     await new Promise((resolve) => setTimeout(resolve, 50));
     expect(inFlight.inFlight).toBe(0);
     expect((await waiting).status).toBe(200);
+  });
+});
+
+/**
+ * The connect-time deny-list. Only loopback is ever connected to: 127.0.0.2 stands in for a
+ * metadata address by being put on the deny-list; the default list is checked without traffic.
+ */
+describe("the connect-time deny-list", () => {
+  let guarded: Server;
+  let port: number;
+  let connections = 0;
+  let requests = 0;
+
+  beforeAll(async () => {
+    guarded = createServer((_req, res) => {
+      requests += 1;
+      res.writeHead(200, { "Content-Type": "application/json" }).end("{}");
+    });
+    guarded.on("connection", () => (connections += 1));
+    await new Promise<void>((resolve) => guarded.listen(0, "127.0.0.2", resolve));
+    port = (guarded.address() as AddressInfo).port;
+  });
+
+  afterAll(async () => {
+    guarded.closeAllConnections();
+    await new Promise((resolve) => guarded.close(resolve));
+  });
+
+  beforeEach(() => {
+    connections = 0;
+    requests = 0;
+  });
+
+  /** A name only this test knows, resolving to the guarded server's loopback address. */
+  const table: Resolver = (hostname, callback) =>
+    hostname === "gateway.example.test" ? callback(null, [{ address: "127.0.0.2", family: 4 }]) : callback(Object.assign(new Error("not found"), { code: "ENOTFOUND" }), []);
+
+  const clientAt = (url: string, deny: readonly string[]): ProviderHttp =>
+    new ProviderHttp({
+      type: "waha",
+      baseUrl: url,
+      timeoutMs: 2000,
+      limiter: new RateLimiter({ requestsPerSecond: 1000, burst: 1000 }),
+      classify: (response) => classifyByStatus("waha", response, "failed"),
+      egress: new EgressGuard({ deny, resolve: table }),
+    });
+
+  it.each([
+    ["the address itself", () => `http://127.0.0.2:${port}`],
+    ["a name that resolves to it", () => `http://gateway.example.test:${port}`],
+  ])("refuses %s with a clear error, and nothing reaches the server behind it", async (_sentence, url) => {
+    const error = await failure(clientAt(url(), ["127.0.0.2/32"]).send({ method: "GET", path: "/api/sessions" }));
+    expect(error.kind).toBe("Rejected");
+    expect(error.message).toContain("127.0.0.2");
+    expect(error.message).toContain("127.0.0.2/32");
+    expect(error.message).toContain("EGRESS_DENY_CIDRS");
+    expect(connections).toBe(0);
+    expect(requests).toBe(0);
+  });
+
+  it("lets the same requests through when the address is not denied (the server was there to reach)", async () => {
+    for (const url of [`http://127.0.0.2:${port}`, `http://gateway.example.test:${port}`]) {
+      expect((await clientAt(url, ["169.254.0.0/16"]).send({ method: "GET", path: "/api/sessions" })).status).toBe(200);
+    }
+    expect(requests).toBe(2);
+  });
+
+  it("denies link-local and cloud metadata addresses by default and allows loopback", () => {
+    const guard = new EgressGuard({ deny: DEFAULT_EGRESS_DENY });
+    for (const address of ["169.254.169.254", "169.254.0.1", "fe80::1", "fd00:ec2::254", "::ffff:169.254.169.254", "100.100.100.200"]) {
+      expect(guard.deniedRange(address), address).toBeDefined();
+    }
+    for (const address of ["127.0.0.1", "127.0.0.2", "::1", "10.0.0.5", "fd00:ec2::253"]) {
+      expect(guard.deniedRange(address), address).toBeUndefined();
+    }
   });
 });

@@ -7,6 +7,8 @@
 import http from "node:http";
 import https from "node:https";
 import type { z } from "zod";
+import { DEFAULT_EGRESS_DENY } from "../config.ts";
+import { EgressDenied, EgressGuard } from "./egress.ts";
 import { ProviderError, parseRetryAfter } from "./errors.ts";
 import type { InFlightLimit } from "./in-flight.ts";
 import type { ReadLatency } from "./latency.ts";
@@ -79,6 +81,8 @@ export interface ProviderHttpOptions {
   readonly mayWrite?: () => boolean;
   /** How often a failed read is sent again; default READ_RETRIES. */
   readonly readRetries?: number;
+  /** Refuses connections to denied addresses (EGRESS_DENY_CIDRS); default: the default deny-list. */
+  readonly egress?: EgressGuard;
 }
 
 /** The answer was larger than the request allows; never retried, it would be as large again. */
@@ -90,10 +94,8 @@ class AnswerTooLarge extends Error {
   }
 }
 
-const agents = {
-  http: new http.Agent({ keepAlive: true, maxSockets: 32 }),
-  https: new https.Agent({ keepAlive: true, maxSockets: 32 }),
-};
+/** Used when a client is given no guard of its own: the default deny-list still holds. */
+const defaultEgress = new EgressGuard({ deny: DEFAULT_EGRESS_DENY });
 
 export class ProviderHttp {
   private readonly options: ProviderHttpOptions;
@@ -117,6 +119,7 @@ export class ProviderHttp {
       ...(deps.inFlight ? { inFlight: deps.inFlight } : {}),
       ...(deps.readLatency ? { readLatency: deps.readLatency } : {}),
       ...(deps.mayWrite ? { mayWrite: deps.mayWrite } : {}),
+      ...(deps.egress ? { egress: deps.egress } : {}),
     });
   }
 
@@ -188,6 +191,10 @@ export class ProviderHttp {
       try {
         response = await this.transmit(request, timeoutMs);
       } catch (error) {
+        if (error instanceof EgressDenied) {
+          // Nothing left this process: a person must fix the URL (or the deny-list).
+          return { error: new ProviderError("Rejected", `${this.options.type} at ${this.base.origin}: ${error.message}`) };
+        }
         this.options.observe?.(this.options.type, "error");
         if (error instanceof AnswerTooLarge) {
           return { error: new ProviderError("Malformed", `${this.options.type} answered ${request.method} ${request.path} with more than ${mebibytes(error.limit)}`) };
@@ -286,7 +293,10 @@ export class ProviderHttp {
     if (payload) headers["Content-Length"] = String(payload.length);
     const isHttps = url.protocol === "https:";
     const send = isHttps ? https.request : http.request;
+    const egress = this.options.egress ?? defaultEgress;
     return new Promise<HttpResponse>((resolve, reject) => {
+      // A literal address is connected to without a lookup: checked here, names in the agent's lookup.
+      egress.checkLiteral(url);
       let settled = false;
       const done = () => {
         settled = true;
@@ -299,7 +309,7 @@ export class ProviderHttp {
         reject(error);
         req.destroy();
       };
-      const req = send(url, { method: request.method, headers, agent: isHttps ? agents.https : agents.http, timeout: timeoutMs }, (res) => {
+      const req = send(url, { method: request.method, headers, agent: isHttps ? egress.agents.https : egress.agents.http, timeout: timeoutMs }, (res) => {
         const limit = request.maxBodyBytes ?? (isImage(res.headers["content-type"]) ? MAX_IMAGE_ANSWER_BYTES : MAX_ANSWER_BYTES);
         // A declared size over the limit is refused before a byte of the body is read.
         if (Number(res.headers["content-length"]) > limit) {

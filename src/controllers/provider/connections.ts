@@ -9,6 +9,7 @@ import { parseDuration } from "../../config.ts";
 import type { SecretReader } from "../../kube/secret-cache.ts";
 import { MissingSecretError, secretValue } from "../../kube/secrets.ts";
 import type { ResponseObserver } from "../../providers/http.ts";
+import { EgressGuard } from "../../providers/egress.ts";
 import { ReadLatency } from "../../providers/latency.ts";
 import { InFlightLimit } from "../../providers/in-flight.ts";
 import { RateLimiter } from "../../providers/rate-limiter.ts";
@@ -83,6 +84,7 @@ export class ProviderConnections {
   private readonly operatorNamespace: string;
   private readonly maxInFlight: number;
   private readonly maxPauseMs: number | undefined;
+  private readonly egress: EgressGuard | undefined;
   private readonly mayWrite: (() => boolean) | undefined;
   private readonly entries = new Map<string, Entry>();
 
@@ -96,12 +98,15 @@ export class ProviderConnections {
     maxInFlight?: number;
     /** The longest pause a provider may impose (PROVIDER_MAX_PAUSE); default: no ceiling. */
     maxPauseMs?: number;
+    /** Address ranges never connected to (EGRESS_DENY_CIDRS); default: the transport's default list. */
+    egressDeny?: readonly string[];
     /** Leader election's answer to "may this replica change anything now?"; absent means always. */
     mayWrite?: () => boolean;
   }) {
     this.secrets = options.secrets;
     this.maxInFlight = options.maxInFlight ?? 16;
     this.maxPauseMs = options.maxPauseMs;
+    this.egress = options.egressDeny ? new EgressGuard({ deny: options.egressDeny }) : undefined;
     this.mayWrite = options.mayWrite;
     this.operatorNamespace = options.operatorNamespace;
     this.timeoutMs = options.timeoutMs;
@@ -186,6 +191,7 @@ export class ProviderConnections {
       readLatency,
       ...(this.observe ? { observe: this.observe } : {}),
       ...(this.mayWrite ? { mayWrite: this.mayWrite } : {}),
+      ...(this.egress ? { egress: this.egress } : {}),
     };
     const client = rememberingSecrets(PROVIDER_MODULES[settings.type].createClient(settings, deps));
     this.entries.set(key, { fingerprint, client, limiter, inFlight, readLatency });
