@@ -24,10 +24,14 @@ export function clampDelay(ms: number): number {
   return Math.min(MAX_TIMER_MS, Math.ceil(ms));
 }
 
-/** Wall-clock time. Sleeps are unref'd: a pending wait never keeps a stopping process alive. */
+/**
+ * Wall-clock time. Sleeps keep the process alive, as any pending work does: a command-line
+ * read waiting out a Retry-After must not end the process with nothing said. (Every wait
+ * a provider can impose on a pass is bounded, so none holds a stopping operator for long.)
+ */
 export const systemClock: Clock = {
   now: () => Date.now(),
-  sleep: (ms) => new Promise((resolve) => setTimeout(resolve, clampDelay(ms)).unref?.()),
+  sleep: (ms) => new Promise((resolve) => setTimeout(resolve, clampDelay(ms))),
 };
 
 export interface BackoffPolicy {
