@@ -8,7 +8,8 @@
  *   npm run chaos -- --only kills,faults --instances 100 --kills 5 --fault-instances 50 --scan 20
  *   npm run chaos -- --keep            keep the working dir (operator logs, control-plane logs)
  *
- * Scenarios: kills (1), election (2), faults (3), apiserver (4); 5 (secret grep) and 6
+ * Scenarios: kills (1), election (2), faults (3), apiserver (4), pause (7: providers
+ * answering 429 Retry-After 86400 and 1e10 beside an open one); 5 (secret grep) and 6
  * (repeated restarts) are computed over whichever ran.
  */
 import { mkdtempSync, rmSync } from "node:fs";
@@ -32,7 +33,7 @@ const { values } = parseArgs({
   strict: true,
 });
 if (values.help) {
-  console.log("usage: npm run chaos -- [--small] [--only kills,election,faults,apiserver] [--instances N] [--kills K] [--fault-instances N] [--scan N] [--keep]");
+  console.log("usage: npm run chaos -- [--small] [--only kills,election,faults,apiserver,pause] [--instances N] [--kills K] [--fault-instances N] [--scan N] [--keep]");
   process.exit(0);
 }
 

@@ -2,6 +2,7 @@
  * Operator settings from flags and environment variables, validated with zod.
  * Flags win over environment; durations accept Go-style strings (30s, 2m, 1h).
  */
+import { isIP } from "node:net";
 import { parseArgs } from "node:util";
 import { z } from "zod";
 
@@ -25,6 +26,27 @@ const durationMs = z.string().transform((value, context) => {
     context.addIssue({ code: "custom", message: (error as Error).message });
     return z.NEVER;
   }
+});
+
+/**
+ * Link-local ranges (every cloud's metadata service lives there: 169.254.169.254) and the
+ * metadata addresses outside them (AWS over IPv6, Alibaba Cloud). Loopback stays allowed.
+ */
+export const DEFAULT_EGRESS_DENY = ["169.254.0.0/16", "fe80::/10", "fd00:ec2::254/128", "100.100.100.200/32"] as const;
+
+/** "ADDRESS/PREFIX" with an IPv4 or IPv6 address and a prefix that fits it. */
+function isCidr(text: string): boolean {
+  const [address, prefix, ...rest] = text.split("/");
+  const family = isIP(address ?? "");
+  const bits = Number(prefix);
+  return rest.length === 0 && family !== 0 && /^[0-9]{1,3}$/.test(prefix ?? "") && bits <= (family === 4 ? 32 : 128);
+}
+
+const cidrList = (fallback: string) => z.string().default(fallback).transform((value, context) => {
+  if (value.trim() === "none") return [];
+  const entries = value.split(",").map((part) => part.trim()).filter(Boolean);
+  for (const entry of entries) if (!isCidr(entry)) context.addIssue({ code: "custom", message: `"${entry}" is not an address range such as 169.254.0.0/16 or fe80::/10` });
+  return entries;
 });
 
 /** The settings and their defaults; what each one means is in SETTINGS below (and --help). */
@@ -53,6 +75,12 @@ export const configSchema = z.object({
    * provider that hangs holds only half the workers; the rest serve other providers.
    */
   providerMaxInFlight: z.coerce.number().int().min(1).max(1024).default(16),
+  /** The longest pause a provider's Retry-After or X-RateLimit-Reset is obeyed for. */
+  providerMaxPause: durationMs.default(15 * 60_000),
+  /** Instance reconciles of one provider at once; 0: half of concurrency (at least 1). */
+  providerMaxWorkers: z.coerce.number().int().min(0).max(256).default(0),
+  /** Addresses no provider, events or webhook URL may resolve to when the operator connects. */
+  egressDenyCidrs: cidrList(DEFAULT_EGRESS_DENY.join(",")),
   resync: durationMs.default(10 * 60_000),
   httpAddress: z.string().default(":8080"),
   leaderElection: z
@@ -89,6 +117,9 @@ const SETTINGS: readonly Setting[] = [
   { flag: "provider-check-interval", env: "PROVIDER_CHECK_INTERVAL", key: "providerCheckInterval", value: "DURATION", help: "Re-check of each provider's health and credentials." },
   { flag: "provider-timeout", env: "PROVIDER_TIMEOUT", key: "providerTimeout", value: "DURATION", help: "Timeout of one request to a provider." },
   { flag: "provider-max-in-flight", env: "PROVIDER_MAX_IN_FLIGHT", key: "providerMaxInFlight", value: "N", help: "Requests on the wire to one provider at once, so a hanging provider holds only that many workers." },
+  { flag: "provider-max-pause", env: "PROVIDER_MAX_PAUSE", key: "providerMaxPause", value: "DURATION", help: "Longest pause a provider's Retry-After or X-RateLimit-Reset is obeyed for; its instances show RateLimited and are looked at again then, without holding a worker." },
+  { flag: "provider-max-workers", env: "PROVIDER_MAX_WORKERS", key: "providerMaxWorkers", value: "N", help: "Instances of one provider reconciled at once, so a slow provider never delays another's; 0 means half of CONCURRENCY." },
+  { flag: "egress-deny-cidrs", env: "EGRESS_DENY_CIDRS", key: "egressDenyCidrs", value: "CIDR[,CIDR...]", help: "Address ranges the operator never connects to for a provider, whatever a URL's name resolves to (metadata services); none allows every address." },
   { flag: "resync", env: "RESYNC_INTERVAL", key: "resync", value: "DURATION", help: "How often every cached object is queued for reconcile again, on top of the watches." },
   { flag: "http-address", env: "HTTP_ADDRESS", key: "httpAddress", value: "[HOST]:PORT", help: "Address of /healthz, /readyz, /metrics and the provider-event receiver." },
   { flag: "leader-election", env: "LEADER_ELECTION", key: "leaderElection", value: "true|false", help: "Reconcile only while holding the Lease, so replicas can run side by side." },
@@ -158,4 +189,9 @@ export function usage(): string {
     "  -h, --help",
     "      Print this help and exit.",
   ].join("\n");
+}
+
+/** The reconcile workers one provider's instances may hold at once (PROVIDER_MAX_WORKERS). */
+export function providerWorkerCap(config: Pick<OperatorConfig, "concurrency" | "providerMaxWorkers">): number {
+  return config.providerMaxWorkers > 0 ? Math.min(config.providerMaxWorkers, config.concurrency) : Math.max(1, Math.floor(config.concurrency / 2));
 }

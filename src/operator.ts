@@ -6,7 +6,7 @@
 import { randomUUID } from "node:crypto";
 import type { Logger } from "pino";
 import { instanceSpecSchema } from "./api/instance.ts";
-import type { OperatorConfig } from "./config.ts";
+import { providerWorkerCap, type OperatorConfig } from "./config.ts";
 import type { Clock, InstanceObject, OperatorContext, ProviderObject, ReconcileResult } from "./controllers/context.ts";
 import { instancesUsing, providerRefOf } from "./controllers/instance/observe.ts";
 import { reconcileInstance } from "./controllers/instance/reconciler.ts";
@@ -22,6 +22,7 @@ import { isPanic, type Metrics, type ProviderRequestSample } from "./metrics.ts"
 import { Informer, type InformerEvent } from "./runtime/informer.ts";
 import { MultiInformer } from "./runtime/multi-informer.ts";
 import { WorkQueue, type WorkQueueOptions } from "./runtime/work-queue.ts";
+import { systemClock } from "./runtime/retry.ts";
 import { LookBudget } from "./controllers/look-budget.ts";
 import { ProviderError } from "./providers/errors.ts";
 import { PROVIDER_MODULES } from "./providers/registry.ts";
@@ -93,6 +94,8 @@ export class Operator {
       timeoutMs: config.providerTimeout,
       operatorNamespace: config.operatorNamespace,
       maxInFlight: config.providerMaxInFlight,
+      maxPauseMs: config.providerMaxPause,
+      egressDeny: config.egressDenyCidrs,
       ...(options.mayWrite ? { mayWrite: options.mayWrite } : {}),
       lookup: (ref) =>
         ref.kind === CLUSTER_PROVIDER_KIND ? clusterProviders.get(ref.name) : providers.get(`${ref.namespace}/${ref.name}`),
@@ -106,7 +109,7 @@ export class Operator {
       kube,
       log,
       config,
-      clock: options.clock ?? { now: () => Date.now() },
+      clock: options.clock ?? systemClock,
       events: new EventRecorder({
         kube,
         component: "wa-operator",
@@ -129,7 +132,13 @@ export class Operator {
         ...clusterProviders.list().map((object) => ({ kind: CLUSTER_PROVIDER_KIND, object })),
       ],
     });
-    this.instanceQueue = new WorkQueue({ concurrency: config.concurrency, ...queueMetrics(options.metrics, "whatsappinstance") });
+    this.instanceQueue = new WorkQueue({
+      concurrency: config.concurrency,
+      // One slow or paused provider holds at most this many workers; the rest serve other providers.
+      groupOf: (key) => this.providerKeyOf(key),
+      maxPerGroup: providerWorkerCap(config),
+      ...queueMetrics(options.metrics, "whatsappinstance"),
+    });
     this.providerQueue = new WorkQueue({ concurrency: Math.max(1, Math.ceil(config.concurrency / 4)), ...queueMetrics(options.metrics, "whatsappprovider") });
     options.metrics?.maxConcurrentReconciles.set({ controller: "whatsappinstance" }, config.concurrency);
     options.metrics?.maxConcurrentReconciles.set({ controller: "whatsappprovider" }, Math.max(1, Math.ceil(config.concurrency / 4)));

@@ -14,6 +14,7 @@ import type { SecretCache, SecretReader } from "../kube/secret-cache.ts";
 import type { ObservedSession } from "../providers/types.ts";
 import type { ShownQr } from "./instance/next-look.ts";
 import type { LookBudget } from "./look-budget.ts";
+import type { Clock } from "../runtime/retry.ts";
 import type { ProviderConnections } from "./provider/connections.ts";
 
 export interface InstanceObject extends KubeObject {
@@ -56,9 +57,8 @@ export interface Pacing {
   cleanedUp?: string;
 }
 
-export interface Clock {
-  now(): number;
-}
+/** The one Clock (runtime/retry.ts); the controllers only read it. */
+export type { Clock } from "../runtime/retry.ts";
 
 /** Optional observers of what the reconcilers do (metrics). */
 export interface ReconcileObservers {
@@ -70,7 +70,7 @@ export interface OperatorContext {
   readonly log: Logger;
   readonly events: EventRecorder;
   readonly config: OperatorConfig;
-  readonly clock: Clock;
+  readonly clock: Pick<Clock, "now">;
   readonly caches: {
     readonly instances: WritableCache<InstanceObject>;
     readonly providers: WritableCache<ProviderObject>;

@@ -81,6 +81,17 @@ describe("KubeClient retries", () => {
     expect(requests).toHaveLength(3);
   });
 
+  it("honours a 429's Retry-After: a longer wait than a read may take is the answer, not a retry", async () => {
+    const requests: string[] = [];
+    const client = await apiServer((req, res) => {
+      requests.push(`${req.method} ${req.url}`);
+      res.writeHead(429, { "Content-Type": "application/json", "Retry-After": "60" });
+      res.end(JSON.stringify({ kind: "Status", code: 429, message: "too many requests, please try again later" }));
+    });
+    await expect(client.get(INSTANCES, "ns", "a")).rejects.toMatchObject({ status: 429, retryAfterMs: 60_000 });
+    expect(requests).toHaveLength(1);
+  });
+
   it("does not retry a read the server refused for good", async () => {
     const { client, requests } = await answering([404]);
     await expect(client.get(INSTANCES, "ns", "a")).rejects.toBeInstanceOf(KubeError);

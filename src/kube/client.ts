@@ -6,7 +6,7 @@
  */
 import https from "node:https";
 import http from "node:http";
-import pRetry from "p-retry";
+import { parseRetryAfter, retry } from "../runtime/retry.ts";
 import { KubeConfigError, type KubeConfig } from "./config.ts";
 import { LineSplitter } from "./lines.ts";
 import { serverAgents } from "./proxy.ts";
@@ -16,13 +16,16 @@ export class KubeError extends Error {
   readonly status: number;
   readonly reason: string | undefined;
   readonly body: unknown;
+  /** The server's Retry-After (429 under API Priority and Fairness, some 503s), in ms. */
+  readonly retryAfterMs: number | undefined;
 
-  constructor(status: number, message: string, reason?: string, body?: unknown) {
+  constructor(status: number, message: string, reason?: string, body?: unknown, retryAfterMs?: number) {
     super(message);
     this.name = "KubeError";
     this.status = status;
     this.reason = reason;
     this.body = body;
+    this.retryAfterMs = retryAfterMs;
   }
 }
 
@@ -66,6 +69,8 @@ export const FIELD_MANAGER = "wa-operator";
 
 /** One request to the API server, for client-go's rest_client metrics. */
 export type KubeRequestObserver = (request: { readonly method: string; readonly host: string; readonly code: string; readonly seconds: number }) => void;
+/** A read is not retried after a longer Retry-After: the caller's own backoff takes over. */
+export const KUBE_MAX_RETRY_WAIT_MS = 10_000;
 
 /** Per-call options: a signal ends the call (and its retries) at once, e.g. at a renew deadline. */
 export interface CallOptions {
@@ -269,18 +274,21 @@ export class KubeClient {
 
   /**
    * One API request. Reads are retried a few times on a dropped connection, 429 or 5xx
-   * (an API server restarting or shedding load); writes are not, since the caller's next
-   * pass decides afresh whether a write is still wanted. Nor is a request whose credentials
-   * could not be had (a failed exec plugin, an unreadable token file): kubectl gives up too.
+   * (an API server restarting or shedding load), after the server's Retry-After when it
+   * sends one (kube-apiserver does with a 429 under API Priority and Fairness); writes are
+   * not, since the caller's next pass decides afresh whether a write is still wanted. Nor is
+   * a request whose credentials could not be had (a failed exec plugin, an unreadable token
+   * file): kubectl gives up too. A Retry-After longer than KUBE_MAX_RETRY_WAIT_MS is the answer.
    */
   private request<T>(method: string, path: string, options: RequestOptions = {}): Promise<T> {
     if (method !== "GET") return this.send<T>(method, path, options);
-    return pRetry(() => this.send<T>(method, path, options), {
+    return retry(() => this.send<T>(method, path, options), {
       retries: 3,
-      minTimeout: 200,
-      maxTimeout: 2000,
+      backoff: { baseMs: 200, maxMs: 2000 },
+      maxWaitMs: KUBE_MAX_RETRY_WAIT_MS,
       ...(options.signal ? { signal: options.signal } : {}),
-      shouldRetry: ({ error }) => (error instanceof KubeError ? error.status === 429 || error.status >= 500 : !(error instanceof KubeConfigError)),
+      shouldRetry: (error) => (error instanceof KubeError ? error.status === 429 || error.status >= 500 : !(error instanceof KubeConfigError)),
+      retryAfterMs: (error) => (error instanceof KubeError ? error.retryAfterMs : undefined),
     });
   }
 
@@ -294,17 +302,17 @@ export class KubeClient {
       headers["Content-Length"] = String(payload.length);
     }
     const send = url.protocol === "https:" ? https.request : http.request;
-    const answer = new Promise<{ status: number; text: string }>((resolve, reject) => {
+    const answer = new Promise<{ status: number; text: string; retryAfter: string | undefined }>((resolve, reject) => {
       const agent = url.protocol === "https:" ? this.agent : this.plainAgent;
       const req = send(url, { ...requestOptions, agent, timeout: 30_000, ...(options.signal ? { signal: options.signal } : {}) }, (res) => {
-        readText(res).then((text) => resolve({ status: res.statusCode ?? 0, text }), reject);
+        readText(res).then((text) => resolve({ status: res.statusCode ?? 0, text, retryAfter: res.headers["retry-after"] }), reject);
       });
       req.on("timeout", () => req.destroy(new Error(`${method} ${path} timed out`)));
       req.on("error", reject);
       req.end(payload);
     });
-    const { status, text } = await this.observed(method, url, answer);
-    if (status < 200 || status >= 300) throw this.refusal(method, path, status, text);
+    const { status, text, retryAfter } = await this.observed(method, url, answer);
+    if (status < 200 || status >= 300) throw this.refusal(method, path, status, text, parseRetryAfter(retryAfter, Date.now()));
     return parseBody(text) as T;
   }
 
@@ -325,11 +333,11 @@ export class KubeClient {
   }
 
   /** The KubeError for a non-2xx answer; after a 401 the credentials are read (or the exec plugin run) afresh. */
-  private refusal(method: string, path: string, status: number, text: string): KubeError {
+  private refusal(method: string, path: string, status: number, text: string, retryAfterMs?: number): KubeError {
     if (status === 401) this.config.rejected();
     const parsed = parseBody(text);
     const statusBody = parsed as { message?: string; reason?: string } | undefined;
-    return new KubeError(status, statusBody?.message ?? `${method} ${path} answered ${status}`, statusBody?.reason, parsed);
+    return new KubeError(status, statusBody?.message ?? `${method} ${path} answered ${status}`, statusBody?.reason, parsed, retryAfterMs);
   }
 }
 

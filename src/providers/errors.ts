@@ -60,17 +60,8 @@ export function isProviderError(error: unknown, kind?: ProviderErrorKind): error
   return error instanceof ProviderError && (kind === undefined || error.kind === kind);
 }
 
-/**
- * Parses Retry-After (seconds or an HTTP date) into milliseconds from now.
- * Returns undefined when absent or unreadable.
- */
-export function parseRetryAfter(value: string | null | undefined, nowMs: number): number | undefined {
-  if (value === null || value === undefined || value.trim() === "") return undefined;
-  const seconds = Number(value);
-  if (Number.isFinite(seconds)) return Math.max(0, Math.round(seconds * 1000));
-  const at = Date.parse(value);
-  return Number.isNaN(at) ? undefined : Math.max(0, at - nowMs);
-}
+/** Retry-After (seconds or an HTTP date) in milliseconds from now; one reader for every client. */
+export { parseRetryAfter } from "../runtime/retry.ts";
 
 /** Removes the given secrets from provider text before it reaches a condition or an Event (see redaction.ts). */
 export { redactSecrets } from "../redaction.ts";

@@ -5,6 +5,8 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import { DEFAULT_EGRESS_DENY } from "../config.ts";
+import { EgressGuard, type Resolver } from "./egress.ts";
 import { isProviderError, type ProviderError } from "./errors.ts";
 import { classifyByStatus, MAX_ANSWER_BYTES, ProviderHttp, READ_RETRIES, type HttpRequest } from "./http.ts";
 import { InFlightLimit } from "./in-flight.ts";
@@ -313,5 +315,134 @@ describe("the leadership check", () => {
     }).send(post);
     expect(acquiredBeforeAsking).toBe(true);
     expect(asked).toBe(1);
+  });
+});
+
+describe("the provider's pause gate", () => {
+  const paused = (options: { maxPauseMs?: number; maxWaitMs?: number } = {}) =>
+    new RateLimiter({ requestsPerSecond: 10_000, burst: 10_000 }, { maxWaitMs: options.maxWaitMs ?? 1000, ...(options.maxPauseMs ? { maxPauseMs: options.maxPauseMs } : {}) });
+
+  it.each([
+    ["a 429 with Retry-After: 1e10", status(429, { "Retry-After": "1e10" })],
+    ["a 429 with Retry-After: 86400", status(429, { "Retry-After": "86400" })],
+    ["a 503 with Retry-After: 86400", status(503, { "Retry-After": "86400" })],
+  ])("after %s nothing more is sent: every later request fails at once with RateLimited and when to come back", async (_sentence, answer) => {
+    script = [answer, ok];
+    const http = client({ limiter: paused({ maxPauseMs: 15 * 60_000 }) });
+    await failure(http.send(post));
+    const later = await Promise.all([failure(http.send(get)), failure(http.send(post)), failure(http.send({ ...get, path: "/api/sessions/x/auth/qr" }))]);
+    expect(received).toHaveLength(1);
+    for (const error of later) {
+      expect(error.kind).toBe("RateLimited");
+      // Obeyed up to the ceiling: back within PROVIDER_MAX_PAUSE, not in a day or 317 years.
+      expect(error.retryAfterMs).toBeGreaterThan(14 * 60_000);
+      expect(error.retryAfterMs).toBeLessThanOrEqual(15 * 60_000);
+    }
+  });
+
+  it("bounds the 429's own wait by the ceiling, so the instance is looked at again within it", async () => {
+    script = [status(429, { "Retry-After": "1e10" })];
+    const error = await failure(client({ limiter: paused({ maxPauseMs: 60_000 }) }).send(get));
+    expect(error.kind).toBe("RateLimited");
+    expect(error.retryAfterMs).toBe(60_000);
+  });
+
+  it("stops a read's retries when a 503 closes the gate for longer than a pass may wait", async () => {
+    script = [status(503, { "Retry-After": "30" }), ok];
+    const error = await failure(client({ limiter: paused() }).send(get));
+    expect(error.kind).toBe("RateLimited");
+    expect(received).toHaveLength(1);
+  });
+
+  it("waits out a pause shorter than the in-pass bound and then sends", async () => {
+    const limiter = paused({ maxWaitMs: 2000 });
+    limiter.pauseFor(50);
+    expect((await client({ limiter }).send(get)).status).toBe(200);
+    expect(received).toHaveLength(1);
+  });
+
+  it("holds no in-flight slot while waiting out a pause", async () => {
+    const limiter = paused({ maxWaitMs: 5000 });
+    limiter.pauseFor(300);
+    const inFlight = new InFlightLimit(1);
+    const waiting = client({ limiter, inFlight }).send(get);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    expect(inFlight.inFlight).toBe(0);
+    expect((await waiting).status).toBe(200);
+  });
+});
+
+/**
+ * The connect-time deny-list. Only loopback is ever connected to: 127.0.0.2 stands in for a
+ * metadata address by being put on the deny-list; the default list is checked without traffic.
+ */
+describe("the connect-time deny-list", () => {
+  let guarded: Server;
+  let port: number;
+  let connections = 0;
+  let requests = 0;
+
+  beforeAll(async () => {
+    guarded = createServer((_req, res) => {
+      requests += 1;
+      res.writeHead(200, { "Content-Type": "application/json" }).end("{}");
+    });
+    guarded.on("connection", () => (connections += 1));
+    await new Promise<void>((resolve) => guarded.listen(0, "127.0.0.2", resolve));
+    port = (guarded.address() as AddressInfo).port;
+  });
+
+  afterAll(async () => {
+    guarded.closeAllConnections();
+    await new Promise((resolve) => guarded.close(resolve));
+  });
+
+  beforeEach(() => {
+    connections = 0;
+    requests = 0;
+  });
+
+  /** A name only this test knows, resolving to the guarded server's loopback address. */
+  const table: Resolver = (hostname, callback) =>
+    hostname === "gateway.example.test" ? callback(null, [{ address: "127.0.0.2", family: 4 }]) : callback(Object.assign(new Error("not found"), { code: "ENOTFOUND" }), []);
+
+  const clientAt = (url: string, deny: readonly string[]): ProviderHttp =>
+    new ProviderHttp({
+      type: "waha",
+      baseUrl: url,
+      timeoutMs: 2000,
+      limiter: new RateLimiter({ requestsPerSecond: 1000, burst: 1000 }),
+      classify: (response) => classifyByStatus("waha", response, "failed"),
+      egress: new EgressGuard({ deny, resolve: table }),
+    });
+
+  it.each([
+    ["the address itself", () => `http://127.0.0.2:${port}`],
+    ["a name that resolves to it", () => `http://gateway.example.test:${port}`],
+  ])("refuses %s with a clear error, and nothing reaches the server behind it", async (_sentence, url) => {
+    const error = await failure(clientAt(url(), ["127.0.0.2/32"]).send({ method: "GET", path: "/api/sessions" }));
+    expect(error.kind).toBe("Rejected");
+    expect(error.message).toContain("127.0.0.2");
+    expect(error.message).toContain("127.0.0.2/32");
+    expect(error.message).toContain("EGRESS_DENY_CIDRS");
+    expect(connections).toBe(0);
+    expect(requests).toBe(0);
+  });
+
+  it("lets the same requests through when the address is not denied (the server was there to reach)", async () => {
+    for (const url of [`http://127.0.0.2:${port}`, `http://gateway.example.test:${port}`]) {
+      expect((await clientAt(url, ["169.254.0.0/16"]).send({ method: "GET", path: "/api/sessions" })).status).toBe(200);
+    }
+    expect(requests).toBe(2);
+  });
+
+  it("denies link-local and cloud metadata addresses by default and allows loopback", () => {
+    const guard = new EgressGuard({ deny: DEFAULT_EGRESS_DENY });
+    for (const address of ["169.254.169.254", "169.254.0.1", "fe80::1", "fd00:ec2::254", "::ffff:169.254.169.254", "100.100.100.200"]) {
+      expect(guard.deniedRange(address), address).toBeDefined();
+    }
+    for (const address of ["127.0.0.1", "127.0.0.2", "::1", "10.0.0.5", "fd00:ec2::253"]) {
+      expect(guard.deniedRange(address), address).toBeUndefined();
+    }
   });
 });

@@ -7,9 +7,12 @@
 import http from "node:http";
 import https from "node:https";
 import type { z } from "zod";
+import { DEFAULT_EGRESS_DENY } from "../config.ts";
+import { EgressDenied, EgressGuard } from "./egress.ts";
 import { ProviderError, parseRetryAfter } from "./errors.ts";
 import type { InFlightLimit } from "./in-flight.ts";
 import type { ReadLatency } from "./latency.ts";
+import { retry } from "../runtime/retry.ts";
 import type { RateLimiter } from "./rate-limiter.ts";
 import { injectTraceContext } from "../tracing.ts";
 import type { ProviderDeps, ProviderSettings, ProviderType } from "./types.ts";
@@ -39,8 +42,17 @@ export const MAX_IMAGE_ANSWER_BYTES = 4 * 1024 * 1024;
 
 /** Reads (GET) and idempotent writes that failed with a 5xx, a dropped connection or a timeout are sent again this often. */
 export const READ_RETRIES = 2;
-/** First retry after about this long (jittered ±50 %), doubling. */
-const RETRY_BASE_MS = 200;
+/** First retry after about this long (jittered ±50 %), doubling; the budget of twice the timeout bounds the rest. */
+const RETRY_BACKOFF = { baseMs: 200, maxMs: 60_000, jitter: 0.5 } as const;
+
+/** A 5xx answer, thrown inside the retry loop so the loop can try again; unwrapped after it. */
+class FailedAnswer extends Error {
+  readonly response: HttpResponse;
+  constructor(response: HttpResponse) {
+    super(`answered ${response.status}`);
+    this.response = response;
+  }
+}
 
 export interface HttpResponse {
   readonly status: number;
@@ -73,6 +85,8 @@ export interface ProviderHttpOptions {
   readonly mayWrite?: () => boolean;
   /** How often a failed read is sent again; default READ_RETRIES. */
   readonly readRetries?: number;
+  /** Refuses connections to denied addresses (EGRESS_DENY_CIDRS); default: the default deny-list. */
+  readonly egress?: EgressGuard;
 }
 
 /** The answer was larger than the request allows; never retried, it would be as large again. */
@@ -84,10 +98,8 @@ class AnswerTooLarge extends Error {
   }
 }
 
-const agents = {
-  http: new http.Agent({ keepAlive: true, maxSockets: 32 }),
-  https: new https.Agent({ keepAlive: true, maxSockets: 32 }),
-};
+/** Used when a client is given no guard of its own: the default deny-list still holds. */
+const defaultEgress = new EgressGuard({ deny: DEFAULT_EGRESS_DENY });
 
 export class ProviderHttp {
   private readonly options: ProviderHttpOptions;
@@ -111,6 +123,7 @@ export class ProviderHttp {
       ...(deps.inFlight ? { inFlight: deps.inFlight } : {}),
       ...(deps.readLatency ? { readLatency: deps.readLatency } : {}),
       ...(deps.mayWrite ? { mayWrite: deps.mayWrite } : {}),
+      ...(deps.egress ? { egress: deps.egress } : {}),
     });
   }
 
@@ -118,37 +131,59 @@ export class ProviderHttp {
    * Sends one request; throws ProviderError for transport failures and for answers the
    * classifier rejects. A read (GET) or an idempotent write that meets a 5xx, a dropped connection or a timeout is
    * sent again up to READ_RETRIES times after a jittered pause, each time through the rate
-   * limiter; a 429 never is (the limiter waits out its Retry-After for everyone). Every
+   * limiter; a 429 never is (the limiter's gate holds every caller until Retry-After). Every
    * attempt ends within timeoutMs, and the attempts with their pauses within twice that; a
    * read's first try ends sooner when the provider's recent answers say it is lost (ReadLatency).
    */
   async send(request: HttpRequest): Promise<HttpResponse> {
     const retries = request.method === "GET" || request.idempotent ? (this.options.readRetries ?? READ_RETRIES) : 0;
     const budgetMs = 2 * this.options.timeoutMs;
-    let spentMs = 0;
-    for (let attempt = 0; ; attempt++) {
-      const started = Date.now();
-      const deadline = attempt === 0 && request.method === "GET" && this.options.readLatency ? this.options.readLatency.firstTryMs(this.options.timeoutMs) : this.options.timeoutMs;
-      const outcome = await this.attempt(request, Math.min(deadline, budgetMs - spentMs));
-      spentMs += Date.now() - started;
-      const retryable = outcome.error ? outcome.error.kind === "Unavailable" && outcome.error.status === undefined : outcome.response.status >= 500;
-      const pause = jitter(RETRY_BASE_MS * 2 ** attempt);
-      if (retryable && attempt < retries && spentMs + pause < budgetMs) {
-        await sleep(pause);
-        spentMs += pause;
-        continue;
-      }
-      if (outcome.error) throw outcome.error;
-      const response = outcome.response;
-      if (response.status >= 200 && response.status < 300) return response;
-      const classified = this.options.classify(response);
-      if (classified) throw classified;
-      return response;
+    const started = Date.now();
+    let response: HttpResponse;
+    try {
+      response = await retry(
+        async (attempt) => {
+          const deadline = attempt === 0 && request.method === "GET" && this.options.readLatency ? this.options.readLatency.firstTryMs(this.options.timeoutMs) : this.options.timeoutMs;
+          const outcome = await this.attempt(request, Math.min(deadline, Math.max(1, budgetMs - (Date.now() - started))));
+          if (outcome.error) throw outcome.error;
+          if (outcome.response.status >= 500) throw new FailedAnswer(outcome.response);
+          return outcome.response;
+        },
+        {
+          retries,
+          backoff: RETRY_BACKOFF,
+          budgetMs,
+          shouldRetry: (error) => error instanceof FailedAnswer || (error instanceof ProviderError && error.kind === "Unavailable" && error.status === undefined),
+        },
+      );
+    } catch (error) {
+      if (!(error instanceof FailedAnswer)) throw error;
+      response = error.response;
     }
+    if (response.status >= 200 && response.status < 300) return response;
+    const classified = this.options.classify(response);
+    if (classified) throw this.boundedWait(classified);
+    return response;
+  }
+
+  /** A RateLimited error asks to come back no later than the limiter's ceiling on pauses. */
+  private boundedWait(error: ProviderError): ProviderError {
+    if (error.kind !== "RateLimited" || error.retryAfterMs === undefined) return error;
+    const bounded = this.options.limiter.boundPause(error.retryAfterMs);
+    if (bounded === error.retryAfterMs) return error;
+    return new ProviderError(error.kind, error.message, {
+      ...(error.status === undefined ? {} : { status: error.status }),
+      ...(error.code === undefined ? {} : { code: error.code }),
+      retryAfterMs: bounded,
+      ...(error.retryAt === undefined ? {} : { retryAt: error.retryAt }),
+    });
   }
 
   /** One request through the limiter and the in-flight bound: an answer, or the transport failure as a ProviderError. */
   private async attempt(request: HttpRequest, timeoutMs: number): Promise<{ response: HttpResponse; error?: undefined } | { error: ProviderError }> {
+    // A provider's pause is waited out (or refused) before a slot is taken, so waiting for
+    // it holds nothing another request could use.
+    await this.options.limiter.passGate();
     const release = await this.sendSlot();
     let answered = false;
     try {
@@ -161,6 +196,10 @@ export class ProviderHttp {
       try {
         response = await this.transmit(request, timeoutMs);
       } catch (error) {
+        if (error instanceof EgressDenied) {
+          // Nothing left this process: a person must fix the URL (or the deny-list).
+          return { error: new ProviderError("Rejected", `${this.options.type} at ${this.base.origin}: ${error.message}`) };
+        }
         this.options.observe?.(this.options.type, "error", timed());
         if (error instanceof AnswerTooLarge) {
           return { error: new ProviderError("Malformed", `${this.options.type} answered ${request.method} ${request.path} with more than ${mebibytes(error.limit)}`) };
@@ -220,12 +259,20 @@ export class ProviderHttp {
     return parseJson(this.options.type, `${request.method} ${request.path}`, response.body, schema);
   }
 
-  /** A 429 or an exhausted X-RateLimit window pauses every caller of this provider. */
+  /**
+   * A 429, a 503 with Retry-After or an exhausted X-RateLimit window closes the provider's
+   * gate for every caller (up to the limiter's ceiling).
+   */
   private honourRateHeaders(response: HttpResponse): void {
     const now = this.options.now?.() ?? Date.now();
     if (response.status === 429) {
       const after = parseRetryAfter(header(response, "retry-after"), now) ?? resetDelay(response, now) ?? 1000;
       this.options.limiter.pauseFor(after);
+      return;
+    }
+    if (response.status === 503) {
+      const after = parseRetryAfter(header(response, "retry-after"), now);
+      if (after !== undefined) this.options.limiter.pauseFor(after);
       return;
     }
     if (header(response, "x-ratelimit-remaining") === "0") {
@@ -252,7 +299,10 @@ export class ProviderHttp {
     if (payload) headers["Content-Length"] = String(payload.length);
     const isHttps = url.protocol === "https:";
     const send = isHttps ? https.request : http.request;
+    const egress = this.options.egress ?? defaultEgress;
     return new Promise<HttpResponse>((resolve, reject) => {
+      // A literal address is connected to without a lookup: checked here, names in the agent's lookup.
+      egress.checkLiteral(url);
       let settled = false;
       const done = () => {
         settled = true;
@@ -265,7 +315,7 @@ export class ProviderHttp {
         reject(error);
         req.destroy();
       };
-      const req = send(url, { method: request.method, headers, agent: isHttps ? agents.https : agents.http, timeout: timeoutMs }, (res) => {
+      const req = send(url, { method: request.method, headers, agent: isHttps ? egress.agents.https : egress.agents.http, timeout: timeoutMs }, (res) => {
         const limit = request.maxBodyBytes ?? (isImage(res.headers["content-type"]) ? MAX_IMAGE_ANSWER_BYTES : MAX_ANSWER_BYTES);
         // A declared size over the limit is refused before a byte of the body is read.
         if (Number(res.headers["content-length"]) > limit) {
@@ -301,15 +351,6 @@ function isImage(contentType: string | undefined): boolean {
 
 function mebibytes(bytes: number): string {
   return `${Math.round((bytes / (1024 * 1024)) * 10) / 10} MiB`;
-}
-
-/** ±50 %, so many instances failing together do not all come back in the same instant. */
-function jitter(ms: number): number {
-  return Math.round(ms * (0.5 + Math.random()));
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
 }
 
 /** Parses bytes as JSON and checks them with a schema; failures become Malformed. */

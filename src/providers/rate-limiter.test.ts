@@ -56,3 +56,33 @@ describe("RateLimiter", () => {
     expect(order).toEqual([...order].sort((a, b) => a - b));
   });
 });
+
+describe("RateLimiter bounds", () => {
+  it("obeys a provider's pause only up to its ceiling", async () => {
+    const clock = virtualClock();
+    const limiter = new RateLimiter({ requestsPerSecond: 100, burst: 100 }, { clock, maxPauseMs: 60_000 });
+    expect(limiter.pauseFor(1e13)).toBe(60_000);
+    await limiter.acquire();
+    // The bucket starts empty after a pause: the first token comes one refill later.
+    expect(clock.now()).toBeGreaterThanOrEqual(60_000);
+    expect(clock.now()).toBeLessThan(61_000);
+  });
+
+  it("refuses at once, with the time to come back, a pause longer than a caller may wait", async () => {
+    const clock = virtualClock();
+    const limiter = new RateLimiter({ requestsPerSecond: 100, burst: 100 }, { clock, maxWaitMs: 5000, name: "wappfy" });
+    limiter.pauseFor(86_400_000);
+    await expect(limiter.acquire()).rejects.toMatchObject({ kind: "RateLimited", retryAfterMs: 86_400_000 });
+    await expect(limiter.passGate()).rejects.toMatchObject({ kind: "RateLimited", retryAfterMs: 86_400_000 });
+    // Nothing slept: the caller's worker is free at once.
+    expect(clock.now()).toBe(0);
+  });
+
+  it("gives a waiter whose token is further away than its deadline RateLimited instead of a long sleep", async () => {
+    const clock = virtualClock();
+    const limiter = new RateLimiter({ requestsPerSecond: 1, burst: 1 }, { clock, maxWaitMs: 2500 });
+    const outcomes = await Promise.allSettled(Array.from({ length: 6 }, () => limiter.acquire()));
+    expect(outcomes.map((outcome) => outcome.status)).toEqual(["fulfilled", "fulfilled", "fulfilled", "rejected", "rejected", "rejected"]);
+    expect(clock.now()).toBeLessThanOrEqual(2500);
+  });
+});

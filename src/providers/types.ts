@@ -218,6 +218,8 @@ export interface ProviderDeps {
    * or no longer surely, the leader. Requests other than GET are then refused, retryably.
    */
   readonly mayWrite?: () => boolean;
+  /** Refuses connections to denied addresses (EGRESS_DENY_CIDRS). */
+  readonly egress?: import("./egress.ts").EgressGuard;
 }
 
 /** Builds a client for one provider resource. registry.ts holds one per ProviderType. */

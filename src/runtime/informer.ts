@@ -4,6 +4,7 @@
  * that has gone silent (watchdog), and periodically replays its cache (resync).
  * Handlers only ever see current objects; what to do is the reconciler's business.
  */
+import { backoffDelay } from "./retry.ts";
 import type { Logger } from "pino";
 import { KubeError, type KubeClient, type WatchEvent } from "../kube/client.ts";
 import { isNewer, keyOf, type KubeObject, type ResourceType } from "../kube/resources.ts";
@@ -129,7 +130,8 @@ export class Informer<T extends KubeObject> {
   }
 
   private async run(): Promise<void> {
-    let backoff = this.options.minBackoffMs;
+    // Consecutive failures: the wait before the next try grows with them (runtime/retry.ts).
+    let failures = 0;
     while (this.running) {
       try {
         if (this.resourceVersion === undefined) await this.relist();
@@ -142,7 +144,7 @@ export class Informer<T extends KubeObject> {
           this.resourceVersion = undefined;
         }
         if (outcome !== "error") {
-          backoff = this.options.minBackoffMs;
+          failures = 0;
           continue;
         }
       } catch (error) {
@@ -154,8 +156,8 @@ export class Informer<T extends KubeObject> {
         this.options.log.warn({ resource: this.options.type.plural, err: describe(error) }, "list failed; retrying");
       }
       if (!this.running) break;
-      await this.sleep(backoff * (0.8 + Math.random() * 0.4));
-      backoff = Math.min(this.options.maxBackoffMs, backoff * 2);
+      await this.sleep(backoffDelay({ baseMs: this.options.minBackoffMs, maxMs: this.options.maxBackoffMs, jitter: 0.2 }, failures));
+      failures += 1;
     }
   }
 

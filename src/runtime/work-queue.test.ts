@@ -191,3 +191,71 @@ describe("WorkQueue in progress", () => {
     await queue.shutdown();
   });
 });
+
+describe("WorkQueue groups", () => {
+  it("runs at most maxPerGroup keys of one group at once, and keys of other groups meanwhile", async () => {
+    const groupOf = (key: string) => key.split("/")[0];
+    const queue = new WorkQueue({ concurrency: 4, groupOf, maxPerGroup: 2 });
+    const running = new Map<string, number>();
+    const most = new Map<string, number>();
+    const order: string[] = [];
+    let release: () => void = () => undefined;
+    const slow = new Promise<void>((resolve) => (release = resolve));
+    queue.start(async (key) => {
+      const group = groupOf(key) as string;
+      running.set(group, (running.get(group) ?? 0) + 1);
+      most.set(group, Math.max(most.get(group) ?? 0, running.get(group) ?? 0));
+      order.push(key);
+      // The slow provider's reconciles hang until released.
+      if (group === "slow") await slow;
+      running.set(group, (running.get(group) ?? 0) - 1);
+    });
+    for (let i = 0; i < 6; i++) queue.add(`slow/${i}`);
+    for (let i = 0; i < 3; i++) queue.add(`fast/${i}`);
+    await tick(30);
+    // Every key of the other provider ran while the slow one held its two workers.
+    expect(order.filter((key) => key.startsWith("fast/"))).toEqual(["fast/0", "fast/1", "fast/2"]);
+    expect(running.get("slow")).toBe(2);
+    release();
+    await queue.whenIdle();
+    await queue.shutdown();
+    expect(most.get("slow")).toBe(2);
+    expect(order.filter((key) => key.startsWith("slow/"))).toEqual(["slow/0", "slow/1", "slow/2", "slow/3", "slow/4", "slow/5"]);
+  });
+
+  it("moves a key set aside behind its full group to the urgent lane when it is asked for again", async () => {
+    const queue = new WorkQueue({ concurrency: 2, groupOf: (key) => key.split("/")[0], maxPerGroup: 1 });
+    const order: string[] = [];
+    let release: () => void = () => undefined;
+    const held = new Promise<void>((resolve) => (release = resolve));
+    queue.start(async (key) => {
+      order.push(key);
+      if (key === "p/held") await held;
+    });
+    queue.add("p/held");
+    await tick();
+    queue.addAfter("p/routine", 0);
+    queue.addAfter("q/other", 0);
+    await tick();
+    queue.add("p/routine", "urgent");
+    release();
+    await queue.whenIdle();
+    await queue.shutdown();
+    expect(order).toEqual(["p/held", "q/other", "p/routine"]);
+    expect(queue.depth).toBe(0);
+  });
+
+  it("holds a provider's huge requeueAfter in a timer without firing it at once", async () => {
+    const queue = new WorkQueue({ concurrency: 1 });
+    const seen: string[] = [];
+    queue.start(async (key) => {
+      seen.push(key);
+    });
+    // 1e10 s: setTimeout would overflow into a 1 ms timer.
+    queue.addAfter("ns/paused", 1e13);
+    await tick(20);
+    expect(seen).toEqual([]);
+    expect(queue.isScheduled("ns/paused")).toBe(true);
+    await queue.shutdown();
+  });
+});

@@ -7,7 +7,12 @@
  * Two lanes, as controller-runtime's priority queue: work that something new asked for
  * (a created or edited object, a provider event) runs before periodic looks (requeues
  * after a delay, resyncs), so a burst of polls never delays a user's change.
+ *
+ * Keys may also belong to a group (the provider an instance uses): at most maxPerGroup keys
+ * of one group run at once, so one slow provider never holds every worker. A key whose group
+ * is full stays queued, set aside, and the workers take keys of other groups meanwhile.
  */
+import { backoffDelay, clampDelay } from "./retry.ts";
 
 /** "urgent": something changed; "routine": a scheduled look. */
 export type Priority = "urgent" | "routine";
@@ -26,6 +31,10 @@ export interface WorkQueueOptions {
   readonly onTaken?: (waitedSeconds: number) => void;
   /** Called when the handler for a key has finished: how long it ran, in seconds (metrics). */
   readonly onDone?: (workedSeconds: number) => void;
+  /** Names the group a key belongs to (its provider); undefined: none. Read when a worker takes the key. */
+  readonly groupOf?: (key: string) => string | undefined;
+  /** Keys of one group processed at once at most; default: no bound. */
+  readonly maxPerGroup?: number;
   /**
    * Called when a handler rejects. The worker lives on and the key is retried with its
    * backoff, so one bug cannot take a worker (or, repeated, all of them) out for good.
@@ -36,8 +45,8 @@ export interface WorkQueueOptions {
 export type WorkHandler = (key: string) => Promise<void>;
 
 export class WorkQueue {
-  private readonly options: Required<Omit<WorkQueueOptions, "onDepth" | "onAdd" | "onRetry" | "onError" | "onTaken" | "onDone">> &
-    Pick<WorkQueueOptions, "onDepth" | "onAdd" | "onRetry" | "onError" | "onTaken" | "onDone">;
+  private readonly options: Required<Omit<WorkQueueOptions, "onDepth" | "onAdd" | "onRetry" | "onError" | "onTaken" | "onDone" | "groupOf">> &
+    Pick<WorkQueueOptions, "onDepth" | "onAdd" | "onRetry" | "onError" | "onTaken" | "onDone" | "groupOf">;
   private readonly urgent: string[] = [];
   private readonly routine: string[] = [];
   /** Queued keys and their lane. */
@@ -50,6 +59,11 @@ export class WorkQueue {
   /** Keys added while being processed: they go back on the queue when done. */
   private readonly dirty = new Set<string>();
   private readonly failures = new Map<string, number>();
+  /** Keys being processed per group. */
+  private readonly groupBusy = new Map<string, number>();
+  /** Queued keys set aside because their group was full, per group, in the order they came up. */
+  private readonly setAside = new Map<string, string[]>();
+  private readonly setAsideGroup = new Map<string, string>();
   private readonly timers = new Map<string, { at: number; timer: NodeJS.Timeout }>();
   private readonly idleWaiters: (() => void)[] = [];
   private wake: (() => void) | undefined;
@@ -57,7 +71,7 @@ export class WorkQueue {
   private workers: Promise<void>[] = [];
 
   constructor(options: WorkQueueOptions) {
-    this.options = { baseDelayMs: 500, maxDelayMs: 5 * 60_000, ...options };
+    this.options = { baseDelayMs: 500, maxDelayMs: 5 * 60_000, maxPerGroup: Number.POSITIVE_INFINITY, ...options };
   }
 
   get depth(): number {
@@ -78,6 +92,11 @@ export class WorkQueue {
     }
     const lane = this.queued.get(key);
     if (lane === "urgent" || lane === priority) return;
+    if (lane === "routine" && this.setAsideGroup.has(key)) {
+      // Set aside behind its full group: it keeps its place there and goes back as urgent.
+      this.queued.set(key, priority);
+      return;
+    }
     if (lane === "routine") this.routine.splice(this.routine.indexOf(key), 1);
     this.queued.set(key, priority);
     (priority === "urgent" ? this.urgent : this.routine).push(key);
@@ -96,8 +115,10 @@ export class WorkQueue {
   }
 
   /** Queues the key after a delay, in the routine lane; an earlier pending delay for the same key wins. */
-  addAfter(key: string, delayMs: number): void {
+  addAfter(key: string, requestedMs: number): void {
     if (this.shuttingDown) return;
+    // A provider may ask for any wait; a timer holds at most ~24.8 days (longer would fire at once).
+    const delayMs = clampDelay(requestedMs);
     if (delayMs <= 0) {
       this.add(key, "routine");
       return;
@@ -119,7 +140,7 @@ export class WorkQueue {
     this.options.onRetry?.();
     const failures = (this.failures.get(key) ?? 0) + 1;
     this.failures.set(key, failures);
-    const delay = Math.min(this.options.maxDelayMs, this.options.baseDelayMs * 2 ** (failures - 1));
+    const delay = backoffDelay({ baseMs: this.options.baseDelayMs, maxMs: this.options.maxDelayMs }, failures - 1);
     this.addAfter(key, delay);
     return delay;
   }
@@ -166,8 +187,8 @@ export class WorkQueue {
 
   private async work(handler: WorkHandler): Promise<void> {
     while (!this.shuttingDown) {
-      const key = this.urgent.shift() ?? this.routine.shift();
-      if (key === undefined) {
+      const taken = this.take();
+      if (taken === undefined) {
         await new Promise<void>((resolve) => {
           const previous = this.wake;
           this.wake = () => {
@@ -178,6 +199,8 @@ export class WorkQueue {
         });
         continue;
       }
+      const { key, group } = taken;
+      if (group !== undefined) this.groupBusy.set(group, (this.groupBusy.get(group) ?? 0) + 1);
       this.queued.delete(key);
       this.options.onDepth?.(this.queued.size);
       this.processing.add(key);
@@ -195,6 +218,7 @@ export class WorkQueue {
         this.options.onDone?.((performance.now() - takenAt) / 1000);
         this.takenAt.delete(key);
         this.processing.delete(key);
+        if (group !== undefined) this.leaveGroup(group);
         if (this.dirty.delete(key)) this.add(key);
         if (failed) this.addRateLimited(key);
         if (this.queued.size === 0 && this.processing.size === 0) {
@@ -202,5 +226,33 @@ export class WorkQueue {
         }
       }
     }
+  }
+
+  /** The next key whose group has room; keys of full groups met on the way are set aside. */
+  private take(): { key: string; group: string | undefined } | undefined {
+    for (;;) {
+      const key = this.urgent.shift() ?? this.routine.shift();
+      if (key === undefined) return undefined;
+      const group = this.options.groupOf?.(key);
+      if (group === undefined || (this.groupBusy.get(group) ?? 0) < this.options.maxPerGroup) return { key, group };
+      const waiting = this.setAside.get(group);
+      if (waiting) waiting.push(key);
+      else this.setAside.set(group, [key]);
+      this.setAsideGroup.set(key, group);
+    }
+  }
+
+  /** A key of the group finished: the first key set aside for it goes back to the front of its lane. */
+  private leaveGroup(group: string): void {
+    const busy = (this.groupBusy.get(group) ?? 1) - 1;
+    if (busy > 0) this.groupBusy.set(group, busy);
+    else this.groupBusy.delete(group);
+    const waiting = this.setAside.get(group);
+    const next = waiting?.shift();
+    if (waiting?.length === 0) this.setAside.delete(group);
+    if (next === undefined) return;
+    this.setAsideGroup.delete(next);
+    (this.queued.get(next) === "urgent" ? this.urgent : this.routine).unshift(next);
+    this.wake?.();
   }
 }

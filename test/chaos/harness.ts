@@ -421,6 +421,8 @@ export async function createNamespace(cluster: ChaosCluster, prefix: string): Pr
 
 export interface ProviderSetup {
   readonly namespace: string;
+  /** The WhatsAppProvider's name; default "waha" (its key Secret is `<name>-key`). */
+  readonly name?: string;
   readonly url: string;
   readonly apiKey: string;
   /** Base URL of the operator's event receiver, when provider events are wanted. */
@@ -429,28 +431,37 @@ export interface ProviderSetup {
 }
 
 export async function createProvider(cluster: ChaosCluster, setup: ProviderSetup): Promise<void> {
-  await cluster.kubectl(["create", "secret", "generic", "waha-key", "-n", setup.namespace, `--from-literal=api-key=${setup.apiKey}`]);
+  const name = setup.name ?? "waha";
+  await cluster.kubectl(["create", "secret", "generic", `${name}-key`, "-n", setup.namespace, `--from-literal=api-key=${setup.apiKey}`]);
   const spec = {
     type: "waha",
     url: setup.url,
-    credentialsSecretRef: { name: "waha-key" },
+    credentialsSecretRef: { name: `${name}-key` },
     ...(setup.eventsUrl ? { events: { url: setup.eventsUrl } } : {}),
     ...(setup.rateLimit ? { rateLimit: setup.rateLimit } : {}),
   };
-  await cluster.kubectl(["create", "-n", setup.namespace, "-f", "-"], JSON.stringify({ apiVersion: "wa-operator.io/v1alpha1", kind: "WhatsAppProvider", metadata: { name: "waha" }, spec }));
+  await cluster.kubectl(["create", "-n", setup.namespace, "-f", "-"], JSON.stringify({ apiVersion: "wa-operator.io/v1alpha1", kind: "WhatsAppProvider", metadata: { name }, spec }));
 }
 
 export const instanceName = (index: number) => `i-${String(index).padStart(3, "0")}`;
 
-/** Creates `count` instances of provider `waha` in one kubectl call; every `webhookEvery`-th gets a webhook (an HMAC key). */
-export async function createInstances(cluster: ChaosCluster, namespace: string, count: number, options: { webhookEvery?: number } = {}): Promise<string[]> {
-  const names = Array.from({ length: count }, (_, index) => instanceName(index));
+/**
+ * Creates `count` instances of provider `waha` (or `provider`, named `<provider>-i-NNN`) in one
+ * kubectl call; every `webhookEvery`-th gets a webhook (an HMAC key).
+ */
+export async function createInstances(
+  cluster: ChaosCluster,
+  namespace: string,
+  count: number,
+  options: { webhookEvery?: number; provider?: string } = {},
+): Promise<string[]> {
+  const names = Array.from({ length: count }, (_, index) => (options.provider ? `${options.provider}-${instanceName(index)}` : instanceName(index)));
   const items = names.map((name, index) => ({
     apiVersion: "wa-operator.io/v1alpha1",
     kind: "WhatsAppInstance",
     metadata: { name },
     spec: {
-      providerRef: { name: "waha" },
+      providerRef: { name: options.provider ?? "waha" },
       ...(options.webhookEvery && index % options.webhookEvery === 0 ? { webhook: { url: "http://127.0.0.1:9/hook", events: ["message"] } } : {}),
     },
   }));

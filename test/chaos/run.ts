@@ -12,12 +12,14 @@ import {
   electionScenario,
   faultsScenario,
   killsScenario,
+  pauseScenario,
   type ApiServerConfig,
   type ChaosContext,
   type ElectionConfig,
   type FaultsConfig,
   type Figure,
   type KillsConfig,
+  type PauseConfig,
   type ScenarioReport,
 } from "./scenarios.ts";
 
@@ -26,11 +28,12 @@ export interface ChaosConfig {
   readonly election: ElectionConfig;
   readonly faults: FaultsConfig;
   readonly apiServer: ApiServerConfig;
+  readonly pause: PauseConfig;
   /** Extra flags for every operator process. */
   readonly operatorArgs: readonly string[];
 }
 
-export const SCENARIOS = ["kills", "election", "faults", "apiserver"] as const;
+export const SCENARIOS = ["kills", "election", "faults", "apiserver", "pause"] as const;
 export type ScenarioName = (typeof SCENARIOS)[number];
 
 /** The sizes issue 11 names ("Done means"). */
@@ -53,6 +56,8 @@ export const DEFAULT_CONFIG: ChaosConfig = {
     graceMs: 500,
   },
   apiServer: { instances: 20, downMs: 30_000, pauseMs: 30_000, timeoutMs: 10 * 60_000 },
+  // Issue 17: 32 instances on a provider answering 429 Retry-After: 86400 held every worker for a day.
+  pause: { instances: 32, retryAfters: ["86400", "1e10"], concurrency: 32, scanQrLimitMs: 30_000, waitMs: 3 * 60_000, graceMs: 500 },
   operatorArgs: [],
 };
 
@@ -62,6 +67,7 @@ export const SMALL_CONFIG: ChaosConfig = {
   election: { ...DEFAULT_CONFIG.election, instances: 12, leaseDuration: "5s", pauseMs: 9000, blackholeMs: 10_000, timeoutMs: 3 * 60_000 },
   faults: { ...DEFAULT_CONFIG.faults, instances: 30, scan: 10, bursts: { everyMs: 15_000, lengthMs: 3000 }, waitMs: 5 * 60_000 },
   apiServer: { ...DEFAULT_CONFIG.apiServer, instances: 5, downMs: 10_000, pauseMs: 10_000, timeoutMs: 3 * 60_000 },
+  pause: { ...DEFAULT_CONFIG.pause, instances: 8, concurrency: 4 },
   operatorArgs: [],
 };
 
@@ -102,6 +108,7 @@ export async function runChaos(options: RunOptions): Promise<ChaosRun> {
     ["election", "2. leader election", () => electionScenario(ctx, config.election)],
     ["faults", "3. provider faults", () => faultsScenario(ctx, config.faults)],
     ["apiserver", "4. API server faults", () => apiServerScenario(ctx, config.apiServer)],
+    ["pause", "7. providers paused for a day and for ever", () => pauseScenario(ctx, config.pause)],
   ];
   try {
     for (const [name, title, scenario] of scenarios) {

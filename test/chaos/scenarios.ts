@@ -135,18 +135,21 @@ async function deleteAll(options: {
   watch: InstanceWatch;
   provider: Provider;
   timeoutMs: number;
+  /** Delete only these instances (the others' provider may not answer), and wait for them alone. */
+  only?: readonly string[];
   kills?: { count: number; gapMs: readonly [number, number]; current: () => Replica; respawn: () => Promise<Replica>; fleet: Fleet };
 }): Promise<Figure[]> {
   const { ctx, namespace, watch, provider } = options;
   const startedAt = Date.now();
-  await ctx.cluster.kubectl(["delete", "whatsappinstances", "--all", "-n", namespace, "--wait=false"]);
+  await ctx.cluster.kubectl(["delete", "whatsappinstances", ...(options.only ?? ["--all"]), "-n", namespace, "--wait=false"]);
   for (let kill = 0; options.kills && kill < options.kills.count; kill++) {
     await sleep(between(options.kills.gapMs));
     await options.kills.fleet.kill(options.kills.current());
     await options.kills.respawn();
   }
-  const goneAt = await tryWait("every instance deleted", () => (watch.list().length === 0 ? Date.now() : undefined), options.timeoutMs, 500);
-  const left = watch.list().length;
+  const remaining = () => watch.list().filter((object) => !options.only || options.only.includes(object.metadata.name)).length;
+  const goneAt = await tryWait("every instance deleted", () => (remaining() === 0 ? Date.now() : undefined), options.timeoutMs, 500);
+  const left = remaining();
   return [
     ...(options.kills ? [fact("operator SIGKILLs during the deletes", options.kills.count)] : []),
     fact("time for every delete to finish", goneAt ? seconds(goneAt - startedAt) : "never"),
@@ -537,6 +540,94 @@ export async function faultsScenario(ctx: ChaosContext, config: FaultsConfig): P
     };
   } finally {
     await stage.close();
+  }
+}
+
+// ---------------------------------------------------------------- 7. a provider paused for a day, one for ever
+
+export interface PauseConfig {
+  /** Instances on each provider: the open one and each paused one. */
+  readonly instances: number;
+  /** The Retry-After each paused provider answers every request with. */
+  readonly retryAfters: readonly string[];
+  /** Reconcile workers of the operator: few, so a provider holding them would show. */
+  readonly concurrency: number;
+  /** The target of issue 17: the open provider's instances in ScanQR "in seconds". */
+  readonly scanQrLimitMs: number;
+  readonly waitMs: number;
+  /** Requests arriving this soon after a 429 was sent were already on their way. */
+  readonly graceMs: number;
+}
+
+/**
+ * Providers that answer every request 429 with Retry-After: 86400 or 1e10 beside one that
+ * works: the open provider's instances reach ScanQR as if the others were not there, the
+ * paused ones say RateLimited, and no request reaches a paused provider inside its window,
+ * whichever path (health check, observe, create) it would come from. The operator's pause
+ * ceiling (PROVIDER_MAX_PAUSE, 15 min) is longer than the scenario, so any request after the
+ * first 429s would be one the operator should not have sent.
+ */
+export async function pauseScenario(ctx: ChaosContext, config: PauseConfig): Promise<ScenarioReport> {
+  const { cluster } = ctx;
+  const stage = await openStage(ctx, "chaos-pause", ENDLESS_QR);
+  const { namespace, fleet, provider, watch } = stage;
+  const paused: { retryAfter: string; name: string; provider: Provider }[] = [];
+  const figures: Figure[] = [
+    fact("instances per provider", config.instances),
+    fact("paused providers' Retry-After", config.retryAfters.join(", ")),
+    fact("operator workers (--concurrency)", config.concurrency),
+  ];
+  try {
+    for (const [index, retryAfter] of config.retryAfters.entries()) {
+      paused.push({ retryAfter, name: `paused-${index}`, provider: await startProvider(fleet, { faults: { paused: { retryAfter } } }) });
+    }
+    await createProvider(cluster, { namespace, url: provider.front.url, apiKey: provider.apiKey });
+    for (const entry of paused) await createProvider(cluster, { namespace, name: entry.name, url: entry.provider.front.url, apiKey: entry.provider.apiKey });
+    await fleet.spawn({ namespace, args: [...ctx.operatorArgs, "--concurrency", String(config.concurrency)] });
+    const createdAt = Date.now();
+    // The paused providers' instances first: they are in line before the open one's.
+    const pausedNames = new Map<string, string[]>();
+    for (const entry of paused) pausedNames.set(entry.name, await createInstances(cluster, namespace, config.instances, { provider: entry.name }));
+    const openNames = await createInstances(cluster, namespace, config.instances);
+    const allScanQr = await tryWait("every open instance ScanQR", () => (openNames.every((name) => watch.reached(name, "ScanQR", createdAt)) ? Date.now() : undefined), config.waitMs, 250);
+    const scanQr = spread(openNames.map((name) => watch.reached(name, "ScanQR", createdAt)).filter((at): at is number => at !== undefined).map((at) => at - createdAt));
+    const readyReason = (name: string) => watch.get(name)?.status?.conditions?.find((condition) => condition.type === "Ready")?.reason;
+    const everyPaused = [...pausedNames.values()].flat();
+    const limited = await tryWait("every paused instance RateLimited", () => (everyPaused.every((name) => readyReason(name) === "RateLimited") ? Date.now() : undefined), config.waitMs, 250);
+    figures.push(
+      within("time for every open instance to reach ScanQR", allScanQr ? allScanQr - createdAt : undefined, config.scanQrLimitMs),
+      check("every open instance reached ScanQR", allScanQr !== undefined, `${scanQr.count}/${openNames.length}`),
+      fact("  per instance p50 / p95", `${seconds(scanQr.p50)} / ${seconds(scanQr.p95)}`),
+      check(
+        "every paused instance shows Ready False RateLimited",
+        limited !== undefined,
+        `${everyPaused.filter((name) => readyReason(name) === "RateLimited").length}/${everyPaused.length}${limited ? ` after ${seconds(limited - createdAt)}` : ""}`,
+      ),
+    );
+    // A last look a while later: nothing more may have reached the paused providers meanwhile.
+    await sleep(Math.min(config.waitMs, 5000));
+    for (const entry of paused) {
+      const calls = entry.provider.front.records;
+      const retry = retryAfterViolations(calls, config.graceMs);
+      figures.push(
+        fact(`Retry-After: ${entry.retryAfter}: requests received`, `${calls.length} (${[...new Set(calls.map((call) => `${call.method} ${call.path.replace(/\/api\/sessions\/[^/]+/, "/api/sessions/…")}`))].join(", ")})`),
+        count(`  requests inside its Retry-After window (> ${config.graceMs} ms after a 429)`, retry.violations.length),
+        count("  requests carried out by the provider behind it", calls.filter((call) => call.forwarded).length),
+      );
+    }
+    const credentials = await credentialsIn(cluster.kube, namespace);
+    figures.push(...(await deleteAll({ ctx, namespace, watch, provider, only: openNames, timeoutMs: config.waitMs })));
+    return {
+      title: `7. providers paused (Retry-After ${config.retryAfters.join(", ")}) beside an open one: ${config.instances} instances each`,
+      figures,
+      haystacks: await stage.haystacks(),
+      credentials,
+      calls: [...provider.front.records, ...paused.flatMap((entry) => entry.provider.front.records)],
+      fleet,
+    };
+  } finally {
+    await stage.close();
+    for (const entry of paused) await entry.provider.stop();
   }
 }
 

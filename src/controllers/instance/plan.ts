@@ -3,6 +3,7 @@
  * No clock, no I/O, no logger — `now` arrives as a number — so every rule is a table test.
  * The reconciler runs observe → plan → execute up to a few times per pass, then reports.
  */
+import { backoffDelay } from "../../runtime/retry.ts";
 import type { InstanceSpec, InstanceStatus } from "../../api/instance.ts";
 import type { ObservedSession, Phase, ProviderCapabilities, ProviderType } from "../../providers/types.ts";
 import { STALLED_REASONS, type Verdict } from "../conditions.ts";
@@ -559,7 +560,7 @@ function notBeforeMs(status: InstanceStatus): number | undefined {
 }
 
 export function backoff(settings: PlanInput["failureBackoff"], attempts: number): number {
-  return Math.min(settings.maxMs, settings.baseMs * 2 ** attempts);
+  return backoffDelay({ baseMs: settings.baseMs, maxMs: settings.maxMs }, attempts);
 }
 
 function human(ms: number): string {

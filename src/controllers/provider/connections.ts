@@ -10,6 +10,7 @@ import { parseDuration } from "../../config.ts";
 import type { SecretReader } from "../../kube/secret-cache.ts";
 import { MissingSecretError, secretValue } from "../../kube/secrets.ts";
 import type { ResponseObserver } from "../../providers/http.ts";
+import { EgressGuard } from "../../providers/egress.ts";
 import { ReadLatency } from "../../providers/latency.ts";
 import { InFlightLimit } from "../../providers/in-flight.ts";
 import { RateLimiter } from "../../providers/rate-limiter.ts";
@@ -92,6 +93,8 @@ export class ProviderConnections {
   private readonly namespaceLabels: (namespace: string) => Readonly<Record<string, string>> | undefined;
   private readonly operatorNamespace: string;
   private readonly maxInFlight: number;
+  private readonly maxPauseMs: number | undefined;
+  private readonly egress: EgressGuard | undefined;
   private readonly mayWrite: (() => boolean) | undefined;
   private readonly entries = new Map<string, Entry>();
 
@@ -105,11 +108,17 @@ export class ProviderConnections {
     operatorNamespace: string;
     /** Requests on the wire to one provider at once (default 16, as PROVIDER_MAX_IN_FLIGHT). */
     maxInFlight?: number;
+    /** The longest pause a provider may impose (PROVIDER_MAX_PAUSE); default: no ceiling. */
+    maxPauseMs?: number;
+    /** Address ranges never connected to (EGRESS_DENY_CIDRS); default: the transport's default list. */
+    egressDeny?: readonly string[];
     /** Leader election's answer to "may this replica change anything now?"; absent means always. */
     mayWrite?: () => boolean;
   }) {
     this.secrets = options.secrets;
     this.maxInFlight = options.maxInFlight ?? 16;
+    this.maxPauseMs = options.maxPauseMs;
+    this.egress = options.egressDeny ? new EgressGuard({ deny: options.egressDeny }) : undefined;
     this.mayWrite = options.mayWrite;
     this.operatorNamespace = options.operatorNamespace;
     this.timeoutMs = options.timeoutMs;
@@ -221,7 +230,10 @@ export class ProviderConnections {
       if (existing.fingerprint === fingerprint) return existing.client;
     }
     // The limiter and the in-flight bound outlive a client rebuilt for new settings: they belong to the provider.
-    const limiter = existing?.limiter ?? new RateLimiter(settings.rateLimit);
+    // A pass waits for the provider's gate or a token at most one request timeout; longer, it reports RateLimited and comes back.
+    const limiter =
+      existing?.limiter ??
+      new RateLimiter(settings.rateLimit, { maxWaitMs: this.timeoutMs, name: settings.type, ...(this.maxPauseMs === undefined ? {} : { maxPauseMs: this.maxPauseMs }) });
     const inFlight = existing?.inFlight ?? new InFlightLimit(this.maxInFlight);
     const readLatency = existing?.readLatency ?? new ReadLatency();
     const deps: ProviderDeps = {
@@ -230,6 +242,7 @@ export class ProviderConnections {
       readLatency,
       ...(this.observe ? { observe: this.observe } : {}),
       ...(this.mayWrite ? { mayWrite: this.mayWrite } : {}),
+      ...(this.egress ? { egress: this.egress } : {}),
     };
     const client = rememberingSecrets(traced(PROVIDER_MODULES[settings.type].createClient(settings, deps)));
     this.entries.set(key, { fingerprint, client, limiter, inFlight, readLatency });

@@ -115,6 +115,18 @@ describe("FaultInjector", () => {
     expect(front.burstEndAt(1_000_000 + 20_000 + 100)).toBe(1_000_000 + 22_500);
   });
 
+  it("answers every request 429 with the Retry-After it was given while paused, and nothing reaches the provider", async () => {
+    const now = 1_000_000;
+    const { front, url, upstream } = await setUp({ paused: { retryAfter: "1e10" }, now: () => now });
+    const limited = await send(url, "GET", "/a");
+    expect(limited.status).toBe(429);
+    expect(limited.headers["retry-after"]).toBe("1e10");
+    expect(front.records[0]).toMatchObject({ fault: "rate-limited", forwarded: false, retryUntil: now + 1e13 });
+    front.configure({});
+    expect((await send(url, "GET", "/b")).status).toBe(201);
+    expect(upstream.seen).toEqual(["GET /b"]);
+  });
+
   it("picks faults by share from a seeded sequence: the same seed, the same faults", async () => {
     const faults = { serverErrors: 0.3, malformed: 0.1, seed: 42 } as const;
     const first = await setUp(faults);

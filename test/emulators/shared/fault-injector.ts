@@ -12,7 +12,10 @@
  * - `malformed`: a share carried out whose answer is cut in half (truncated JSON);
  * - `oversized`: a share answered 500 with a `oversizedBytes` (2 MiB) error body;
  * - `echoHeader`: every error body repeats that request header's value, as gateways that
- *   say "invalid request for key …" do (so a client that copies error text leaks its key).
+ *   say "invalid request for key …" do (so a client that copies error text leaks its key);
+ * - `paused`: every request answered 429 with one Retry-After, as a provider that has
+ *   stopped serving a client for a day (86400) or gives a value past any sane bound (1e10,
+ *   which RFC 9110 §10.2.3's delay-seconds, 1*DIGIT, does not even allow).
  *
  * Error bodies take the provider's own shape through `errorBody`. Every request is recorded
  * with its arrival time, method, path, the client process that sent it (`identify`, asked
@@ -47,6 +50,8 @@ export interface Faults {
   readonly rateLimitBursts?: RateLimitBursts;
   /** A request header (lower case) whose value every error body repeats, e.g. "x-api-key". */
   readonly echoHeader?: string;
+  /** Every request answered 429 with this Retry-After, as sent (e.g. "86400", "1e10"). */
+  readonly paused?: { readonly retryAfter: string };
 }
 
 export interface FaultInjectorOptions extends Faults {
@@ -154,8 +159,8 @@ export class FaultInjector {
         };
         switch (decision.fault) {
           case "rate-limited": {
-            const seconds = Math.max(1, Math.ceil(((decision.retryUntil as number) - at) / 1000));
-            answer(429, { "Content-Type": "application/json", "Retry-After": String(seconds) }, this.#errorBody(429, `Too Many Requests${echo}`));
+            const seconds = decision.retryAfter ?? String(Math.max(1, Math.ceil(((decision.retryUntil as number) - at) / 1000)));
+            answer(429, { "Content-Type": "application/json", "Retry-After": seconds }, this.#errorBody(429, `Too Many Requests${echo}`));
             return;
           }
           case "server-error": {
@@ -241,7 +246,9 @@ export class FaultInjector {
     return time < start + bursts.lengthMs ? start + bursts.lengthMs : undefined;
   }
 
-  #decide(at: number): { fault: FaultKind; retryUntil?: number } {
+  #decide(at: number): { fault: FaultKind; retryUntil?: number; retryAfter?: string } {
+    const paused = this.#faults.paused;
+    if (paused) return { fault: "rate-limited", retryUntil: at + Number(paused.retryAfter) * 1000, retryAfter: paused.retryAfter };
     const burstEnd = this.burstEndAt(at);
     if (burstEnd !== undefined) {
       // Retry-After is whole seconds: the client is asked to wait at least to the burst's end.

@@ -12,6 +12,9 @@ import { INSTANCES } from "../../../src/kube/resources.ts";
 import type { InstanceObject } from "../../../src/controllers/context.ts";
 import { condition, createNamespace, eventually, installCrds, instanceWhere, kubeClient } from "../../support/kube.ts";
 import { startOperator } from "../../support/operator.ts";
+import { WahaEmulator } from "../../emulators/waha/emulator.ts";
+import { faultyWaha } from "../../emulators/waha/faults.ts";
+import type { FaultInjector } from "../../emulators/shared/fault-injector.ts";
 import { apply, busiestWindow, createSecret, eventNamed, instanceManifest, phaseOf, readyIn, TimedWappfyEmulator } from "./support.ts";
 
 const kube = kubeClient();
@@ -72,6 +75,70 @@ spec: {type: wappfy, url: "${url}", credentialsSecretRef: {name: wappfy-key, key
     expect(after.filter((call) => call.at < at + 2000)).toEqual([]);
     expect((after[0]?.at as number) - at).toBeLessThan(2000 + 3000);
   });
+});
+
+describe("a provider that pauses for a day, and one for ever", () => {
+  /** Requests arriving this soon after the first 429 was written were already on the wire. */
+  const GRACE_MS = 1000;
+  const PER_PROVIDER = 6;
+  const healthy = new WahaEmulator({ apiKey: "waha-open-key" });
+  const paused = (["86400", "1e10"] as const).map((retryAfter) => ({ retryAfter, waha: new WahaEmulator({ apiKey: `waha-paused-${retryAfter}` }), front: undefined as FaultInjector | undefined }));
+  let namespace: string;
+  let operator: Operator;
+
+  const provider = (name: string, url: string, secret: string) => `apiVersion: wa-operator.io/v1alpha1
+kind: WhatsAppProvider
+metadata: {name: ${name}}
+spec: {type: waha, url: "${url}", credentialsSecretRef: {name: ${secret}, key: api-key}}`;
+
+  beforeAll(async () => {
+    namespace = await createNamespace("paused");
+    await createSecret(namespace, "open-key", { "api-key": "waha-open-key" });
+    await apply(namespace, provider("open", await healthy.start(), "open-key"));
+    for (const [index, entry] of paused.entries()) {
+      await entry.waha.start();
+      entry.front = faultyWaha(entry.waha, { paused: { retryAfter: entry.retryAfter } });
+      await createSecret(namespace, `paused-${index}-key`, { "api-key": `waha-paused-${entry.retryAfter}` });
+      await apply(namespace, provider(`paused-${index}`, await entry.front.start(), `paused-${index}-key`));
+    }
+    // Few workers: a provider that held them through its pause would leave none for the open one.
+    operator = await startOperator(namespace, { concurrency: "4" });
+  });
+
+  afterAll(async () => {
+    await operator?.stop();
+    for (const entry of paused) {
+      await entry.front?.stop();
+      await entry.waha.stop();
+    }
+    await healthy.stop();
+  });
+
+  it("shows the paused providers' instances RateLimited, sends them nothing inside the window, and the open provider's instances still reach ScanQR", async () => {
+    const names = (prefix: string) => Array.from({ length: PER_PROVIDER }, (_, index) => `${prefix}-${index}`);
+    const manifests = [
+      ...paused.flatMap((_, index) => names(`paused-${index}`).map((name) => instanceManifest(name, `paused-${index}`))),
+      ...names("open").map((name) => instanceManifest(name, "open")),
+    ];
+    await apply(namespace, manifests.join("---\n"));
+
+    for (const name of names("open")) await phaseOf(kube, namespace, name, "ScanQR");
+    for (const [index, entry] of paused.entries()) {
+      for (const name of names(`paused-${index}`)) {
+        const limited = await instanceWhere(kube, namespace, name, "Ready False RateLimited", (object) => condition(object, "Ready")?.reason === "RateLimited");
+        expect(condition(limited, "Stalled")?.status, name).toBe("False");
+      }
+      const calls = entry.front?.records ?? [];
+      const first = calls.find((call) => call.status === 429);
+      expect(first, `a 429 with Retry-After: ${entry.retryAfter}`).toBeDefined();
+      const windowOpensAt = (first?.doneAt ?? 0) + GRACE_MS;
+      expect(calls.filter((call) => call.at > windowOpensAt).map((call) => `${call.method} ${call.path}`), `requests inside Retry-After: ${entry.retryAfter}`).toEqual([]);
+      // At most one request per in-flight slot was on the wire when the first 429 came back.
+      expect(calls.length).toBeLessThanOrEqual(16);
+      // The provider behind the pause saw nothing at all.
+      expect(entry.waha.sessions()).toEqual([]);
+    }
+  }, 90_000);
 });
 
 describe("rateLimit with 200 instances", () => {
