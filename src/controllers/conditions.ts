@@ -19,6 +19,8 @@ export const STALLED_REASONS = {
   SessionOwnedElsewhere: "SessionOwnedElsewhere",
   RegistrationBlocked: "RegistrationBlocked",
   SessionNotFound: "SessionNotFound",
+  SecretNotLabelled: "SecretNotLabelled",
+  SecretConflict: "SecretConflict",
 } as const;
 export type StalledReason = (typeof STALLED_REASONS)[keyof typeof STALLED_REASONS];
 

@@ -430,6 +430,7 @@ export interface ProviderSetup {
 
 export async function createProvider(cluster: ChaosCluster, setup: ProviderSetup): Promise<void> {
   await cluster.kubectl(["create", "secret", "generic", "waha-key", "-n", setup.namespace, `--from-literal=api-key=${setup.apiKey}`]);
+  await cluster.kubectl(["label", "secret", "waha-key", "-n", setup.namespace, "wa-operator.io/credential=true"]);
   const spec = {
     type: "waha",
     url: setup.url,

@@ -364,6 +364,7 @@ describe("the operator running as the ServiceAccount, with leader election", () 
     receiver = await startReceiver();
     namespace = await createNamespace("rbac");
     await kubectlOk(["create", "secret", "generic", "waha-key", "-n", namespace, `--from-literal=api-key=${API_KEY}`]);
+    await kubectlOk(["label", "secret", "waha-key", "-n", namespace, "wa-operator.io/credential=true"]);
   });
 
   afterAll(async () => {

@@ -117,6 +117,7 @@ describe("against two real operator replicas", () => {
     const wahaUrl = await waha.start();
     namespace = await createNamespace("monitoring");
     await kubectlOk(["create", "secret", "generic", "waha-key", "-n", namespace, `--from-literal=api-key=${API_KEY}`]);
+    await kubectlOk(["label", "secret", "waha-key", "-n", namespace, "wa-operator.io/credential=true"]);
     const args = ["--namespaces", namespace, "--operator-namespace", namespace, "--leader-election", "true", "--pairing-poll-interval", "1s"];
     processes.push(await spawnOperator(args), await spawnOperator(args));
     const leads = (proc: OperatorProcess) => proc.logs.some((line) => line.msg === "became the leader");

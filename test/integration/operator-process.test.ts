@@ -32,6 +32,7 @@ afterAll(async () => {
 async function setUp(prefix: string, providerExtra = ""): Promise<string> {
   const namespace = await createNamespace(prefix);
   await kubectlOk(["create", "secret", "generic", "waha-key", "-n", namespace, `--from-literal=api-key=${API_KEY}`]);
+  await kubectlOk(["label", "secret", "waha-key", "-n", namespace, "wa-operator.io/credential=true"]);
   await applyProvider(namespace, providerExtra);
   return namespace;
 }
@@ -174,6 +175,7 @@ describe("provider events", () => {
   it("a scan reaches status through WAHA's session.status webhook long before the next poll", async () => {
     const namespace = await createNamespace("events");
     await kubectlOk(["create", "secret", "generic", "waha-key", "-n", namespace, `--from-literal=api-key=${API_KEY}`]);
+    await kubectlOk(["label", "secret", "waha-key", "-n", namespace, "wa-operator.io/credential=true"]);
     // Polls so slow that only an event can explain a prompt Connected.
     const proc = await start(namespace, ["--poll-interval", "5m", "--pairing-poll-interval", "5m", "--provider-check-interval", "5m"]);
     await applyProvider(namespace, `, events: {url: "${proc.url}"}`);
@@ -197,6 +199,7 @@ describe("provider events", () => {
     try {
       const namespace = await createNamespace("wappfy-events");
       await kubectlOk(["create", "secret", "generic", "wappfy-key", "-n", namespace, "--from-literal=api-key=wappfy-key"]);
+      await kubectlOk(["label", "secret", "wappfy-key", "-n", namespace, "wa-operator.io/credential=true"]);
       const proc = await start(namespace, ["--poll-interval", "5m", "--pairing-poll-interval", "5m", "--provider-check-interval", "5m"]);
       await kubectlOk(
         ["apply", "-n", namespace, "-f", "-"],
@@ -227,6 +230,7 @@ spec: {providerRef: {name: wappfy}}`,
   it("an event received by a follower replica reaches the leader", async () => {
     const namespace = await createNamespace("relay");
     await kubectlOk(["create", "secret", "generic", "waha-key", "-n", namespace, `--from-literal=api-key=${API_KEY}`]);
+    await kubectlOk(["label", "secret", "waha-key", "-n", namespace, "wa-operator.io/credential=true"]);
     const slow = ["--leader-election", "true", "--poll-interval", "5m", "--pairing-poll-interval", "5m", "--provider-check-interval", "5m"];
     const [a, b] = [await start(namespace, slow), await start(namespace, slow)];
     const leader = await eventually("a leader", async () => [a, b].find((proc) => leadership(proc)));
