@@ -67,6 +67,8 @@ metrics:
   grafanaDashboard: {enabled: true, annotations: {grafana_folder: WhatsApp}}
 `;
 
+const WATCHED = ["team-a", "team-b"];
+
 let dir: string;
 let allOnFile: string;
 
@@ -257,6 +259,15 @@ describe("helm template with every toggle on", () => {
     expect(find(chart, "ConfigMap").metadata).toMatchObject({ labels: { grafana_dashboard: "1" }, annotations: { grafana_folder: "WhatsApp" } });
   });
 
+  it("with watchNamespaces, Secrets are granted by a Role in each watched namespace and the release's, and by no ClusterRole", () => {
+    const roles = chart.filter((object) => object.kind === "Role" && object.metadata.name === "wa-operator-secrets");
+    expect(roles.map((object) => object.metadata.namespace).sort()).toEqual([...WATCHED, NAMESPACE].sort());
+    const bindings = chart.filter((object) => object.kind === "RoleBinding" && object.metadata.name === "wa-operator-secrets");
+    expect(bindings.map((object) => object.metadata.namespace).sort()).toEqual([...WATCHED, NAMESPACE].sort());
+    const clusterRules = chart.filter((object) => object.kind === "ClusterRole" && !object.metadata.name.endsWith("-view") && !object.metadata.name.endsWith("-edit"));
+    expect(clusterRules.flatMap((object) => (object["rules"] as { resources: string[] }[]).flatMap((rule) => rule.resources))).not.toContain("secrets");
+  });
+
   it("the ServiceMonitor selects the Service, which selects the Deployment's pods", () => {
     const monitor = find(chart, "ServiceMonitor") as unknown as { spec: { selector: { matchLabels: Record<string, string> }; endpoints: { port: string }[] } };
     const service = find(chart, "Service") as unknown as { metadata: { labels: Record<string, string> }; spec: { selector: Record<string, string>; ports: { name: string }[] } };
@@ -307,10 +318,13 @@ describe("on the API server", () => {
     for (const file of monitoringCrds) await kubectlOk(["apply", "--server-side", "-f", file]);
     await kubectlOk(["wait", "--for=condition=Established", "--timeout=60s", ...monitoringCrds.flatMap((file) => ["-f", file])]);
     await kubectlOk(["create", "priorityclass", "wa-operator-test", "--value=1000"]);
+    // ALL_ON's watchNamespaces: the chart puts the operator's Secret Roles in them.
+    for (const namespace of WATCHED) await kubectlOk(["apply", "-f", "-"], `apiVersion: v1\nkind: Namespace\nmetadata: {name: ${namespace}}\n`);
   }, 120_000);
 
   afterAll(async () => {
     await kubectl(["delete", "priorityclass", "wa-operator-test", "--ignore-not-found"]);
+    await kubectl(["delete", "namespace", ...WATCHED, "--ignore-not-found", "--wait=false"]);
     for (const file of monitoringCrds) await kubectl(["delete", "-f", file, "--ignore-not-found"]);
   });
 
