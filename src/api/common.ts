@@ -27,19 +27,48 @@ export const secretKey = (description: string) =>
     .regex(/^[-._a-zA-Z0-9]+$/)
     .describe(description);
 
-/** An http(s) URL; the pattern gives a plain message, the CEL rule a real parse. */
+/** The host of an http(s) URL in CEL, for the rules below (each guarded by isURL: the first rule reports a bad URL). */
+const HOST = "url(self).getHostname().lowerAscii()";
+
+/**
+ * What no URL the operator sends to may name, refused at apply time: the operator calls
+ * these URLs (or wires a provider to call them) from inside the cluster, so a link-local
+ * or cloud-metadata address would hand its network position to whoever writes the spec.
+ * Loopback stays allowed (local runs and tests use it); names that resolve to such an
+ * address are the connect-time check's business.
+ */
+const METADATA_NAMES = ["metadata", "metadata.google.internal", "instance-data", "instance-data.ec2.internal"];
+
+const URL_RULES = [
+  { rule: "isURL(self) && url(self).getScheme() in ['http', 'https']", message: "must be an http or https URL" },
+  {
+    rule: "!self.matches('^[a-zA-Z][a-zA-Z0-9+.-]*://[^/?#]*@')",
+    message: "must not carry a user or password (user:pass@host): credentials belong in a Secret",
+  },
+  {
+    // A host that is not a plain IP must not read as one either: WHATWG URL parsers (Node's)
+    // turn 2852039166, 0xa9fea9fe or 0251.0376.0251.0376 into 169.254.169.254, and ::ffff:a.b.c.d into a.b.c.d.
+    rule: `!isURL(self) || isIP(${HOST}) || !(${HOST}.contains(':') || ${HOST}.matches('(^|[.])(0x[0-9a-f]*|[0-9]+)[.]?$'))`,
+    message: "the host must be a name or a plain IP address",
+  },
+  {
+    rule: `!isURL(self) || !isIP(${HOST}) || !ip(${HOST}).isLinkLocalUnicast()`,
+    message: "must not point at a link-local address (169.254.0.0/16, fe80::/10)",
+  },
+  {
+    rule: `!isURL(self) || !(${HOST} in [${METADATA_NAMES.flatMap((name) => [`'${name}'`, `'${name}.'`]).join(", ")}] || (isIP(${HOST}) && ip(${HOST}) == ip('fd00:ec2::254')))`,
+    message: "must not point at a cloud metadata service",
+  },
+];
+
+/** An http(s) URL; the pattern gives a plain message, the CEL rules a real parse and the hosts refused. */
 export const httpUrl = (description: string) =>
   z
     .string()
     .min(1)
     .max(2048)
     .regex(/^https?:\/\/[^\s]+$/)
-    .meta({
-      description,
-      "x-kubernetes-validations": [
-        { rule: "isURL(self) && url(self).getScheme() in ['http', 'https']", message: "must be an http or https URL" },
-      ],
-    });
+    .meta({ description, "x-kubernetes-validations": URL_RULES });
 
 /**
  * A Go-style duration such as 30s, 2m or 1h30m, between `min` and `max` (also Go
