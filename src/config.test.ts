@@ -85,6 +85,7 @@ describe("usage (wa-operator --help)", () => {
       "provider-max-in-flight",
       "resync",
       "http-address",
+      "metrics-address",
       "leader-election",
       "lease-name",
       "operator-namespace",

@@ -55,6 +55,7 @@ export const configSchema = z.object({
   providerMaxInFlight: z.coerce.number().int().min(1).max(1024).default(16),
   resync: durationMs.default(10 * 60_000),
   httpAddress: z.string().default(":8080"),
+  metricsAddress: z.string().default(":8081"),
   leaderElection: z
     .string()
     .default("false")
@@ -90,7 +91,8 @@ const SETTINGS: readonly Setting[] = [
   { flag: "provider-timeout", env: "PROVIDER_TIMEOUT", key: "providerTimeout", value: "DURATION", help: "Timeout of one request to a provider." },
   { flag: "provider-max-in-flight", env: "PROVIDER_MAX_IN_FLIGHT", key: "providerMaxInFlight", value: "N", help: "Requests on the wire to one provider at once, so a hanging provider holds only that many workers." },
   { flag: "resync", env: "RESYNC_INTERVAL", key: "resync", value: "DURATION", help: "How often every cached object is queued for reconcile again, on top of the watches." },
-  { flag: "http-address", env: "HTTP_ADDRESS", key: "httpAddress", value: "[HOST]:PORT", help: "Address of /healthz, /readyz, /metrics and the provider-event receiver." },
+  { flag: "http-address", env: "HTTP_ADDRESS", key: "httpAddress", value: "[HOST]:PORT", help: "Address of /healthz, /readyz and the provider-event receiver." },
+  { flag: "metrics-address", env: "METRICS_ADDRESS", key: "metricsAddress", value: "[HOST]:PORT", help: "Address of /metrics (and /healthz), apart from the event receiver: metrics name every tenant's objects." },
   { flag: "leader-election", env: "LEADER_ELECTION", key: "leaderElection", value: "true|false", help: "Reconcile only while holding the Lease, so replicas can run side by side." },
   { flag: "lease-name", env: "LEASE_NAME", key: "leaseName", value: "NAME", help: "Name of the leader-election Lease." },
   { flag: "operator-namespace", env: "POD_NAMESPACE", key: "operatorNamespace", value: "NS", help: "The operator's own namespace: its Lease, and the event Secrets of cluster-scoped providers." },

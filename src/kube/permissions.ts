@@ -48,7 +48,7 @@ export const REQUIRED_PERMISSIONS: readonly Permission[] = [
     ...on(INSTANCES),
     verbs: ["list", "watch", "patch"],
     scope: "cluster",
-    why: "informer (list, watch: every pass reads the cache); the reconciler merge-patches its finalizer, and a stand-by replica patches an annotation to hand a provider event to the leader",
+    why: "informer (list, watch: every pass reads the cache); the reconciler merge-patches its finalizer",
   },
   {
     ...on(PROVIDERS),

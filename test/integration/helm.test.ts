@@ -218,6 +218,7 @@ describe("helm template with every toggle on", () => {
       resync: 15 * 60_000,
       failureBackoff: 90_000,
       httpAddress: ":8080",
+      metricsAddress: ":8081",
     });
   });
 
@@ -242,7 +243,7 @@ describe("helm template with every toggle on", () => {
   it("PodDisruptionBudget and NetworkPolicy take their values", () => {
     expect((find(chart, "PodDisruptionBudget") as unknown as { spec: { minAvailable: number } }).spec.minAvailable).toBe(2);
     const policy = find(chart, "NetworkPolicy") as unknown as { spec: { ingress: unknown[] } };
-    expect(policy.spec.ingress).toEqual([{ ports: [{ port: 8080, protocol: "TCP" }], from: parseYaml(ALL_ON).networkPolicy.from }]);
+    expect(policy.spec.ingress).toEqual([{ ports: [{ port: 8080, protocol: "TCP" }, { port: 8081, protocol: "TCP" }], from: parseYaml(ALL_ON).networkPolicy.from }]);
   });
 
   it("ServiceMonitor, PrometheusRule and the dashboard ConfigMap are manifests/monitoring/'s, with the values' labels", async () => {

@@ -138,7 +138,10 @@ describe("kubectl kustomize manifests/", () => {
       capabilities: { drop: ["ALL"] },
       seccompProfile: { type: "RuntimeDefault" },
     });
-    expect(container["ports"]).toEqual([{ name: "http", containerPort: 8080, protocol: "TCP" }]);
+    expect(container["ports"]).toEqual([
+      { name: "http", containerPort: 8080, protocol: "TCP" },
+      { name: "metrics", containerPort: 8081, protocol: "TCP" },
+    ]);
     expect(container["livenessProbe"]).toMatchObject({ httpGet: { path: "/healthz", port: "http" } });
     expect(container["readinessProbe"]).toMatchObject({ httpGet: { path: "/readyz", port: "http" } });
     expect(container["resources"]).toMatchObject({ requests: { cpu: expect.any(String), memory: expect.any(String) }, limits: { cpu: expect.any(String), memory: expect.any(String) } });
@@ -148,12 +151,16 @@ describe("kubectl kustomize manifests/", () => {
       { name: "POD_NAMESPACE", valueFrom: { fieldRef: { fieldPath: "metadata.namespace" } } },
       { name: "LEADER_ELECTION", value: "true" },
       { name: "HTTP_ADDRESS", value: ":8080" },
+      { name: "METRICS_ADDRESS", value: ":8081" },
     ]);
   });
 
-  it("Service: port 8080 named http to the operator's pods", () => {
+  it("Service: port 8080 named http (provider events) and 8081 named metrics to the operator's pods", () => {
     const service = find("Service") as unknown as { spec: { selector: Record<string, string>; ports: unknown[] } };
-    expect(service.spec.ports).toEqual([{ name: "http", port: 8080, targetPort: "http", protocol: "TCP" }]);
+    expect(service.spec.ports).toEqual([
+      { name: "http", port: 8080, targetPort: "http", protocol: "TCP" },
+      { name: "metrics", port: 8081, targetPort: "metrics", protocol: "TCP" },
+    ]);
     const deployment = find("Deployment") as unknown as { spec: { template: { metadata: { labels: Record<string, string> } } } };
     expect(deployment.spec.template.metadata.labels).toMatchObject(service.spec.selector);
   });
@@ -169,13 +176,13 @@ describe("operator hygiene in manifests/", () => {
     expect(pdb.spec.unhealthyPodEvictionPolicy).toBe("AlwaysAllow");
   });
 
-  it("NetworkPolicy: the operator's pods take ingress on TCP 8080 only (probes, /metrics, provider events); egress is not restricted", () => {
+  it("NetworkPolicy: the operator's pods take ingress on TCP 8080 (probes, provider events) and 8081 (/metrics) only; egress is not restricted", () => {
     const policy = find("NetworkPolicy") as unknown as { spec: { podSelector: { matchLabels: Record<string, string> }; policyTypes: string[]; ingress: unknown[] } };
     expect(podLabels()).toMatchObject(policy.spec.podSelector.matchLabels);
     expect(policy.spec.policyTypes).toEqual(["Ingress"]);
-    expect(policy.spec.ingress).toEqual([{ ports: [{ port: 8080, protocol: "TCP" }] }]);
+    expect(policy.spec.ingress).toEqual([{ ports: [{ port: 8080, protocol: "TCP" }, { port: 8081, protocol: "TCP" }] }]);
     const container = (find("Deployment") as unknown as { spec: { template: { spec: { containers: { ports: { containerPort: number }[] }[] } } } }).spec.template.spec.containers[0];
-    expect(container?.ports.map((port) => port.containerPort)).toEqual([8080]);
+    expect(container?.ports.map((port) => port.containerPort)).toEqual([8080, 8081]);
   });
 });
 

@@ -31,6 +31,8 @@ helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" }}
   value: {{ .Values.leaderElection.enabled | quote }}
 - name: HTTP_ADDRESS
   value: ":8080"
+- name: METRICS_ADDRESS
+  value: ":8081"
 {{- with .Values.leaderElection.leaseDuration }}
 - name: LEASE_DURATION
   value: {{ . | quote }}
