@@ -92,6 +92,23 @@ spec: {type: waha, url: "http://127.0.0.1:9", credentialsSecretRef: {name: plain
   });
 });
 
+describe("the operator's Secret cache", () => {
+  it("holds no Secret but its own and labelled ones, and no annotation but its own", async () => {
+    await kubectlOk(["create", "secret", "generic", "unrelated", "-n", namespace, "--from-literal=token=unrelated-token"]);
+    await apply(`apiVersion: v1
+kind: Secret
+metadata: {name: applied-key, labels: {wa-operator.io/credential: "true"}, annotations: {team.example/owner: billing}}
+stringData: {api-key: applied-api-key}`);
+    const cache = operator.context.caches.secrets;
+    const applied = await eventually("the labelled Secret in the cache", () => cache.get(`${namespace}/applied-key`));
+    // kubectl apply put the values into last-applied-configuration; the cache keeps no such copy.
+    expect(applied.metadata.annotations).toBeUndefined();
+    expect(JSON.stringify(applied)).not.toContain("applied-api-key");
+    expect(cache.get(`${namespace}/unrelated`)).toBeUndefined();
+    expect(cache.get(`${namespace}/waha-key`)).toBeDefined();
+  });
+});
+
 describe("Secrets named as the operator's own", () => {
   it("a user's HMAC Secret named <instance>-webhook, referenced by webhook.secretRef, is left byte-for-byte unchanged", async () => {
     await kubectlOk(["create", "secret", "generic", "own-webhook", "-n", namespace, `--from-literal=hmac-key=${USER_HMAC}`]);
