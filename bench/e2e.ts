@@ -226,7 +226,7 @@ async function setUp(): Promise<Setup> {
     await driver.request("POST", "/api/v1/namespaces", { apiVersion: "v1", kind: "Namespace", metadata: { name: namespace } });
   }
   for (const namespace of [NS.operator, NS.burst]) {
-    await driver.request("POST", SECRETS_PATH(namespace), { apiVersion: "v1", kind: "Secret", metadata: { name: "waha-api-key" }, stringData: { "api-key": API_KEY } });
+    await driver.request("POST", SECRETS_PATH(namespace), { apiVersion: "v1", kind: "Secret", metadata: { name: "waha-api-key", labels: { "wa-operator.io/credential": "true" } }, stringData: { "api-key": API_KEY } });
     await driver.request("POST", `/apis/wa-operator.io/v1alpha1/namespaces/${namespace}/whatsappproviders`, {
       apiVersion: "wa-operator.io/v1alpha1",
       kind: "WhatsAppProvider",

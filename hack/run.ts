@@ -47,7 +47,7 @@ async function demo(): Promise<void> {
   kubectl(["apply", "-f", "-"], "apiVersion: v1\nkind: Namespace\nmetadata: {name: demo}\n");
   kubectl(["apply", "-n", "demo", "-f", "-"], `apiVersion: v1
 kind: Secret
-metadata: {name: waha-api-key, labels: {wa-operator.io/demo: "true"}}
+metadata: {name: waha-api-key, labels: {wa-operator.io/demo: "true", wa-operator.io/credential: "true"}}
 stringData: {api-key: demo-key}
 ---
 apiVersion: wa-operator.io/v1alpha1

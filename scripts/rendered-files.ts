@@ -77,22 +77,38 @@ function annotateRules(document: Document, at: string, rules: { why: string }[])
   });
 }
 
-function clusterRoleFile(): string {
-  const rules = rulesOf("cluster");
+/** A ClusterRole with the rules of one scope, and its binding to the operator's ServiceAccount. */
+function clusterRoleDocuments(name: string, scope: PermissionScope, comment: string): Document[] {
+  const rules = rulesOf(scope);
   const role = documentWithRules(
-    { apiVersion: "rbac.authorization.k8s.io/v1", kind: "ClusterRole", metadata: { name: OPERATOR.name, labels: LABELS }, rules: rules.map((entry) => entry.rule) },
+    { apiVersion: "rbac.authorization.k8s.io/v1", kind: "ClusterRole", metadata: { name, labels: LABELS }, rules: rules.map((entry) => entry.rule) },
     "rules",
     rules,
-    ` ${generatedFrom("src/kube/permissions.ts")}\n What the operator does across the cluster, and nothing more: the \`cluster\` entries of\n REQUIRED_PERMISSIONS, each with the code that needs it.`,
+    comment,
   );
   const binding = new Document({
     apiVersion: "rbac.authorization.k8s.io/v1",
     kind: "ClusterRoleBinding",
-    metadata: { name: OPERATOR.name, labels: LABELS },
-    roleRef: { apiGroup: "rbac.authorization.k8s.io", kind: "ClusterRole", name: OPERATOR.name },
+    metadata: { name, labels: LABELS },
+    roleRef: { apiGroup: "rbac.authorization.k8s.io", kind: "ClusterRole", name },
     subjects: [{ kind: "ServiceAccount", name: OPERATOR.name, namespace: OPERATOR.namespace }],
   });
-  return stringify([role, binding]);
+  return [role, binding];
+}
+
+function clusterRoleFile(): string {
+  return stringify([
+    ...clusterRoleDocuments(
+      OPERATOR.name,
+      "cluster",
+      ` ${generatedFrom("src/kube/permissions.ts")}\n What the operator does across the cluster, and nothing more: the \`cluster\` entries of\n REQUIRED_PERMISSIONS, each with the code that needs it.`,
+    ),
+    ...clusterRoleDocuments(
+      `${OPERATOR.name}-secrets`,
+      "watched-namespaces",
+      ` The \`watched-namespaces\` entries of REQUIRED_PERMISSIONS. The chart makes Roles of them in\n the namespaces it watches when watchNamespaces is set.`,
+    ),
+  ]);
 }
 
 function leaderElectionRoleFile(): string {
@@ -118,13 +134,15 @@ function leaderElectionRoleFile(): string {
 function chartRbacFile(): string {
   const cluster = rulesOf("cluster");
   const namespaced = rulesOf("operator-namespace");
+  const watched = rulesOf("watched-namespaces");
   const document = documentWithRules(
-    { cluster: cluster.map((entry) => entry.rule), operatorNamespace: namespaced.map((entry) => entry.rule) },
+    { cluster: cluster.map((entry) => entry.rule), operatorNamespace: namespaced.map((entry) => entry.rule), watchedNamespaces: watched.map((entry) => entry.rule) },
     "cluster",
     cluster,
-    ` ${generatedFrom("src/kube/permissions.ts")}\n The operator's RBAC rules for templates/rbac.yaml: cluster (ClusterRole), operatorNamespace (Role).`,
+    ` ${generatedFrom("src/kube/permissions.ts")}\n The operator's RBAC rules for templates/rbac.yaml: cluster (ClusterRole), operatorNamespace (Role);\n and for templates/secrets-rbac.yaml: watchedNamespaces (a ClusterRole, or Roles with watchNamespaces).`,
   );
   annotateRules(document, "operatorNamespace", namespaced);
+  annotateRules(document, "watchedNamespaces", watched);
   return stringify([document]);
 }
 

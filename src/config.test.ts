@@ -88,6 +88,7 @@ describe("usage (wa-operator --help)", () => {
       "egress-deny-cidrs",
       "resync",
       "http-address",
+      "metrics-address",
       "leader-election",
       "lease-name",
       "operator-namespace",

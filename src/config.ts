@@ -83,6 +83,7 @@ export const configSchema = z.object({
   egressDenyCidrs: cidrList(DEFAULT_EGRESS_DENY.join(",")),
   resync: durationMs.default(10 * 60_000),
   httpAddress: z.string().default(":8080"),
+  metricsAddress: z.string().default(":8081"),
   leaderElection: z
     .string()
     .default("false")
@@ -121,7 +122,8 @@ const SETTINGS: readonly Setting[] = [
   { flag: "provider-max-workers", env: "PROVIDER_MAX_WORKERS", key: "providerMaxWorkers", value: "N", help: "Instances of one provider reconciled at once, so a slow provider never delays another's; 0 means half of CONCURRENCY." },
   { flag: "egress-deny-cidrs", env: "EGRESS_DENY_CIDRS", key: "egressDenyCidrs", value: "CIDR[,CIDR...]", help: "Address ranges the operator never connects to for a provider, whatever a URL's name resolves to (metadata services); none allows every address." },
   { flag: "resync", env: "RESYNC_INTERVAL", key: "resync", value: "DURATION", help: "How often every cached object is queued for reconcile again, on top of the watches." },
-  { flag: "http-address", env: "HTTP_ADDRESS", key: "httpAddress", value: "[HOST]:PORT", help: "Address of /healthz, /readyz, /metrics and the provider-event receiver." },
+  { flag: "http-address", env: "HTTP_ADDRESS", key: "httpAddress", value: "[HOST]:PORT", help: "Address of /healthz, /readyz and the provider-event receiver." },
+  { flag: "metrics-address", env: "METRICS_ADDRESS", key: "metricsAddress", value: "[HOST]:PORT", help: "Address of /metrics (and /healthz), apart from the event receiver: metrics name every tenant's objects." },
   { flag: "leader-election", env: "LEADER_ELECTION", key: "leaderElection", value: "true|false", help: "Reconcile only while holding the Lease, so replicas can run side by side." },
   { flag: "lease-name", env: "LEASE_NAME", key: "leaseName", value: "NAME", help: "Name of the leader-election Lease." },
   { flag: "operator-namespace", env: "POD_NAMESPACE", key: "operatorNamespace", value: "NS", help: "The operator's own namespace: its Lease, and the event Secrets of cluster-scoped providers." },

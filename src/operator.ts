@@ -16,7 +16,7 @@ import { reconcileProvider } from "./controllers/provider/reconciler.ts";
 import type { KubeClient } from "./kube/client.ts";
 import { EventRecorder } from "./kube/events.ts";
 import { SecretReader, slimSecret, type SlimSecret } from "./kube/secret-cache.ts";
-import type { SecretObject } from "./kube/secrets.ts";
+import { CREDENTIAL_LABEL, MANAGED_BY, MANAGED_LABEL, type SecretObject } from "./kube/secrets.ts";
 import { CLUSTER_PROVIDERS, INSTANCES, keyOf, NAMESPACES, PROVIDERS, SECRETS, type KubeObject, type ResourceType } from "./kube/resources.ts";
 import { isPanic, type Metrics, type ProviderRequestSample } from "./metrics.ts";
 import { Informer, type InformerEvent } from "./runtime/informer.ts";
@@ -54,6 +54,13 @@ function keepSecretData(secret: SecretObject): boolean {
   return (secret.metadata.ownerReferences ?? []).some((owner) => owner.kind === PROVIDER_KIND || owner.kind === CLUSTER_PROVIDER_KIND);
 }
 
+/**
+ * The Secrets the operator watches: its own, and those users labelled for it. A selector
+ * cannot OR two labels, so each is a watch of its own; ours come first, so that our
+ * writes are remembered in their part. Nobody else's Secret is held, not even its name.
+ */
+const SECRET_SELECTORS = [`${MANAGED_LABEL}=${MANAGED_BY[MANAGED_LABEL]}`, `${CREDENTIAL_LABEL}=true`] as const;
+
 export class Operator {
   readonly context: OperatorContext;
   readonly instanceQueue: WorkQueue;
@@ -68,24 +75,27 @@ export class Operator {
   constructor(options: OperatorOptions) {
     this.options = options;
     const { kube, config, log } = options;
-    const namespaced = <T extends KubeObject>(type: ResourceType, transform?: (object: KubeObject) => KubeObject) =>
+    const namespaced = <T extends KubeObject>(type: ResourceType, transform?: (object: KubeObject) => KubeObject, labelSelectors: readonly (string | undefined)[] = [undefined]) =>
       new MultiInformer<T>(
-        (config.namespaces.length > 0 ? config.namespaces : [undefined]).map(
-          (namespace) =>
-            new Informer<T>({
-              kube,
-              type,
-              log,
-              resyncMs: config.resync,
-              ...(namespace ? { namespace } : {}),
-              ...(transform ? { transform } : {}),
-            }),
+        labelSelectors.flatMap((labelSelector) =>
+          (config.namespaces.length > 0 ? config.namespaces : [undefined]).map(
+            (namespace) =>
+              new Informer<T>({
+                kube,
+                type,
+                log,
+                resyncMs: config.resync,
+                ...(namespace ? { namespace } : {}),
+                ...(transform ? { transform } : {}),
+                ...(labelSelector ? { labelSelector } : {}),
+              }),
+          ),
         ),
       );
     const instances = namespaced<InstanceObject>(INSTANCES);
     const providers = namespaced<ProviderObject>(PROVIDERS);
     const clusterProviders = new MultiInformer<ProviderObject>([new Informer<ProviderObject>({ kube, type: CLUSTER_PROVIDERS, log, resyncMs: config.resync })]);
-    this.secrets = namespaced<SlimSecret>(SECRETS, slimSecret(keepSecretData) as (object: KubeObject) => KubeObject);
+    this.secrets = namespaced<SlimSecret>(SECRETS, slimSecret(keepSecretData) as (object: KubeObject) => KubeObject, SECRET_SELECTORS);
     // Only names and labels: what a ClusterWhatsAppProvider's allowedNamespaces selector reads.
     const namespaces = new Informer<KubeObject>({ kube, type: NAMESPACES, log, resyncMs: 0, transform: namespaceLabelsOnly });
     const secretReader = new SecretReader({ kube, cache: this.secrets });

@@ -35,11 +35,14 @@ export interface ProcessSample {
 export class OperatorProcess {
   readonly child: ChildProcess;
   readonly url: string;
+  /** Where /metrics is served (METRICS_ADDRESS). */
+  readonly metricsUrl: string;
   readonly #exited: Promise<void>;
 
-  private constructor(child: ChildProcess, url: string) {
+  private constructor(child: ChildProcess, url: string, metricsUrl: string) {
     this.child = child;
     this.url = url;
+    this.metricsUrl = metricsUrl;
     this.#exited = new Promise((resolve) => {
       if (child.exitCode !== null || child.signalCode !== null) resolve();
       else child.once("exit", () => resolve());
@@ -48,6 +51,7 @@ export class OperatorProcess {
 
   static async start(options: OperatorProcessOptions): Promise<OperatorProcess> {
     const port = await freePort();
+    const metricsPort = await freePort();
     const log = openSync(options.logFile, "w");
     const child = spawnNode(
       [...imageNodeFlags(), options.entry],
@@ -57,12 +61,13 @@ export class OperatorProcess {
         WATCH_NAMESPACES: options.namespaces.join(","),
         CONCURRENCY: String(options.concurrency),
         HTTP_ADDRESS: `127.0.0.1:${port}`,
+        METRICS_ADDRESS: `127.0.0.1:${metricsPort}`,
         LOG_LEVEL: options.logLevel,
       },
       ["ignore", log, log],
     );
     closeSync(log);
-    const operator = new OperatorProcess(child, `http://127.0.0.1:${port}`);
+    const operator = new OperatorProcess(child, `http://127.0.0.1:${port}`, `http://127.0.0.1:${metricsPort}`);
     const deadline = Date.now() + 60_000;
     for (;;) {
       if (child.exitCode !== null) throw new Error(`the operator exited (${child.exitCode}); see ${options.logFile}`);
@@ -94,7 +99,7 @@ export class OperatorProcess {
   async settle(timeoutMs = 60_000): Promise<void> {
     const deadline = Date.now() + timeoutMs;
     for (;;) {
-      const text = await (await fetch(`${this.url}/metrics`)).text();
+      const text = await (await fetch(`${this.metricsUrl}/metrics`)).text();
       const pending = /^wa_operator_events_pending (\S+)$/m.exec(text)?.[1];
       if (pending === undefined) throw new Error("the operator's /metrics has no wa_operator_events_pending");
       if (Number(pending) === 0) return;

@@ -27,19 +27,55 @@ export const secretKey = (description: string) =>
     .regex(/^[-._a-zA-Z0-9]+$/)
     .describe(description);
 
-/** An http(s) URL; the pattern gives a plain message, the CEL rule a real parse. */
+/**
+ * The host part of an http(s) URL, as regular expressions on the whole string: CEL's
+ * url(self).getHostname() returns a string of unbounded estimated size, which puts rules
+ * built on it far over the API server's cost budget. userinfo is refused by its own rule,
+ * so the host runs from "://" to the first ":", "/", "?" or "#" (or "]" for IPv6).
+ */
+const AT_HOST = "^(?i)https?://";
+const HOST_END = "(:[0-9]*)?([/?#].*)?$";
+const DOTTED_QUAD = "((25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])[.]){3}(25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])";
+const METADATA_NAMES = ["metadata", "metadata[.]google[.]internal", "instance-data", "instance-data[.]ec2[.]internal"];
+
+/**
+ * What no URL the operator sends to may name, refused at apply time: the operator calls
+ * these URLs (or wires a provider to call them) from inside the cluster, so a link-local
+ * or cloud-metadata address would hand its network position to whoever writes the spec.
+ * Loopback stays allowed (local runs and tests use it); names that resolve to such an
+ * address are the connect-time check's business.
+ */
+const URL_RULES = [
+  { rule: "isURL(self) && url(self).getScheme() in ['http', 'https']", message: "must be an http or https URL" },
+  {
+    rule: "!self.matches('^[a-zA-Z][a-zA-Z0-9+.-]*://[^/?#]*@')",
+    message: "must not carry a user or password (user:pass@host): credentials belong in a Secret",
+  },
+  {
+    // WHATWG URL parsers (Node's) read 2852039166, 0xa9fea9fe or 0251.0376.0251.0376 as
+    // 169.254.169.254: a host whose last label is a number must be a plain dotted quad.
+    // An IPv6 literal that embeds IPv4 (::ffff:a.b.c.d, ::ffff:a9fe:a9fe) is refused alike.
+    rule: `(!self.matches('${AT_HOST}([^/?#:\\\\[]*[.])?(0x[0-9a-f]*|[0-9]+)[.]?${HOST_END}') || self.matches('${AT_HOST}${DOTTED_QUAD}${HOST_END}')) && !self.matches('${AT_HOST}\\\\[([^\\\\]]*[.]|[0:]*:ffff:)')`,
+    message: "the host must be a name or a plain IP address",
+  },
+  {
+    rule: `!self.matches('${AT_HOST}(169[.]254[.][0-9.]*|\\\\[fe[89ab][0-9a-f]:[^\\\\]]*\\\\])${HOST_END}')`,
+    message: "must not point at a link-local address (169.254.0.0/16, fe80::/10)",
+  },
+  {
+    rule: `!self.matches('${AT_HOST}((${METADATA_NAMES.join("|")})[.]?|\\\\[fd00:0*ec2:[0:]*:?0*254\\\\])${HOST_END}')`,
+    message: "must not point at a cloud metadata service",
+  },
+];
+
+/** An http(s) URL; the pattern gives a plain message, the CEL rules a real parse and the hosts refused. */
 export const httpUrl = (description: string) =>
   z
     .string()
     .min(1)
     .max(2048)
     .regex(/^https?:\/\/[^\s]+$/)
-    .meta({
-      description,
-      "x-kubernetes-validations": [
-        { rule: "isURL(self) && url(self).getScheme() in ['http', 'https']", message: "must be an http or https URL" },
-      ],
-    });
+    .meta({ description, "x-kubernetes-validations": URL_RULES });
 
 /**
  * A Go-style duration such as 30s, 2m or 1h30m, between `min` and `max` (also Go

@@ -105,8 +105,10 @@ export const instanceSpecSchema = z
         id: z
           .string()
           .min(1)
-          .max(256)
-          .describe("The provider's id of the existing session or instance (WAHA session name, Wappfy instance id, WAPIZ device id)."),
+          .max(128)
+          // No slash, ?, # or space: the id goes into provider URL paths.
+          .regex(/^[A-Za-z0-9][A-Za-z0-9._:@-]*$/)
+          .describe("The provider's id of the existing session or instance (WAHA session name, Wappfy instance id, WAPIZ device id): letters, digits and . _ : @ -, at most 128."),
       })
       .meta({
         description:
@@ -119,7 +121,10 @@ export const instanceSpecSchema = z
       .default("Delete")
       .describe("Delete removes the provider-side session with the resource; Orphan leaves it."),
   })
-  .describe("Desired state of one WhatsApp number.");
+  .meta({
+    description: "Desired state of one WhatsApp number.",
+    "x-kubernetes-validations": [{ rule: "has(oldSelf.adopt) || !has(self.adopt)", message: "adopt can be set only when the instance is created" }],
+  });
 
 export const instanceStatusSchema = z
   .object({

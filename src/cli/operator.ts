@@ -9,20 +9,18 @@ import { randomBytes } from "node:crypto";
 import os from "node:os";
 import { loadConfig, usage, type OperatorConfig } from "../config.ts";
 import { buildInfo } from "../build-info.ts";
-import { CLUSTER_PROVIDER_KIND } from "../controllers/provider/connections.ts";
+import type { ProviderObject } from "../controllers/context.ts";
+import { CLUSTER_PROVIDER_KIND, EVENTS_HMAC_KEY, eventsSecretName, eventsSecretNamespace, type ProviderRefKey } from "../controllers/provider/connections.ts";
 import { ProviderEventReceiver } from "../http/provider-events.ts";
 import { startServer } from "../http/server.ts";
 import { KubeClient } from "../kube/client.ts";
 import { loadKubeConfig } from "../kube/config.ts";
-import { INSTANCES } from "../kube/resources.ts";
+import { secretValue } from "../kube/secrets.ts";
 import { createLogger } from "../logger.ts";
 import { Metrics } from "../metrics.ts";
 import { Operator } from "../operator.ts";
 import { LeaderElector } from "../runtime/leader-election.ts";
 import { startTracing, tracesUrl } from "../tracing.ts";
-
-/** Set on an instance by a replica that is not the leader, so the leader looks at it now. */
-const PROVIDER_EVENT_ANNOTATION = "wa-operator.io/provider-event-at";
 
 async function main(): Promise<void> {
   const argv = process.argv.slice(2);
@@ -55,26 +53,26 @@ async function main(): Promise<void> {
   const leading = () => !elector || elector.isLeader;
   const operator = new Operator({ kube, config, log, metrics, host: os.hostname(), mayWrite: leading });
 
+  const providerObject = (ref: ProviderRefKey): ProviderObject | undefined =>
+    ref.kind === CLUSTER_PROVIDER_KIND ? operator.context.caches.clusterProviders.get(ref.name) : operator.context.caches.providers.get(`${ref.namespace}/${ref.name}`);
   const events = new ProviderEventReceiver({
-    kube,
     log,
-    operatorNamespace: config.operatorNamespace,
     instances: operator.context.caches.instances,
     metrics,
-    providerType: (ref) => {
-      const cache = ref.kind === CLUSTER_PROVIDER_KIND ? operator.context.caches.clusterProviders : operator.context.caches.providers;
-      const object = cache.get(ref.kind === CLUSTER_PROVIDER_KIND ? ref.name : `${ref.namespace}/${ref.name}`);
-      return (object?.spec as { type?: string } | undefined)?.type;
+    providerType: (ref) => (providerObject(ref)?.spec as { type?: string } | undefined)?.type,
+    eventsKey: async (ref) => {
+      const object = providerObject(ref);
+      if (!object) return undefined;
+      // Our own <name>-events only (our controller reference with the provider's uid), read through the cache.
+      const secret = await operator.context.secrets.owned(eventsSecretNamespace(ref, config.operatorNamespace), eventsSecretName(ref.name), object.metadata.uid);
+      return secretValue(secret, EVENTS_HMAC_KEY);
     },
-    poke: async (namespace, name) => {
-      if (leading()) {
-        operator.poke(namespace, name);
-        return;
-      }
-      await kube.patch(INSTANCES, namespace, name, { metadata: { annotations: { [PROVIDER_EVENT_ANNOTATION]: new Date().toISOString() } } });
-    },
+    // A queued look and nothing else: the stand-by's queue runs once it leads, and until then
+    // the leader's own polling sees the change. No replica turns an event into an API write.
+    poke: (namespace, name) => void operator.poke(namespace, name),
   });
-  const server = await startServer({ address: config.httpAddress, log, metrics, ready: () => operator.synced, events });
+  const server = await startServer({ address: config.httpAddress, log, ready: () => operator.synced, events });
+  const metricsServer = await startServer({ address: config.metricsAddress, log, ready: () => operator.synced, metrics });
 
   let stopping = false;
   const stop = async (signal: string) => {
@@ -86,6 +84,7 @@ async function main(): Promise<void> {
       await elector?.stop();
       await server.close();
       await tracing?.shutdown();
+      await metricsServer.close();
       process.exit(0);
     } catch (error) {
       log.error({ err: (error as Error).message }, "stop failed");

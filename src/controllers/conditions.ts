@@ -25,6 +25,8 @@ export const STALLED_REASONS = {
   AdoptionDisabled: "AdoptionDisabled",
   /** Another WhatsAppInstance already claims the same provider session, phone number or device. */
   SessionClaimed: "SessionClaimed",
+  SecretNotLabelled: "SecretNotLabelled",
+  SecretConflict: "SecretConflict",
 } as const;
 export type StalledReason = (typeof STALLED_REASONS)[keyof typeof STALLED_REASONS];
 

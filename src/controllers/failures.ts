@@ -3,7 +3,7 @@
  * Event where a person should hear of it, and when to try again. Pure; `now` is given.
  */
 import { KubeError } from "../kube/client.ts";
-import { MissingSecretError } from "../kube/secrets.ts";
+import { MissingSecretError, SecretConflictError } from "../kube/secrets.ts";
 import { ProviderError } from "../providers/errors.ts";
 import { STALLED_REASONS, type Verdict } from "./conditions.ts";
 import type { PlannedEvent } from "./instance/plan.ts";
@@ -32,7 +32,10 @@ export function describeFailure(error: unknown, who: string, now: number): Failu
     return { verdict: { ready: false, stalled: true, reason, message: error.message }, waitForChange: true };
   }
   if (error instanceof MissingSecretError) {
-    return { verdict: { ready: false, stalled: true, reason: STALLED_REASONS.SecretNotFound, message: error.message }, waitForChange: true };
+    return { verdict: { ready: false, stalled: true, reason: STALLED_REASONS[error.reason], message: error.message }, waitForChange: true };
+  }
+  if (error instanceof SecretConflictError) {
+    return { verdict: { ready: false, stalled: true, reason: STALLED_REASONS.SecretConflict, message: error.message }, waitForChange: true };
   }
   if (!(error instanceof ProviderError)) return undefined;
   switch (error.kind) {

@@ -1,22 +1,24 @@
 /**
- * The operator's HTTP endpoint: /healthz (the process answers), /readyz (caches
- * synced), /metrics (Prometheus), and the providers' lifecycle webhooks.
+ * The operator's HTTP endpoints: /healthz (the process answers), /readyz (caches
+ * synced), the providers' lifecycle webhooks, and /metrics (Prometheus). Metrics go on a
+ * server of their own (METRICS_ADDRESS): they name every tenant's objects, while the
+ * event receiver faces every gateway that sends events, so a NetworkPolicy can keep them
+ * apart.
  */
 import http from "node:http";
 import type { Logger } from "pino";
 import type { Metrics } from "../metrics.ts";
-import { ProviderEventReceiver } from "./provider-events.ts";
+import { MAX_EVENT_BODY, ProviderEventReceiver } from "./provider-events.ts";
 
 export interface ServerOptions {
   readonly address: string;
   readonly log: Logger;
-  readonly metrics: Metrics;
   readonly ready: () => boolean;
-  readonly events: ProviderEventReceiver;
+  /** Serves /provider-events/... when given. */
+  readonly events?: ProviderEventReceiver;
+  /** Serves /metrics when given. */
+  readonly metrics?: Metrics;
 }
-
-/** Bodies of provider events are small; anything bigger is refused. */
-const MAX_BODY = 1024 * 1024;
 
 export async function startServer(options: ServerOptions): Promise<{ url: string; close(): Promise<void> }> {
   const server = http.createServer((req, res) => {
@@ -32,7 +34,8 @@ export async function startServer(options: ServerOptions): Promise<{ url: string
   });
   const bound = server.address() as { address: string; port: number };
   const url = `http://${bound.address.includes(":") ? `[${bound.address}]` : bound.address}:${bound.port}`;
-  options.log.info({ url }, "serving /healthz, /readyz, /metrics and /provider-events");
+  const paths = ["/healthz", "/readyz", ...(options.metrics ? ["/metrics"] : []), ...(options.events ? ["/provider-events"] : [])];
+  options.log.info({ url }, `serving ${paths.join(", ")}`);
   return {
     url,
     close: () => new Promise((resolve) => server.close(() => resolve())),
@@ -43,17 +46,20 @@ async function handle(options: ServerOptions, req: http.IncomingMessage, res: ht
   const path = (req.url ?? "/").split("?")[0];
   if (req.method === "GET" && path === "/healthz") return reply(res, 200, "ok");
   if (req.method === "GET" && path === "/readyz") return options.ready() ? reply(res, 200, "ok") : reply(res, 503, "caches not synced");
-  if (req.method === "GET" && path === "/metrics") {
+  if (options.metrics && req.method === "GET" && path === "/metrics") {
     const text = await options.metrics.registry.metrics();
     res.writeHead(200, { "Content-Type": options.metrics.registry.contentType }).end(text);
     return;
   }
-  const ref = ProviderEventReceiver.refOf(req.url ?? "");
-  if (req.method === "POST" && ref) {
-    const body = await readBody(req);
+  const ref = options.events ? ProviderEventReceiver.refOf(req.url ?? "") : undefined;
+  if (options.events && req.method === "POST" && ref) {
+    // Judged before a byte of the body is read: its announced size, then who sends it.
+    if (Number(req.headers["content-length"] ?? 0) > MAX_EVENT_BODY) return refuseUnread(req, res, 413, "body too large");
+    const admission = await options.events.admit(ref, req.headers);
+    if ("refused" in admission) return refuseUnread(req, res, admission.refused.status, admission.refused.body);
+    const body = await readBody(req, MAX_EVENT_BODY);
     if (!body) return reply(res, 413, "body too large");
-    const hint = new URL(req.url ?? "/", "http://receiver").searchParams.get("instance") ?? undefined;
-    const answer = await options.events.handle(ref, req.headers, body, hint);
+    const answer = await options.events.handle(ref, req.headers, body, new URL(req.url ?? "/", "http://receiver").searchParams);
     return reply(res, answer.status, answer.body);
   }
   reply(res, 404, "not found");
@@ -63,13 +69,21 @@ function reply(res: http.ServerResponse, status: number, text: string): void {
   res.writeHead(status, { "Content-Type": "text/plain; charset=utf-8" }).end(`${text}\n`);
 }
 
-function readBody(req: http.IncomingMessage): Promise<Buffer | undefined> {
+/** Answers without reading the body, and closes the connection so the unread body is not taken for the next request. */
+function refuseUnread(req: http.IncomingMessage, res: http.ServerResponse, status: number, text: string): void {
+  res.setHeader("Connection", "close");
+  reply(res, status, text);
+  req.resume();
+}
+
+/** The body, or undefined once it grows past `limit` (the connection is then dropped). */
+function readBody(req: http.IncomingMessage, limit: number): Promise<Buffer | undefined> {
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     let size = 0;
     req.on("data", (chunk: Buffer) => {
       size += chunk.length;
-      if (size > MAX_BODY) {
+      if (size > limit) {
         req.destroy();
         resolve(undefined);
       } else chunks.push(chunk);

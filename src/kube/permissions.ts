@@ -5,7 +5,9 @@
  * server must stay within this list, and a new kind of call must be added here first.
  *
  * `npm run crds` renders the RBAC from this list (scripts/rendered-files.ts): `cluster`
- * entries in the ClusterRole `wa-operator`, `operator-namespace` entries in the Role
+ * entries in the ClusterRole `wa-operator`, `watched-namespaces` entries in the ClusterRole
+ * `wa-operator-secrets` (in the chart, a Role in each of `watchNamespaces` and the
+ * release's namespace when that is set), `operator-namespace` entries in the Role
  * `wa-operator-leader-election` of the operator's own namespace, in manifests/ and in the
  * Helm chart. test/integration/manifests.test.ts derives the calls from the code, compares
  * them with this list and this list with the rendered RBAC, and asks the API server
@@ -19,8 +21,12 @@ import { CLUSTER_PROVIDERS, EVENTS, INSTANCES, LEASES, NAMESPACES, PROVIDERS, SE
 export const VERBS = ["get", "list", "watch", "create", "update", "patch", "delete"] as const;
 export type Verb = (typeof VERBS)[number];
 
-/** Where a grant applies: every namespace (ClusterRole), or only the operator's own (Role). */
-export type PermissionScope = "cluster" | "operator-namespace";
+/**
+ * Where a grant applies: every namespace (ClusterRole); the namespaces the operator watches
+ * and its own (a ClusterRole, or Roles where the chart names the namespaces); or only the
+ * operator's own (Role).
+ */
+export type PermissionScope = "cluster" | "watched-namespaces" | "operator-namespace";
 
 export interface Permission {
   readonly apiGroup: string;
@@ -42,7 +48,7 @@ export const REQUIRED_PERMISSIONS: readonly Permission[] = [
     ...on(INSTANCES),
     verbs: ["list", "watch", "patch"],
     scope: "cluster",
-    why: "informer (list, watch: every pass reads the cache); the reconciler merge-patches its finalizer, and a stand-by replica patches an annotation to hand a provider event to the leader",
+    why: "informer (list, watch: every pass reads the cache); the reconciler merge-patches its finalizer",
   },
   {
     ...on(PROVIDERS),
@@ -80,8 +86,8 @@ export const REQUIRED_PERMISSIONS: readonly Permission[] = [
   {
     ...on(SECRETS),
     verbs: ["get", "list", "watch", "create", "update", "delete"],
-    scope: "cluster",
-    why: "informer on referenced Secrets (list, watch); credential, PIN and HMAC keys are read (get); the operator's own <name>-qr, <name>-webhook and <provider>-events are created, replaced (update) and deleted",
+    scope: "watched-namespaces",
+    why: "informers on the operator's own Secrets and those labelled wa-operator.io/credential=true (list, watch); a referenced Secret the cache lacks is looked up once to tell absent from unlabelled (get); the operator's own <name>-qr, <name>-webhook and <provider>-events are created, replaced (update) and deleted, which the ValidatingAdmissionPolicy wa-operator-secrets limits to Secrets labelled app.kubernetes.io/managed-by=wa-operator",
   },
   {
     ...on(NAMESPACES),

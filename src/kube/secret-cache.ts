@@ -5,9 +5,9 @@
  * writes of owned Secrets that happen only when the content differs.
  */
 import { createHash } from "node:crypto";
-import type { KubeClient } from "./client.ts";
-import { isNewer, SECRETS, type OwnerReference } from "./resources.ts";
-import { requiredSecretValue, type SecretObject } from "./secrets.ts";
+import { isConflict, type KubeClient } from "./client.ts";
+import { isNewer, SECRETS, type KubeObject, type OwnerReference } from "./resources.ts";
+import { isCredential, requiredSecretValue, SecretConflictError, UnlabelledSecretError, type SecretObject } from "./secrets.ts";
 
 /** What the cache keeps in place of `data` for Secrets whose values it does not hold. */
 export interface SlimSecret extends SecretObject {
@@ -30,13 +30,17 @@ export function dataDigest(data: Readonly<Record<string, string>> | undefined): 
   return createHash("sha256").update(JSON.stringify(entries)).digest("hex").slice(0, 16);
 }
 
+/** Annotations the cache keeps: ours only (`kubectl.kubernetes.io/last-applied-configuration` holds the values again). */
+const OUR_ANNOTATIONS = "wa-operator.io/";
+
 /**
  * The informer's transform: values stay only where `keepData` says the operator reads
- * them from the cache; everything else becomes a digest, so a cluster full of Secrets
- * costs the operator their metadata only.
+ * them from the cache; everything else becomes a digest, so the operator holds their
+ * metadata only. Annotations other than ours are dropped on the way in.
  */
 export function slimSecret(keepData: (secret: SecretObject) => boolean): (object: SecretObject) => SlimSecret {
-  return (object) => {
+  return (input) => {
+    const object = withOurAnnotations(input);
     const digest = dataDigest(object.data);
     const filled = Object.values(object.data ?? {}).some((value) => value.length > 0);
     if (keepData(object)) return { ...object, dataDigest: digest, filled };
@@ -45,10 +49,25 @@ export function slimSecret(keepData: (secret: SecretObject) => boolean): (object
   };
 }
 
+function withOurAnnotations<T extends KubeObject>(object: T): T {
+  const annotations = object.metadata.annotations;
+  if (!annotations) return object;
+  const kept = Object.entries(annotations).filter(([key]) => key.startsWith(OUR_ANNOTATIONS));
+  if (kept.length === Object.keys(annotations).length) return object;
+  const { annotations: _dropped, ...metadata } = object.metadata;
+  return { ...object, metadata: kept.length > 0 ? { ...metadata, annotations: Object.fromEntries(kept) } : metadata };
+}
+
+/** Whether `secret` carries the controller reference of the object with this uid (so the operator made it for that object). */
+export function isOwnedBy(secret: KubeObject, ownerUid: string | undefined): boolean {
+  return ownerUid !== undefined && (secret.metadata.ownerReferences ?? []).some((reference) => reference.controller === true && reference.uid === ownerUid);
+}
+
 /**
- * Values of referenced Secrets (credentials, PINs, a user's HMAC key). A Secret the cache
- * does not have, in a namespace the cache watches, does not exist: no request is made.
- * A value is fetched once per version of its Secret.
+ * Values of Secrets: those a spec references (credentials, PINs, a user's HMAC key), which
+ * must carry the credential label, and the operator's own. The cache holds only labelled
+ * and owned Secrets, so a referenced one it lacks is looked up once to tell "absent" from
+ * "not labelled". A value is fetched once per version of its Secret.
  */
 export class SecretReader {
   private readonly kube: KubeClient;
@@ -65,8 +84,30 @@ export class SecretReader {
     return requiredSecretValue(await this.secret(namespace, name), namespace, name, key);
   }
 
-  /** The Secret with its data, or undefined when it does not exist. */
+  /**
+   * A Secret a spec references, with its data; undefined when it does not exist, and
+   * UnlabelledSecretError when its owner has not labelled it for the operator. Every
+   * referenced Secret is read here, so every path (providers, instances, modules) inherits
+   * the check.
+   */
   async secret(namespace: string, name: string): Promise<SecretObject | undefined> {
+    // Judged on the cached metadata first, so an unlabelled Secret's values are never fetched.
+    const cached = this.cache.covers(namespace) ? this.cache.get(`${namespace}/${name}`) : undefined;
+    if (cached && !isCredential(cached)) throw new UnlabelledSecretError(namespace, name);
+    const found = (await this.read(namespace, name)) ?? (this.cache.covers(namespace) ? await this.kube.find<SecretObject>(SECRETS, namespace, name) : undefined);
+    // An unlabelled Secret's values are dropped here, never decoded.
+    if (found && !isCredential(found)) throw new UnlabelledSecretError(namespace, name);
+    return found;
+  }
+
+  /** One of the operator's own Secrets, made for the object with `ownerUid`; undefined when absent or someone else's. */
+  async owned(namespace: string, name: string, ownerUid: string | undefined): Promise<SecretObject | undefined> {
+    const found = await this.read(namespace, name);
+    return found && isOwnedBy(found, ownerUid) ? found : undefined;
+  }
+
+  /** From the cache (a GET when a new version has values the cache does not keep); undefined when the cache lacks it. */
+  private async read(namespace: string, name: string): Promise<SecretObject | undefined> {
     const id = `${namespace}/${name}`;
     if (!this.cache.covers(namespace)) return this.kube.find<SecretObject>(SECRETS, namespace, name);
     const cached = this.cache.get(id);
@@ -103,11 +144,15 @@ export interface OwnedSecret {
  * Makes an owned Secret hold exactly `desired.data` (and its annotations), judged from the
  * cache: nothing is written when the digest and annotations already match, a missing one
  * is created without a GET first, and a replace carries the cached resourceVersion, so a
- * conflict (KubeError 409) means "look again". Returns whether it wrote.
+ * conflict (KubeError 409) means "look again". A Secret of that name without our
+ * controller reference to `desired.owner` is never written: SecretConflictError. Returns
+ * whether it wrote.
  */
 export async function ensureOwnedSecret(kube: KubeClient, cache: SecretCache, desired: OwnedSecret): Promise<boolean> {
   const encoded = Object.fromEntries(Object.entries(desired.data).map(([key, value]) => [key, value.toString("base64")]));
   const current = cache.get(`${desired.namespace}/${desired.name}`);
+  const owner = `${desired.owner.kind} ${desired.owner.name}`;
+  if (current && !isOwnedBy(current, desired.owner.uid)) throw new SecretConflictError(desired.namespace, desired.name, owner);
   const sameAnnotations = Object.entries(desired.annotations ?? {}).every(([key, value]) => (current?.metadata.annotations?.[key] ?? "") === value);
   if (current && current.dataDigest === dataDigest(encoded) && sameAnnotations) return false;
   const body = {
@@ -126,16 +171,27 @@ export async function ensureOwnedSecret(kube: KubeClient, cache: SecretCache, de
   };
   const written = current
     ? await kube.replace<SecretObject>(SECRETS, desired.namespace, desired.name, body)
-    : // A 409 AlreadyExists means the cache has not seen it yet: the pass looks again.
-      await kube.create<SecretObject>(SECRETS, desired.namespace, body);
+    : await kube.create<SecretObject>(SECRETS, desired.namespace, body).catch((error: unknown) => alreadyThere(kube, desired, owner, error));
   cache.remember(written);
   return true;
 }
 
-/** Deletes an owned Secret the cache says exists; nothing at all when it does not. */
-export async function deleteOwnedSecret(kube: KubeClient, cache: SecretCache, namespace: string, name: string): Promise<boolean> {
+/**
+ * A create answered 409 AlreadyExists: either the cache has not seen our Secret yet (the
+ * 409 stands, and the pass looks again) or a Secret the cache does not select (a user's,
+ * unlabelled) has the name: SecretConflictError.
+ */
+async function alreadyThere(kube: KubeClient, desired: OwnedSecret, owner: string, error: unknown): Promise<never> {
+  if (!isConflict(error)) throw error;
+  const existing = await kube.find<SecretObject>(SECRETS, desired.namespace, desired.name);
+  if (existing && !isOwnedBy(existing, desired.owner.uid)) throw new SecretConflictError(desired.namespace, desired.name, owner);
+  throw error;
+}
+
+/** Deletes the Secret the cache has under this name when it is ours (made for `ownerUid`); anyone else's is left alone. */
+export async function deleteOwnedSecret(kube: KubeClient, cache: SecretCache, namespace: string, name: string, ownerUid: string | undefined): Promise<boolean> {
   const current = cache.get(`${namespace}/${name}`);
-  if (!current) return false;
+  if (!current || !isOwnedBy(current, ownerUid)) return false;
   await kube.delete(SECRETS, namespace, name, current.metadata.uid ? { uid: current.metadata.uid } : undefined);
   cache.forget(namespace, `${namespace}/${name}`);
   return true;

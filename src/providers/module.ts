@@ -61,4 +61,8 @@ export interface LifecycleEvents {
   readonly algorithm: "sha256" | "sha512";
   /** Which instance an event is about: the "namespace/name" recorded with the session, or the provider's id. */
   instanceOf(event: Readonly<Record<string, unknown>>): { readonly instanceKey?: string; readonly providerInstanceId?: string };
+  /** The delivery's id in the signed body, where the provider sends one: a repeat is answered but not acted on. */
+  eventIdOf?(event: Readonly<Record<string, unknown>>): string | undefined;
+  /** When the provider sent it (ms since the epoch), from the signed body: an old one is refused as a replay. */
+  sentAtOf?(event: Readonly<Record<string, unknown>>): number | undefined;
 }

@@ -206,6 +206,8 @@ export class Fleet {
         path.join(REPO, "src/cli/operator.ts"),
         "--http-address",
         `127.0.0.1:${options.httpPort ?? 0}`,
+        "--metrics-address",
+        "127.0.0.1:0",
         "--namespaces",
         options.namespace,
         "--operator-namespace",
@@ -249,7 +251,7 @@ export class Fleet {
         try {
           const entry = JSON.parse(line) as { msg?: string; url?: string; time?: string };
           const time = entry.time ? Date.parse(entry.time) : Date.now();
-          if (entry.msg?.startsWith("serving /healthz")) url = entry.url;
+          if (entry.msg?.startsWith("serving /healthz") && entry.msg.includes("/provider-events")) url = entry.url;
           if (entry.msg === "became the leader") replica.ledAt = time;
           if (entry.msg === "lost the leader lease" || entry.msg?.startsWith("lost leadership")) replica.lostAt ??= time;
         } catch {
@@ -433,6 +435,7 @@ export interface ProviderSetup {
 export async function createProvider(cluster: ChaosCluster, setup: ProviderSetup): Promise<void> {
   const name = setup.name ?? "waha";
   await cluster.kubectl(["create", "secret", "generic", `${name}-key`, "-n", setup.namespace, `--from-literal=api-key=${setup.apiKey}`]);
+  await cluster.kubectl(["label", "secret", `${name}-key`, "-n", setup.namespace, "wa-operator.io/credential=true"]);
   const spec = {
     type: "waha",
     url: setup.url,

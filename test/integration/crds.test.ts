@@ -120,6 +120,85 @@ describe("invalid specs are rejected at apply time", () => {
   });
 });
 
+/**
+ * URLs the operator calls, or wires a provider to call, checked by the API server with a
+ * server-side dry run: it validates and admits, stores nothing, and nothing is sent to
+ * any of these addresses.
+ */
+describe("URLs that reach link-local or metadata addresses are refused at apply time", () => {
+  const dryRun = (manifest: string) => kubectl(["apply", "-n", namespace, "--dry-run=server", "-f", "-"], manifest);
+  const withUrl = (url: string) => provider(`  type: waha\n  url: "${url}"\n  credentialsSecretRef: {name: key}`);
+  const refusals = [
+    ["the AWS/GCP/Azure metadata address", "http://169.254.169.254/latest/meta-data", "link-local"],
+    ["another link-local IPv4 address", "http://169.254.10.1:3000", "link-local"],
+    ["a link-local IPv6 address", "http://[fe80::1]:3000", "link-local"],
+    ["GCP's metadata name", "http://metadata.google.internal/computeMetadata/v1", "cloud metadata"],
+    ["GCP's short metadata name, upper case and with a trailing dot", "http://METADATA./", "cloud metadata"],
+    ["AWS's IPv6 metadata address", "http://[fd00:ec2::254]/latest", "cloud metadata"],
+    ["a user and password", "https://admin:hunter2@waha.example:3000", "user or password"],
+    ["a user without a password", "https://admin@waha.example", "user or password"],
+    ["169.254.169.254 written as one decimal number", "http://2852039166/", "plain IP address"],
+    ["169.254.169.254 written in hex", "http://0xa9fea9fe/", "plain IP address"],
+    ["169.254.169.254 as an IPv4-mapped IPv6 address", "http://[::ffff:169.254.169.254]/", "plain IP address"],
+  ] as const;
+
+  it.each(refusals)("a provider url naming %s", async (_sentence, url, message) => {
+    const result = await dryRun(withUrl(url));
+    expect(result.code).not.toBe(0);
+    expect(result.stderr).toContain("spec.url");
+    expect(result.stderr).toContain(message);
+  });
+
+  it.each(refusals)("an events url and a webhook url naming %s", async (_sentence, url, message) => {
+    const events = await dryRun(provider(`${validProvider}\n  events: {url: "${url}"}`));
+    expect(events.code).not.toBe(0);
+    expect(events.stderr).toContain("spec.events.url");
+    expect(events.stderr).toContain(message);
+    const webhook = await dryRun(instance(`  providerRef: {name: p}\n  webhook: {url: "${url}"}`));
+    expect(webhook.code).not.toBe(0);
+    expect(webhook.stderr).toContain("spec.webhook.url");
+    expect(webhook.stderr).toContain(message);
+  });
+
+  it.each([
+    "http://127.0.0.1:3000",
+    "http://127.0.0.2:3000",
+    "http://[::1]:3000",
+    "http://localhost:3000",
+    "http://waha.waha.svc:3000",
+    "https://graph.facebook.com",
+    "http://10.0.0.7:8080/path?x=@y",
+  ])("accepts %s (loopback keeps working)", async (url) => {
+    const result = await dryRun(withUrl(url));
+    expect(result.stderr).toBe("");
+    expect(result.stdout).toContain("(server dry run)");
+  });
+});
+
+describe("spec.adopt", () => {
+  it.each([
+    ["an id with a slash", "../other"],
+    ["an id with a query", "a?b=c"],
+    ["an id over 128 characters", "x".repeat(129)],
+  ])("refuses %s", async (_sentence, id) => {
+    const result = await kubectl(["apply", "-n", namespace, "--dry-run=server", "-f", "-"], instance(`  providerRef: {name: p}\n  adopt: {id: "${id}"}`));
+    expect(result.code).not.toBe(0);
+    expect(result.stderr).toContain("spec.adopt.id");
+  });
+
+  it("can be set only when the instance is created, and never changed", async () => {
+    const named = (name: string, spec: string) => instance(spec).replace("name: bad", `name: ${name}`);
+    await kubectlOk(["apply", "-n", namespace, "-f", "-"], named("adopt-later", "  providerRef: {name: p}"));
+    const added = await kubectl(["apply", "-n", namespace, "-f", "-"], named("adopt-later", "  providerRef: {name: p}\n  adopt: {id: default}"));
+    expect(added.code).not.toBe(0);
+    expect(added.stderr).toContain("adopt can be set only when the instance is created");
+    await kubectlOk(["apply", "-n", namespace, "-f", "-"], named("adopt-first", "  providerRef: {name: p}\n  adopt: {id: default}"));
+    const changed = await kubectl(["apply", "-n", namespace, "-f", "-"], named("adopt-first", "  providerRef: {name: p}\n  adopt: {id: other}"));
+    expect(changed.code).not.toBe(0);
+    expect(changed.stderr).toContain("adopt is immutable");
+  });
+});
+
 describe("what kubectl shows", () => {
   it("kubectl get wai prints the contract's columns", async () => {
     await kubectlOk(["apply", "-n", namespace, "-f", "-"], instance("  providerRef: {name: waha}\n  state: Disconnected").replace("name: bad", "name: columns"));

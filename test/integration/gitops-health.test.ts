@@ -288,6 +288,7 @@ describe("statuses the running operator writes", () => {
     namespace = await createNamespace("gitops-live");
     const url = await waha.start();
     await kubectlOk(["create", "secret", "generic", "waha-key", "-n", namespace, "--from-literal=api-key=gitops-key"]);
+    await kubectlOk(["label", "secret", "waha-key", "-n", namespace, "wa-operator.io/credential=true"]);
     await kubectlOk(
       ["apply", "-n", namespace, "-f", "-"],
       `apiVersion: wa-operator.io/v1alpha1

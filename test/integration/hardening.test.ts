@@ -28,7 +28,9 @@ beforeAll(async () => {
   namespace = await createNamespace("hardening");
   const url = await waha.start();
   await kubectlOk(["create", "secret", "generic", "waha-key", "-n", namespace, `--from-literal=api-key=${API_KEY}`]);
+  await kubectlOk(["label", "secret", "waha-key", "-n", namespace, "wa-operator.io/credential=true"]);
   await kubectlOk(["create", "secret", "generic", "my-hmac", "-n", namespace, `--from-literal=hmac-key=${HMAC_KEY}`]);
+  await kubectlOk(["label", "secret", "my-hmac", "-n", namespace, "wa-operator.io/credential=true"]);
   await apply(`apiVersion: wa-operator.io/v1alpha1
 kind: WhatsAppProvider
 metadata: {name: waha}

@@ -102,6 +102,8 @@ metrics:
   grafanaDashboard: {enabled: true, annotations: {grafana_folder: WhatsApp}}
 `;
 
+const WATCHED = ["team-a", "team-b"];
+
 let dir: string;
 let allOnFile: string;
 
@@ -277,6 +279,7 @@ describe("helm template with every toggle on", () => {
       providerTimeout: 12_000,
       providerMaxInFlight: 8,
       httpAddress: ":8080",
+      metricsAddress: ":8081",
     });
   });
 
@@ -327,7 +330,7 @@ describe("helm template with every toggle on", () => {
   it("PodDisruptionBudget and NetworkPolicy take their values", () => {
     expect((find(chart, "PodDisruptionBudget") as unknown as { spec: { minAvailable: number } }).spec.minAvailable).toBe(2);
     const policy = find(chart, "NetworkPolicy") as unknown as { spec: { ingress: unknown[] } };
-    expect(policy.spec.ingress).toEqual([{ ports: [{ port: 8080, protocol: "TCP" }], from: parseYaml(ALL_ON).networkPolicy.from }]);
+    expect(policy.spec.ingress).toEqual([{ ports: [{ port: 8080, protocol: "TCP" }, { port: 8081, protocol: "TCP" }], from: parseYaml(ALL_ON).networkPolicy.from }]);
   });
 
   it("ServiceMonitor, PrometheusRule and the dashboard ConfigMap are manifests/monitoring/'s, with the values' labels", async () => {
@@ -359,6 +362,15 @@ describe("helm template with every toggle on", () => {
     expect(find(chart, "ServiceMonitor").metadata.labels).toMatchObject({ release: "prometheus" });
     expect(find(chart, "PrometheusRule").metadata.labels).toMatchObject({ release: "prometheus" });
     expect(find(chart, "ConfigMap").metadata).toMatchObject({ labels: { grafana_dashboard: "1" }, annotations: { grafana_folder: "WhatsApp" } });
+  });
+
+  it("with watchNamespaces, Secrets are granted by a Role in each watched namespace and the release's, and by no ClusterRole", () => {
+    const roles = chart.filter((object) => object.kind === "Role" && object.metadata.name === "wa-operator-secrets");
+    expect(roles.map((object) => object.metadata.namespace).sort()).toEqual([...WATCHED, NAMESPACE].sort());
+    const bindings = chart.filter((object) => object.kind === "RoleBinding" && object.metadata.name === "wa-operator-secrets");
+    expect(bindings.map((object) => object.metadata.namespace).sort()).toEqual([...WATCHED, NAMESPACE].sort());
+    const clusterRules = chart.filter((object) => object.kind === "ClusterRole" && !object.metadata.name.endsWith("-view") && !object.metadata.name.endsWith("-edit"));
+    expect(clusterRules.flatMap((object) => (object["rules"] as { resources: string[] }[]).flatMap((rule) => rule.resources))).not.toContain("secrets");
   });
 
   it("the ServiceMonitor selects the Service, which selects the Deployment's pods", () => {
@@ -507,10 +519,13 @@ describe("on the API server", () => {
     for (const file of monitoringCrds) await kubectlOk(["apply", "--server-side", "-f", file]);
     await kubectlOk(["wait", "--for=condition=Established", "--timeout=60s", ...monitoringCrds.flatMap((file) => ["-f", file])]);
     await kubectlOk(["create", "priorityclass", "wa-operator-test", "--value=1000"]);
+    // ALL_ON's watchNamespaces: the chart puts the operator's Secret Roles in them.
+    for (const namespace of WATCHED) await kubectlOk(["apply", "-f", "-"], `apiVersion: v1\nkind: Namespace\nmetadata: {name: ${namespace}}\n`);
   }, 120_000);
 
   afterAll(async () => {
     await kubectl(["delete", "priorityclass", "wa-operator-test", "--ignore-not-found"]);
+    await kubectl(["delete", "namespace", ...WATCHED, "--ignore-not-found", "--wait=false"]);
     for (const file of monitoringCrds) await kubectl(["delete", "-f", file, "--ignore-not-found"]);
   });
 

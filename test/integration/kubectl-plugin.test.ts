@@ -42,6 +42,7 @@ beforeAll(async () => {
   scratch = mkdtempSync(path.join(tmpdir(), "kubectl-whatsapp-"));
   const url = await waha.start();
   await kubectlOk(["create", "secret", "generic", "waha-key", "-n", namespace, `--from-literal=api-key=${API_KEY}`]);
+  await kubectlOk(["label", "secret", "waha-key", "-n", namespace, "wa-operator.io/credential=true"]);
   await apply(`apiVersion: wa-operator.io/v1alpha1
 kind: WhatsAppProvider
 metadata: {name: waha}

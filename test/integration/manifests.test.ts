@@ -28,6 +28,7 @@ import { spawnOperator, type OperatorProcess } from "../support/process.ts";
 const OPERATOR_NAMESPACE = "wa-operator-system";
 const SERVICE_ACCOUNT = `system:serviceaccount:${OPERATOR_NAMESPACE}:wa-operator`;
 const MANIFESTS = path.join(REPO, "manifests");
+const CLUSTER_SCOPED = new Set(["Namespace", "CustomResourceDefinition", "ClusterRole", "ClusterRoleBinding", "ValidatingAdmissionPolicy", "ValidatingAdmissionPolicyBinding"]);
 const packageVersion = (JSON.parse(readFileSync(path.join(REPO, "package.json"), "utf8")) as { version: string }).version;
 
 interface Manifest {
@@ -57,7 +58,7 @@ beforeAll(async () => {
 
 /** Removes what the install created, except the CRDs the other test files share. */
 afterAll(async () => {
-  for (const object of rendered.filter((object) => object.kind === "ClusterRole" || object.kind === "ClusterRoleBinding")) {
+  for (const object of rendered.filter((object) => CLUSTER_SCOPED.has(object.kind) && object.kind !== "Namespace" && object.kind !== "CustomResourceDefinition")) {
     await kubectl(["delete", object.kind.toLowerCase(), object.metadata.name, "--ignore-not-found"]);
   }
   await kubectl(["delete", "namespace", OPERATOR_NAMESPACE, "--ignore-not-found", "--wait=false"]);
@@ -86,6 +87,10 @@ describe("kubectl kustomize manifests/", () => {
         "ServiceAccount/wa-operator",
         "ClusterRole/wa-operator",
         "ClusterRoleBinding/wa-operator",
+        "ClusterRole/wa-operator-secrets",
+        "ClusterRoleBinding/wa-operator-secrets",
+        "ValidatingAdmissionPolicy/wa-operator-secrets",
+        "ValidatingAdmissionPolicyBinding/wa-operator-secrets",
         "Role/wa-operator-leader-election",
         "RoleBinding/wa-operator-leader-election",
         "ClusterRole/wa-operator-view",
@@ -99,9 +104,8 @@ describe("kubectl kustomize manifests/", () => {
   });
 
   it("puts every namespaced object in wa-operator-system and labels everything part-of wa-operator", () => {
-    const clusterScoped = new Set(["Namespace", "CustomResourceDefinition", "ClusterRole", "ClusterRoleBinding"]);
     for (const object of rendered) {
-      expect(object.metadata.namespace, `${object.kind}/${object.metadata.name}`).toBe(clusterScoped.has(object.kind) ? undefined : OPERATOR_NAMESPACE);
+      expect(object.metadata.namespace, `${object.kind}/${object.metadata.name}`).toBe(CLUSTER_SCOPED.has(object.kind) ? undefined : OPERATOR_NAMESPACE);
       expect(object.metadata.labels?.["app.kubernetes.io/part-of"], `${object.kind}/${object.metadata.name}`).toBe("wa-operator");
     }
   });
@@ -134,7 +138,10 @@ describe("kubectl kustomize manifests/", () => {
       capabilities: { drop: ["ALL"] },
       seccompProfile: { type: "RuntimeDefault" },
     });
-    expect(container["ports"]).toEqual([{ name: "http", containerPort: 8080, protocol: "TCP" }]);
+    expect(container["ports"]).toEqual([
+      { name: "http", containerPort: 8080, protocol: "TCP" },
+      { name: "metrics", containerPort: 8081, protocol: "TCP" },
+    ]);
     expect(container["livenessProbe"]).toMatchObject({ httpGet: { path: "/healthz", port: "http" } });
     expect(container["readinessProbe"]).toMatchObject({ httpGet: { path: "/readyz", port: "http" } });
     expect(container["resources"]).toMatchObject({ requests: { cpu: expect.any(String), memory: expect.any(String) }, limits: { cpu: expect.any(String), memory: expect.any(String) } });
@@ -144,12 +151,16 @@ describe("kubectl kustomize manifests/", () => {
       { name: "POD_NAMESPACE", valueFrom: { fieldRef: { fieldPath: "metadata.namespace" } } },
       { name: "LEADER_ELECTION", value: "true" },
       { name: "HTTP_ADDRESS", value: ":8080" },
+      { name: "METRICS_ADDRESS", value: ":8081" },
     ]);
   });
 
-  it("Service: port 8080 named http to the operator's pods", () => {
+  it("Service: port 8080 named http (provider events) and 8081 named metrics to the operator's pods", () => {
     const service = find("Service") as unknown as { spec: { selector: Record<string, string>; ports: unknown[] } };
-    expect(service.spec.ports).toEqual([{ name: "http", port: 8080, targetPort: "http", protocol: "TCP" }]);
+    expect(service.spec.ports).toEqual([
+      { name: "http", port: 8080, targetPort: "http", protocol: "TCP" },
+      { name: "metrics", port: 8081, targetPort: "metrics", protocol: "TCP" },
+    ]);
     const deployment = find("Deployment") as unknown as { spec: { template: { metadata: { labels: Record<string, string> } } } };
     expect(deployment.spec.template.metadata.labels).toMatchObject(service.spec.selector);
   });
@@ -165,13 +176,13 @@ describe("operator hygiene in manifests/", () => {
     expect(pdb.spec.unhealthyPodEvictionPolicy).toBe("AlwaysAllow");
   });
 
-  it("NetworkPolicy: the operator's pods take ingress on TCP 8080 only (probes, /metrics, provider events); egress is not restricted", () => {
+  it("NetworkPolicy: the operator's pods take ingress on TCP 8080 (probes, provider events) and 8081 (/metrics) only; egress is not restricted", () => {
     const policy = find("NetworkPolicy") as unknown as { spec: { podSelector: { matchLabels: Record<string, string> }; policyTypes: string[]; ingress: unknown[] } };
     expect(podLabels()).toMatchObject(policy.spec.podSelector.matchLabels);
     expect(policy.spec.policyTypes).toEqual(["Ingress"]);
-    expect(policy.spec.ingress).toEqual([{ ports: [{ port: 8080, protocol: "TCP" }] }]);
+    expect(policy.spec.ingress).toEqual([{ ports: [{ port: 8080, protocol: "TCP" }, { port: 8081, protocol: "TCP" }] }]);
     const container = (find("Deployment") as unknown as { spec: { template: { spec: { containers: { ports: { containerPort: number }[] }[] } } } }).spec.template.spec.containers[0];
-    expect(container?.ports.map((port) => port.containerPort)).toEqual([8080]);
+    expect(container?.ports.map((port) => port.containerPort)).toEqual([8080, 8081]);
   });
 });
 
@@ -222,9 +233,10 @@ describe("RBAC is exactly what the code uses", () => {
         return rule.apiGroups.flatMap((apiGroup) => rule.resources.flatMap((resource) => rule.verbs.map((verb) => ({ apiGroup, resource, verb, scope }))));
       });
     const clusterRole = find("ClusterRole", "wa-operator") as unknown as { rules: PolicyRule[] };
+    const secretsRole = find("ClusterRole", "wa-operator-secrets") as unknown as { rules: PolicyRule[] };
     const role = find("Role", "wa-operator-leader-election") as unknown as { metadata: { namespace: string }; rules: PolicyRule[] };
     expect(role.metadata.namespace).toBe(OPERATOR_NAMESPACE);
-    const granted = [...rows(clusterRole.rules, "cluster"), ...rows(role.rules, "operator-namespace")].map(rowKey).sort();
+    const granted = [...rows(clusterRole.rules, "cluster"), ...rows(secretsRole.rules, "watched-namespaces"), ...rows(role.rules, "operator-namespace")].map(rowKey).sort();
     expect(granted).toEqual(permissionRows().map(rowKey).sort());
     expect(new Set(granted).size).toBe(granted.length);
   });
@@ -232,9 +244,10 @@ describe("RBAC is exactly what the code uses", () => {
   it("the bindings give those roles to the ServiceAccount the Deployment runs as, and to nobody else", () => {
     for (const [kind, roleKind, roleName] of [
       ["ClusterRoleBinding", "ClusterRole", "wa-operator"],
+      ["ClusterRoleBinding", "ClusterRole", "wa-operator-secrets"],
       ["RoleBinding", "Role", "wa-operator-leader-election"],
     ] as const) {
-      const binding = find(kind) as unknown as { roleRef: unknown; subjects: unknown[] };
+      const binding = find(kind, roleName) as unknown as { roleRef: unknown; subjects: unknown[] };
       expect(binding.roleRef).toEqual({ apiGroup: "rbac.authorization.k8s.io", kind: roleKind, name: roleName });
       expect(binding.subjects).toEqual([{ kind: "ServiceAccount", name: "wa-operator", namespace: OPERATOR_NAMESPACE }]);
     }
@@ -296,6 +309,27 @@ describe("the API server, asked as the ServiceAccount (kubectl auth can-i)", () 
     ["update", "leases.coordination.k8s.io", "default"],
   ] as const)("denies %s %s (namespace: %s)", async (verb, resource, namespace) => {
     expect(await canI(verb, resource, namespace)).toBe("no");
+  });
+
+  it("the admission policy lets the ServiceAccount write the Secrets it labels, and no other Secret", async () => {
+    await install();
+    const namespace = await createNamespace("secret-policy");
+    const as = `--as=${SERVICE_ACCOUNT}`;
+    const secret = (name: string, labels: string) => `apiVersion: v1\nkind: Secret\nmetadata: {name: ${name}, labels: {${labels}}}\nstringData: {k: v}\n`;
+    // A new policy takes effect once the API server has loaded it.
+    let attempt = 0;
+    const refusal = await eventually("the policy refuses an unlabelled Secret", async () => {
+      const result = await kubectl(["create", "-n", namespace, "-f", "-", as], secret(`plain-${++attempt}`, ""));
+      return result.code !== 0 && result.stderr.includes("ValidatingAdmissionPolicy") ? result.stderr : undefined;
+    });
+    expect(refusal).toContain("wa-operator writes only Secrets labelled app.kubernetes.io/managed-by=wa-operator");
+    await kubectlOk(["create", "-n", namespace, "-f", "-", as], secret("ours", "app.kubernetes.io/managed-by: wa-operator"));
+    // A user's Secret, even one labelled as a credential, can be neither relabelled, changed nor deleted by the operator.
+    await kubectlOk(["create", "-n", namespace, "-f", "-"], secret("users", "wa-operator.io/credential: 'true'"));
+    expect((await kubectl(["label", "secret", "users", "-n", namespace, "app.kubernetes.io/managed-by=wa-operator", as])).code).not.toBe(0);
+    expect((await kubectl(["delete", "secret", "users", "-n", namespace, as])).code).not.toBe(0);
+    await kubectlOk(["delete", "secret", "ours", "-n", namespace, as]);
+    expect(await kubectlOk(["get", "secret", "users", "-n", namespace, "-o", "jsonpath={.metadata.labels}"])).not.toContain("managed-by");
   });
 });
 
@@ -364,6 +398,7 @@ describe("the operator running as the ServiceAccount, with leader election", () 
     receiver = await startReceiver();
     namespace = await createNamespace("rbac");
     await kubectlOk(["create", "secret", "generic", "waha-key", "-n", namespace, `--from-literal=api-key=${API_KEY}`]);
+    await kubectlOk(["label", "secret", "waha-key", "-n", namespace, "wa-operator.io/credential=true"]);
   });
 
   afterAll(async () => {

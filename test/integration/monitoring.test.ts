@@ -117,6 +117,7 @@ describe("against two real operator replicas", () => {
     const wahaUrl = await waha.start();
     namespace = await createNamespace("monitoring");
     await kubectlOk(["create", "secret", "generic", "waha-key", "-n", namespace, `--from-literal=api-key=${API_KEY}`]);
+    await kubectlOk(["label", "secret", "waha-key", "-n", namespace, "wa-operator.io/credential=true"]);
     const args = ["--namespaces", namespace, "--operator-namespace", namespace, "--leader-election", "true", "--pairing-poll-interval", "1s"];
     processes.push(await spawnOperator(args), await spawnOperator(args));
     const leads = (proc: OperatorProcess) => proc.logs.some((line) => line.msg === "became the leader");
@@ -150,7 +151,7 @@ spec: {providerRef: {name: missing}}`,
     expect((await fetch(`${leader.url}/provider-events/namespaced/${namespace}/waha`, { method: "POST", body: "{}" })).status).toBe(401);
     const errors = (text: string) =>
       [...text.matchAll(/^controller_runtime_reconcile_errors_total\{controller="whatsappprovider"\} (\d+)/gm)].reduce((sum, match) => sum + Number(match[1]), 0);
-    const scrape = async (proc: OperatorProcess) => (await fetch(`${proc.url}/metrics`)).text();
+    const scrape = async (proc: OperatorProcess) => (await fetch(`${proc.metricsUrl}/metrics`)).text();
     // The unreachable provider fails, with backoff: the first scrape once it has, the second after two more.
     const before = await eventually("a failed provider reconcile", async () => {
       const text = await scrape(leader);

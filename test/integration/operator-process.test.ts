@@ -8,7 +8,7 @@ import http from "node:http";
 import type { AddressInfo } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { buildInfo } from "../../src/build-info.ts";
-import { LEASES } from "../../src/kube/resources.ts";
+import { INSTANCES, LEASES, type KubeObject } from "../../src/kube/resources.ts";
 import { wahaSessionName } from "../../src/providers/waha/client.ts";
 import { WahaEmulator } from "../emulators/waha/emulator.ts";
 import { WappfyEmulator } from "../emulators/wappfy/emulator.ts";
@@ -35,6 +35,7 @@ afterAll(async () => {
 async function setUp(prefix: string, providerExtra = ""): Promise<string> {
   const namespace = await createNamespace(prefix);
   await kubectlOk(["create", "secret", "generic", "waha-key", "-n", namespace, `--from-literal=api-key=${API_KEY}`]);
+  await kubectlOk(["label", "secret", "waha-key", "-n", namespace, "wa-operator.io/credential=true"]);
   await applyProvider(namespace, providerExtra);
   return namespace;
 }
@@ -152,7 +153,7 @@ describe("metrics", () => {
     const proc = await start(namespace);
     await applyInstance(namespace, "measured");
     await instanceWhere(kube, namespace, "measured", "ScanQR", (object) => object.status?.phase === "ScanQR");
-    const response = await fetch(`${proc.url}/metrics`);
+    const response = await fetch(`${proc.metricsUrl}/metrics`);
     expect(response.headers.get("content-type")).toContain("text/plain");
     const samples = parsePrometheus(await response.text());
     const value = (name: string, labels: Record<string, string> = {}) =>
@@ -246,6 +247,7 @@ describe("provider events", () => {
   it("a scan reaches status through WAHA's session.status webhook long before the next poll", async () => {
     const namespace = await createNamespace("events");
     await kubectlOk(["create", "secret", "generic", "waha-key", "-n", namespace, `--from-literal=api-key=${API_KEY}`]);
+    await kubectlOk(["label", "secret", "waha-key", "-n", namespace, "wa-operator.io/credential=true"]);
     // Polls so slow that only an event can explain a prompt Connected.
     const proc = await start(namespace, ["--poll-interval", "5m", "--pairing-poll-interval", "5m", "--provider-check-interval", "5m"]);
     await applyProvider(namespace, `, events: {url: "${proc.url}"}`);
@@ -259,7 +261,7 @@ describe("provider events", () => {
     const connected = await instanceWhere(kube, namespace, "evented", "Connected via the event", (object) => object.status?.phase === "Connected", 10_000);
     expect(connected.status?.phoneNumber).toBe("5511988887777");
     expect(condition(connected, "Ready")?.status).toBe("True");
-    const metrics = await (await fetch(`${proc.url}/metrics`)).text();
+    const metrics = await (await fetch(`${proc.metricsUrl}/metrics`)).text();
     expect(metrics).toMatch(/wa_operator_provider_events_total\{provider="waha",result="accepted"\} [1-9]/);
   });
 
@@ -269,6 +271,7 @@ describe("provider events", () => {
     try {
       const namespace = await createNamespace("wappfy-events");
       await kubectlOk(["create", "secret", "generic", "wappfy-key", "-n", namespace, "--from-literal=api-key=wappfy-key"]);
+      await kubectlOk(["label", "secret", "wappfy-key", "-n", namespace, "wa-operator.io/credential=true"]);
       const proc = await start(namespace, ["--poll-interval", "5m", "--pairing-poll-interval", "5m", "--provider-check-interval", "5m"]);
       await kubectlOk(
         ["apply", "-n", namespace, "-f", "-"],
@@ -289,16 +292,17 @@ spec: {providerRef: {name: wappfy}}`,
       wappfy.scan(scanning.status?.providerInstanceId as string, "5511966665555");
       const connected = await instanceWhere(kube, namespace, "managed", "Connected via instance.connected", (object) => object.status?.phase === "Connected", 10_000);
       expect(connected.status?.phoneNumber).toBe("5511966665555");
-      const metrics = await (await fetch(`${proc.url}/metrics`)).text();
+      const metrics = await (await fetch(`${proc.metricsUrl}/metrics`)).text();
       expect(metrics).toMatch(/wa_operator_provider_events_total\{provider="wappfy",result="accepted"\} [1-9]/);
     } finally {
       await wappfy.stop();
     }
   });
 
-  it("an event received by a follower replica reaches the leader", async () => {
+  it("an event received by a follower replica is counted and queued there, and turns into no API write", async () => {
     const namespace = await createNamespace("relay");
     await kubectlOk(["create", "secret", "generic", "waha-key", "-n", namespace, `--from-literal=api-key=${API_KEY}`]);
+    await kubectlOk(["label", "secret", "waha-key", "-n", namespace, "wa-operator.io/credential=true"]);
     const slow = ["--leader-election", "true", "--poll-interval", "5m", "--pairing-poll-interval", "5m", "--provider-check-interval", "5m"];
     const [a, b] = [await start(namespace, slow), await start(namespace, slow)];
     const leader = await eventually("a leader", async () => [a, b].find((proc) => leadership(proc)));
@@ -308,10 +312,14 @@ spec: {providerRef: {name: wappfy}}`,
     await applyInstance(namespace, "relayed");
     await instanceWhere(kube, namespace, "relayed", "ScanQR", (object) => object.status?.phase === "ScanQR");
     waha.scan(wahaSessionName(namespace, "relayed"), "5511977776666");
-    await instanceWhere(kube, namespace, "relayed", "Connected via the follower", (object) => object.status?.phase === "Connected", 10_000);
+    await eventually("the follower accepted the event", async () => {
+      const metrics = await (await fetch(`${follower.metricsUrl}/metrics`)).text();
+      return /wa_operator_provider_events_total\{provider="waha",result="accepted"\} [1-9]/.test(metrics) ? true : undefined;
+    });
     expect(reconciles(follower)).toEqual([]);
-    const metrics = await (await fetch(`${follower.url}/metrics`)).text();
-    expect(metrics).toMatch(/wa_operator_provider_events_total\{provider="waha",result="accepted"\} [1-9]/);
+    // No annotation handed the event to the leader (the old relay): the leader sees the scan at its next poll.
+    const after = await kube.get<KubeObject>(INSTANCES, namespace, "relayed");
+    expect(after.metadata.annotations ?? {}).not.toHaveProperty("wa-operator.io/provider-event-at");
   });
 
   it("refuses unsigned and wrongly signed events, and counts them", async () => {
@@ -329,7 +337,7 @@ spec: {providerRef: {name: wappfy}}`,
       body,
     });
     expect(forged.status).toBe(401);
-    const metrics = await (await fetch(`${proc.url}/metrics`)).text();
+    const metrics = await (await fetch(`${proc.metricsUrl}/metrics`)).text();
     expect(metrics).toMatch(/wa_operator_provider_events_total\{provider="waha",result="unsigned"\} 1/);
     expect(metrics).toMatch(/wa_operator_provider_events_total\{provider="waha",result="bad_signature"\} 1/);
   });

@@ -42,6 +42,7 @@ beforeAll(async () => {
   const url = await waha.start();
   receiver = await startReceiver();
   await kubectlOk(["create", "secret", "generic", "waha-key", "-n", namespace, `--from-literal=api-key=${API_KEY}`]);
+  await kubectlOk(["label", "secret", "waha-key", "-n", namespace, "wa-operator.io/credential=true"]);
   await apply(`apiVersion: wa-operator.io/v1alpha1
 kind: WhatsAppProvider
 metadata: {name: waha}
@@ -429,6 +430,7 @@ describe("a ClusterWhatsAppProvider", () => {
   it("serves instances in any namespace, with its key Secret in another namespace", async () => {
     const keys = await createNamespace("shared-keys");
     await kubectlOk(["create", "secret", "generic", "waha-key", "-n", keys, `--from-literal=api-key=${API_KEY}`]);
+    await kubectlOk(["label", "secret", "waha-key", "-n", keys, "wa-operator.io/credential=true"]);
     await kubectlOk(
       ["apply", "-f", "-"],
       `apiVersion: wa-operator.io/v1alpha1

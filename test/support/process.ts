@@ -17,8 +17,10 @@ export interface LogLine {
 export interface OperatorProcess {
   readonly child: ChildProcess;
   readonly logs: LogLine[];
-  /** Base URL of its HTTP endpoint (healthz, readyz, metrics, provider events). */
+  /** Base URL of its HTTP endpoint (healthz, readyz, provider events). */
   readonly url: string;
+  /** Base URL of its metrics endpoint (/metrics). */
+  readonly metricsUrl: string;
   readonly exited: Promise<number | null>;
   kill(signal: NodeJS.Signals): void;
 }
@@ -29,7 +31,7 @@ process.on("exit", () => {
 });
 
 export async function spawnOperator(args: readonly string[], env: Record<string, string> = {}): Promise<OperatorProcess> {
-  const child = spawn(process.execPath, [path.join(REPO, "src/cli/operator.ts"), "--http-address", "127.0.0.1:0", ...args], {
+  const child = spawn(process.execPath, [path.join(REPO, "src/cli/operator.ts"), "--http-address", "127.0.0.1:0", "--metrics-address", "127.0.0.1:0", ...args], {
     env: { ...process.env, KUBECONFIG: kubeconfigPath(), LOG_LEVEL: "debug", ...env },
     stdio: ["ignore", "pipe", "pipe"],
   });
@@ -54,9 +56,10 @@ export async function spawnOperator(args: readonly string[], env: Record<string,
     "the operator's HTTP endpoint",
     async () => {
       if (child.exitCode !== null) throw new Error(`operator exited ${child.exitCode}: ${stderr}`);
-      return logs.find((line) => line.msg.startsWith("serving /healthz"))?.["url"] as string | undefined;
+      return logs.find((line) => line.msg.startsWith("serving /healthz") && line.msg.includes("/provider-events"))?.["url"] as string | undefined;
     },
     30_000,
   );
-  return { child, logs, url, exited, kill: (signal) => child.kill(signal) };
+  const metricsUrl = await eventually("the operator's metrics endpoint", () => logs.find((line) => line.msg.startsWith("serving /healthz") && line.msg.includes("/metrics"))?.["url"] as string | undefined);
+  return { child, logs, url, metricsUrl, exited, kill: (signal) => child.kill(signal) };
 }

@@ -31,10 +31,10 @@ describe("files `npm run crds` renders besides the CRDs", () => {
     const expected = permissionRows().map((row) => `${row.scope} ${row.apiGroup} ${row.resource} ${row.verb}`).sort();
     const files = renderedFiles();
     const manifest = (name: string) => parseAllDocuments(files.get(path.join("manifests", name)) as string).map((document) => document.toJSON() as { kind: string; rules?: Rule[] });
-    const clusterRole = manifest("cluster-role.yaml").find((object) => object.kind === "ClusterRole")?.rules ?? [];
+    const [clusterRole = [], secretsRole = []] = manifest("cluster-role.yaml").filter((object) => object.kind === "ClusterRole").map((object) => object.rules ?? []);
     const role = manifest("leader-election-role.yaml").find((object) => object.kind === "Role")?.rules ?? [];
-    expect([...rows(clusterRole, "cluster"), ...rows(role, "operator-namespace")].sort()).toEqual(expected);
-    const chart = parse(files.get(path.join("charts", "wa-operator", "files", "operator-rbac.yaml")) as string) as { cluster: Rule[]; operatorNamespace: Rule[] };
-    expect([...rows(chart.cluster, "cluster"), ...rows(chart.operatorNamespace, "operator-namespace")].sort()).toEqual(expected);
+    expect([...rows(clusterRole, "cluster"), ...rows(secretsRole, "watched-namespaces"), ...rows(role, "operator-namespace")].sort()).toEqual(expected);
+    const chart = parse(files.get(path.join("charts", "wa-operator", "files", "operator-rbac.yaml")) as string) as { cluster: Rule[]; operatorNamespace: Rule[]; watchedNamespaces: Rule[] };
+    expect([...rows(chart.cluster, "cluster"), ...rows(chart.watchedNamespaces, "watched-namespaces"), ...rows(chart.operatorNamespace, "operator-namespace")].sort()).toEqual(expected);
   });
 });

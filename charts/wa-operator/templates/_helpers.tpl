@@ -87,6 +87,8 @@ imagePullSecrets:
   value: {{ .Values.leaderElection.enabled | quote }}
 - name: HTTP_ADDRESS
   value: ":8080"
+- name: METRICS_ADDRESS
+  value: ":8081"
 {{- include "wa-operator.envIfSet" (dict "name" "LEASE_DURATION" "value" .Values.leaderElection.leaseDuration) }}
 {{- include "wa-operator.envIfSet" (dict "name" "LEASE_NAME" "value" .Values.leaderElection.leaseName) }}
 {{- with .Values.watchNamespaces }}

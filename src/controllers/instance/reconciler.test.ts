@@ -87,8 +87,8 @@ class RecordingKube {
   async delete(type: ResourceType, _namespace: string, name: string) {
     this.answer({ verb: "DELETE", resource: type.plural, name }, undefined);
   }
-  async find(type: ResourceType, _namespace: string, name: string) {
-    return this.answer({ verb: "GET", resource: type.plural, name }, undefined);
+  async find(type: ResourceType, namespace: string, name: string) {
+    return this.answer({ verb: "GET", resource: type.plural, name }, type.plural === "secrets" ? this.objects.get(`${namespace}/${name}`) : undefined);
   }
   /** The API server's copy of the instances (status patches land here). */
   readonly objects = new Map<string, KubeObject>();
@@ -446,5 +446,40 @@ describe("one pass of the instance reconciler", () => {
     await h.pass();
     expect(h.provider.calls).toEqual([]);
     expect(h.ctx.caches.instances.get("ns/line")?.metadata.finalizers ?? []).not.toContain(FINALIZER);
+  });
+
+  it("a referenced Secret without the credential label stalls the instance with SecretNotLabelled, naming the label, and sends nothing", async () => {
+    const h = harness();
+    h.secrets.remember({ metadata: { name: "my-hmac", namespace: "ns", resourceVersion: "1" }, data: { "hmac-key": Buffer.from("theirs").toString("base64") } });
+    h.apply({ webhook: { url: "https://hooks.example/wa", events: ["message"], secretRef: { name: "my-hmac", key: "hmac-key" } } });
+    await h.pass();
+    const stalled = (h.status()?.conditions as { type: string; status: string; reason: string; message: string }[]).find((condition) => condition.type === "Stalled");
+    expect(stalled).toMatchObject({ status: "True", reason: "SecretNotLabelled" });
+    expect(stalled?.message).toContain("wa-operator.io/credential");
+    expect(stalled?.message).toContain("ns/my-hmac");
+    expect(h.provider.calls).toEqual([]);
+  });
+
+  it("a webhook Secret of the same name that the operator did not make is left alone: Stalled SecretConflict, nothing written", async () => {
+    const h = harness();
+    h.secrets.remember({ metadata: { name: "line-webhook", namespace: "ns", resourceVersion: "1", labels: { "wa-operator.io/credential": "true" } }, data: {} });
+    h.apply({ webhook: { url: "https://hooks.example/wa", events: ["message"] } });
+    await h.pass();
+    expect(writesOf(h.kube).filter((write) => write.includes("secrets"))).toEqual([]);
+    const stalled = (h.status()?.conditions as { type: string; status: string; reason: string; message: string }[]).find((condition) => condition.type === "Stalled");
+    expect(stalled).toMatchObject({ status: "True", reason: "SecretConflict" });
+    expect(stalled?.message).toContain("ns/line-webhook");
+  });
+
+  it("a user's own Secret named <instance>-webhook, referenced by webhook.secretRef, is neither written nor deleted", async () => {
+    const h = harness();
+    const users = { metadata: { name: "line-webhook", namespace: "ns", resourceVersion: "1", labels: { "wa-operator.io/credential": "true" } }, data: { "hmac-key": Buffer.from("users-own-key").toString("base64") } };
+    h.kube.objects.set("ns/line-webhook", users);
+    h.secrets.remember(users);
+    h.apply({ webhook: { url: "https://hooks.example/wa", events: ["message"], secretRef: { name: "line-webhook", key: "hmac-key" } } });
+    await h.pass();
+    await h.pass();
+    expect(writesOf(h.kube).filter((write) => write.includes("line-webhook"))).toEqual([]);
+    expect(h.provider.calls).toContain("create");
   });
 });

@@ -8,14 +8,13 @@ import { randomBytes } from "node:crypto";
 import type { InstanceSpec } from "../../api/instance.ts";
 import type { KubeClient } from "../../kube/client.ts";
 import { apiVersionOf, INSTANCES, type OwnerReference } from "../../kube/resources.ts";
-import { deleteOwnedSecret, ensureOwnedSecret, type SecretCache, type SlimSecret } from "../../kube/secret-cache.ts";
-import { decodeSecretData, type SecretObject } from "../../kube/secrets.ts";
+import { deleteOwnedSecret, ensureOwnedSecret, isOwnedBy, type SecretCache, type SlimSecret } from "../../kube/secret-cache.ts";
+import { decodeSecretData, MANAGED_BY, type SecretObject } from "../../kube/secrets.ts";
 import type { InstanceObject } from "../context.ts";
 
 export const QR_KEYS = { png: "qr.png", text: "qr.txt", pairingCode: "pairing-code" } as const;
 export const WEBHOOK_KEYS = { url: "url", events: "events", hmacKey: "hmac-key" } as const;
 export const PAIRING_REQUESTED_AT = "wa-operator.io/pairing-code-requested-at";
-const MANAGED_BY = { "app.kubernetes.io/managed-by": "wa-operator" };
 
 export const qrSecretName = (instance: string) => `${instance}-qr`;
 export const webhookSecretName = (instance: string) => `${instance}-webhook`;
@@ -44,8 +43,14 @@ export interface QrSecretState {
   readonly pairingCodeRequestedAt: number | undefined;
 }
 
+/** One of the instance's own Secrets from the cache; a Secret of that name made by anyone else counts as absent. */
+function ownSecret(cache: SecretCache, instance: InstanceObject, name: string): SlimSecret | undefined {
+  const secret = cache.get(`${instance.metadata.namespace}/${name}`);
+  return secret && isOwnedBy(secret, instance.metadata.uid) ? secret : undefined;
+}
+
 export function qrSecretState(cache: SecretCache, instance: InstanceObject): QrSecretState {
-  const secret = cache.get(`${instance.metadata.namespace}/${qrSecretName(instance.metadata.name)}`);
+  const secret = ownSecret(cache, instance, qrSecretName(instance.metadata.name));
   const requestedAt = secret?.metadata.annotations?.[PAIRING_REQUESTED_AT];
   return {
     filled: secret?.filled ?? false,
@@ -82,7 +87,7 @@ export interface WebhookSecretState {
 }
 
 export function webhookSecretState(cache: SecretCache, instance: InstanceObject, webhook: InstanceSpec["webhook"]): WebhookSecretState {
-  const current: SlimSecret | undefined = cache.get(`${instance.metadata.namespace}/${webhookSecretName(instance.metadata.name)}`);
+  const current = ownSecret(cache, instance, webhookSecretName(instance.metadata.name));
   const data = decodeSecretData(current);
   const kept = data[WEBHOOK_KEYS.hmacKey]?.toString("utf8");
   const hmacKey = kept && kept.length >= 64 ? kept : randomBytes(32).toString("hex");
@@ -116,5 +121,5 @@ export function writeWebhookSecret(
 }
 
 export function deleteWebhookSecret(kube: KubeClient, cache: SecretCache, instance: InstanceObject): Promise<boolean> {
-  return deleteOwnedSecret(kube, cache, instance.metadata.namespace as string, webhookSecretName(instance.metadata.name));
+  return deleteOwnedSecret(kube, cache, instance.metadata.namespace as string, webhookSecretName(instance.metadata.name), instance.metadata.uid);
 }

@@ -22,7 +22,7 @@ const instance: InstanceRef = { namespace: "ns", name: "one", uid: "u1", webhook
 
 /** Only what resolve() reads: the credentials Secret (a namespace the cache does not watch, so it is fetched). */
 const kube = {
-  find: async () => ({ metadata: { name: "waha-key" }, data: { "api-key": Buffer.from(API_KEY).toString("base64") } }),
+  find: async () => ({ metadata: { name: "waha-key", labels: { "wa-operator.io/credential": "true" } }, data: { "api-key": Buffer.from(API_KEY).toString("base64") } }),
 } as unknown as KubeClient;
 const secrets = new SecretReader({ kube, cache: { get: () => undefined, remember: () => undefined, forget: () => undefined, covers: () => false } });
 

@@ -210,7 +210,7 @@ export class ProviderConnections {
    */
   private async eventsTarget(ref: ProviderRefKey, object: ProviderObject, baseUrl: string | undefined): Promise<ResolvedProvider["events"]> {
     if (!baseUrl) return undefined;
-    const secret = await this.secrets.secret(eventsSecretNamespace(ref, this.operatorNamespace), eventsSecretName(object.metadata.name));
+    const secret = await this.secrets.owned(eventsSecretNamespace(ref, this.operatorNamespace), eventsSecretName(object.metadata.name), object.metadata.uid);
     const hmacKey = secretValue(secret, EVENTS_HMAC_KEY, OPERATOR_SCOPE);
     if (!hmacKey) return undefined;
     return { url: `${baseUrl.replace(/\/+$/, "")}${providerEventsPath(ref)}`, hmacKey };

@@ -11,7 +11,7 @@ import { CLUSTER_PROVIDERS, PROVIDERS, type KubeObject } from "../../kube/resour
 import { deleteOwnedSecret, ensureOwnedSecret } from "../../kube/secret-cache.ts";
 import type { Verdict } from "../conditions.ts";
 import { instanceSpecSchema } from "../../api/instance.ts";
-import { MissingSecretError } from "../../kube/secrets.ts";
+import { MANAGED_BY, MissingSecretError } from "../../kube/secrets.ts";
 import type { HealthOptions } from "../../providers/types.ts";
 import type { OperatorContext, ProviderObject, ReconcileResult } from "../context.ts";
 import { describeFailure, type Failure } from "../failures.ts";
@@ -134,10 +134,10 @@ async function ensureEventsSecret(ctx: OperatorContext, ref: ProviderRefKey, obj
   const name = eventsSecretName(object.metadata.name);
   const wanted = Boolean((object.spec as { events?: { url?: string } } | undefined)?.events?.url);
   if (!wanted) {
-    await deleteOwnedSecret(ctx.kube, ctx.caches.secrets, namespace, name);
+    await deleteOwnedSecret(ctx.kube, ctx.caches.secrets, namespace, name, object.metadata.uid);
     return;
   }
-  const current = await ctx.secrets.secret(namespace, name);
+  const current = await ctx.secrets.owned(namespace, name, object.metadata.uid);
   if (current?.data?.[EVENTS_HMAC_KEY]) return;
   await ensureOwnedSecret(ctx.kube, ctx.caches.secrets, {
     namespace,
@@ -151,6 +151,6 @@ async function ensureEventsSecret(ctx: OperatorContext, ref: ProviderRefKey, obj
       blockOwnerDeletion: true,
     },
     data: { [EVENTS_HMAC_KEY]: Buffer.from(randomBytes(32).toString("hex")) },
-    labels: { "app.kubernetes.io/managed-by": "wa-operator" },
+    labels: MANAGED_BY,
   });
 }

@@ -22,5 +22,8 @@ export const wahaModule: ProviderModule = {
         ...(typeof session === "string" ? { providerInstanceId: session } : {}),
       };
     },
+    // The envelope's "id" (evt_<ULID>) and "timestamp" (Unix ms), inside the signed body (waha.md, webhooks).
+    eventIdOf: (event) => (typeof event["id"] === "string" ? event["id"] : undefined),
+    sentAtOf: (event) => (typeof event["timestamp"] === "number" ? event["timestamp"] : undefined),
   },
 };

@@ -6,6 +6,7 @@
  * `disconnected` both after a disconnect and after a logout; only the controller, which
  * knows which one it asked for, can report LoggedOut (see states.ts).
  */
+import { signedHintQuery } from "../event-hint.ts";
 import { z } from "zod";
 import { ProviderError, isProviderError, redactSecrets, shortenMessage } from "../errors.ts";
 import { ownedLabel, ownerOfLabel } from "../owner-label.ts";
@@ -387,8 +388,8 @@ const LIFECYCLE_EVENTS = ["instance.connected", "instance.disconnected", "instan
 function webhookTargets(ref: InstanceRef): WebhookTarget[] {
   const targets: WebhookTarget[] = ref.webhook ? [ref.webhook] : [];
   if (ref.providerEvents) {
-    // The instance rides in the URL: an event can arrive before our status records Wappfy's id.
-    const url = `${ref.providerEvents.url}?instance=${encodeURIComponent(`${ref.namespace}/${ref.name}`)}`;
+    // The instance rides in the URL, signed (Wappfy signs only the body): an event can arrive before our status records Wappfy's id.
+    const url = `${ref.providerEvents.url}?${signedHintQuery(ref.providerEvents.hmacKey, `${ref.namespace}/${ref.name}`)}`;
     targets.push({ url, events: LIFECYCLE_EVENTS, hmacKey: ref.providerEvents.hmacKey });
   }
   return targets;

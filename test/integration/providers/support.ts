@@ -71,9 +71,10 @@ export function patchInstance(namespace: string, name: string, patch: unknown): 
   return kubectlOk(["patch", "wai", name, "-n", namespace, "--type=merge", "-p", JSON.stringify(patch)]);
 }
 
-/** kubectl create secret generic NAME --from-literal=KEY=VALUE. */
-export function createSecret(namespace: string, name: string, values: Readonly<Record<string, string>>): Promise<string> {
-  return kubectlOk(["create", "secret", "generic", name, "-n", namespace, ...Object.entries(values).map(([key, value]) => `--from-literal=${key}=${value}`)]);
+/** kubectl create secret generic NAME --from-literal=KEY=VALUE, labelled so the operator may read it. */
+export async function createSecret(namespace: string, name: string, values: Readonly<Record<string, string>>): Promise<string> {
+  await kubectlOk(["create", "secret", "generic", name, "-n", namespace, ...Object.entries(values).map(([key, value]) => `--from-literal=${key}=${value}`)]);
+  return kubectlOk(["label", "secret", name, "-n", namespace, "wa-operator.io/credential=true"]);
 }
 
 /** A Secret's data, decoded; empty when the Secret does not exist. */
