@@ -4,7 +4,6 @@
  * now" — the reconciler still reads the provider's state itself. Polling stays the
  * fallback, so a lost event costs latency, never correctness.
  */
-import { createHmac, timingSafeEqual } from "node:crypto";
 import type { IncomingHttpHeaders } from "node:http";
 import type { Logger } from "pino";
 import type { Cache, InstanceObject } from "../controllers/context.ts";
@@ -12,7 +11,8 @@ import { instanceSpecSchema } from "../api/instance.ts";
 import { CLUSTER_PROVIDER_KIND, EVENTS_HMAC_KEY, eventsSecretName, eventsSecretNamespace, PROVIDER_KIND, providerKey, type ProviderRefKey } from "../controllers/provider/connections.ts";
 import type { LifecycleEvents } from "../providers/module.ts";
 import { PROVIDER_MODULES } from "../providers/registry.ts";
-import { PROVIDER_TYPES, type ProviderType } from "../providers/types.ts";
+import { credentialMatches, presentedCredential } from "../providers/event-authentication.ts";
+import type { ProviderType } from "../providers/types.ts";
 import type { KubeClient } from "../kube/client.ts";
 import { SECRETS } from "../kube/resources.ts";
 import { secretValue, type SecretObject } from "../kube/secrets.ts";
@@ -64,13 +64,14 @@ export class ProviderEventReceiver {
       count("unknown_provider");
       return { status: 404, body: "unknown provider" };
     }
-    const signature = signing.signatureHeaders.map((name) => headerValue(headers, name)).find((value) => value !== undefined);
+    // An HMAC of the body or a token header, as the module declares (src/providers/event-authentication.ts).
+    const signature = presentedCredential(signing.authentication, headers);
     if (!signature) {
       count("unsigned");
       return { status: 401, body: "missing signature" };
     }
     const key = await this.keyOf(ref);
-    if (!key || !sameHex(signature, createHmac(signing.algorithm, key).update(body).digest("hex"))) {
+    if (!key || !credentialMatches(signing.authentication, signature, body, key)) {
       count("bad_signature");
       this.options.log.warn({ provider: providerKey(ref) }, "refused a provider event with a bad signature");
       return { status: 401, body: "bad signature" };
@@ -125,17 +126,5 @@ export class ProviderEventReceiver {
 }
 
 function isProviderType(type: string | undefined): type is ProviderType {
-  return (PROVIDER_TYPES as readonly (string | undefined)[]).includes(type);
-}
-
-function headerValue(headers: IncomingHttpHeaders, name: string): string | undefined {
-  const value = headers[name];
-  const text = Array.isArray(value) ? value[0] : value;
-  return text?.replace(/^sha(256|512)=/, "").trim() || undefined;
-}
-
-function sameHex(given: string, expected: string): boolean {
-  const a = Buffer.from(given.toLowerCase());
-  const b = Buffer.from(expected);
-  return a.length === b.length && timingSafeEqual(a, b);
+  return type !== undefined && Object.hasOwn(PROVIDER_MODULES, type);
 }

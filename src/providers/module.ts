@@ -22,6 +22,15 @@ export interface ProviderModule {
 }
 
 export interface LifecycleEvents {
+  /** How a delivery proves that it comes from the provider (src/providers/event-authentication.ts checks it). */
+  readonly authentication: EventAuthentication;
+  /** Which instance an event is about: the "namespace/name" recorded with the session, or the provider's id. */
+  instanceOf(event: Readonly<Record<string, unknown>>): { readonly instanceKey?: string; readonly providerInstanceId?: string };
+}
+
+/** A provider that signs: the hex HMAC of the body, made with the provider's events key. */
+export interface HmacSignature {
+  readonly kind: "hmac";
   /**
    * Headers that may carry the hex HMAC of the body (an optional "sha256=" or "sha512="
    * prefix is allowed); the first present is checked. More than one where the provider's
@@ -29,6 +38,18 @@ export interface LifecycleEvents {
    */
   readonly signatureHeaders: readonly string[];
   readonly algorithm: "sha256" | "sha512";
-  /** Which instance an event is about: the "namespace/name" recorded with the session, or the provider's id. */
-  instanceOf(event: Readonly<Record<string, unknown>>): { readonly instanceKey?: string; readonly providerInstanceId?: string };
 }
+
+/**
+ * A provider that signs nothing but sends headers we store with its webhook: the header
+ * carries a token the module derives from the provider's events key (never the key).
+ * It proves the sender knows the token, not that the body is unchanged.
+ */
+export interface SecretToken {
+  readonly kind: "token";
+  /** Lower-case header name. */
+  readonly header: string;
+  tokenFor(eventsKey: string): string;
+}
+
+export type EventAuthentication = HmacSignature | SecretToken;

@@ -3,6 +3,7 @@
  * without a module fails to compile. No registration by import side effect.
  */
 import { cloudApiModule } from "./cloud-api/module.ts";
+import { evolutionModule } from "./evolution/module.ts";
 import type { ProviderModule } from "./module.ts";
 import type { ProviderType } from "./types.ts";
 import { wahaModule } from "./waha/module.ts";
@@ -16,4 +17,5 @@ export const PROVIDER_MODULES: Readonly<Record<ProviderType, ProviderModule>> = 
   wappfy: wappfyModule,
   whapi: whapiModule,
   wapiz: wapizModule,
+  evolution: evolutionModule,
 };

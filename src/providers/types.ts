@@ -3,7 +3,7 @@
  * each provider folder translates it to its own HTTP API.
  */
 
-export const PROVIDER_TYPES = ["waha", "cloud_api", "wappfy", "whapi", "wapiz"] as const;
+export const PROVIDER_TYPES = ["waha", "cloud_api", "wappfy", "whapi", "wapiz", "evolution"] as const;
 export type ProviderType = (typeof PROVIDER_TYPES)[number];
 
 /** Phases of a WhatsAppInstance, in the contract's words (API.md). */
@@ -64,6 +64,11 @@ export interface InstanceRef {
   readonly cloudApi?: { readonly phoneNumberId: string; readonly wabaId?: string; readonly pin?: string };
   /** wappfy only: which engine the Wappfy instance runs. */
   readonly wappfy?: { readonly type: "waha" | "cloud_api" };
+  /**
+   * spec.pairing.phoneNumber when spec.pairing.method is Code: for a provider that must be
+   * told the number when the session starts, not only when a code is asked for (Evolution).
+   */
+  readonly pairingPhoneNumber?: string;
   /** Desired webhook, if spec.webhook is set. */
   readonly webhook?: WebhookTarget;
   /**

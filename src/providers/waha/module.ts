@@ -8,8 +8,7 @@ export const wahaModule: ProviderModule = {
   createClient: createWahaClient,
   lifecycleEvents: {
     // WAHA signs with X-Webhook-Hmac, HMAC-SHA512 of the body (waha.md, webhooks).
-    signatureHeaders: ["x-webhook-hmac"],
-    algorithm: "sha512",
+    authentication: { kind: "hmac", signatureHeaders: ["x-webhook-hmac"], algorithm: "sha512" },
     // Every event carries the session's metadata, where we recorded the instance, and the session name.
     instanceOf(event) {
       const metadata = event["metadata"] as Record<string, unknown> | undefined;

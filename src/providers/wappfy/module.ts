@@ -14,8 +14,7 @@ export const wappfyModule: ProviderModule = {
   capabilities: wappfyCapabilities,
   createClient: createWappfyClient,
   lifecycleEvents: {
-    signatureHeaders: WAPPFY_SIGNATURE_HEADERS,
-    algorithm: "sha256",
+    authentication: { kind: "hmac", signatureHeaders: WAPPFY_SIGNATURE_HEADERS, algorithm: "sha256" },
     // The receiver URL also names the instance (?instance=ns/name): an event may come before status records the id.
     instanceOf(event) {
       const id = event["instance_id"];

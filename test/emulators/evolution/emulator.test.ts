@@ -138,6 +138,8 @@ describe("connection and QR", () => {
     expect(await stateOf("sales")).toBe("open");
     expect((await call("POST", "/instance/restart/sales")).status).toBe(200);
     expect(await stateOf("sales")).toBe("connecting");
+    // The database still says open while the socket reconnects.
+    expect((await call("GET", "/instance/fetchInstances?instanceName=sales")).body[0].connectionStatus).toBe("open");
     clock.advance(1000);
     expect(await stateOf("sales")).toBe("open");
     expect((await call("DELETE", "/instance/logout/sales")).body).toEqual({ status: "SUCCESS", error: false, response: { message: "Instance logged out" } });

@@ -40,6 +40,9 @@
  * - fetchInstances: the Prisma rows (monitor.service.ts instanceInfo), every field, the `token` included;
  *   an unknown `instanceName` is 404 `Instance "x" not found`.
  * - cleaningUp after a logout sets connectionStatus close but keeps `ownerJid` (monitor.service.ts).
+ * - The row's `connectionStatus` is the database's, not the socket's: close at create (monitor.service.ts
+ *   saveInstance, Baileys), connecting when a QR is issued, open when the phone links, close on a close that does
+ *   not reconnect (whatsapp.baileys.service.ts connectionUpdate). A restart of a linked session leaves it open.
  *
  * Connection and QR (src/api/integrations/channel/whatsapp/whatsapp.baileys.service.ts, connectionUpdate):
  * - Baileys is built with `qrTimeout: 45_000`: a new QR every 45 s while nobody scans. Each QR increments
@@ -124,6 +127,7 @@ export interface EvolutionInstanceSnapshot {
   readonly id: string;
   readonly token: string;
   readonly state: EvolutionState;
+  readonly dbStatus: EvolutionState;
   readonly linkedPhone: string | undefined;
   readonly ownerJid: string | null;
   readonly qrCount: number;
@@ -160,6 +164,8 @@ interface Instance {
   readonly createdAt: string;
   readonly salt: string;
   state: EvolutionState;
+  /** Instance.connectionStatus in the database. */
+  dbStatus: EvolutionState;
   /** Baileys' creds: the phone linked, until a logout. */
   linkedPhone: string | undefined;
   ownerJid: string | null;
@@ -227,6 +233,7 @@ export class EvolutionEmulator extends LoopbackEmulator {
       id: i.id,
       token: i.token,
       state: i.state,
+      dbStatus: i.dbStatus,
       linkedPhone: i.linkedPhone,
       ownerJid: i.ownerJid,
       qrCount: i.qrcode.count,
@@ -350,6 +357,7 @@ export class EvolutionEmulator extends LoopbackEmulator {
       createdAt: new Date(this.clock.now()).toISOString(),
       salt: randomBytes(8).toString("hex"),
       state: "close",
+      dbStatus: "close",
       linkedPhone: undefined,
       ownerJid: null,
       qrcode: { count: 0 },
@@ -379,7 +387,7 @@ export class EvolutionEmulator extends LoopbackEmulator {
     return {
       id: i.id,
       name: i.name,
-      connectionStatus: i.state,
+      connectionStatus: i.dbStatus,
       ownerJid: i.ownerJid,
       profileName: i.ownerJid ? "Support" : null,
       profilePicUrl: null,
@@ -486,12 +494,14 @@ export class EvolutionEmulator extends LoopbackEmulator {
       // no.connection: logout, count back to 0, state close.
       i.qrcode = { count: 0 };
       i.state = "close";
+      i.dbStatus = "close";
       return;
     }
     i.qrcode.count += 1;
     const code = `2@${createHmac("sha256", i.salt).update(String(i.qrcode.count)).digest("base64url").slice(0, 40)},evolution-emulator,${i.qrcode.count}`;
     i.qrcode.pairingCode = i.phoneNumber ? pairingCodeFor(i.salt, i.qrcode.count) : null;
     i.qrcode.code = code;
+    i.dbStatus = "connecting";
     this.#emit(i, "QRCODE_UPDATED", "qrcode.updated", { qrcode: { instance: i.name, pairingCode: i.qrcode.pairingCode, code } });
     i.timer = this.clock.schedule(EVOLUTION_QR_TIMEOUT_MS, () => this.#nextQr(i));
   }
@@ -500,6 +510,7 @@ export class EvolutionEmulator extends LoopbackEmulator {
     i.timer?.cancel();
     i.timer = undefined;
     i.ownerJid = `${i.linkedPhone}@s.whatsapp.net`;
+    i.dbStatus = "open";
     this.#setState(i, "open");
   }
 
@@ -508,6 +519,7 @@ export class EvolutionEmulator extends LoopbackEmulator {
     i.timer?.cancel();
     i.timer = undefined;
     i.linkedPhone = undefined;
+    i.dbStatus = "close";
     this.#setState(i, "close");
     this.#emit(i, "LOGOUT_INSTANCE", "logout.instance", null);
   }
