@@ -4,12 +4,25 @@
  * holds one per ProviderType. Nothing provider-specific lives outside its folder.
  */
 import type { InstanceSpec } from "../api/instance.ts";
+
+/** A top-level field of WhatsAppInstance's spec. */
+export type InstanceSpecField = keyof InstanceSpec;
 import type { InstanceOptions, ProviderCapabilities, ProviderFactory, ProviderType } from "./types.ts";
 
 export interface ProviderModule {
   readonly type: ProviderType;
+  /** What the gateway is, for the CRD's description of spec.type ("self-hosted WAHA"). */
+  readonly title: string;
   /** What the provider can do; the planner never asks for more. */
   readonly capabilities: ProviderCapabilities;
+  /**
+   * What spec.adopt.id names for this type ("WAHA session name"), for a provider whose
+   * sessions an instance may take over by id. Absent: the type always takes over the number
+   * or device it is given (cloud_api, whapi), and spec.adopt means nothing to it.
+   */
+  readonly adoptId?: string;
+  /** Spec sections only this type reads (spec.cloudApi); on an instance of another type they are refused as InvalidSpec. */
+  readonly specFields?: readonly InstanceSpecField[];
   /** The base URL when spec.url is left out (only a public service has one). */
   readonly defaultUrl?: string;
   readonly createClient: ProviderFactory;

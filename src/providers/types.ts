@@ -3,8 +3,9 @@
  * each provider folder translates it to its own HTTP API.
  */
 
-export const PROVIDER_TYPES = ["waha", "cloud_api", "wappfy", "whapi", "wapiz", "evolution"] as const;
-export type ProviderType = (typeof PROVIDER_TYPES)[number];
+/** The provider types are the registry's keys (registry.ts): a type exists exactly when its module does. */
+export type { ProviderType } from "./registry.ts";
+import type { ProviderType } from "./registry.ts";
 
 /** Phases of a WhatsAppInstance, in the contract's words (API.md). */
 export const PHASES = ["Pending", "Starting", "ScanQR", "Connected", "Disconnected", "LoggedOut", "Failed"] as const;
@@ -217,7 +218,7 @@ export interface ProviderDeps {
 export type ProviderFactory = (settings: ProviderSettings, deps: ProviderDeps) => ProviderClient;
 
 /** The provider-specific fields of an InstanceRef, which only that provider's module knows how to fill. */
-export type ProviderInstanceFields = Pick<InstanceRef, "cloudApi">;
+export type ProviderInstanceFields = Pick<InstanceRef, "cloudApi" | "wappfy">;
 
 export interface InstanceOptionsContext {
   /** Reads one key of a Secret in the instance's namespace; throws (MissingSecretError) when it is absent. */

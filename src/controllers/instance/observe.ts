@@ -50,7 +50,6 @@ export async function observeLocal(
     ...(status.providerInstanceId || spec.adopt ? { providerInstanceId: status.providerInstanceId ?? spec.adopt?.id } : {}),
     ...(apiKey !== undefined ? { apiKey } : {}),
     ...own,
-    ...(spec.wappfy ? { wappfy: spec.wappfy } : {}),
     ...(spec.pairing?.method === "Code" && spec.pairing.phoneNumber ? { pairingPhoneNumber: spec.pairing.phoneNumber } : {}),
     ...(webhook ? { webhook } : {}),
     // What we wired last, so that unwiring removes only ours (cloud_api's per-number override).

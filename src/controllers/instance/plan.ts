@@ -4,6 +4,8 @@
  * The reconciler runs observe → plan → execute up to a few times per pass, then reports.
  */
 import type { InstanceSpec, InstanceStatus } from "../../api/instance.ts";
+import type { ProviderModule } from "../../providers/module.ts";
+import { PROVIDER_MODULES } from "../../providers/registry.ts";
 import type { ObservedSession, Phase, ProviderCapabilities, ProviderType } from "../../providers/types.ts";
 import { STALLED_REASONS, type Verdict } from "../conditions.ts";
 
@@ -113,7 +115,8 @@ function planSession(input: PlanInput): Plan {
   if (unsupported) return unsupported;
 
   const { session } = input;
-  const adopting = input.spec.adopt !== undefined && ADOPTABLE.has(input.providerType);
+  // Only a type whose sessions have ids a spec can name adopts; the others take over what they are given.
+  const adopting = input.spec.adopt !== undefined && PROVIDER_MODULES[input.providerType].adoptId !== undefined;
   if (session === null && adopting && !input.status.providerInstanceId) {
     return blocked(
       "Pending",
@@ -140,9 +143,6 @@ function planSession(input: PlanInput): Plan {
   };
   return { ...plan, events: [adopted, ...plan.events] };
 }
-
-/** Providers whose sessions have ids a spec can name; the others always take over what they are given. */
-const ADOPTABLE: ReadonlySet<ProviderType> = new Set(["waha", "wappfy", "wapiz"]);
 
 function planDesired(input: PlanInput, session: ObservedSession, phase: Phase): Plan {
   switch (input.spec.state) {
@@ -171,15 +171,16 @@ export function derivePhase(session: ObservedSession, status: InstanceStatus, de
   return session.phase;
 }
 
-/** Spec sections that belong to one provider type; on an instance of another they would be ignored. */
-const TYPE_SPECIFIC_FIELDS = [
-  { field: "cloudApi", type: "cloud_api" },
-  { field: "wappfy", type: "wappfy" },
-] as const satisfies readonly { field: keyof InstanceSpec; type: ProviderType }[];
-
-/** The first spec field meant for another provider type, if any (pure; the reconciler reads no Secret of such a field). */
+/**
+ * The first spec field meant for another provider type, if any: each module names the
+ * sections only it reads (specFields). Pure; the reconciler reads no Secret of such a field.
+ */
 export function foreignField(spec: InstanceSpec, providerType: ProviderType): { readonly field: string; readonly type: ProviderType } | undefined {
-  return TYPE_SPECIFIC_FIELDS.find((entry) => spec[entry.field] !== undefined && entry.type !== providerType);
+  for (const module of Object.values(PROVIDER_MODULES) as ProviderModule[]) {
+    const field = module.type === providerType ? undefined : module.specFields?.find((name) => spec[name] !== undefined);
+    if (field) return { field, type: module.type };
+  }
+  return undefined;
 }
 
 /** Specs the provider cannot carry out at all: Stalled before any call. */

@@ -5,6 +5,8 @@ import { EVOLUTION_EVENTS_TOKEN_HEADER, evolutionEventsToken } from "./events.ts
 
 export const evolutionModule: ProviderModule = {
   type: "evolution",
+  title: "self-hosted Evolution API v2",
+  adoptId: "Evolution instance name",
   capabilities: evolutionCapabilities,
   createClient: createEvolutionClient,
   lifecycleEvents: {

@@ -4,6 +4,8 @@ import { createWahaClient, OWNER_KEY, wahaCapabilities } from "./client.ts";
 
 export const wahaModule: ProviderModule = {
   type: "waha",
+  title: "self-hosted WAHA",
+  adoptId: "WAHA session name",
   capabilities: wahaCapabilities,
   createClient: createWahaClient,
   lifecycleEvents: {

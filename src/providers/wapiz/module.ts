@@ -4,6 +4,8 @@ import { createWapizClient, wapizCapabilities } from "./client.ts";
 
 export const wapizModule: ProviderModule = {
   type: "wapiz",
+  title: "WAPIZ's managed devices",
+  adoptId: "WAPIZ device id",
   capabilities: wapizCapabilities,
   createClient: createWapizClient,
 };

@@ -11,8 +11,12 @@ export const WAPPFY_SIGNATURE_HEADERS = ["x-wappfy-signature", "x-webhook-signat
 
 export const wappfyModule: ProviderModule = {
   type: "wappfy",
+  title: "Wappfy's managed gateway",
+  adoptId: "Wappfy instance id",
+  specFields: ["wappfy"],
   capabilities: wappfyCapabilities,
   createClient: createWappfyClient,
+  instanceOptions: (spec) => Promise.resolve(spec.wappfy ? { wappfy: spec.wappfy } : {}),
   lifecycleEvents: {
     authentication: { kind: "hmac", signatureHeaders: WAPPFY_SIGNATURE_HEADERS, algorithm: "sha256" },
     // The receiver URL also names the instance (?instance=ns/name): an event may come before status records the id.

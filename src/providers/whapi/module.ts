@@ -4,6 +4,7 @@ import { createWhapiClient, whapiCapabilities } from "./client.ts";
 
 export const whapiModule: ProviderModule = {
   type: "whapi",
+  title: "a self-hosted Whapi device service",
   capabilities: whapiCapabilities,
   createClient: createWhapiClient,
 };
