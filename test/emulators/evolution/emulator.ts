@@ -120,6 +120,8 @@ export interface EvolutionEmulatorOptions {
   readonly reconnectDelayMs?: number;
   /** QRCODE_LIMIT. Default 30. */
   readonly qrLimit?: number;
+  /** Baileys' qrTimeout; Evolution hard-codes 45000 (the default), shorter only to watch rotation in real time. */
+  readonly qrTimeoutMs?: number;
 }
 
 export interface EvolutionInstanceSnapshot {
@@ -190,6 +192,7 @@ export class EvolutionEmulator extends LoopbackEmulator {
   readonly #firstQrDelayMs: number;
   readonly #reconnectDelayMs: number;
   readonly #qrLimit: number;
+  readonly #qrTimeoutMs: number;
   readonly #instances = new Map<string, Instance>();
   readonly #inFlight = new Set<Promise<void>>();
   readonly #router = new Router();
@@ -202,6 +205,7 @@ export class EvolutionEmulator extends LoopbackEmulator {
     this.#firstQrDelayMs = options.firstQrDelayMs ?? 500;
     this.#reconnectDelayMs = options.reconnectDelayMs ?? 1000;
     this.#qrLimit = options.qrLimit ?? 30;
+    this.#qrTimeoutMs = options.qrTimeoutMs ?? EVOLUTION_QR_TIMEOUT_MS;
     this.#router
       .add("POST", "/instance/create", (req) => this.#create(req))
       .add("GET", "/instance/fetchInstances", (req) => this.#fetchInstances(req))
@@ -503,7 +507,7 @@ export class EvolutionEmulator extends LoopbackEmulator {
     i.qrcode.code = code;
     i.dbStatus = "connecting";
     this.#emit(i, "QRCODE_UPDATED", "qrcode.updated", { qrcode: { instance: i.name, pairingCode: i.qrcode.pairingCode, code } });
-    i.timer = this.clock.schedule(EVOLUTION_QR_TIMEOUT_MS, () => this.#nextQr(i));
+    i.timer = this.clock.schedule(this.#qrTimeoutMs, () => this.#nextQr(i));
   }
 
   #open(i: Instance): void {
