@@ -10,10 +10,9 @@ import { configSchema } from "../../../src/config.ts";
 import { createLogger } from "../../../src/logger.ts";
 import { Operator } from "../../../src/operator.ts";
 import { EvolutionEmulator } from "../../emulators/evolution/emulator.ts";
-import { decodeQrPng } from "../../emulators/shared/qr-png.ts";
 import { condition, createNamespace, eventsFor, eventually, getInstance, installCrds, kubeClient, kubectlOk } from "../../support/kube.ts";
 import { FAST_SETTINGS } from "../../support/operator.ts";
-import { apply, createSecret, eventNamed, expectUnsupported, instanceManifest, patchInstance, phaseOf, readyIn, row, secretData, severalPasses } from "./support.ts";
+import { apply, createSecret, eventNamed, expectUnsupported, instanceManifest, patchInstance, phaseOf, readyIn, row, secretData, severalPasses, providerIdOf, qrSecretShows } from "./support.ts";
 
 const KEY = "evolution-global-key-for-tests";
 const PHONE = "5511999998888";
@@ -54,19 +53,11 @@ afterAll(async () => {
 
 const applyInstance = (name: string, spec = "") => apply(namespace, instanceManifest(name, "evolution", spec));
 
-async function idOf(name: string): Promise<string> {
-  return eventually(`${name}: providerInstanceId`, async () => (await getInstance(kube, namespace, name))?.status?.providerInstanceId);
-}
+/** The emulator's id for an instance, from its status. */
+const idOf = (name: string): Promise<string> => providerIdOf(kube, namespace, name);
 
-/** Waits until the QR Secret's PNG decodes to the code the instance shows now. */
-async function qrMatchesEmulator(name: string): Promise<string> {
-  const id = await idOf(name);
-  return eventually(`${name}: QR Secret shows the current code`, async () => {
-    const png = (await secretData(kube, namespace, `${name}-qr`))["qr.png"];
-    const current = evolution.currentQr(id);
-    return png && current && decodeQrPng(png) === current ? current : undefined;
-  });
-}
+/** Waits until the QR Secret's PNG decodes to the code the emulator shows now. */
+const qrMatchesEmulator = (name: string): Promise<string> => qrSecretShows(kube, namespace, name, (id) => evolution.currentQr(id));
 
 describe("the Evolution provider", () => {
   it("is Ready, with the version Evolution answers at /", async () => {
