@@ -20,6 +20,12 @@ export interface ProviderCapabilities {
   readonly qr: boolean;
   /** Linking by a pairing code typed on the phone (requestPairingCode). */
   readonly pairingCode: boolean;
+  /**
+   * How long one pairing code lives where the provider replaces it sooner than the phone's few
+   * minutes (Evolution issues a new one with every QR, each 45 s): the planner then asks again
+   * four times in that span, as it follows a QR.
+   */
+  readonly pairingCodeValidForMs?: number;
   /** Stopping the session while keeping the link (disconnect). */
   readonly disconnect: boolean;
   /** Restarting the session while keeping the link (restart). */

@@ -374,7 +374,8 @@ function rewiringEvents(input: PlanInput, session: ObservedSession): PlannedEven
 function planPairing(input: PlanInput, phase: Phase): Plan {
   const secretName = `${input.name}-qr`;
   if (input.spec.pairing?.method === "Code") {
-    const fresh = input.pairingCode && input.now - input.pairingCode.requestedAt < PAIRING_CODE_LIFETIME_MS;
+    const validFor = input.capabilities.pairingCodeValidForMs;
+    const fresh = input.pairingCode && input.now - input.pairingCode.requestedAt < (validFor ? validFor / 4 : PAIRING_CODE_LIFETIME_MS);
     return {
       phase,
       steps: fresh ? [] : [{ kind: "requestPairingCode" }],

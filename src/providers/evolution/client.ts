@@ -81,6 +81,8 @@ export const EVOLUTION_WEBHOOK_EVENTS = [
 export const evolutionCapabilities: ProviderCapabilities = {
   qr: true,
   pairingCode: true,
+  // A new code comes with every QR (whatsapp.baileys.service.ts connectionUpdate).
+  pairingCodeValidForMs: 45_000,
   disconnect: false,
   restart: true,
   logout: true,

@@ -262,6 +262,11 @@ export class EvolutionEmulator extends LoopbackEmulator {
     return i?.state === "connecting" && i.linkedPhone === undefined ? i.qrcode.code : undefined;
   }
 
+  /** The pairing code issued with the current QR, when the session was started with a number. */
+  currentPairingCode(name: string): string | undefined {
+    return this.currentQr(name) === undefined ? undefined : (this.#instances.get(name)?.qrcode.pairingCode ?? undefined);
+  }
+
   /** The phone scans the current QR (or types the pairing code): linked, open. */
   scan(name: string, phone: string): void {
     const i = this.#hooked(name);

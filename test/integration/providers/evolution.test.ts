@@ -92,11 +92,19 @@ describe("linking an Evolution instance", () => {
     expect(await row(namespace, "link")).toEqual(["link", "evolution", "Connected", "Connected", PHONE, "True", expect.any(String)]);
   });
 
-  it("pairing by code: the session starts with the number and the code lands in the QR Secret", async () => {
+  it("pairing by code: the session starts with the number, and the QR Secret follows the code Evolution issues with each QR", async () => {
     await applyInstance("coded", `  pairing: {method: Code, phoneNumber: "${PHONE}"}`);
-    const code = await eventually("a pairing code", async () => (await secretData(kube, namespace, "coded-qr"))["pairing-code"]?.toString());
-    expect(code).toMatch(/^[A-Z0-9]{8}$/);
-    expect(evolution.instance(await idOf("coded"))?.pairingNumber).toBe(PHONE);
+    const id = await idOf("coded");
+    const shown = () =>
+      eventually("the current pairing code in the Secret", async () => {
+        const code = (await secretData(kube, namespace, "coded-qr"))["pairing-code"]?.toString();
+        return code && code === evolution.currentPairingCode(id) ? code : undefined;
+      });
+    const first = await shown();
+    expect(first).toMatch(/^[A-Z0-9]{8}$/);
+    expect(evolution.instance(id)?.pairingNumber).toBe(PHONE);
+    await eventually("a new code issued", async () => (evolution.currentPairingCode(id) !== first ? true : undefined));
+    expect(await shown()).not.toBe(first);
   });
 });
 
