@@ -1,6 +1,7 @@
 /** WhatsAppProvider and ClusterWhatsAppProvider: where and how to reach one gateway. */
 import { z } from "zod";
-import { PROVIDER_TYPES } from "../providers/types.ts";
+import type { ProviderModule } from "../providers/module.ts";
+import { PROVIDER_MODULES, PROVIDER_TYPES } from "../providers/registry.ts";
 import {
   conditions,
   duration,
@@ -14,7 +15,7 @@ import {
 
 export const providerType = z.enum(PROVIDER_TYPES).meta({
   description:
-    "Which gateway this is: waha (self-hosted WAHA), cloud_api (Meta WhatsApp Business Cloud API), wappfy, whapi or wapiz. Cannot be changed after creation.",
+    `Which gateway this is: ${(Object.values(PROVIDER_MODULES) as ProviderModule[]).map((module) => `${module.type} (${module.title})`).join(", ")}. Cannot be changed after creation.`,
   "x-kubernetes-validations": [{ rule: "self == oldSelf", message: "type is immutable" }],
 });
 

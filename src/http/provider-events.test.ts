@@ -7,6 +7,7 @@ import { describe, expect, it } from "vitest";
 import { pino } from "pino";
 import type { InstanceObject } from "../controllers/context.ts";
 import { signedHintQuery } from "../providers/event-hint.ts";
+import { EVOLUTION_EVENTS_TOKEN_HEADER, evolutionEventsToken } from "../providers/evolution/events.ts";
 import { ProviderEventReceiver, REPLAY_WINDOW_MS } from "./provider-events.ts";
 
 const KEY = "events-key-0123456789abcdef0123456789abcdef";
@@ -128,5 +129,25 @@ describe("what the receiver refuses to spend work on", () => {
     expect(poked).toEqual(["ns/line", "ns/line"]);
     await subject.handle(ref, headers, body, new URLSearchParams(signedHintQuery(KEY, "ns/other")));
     expect(poked).toEqual(["ns/line", "ns/line", "ns/other"]);
+  });
+});
+
+describe("provider events authenticated by a token header (Evolution)", () => {
+  const body = Buffer.from(JSON.stringify({ event: "connection.update", instance: "ns.line [uid-1]", apikey: "INSTANCE-TOKEN" }));
+
+  it("accepts a delivery carrying the token derived from the provider's events key, and finds the instance by its name", async () => {
+    const { subject, poked } = receiver("evolution", [instance("line", "ns.line [uid-1]")]);
+    const answer = await subject.handle(ref, { [EVOLUTION_EVENTS_TOKEN_HEADER]: evolutionEventsToken(KEY) }, body);
+    expect(answer.status).toBe(202);
+    expect(poked).toEqual(["ns/line"]);
+  });
+
+  it("refuses a delivery without the token, or with the events key itself in its place", async () => {
+    const { subject, poked } = receiver("evolution", [instance("line", "ns.line [uid-1]")]);
+    expect((await subject.handle(ref, {}, body)).status).toBe(401);
+    expect((await subject.handle(ref, { [EVOLUTION_EVENTS_TOKEN_HEADER]: KEY }, body)).status).toBe(401);
+    // An HMAC of the body is not what this provider presents.
+    expect((await subject.handle(ref, { [EVOLUTION_EVENTS_TOKEN_HEADER]: sign("sha256", body) }, body)).status).toBe(401);
+    expect(poked).toEqual([]);
   });
 });

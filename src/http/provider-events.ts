@@ -10,7 +10,6 @@
  * while, so such requests never reach the API server; a signed event older than the
  * replay window, or one already seen, is not acted on.
  */
-import { createHmac, timingSafeEqual } from "node:crypto";
 import type { IncomingHttpHeaders } from "node:http";
 import type { Logger } from "pino";
 import type { Cache, InstanceObject } from "../controllers/context.ts";
@@ -19,7 +18,8 @@ import { CLUSTER_PROVIDER_KIND, PROVIDER_KIND, providerKey, type ProviderRefKey 
 import { verifiedHint } from "../providers/event-hint.ts";
 import type { LifecycleEvents } from "../providers/module.ts";
 import { PROVIDER_MODULES } from "../providers/registry.ts";
-import { PROVIDER_TYPES, type ProviderType } from "../providers/types.ts";
+import type { ProviderType } from "../providers/types.ts";
+import { credentialMatches, presentedCredential } from "../providers/event-authentication.ts";
 import type { Metrics } from "../metrics.ts";
 
 export interface ProviderEventsOptions {
@@ -80,7 +80,8 @@ export class ProviderEventReceiver {
     // How the provider signs and names its events is its module's business (src/providers/<type>/module.ts).
     const signing = isProviderType(type) ? PROVIDER_MODULES[type].lifecycleEvents : undefined;
     if (!isProviderType(type) || !signing) return this.refuse(type, "unknown_provider", 404, "unknown provider");
-    const signature = signing.signatureHeaders.map((name) => headerValue(headers, name)).find((value) => value !== undefined);
+    // An HMAC of the body or a token header, as the module declares (src/providers/event-authentication.ts).
+    const signature = presentedCredential(signing.authentication, headers);
     if (!signature) return this.refuse(type, "unsigned", 401, "missing signature");
     const key = await this.keyOf(ref);
     if (!key) return this.refuse(type, "bad_signature", 401, "bad signature");
@@ -93,7 +94,7 @@ export class ProviderEventReceiver {
     if ("refused" in admission) return admission.refused;
     const { key, signing, signature, type } = admission;
     const count = (result: string) => this.options.metrics?.providerEvents.inc({ provider: type, result });
-    if (!sameHex(signature, createHmac(signing.algorithm, key).update(body).digest("hex"))) {
+    if (!credentialMatches(signing.authentication, signature, body, key)) {
       count("bad_signature");
       this.options.log.warn({ provider: providerKey(ref) }, "refused a provider event with a bad signature");
       return { status: 401, body: "bad signature" };
@@ -179,17 +180,5 @@ export class ProviderEventReceiver {
 }
 
 function isProviderType(type: string | undefined): type is ProviderType {
-  return (PROVIDER_TYPES as readonly (string | undefined)[]).includes(type);
-}
-
-function headerValue(headers: IncomingHttpHeaders, name: string): string | undefined {
-  const value = headers[name];
-  const text = Array.isArray(value) ? value[0] : value;
-  return text?.replace(/^sha(256|512)=/, "").trim() || undefined;
-}
-
-function sameHex(given: string, expected: string): boolean {
-  const a = Buffer.from(given.toLowerCase());
-  const b = Buffer.from(expected);
-  return a.length === b.length && timingSafeEqual(a, b);
+  return type !== undefined && Object.hasOwn(PROVIDER_MODULES, type);
 }

@@ -4,12 +4,25 @@
  * holds one per ProviderType. Nothing provider-specific lives outside its folder.
  */
 import type { InstanceSpec } from "../api/instance.ts";
+
+/** A top-level field of WhatsAppInstance's spec. */
+export type InstanceSpecField = keyof InstanceSpec;
 import type { InstanceOptions, ProviderCapabilities, ProviderFactory, ProviderType } from "./types.ts";
 
 export interface ProviderModule {
   readonly type: ProviderType;
+  /** What the gateway is, for the CRD's description of spec.type ("self-hosted WAHA"). */
+  readonly title: string;
   /** What the provider can do; the planner never asks for more. */
   readonly capabilities: ProviderCapabilities;
+  /**
+   * What spec.adopt.id names for this type ("WAHA session name"), for a provider whose
+   * sessions an instance may take over by id. Absent: the type always takes over the number
+   * or device it is given (cloud_api, whapi), and spec.adopt means nothing to it.
+   */
+  readonly adoptId?: string;
+  /** Spec sections only this type reads (spec.cloudApi); on an instance of another type they are refused as InvalidSpec. */
+  readonly specFields?: readonly InstanceSpecField[];
   /** The base URL when spec.url is left out (only a public service has one). */
   readonly defaultUrl?: string;
   readonly createClient: ProviderFactory;
@@ -52,13 +65,8 @@ export const adoptedSession = (spec: InstanceSpec): { readonly id: string; reado
   spec.adopt ? { id: spec.adopt.id, adopts: true } : undefined;
 
 export interface LifecycleEvents {
-  /**
-   * Headers that may carry the hex HMAC of the body (an optional "sha256=" or "sha512="
-   * prefix is allowed); the first present is checked. More than one where the provider's
-   * documentation does not name it.
-   */
-  readonly signatureHeaders: readonly string[];
-  readonly algorithm: "sha256" | "sha512";
+  /** How a delivery proves that it comes from the provider (src/providers/event-authentication.ts checks it). */
+  readonly authentication: EventAuthentication;
   /** Which instance an event is about: the "namespace/name" recorded with the session, or the provider's id. */
   instanceOf(event: Readonly<Record<string, unknown>>): { readonly instanceKey?: string; readonly providerInstanceId?: string };
   /** The delivery's id in the signed body, where the provider sends one: a repeat is answered but not acted on. */
@@ -66,3 +74,29 @@ export interface LifecycleEvents {
   /** When the provider sent it (ms since the epoch), from the signed body: an old one is refused as a replay. */
   sentAtOf?(event: Readonly<Record<string, unknown>>): number | undefined;
 }
+
+/** A provider that signs: the hex HMAC of the body, made with the provider's events key. */
+export interface HmacSignature {
+  readonly kind: "hmac";
+  /**
+   * Headers that may carry the hex HMAC of the body (an optional "sha256=" or "sha512="
+   * prefix is allowed); the first present is checked. More than one where the provider's
+   * documentation does not name it.
+   */
+  readonly signatureHeaders: readonly string[];
+  readonly algorithm: "sha256" | "sha512";
+}
+
+/**
+ * A provider that signs nothing but sends headers we store with its webhook: the header
+ * carries a token the module derives from the provider's events key (never the key).
+ * It proves the sender knows the token, not that the body is unchanged.
+ */
+export interface SecretToken {
+  readonly kind: "token";
+  /** Lower-case header name. */
+  readonly header: string;
+  tokenFor(eventsKey: string): string;
+}
+
+export type EventAuthentication = HmacSignature | SecretToken;

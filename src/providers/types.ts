@@ -3,8 +3,9 @@
  * each provider folder translates it to its own HTTP API.
  */
 
-export const PROVIDER_TYPES = ["waha", "cloud_api", "wappfy", "whapi", "wapiz"] as const;
-export type ProviderType = (typeof PROVIDER_TYPES)[number];
+/** The provider types are the registry's keys (registry.ts): a type exists exactly when its module does. */
+export type { ProviderType } from "./registry.ts";
+import type { ProviderType } from "./registry.ts";
 
 /** Phases of a WhatsAppInstance, in the contract's words (API.md). */
 export const PHASES = ["Pending", "Starting", "ScanQR", "Connected", "Disconnected", "LoggedOut", "Failed"] as const;
@@ -19,6 +20,12 @@ export interface ProviderCapabilities {
   readonly qr: boolean;
   /** Linking by a pairing code typed on the phone (requestPairingCode). */
   readonly pairingCode: boolean;
+  /**
+   * How long one pairing code lives where the provider replaces it sooner than the phone's few
+   * minutes (Evolution issues a new one with every QR, each 45 s): the planner then asks again
+   * four times in that span, as it follows a QR.
+   */
+  readonly pairingCodeValidForMs?: number;
   /** Stopping the session while keeping the link (disconnect). */
   readonly disconnect: boolean;
   /** Restarting the session while keeping the link (restart). */
@@ -69,6 +76,11 @@ export interface InstanceRef {
   readonly cloudApi?: { readonly phoneNumberId: string; readonly wabaId?: string; readonly pin?: string };
   /** wappfy only: which engine the Wappfy instance runs. */
   readonly wappfy?: { readonly type: "waha" | "cloud_api" };
+  /**
+   * spec.pairing.phoneNumber when spec.pairing.method is Code: for a provider that must be
+   * told the number when the session starts, not only when a code is asked for (Evolution).
+   */
+  readonly pairingPhoneNumber?: string;
   /** Desired webhook, if spec.webhook is set. */
   readonly webhook?: WebhookTarget;
   /**
@@ -226,7 +238,7 @@ export interface ProviderDeps {
 export type ProviderFactory = (settings: ProviderSettings, deps: ProviderDeps) => ProviderClient;
 
 /** The provider-specific fields of an InstanceRef, which only that provider's module knows how to fill. */
-export type ProviderInstanceFields = Pick<InstanceRef, "cloudApi">;
+export type ProviderInstanceFields = Pick<InstanceRef, "cloudApi" | "wappfy">;
 
 export interface InstanceOptionsContext {
   /** Reads one key of a Secret in the instance's namespace; throws (MissingSecretError) when it is absent. */

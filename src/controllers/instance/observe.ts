@@ -55,7 +55,7 @@ export async function observeLocal(
     ...(!status.providerInstanceId && spec.adopt ? { adopting: true } : {}),
     ...(apiKey !== undefined ? { apiKey } : {}),
     ...own,
-    ...(spec.wappfy ? { wappfy: spec.wappfy } : {}),
+    ...(spec.pairing?.method === "Code" && spec.pairing.phoneNumber ? { pairingPhoneNumber: spec.pairing.phoneNumber } : {}),
     ...(webhook ? { webhook } : {}),
     // What we wired last, so that unwiring removes only ours (cloud_api's per-number override).
     ...(status.webhook?.url ? { previousWebhookUrl: status.webhook.url } : {}),

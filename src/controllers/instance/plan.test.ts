@@ -96,6 +96,14 @@ describe("planning towards Connected", () => {
     ]);
   });
 
+  it("asks again for a pairing code the provider replaces sooner, as it follows a QR", () => {
+    const spec = { pairing: { method: "Code", phoneNumber: "5511999998888" } };
+    const rotating = { ...everything, pairingCodeValidForMs: 45_000 };
+    const asked = (ago: number) => kinds(planInstance(input({ spec, capabilities: rotating, session: session("ScanQR"), pairingCode: { requestedAt: NOW - ago } })));
+    expect(asked(5_000)).toEqual([]);
+    expect(asked(20_000)).toEqual(["requestPairingCode"]);
+  });
+
   it("says when a session was stopped behind its back", () => {
     const plan = planInstance(input({ session: session("Disconnected"), status: { phase: "Connected" } }));
     expect(plan.events.map((event) => event.reason)).toEqual(["DriftDetected", "Starting"]);

@@ -5,6 +5,8 @@
  */
 import { backoffDelay } from "../../runtime/retry.ts";
 import type { InstanceSpec, InstanceStatus } from "../../api/instance.ts";
+import type { ProviderModule } from "../../providers/module.ts";
+import { PROVIDER_MODULES } from "../../providers/registry.ts";
 import type { ObservedSession, Phase, ProviderCapabilities, ProviderType } from "../../providers/types.ts";
 import { STALLED_REASONS, type Verdict } from "../conditions.ts";
 
@@ -228,15 +230,16 @@ export function derivePhase(session: ObservedSession, status: InstanceStatus, de
   return session.phase;
 }
 
-/** Spec sections that belong to one provider type; on an instance of another they would be ignored. */
-const TYPE_SPECIFIC_FIELDS = [
-  { field: "cloudApi", type: "cloud_api" },
-  { field: "wappfy", type: "wappfy" },
-] as const satisfies readonly { field: keyof InstanceSpec; type: ProviderType }[];
-
-/** The first spec field meant for another provider type, if any (pure; the reconciler reads no Secret of such a field). */
+/**
+ * The first spec field meant for another provider type, if any: each module names the
+ * sections only it reads (specFields). Pure; the reconciler reads no Secret of such a field.
+ */
 export function foreignField(spec: InstanceSpec, providerType: ProviderType): { readonly field: string; readonly type: ProviderType } | undefined {
-  return TYPE_SPECIFIC_FIELDS.find((entry) => spec[entry.field] !== undefined && entry.type !== providerType);
+  for (const module of Object.values(PROVIDER_MODULES) as ProviderModule[]) {
+    const field = module.type === providerType ? undefined : module.specFields?.find((name) => spec[name] !== undefined);
+    if (field) return { field, type: module.type };
+  }
+  return undefined;
 }
 
 /** Specs the provider cannot carry out at all: Stalled before any call. */
@@ -430,7 +433,8 @@ function rewiringEvents(input: PlanInput, session: ObservedSession): PlannedEven
 function planPairing(input: PlanInput, phase: Phase): Plan {
   const secretName = `${input.name}-qr`;
   if (input.spec.pairing?.method === "Code") {
-    const fresh = input.pairingCode && input.now - input.pairingCode.requestedAt < PAIRING_CODE_LIFETIME_MS;
+    const validFor = input.capabilities.pairingCodeValidForMs;
+    const fresh = input.pairingCode && input.now - input.pairingCode.requestedAt < (validFor ? validFor / 4 : PAIRING_CODE_LIFETIME_MS);
     return {
       phase,
       steps: fresh ? [] : [{ kind: "requestPairingCode" }],

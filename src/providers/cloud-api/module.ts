@@ -4,6 +4,8 @@ import { cloudApiCapabilities, cloudApiInstanceOptions, createCloudApiClient } f
 
 export const cloudApiModule: ProviderModule = {
   type: "cloud_api",
+  title: "Meta's WhatsApp Business Cloud API",
+  specFields: ["cloudApi"],
   capabilities: cloudApiCapabilities,
   defaultUrl: "https://graph.facebook.com",
   createClient: createCloudApiClient,

@@ -6,12 +6,13 @@ export const wahaModule: ProviderModule = {
   // Sessions we create carry our uid in their metadata; an adopted one gets it with claim().
   ownership: { proof: "recorded", adoptable: true, sessionNamed: adoptedSession },
   type: "waha",
+  title: "self-hosted WAHA",
+  adoptId: "WAHA session name",
   capabilities: wahaCapabilities,
   createClient: createWahaClient,
   lifecycleEvents: {
     // WAHA signs with X-Webhook-Hmac, HMAC-SHA512 of the body (waha.md, webhooks).
-    signatureHeaders: ["x-webhook-hmac"],
-    algorithm: "sha512",
+    authentication: { kind: "hmac", signatureHeaders: ["x-webhook-hmac"], algorithm: "sha512" },
     // Every event carries the session's metadata, where we recorded the instance, and the session name.
     instanceOf(event) {
       const metadata = event["metadata"] as Record<string, unknown> | undefined;

@@ -6,6 +6,8 @@ export const wapizModule: ProviderModule = {
   // Devices we create carry our uid in their label (owner-label.ts); WAPIZ cannot relabel, so an adopted one is proven by its claim.
   ownership: { proof: "recorded", adoptable: true, sessionNamed: adoptedSession },
   type: "wapiz",
+  title: "WAPIZ's managed devices",
+  adoptId: "WAPIZ device id",
   capabilities: wapizCapabilities,
   createClient: createWapizClient,
 };

@@ -13,11 +13,14 @@ export const wappfyModule: ProviderModule = {
   // Instances we create carry our uid in their name (owner-label.ts); Wappfy cannot rename, so an adopted one is proven by its claim.
   ownership: { proof: "recorded", adoptable: true, sessionNamed: adoptedSession },
   type: "wappfy",
+  title: "Wappfy's managed gateway",
+  adoptId: "Wappfy instance id",
+  specFields: ["wappfy"],
   capabilities: wappfyCapabilities,
   createClient: createWappfyClient,
+  instanceOptions: (spec) => Promise.resolve(spec.wappfy ? { wappfy: spec.wappfy } : {}),
   lifecycleEvents: {
-    signatureHeaders: WAPPFY_SIGNATURE_HEADERS,
-    algorithm: "sha256",
+    authentication: { kind: "hmac", signatureHeaders: WAPPFY_SIGNATURE_HEADERS, algorithm: "sha256" },
     // The receiver URL also names the instance (?instance=ns/name): an event may come before status records the id.
     instanceOf(event) {
       const id = event["instance_id"];

@@ -14,6 +14,7 @@ export const whapiModule: ProviderModule = {
         : { id: "the provider's own device", adopts: true },
   },
   type: "whapi",
+  title: "a self-hosted Whapi device service",
   capabilities: whapiCapabilities,
   createClient: createWhapiClient,
 };

@@ -11,7 +11,8 @@ import type { InstanceObject } from "../../../src/controllers/context.ts";
 import type { EmulatorRequest, Reply } from "../../emulators/shared/http.ts";
 import { WappfyEmulator } from "../../emulators/wappfy/emulator.ts";
 import type { Operator } from "../../../src/operator.ts";
-import { condition, createNamespace, eventsFor, eventually, installCrds, instanceWhere, kubectlOk } from "../../support/kube.ts";
+import { condition, createNamespace, eventsFor, eventually, getInstance, installCrds, instanceWhere, kubectlOk } from "../../support/kube.ts";
+import { decodeQrPng } from "../../emulators/shared/qr-png.ts";
 import { startOperator } from "../../support/operator.ts";
 
 /** kubectl apply -f - in the namespace. */
@@ -224,4 +225,19 @@ export function busiestWindow(times: readonly number[], windowMs = 1000): { coun
     if (end - start + 1 > best.count) best = { count: end - start + 1, from: sorted[start] as number };
   }
   return best;
+}
+
+/** The provider's id for an instance, from its status as a user reads it. */
+export function providerIdOf(kube: KubeClient, namespace: string, name: string): Promise<string> {
+  return eventually(`${name}: providerInstanceId`, async () => (await getInstance(kube, namespace, name))?.status?.providerInstanceId);
+}
+
+/** Waits until the instance's QR Secret holds a PNG that decodes to the code the emulator shows now; returns that code. */
+export async function qrSecretShows(kube: KubeClient, namespace: string, name: string, currentQr: (id: string) => string | null | undefined): Promise<string> {
+  const id = await providerIdOf(kube, namespace, name);
+  return eventually(`${name}: QR Secret shows the current code`, async () => {
+    const png = (await secretData(kube, namespace, `${name}-qr`))["qr.png"];
+    const current = currentQr(id);
+    return png && current && decodeQrPng(png) === current ? current : undefined;
+  });
 }

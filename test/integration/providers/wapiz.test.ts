@@ -6,9 +6,8 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Operator } from "../../../src/operator.ts";
-import { decodeQrPng } from "../../emulators/shared/qr-png.ts";
 import { WapizEmulator } from "../../emulators/wapiz/emulator.ts";
-import { condition, eventually, getInstance, instanceWhere, kubeClient, kubectl, kubectlOk } from "../../support/kube.ts";
+import { condition, eventually, instanceWhere, kubeClient, kubectl, kubectlOk } from "../../support/kube.ts";
 import {
   apply,
   createSecret,
@@ -23,6 +22,8 @@ import {
   secretData,
   severalPasses,
   stageProvider,
+  providerIdOf,
+  qrSecretShows,
 } from "./support.ts";
 
 const TOKEN = "wapiz-test-token";
@@ -47,19 +48,11 @@ afterAll(async () => {
 
 const applyInstance = (name: string, spec = "") => apply(namespace, instanceManifest(name, "wapiz", spec));
 
-async function idOf(name: string): Promise<string> {
-  return eventually(`${name}: providerInstanceId`, async () => (await getInstance(kube, namespace, name))?.status?.providerInstanceId);
-}
+/** The emulator's id for an instance, from its status. */
+const idOf = (name: string): Promise<string> => providerIdOf(kube, namespace, name);
 
-/** Waits until the QR Secret's PNG decodes to the code the device shows now. */
-async function qrMatchesEmulator(name: string): Promise<string> {
-  const id = await idOf(name);
-  return eventually(`${name}: QR Secret shows the current code`, async () => {
-    const png = (await secretData(kube, namespace, `${name}-qr`))["qr.png"];
-    const current = wapiz.currentQr(id);
-    return png && current && decodeQrPng(png) === current ? current : undefined;
-  });
-}
+/** Waits until the QR Secret's PNG decodes to the code the emulator shows now. */
+const qrMatchesEmulator = (name: string): Promise<string> => qrSecretShows(kube, namespace, name, (id) => wapiz.currentQr(id));
 
 /** Requests that would stop, restart, log out, (re)connect or change the device. */
 const mutating = (id: string) => new RegExp(`^(POST|PATCH|DELETE) |^GET /api/devices/${id}/qr$`);

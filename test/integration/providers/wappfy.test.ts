@@ -7,11 +7,10 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Operator } from "../../../src/operator.ts";
 import { wappfyInstanceName } from "../../../src/providers/wappfy/client.ts";
-import { decodeQrPng } from "../../emulators/shared/qr-png.ts";
 import { startReceiver, type Receiver } from "../../emulators/shared/receiver.ts";
 import { signWappfyBody, WappfyEmulator } from "../../emulators/wappfy/emulator.ts";
 import { condition, eventually, getInstance, instanceWhere, kubeClient, kubectl, kubectlOk } from "../../support/kube.ts";
-import { apply, eventNamed, eventReasons, expectUnsupported, instanceManifest, patchInstance, phaseOf, readyIn, row, secretData, severalPasses, stageProvider } from "./support.ts";
+import { apply, eventNamed, eventReasons, expectUnsupported, instanceManifest, patchInstance, phaseOf, readyIn, row, secretData, severalPasses, stageProvider, providerIdOf, qrSecretShows } from "./support.ts";
 
 const API_KEY = "wappfy-test-key";
 const PHONE = "5511999998888";
@@ -36,20 +35,11 @@ afterAll(async () => {
 });
 
 const applyInstance = (name: string, spec = "") => apply(namespace, instanceManifest(name, "wappfy", spec));
-/** The emulator's id for an instance, from its status as a user reads it. */
-async function idOf(name: string): Promise<string> {
-  return eventually(`${name}: providerInstanceId`, async () => (await getInstance(kube, namespace, name))?.status?.providerInstanceId);
-}
+/** The emulator's id for an instance, from its status. */
+const idOf = (name: string): Promise<string> => providerIdOf(kube, namespace, name);
 
 /** Waits until the QR Secret's PNG decodes to the code the emulator shows now. */
-async function qrMatchesEmulator(name: string): Promise<string> {
-  const id = await idOf(name);
-  return eventually(`${name}: QR Secret shows the current code`, async () => {
-    const png = (await secretData(kube, namespace, `${name}-qr`))["qr.png"];
-    const current = wappfy.currentQr(id);
-    return png && current && decodeQrPng(png) === current ? current : undefined;
-  });
-}
+const qrMatchesEmulator = (name: string): Promise<string> => qrSecretShows(kube, namespace, name, (id) => wappfy.currentQr(id));
 
 async function connect(name: string): Promise<string> {
   await phaseOf(kube, namespace, name, "ScanQR");
