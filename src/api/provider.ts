@@ -44,11 +44,13 @@ const labelSelector = z
     matchLabels: z.record(z.string().max(63), z.string().max(63)).optional().describe("Labels the namespace must carry, each with this value."),
     matchExpressions: z
       .array(
-        z.object({
+        z
+        .object({
           key: z.string().min(1).max(317).describe("The label key."),
           operator: z.enum(["In", "NotIn", "Exists", "DoesNotExist"]).describe("How the key's value is matched: In, NotIn, Exists or DoesNotExist."),
-          values: z.array(z.string().max(63)).max(64).optional().describe("The values for In and NotIn; empty for Exists and DoesNotExist."),
-        }),
+          values: z.array(z.string().max(63).describe("A label value.")).max(64).optional().describe("The values for In and NotIn; empty for Exists and DoesNotExist."),
+        })
+        .describe("One requirement: a key, an operator and values."),
       )
       .max(16)
       .optional()

@@ -77,7 +77,7 @@ describe("npm run build", { timeout: 120_000 }, () => {
     const help = run(path.join(app, packageJson.bin["wa-operator"] as string), ["--help"], { nodeDir: CURRENT_NODE_DIR });
     expect(help.code).toBe(0);
     expect(help.stdout).toContain("--poll-interval DURATION  [POLL_INTERVAL]");
-    expect(help.stdout.match(/ Default: /g)?.length).toBe(21);
+    expect(help.stdout.match(/ Default: /g)?.length).toBe(22);
   });
 
   it("kubectl-whatsapp --help names every command and flag that the parser takes and completion offers", () => {

@@ -53,7 +53,7 @@ describe("the chart's values", () => {
     const helpers = readFileSync(path.join(CHART, "templates", "_helpers.tpl"), "utf8");
     const settings = [...usage().matchAll(/\[([A-Z][A-Z_]+)\]$/gm)].map((match) => match[1] as string);
     expect(settings.length).toBeGreaterThan(15);
-    const setByTheChart = ["POD_NAMESPACE", "HTTP_ADDRESS"];
+    const setByTheChart = ["POD_NAMESPACE", "HTTP_ADDRESS", "METRICS_ADDRESS"];
     for (const variable of settings) {
       if (setByTheChart.includes(variable)) continue;
       expect(helpers, `${variable} reaches the container`).toMatch(new RegExp(`"${variable}"|name: ${variable}\\b`));

@@ -107,6 +107,9 @@ imagePullSecrets:
 {{- include "wa-operator.envIfSet" (dict "name" "FAILURE_BACKOFF_MAX" "value" .Values.failureBackoffMax) }}
 {{- include "wa-operator.envIfSet" (dict "name" "PROVIDER_TIMEOUT" "value" .Values.providerTimeout) }}
 {{- include "wa-operator.envIfSet" (dict "name" "PROVIDER_MAX_IN_FLIGHT" "value" .Values.providerMaxInFlight) }}
+{{- include "wa-operator.envIfSet" (dict "name" "PROVIDER_MAX_PAUSE" "value" .Values.providerMaxPause) }}
+{{- include "wa-operator.envIfSet" (dict "name" "PROVIDER_MAX_WORKERS" "value" .Values.providerMaxWorkers) }}
+{{- include "wa-operator.envIfSet" (dict "name" "EGRESS_DENY_CIDRS" "value" .Values.egressDenyCidrs) }}
 {{- with .Values.extraEnv }}
 {{ toYaml . }}
 {{- end }}
