@@ -436,7 +436,7 @@ describe("a ClusterWhatsAppProvider", () => {
       `apiVersion: wa-operator.io/v1alpha1
 kind: ClusterWhatsAppProvider
 metadata: {name: shared-waha}
-spec: {type: waha, url: "${waha.url}", credentialsSecretRef: {name: waha-key, namespace: ${keys}, key: api-key}}`,
+spec: {type: waha, url: "${waha.url}", credentialsSecretRef: {name: waha-key, namespace: ${keys}, key: api-key}, allowedNamespaces: {from: All}}`,
     );
     await apply(`apiVersion: wa-operator.io/v1alpha1
 kind: WhatsAppInstance

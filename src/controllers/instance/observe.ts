@@ -100,8 +100,10 @@ export async function observeInstance(
 ): Promise<InstanceObservation> {
   const local = await observeLocal(ctx, instance, spec, status);
   onProvider?.(local.provider);
-  // An instance waiting for a quota slot has nothing at the provider yet: it makes no call at all.
-  const session = known ?? (local.quota.allowed || status.providerInstanceId ? await local.provider.client.observe(local.ref) : null);
+  // An instance waiting for a quota slot has nothing at the provider yet: it makes no call at all;
+  // nor does one the tenant boundary refuses (the planner says why): it does not even read the session.
+  const refused = local.claim?.heldElsewhere !== undefined || (local.claim?.adopts === true && local.provider.adoption === "Disabled");
+  const session = refused ? null : (known ?? (local.quota.allowed || status.providerInstanceId ? await local.provider.client.observe(local.ref) : null));
   return { ...local, session };
 }
 

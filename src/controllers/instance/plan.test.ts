@@ -370,3 +370,31 @@ describe("derivePhase", () => {
     expect(derivePhase(observed, status as InstanceStatus, desired)).toBe(phase);
   });
 });
+
+describe("the tenant boundary", () => {
+  it.each([
+    ["a spec naming a session on a provider that does not allow adoption is Stalled AdoptionDisabled, with no step", input({ spec: { adopt: { id: "x" } }, adoption: "Disabled", claim: { id: "x", adopts: true } }), "AdoptionDisabled"],
+    ["a session another instance claims is Stalled SessionClaimed, with no step", input({ claim: { id: "x", adopts: true, heldElsewhere: "claimed by another" } }), "SessionClaimed"],
+    ["a session on our name without our uid (a squatter) is refused", input({ session: session("ScanQR", { ownerUid: undefined }), status: { providerInstanceId: "ns__one" } }), "SessionOwnedElsewhere"],
+    ["a session carrying another resource's uid is refused", input({ session: session("Connected", { ownerUid: "uid-2" }) }), "SessionOwnedElsewhere"],
+  ])("%s", (_name, given, reason) => {
+    const plan = planInstance(given);
+    expect(plan.steps).toEqual([]);
+    expect(plan.verdict).toMatchObject({ stalled: true, reason });
+  });
+
+  it("an adopted session without an owner gets our claim first, whatever the desired state", () => {
+    const plan = planInstance(input({ spec: { adopt: { id: "ns__one" }, state: "LoggedOut" }, session: session("Connected", { ownerUid: undefined }), claim: { id: "ns__one", adopts: true } }));
+    expect(kinds(plan)).toEqual(["claim"]);
+  });
+
+  it("an id recorded before names carried the uid is still followed where the provider cannot write a claim", () => {
+    const plan = planInstance(input({ session: session("Connected", { ownerUid: undefined }), status: { providerInstanceId: "inst_1" }, ownership: { proof: "recorded", adoptable: true, canClaim: false } }));
+    expect(plan.verdict.stalled).toBe(false);
+  });
+
+  it("a provider that keeps no owner (cloud_api, whapi) drives the session its held claim names", () => {
+    const plan = planInstance(input({ session: session("Connected", { ownerUid: undefined }), ownership: { proof: "claimed", adoptable: false, canClaim: false }, claim: { id: "123", adopts: true } }));
+    expect(plan.verdict).toMatchObject({ ready: true, stalled: false });
+  });
+});

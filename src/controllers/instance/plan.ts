@@ -200,7 +200,11 @@ function checkBoundary(input: PlanInput): Plan | undefined {
 export function ownershipOf(input: Pick<PlanInput, "uid" | "spec" | "status" | "ownership">, session: ObservedSession): "ours" | "adopted" | "unproven" | "elsewhere" {
   if (session.ownerUid !== undefined) return session.ownerUid === input.uid ? "ours" : "elsewhere";
   if (input.ownership.proof === "claimed") return "ours";
-  return input.spec.adopt !== undefined || input.status.providerInstanceId !== undefined ? "adopted" : "unproven";
+  if (input.spec.adopt !== undefined) return "adopted";
+  // A recorded id proves nothing where the provider writes our uid on every session it
+  // makes for us (WAHA): a create answered "already exists" finds a squatter's session.
+  // Where it cannot (Wappfy, WAPIZ), the id is how instances named before names carried the uid are followed.
+  return input.status.providerInstanceId !== undefined && !input.ownership.canClaim ? "adopted" : "unproven";
 }
 
 function planDesired(input: PlanInput, session: ObservedSession, phase: Phase): Plan {

@@ -274,7 +274,7 @@ async function cleanUp(ctx: OperatorContext, instance: InstanceObject, spec: Ins
   const session = await provider.client.observe(local.ref);
   if (!session) return;
   const module = PROVIDER_MODULES[provider.type];
-  const owner = ownershipOf({ uid: instance.metadata.uid as string, spec, status, ownership: { ...module.ownership, canClaim: false } }, session);
+  const owner = ownershipOf({ uid: instance.metadata.uid as string, spec, status, ownership: { ...module.ownership, canClaim: provider.client.claim !== undefined } }, session);
   const claimHeld = !local.claim?.heldElsewhere && !(local.claim?.adopts && provider.adoption === "Disabled");
   if (spec.deletionPolicy === "Orphan") {
     // Our uid left on the session would refuse every later adopter for ever.
