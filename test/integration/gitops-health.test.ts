@@ -78,7 +78,7 @@ function plannedStatus(spec: Record<string, unknown>, session: ObservedSession |
   return { ...options.status, phase: plan.phase, observedGeneration: 1, conditions: applyVerdict(undefined, plan.verdict, 1, NOW_ISO) };
 }
 
-const session = (phase: Phase, providerState: string): ObservedSession => ({ id: "s", phase, providerState });
+const session = (phase: Phase, providerState: string): ObservedSession => ({ id: "s", phase, providerState, ownerUid: "uid-x" });
 
 /** A provider's status after its health check gave `verdict` (src/controllers/provider/reconciler.ts). */
 const providerStatus = (verdict: Verdict) => ({ observedGeneration: 1, instances: 0, conditions: applyVerdict(undefined, verdict, 1, NOW_ISO) });

@@ -368,7 +368,8 @@ describe("adopting a session that already exists (issue 9: adopt)", () => {
 
   it("refuses a session another resource owns, and creates nothing for one that does not exist", async () => {
     await applyInstance("thief", `  adopt: {id: "${session("link")}"}`);
-    const thief = await instanceWhere(kube, namespace, "thief", "SessionOwnedElsewhere", (object) => condition(object, "Stalled")?.reason === "SessionOwnedElsewhere");
+    // "link" holds the claim on its session (older, recorded): refused before any provider call.
+    const thief = await instanceWhere(kube, namespace, "thief", "SessionClaimed", (object) => condition(object, "Stalled")?.reason === "SessionClaimed");
     expect(condition(thief, "Ready")?.status).toBe("False");
     expect(thief.status?.providerInstanceId).toBeUndefined();
     await applyInstance("ghost", "  adopt: {id: no-such-session}");

@@ -271,7 +271,8 @@ async function cleanUp(ctx: OperatorContext, instance: InstanceObject, spec: Ins
     return { provider, ref, claim: sessionClaim(ctx, instance, spec, provider) };
   });
   const { provider } = local;
-  const session = await provider.client.observe(local.ref);
+  // A delete is irreversible: the client reports the session's owner whatever that costs (a list on Wappfy).
+  const session = await provider.client.observe({ ...local.ref, adopting: true });
   if (!session) return;
   const module = PROVIDER_MODULES[provider.type];
   const owner = ownershipOf({ uid: instance.metadata.uid as string, spec, status, ownership: { ...module.ownership, canClaim: provider.client.claim !== undefined } }, session);
