@@ -102,3 +102,20 @@ describe("tracing", () => {
     expect(providerHeaders.at(-1)?.["traceparent"]).toBe(`00-${call?.traceId}-${call?.spanId}-01`);
   });
 });
+
+describe("the traced client", () => {
+  it("keeps the optional operations a client has (claim, release) and adds none it lacks", async () => {
+    const calls: string[] = [];
+    const base = { type: "waha", capabilities: {} } as unknown as Record<string, unknown>;
+    for (const name of ["checkHealth", "observe", "create", "connect", "disconnect", "restart", "logout", "remove", "fetchQr", "requestPairingCode", "configureWebhook"]) {
+      base[name] = async () => calls.push(name);
+    }
+    const without = traced(base as never);
+    expect(without.claim).toBeUndefined();
+    expect(without.release).toBeUndefined();
+    const withClaims = traced({ ...base, claim: async () => calls.push("claim"), release: async () => calls.push("release") } as never);
+    await withClaims.claim?.({} as never, "s");
+    await withClaims.release?.({} as never, "s");
+    expect(calls).toEqual(["claim", "release"]);
+  });
+});

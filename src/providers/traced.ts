@@ -20,12 +20,16 @@ const OPERATIONS = [
   "fetchQr",
   "requestPairingCode",
   "configureWebhook",
+  // Optional: only where the client has them (a wrapper that dropped them would hide what the client can do).
+  "claim",
+  "release",
 ] as const satisfies readonly (keyof ProviderClient)[];
 
 export function traced(client: ProviderClient): ProviderClient {
   const wrapped: Record<string, unknown> = { type: client.type, capabilities: client.capabilities };
   for (const operation of OPERATIONS) {
-    const call = client[operation] as (...args: unknown[]) => Promise<unknown>;
+    const call = client[operation] as ((...args: unknown[]) => Promise<unknown>) | undefined;
+    if (call === undefined) continue;
     wrapped[operation] = (...args: unknown[]) =>
       withSpan(`provider ${operation}`, { "wa_operator.provider.type": client.type, "wa_operator.provider.operation": operation }, () => call.apply(client, args), SpanKind.CLIENT);
   }
