@@ -87,14 +87,20 @@ export function instanceWhere(
   test: (instance: InstanceObject) => boolean,
   timeoutMs?: number,
 ): Promise<InstanceObject> {
+  let last: InstanceObject | undefined;
   return eventually(
     `${namespace}/${name}: ${what}`,
     async () => {
       const instance = await getInstance(kube, namespace, name);
+      last = instance;
       return instance && test(instance) ? instance : undefined;
     },
     timeoutMs,
-  );
+  ).catch((error: Error) => {
+    // Name what was there instead, so a timeout says which state the instance stayed in.
+    const seen = last ? `phase ${last.status?.phase ?? "-"}; ${(last.status?.conditions ?? []).map((entry) => `${entry.type}=${entry.status} ${entry.reason}`).join(", ")}` : "absent";
+    throw new Error(`${error.message}; last seen: ${seen}`);
+  });
 }
 
 export function condition(object: KubeObject & { status?: { conditions?: { type: string; status: string; reason: string; message: string }[] } }, type: string) {

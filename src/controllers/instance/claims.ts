@@ -3,9 +3,12 @@
  * cloud_api phone number, a whapi device's key); two resources naming one session would
  * drive it against each other, and the second could be another tenant. Of all the
  * instances, in any namespace and through any provider resource reaching the same gateway,
- * that name the session (or have it recorded in status), the oldest holds the claim: by
- * creation time, then uid, so every replica and every pass decides alike. The others are
- * Stalled (SessionClaimed) and make no call on it.
+ * that name the session (or have it recorded in status), one holds the claim: one whose
+ * status records the session first (only the operator writes status, after it created or
+ * claimed the session), then the oldest by creation time, then uid, so every replica and
+ * every pass decides alike. Creation times have one-second resolution: without the first
+ * rule, a resource created in the same second as the session's holder could take the claim
+ * by the luck of its uid. The others are Stalled (SessionClaimed) and make no call on it.
  */
 import { instanceSpecSchema, type InstanceSpec } from "../../api/instance.ts";
 import { PROVIDER_MODULES } from "../../providers/registry.ts";
@@ -45,12 +48,18 @@ export function sessionClaim(
     if (!endpoints.has(refKey)) endpoints.set(refKey, ctx.connections.endpoint(ref));
     if (endpoints.get(refKey) !== endpoint) continue;
     const otherId = ownership.sessionNamed(parsed.data, other.metadata.namespace as string)?.id ?? other.status?.providerInstanceId;
-    if (otherId === named.id && earlier(other, holder)) holder = other;
+    if (otherId === named.id && ranksBefore(other, holder, named.id)) holder = other;
   }
   if (holder === instance) return named;
   const by =
     holder.metadata.namespace === namespace ? `WhatsAppInstance ${holder.metadata.name}` : "a WhatsAppInstance in another namespace";
   return { ...named, heldElsewhere: `the ${provider.type} session ${named.id} is already claimed by ${by}; only one resource may drive a session` };
+}
+
+function ranksBefore(a: InstanceObject, b: InstanceObject, id: string): boolean {
+  const aHolds = a.status?.providerInstanceId === id;
+  const bHolds = b.status?.providerInstanceId === id;
+  return aHolds !== bHolds ? aHolds : earlier(a, b);
 }
 
 function earlier(a: InstanceObject, b: InstanceObject): boolean {
