@@ -1,7 +1,7 @@
 /**
  * Writes gitops/argocd/argocd-cm.yaml: Argo CD's argocd-cm ConfigMap with the health check
  * in gitops/argocd/health.lua under `resource.customizations.health.<group>_<kind>` for
- * every kind in src/api/crds.ts. One script serves all kinds, since all report kstatus
+ * every kind in src/crds.ts. One script serves all kinds, since all report kstatus
  * conditions; the per-kind keys are what Argo CD looks up (wildcards work only in the older
  * `resource.customizations` block). A test fails when the file drifts.
  */
@@ -9,7 +9,7 @@ import { readFileSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { stringify } from "yaml";
 import { GROUP } from "../src/api/common.ts";
-import { KINDS } from "../src/api/crds.ts";
+import { KINDS } from "../src/crds.ts";
 
 const root = path.join(import.meta.dirname, "..");
 export const ARGOCD_HEALTH_SCRIPT = path.join(root, "gitops", "argocd", "health.lua");

@@ -17,7 +17,7 @@
 import { readFileSync } from "node:fs";
 import path from "node:path";
 import { Document, parse, type YAMLSeq } from "yaml";
-import { renderAllCrds } from "../src/api/crds.ts";
+import { renderAllCrds } from "../src/crds.ts";
 import { toYaml } from "../src/api/yaml.ts";
 import { REQUIRED_PERMISSIONS, type Permission, type PermissionScope } from "../src/kube/permissions.ts";
 import { chartReadme } from "./chart-readme.ts";

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import type { InstanceObject, ProviderObject } from "./controllers/context.ts";
+import type { InstanceObject, ProviderObject } from "./api/objects.ts";
 import { KubeError } from "./kube/client.ts";
 import { defaultBuildLabels, isPanic, Metrics } from "./metrics.ts";
 import { ProviderError } from "./providers/errors.ts";

@@ -7,7 +7,7 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom-client";
 import type { Condition } from "./api/common.ts";
 import { buildInfo } from "./build-info.ts";
-import type { InstanceObject, ProviderObject } from "./controllers/context.ts";
+import type { InstanceObject, ProviderObject } from "./api/objects.ts";
 
 /**
  * Where the per-object gauges come from: the informer caches. Every replica keeps them

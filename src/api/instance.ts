@@ -1,8 +1,6 @@
 /** WhatsAppInstance: one WhatsApp number, linked through one provider. */
 import { z } from "zod";
-import type { ProviderModule } from "../providers/module.ts";
-import { PROVIDER_MODULES } from "../providers/registry.ts";
-import { PHASES } from "../providers/types.ts";
+import { PHASES, registryFact } from "./provider-types.ts";
 import {
   conditions,
   generation,
@@ -21,13 +19,12 @@ export type DesiredState = (typeof DESIRED_STATES)[number];
 
 export const PROVIDER_KINDS = ["WhatsAppProvider", "ClusterWhatsAppProvider"] as const;
 
-const MODULES = Object.values(PROVIDER_MODULES) as ProviderModule[];
 /** What spec.adopt.id names, per type that adopts (each module's adoptId). */
-const ADOPT_IDS = MODULES.flatMap((module) => (module.adoptId ? [module.adoptId] : [])).join(", ");
+const ADOPT_IDS = registryFact("adoptIds");
 /** The types that always take over what they are given, and need no adopt. */
-const NO_ADOPT = MODULES.filter((module) => !module.adoptId).map((module) => module.type);
+const NO_ADOPT = registryFact("typesWithoutAdopt");
 /** The types without an event filter. */
-const NO_EVENT_FILTER = MODULES.filter((module) => module.capabilities.webhookEvents === "none").map((module) => module.type);
+const NO_EVENT_FILTER = registryFact("typesWithoutEventFilter");
 
 export const instanceSpecSchema = z
   .object({
@@ -98,7 +95,7 @@ export const instanceSpecSchema = z
           .max(64)
           .default([])
           .describe(
-            `The provider's own event names, e.g. session.status and message for WAHA ("*" there too). Omitted or empty means every lifecycle and message event the provider has. Providers without an event filter (${NO_EVENT_FILTER.join(", ")}) accept only an empty list.`,
+            `The provider's own event names, e.g. session.status and message for WAHA ("*" there too). Omitted or empty means every lifecycle and message event the provider has. Providers without an event filter (${NO_EVENT_FILTER}) accept only an empty list.`,
           ),
         secretRef: z
           .object({
@@ -122,7 +119,7 @@ export const instanceSpecSchema = z
       })
       .meta({
         description:
-          `Take over a session that already exists at the provider (linked or not) instead of creating one: no new QR is needed. One that another resource owns is refused (Stalled SessionOwnedElsewhere). ${NO_ADOPT.join(" and ")} always take over the number or device they are given and need no adopt.`,
+          `Take over a session that already exists at the provider (linked or not) instead of creating one: no new QR is needed. One that another resource owns is refused (Stalled SessionOwnedElsewhere). ${NO_ADOPT} always take over the number or device they are given and need no adopt.`,
         "x-kubernetes-validations": [{ rule: "self == oldSelf", message: "adopt is immutable; create a new instance to take over another session" }],
       })
       .optional(),

@@ -1,7 +1,5 @@
 /** WhatsAppProvider and ClusterWhatsAppProvider: where and how to reach one gateway. */
 import { z } from "zod";
-import type { ProviderModule } from "../providers/module.ts";
-import { PROVIDER_MODULES, PROVIDER_TYPES } from "../providers/registry.ts";
 import {
   conditions,
   duration,
@@ -12,10 +10,11 @@ import {
   secretKeySelector,
   UNOBSERVED_STATUS,
 } from "./common.ts";
+import { PROVIDER_TYPES, registryFact } from "./provider-types.ts";
 
 export const providerType = z.enum(PROVIDER_TYPES).meta({
   description:
-    `Which gateway this is: ${(Object.values(PROVIDER_MODULES) as ProviderModule[]).map((module) => `${module.type} (${module.title})`).join(", ")}. Cannot be changed after creation.`,
+    `Which gateway this is: ${registryFact("typesWithTitles")}. Cannot be changed after creation.`,
   "x-kubernetes-validations": [{ rule: "self == oldSelf", message: "type is immutable" }],
 });
 

@@ -8,7 +8,7 @@
 import { parseArgs } from "node:util";
 import { buildInfo } from "../build-info.ts";
 import { parseDuration } from "../config.ts";
-import type { InstanceObject, ProviderObject } from "../controllers/context.ts";
+import type { InstanceObject, ProviderObject } from "../api/objects.ts";
 import type { KubeClient } from "../kube/client.ts";
 import { CLUSTER_PROVIDERS, EVENTS, INSTANCES, PROVIDERS } from "../kube/resources.ts";
 import { isCommand, OPTIONS, OUTPUT_FORMATS, SHELLS, type Command, type OutputFormat } from "../plugin/command-line.ts";

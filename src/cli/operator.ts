@@ -9,7 +9,7 @@ import { randomBytes } from "node:crypto";
 import os from "node:os";
 import { loadConfig, usage, type OperatorConfig } from "../config.ts";
 import { buildInfo } from "../build-info.ts";
-import type { ProviderObject } from "../controllers/context.ts";
+import type { ProviderObject } from "../api/objects.ts";
 import { CLUSTER_PROVIDER_KIND, EVENTS_HMAC_KEY, eventsSecretName, eventsSecretNamespace, type ProviderRefKey } from "../controllers/provider/connections.ts";
 import { ProviderEventReceiver } from "../http/provider-events.ts";
 import { startServer } from "../http/server.ts";

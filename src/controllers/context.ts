@@ -4,12 +4,10 @@
  * real servers instead of mocking modules.
  */
 import type { Logger } from "pino";
-import type { InstanceStatus } from "../api/instance.ts";
-import type { ProviderStatus } from "../api/provider.ts";
+import type { InstanceObject, ProviderObject } from "../api/objects.ts";
 import type { OperatorConfig } from "../config.ts";
 import type { KubeClient } from "../kube/client.ts";
 import type { EventRecorder } from "../kube/events.ts";
-import type { KubeObject } from "../kube/resources.ts";
 import type { SecretCache, SecretReader } from "../kube/secret-cache.ts";
 import type { ObservedSession } from "../providers/types.ts";
 import type { ShownQr } from "./instance/next-look.ts";
@@ -17,15 +15,8 @@ import type { LookBudget } from "./look-budget.ts";
 import type { Clock } from "../runtime/retry.ts";
 import type { ProviderConnections } from "./provider/connections.ts";
 
-export interface InstanceObject extends KubeObject {
-  spec: unknown;
-  status?: InstanceStatus;
-}
-
-export interface ProviderObject extends KubeObject {
-  spec: unknown;
-  status?: ProviderStatus;
-}
+/** The API's objects (src/api/objects.ts), named here too for the controllers. */
+export type { InstanceObject, ProviderObject } from "../api/objects.ts";
 
 /** A read-only view of an informer's cache. */
 export interface Cache<T> {

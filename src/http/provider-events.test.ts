@@ -5,7 +5,7 @@
 import { createHmac } from "node:crypto";
 import { describe, expect, it } from "vitest";
 import { pino } from "pino";
-import type { InstanceObject } from "../controllers/context.ts";
+import type { InstanceObject } from "../api/objects.ts";
 import { signedHintQuery } from "../providers/event-hint.ts";
 import { EVOLUTION_EVENTS_TOKEN_HEADER, evolutionEventsToken } from "../providers/evolution/events.ts";
 import { ProviderEventReceiver, REPLAY_WINDOW_MS } from "./provider-events.ts";

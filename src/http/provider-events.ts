@@ -12,7 +12,8 @@
  */
 import type { IncomingHttpHeaders } from "node:http";
 import type { Logger } from "pino";
-import type { Cache, InstanceObject } from "../controllers/context.ts";
+import type { Cache } from "../controllers/context.ts";
+import type { InstanceObject } from "../api/objects.ts";
 import { instanceSpecSchema } from "../api/instance.ts";
 import { CLUSTER_PROVIDER_KIND, PROVIDER_KIND, providerKey, type ProviderRefKey } from "../controllers/provider/connections.ts";
 import { verifiedHint } from "../providers/event-hint.ts";

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import type { ProviderObject } from "../controllers/context.ts";
+import type { ProviderObject } from "../api/objects.ts";
 import { providersDocument, providersTable, summarizeProviders } from "./providers-table.ts";
 
 const now = Date.parse("2026-11-21T10:00:00Z");

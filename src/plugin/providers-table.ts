@@ -3,7 +3,7 @@
  * the version the provider reports, how full it is, its rate limit), or the same facts
  * as JSON or YAML. Pure: the clock comes in as `now`.
  */
-import type { ProviderObject } from "../controllers/context.ts";
+import type { ProviderObject } from "../api/objects.ts";
 import { formatTable, humanAge, itemsDocument } from "./status-table.ts";
 
 /** One provider as `providers` shows it; also an item of `providers -o json|yaml`. */

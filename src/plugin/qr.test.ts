@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import type { InstanceObject } from "../controllers/context.ts";
+import type { InstanceObject } from "../api/objects.ts";
 import { qrView } from "./qr.ts";
 
 const png = Buffer.from([0x89, 0x50, 0x4e, 0x47]);

@@ -11,7 +11,7 @@
  */
 import { createHash } from "node:crypto";
 import { writeFileSync } from "node:fs";
-import type { InstanceObject } from "../controllers/context.ts";
+import type { InstanceObject } from "../api/objects.ts";
 import type { KubeClient } from "../kube/client.ts";
 import { INSTANCES, SECRETS, type ResourceType } from "../kube/resources.ts";
 import { decodeSecretData, type SecretObject } from "../kube/secrets.ts";

@@ -3,7 +3,7 @@
  * the instance's spec; the operator does the rest. The messages say what was asked,
  * in kubectl's words ("patched", "no change").
  */
-import type { InstanceObject } from "../controllers/context.ts";
+import type { InstanceObject } from "../api/objects.ts";
 import type { KubeClient } from "../kube/client.ts";
 import { INSTANCES } from "../kube/resources.ts";
 import { EXIT, PluginError } from "./errors.ts";

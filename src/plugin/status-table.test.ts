@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import type { InstanceObject } from "../controllers/context.ts";
+import type { InstanceObject } from "../api/objects.ts";
 import { parse } from "yaml";
 import { formatTable, humanAge, statusDocument, statusTable } from "./status-table.ts";
 

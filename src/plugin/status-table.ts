@@ -4,7 +4,7 @@
  * lays out tables, or the same facts as JSON or YAML. Pure: the clock comes in as `now`.
  */
 import { stringify } from "yaml";
-import type { InstanceObject } from "../controllers/context.ts";
+import type { InstanceObject } from "../api/objects.ts";
 
 /** kubectl's age format (apimachinery's HumanDuration): 45s, 3m20s, 5h, 2d3h, 1y20d. */
 export function humanAge(ms: number): string {

@@ -15,7 +15,7 @@ import type { ReadLatency } from "./latency.ts";
 import { retry } from "../runtime/retry.ts";
 import type { RateLimiter } from "./rate-limiter.ts";
 import { injectTraceContext } from "../tracing.ts";
-import type { ProviderDeps, ProviderSettings, ProviderType } from "./types.ts";
+import type { ProviderDeps, ProviderSettings, ProviderType, ResponseObserver } from "./types.ts";
 
 export interface HttpRequest {
   readonly method: "GET" | "POST" | "PUT" | "PATCH" | "DELETE";
@@ -67,7 +67,7 @@ export type ErrorClassifier = (response: HttpResponse) => ProviderError | undefi
  * Called once per answered request (metrics); `status` is the HTTP code or "error", and
  * `request` the HTTP method and the seconds it took on the wire.
  */
-export type ResponseObserver = (provider: ProviderType, status: string, request?: { readonly method: string; readonly seconds: number }) => void;
+export type { ResponseObserver } from "./types.ts";
 
 export interface ProviderHttpOptions {
   readonly type: ProviderType;

@@ -1,8 +1,9 @@
 /**
- * Every provider type's module: the one line a provider adds outside its folder. The
- * provider types (the CRD's enum, ProviderType) are this object's keys, so a type cannot
- * exist without its module. No registration by import side effect.
+ * Every provider type's module: one line per type of src/api/provider-types.ts (the CRD's
+ * enum). The compiler holds the two lists together both ways: a type without its module, or
+ * a module under a key that is no type, does not build (registry.test checks each module's type is its key). No registration by import side effect.
  */
+import { PROVIDER_TYPES, type ProviderType } from "../api/provider-types.ts";
 import { cloudApiModule } from "./cloud-api/module.ts";
 import { evolutionModule } from "./evolution/module.ts";
 import type { ProviderModule } from "./module.ts";
@@ -18,8 +19,6 @@ export const PROVIDER_MODULES = {
   whapi: whapiModule,
   wapiz: wapizModule,
   evolution: evolutionModule,
-} as const satisfies Readonly<Record<string, ProviderModule>>;
+} as const satisfies Readonly<Record<ProviderType, ProviderModule>>;
 
-/** The provider types, in the registry's order (the CRD's spec.type enum). */
-export type ProviderType = keyof typeof PROVIDER_MODULES;
-export const PROVIDER_TYPES = Object.keys(PROVIDER_MODULES) as [ProviderType, ...ProviderType[]];
+export { PROVIDER_TYPES, type ProviderType };

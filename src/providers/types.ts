@@ -3,13 +3,9 @@
  * each provider folder translates it to its own HTTP API.
  */
 
-/** The provider types are the registry's keys (registry.ts): a type exists exactly when its module does. */
-export type { ProviderType } from "./registry.ts";
-import type { ProviderType } from "./registry.ts";
-
-/** Phases of a WhatsAppInstance, in the contract's words (API.md). */
-export const PHASES = ["Pending", "Starting", "ScanQR", "Connected", "Disconnected", "LoggedOut", "Failed"] as const;
-export type Phase = (typeof PHASES)[number];
+/** The provider types and the phases are the API's words (src/api/provider-types.ts). */
+import type { Phase, ProviderType } from "../api/provider-types.ts";
+export { PHASES, type Phase, type ProviderType } from "../api/provider-types.ts";
 
 /**
  * What a provider can do. The planner never calls an operation whose capability is
@@ -220,7 +216,7 @@ export interface ProviderSettings {
 /** Shared machinery a client is built with: one limiter and in-flight bound per provider resource, metrics, time, leadership. */
 export interface ProviderDeps {
   readonly limiter: import("./rate-limiter.ts").RateLimiter;
-  readonly observe?: import("./http.ts").ResponseObserver;
+  readonly observe?: ResponseObserver;
   readonly now?: () => number;
   /** At most this many requests to the provider at once (in-flight.ts). */
   readonly inFlight?: import("./in-flight.ts").InFlightLimit;
@@ -257,3 +253,6 @@ export type InstanceOptions = (
   spec: import("../api/instance.ts").InstanceSpec,
   context: InstanceOptionsContext,
 ) => Promise<ProviderInstanceFields | { readonly invalid: string }>;
+
+/** Told of every provider answer (its status class) and how long the request took: the metrics. */
+export type ResponseObserver = (provider: ProviderType, status: string, request?: { readonly method: string; readonly seconds: number }) => void;

@@ -10,7 +10,7 @@ import path from "node:path";
 import { describe, expect, it } from "vitest";
 import { parse } from "yaml";
 import { type SchemaNode, valueRows } from "../../scripts/chart-readme.ts";
-import { renderAllCrds } from "../../src/api/crds.ts";
+import { renderAllCrds } from "../../src/crds.ts";
 import { usage } from "../../src/config.ts";
 
 const CHART = path.resolve(import.meta.dirname, "..", "..", "charts", "wa-operator");

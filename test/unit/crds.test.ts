@@ -2,7 +2,7 @@ import { readFileSync, readdirSync } from "node:fs";
 import path from "node:path";
 import { describe, expect, it } from "vitest";
 import { parse as parseYaml } from "yaml";
-import { renderAllCrds } from "../../src/api/crds.ts";
+import { renderAllCrds } from "../../src/crds.ts";
 import { toYaml } from "../../src/api/yaml.ts";
 
 const repo = path.resolve(import.meta.dirname, "..", "..");

@@ -1,7 +1,7 @@
 import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
 import { parse as parseYaml } from "yaml";
-import { renderAllCrds } from "../../src/api/crds.ts";
+import { renderAllCrds } from "../../src/crds.ts";
 import { ARGOCD_CONFIG_MAP, ARGOCD_HEALTH_SCRIPT, renderArgoCdConfigMap } from "../../scripts/render-argocd.ts";
 
 describe("GitOps health", () => {

@@ -38,7 +38,7 @@ describe("who holds a session's claim", () => {
     ["a resource naming another session is not in the contest", instance("b", "u2", LATER, { adopt: "t" }), [instance("a", "u1", SECOND, { adopt: "s" })], false],
   ] as const)("%s", (_, subject, others, refused) => {
     const claim = claimOf(subject, [subject, ...others]);
-    expect(claim?.id).toBe(subject.spec.adopt?.id);
+    expect(claim?.id).toBe((subject.spec as { adopt?: { id: string } }).adopt?.id);
     expect(claim?.heldElsewhere !== undefined).toBe(refused);
   });
 

@@ -18,7 +18,7 @@ import { PROVIDER_MODULES } from "../../providers/registry.ts";
 import type { InstanceRef, ProviderClient, ProviderDeps, ProviderSettings, ProviderType } from "../../providers/types.ts";
 import { traced } from "../../providers/traced.ts";
 import { OPERATOR_SCOPE, redactor } from "../../redaction.ts";
-import type { ProviderObject } from "../context.ts";
+import type { ProviderObject } from "../../api/objects.ts";
 
 export const PROVIDER_KIND = "WhatsAppProvider";
 export const CLUSTER_PROVIDER_KIND = "ClusterWhatsAppProvider";

@@ -3,9 +3,11 @@
  * source. `npm run crds` writes them to crds/; a test fails when the files drift.
  */
 import { z } from "zod";
-import { GROUP, VERSION } from "./common.ts";
-import { instanceSpecSchema, instanceStatusSchema } from "./instance.ts";
-import { clusterProviderSpecSchema, providerSpecSchema, providerStatusSchema } from "./provider.ts";
+import type { ProviderModule } from "./providers/module.ts";
+import { PROVIDER_MODULES } from "./providers/registry.ts";
+import { GROUP, VERSION } from "./api/common.ts";
+import { instanceSpecSchema, instanceStatusSchema } from "./api/instance.ts";
+import { clusterProviderSpecSchema, providerSpecSchema, providerStatusSchema } from "./api/provider.ts";
 
 type JsonSchema = { [key: string]: unknown };
 
@@ -152,7 +154,34 @@ export function renderCrd(definition: KindDefinition): JsonSchema {
 
 /** Every CRD, keyed by the file name it is written to. */
 export function renderAllCrds(): Map<string, JsonSchema> {
-  return new Map(KINDS.map((definition) => [`${GROUP}_${definition.plural}.yaml`, renderCrd(definition)]));
+  return new Map(KINDS.map((definition) => [`${GROUP}_${definition.plural}.yaml`, fillRegistryFacts(renderCrd(definition)) as JsonSchema]));
+}
+
+const MODULES = Object.values(PROVIDER_MODULES) as ProviderModule[];
+
+/**
+ * The facts about the registered providers that the API's descriptions name
+ * (registryFact in provider-types.ts). Here, not in src/api's schemas, so the API layer
+ * never imports the providers.
+ */
+const REGISTRY_FACTS: Readonly<Record<string, () => string>> = {
+  typesWithTitles: () => MODULES.map((module) => `${module.type} (${module.title})`).join(", "),
+  adoptIds: () => MODULES.flatMap((module) => (module.adoptId ? [module.adoptId] : [])).join(", "),
+  typesWithoutAdopt: () => MODULES.filter((module) => !module.adoptId).map((module) => module.type).join(" and "),
+  typesWithoutEventFilter: () => MODULES.filter((module) => module.capabilities.webhookEvents === "none").map((module) => module.type).join(", "),
+};
+
+function fillRegistryFacts(node: unknown): unknown {
+  if (typeof node === "string") {
+    return node.replace(/\{\{(\w+)\}\}/g, (_, name: string) => {
+      const fact = REGISTRY_FACTS[name];
+      if (!fact) throw new Error(`a description names {{${name}}}, which is no registry fact`);
+      return fact();
+    });
+  }
+  if (Array.isArray(node)) return node.map(fillRegistryFacts);
+  if (isObject(node)) return Object.fromEntries(Object.entries(node).map(([key, value]) => [key, fillRegistryFacts(value)]));
+  return node;
 }
 
 const SAFE_INTEGER = Number.MAX_SAFE_INTEGER;
