@@ -8,22 +8,10 @@ import { instanceSpecSchema } from "../api/instance.ts";
 import type { ProviderModule } from "./module.ts";
 import { RateLimiter } from "./rate-limiter.ts";
 import { PROVIDER_MODULES, PROVIDER_TYPES } from "./registry.ts";
-import type { ProviderCapabilities, ProviderClient } from "./types.ts";
+import { PROVIDER_OPERATIONS, type ProviderCapabilities, type ProviderClient } from "./types.ts";
 
 const CAPABILITIES: readonly (keyof ProviderCapabilities)[] = ["qr", "pairingCode", "disconnect", "restart", "logout", "webhook", "webhookEvents", "webhookSigning", "version"];
-const METHODS: readonly (keyof ProviderClient)[] = [
-  "checkHealth",
-  "observe",
-  "create",
-  "connect",
-  "disconnect",
-  "restart",
-  "logout",
-  "remove",
-  "fetchQr",
-  "requestPairingCode",
-  "configureWebhook",
-];
+const METHODS: readonly (keyof ProviderClient)[] = PROVIDER_OPERATIONS.required;
 const SPEC_FIELDS = new Set(Object.keys(instanceSpecSchema.shape));
 const folderOf = (type: string) => type.replace(/_/g, "-");
 

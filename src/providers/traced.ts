@@ -5,25 +5,10 @@
  */
 import { SpanKind } from "@opentelemetry/api";
 import { withSpan } from "../tracing.ts";
-import type { ProviderClient } from "./types.ts";
+import { PROVIDER_OPERATIONS, type ProviderClient } from "./types.ts";
 
-/** The calls a reconcile makes through a client: each becomes a span. */
-const OPERATIONS = [
-  "checkHealth",
-  "observe",
-  "create",
-  "connect",
-  "disconnect",
-  "restart",
-  "logout",
-  "remove",
-  "fetchQr",
-  "requestPairingCode",
-  "configureWebhook",
-  // Optional: only where the client has them (a wrapper that dropped them would hide what the client can do).
-  "claim",
-  "release",
-] as const satisfies readonly (keyof ProviderClient)[];
+/** Every call a reconcile can make through a client: each becomes a span. */
+const OPERATIONS = [...PROVIDER_OPERATIONS.required, ...PROVIDER_OPERATIONS.optional];
 
 export function traced(client: ProviderClient): ProviderClient {
   const wrapped: Record<string, unknown> = { type: client.type, capabilities: client.capabilities };

@@ -256,3 +256,21 @@ export type InstanceOptions = (
 
 /** Told of every provider answer (its status class) and how long the request took: the metrics. */
 export type ResponseObserver = (provider: ProviderType, status: string, request?: { readonly method: string; readonly seconds: number }) => void;
+
+/**
+ * Every call of a ProviderClient, named once: wrappers (traced.ts) forward exactly these and
+ * the registry test asks every client for the required ones. The check below fails to build
+ * when ProviderClient gains a method that is not listed here.
+ */
+export const PROVIDER_OPERATIONS = {
+  required: ["checkHealth", "observe", "create", "connect", "disconnect", "restart", "logout", "remove", "fetchQr", "requestPairingCode", "configureWebhook"],
+  /** Only where the provider can do them; a wrapper must not add them where it cannot. */
+  optional: ["claim", "release"],
+} as const satisfies { readonly required: readonly (keyof ProviderClient)[]; readonly optional: readonly (keyof ProviderClient)[] };
+
+type ClientOperation = { [Key in keyof ProviderClient]-?: NonNullable<ProviderClient[Key]> extends (...args: never[]) => unknown ? Key : never }[keyof ProviderClient];
+type ListedOperation = (typeof PROVIDER_OPERATIONS.required)[number] | (typeof PROVIDER_OPERATIONS.optional)[number];
+/** Unlisted operations, which must be none. */
+export type UnlistedProviderOperation = Exclude<ClientOperation, ListedOperation>;
+const everyOperationListed: [UnlistedProviderOperation] extends [never] ? true : UnlistedProviderOperation = true;
+void everyOperationListed;
