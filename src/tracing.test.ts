@@ -7,8 +7,8 @@
 import http from "node:http";
 import type { AddressInfo } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { classifyByStatus, ProviderHttp } from "./providers/http.ts";
-import { RateLimiter } from "./providers/rate-limiter.ts";
+import { classifyByStatus, ProviderHttp } from "./providers/transport/http.ts";
+import { RateLimiter } from "./providers/transport/rate-limiter.ts";
 import { traced } from "./providers/traced.ts";
 import type { ProviderClient } from "./providers/types.ts";
 import { injectTraceContext, startTracing, tracesUrl, withSpan } from "./tracing.ts";

@@ -6,7 +6,7 @@ import { existsSync } from "node:fs";
 import { describe, expect, it } from "vitest";
 import { instanceSpecSchema } from "../api/instance.ts";
 import type { ProviderModule } from "./module.ts";
-import { RateLimiter } from "./rate-limiter.ts";
+import { RateLimiter } from "./transport/rate-limiter.ts";
 import { PROVIDER_MODULES, PROVIDER_TYPES } from "./registry.ts";
 import { PROVIDER_OPERATIONS, type ProviderCapabilities, type ProviderClient } from "./types.ts";
 

@@ -1,7 +1,7 @@
 /**
  * A provider client whose every call is a client span (`provider <operation>`), so a pass's
  * trace shows which provider calls it made and how long each took; the HTTP requests inside
- * carry its traceparent (http.ts). A no-op when tracing is off (src/tracing.ts).
+ * carry its traceparent (transport/http.ts). A no-op when tracing is off (src/tracing.ts).
  */
 import { SpanKind } from "@opentelemetry/api";
 import { withSpan } from "../tracing.ts";

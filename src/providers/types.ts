@@ -215,20 +215,20 @@ export interface ProviderSettings {
 
 /** Shared machinery a client is built with: one limiter and in-flight bound per provider resource, metrics, time, leadership. */
 export interface ProviderDeps {
-  readonly limiter: import("./rate-limiter.ts").RateLimiter;
+  readonly limiter: import("./transport/rate-limiter.ts").RateLimiter;
   readonly observe?: ResponseObserver;
   readonly now?: () => number;
   /** At most this many requests to the provider at once (in-flight.ts). */
-  readonly inFlight?: import("./in-flight.ts").InFlightLimit;
+  readonly inFlight?: import("./transport/in-flight.ts").InFlightLimit;
   /** The provider's recent read latencies (shared like the limiter). */
-  readonly readLatency?: import("./latency.ts").ReadLatency;
+  readonly readLatency?: import("./transport/latency.ts").ReadLatency;
   /**
    * Whether this replica may change anything at the provider now: false while it is not,
    * or no longer surely, the leader. Requests other than GET are then refused, retryably.
    */
   readonly mayWrite?: () => boolean;
   /** Refuses connections to denied addresses (EGRESS_DENY_CIDRS). */
-  readonly egress?: import("./egress.ts").EgressGuard;
+  readonly egress?: import("./transport/egress.ts").EgressGuard;
 }
 
 /** Builds a client for one provider resource. registry.ts holds one per ProviderType. */

@@ -13,7 +13,7 @@
 import { randomBytes } from "node:crypto";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { ProviderError, type ProviderErrorKind } from "../../src/providers/errors.ts";
-import { RateLimiter } from "../../src/providers/rate-limiter.ts";
+import { RateLimiter } from "../../src/providers/transport/rate-limiter.ts";
 import { PROVIDER_MODULES } from "../../src/providers/registry.ts";
 import type { InstanceRef, ObservedSession, Phase, ProviderCapabilities, ProviderClient, ProviderType, WebhookTarget } from "../../src/providers/types.ts";
 import { decodeQrPng } from "../emulators/shared/qr-png.ts";

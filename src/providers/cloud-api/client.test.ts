@@ -2,7 +2,7 @@ import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { CloudApiEmulator, type CloudApiEmulatorOptions } from "../../../test/emulators/cloud-api/emulator.ts";
 import { FakeClock } from "../../../test/emulators/shared/clock.ts";
 import { ProviderError } from "../errors.ts";
-import { RateLimiter } from "../rate-limiter.ts";
+import { RateLimiter } from "../transport/rate-limiter.ts";
 import type { InstanceRef, ProviderClient, ProviderSettings } from "../types.ts";
 import { instanceSpecSchema } from "../../api/instance.ts";
 import {

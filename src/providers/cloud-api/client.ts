@@ -21,8 +21,8 @@
  */
 import { z } from "zod";
 import { ProviderError, redactSecrets, shortenMessage, type ProviderErrorKind } from "../errors.ts";
-import { classifyByStatus, ProviderHttp, readErrorBody, retryAfterMs, type HttpRequest, type HttpResponse } from "../http.ts";
-import type { RateLimiter } from "../rate-limiter.ts";
+import { classifyByStatus, ProviderHttp, readErrorBody, retryAfterMs, type HttpRequest, type HttpResponse } from "../transport/http.ts";
+import type { RateLimiter } from "../transport/rate-limiter.ts";
 import type {
   HealthReport,
   InstanceOptions,

@@ -21,7 +21,7 @@
 import { z } from "zod";
 import { redactor } from "../../redaction.ts";
 import { ProviderError, isProviderError, redactSecrets, shortenMessage } from "../errors.ts";
-import { ProviderHttp, classifyByStatus, readErrorBody, type HttpRequest, type HttpResponse } from "../http.ts";
+import { ProviderHttp, classifyByStatus, readErrorBody, type HttpRequest, type HttpResponse } from "../transport/http.ts";
 import { ownedLabel, ownerOfLabel } from "../owner-label.ts";
 import { pngFromDataUrl, renderQrPng } from "../qr.ts";
 import type {

@@ -6,7 +6,7 @@
 import { createHash } from "node:crypto";
 import { z } from "zod";
 import { ProviderError, redactSecrets, shortenMessage } from "../errors.ts";
-import { ProviderHttp, classifyByStatus, readErrorBody, type HttpResponse } from "../http.ts";
+import { ProviderHttp, classifyByStatus, readErrorBody, type HttpResponse } from "../transport/http.ts";
 import { renderQrPng } from "../qr.ts";
 import type { InstanceRef, ObservedSession, ProviderCapabilities, ProviderClient, ProviderFactory, QrCode } from "../types.ts";
 import { isKnownWahaStatus, wahaPhase } from "./states.ts";

@@ -9,7 +9,7 @@ import { z } from "zod";
 import { ProviderError, isProviderError, redactSecrets, shortenMessage } from "../errors.ts";
 import { ownedLabel, ownerOfLabel } from "../owner-label.ts";
 import { isPng } from "../qr.ts";
-import { ProviderHttp, classifyByStatus, parseJson, readErrorBody, type HttpRequest, type HttpResponse } from "../http.ts";
+import { ProviderHttp, classifyByStatus, parseJson, readErrorBody, type HttpRequest, type HttpResponse } from "../transport/http.ts";
 import type {
   HealthReport,
   InstanceRef,

@@ -9,7 +9,7 @@
  * stale token share one login.
  */
 import { ProviderError } from "../errors.ts";
-import type { HttpResponse } from "../http.ts";
+import type { HttpResponse } from "../transport/http.ts";
 import type { ProviderSettings } from "../types.ts";
 
 /** Sends the login request; the caller's HTTP layer classifies a refusal (401 → InvalidCredentials). */

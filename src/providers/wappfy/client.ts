@@ -11,7 +11,7 @@ import { z } from "zod";
 import { ProviderError, isProviderError, redactSecrets, shortenMessage } from "../errors.ts";
 import { ownedLabel, ownerOfLabel } from "../owner-label.ts";
 import { pngFromDataUrl } from "../qr.ts";
-import { ProviderHttp, classifyByStatus, readErrorBody, type HttpRequest, type HttpResponse } from "../http.ts";
+import { ProviderHttp, classifyByStatus, readErrorBody, type HttpRequest, type HttpResponse } from "../transport/http.ts";
 import type {
   HealthReport,
   InstanceRef,

@@ -3,7 +3,7 @@ import { FakeClock } from "../../../test/emulators/shared/clock.ts";
 import { decodeQrPng } from "../../../test/emulators/whapi/decode-qr.ts";
 import { WHAPI_PAIRING_MS, WhapiEmulator } from "../../../test/emulators/whapi/emulator.ts";
 import { ProviderError } from "../errors.ts";
-import { RateLimiter } from "../rate-limiter.ts";
+import { RateLimiter } from "../transport/rate-limiter.ts";
 import type { InstanceRef, ProviderClient, ProviderSettings } from "../types.ts";
 import { createWhapiClient, deviceId, whapiCapabilities } from "./client.ts";
 

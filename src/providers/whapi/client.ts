@@ -16,7 +16,7 @@
 import { createHash } from "node:crypto";
 import { z } from "zod";
 import { ProviderError, redactSecrets, shortenMessage } from "../errors.ts";
-import { classifyByStatus, ProviderHttp, readErrorBody, type HttpResponse } from "../http.ts";
+import { classifyByStatus, ProviderHttp, readErrorBody, type HttpResponse } from "../transport/http.ts";
 import { pngFromDataUrl } from "../qr.ts";
 import type {
   HealthOptions,

@@ -4,7 +4,7 @@
  * instead of sleeping and is recorded, so a test can assert that a 429 paused the
  * limiter for exactly the Retry-After it carried, without timing anything.
  */
-import { RateLimiter, type RateLimit } from "../../../src/providers/rate-limiter.ts";
+import { RateLimiter, type RateLimit } from "../../../src/providers/transport/rate-limiter.ts";
 import type { ProviderDeps } from "../../../src/providers/types.ts";
 import type { FakeClock } from "./clock.ts";
 

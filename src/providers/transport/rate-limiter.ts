@@ -10,11 +10,11 @@
  * token: past that it fails at once with RateLimited and the time to come back, so a pass
  * never holds a worker through a provider's pause.
  */
-import { clampDelay, systemClock, type Clock } from "../runtime/retry.ts";
-import { ProviderError } from "./errors.ts";
+import { clampDelay, systemClock, type Clock } from "../../runtime/retry.ts";
+import { ProviderError } from "../errors.ts";
 
-export type { Clock } from "../runtime/retry.ts";
-export { systemClock } from "../runtime/retry.ts";
+export type { Clock } from "../../runtime/retry.ts";
+export { systemClock } from "../../runtime/retry.ts";
 
 /**
  * Tokens come back at this share of requestsPerSecond. A provider counts requests as they

@@ -7,15 +7,15 @@
 import http from "node:http";
 import https from "node:https";
 import type { z } from "zod";
-import { DEFAULT_EGRESS_DENY } from "../config.ts";
+import { DEFAULT_EGRESS_DENY } from "../../config.ts";
 import { EgressDenied, EgressGuard } from "./egress.ts";
-import { ProviderError, parseRetryAfter } from "./errors.ts";
+import { ProviderError, parseRetryAfter } from "../errors.ts";
 import type { InFlightLimit } from "./in-flight.ts";
 import type { ReadLatency } from "./latency.ts";
-import { retry } from "../runtime/retry.ts";
+import { retry } from "../../runtime/retry.ts";
 import type { RateLimiter } from "./rate-limiter.ts";
-import { injectTraceContext } from "../tracing.ts";
-import type { ProviderDeps, ProviderSettings, ProviderType, ResponseObserver } from "./types.ts";
+import { injectTraceContext } from "../../tracing.ts";
+import type { ProviderDeps, ProviderSettings, ProviderType, ResponseObserver } from "../types.ts";
 
 export interface HttpRequest {
   readonly method: "GET" | "POST" | "PUT" | "PATCH" | "DELETE";
@@ -67,7 +67,7 @@ export type ErrorClassifier = (response: HttpResponse) => ProviderError | undefi
  * Called once per answered request (metrics); `status` is the HTTP code or "error", and
  * `request` the HTTP method and the seconds it took on the wire.
  */
-export type { ResponseObserver } from "./types.ts";
+export type { ResponseObserver } from "../types.ts";
 
 export interface ProviderHttpOptions {
   readonly type: ProviderType;

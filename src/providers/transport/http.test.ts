@@ -5,9 +5,9 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
-import { DEFAULT_EGRESS_DENY } from "../config.ts";
+import { DEFAULT_EGRESS_DENY } from "../../config.ts";
 import { EgressGuard, type Resolver } from "./egress.ts";
-import { isProviderError, type ProviderError } from "./errors.ts";
+import { isProviderError, type ProviderError } from "../errors.ts";
 import { classifyByStatus, MAX_ANSWER_BYTES, ProviderHttp, READ_RETRIES, type HttpRequest } from "./http.ts";
 import { InFlightLimit } from "./in-flight.ts";
 import { ReadLatency } from "./latency.ts";
