@@ -1,7 +1,7 @@
 /**
  * Reconciles a WhatsAppProvider or ClusterWhatsAppProvider on the same skeleton as
- * instances: observe (the cached object and credentials, one health call) → report
- * (pure) → publish. Ready when the gateway answers and the credentials work;
+ * instances: observe (the cached object and credentials, one health call) → execute (the
+ * events Secret) → report (pure) → publish; no write comes before the observation. Ready when the gateway answers and the credentials work;
  * status.version and status.instances.
  */
 import { randomBytes } from "node:crypto";
@@ -42,10 +42,10 @@ export async function reconcileProvider(ctx: OperatorContext, kind: string, key:
     ctx.connections.forget(providerKey(ref));
     return {};
   }
+  // Observe: the cached object and its credentials, and one health call.
   let health: { version?: string; type: string; url: string } | undefined;
   let failure: Failure | undefined;
   try {
-    await ensureEventsSecret(ctx, ref, object);
     const provider = await ctx.connections.resolve(ref);
     const report = await provider.client.checkHealth(await healthOptions(ctx, provider));
     health = { type: provider.type, url: provider.settings.url, ...(report.version ? { version: report.version } : {}) };
@@ -54,6 +54,9 @@ export async function reconcileProvider(ctx: OperatorContext, kind: string, key:
     if (!failure) throw error;
     ctx.log.info({ kind, namespace, name, reason: failure.verdict.reason, message: failure.verdict.message }, "provider not ready");
   }
+  // Execute: the events Secret spec.events asks for, written only when missing or no longer wanted.
+  await ensureEventsSecret(ctx, ref, object);
+  // Report: status and the Event of a Ready transition, written only when they differ.
   const report = reportProvider({ status: object.status ?? {}, instances: instancesUsing(ctx, providerKey(ref)).length, health, failure, checkMs: ctx.config.providerCheckInterval });
   try {
     await publish({
