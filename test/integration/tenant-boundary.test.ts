@@ -10,7 +10,7 @@ import type { Operator } from "../../src/operator.ts";
 import { wahaSessionName } from "../../src/providers/waha/client.ts";
 import { FakeClock } from "../emulators/shared/clock.ts";
 import { WahaEmulator } from "../emulators/waha/emulator.ts";
-import { condition, createNamespace, installCrds, instanceWhere, kubeClient, kubectl, kubectlOk } from "../support/kube.ts";
+import { condition, createNamespace, eventsFor, eventually, installCrds, instanceWhere, kubeClient, kubectl, kubectlOk } from "../support/kube.ts";
 import { startOperator } from "../support/operator.ts";
 
 const API_KEY = "waha-tenant-test-key-0123";
@@ -20,6 +20,7 @@ let victim: string;
 let attacker: string;
 let provider: string;
 let operator: Operator;
+let wahaUrl: string;
 
 beforeAll(async () => {
   await installCrds();
@@ -29,6 +30,7 @@ beforeAll(async () => {
   provider = `shared-${victim}`;
   await kubectlOk(["label", "namespace", victim, "team=blue"]);
   const url = await waha.start();
+  wahaUrl = url;
   await kubectlOk(["create", "secret", "generic", "waha-key", "-n", keys, `--from-literal=api-key=${API_KEY}`]);
   await kubectlOk(["label", "secret", "waha-key", "-n", keys, "wa-operator.io/credential=true"]);
   await kubectlOk(
@@ -107,5 +109,30 @@ describe("a ClusterWhatsAppProvider shared between tenants", () => {
     expect(waha.session(session)?.status).toBe("SCAN_QR_CODE");
     const victimNow = await instanceWhere(kube, victim, "line", "still ScanQR", (object) => object.status?.phase === "ScanQR");
     expect(condition(victimNow, "Stalled")?.status).not.toBe("True");
+  });
+});
+
+describe("a session squatting on the name we would compute", () => {
+  it("an instance whose WAHA session name is already taken by a session without our uid is Stalled SessionOwnedElsewhere, and deleting it leaves the session with an Orphaned Warning", async () => {
+    const session = wahaSessionName(victim, "squatted");
+    // Somebody with the gateway's key created the session first, without our metadata.
+    const created = await fetch(`${wahaUrl}/api/sessions`, {
+      method: "POST",
+      headers: { "content-type": "application/json", "x-api-key": API_KEY },
+      body: JSON.stringify({ name: session, start: false }),
+    });
+    expect(created.status).toBeLessThan(300);
+    const since = waha.calls.length;
+    await applyInstance(victim, "squatted");
+    const stalled = await instanceWhere(kube, victim, "squatted", "Stalled SessionOwnedElsewhere", stalledWith("SessionOwnedElsewhere"));
+    expect(condition(stalled, "Stalled")?.message).toContain(session);
+    expect(stalled.status?.providerInstanceId).toBeUndefined();
+    await kubectlOk(["delete", "wai", "squatted", "-n", victim, "--wait=true", "--timeout=60s"]);
+    expect(waha.session(session)).toBeDefined();
+    expect(changesTo(session, since)).toEqual([]);
+    const orphaned = await eventually("Orphaned Warning", async () =>
+      (await eventsFor(kube, victim, "squatted")).find((event) => event.type === "Warning" && event.reason === "Orphaned"),
+    );
+    expect(orphaned.message).toContain(session);
   });
 });
