@@ -21,6 +21,14 @@ describe("events", () => {
     ]);
   });
 
+  it("prints a provider's message without its escape sequences or control characters", () => {
+    const hostile = event("h", { type: "Warning", reason: "ProviderError", message: "gone\x1b[2J\x1b]0;pwned\x07\x1b]52;c;ZXZpbA==\x07 now\r\nfake line\x9b1A", count: 1, lastTimestamp: "2026-11-21T09:59:00Z" });
+    const table = eventsTable([hostile], { now });
+    expect(table).not.toMatch(/[\x00-\x09\x0b-\x1f\x7f-\x9f]/);
+    expect(table.split("\n")).toHaveLength(2);
+    expect(table).toContain("gone now  fake line");
+  });
+
   it("takes when an Event was last seen from its series, lastTimestamp, eventTime, firstTimestamp, else its creation", () => {
     expect(lastSeen(event("x", { series: { lastObservedTime: "S" }, lastTimestamp: "L" }))).toBe("S");
     expect(lastSeen(event("x", { lastTimestamp: "L", eventTime: "E" }))).toBe("L");

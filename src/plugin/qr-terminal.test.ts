@@ -94,6 +94,16 @@ describe("fitScreen: the view fitted to the window", () => {
   });
 });
 
+describe("terminalFrame: provider text", () => {
+  it("a phone number or message carrying escape sequences reaches the screen as plain text; the drawing keeps its own", () => {
+    const connected = terminalFrame({ kind: "connected", phoneNumber: "316\x1b[2J\x1b]0;title\x07123" }, frameContext);
+    expect(connected.text).toEqual(["Connected as +316123"]);
+    expect(connected.shortText).toBe("Connected as +316123");
+    const failed = terminalFrame({ kind: "failed", message: "boom\x1b[1A\x1b[2Kall fine\r", restartAt: NOW + 60_000, attempt: 1 }, frameContext);
+    for (const note of failed.notes) expect(note).not.toMatch(/[\x00-\x1f\x7f-\x9f]/);
+  });
+});
+
 describe("terminalFrame: what it says happens next", () => {
   it("before the code's expiry: when the next one comes; after it: that it expired and the operator fetches the next", () => {
     expect(qrFrame(WAHA_SIZED, NOW + 1000).notes).toEqual(["A new code replaces this one from 10:00:01 on; this view follows."]);

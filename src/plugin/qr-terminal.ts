@@ -11,6 +11,7 @@
 import { qrModules } from "../providers/qr.ts";
 import { EXIT, PluginError, type ExitCode } from "./errors.ts";
 import { codeKey, connectedLine, followQr, PngSaver, qrNotes, QUIET_ZONE, Wakeup, type FollowOptions, type QrView } from "./qr.ts";
+import { terminalSafe } from "./terminal-text.ts";
 
 /**
  * Error correction for the terminal: level L gives the smallest code, and a terminal
@@ -62,6 +63,12 @@ export interface FrameContext {
 
 /** The frame for a view; cannotLink has none (it ends the command with an error). */
 export function terminalFrame(view: Exclude<QrView, { kind: "cannotLink" }>, context: FrameContext): Frame {
+  // The words may carry provider text (a phone number, a push name, a note): the drawing is ours.
+  const frame = rawFrame(view, context);
+  return { ...frame, text: frame.text.map(terminalSafe), shortText: terminalSafe(frame.shortText), notes: frame.notes.map(terminalSafe) };
+}
+
+function rawFrame(view: Exclude<QrView, { kind: "cannotLink" }>, context: FrameContext): Frame {
   const who = `${context.namespace}/${context.name}`;
   const notes = qrNotes(view, context);
   switch (view.kind) {
@@ -274,7 +281,7 @@ export async function showQr(options: QrTerminalOptions): Promise<ExitCode> {
   const png = new PngSaver(options.pngFile);
   try {
     for await (const view of followQr({ ...options, wake })) {
-      if (view.kind === "cannotLink") throw new PluginError(EXIT.cannotLink, `${who} cannot link: ${view.message}`);
+      if (view.kind === "cannotLink") throw new PluginError(EXIT.cannotLink, `${who} cannot link: ${terminalSafe(view.message)}`);
       // --once has nothing to show but the reason, which the error says.
       if (options.once && (view.kind === "waiting" || view.kind === "failed")) throw new PluginError(EXIT.noCode, `no QR code yet: ${who} is ${view.kind === "failed" ? "Failed" : view.phase}`);
       const saved = png.save(view);

@@ -1,6 +1,9 @@
+import { lstatSync, mkdtempSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import type { InstanceObject } from "../api/objects.ts";
-import { qrView } from "./qr.ts";
+import { PngSaver, qrView } from "./qr.ts";
 
 const png = Buffer.from([0x89, 0x50, 0x4e, 0x47]);
 
@@ -58,6 +61,45 @@ describe("qrView: what `kubectl whatsapp qr` shows", () => {
     expect(qrView(instance({ phase: "Disconnected" }, { state: "Disconnected" }), {})).toEqual({
       kind: "cannotLink",
       message: "spec.state is Disconnected, so there is nothing to scan; run kubectl whatsapp connect line first",
+    });
+  });
+});
+
+describe("--png FILE", () => {
+  const image = Buffer.from([0x89, 0x50, 0x4e, 0x47, 1, 2, 3]);
+  const inTemp = (run: (dir: string) => void): void => {
+    const dir = mkdtempSync(join(tmpdir(), "wa-png-"));
+    try {
+      run(dir);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  };
+
+  it("writes the image readable by its owner only, also over a file that was readable by all", () => {
+    inTemp((dir) => {
+      const fresh = join(dir, "fresh.png");
+      expect(new PngSaver(fresh).save({ kind: "qrPng", png: image })).toContain(fresh);
+      expect(statSync(fresh).mode & 0o777).toBe(0o600);
+      expect(readFileSync(fresh)).toEqual(image);
+      const old = join(dir, "old.png");
+      writeFileSync(old, "a longer file that was there before", { mode: 0o644 });
+      new PngSaver(old).save({ kind: "qrPng", png: image });
+      expect(statSync(old).mode & 0o777).toBe(0o600);
+      expect(readFileSync(old)).toEqual(image);
+    });
+  });
+
+  it("refuses a symbolic link at FILE and leaves the file it points at untouched", () => {
+    inTemp((dir) => {
+      const target = join(dir, "target");
+      writeFileSync(target, "precious", { mode: 0o644 });
+      const link = join(dir, "qr.png");
+      symlinkSync(target, link);
+      expect(() => new PngSaver(link).save({ kind: "qrPng", png: image })).toThrow(/symbolic link/);
+      expect(readFileSync(target, "utf8")).toBe("precious");
+      expect(statSync(target).mode & 0o777).toBe(0o644);
+      expect(lstatSync(link).isSymbolicLink()).toBe(true);
     });
   });
 });

@@ -10,7 +10,7 @@
  * watch, and so that an expiry time passing is noticed.
  */
 import { createHash } from "node:crypto";
-import { writeFileSync } from "node:fs";
+import { closeSync, constants, fchmodSync, openSync, writeSync } from "node:fs";
 import type { InstanceObject } from "../api/objects.ts";
 import type { KubeClient } from "../kube/client.ts";
 import { INSTANCES, SECRETS, type ResourceType } from "../kube/resources.ts";
@@ -205,9 +205,31 @@ export class PngSaver {
     if (!png || !this.file) return undefined;
     const digest = createHash("sha256").update(png).digest("hex");
     if (digest === this.written) return undefined;
-    writeFileSync(this.file, png);
+    writePrivately(this.file, png);
     this.written = digest;
     return `wrote the QR code image to ${this.file}`;
+  }
+}
+
+/**
+ * Writes the file readable by its owner only, refusing a symbolic link at its path: with
+ * O_NOFOLLOW the open itself refuses, so no link can be swapped in between a check and
+ * the write (a QR code links a number to whoever scans it).
+ */
+function writePrivately(file: string, data: Buffer): void {
+  let fd: number;
+  try {
+    fd = openSync(file, constants.O_WRONLY | constants.O_CREAT | constants.O_TRUNC | constants.O_NOFOLLOW, 0o600);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === "ELOOP") throw new PluginError(EXIT.usage, `--png ${file} is a symbolic link; give the path of a regular file`);
+    throw error;
+  }
+  try {
+    // A file that was there keeps its mode through open(): narrow it before writing the code.
+    fchmodSync(fd, 0o600);
+    writeSync(fd, data);
+  } finally {
+    closeSync(fd);
   }
 }
 

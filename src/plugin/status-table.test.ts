@@ -2,6 +2,7 @@ import { describe, expect, it } from "vitest";
 import type { InstanceObject } from "../api/objects.ts";
 import { parse } from "yaml";
 import { formatTable, humanAge, statusDocument, statusTable } from "./status-table.ts";
+import { terminalSafe } from "./terminal-text.ts";
 
 const S = 1000;
 const M = 60 * S;
@@ -116,5 +117,20 @@ describe("statusDocument (status -o json|yaml)", () => {
 
   it("indents JSON with four spaces, as kubectl -o json does", () => {
     expect(statusDocument([fresh], "json").split("\n")[1]).toBe('    "items": [');
+  });
+});
+
+describe("provider text on a terminal", () => {
+  it("a phone number or message with escape sequences is printed as plain text in one cell", () => {
+    const table = formatTable([
+      ["NAME", "PHONE", "MESSAGE"],
+      ["line", "31612\x1b[8m345678", "scan\x1b]8;;http://127.0.0.1:9/\x1b\\ the code\nREADY True\u202e"],
+    ]);
+    expect(table).not.toMatch(/[\x00-\x09\x0b-\x1f\x7f-\x9f\u202e]/);
+    expect(table.split("\n")[1]).toBe("line   31612345678   scan the code READY True");
+  });
+
+  it("terminalSafe keeps ordinary text, unicode included, as it is", () => {
+    expect(terminalSafe("Connected as +31 6 1234 5678 — José")).toBe("Connected as +31 6 1234 5678 — José");
   });
 });

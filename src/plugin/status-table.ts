@@ -5,6 +5,7 @@
  */
 import { stringify } from "yaml";
 import type { InstanceObject } from "../api/objects.ts";
+import { terminalSafe } from "./terminal-text.ts";
 
 /** kubectl's age format (apimachinery's HumanDuration): 45s, 3m20s, 5h, 2d3h, 1y20d. */
 export function humanAge(ms: number): string {
@@ -27,7 +28,9 @@ export function humanAge(ms: number): string {
 }
 
 /** Columns separated by three spaces, each as wide as its widest cell (kubectl's tabwriter). */
-export function formatTable(rows: readonly (readonly string[])[]): string {
+export function formatTable(unsafe: readonly (readonly string[])[]): string {
+  // Cells carry provider text (messages, phone numbers): nothing in them may drive the terminal.
+  const rows = unsafe.map((row) => row.map(terminalSafe));
   const widths: number[] = [];
   for (const row of rows) row.forEach((cell, column) => (widths[column] = Math.max(widths[column] ?? 0, cell.length)));
   return rows

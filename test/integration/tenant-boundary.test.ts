@@ -10,16 +10,19 @@ import type { Operator } from "../../src/operator.ts";
 import { wahaSessionName } from "../../src/providers/waha/client.ts";
 import { FakeClock } from "../emulators/shared/clock.ts";
 import { WahaEmulator } from "../emulators/waha/emulator.ts";
-import { condition, createNamespace, installCrds, instanceWhere, kubeClient, kubectl, kubectlOk } from "../support/kube.ts";
+import { condition, createNamespace, eventsFor, eventually, installCrds, instanceWhere, kubeClient, kubectl, kubectlOk } from "../support/kube.ts";
 import { startOperator } from "../support/operator.ts";
 
 const API_KEY = "waha-tenant-test-key-0123";
 const kube = kubeClient();
 const waha = new WahaEmulator({ apiKey: API_KEY, clock: new FakeClock(), startDelayMs: 0, crashRestartDelayMs: null });
+// A tenant's own gateway whose key is the word every Connected status carries.
+const poisoned = new WahaEmulator({ apiKey: "Connected", clock: new FakeClock(), startDelayMs: 0, crashRestartDelayMs: null });
 let victim: string;
 let attacker: string;
 let provider: string;
 let operator: Operator;
+let wahaUrl: string;
 
 beforeAll(async () => {
   await installCrds();
@@ -29,6 +32,7 @@ beforeAll(async () => {
   provider = `shared-${victim}`;
   await kubectlOk(["label", "namespace", victim, "team=blue"]);
   const url = await waha.start();
+  wahaUrl = url;
   await kubectlOk(["create", "secret", "generic", "waha-key", "-n", keys, `--from-literal=api-key=${API_KEY}`]);
   await kubectlOk(["label", "secret", "waha-key", "-n", keys, "wa-operator.io/credential=true"]);
   await kubectlOk(
@@ -50,6 +54,7 @@ afterAll(async () => {
   await kubectl(["delete", "cwap", provider, "--ignore-not-found", "--wait=false"]);
   await operator?.stop();
   await waha.stop();
+  await poisoned.stop();
 });
 
 function applyInstance(namespace: string, name: string, spec = ""): Promise<string> {
@@ -107,5 +112,74 @@ describe("a ClusterWhatsAppProvider shared between tenants", () => {
     expect(waha.session(session)?.status).toBe("SCAN_QR_CODE");
     const victimNow = await instanceWhere(kube, victim, "line", "still ScanQR", (object) => object.status?.phase === "ScanQR");
     expect(condition(victimNow, "Stalled")?.status).not.toBe("True");
+  });
+});
+
+describe("a session squatting on the name we would compute", () => {
+  it("an instance whose WAHA session name is already taken by a session without our uid is Stalled SessionOwnedElsewhere, and deleting it leaves the session with an Orphaned Warning", async () => {
+    const session = wahaSessionName(victim, "squatted");
+    // Somebody with the gateway's key created the session first, without our metadata.
+    const created = await fetch(`${wahaUrl}/api/sessions`, {
+      method: "POST",
+      headers: { "content-type": "application/json", "x-api-key": API_KEY },
+      body: JSON.stringify({ name: session, start: false }),
+    });
+    expect(created.status).toBeLessThan(300);
+    const since = waha.calls.length;
+    await applyInstance(victim, "squatted");
+    const stalled = await instanceWhere(kube, victim, "squatted", "Stalled SessionOwnedElsewhere", stalledWith("SessionOwnedElsewhere"));
+    expect(condition(stalled, "Stalled")?.message).toContain(session);
+    expect(stalled.status?.providerInstanceId).toBeUndefined();
+    await kubectlOk(["delete", "wai", "squatted", "-n", victim, "--wait=true", "--timeout=60s"]);
+    expect(waha.session(session)).toBeDefined();
+    expect(changesTo(session, since)).toEqual([]);
+    const orphaned = await eventually("Orphaned Warning", async () =>
+      (await eventsFor(kube, victim, "squatted")).find((event) => event.type === "Warning" && event.reason === "Orphaned"),
+    );
+    expect(orphaned.message).toContain(session);
+  });
+});
+
+describe("a tenant Secret whose value is a word of every status", () => {
+  it("a credential valued Connected in one namespace leaves another namespace's Connected instance, its status and its Events as they are", async () => {
+    const poisonedUrl = await poisoned.start();
+    await kubectlOk(["create", "secret", "generic", "own-key", "-n", attacker, "--from-literal=api-key=Connected"]);
+    await kubectlOk(["label", "secret", "own-key", "-n", attacker, "wa-operator.io/credential=true"]);
+    await kubectlOk(
+      ["apply", "-n", attacker, "-f", "-"],
+      `apiVersion: wa-operator.io/v1alpha1
+kind: WhatsAppProvider
+metadata: {name: own}
+spec: {type: waha, url: "${poisonedUrl}", credentialsSecretRef: {name: own-key, key: api-key}}`,
+    );
+    await kubectlOk(
+      ["apply", "-n", attacker, "-f", "-"],
+      `apiVersion: wa-operator.io/v1alpha1
+kind: WhatsAppInstance
+metadata: {name: poison}
+spec:
+  providerRef: {name: own}`,
+    );
+    // The key was read and used: the tenant's own gateway shows a QR.
+    await instanceWhere(kube, attacker, "poison", "ScanQR", (object) => object.status?.phase === "ScanQR");
+    waha.scan(wahaSessionName(victim, "line"), "31612345678");
+    const connected = await instanceWhere(
+      kube,
+      victim,
+      "line",
+      "Connected and Ready",
+      (object) => object.status?.phase === "Connected" && condition(object, "Ready")?.status === "True",
+    );
+    expect(connected.status?.phoneNumber).toBe("31612345678");
+    expect(JSON.stringify(connected.status)).not.toContain("[redacted]");
+    const events = await eventually("a Connected Event", async () => {
+      const found = await eventsFor(kube, victim, "line");
+      return found.some((event) => event.reason === "Connected") ? found : undefined;
+    });
+    expect(JSON.stringify(events)).not.toContain("[redacted]");
+    expect(events.find((event) => event.reason === "Connected")?.message).toContain("31612345678");
+    // The tenant's own instance connects too: its phase is the enum value, not a redaction.
+    poisoned.scan(wahaSessionName(attacker, "poison"), "31687654321");
+    await instanceWhere(kube, attacker, "poison", "Connected", (object) => object.status?.phase === "Connected");
   });
 });

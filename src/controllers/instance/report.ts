@@ -4,7 +4,7 @@
  */
 import type { InstanceSpec, InstanceStatus } from "../../api/instance.ts";
 import type { Phase, ObservedSession } from "../../providers/types.ts";
-import type { Verdict } from "../conditions.ts";
+import { STALLED_REASONS, type Verdict } from "../conditions.ts";
 import type { ReconcileResult } from "../context.ts";
 import type { Failure } from "../failures.ts";
 import type { StepFact } from "./execute.ts";
@@ -90,7 +90,10 @@ export function reportInstance(input: ReportInput): InstanceReport {
 /** Folds one round into the status; returns the QR fetched in it, if any. */
 function applyRound(status: InstanceStatus, round: Round, input: ReportInput, events: PlannedEvent[]): InstanceReport["qrFetched"] {
   const { plan, session, facts } = round;
-  if (session && (session.ownerUid === undefined || session.ownerUid === input.uid)) status.providerInstanceId = session.id;
+  // A session we could not prove ours is not recorded: a recorded id would rank this
+  // instance first for the claim and, where the provider keeps no owner, count as proof.
+  const unproven = plan.verdict.reason === STALLED_REASONS.SessionOwnedElsewhere;
+  if (session && !unproven && (session.ownerUid === undefined || session.ownerUid === input.uid)) status.providerInstanceId = session.id;
   applyObservation(status, plan.phase, session);
   let qrFetched: InstanceReport["qrFetched"];
   for (const fact of facts) {

@@ -92,7 +92,7 @@ export function reportProvider(input: ProviderReportInput): { status: ProviderSt
   if (input.health?.version) status.version = input.health.version;
   const verdict: Verdict = input.failure?.verdict ??
     (input.health
-      ? { ready: true, stalled: false, reason: "Available", message: `${input.health.type} at ${input.health.url} answers and accepts the credentials` }
+      ? { ready: true, stalled: false, reason: "Available", message: `${input.health.type} at ${withoutUserinfo(input.health.url)} answers and accepts the credentials` }
       : { ready: false, stalled: false, reason: "Unknown", message: "not checked yet" });
   const wasReady = input.status.conditions?.find((condition) => condition.type === "Ready")?.status;
   const isReady = verdict.ready ? "True" : "False";
@@ -107,6 +107,18 @@ export function reportProvider(input: ProviderReportInput): { status: ProviderSt
         ? { requeueAfterMs: failure.lookAgain ? 500 : STALLED_RECHECK_MS }
         : { backoff: true };
   return { status, verdict, events, result };
+}
+
+/**
+ * The URL as a user may see it: a provider stored before the CRD refused user:pass@host
+ * still carries it, and a condition message or Event is no place for a password.
+ */
+export function withoutUserinfo(url: string): string {
+  const parsed = URL.parse(url);
+  if (!parsed || (!parsed.username && !parsed.password)) return url;
+  parsed.username = "";
+  parsed.password = "";
+  return url.endsWith("/") ? parsed.href : parsed.href.replace(/\/$/, "");
 }
 
 /**

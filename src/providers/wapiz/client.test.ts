@@ -1,3 +1,5 @@
+import { createServer } from "node:http";
+import type { AddressInfo } from "node:net";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { fakeTimeDeps } from "../../../test/emulators/shared/client-deps.ts";
 import { FakeClock } from "../../../test/emulators/shared/clock.ts";
@@ -297,6 +299,25 @@ describe("wapiz client webhook", () => {
 });
 
 describe("wapiz client errors", () => {
+  it("never repeats the token or the login password, even when the error body echoes them back", async () => {
+    const USER = { email: "ops@example.com", password: "rahasia-sekali-123" };
+    // A gateway that quotes what it was sent in its refusal (the shape WAPIZ's errors take: {error}).
+    const echo = createServer((req, res) => {
+      const cookie = req.headers.cookie ?? "";
+      res.writeHead(400, { "content-type": "application/json" }).end(JSON.stringify({ error: `bad request with ${cookie} (password ${USER.password})` }));
+    });
+    await new Promise<void>((resolve) => echo.listen(0, "127.0.0.1", resolve));
+    try {
+      baseUrl = `http://127.0.0.1:${(echo.address() as AddressInfo).port}`;
+      const error = await failure(clientWith(TOKEN, USER).observe(ref));
+      expect(error.message).toContain("bad request");
+      expect(error.message).not.toContain(TOKEN);
+      expect(error.message).not.toContain(USER.password);
+    } finally {
+      echo.close();
+    }
+  });
+
   it("maps 401 to InvalidCredentials without repeating the token", async () => {
     const error = await failure(clientWith("wrong-token").checkHealth());
     expectKind(error, "InvalidCredentials");
