@@ -400,6 +400,52 @@ describe("values that change what is rendered", () => {
     expect(find(full, "Deployment").metadata.name).toBe("wa");
   });
 
+  it("networkPolicy.egress is off by default; on, the pods may reach only DNS, the API server and the providers from values", async () => {
+    expect((await template()).filter((object) => object.kind === "NetworkPolicy" && object.metadata.name.endsWith("-egress"))).toEqual([]);
+    const values = path.join(dir, "egress.yaml");
+    writeFileSync(
+      values,
+      `networkPolicy:
+  egress:
+    enabled: true
+    apiServer: {cidrs: [10.0.0.1/32], ports: [6443]}
+    providers:
+      - {cidr: 10.20.0.0/24, ports: [3000, 3001]}
+      - {cidr: 192.0.2.7/32, ports: [443]}
+`,
+    );
+    const chart = await template({ values: [values] });
+    const egress = find(chart, "NetworkPolicy", `${RELEASE}-egress`) as unknown as { spec: Record<string, unknown> };
+    const deployment = find(chart, "Deployment") as unknown as { spec: { selector: { matchLabels: Record<string, string> } } };
+    expect(egress.spec).toEqual({
+      podSelector: { matchLabels: deployment.spec.selector.matchLabels },
+      policyTypes: ["Egress"],
+      egress: [
+        {
+          ports: [
+            { port: 53, protocol: "UDP" },
+            { port: 53, protocol: "TCP" },
+          ],
+          to: [{ namespaceSelector: { matchLabels: { "kubernetes.io/metadata.name": "kube-system" } }, podSelector: { matchLabels: { "k8s-app": "kube-dns" } } }],
+        },
+        { to: [{ ipBlock: { cidr: "10.0.0.1/32" } }], ports: [{ port: 6443, protocol: "TCP" }] },
+        {
+          to: [{ ipBlock: { cidr: "10.20.0.0/24" } }],
+          ports: [
+            { port: 3000, protocol: "TCP" },
+            { port: 3001, protocol: "TCP" },
+          ],
+        },
+        { to: [{ ipBlock: { cidr: "192.0.2.7/32" } }], ports: [{ port: 443, protocol: "TCP" }] },
+      ],
+    });
+    // The ingress policy is still there, unchanged by egress.
+    expect((find(chart, "NetworkPolicy", RELEASE) as unknown as { spec: { policyTypes: string[] } }).spec.policyTypes).toEqual(["Ingress"]);
+    // A provider entry without ports is refused by the schema.
+    const bad = await helm(["template", RELEASE, CHART, "--set", "networkPolicy.egress.enabled=true", "--set", "networkPolicy.egress.providers[0].cidr=10.1.0.0/16"]);
+    expect(bad.code).not.toBe(0);
+  });
+
   it("image.digest pulls the image by digest", async () => {
     const digest = `sha256:${"ab".repeat(32)}`;
     const pod = (find(await template({ set: [`image.digest=${digest}`] }), "Deployment") as unknown as { spec: { template: { spec: { containers: { image: string }[] } } } }).spec.template.spec;
