@@ -18,7 +18,7 @@ import { WappfyEmulator } from "../emulators/wappfy/emulator.ts";
 import { WhapiEmulator } from "../emulators/whapi/emulator.ts";
 import { condition, createNamespace, installCrds, instanceWhere, kubeClient, kubectl, kubectlOk } from "../support/kube.ts";
 import { startOperator } from "../support/operator.ts";
-import { createSecret, phaseOf, readyIn, severalPasses } from "./providers/support.ts";
+import { apply, createSecret, instanceManifest, phaseOf, readyIn, severalPasses } from "./providers/support.ts";
 
 const kube = kubeClient();
 const WAPPFY_KEY = "wappfy-tenant-key-0123456789";
@@ -89,15 +89,7 @@ afterAll(async () => {
 });
 
 function applyInstance(namespace: string, name: string, gateway: GatewayName, spec = ""): Promise<string> {
-  return kubectlOk(
-    ["apply", "-n", namespace, "-f", "-"],
-    `apiVersion: wa-operator.io/v1alpha1
-kind: WhatsAppInstance
-metadata: {name: ${name}}
-spec:
-  providerRef: {kind: ClusterWhatsAppProvider, name: ${providerName(gateway)}}
-${spec}`,
-  );
+  return apply(namespace, instanceManifest(name, { kind: "ClusterWhatsAppProvider", name: providerName(gateway) }, spec));
 }
 
 /** Everything the attack asks for, besides naming the session. */

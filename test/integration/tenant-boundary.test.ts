@@ -12,6 +12,7 @@ import { FakeClock } from "../emulators/shared/clock.ts";
 import { WahaEmulator } from "../emulators/waha/emulator.ts";
 import { condition, createNamespace, eventsFor, eventually, installCrds, instanceWhere, kubeClient, kubectl, kubectlOk } from "../support/kube.ts";
 import { startOperator } from "../support/operator.ts";
+import { apply, createSecret, instanceManifest } from "./providers/support.ts";
 
 const API_KEY = "waha-tenant-test-key-0123";
 const kube = kubeClient();
@@ -33,8 +34,7 @@ beforeAll(async () => {
   await kubectlOk(["label", "namespace", victim, "team=blue"]);
   const url = await waha.start();
   wahaUrl = url;
-  await kubectlOk(["create", "secret", "generic", "waha-key", "-n", keys, `--from-literal=api-key=${API_KEY}`]);
-  await kubectlOk(["label", "secret", "waha-key", "-n", keys, "wa-operator.io/credential=true"]);
+  await createSecret(keys, "waha-key", { "api-key": API_KEY });
   await kubectlOk(
     ["apply", "-f", "-"],
     `apiVersion: wa-operator.io/v1alpha1
@@ -58,15 +58,7 @@ afterAll(async () => {
 });
 
 function applyInstance(namespace: string, name: string, spec = ""): Promise<string> {
-  return kubectlOk(
-    ["apply", "-n", namespace, "-f", "-"],
-    `apiVersion: wa-operator.io/v1alpha1
-kind: WhatsAppInstance
-metadata: {name: ${name}}
-spec:
-  providerRef: {kind: ClusterWhatsAppProvider, name: ${provider}}
-${spec}`,
-  );
+  return apply(namespace, instanceManifest(name, { kind: "ClusterWhatsAppProvider", name: provider }, spec));
 }
 
 /** The calls to a session other than reads, from `since` (an index into the emulator's log). */
@@ -143,8 +135,7 @@ describe("a session squatting on the name we would compute", () => {
 describe("a tenant Secret whose value is a word of every status", () => {
   it("a credential valued Connected in one namespace leaves another namespace's Connected instance, its status and its Events as they are", async () => {
     const poisonedUrl = await poisoned.start();
-    await kubectlOk(["create", "secret", "generic", "own-key", "-n", attacker, "--from-literal=api-key=Connected"]);
-    await kubectlOk(["label", "secret", "own-key", "-n", attacker, "wa-operator.io/credential=true"]);
+    await createSecret(attacker, "own-key", { "api-key": "Connected" });
     await kubectlOk(
       ["apply", "-n", attacker, "-f", "-"],
       `apiVersion: wa-operator.io/v1alpha1

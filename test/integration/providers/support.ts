@@ -57,13 +57,17 @@ spec: {type: ${options.type}, url: "${options.url}", credentialsSecretRef: {name
   return { namespace, operator: await startOperator(namespace, options.settings) };
 }
 
-/** A WhatsAppInstance on `provider`, with the spec lines given (indented by two spaces). */
-export function instanceManifest(name: string, provider: string, spec = ""): string {
+/**
+ * A WhatsAppInstance on `provider` (a WhatsAppProvider's name, or a ref naming its kind), with
+ * the spec lines given (indented by two spaces).
+ */
+export function instanceManifest(name: string, provider: string | { readonly kind: string; readonly name: string }, spec = ""): string {
+  const ref = typeof provider === "string" ? `{name: ${provider}}` : `{kind: ${provider.kind}, name: ${provider.name}}`;
   return `apiVersion: wa-operator.io/v1alpha1
 kind: WhatsAppInstance
 metadata: {name: ${name}}
 spec:
-  providerRef: {name: ${provider}}
+  providerRef: ${ref}
 ${spec}`;
 }
 
