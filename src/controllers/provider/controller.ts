@@ -4,7 +4,6 @@
  */
 import { instanceSpecSchema } from "../../api/instance.ts";
 import type { InstanceObject, ProviderObject } from "../../api/objects.ts";
-import { keyOf } from "../../kube/resources.ts";
 import type { SlimSecret } from "../../kube/secret-cache.ts";
 import type { InformerEvent } from "../../runtime/informer.ts";
 import type { OperatorContext } from "../context.ts";
@@ -38,7 +37,9 @@ export function providerQueueKey(ref: ProviderRefKey): string {
 
 const providerChanged =
   (kind: string) =>
-  (event: InformerEvent<ProviderObject>): Wake[] => [{ key: `${kind}|${keyOf(event.object)}`, priority: event.type === "resync" ? "routine" : "urgent" }];
+  (event: InformerEvent<ProviderObject>): Wake[] => [
+    { key: providerQueueKey({ kind, namespace: event.object.metadata.namespace, name: event.object.metadata.name }), priority: event.type === "resync" ? "routine" : "urgent" },
+  ];
 
 /** A new or removed instance changes its provider's count (and may free a quota slot). */
 function instanceCameOrWent(event: InformerEvent<InstanceObject>): Wake[] {
