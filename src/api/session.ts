@@ -40,7 +40,7 @@ const clientName = (description: string) =>
     .min(1)
     .max(64)
     // Shown on the phone's Linked devices list: printable text only.
-    .regex(/^[^\u0000-\u001f\u007f]+$/)
+    .regex(/^[^\x00-\x1f\x7f]+$/)
     .describe(description);
 
 export const sessionSpecSchema = z

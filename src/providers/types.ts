@@ -86,6 +86,8 @@ export interface InstanceRef {
    * the proxy password: never logged.
    */
   readonly sessionConfig?: unknown;
+  /** What sessionConfig holds that is secret (the proxy's credentials), for the redactor. Never logged. */
+  readonly sessionSecrets?: readonly string[];
   /**
    * status.webhook.url: where the operator last pointed the provider. Lets a client whose
    * provider keeps no record of who wired what (cloud_api's per-number override) remove

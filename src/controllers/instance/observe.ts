@@ -49,7 +49,9 @@ export async function observeLocal(
       : webhookSecret.hmacKey;
     webhook = { url: spec.webhook.url, events: spec.webhook.events, hmacKey };
   }
-  const sessionConfig = spec.session ? desiredSessionConfig(provider.type, await sessionSettingsOf(ctx, namespace, spec.session)) : undefined;
+  const sessionSettings = spec.session ? await sessionSettingsOf(ctx, namespace, spec.session) : undefined;
+  const sessionConfig = sessionSettings ? desiredSessionConfig(provider.type, sessionSettings) : undefined;
+  const sessionSecrets = [sessionSettings?.proxy?.password].filter((value): value is string => value !== undefined && value !== "");
   const ref: InstanceRef = {
     namespace,
     name: instance.metadata.name,
@@ -62,6 +64,7 @@ export async function observeLocal(
     ...(spec.pairing?.method === "Code" && spec.pairing.phoneNumber ? { pairingPhoneNumber: spec.pairing.phoneNumber } : {}),
     ...(webhook ? { webhook } : {}),
     ...(sessionConfig !== undefined ? { sessionConfig } : {}),
+    ...(sessionSecrets.length > 0 ? { sessionSecrets } : {}),
     // What we wired last, so that unwiring removes only ours (cloud_api's per-number override).
     ...(status.webhook?.url ? { previousWebhookUrl: status.webhook.url } : {}),
     ...(provider.events ? { providerEvents: provider.events } : {}),
@@ -109,7 +112,9 @@ export async function observeInstance(
   // nor does one the tenant boundary refuses (the planner says why): it does not even read the session.
   const refused = local.claim?.heldElsewhere !== undefined || (local.claim?.adopts === true && local.provider.adoption === "Disabled");
   const session = refused ? null : (known ?? (local.quota.allowed || status.providerInstanceId ? await local.provider.client.observe(local.ref) : null));
-  const sessionSettings = await observeSessionSettings(ctx, instance, local, session);
+  // A session remembered or answered by a step is no look at the provider: its settings wait for a real one
+  // (a read made here would be spent on a plan the reconciler may throw away to look for real).
+  const sessionSettings = await observeSessionSettings(ctx, instance, local, session, known !== undefined);
   return { ...local, session, ...(sessionSettings ? { sessionSettings } : {}) };
 }
 
@@ -139,6 +144,7 @@ async function observeSessionSettings(
   instance: InstanceObject,
   local: Omit<InstanceObservation, "session" | "sessionSettings">,
   session: ObservedSession | null,
+  remembered: boolean,
 ): Promise<InstanceObservation["sessionSettings"]> {
   const desired = local.ref.sessionConfig;
   const hook = PROVIDER_MODULES[local.provider.type].session;
@@ -148,7 +154,7 @@ async function observeSessionSettings(
   const generation = instance.metadata.generation ?? 0;
   const now = ctx.clock.now();
   const pacing = ctx.pacing.get(key);
-  if (!local.provider.client.readSessionConfig || !sessionReadDue(pacing?.sessionRead, generation, now, ctx.config.resync)) return { desired };
+  if (remembered || !local.provider.client.readSessionConfig || !sessionReadDue(pacing?.sessionRead, generation, now, ctx.config.resync)) return { desired };
   const observed = await local.provider.client.readSessionConfig(local.ref, session.id);
   ctx.pacing.set(key, { ...(ctx.pacing.get(key) ?? { startingLooks: 0 }), sessionRead: { generation, at: now } });
   return { desired, observed };
