@@ -83,6 +83,9 @@ describe("spec.session on WAHA", () => {
     });
     // Created with it: no PUT was needed, so nothing restarted.
     expect(putsTo(id)).toBe(0);
+    // The proxy password reaches the provider and nothing a user reads.
+    const seen = JSON.stringify([await getInstance(kube, namespace, "desk"), await eventsFor(kube, namespace, "desk")]);
+    expect(seen).not.toContain("proxy-pass-1");
   });
 
   it("repairs a config changed behind the operator's back, and says the PUT restarts the session", async () => {
