@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { z } from "zod";
+import { renderAllCrds } from "../crds.ts";
 import { sessionSpecSchema } from "./session.ts";
 
 type Node = { type?: string; enum?: unknown[]; description?: string; maxLength?: number; maxItems?: number; properties?: Record<string, Node>; items?: Node };
@@ -14,7 +15,8 @@ function leaves(node: Node, path: string): [string, Node][] {
 
 describe("spec.session's schema", () => {
   it("names, for kubectl explain, the providers that honour each field", () => {
-    const properties = schema.properties ?? {};
+    const crd = renderAllCrds().get("wa-operator.io_whatsappinstances.yaml") as { spec: { versions: { schema: { openAPIV3Schema: Node } }[] } };
+    const properties = crd.spec.versions[0]?.schema.openAPIV3Schema.properties?.["spec"]?.properties?.["session"]?.properties ?? {};
     expect(properties["rejectCalls"]?.description).toContain("Honoured by evolution;");
     expect(properties["deviceName"]?.description).toContain("Honoured by waha;");
     expect(properties["proxy"]?.description).toContain("Honoured by waha, evolution;");
