@@ -15,6 +15,10 @@
  * on failure and on Ctrl-C.
  *
  *   node bench/e2e.ts [--n 2000] [--idle 120] [--burst 100] [--skip-bare] [--skip-idle] [--skip-burst] ...
+ *
+ * With `--provider evolution` it runs instead
+ *   E  operator: N instances applied at once on an Evolution emulator → every one ScanQR with
+ *      qr.png in <name>-qr, with the same figures as A (no bare loop: it speaks WAHA only).
  */
 import { execFileSync } from "node:child_process";
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
@@ -24,6 +28,7 @@ import { parseArgs } from "node:util";
 import { parse } from "yaml";
 import { resolveBinDir, startControlPlane, type ControlPlane } from "../hack/control-plane/cluster.ts";
 import { matchTemplate } from "../test/emulators/shared/http.ts";
+import { EvolutionEmulator } from "../test/emulators/evolution/emulator.ts";
 import { WahaEmulator } from "../test/emulators/waha/emulator.ts";
 import {
   apiserverRequests,
@@ -61,6 +66,7 @@ const { values: flags } = parseArgs({
     "skip-bare": { type: "boolean", default: false },
     "skip-idle": { type: "boolean", default: false },
     "skip-burst": { type: "boolean", default: false },
+    provider: { type: "string", default: "waha" },
     help: { type: "boolean", short: "h", default: false },
   },
 });
@@ -76,7 +82,8 @@ if (flags.help) {
   --phase-timeout S      give up waiting in a phase after S seconds (default 120 + N/5)
   --log-level LEVEL      the operator's LOG_LEVEL (default info); its log: .local/bench-e2e-operator.log
   --json FILE            where the figures go (default .local/bench-e2e.json)
-  --skip-bare | --skip-idle | --skip-burst`);
+  --skip-bare | --skip-idle | --skip-burst
+  --provider P           waha (default: phases B, A, D, C) or evolution (phase E only: N instances on the Evolution emulator)`);
   process.exit(0);
 }
 
@@ -94,6 +101,10 @@ const BURST = Math.round(positive("burst", flags.burst));
 const CONCURRENCY = Math.round(positive("concurrency", flags.concurrency));
 const APPLY_CONCURRENCY = Math.round(positive("apply-concurrency", flags["apply-concurrency"]));
 const SETTLE_S = Number(flags.settle) >= 0 ? Number(flags.settle) : 5;
+if (flags.provider !== "waha" && flags.provider !== "evolution") {
+  console.error(`--provider must be waha or evolution (got ${flags.provider})`);
+  process.exit(2);
+}
 const PHASE_TIMEOUT_MS = (flags["phase-timeout"] ? positive("phase-timeout", flags["phase-timeout"]) : 120 + N / 5) * 1000;
 
 /** The provider's pollInterval: idle provider calls are counted per this interval. */
@@ -271,7 +282,7 @@ async function waitForProvidersReady(driver: BenchKube): Promise<void> {
 const instanceNames = (prefix: string, count: number) => Array.from({ length: count }, (_, i) => `${prefix}-${String(i + 1).padStart(5, "0")}`);
 
 /** Creates the instances, `APPLY_CONCURRENCY` at a time; returns when each create was sent. */
-async function createInstances(driver: BenchKube, namespace: string, names: readonly string[]): Promise<Map<string, number>> {
+async function createInstances(driver: BenchKube, namespace: string, names: readonly string[], provider = "waha"): Promise<Map<string, number>> {
   const sentAt = new Map<string, number>();
   let next = 0;
   const worker = async () => {
@@ -282,7 +293,7 @@ async function createInstances(driver: BenchKube, namespace: string, names: read
         apiVersion: "wa-operator.io/v1alpha1",
         kind: "WhatsAppInstance",
         metadata: { name },
-        spec: { providerRef: { name: "waha" } },
+        spec: { providerRef: { name: provider } },
       });
     }
   };
@@ -351,7 +362,7 @@ function providerCallCounts(waha: WahaEmulator, from: number): Map<string, numbe
 
 async function applyPhase(
   setup: Setup,
-  options: { namespace: string; names: readonly string[]; view: NamespaceView; worker: { sample(): ProcessSample; settle?(): Promise<void> } },
+  options: { namespace: string; names: readonly string[]; view: NamespaceView; worker: { sample(): ProcessSample; settle?(): Promise<void> }; provider?: string },
 ): Promise<ApplyFigures> {
   const load = loadAverage();
   const cpuBefore = options.worker.sample().cpuSeconds;
@@ -364,7 +375,7 @@ async function applyPhase(
     async () => {
       start = Date.now();
       const waiting = options.view.waitUntil(options.names, inScanQrWithCode, start + PHASE_TIMEOUT_MS);
-      const sentAt = await createInstances(setup.driver, options.namespace, options.names);
+      const sentAt = await createInstances(setup.driver, options.namespace, options.names, options.provider);
       const applied = Date.now();
       const reached = await waiting;
       // The work's own cost: what follows (pairing looks while Events drain) is not the path.
@@ -520,6 +531,81 @@ async function connectAndIdlePhase(
   };
 }
 
+// ---- phase E: Evolution ------------------------------------------------------------------------
+
+const EVOLUTION_NAMESPACE = "bench-evolution";
+const EVOLUTION_KEY = "bench-evolution-key";
+
+/**
+ * E: the operator alone on an Evolution emulator (test/emulators/evolution), N instances
+ * applied at once → ScanQR with the QR Secret; provider calls counted from its call log.
+ */
+async function evolutionPhase(setup: Setup): Promise<ApplyFigures> {
+  // QR codes as Evolution issues them (45 s), the first at once, and no QR limit reached during the run.
+  const evolution = new EvolutionEmulator({ globalKey: EVOLUTION_KEY, firstQrDelayMs: 0, qrLimit: 1_000_000 });
+  const url = await evolution.start();
+  cleanups.push(() => evolution.stop());
+  const namespace = EVOLUTION_NAMESPACE;
+  await setup.driver.request("POST", "/api/v1/namespaces", { apiVersion: "v1", kind: "Namespace", metadata: { name: namespace } });
+  await setup.driver.request("POST", SECRETS_PATH(namespace), { apiVersion: "v1", kind: "Secret", metadata: { name: "evolution-api-key", labels: { "wa-operator.io/credential": "true" } }, stringData: { "api-key": EVOLUTION_KEY } });
+  await setup.driver.request("POST", `/apis/wa-operator.io/v1alpha1/namespaces/${namespace}/whatsappproviders`, {
+    apiVersion: "wa-operator.io/v1alpha1",
+    kind: "WhatsAppProvider",
+    metadata: { name: "evolution" },
+    spec: { type: "evolution", url, credentialsSecretRef: { name: "evolution-api-key", key: "api-key" }, pollInterval: `${POLL_INTERVAL_S}s`, rateLimit: { requestsPerSecond: 10_000, burst: 10_000 } },
+  });
+  mkdirSync(path.join(REPO, ".local"), { recursive: true });
+  say("compiling and starting the operator");
+  const operator = await OperatorProcess.start({
+    entry: buildOperator(),
+    kubeconfig: setup.workerKubeconfig,
+    namespaces: [namespace],
+    concurrency: CONCURRENCY,
+    logFile: path.join(REPO, ".local", "bench-e2e-operator.log"),
+    logLevel: flags["log-level"] as string,
+  });
+  cleanups.push(() => operator.stop());
+  const deadline = Date.now() + 60_000;
+  while (!(await setup.driver.exists(`/apis/wa-operator.io/v1alpha1/namespaces/${namespace}/whatsappproviders/evolution`))?.status?.conditions?.some((c) => c.type === "Ready" && c.status === "True")) {
+    if (Date.now() > deadline) throw new Error(`provider ${namespace}/evolution did not become Ready within 60 s`);
+    await sleep(250);
+  }
+  say(`E: operator, ${N} instances applied at once on Evolution`);
+  const view = new NamespaceView(namespace);
+  cleanups.push(() => view.stop());
+  await view.start(setup.driver, (error) => say(`watch failed: ${String(error)}`));
+  const callsBefore = evolution.calls.length;
+  const figures = await applyPhase(setup, { namespace, names: instanceNames("evo", N), view, worker: operator, provider: "evolution" });
+  return { ...figures, providerCalls: evolutionCallCounts(evolution.calls.slice(callsBefore)) };
+}
+
+/** Evolution calls by method and path, the instance name in a path shown as {name}. */
+function evolutionCallCounts(calls: readonly { readonly method: string; readonly path: string }[]): Map<string, number> {
+  const counts = new Map<string, number>();
+  for (const call of calls) {
+    const label = `${call.method} ${call.path.replace(/^(\/[a-z]+\/[A-Za-z]+\/).+$/, "$1{name}")}`;
+    counts.set(label, (counts.get(label) ?? 0) + 1);
+  }
+  return counts;
+}
+
+function evolutionReport(figures: ApplyFigures): string {
+  const rows = [
+    [`${N} instances applied at once on Evolution → every one in ScanQR with its QR Secret`, applyCell(figures)],
+    ["apply → QR Secret per instance: p50 / p99 / max", `${secs(figures.latency.p50)} / ${secs(figures.latency.p99)} / ${secs(figures.latency.max)}`],
+    ["API-server requests per instance on that path, by verb", describeByVerb(figures.requests, figures.n)],
+    ["… by verb and resource", describeByResource(figures.requests, figures.n)],
+    ["provider calls per instance on that path", describeCounts(figures.providerCalls, figures.n)],
+    ["the operator: CPU on that path; RSS after it", workerCell(figures)],
+  ];
+  const notes = [
+    `${os.cpus().length} CPUs (${os.cpus()[0]?.model ?? "?"}), Node ${process.version}, ${controlPlaneVersions}; git ${gitDescribe()}.`,
+    "Evolution emulator (test/emulators/evolution) in the benchmark process: first QR at once, codes every 45 s, no QR limit reached, no webhooks.",
+    `Provider: pollInterval ${POLL_INTERVAL_S}s, rateLimit 10000/s; operator: separate process, CONCURRENCY ${CONCURRENCY}, LOG_LEVEL ${flags["log-level"]}; creates ${APPLY_CONCURRENCY} in flight.`,
+  ];
+  return `${markdownTable(["what", "wa-operator on Evolution"], rows)}\n\n${notes.map((note) => `- ${note}`).join("\n")}`;
+}
+
 // ---- report --------------------------------------------------------------------------------
 
 interface Results {
@@ -528,6 +614,8 @@ interface Results {
   connect?: ConnectFigures;
   idle?: IdleFigures;
   burst?: ApplyFigures;
+  /** Phase E (--provider evolution). */
+  evolution?: ApplyFigures;
 }
 
 const results: Results = {};
@@ -642,6 +730,11 @@ async function main(): Promise<void> {
   say(`bench:e2e with N=${N}, idle ${IDLE_S} s, burst ${BURST}; load average ${loadAverage()}`);
   const setup = await setUp();
   controlPlaneVersions = `kube-apiserver ${setup.cp.version}, etcd ${setup.cp.etcdVersion}`;
+  if (flags.provider === "evolution") {
+    results.evolution = await evolutionPhase(setup);
+    publish();
+    return;
+  }
 
   if (!flags["skip-bare"]) results.bare = await bareLoopPhase(setup);
   const sessionsBefore = new Set(setup.waha.sessions().map((s) => s.name));
@@ -688,7 +781,7 @@ async function main(): Promise<void> {
 function publish(heading?: string): void {
   if (published || Object.keys(results).length === 0) return;
   published = true;
-  const table = report(results);
+  const table = results.evolution ? evolutionReport(results.evolution) : report(results);
   mkdirSync(path.dirname(flags.json as string), { recursive: true });
   writeFileSync(flags.json as string, `${JSON.stringify({ at: new Date().toISOString(), git: gitDescribe(), ...(toJson(results) as object), table }, null, 2)}\n`);
   if (heading) console.log(heading);

@@ -8,6 +8,7 @@ import { PROVIDER_MODULES } from "./providers/registry.ts";
 import { GROUP, VERSION } from "./api/common.ts";
 import { instanceSpecSchema, instanceStatusSchema } from "./api/instance.ts";
 import { clusterProviderSpecSchema, providerSpecSchema, providerStatusSchema } from "./api/provider.ts";
+import { honouredByFact, SESSION_FIELDS, type SessionField } from "./api/session.ts";
 
 type JsonSchema = { [key: string]: unknown };
 
@@ -169,7 +170,15 @@ const REGISTRY_FACTS: Readonly<Record<string, () => string>> = {
   adoptIds: () => MODULES.flatMap((module) => (module.adoptId ? [module.adoptId] : [])).join(", "),
   typesWithoutAdopt: () => MODULES.filter((module) => !module.adoptId).map((module) => module.type).join(" and "),
   typesWithoutEventFilter: () => MODULES.filter((module) => module.capabilities.webhookEvents === "none").map((module) => module.type).join(", "),
+  // spec.session: which types' modules honour each field (ProviderModule.session.supports).
+  ...Object.fromEntries(SESSION_FIELDS.map((field) => [honouredByFact(field), () => honouredBy(field)])),
 };
+
+/** "Honoured by waha, evolution; …" for a spec.session field's description. */
+function honouredBy(field: SessionField): string {
+  const types = MODULES.filter((module) => module.session?.supports.includes(field)).map((module) => module.type);
+  return types.length > 0 ? `Honoured by ${types.join(", ")}; any other provider refuses it (Stalled InvalidSpec).` : "No provider honours it yet.";
+}
 
 function fillRegistryFacts(node: unknown): unknown {
   if (typeof node === "string") {

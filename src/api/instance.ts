@@ -13,6 +13,7 @@ import {
   UNOBSERVED_STATUS,
   timestamp,
 } from "./common.ts";
+import { sessionSpecSchema } from "./session.ts";
 
 export const DESIRED_STATES = ["Connected", "Disconnected", "LoggedOut"] as const;
 export type DesiredState = (typeof DESIRED_STATES)[number];
@@ -42,6 +43,7 @@ export const instanceSpecSchema = z
           { rule: "self == oldSelf", message: "providerRef is immutable; create a new instance to move a number" },
         ],
       }),
+    session: sessionSpecSchema.optional(),
     displayName: z
       .string()
       .min(1)

@@ -46,6 +46,12 @@ export interface Pacing {
    * the session again.
    */
   cleanedUp?: string;
+  /**
+   * When the provider's session settings were last read with a call of their own (a module
+   * whose session.observedWith is "read"), and for which generation: read again only when
+   * the spec changed or a resync interval passed.
+   */
+  sessionRead?: { readonly generation: number; readonly at: number };
 }
 
 /** The one Clock (runtime/retry.ts); the controllers only read it. */

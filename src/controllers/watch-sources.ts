@@ -40,7 +40,7 @@ export function secretsNamedBy(instance: InstanceObject): readonly string[] {
   if (!parsed.success) return [];
   const spec = parsed.data;
   const own = Object.values(PROVIDER_MODULES).flatMap((module) => module.referencedSecrets?.(spec) ?? []);
-  return [spec.credentialsSecretRef?.name, spec.webhook?.secretRef?.name, ...own].filter((name): name is string => name !== undefined);
+  return [spec.credentialsSecretRef?.name, spec.webhook?.secretRef?.name, spec.session?.proxy?.credentialsSecretRef?.name, ...own].filter((name): name is string => name !== undefined);
 }
 
 /** Whether an update changed what a pass acts on: spec (generation), deletion, finalizers or annotations. Status alone does not. */

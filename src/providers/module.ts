@@ -8,6 +8,7 @@ import type { InstanceSpec } from "../api/instance.ts";
 /** A top-level field of WhatsAppInstance's spec. */
 export type InstanceSpecField = keyof InstanceSpec;
 import type { InstanceOptions, ProviderCapabilities, ProviderFactory, ProviderType } from "./types.ts";
+import type { SessionHook } from "./session-settings.ts";
 
 export interface ProviderModule {
   readonly type: ProviderType;
@@ -34,6 +35,11 @@ export interface ProviderModule {
   readonly lifecycleEvents?: LifecycleEvents;
   /** How a session is proven to be one instance's, and which sessions a spec can name. */
   readonly ownership: Ownership;
+  /**
+   * Which spec.session fields the provider honours and how they map to its config. Absent:
+   * none (a spec.session that sets anything is refused as InvalidSpec, naming the field).
+   */
+  readonly session?: SessionHook<unknown>;
 }
 
 /**

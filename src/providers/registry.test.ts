@@ -9,6 +9,7 @@ import type { ProviderModule } from "./module.ts";
 import { RateLimiter } from "./transport/rate-limiter.ts";
 import { PROVIDER_MODULES, PROVIDER_TYPES } from "./registry.ts";
 import { PROVIDER_OPERATIONS, type ProviderCapabilities, type ProviderClient } from "./types.ts";
+import type { SessionField, SessionSettings } from "./session-settings.ts";
 
 const CAPABILITIES: readonly (keyof ProviderCapabilities)[] = ["qr", "pairingCode", "disconnect", "restart", "logout", "webhook", "webhookEvents", "webhookSigning", "version"];
 const METHODS: readonly (keyof ProviderClient)[] = PROVIDER_OPERATIONS.required;
@@ -35,9 +36,44 @@ function missingParts(module: ProviderModule, key: string): string[] {
   const auth = module.lifecycleEvents?.authentication;
   if (auth?.kind === "hmac" && auth.signatureHeaders.length === 0) missing.push("lifecycleEvents.authentication.signatureHeaders");
   if (auth?.kind === "token" && (!auth.header || auth.tokenFor("k".repeat(32)) === "k".repeat(32))) missing.push("lifecycleEvents.authentication (a header, and a token that is not the key)");
+  missing.push(...missingSessionParts(module, client));
   if (!existsSync(`src/providers/${folderOf(key)}/module.ts`)) missing.push(`src/providers/${folderOf(key)}/module.ts`);
   if (!existsSync(`test/emulators/${folderOf(key)}/emulator.ts`)) missing.push(`test/emulators/${folderOf(key)}/emulator.ts`);
   if (!existsSync(`test/contract/${folderOf(key)}.contract.test.ts`)) missing.push(`test/contract/${folderOf(key)}.contract.test.ts`);
+  return missing;
+}
+
+/** Two different values of each spec.session field, to prove a module maps what it declares. */
+const SAMPLES: Record<SessionField, readonly [SessionSettings, SessionSettings]> = {
+  deviceName: [{ deviceName: "Support" }, { deviceName: "Sales" }],
+  browserName: [{ browserName: "Firefox" }, { browserName: "Chrome" }],
+  proxy: [{ proxy: { url: "http://proxy.example:3128", username: "u", password: "p" } }, { proxy: { url: "http://other.example:3128" } }],
+  "ignore.groups": [{ ignore: { groups: true } }, { ignore: { groups: false } }],
+  "ignore.status": [{ ignore: { status: true } }, { ignore: { status: false } }],
+  "ignore.channels": [{ ignore: { channels: true } }, { ignore: { channels: false } }],
+  rejectCalls: [{ rejectCalls: { enabled: true, message: "no calls" } }, { rejectCalls: { enabled: false } }],
+  alwaysOnline: [{ alwaysOnline: true }, { alwaysOnline: false }],
+  readReceipts: [{ readReceipts: true }, { readReceipts: false }],
+  businessProfile: [{ businessProfile: { about: "Open 9-5" } }, { businessProfile: { about: "Closed" } }],
+};
+
+/**
+ * A module that declares a spec.session field must map it (desired yields something other
+ * than for no settings) and find it drifted (drift between two values names it), and its
+ * client must apply (and, for observedWith "read", read) the settings.
+ */
+function missingSessionParts(module: ProviderModule, client: ProviderClient): string[] {
+  const hook = module.session;
+  if (!hook) return [];
+  const missing: string[] = [];
+  const none = JSON.stringify(hook.desired({}));
+  for (const field of hook.supports) {
+    const [one, other] = SAMPLES[field].map((settings) => hook.desired(settings)) as [unknown, unknown];
+    if (JSON.stringify(one) === none) missing.push(`session.desired (no mapping for ${field})`);
+    else if (!hook.drift(other, one).includes(field) || hook.drift(one, one).length > 0) missing.push(`session.drift (does not find ${field} drifted)`);
+  }
+  if (typeof client.applySessionConfig !== "function") missing.push("client.applySessionConfig");
+  if (hook.observedWith === "read" && typeof client.readSessionConfig !== "function") missing.push("client.readSessionConfig");
   return missing;
 }
 
@@ -51,6 +87,19 @@ describe("the provider registry", () => {
     expect(missingParts(broken, "wapiz")).toEqual(
       expect.arrayContaining(["title", "capabilities.version", "createClient (a client declaring the module's capabilities)", "specFields: nope is no field of WhatsAppInstance's spec"]),
     );
+  });
+
+  it("fails a module that declares a session field without mapping it", () => {
+    const session = { ...PROVIDER_MODULES.waha.session!, supports: [...PROVIDER_MODULES.waha.session!.supports, "readReceipts" as const] };
+    expect(missingParts({ ...PROVIDER_MODULES.waha, session }, "waha")).toEqual(["session.desired (no mapping for readReceipts)"]);
+  });
+
+  it("fails a module with a session hook whose client cannot apply it", () => {
+    const createClient: ProviderModule["createClient"] = (settings, deps) => {
+      const { applySessionConfig: _gone, ...client } = PROVIDER_MODULES.cloud_api.createClient(settings, deps);
+      return client as ProviderClient;
+    };
+    expect(missingParts({ ...PROVIDER_MODULES.cloud_api, createClient }, "cloud_api")).toContain("client.applySessionConfig");
   });
 
   it("makes the CRD's provider types exactly the registered modules", () => {

@@ -81,6 +81,14 @@ export interface InstanceRef {
   /** Desired webhook, if spec.webhook is set. */
   readonly webhook?: WebhookTarget;
   /**
+   * The provider config for spec.session (the module's session.desired), when the spec sets
+   * any: a client applies it (applySessionConfig) and creates new sessions with it. Holds
+   * the proxy password: never logged.
+   */
+  readonly sessionConfig?: unknown;
+  /** What sessionConfig holds that is secret (the proxy's credentials), for the redactor. Never logged. */
+  readonly sessionSecrets?: readonly string[];
+  /**
    * status.webhook.url: where the operator last pointed the provider. Lets a client whose
    * provider keeps no record of who wired what (cloud_api's per-number override) remove
    * only its own wiring once spec.webhook is gone.
@@ -117,6 +125,11 @@ export interface ObservedSession {
   readonly ownerUid?: string;
   /** Whether the provider's webhook wiring equals InstanceRef.webhook (undefined when no webhook is wanted). */
   readonly webhookInSync?: boolean;
+  /**
+   * The session's settings in the provider's own shape (the module's SessionHook config),
+   * where the session look returns them anyway (WAHA's session GET carries its config).
+   */
+  readonly sessionConfig?: unknown;
   /** A short, secret-free explanation from the provider (e.g. why it failed). */
   readonly message?: string;
   /**
@@ -189,6 +202,13 @@ export interface ProviderClient {
    * store it (WAHA's session metadata); afterwards observe reports it as ownerUid.
    */
   claim?(ref: InstanceRef, id: string): Promise<void>;
+  /**
+   * The session's current settings in the module's SessionHook config shape, for a module
+   * whose session.observedWith is "read" (one call of its own, made only when due).
+   */
+  readSessionConfig?(ref: InstanceRef, id: string): Promise<unknown>;
+  /** Sets the session's settings to ref.sessionConfig. Required by a module with a session hook. */
+  applySessionConfig?(ref: InstanceRef, id: string): Promise<void>;
   /** Removes the owner recorded by claim or create, so the session can be adopted again (an orphaning delete). */
   release?(ref: InstanceRef, id: string): Promise<void>;
 }
@@ -265,7 +285,7 @@ export type ResponseObserver = (provider: ProviderType, status: string, request?
 export const PROVIDER_OPERATIONS = {
   required: ["checkHealth", "observe", "create", "connect", "disconnect", "restart", "logout", "remove", "fetchQr", "requestPairingCode", "configureWebhook"],
   /** Only where the provider can do them; a wrapper must not add them where it cannot. */
-  optional: ["claim", "release"],
+  optional: ["claim", "release", "readSessionConfig", "applySessionConfig"],
 } as const satisfies { readonly required: readonly (keyof ProviderClient)[]; readonly optional: readonly (keyof ProviderClient)[] };
 
 type ClientOperation = { [Key in keyof ProviderClient]-?: NonNullable<ProviderClient[Key]> extends (...args: never[]) => unknown ? Key : never }[keyof ProviderClient];

@@ -84,6 +84,9 @@ async function executeStep(run: ExecuteContext, ref: InstanceRef, step: Step): P
     case "configureWebhook":
       await client.configureWebhook(ref, id);
       return done;
+    case "applySessionSettings":
+      await applySessionSettings(run, ref, id);
+      return done;
     case "showQr": {
       const qr = await client.fetchQr(ref, id);
       if (!qr) return { kind: "qr", written: false, validForMs: undefined };
@@ -106,6 +109,21 @@ async function executeStep(run: ExecuteContext, ref: InstanceRef, step: Step): P
       await deleteWebhookSecret(ctx.kube, ctx.caches.secrets, run.instance);
       return done;
   }
+}
+
+/**
+ * Until the provider has taken the settings, the next pass must read them again: the
+ * record of the last read is dropped first and renewed once the call succeeded.
+ */
+async function applySessionSettings(run: ExecuteContext, ref: InstanceRef, id: string): Promise<void> {
+  const { ctx, instance } = run;
+  const apply = run.observation.provider.client.applySessionConfig;
+  if (!apply) throw new Error(`the ${run.observation.provider.type} client cannot apply session settings`);
+  const key = `${instance.metadata.namespace}/${instance.metadata.name}`;
+  const { sessionRead: _dropped, ...pacing } = ctx.pacing.get(key) ?? { startingLooks: 0 };
+  ctx.pacing.set(key, pacing);
+  await apply.call(run.observation.provider.client, ref, id);
+  ctx.pacing.set(key, { ...(ctx.pacing.get(key) ?? pacing), sessionRead: { generation: instance.metadata.generation ?? 0, at: ctx.clock.now() } });
 }
 
 /**

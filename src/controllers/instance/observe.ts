@@ -6,7 +6,8 @@
 import { instanceSpecSchema, type InstanceSpec, type InstanceStatus } from "../../api/instance.ts";
 import { PROVIDER_MODULES } from "../../providers/registry.ts";
 import type { InstanceRef, ObservedSession, ProviderInstanceFields } from "../../providers/types.ts";
-import type { InstanceObject, OperatorContext } from "../context.ts";
+import type { SessionSettings } from "../../providers/session-settings.ts";
+import type { InstanceObject, OperatorContext, Pacing } from "../context.ts";
 import { ProviderResolutionError, type ResolvedProvider } from "../provider/connections.ts";
 import { sessionClaim, type SessionClaim } from "./claims.ts";
 import { instancesUsing, providerRefOf } from "./provider-ref.ts";
@@ -25,6 +26,8 @@ export interface InstanceObservation {
   readonly claim: SessionClaim | undefined;
   readonly qrSecret: QrSecretState;
   readonly webhookSecret: WebhookSecretState;
+  /** spec.session in the provider's shape, and the provider's own when this pass saw it (PlanInput.sessionSettings). */
+  readonly sessionSettings?: { readonly desired: unknown; readonly observed?: unknown };
 }
 
 /** The provider, credentials and Secrets of an instance; no provider call. */
@@ -33,7 +36,7 @@ export async function observeLocal(
   instance: InstanceObject,
   spec: InstanceSpec,
   status: InstanceStatus,
-): Promise<Omit<InstanceObservation, "session">> {
+): Promise<Omit<InstanceObservation, "session" | "sessionSettings">> {
   const namespace = instance.metadata.namespace as string;
   const provider = await ctx.connections.resolve(providerRefOf(instance, spec), namespace);
   const apiKey = spec.credentialsSecretRef ? await ctx.secrets.value(namespace, spec.credentialsSecretRef.name, spec.credentialsSecretRef.key) : undefined;
@@ -46,6 +49,9 @@ export async function observeLocal(
       : webhookSecret.hmacKey;
     webhook = { url: spec.webhook.url, events: spec.webhook.events, hmacKey };
   }
+  const sessionSettings = spec.session ? await sessionSettingsOf(ctx, namespace, spec.session) : undefined;
+  const sessionConfig = sessionSettings ? desiredSessionConfig(provider.type, sessionSettings) : undefined;
+  const sessionSecrets = [sessionSettings?.proxy?.password].filter((value): value is string => value !== undefined && value !== "");
   const ref: InstanceRef = {
     namespace,
     name: instance.metadata.name,
@@ -57,6 +63,8 @@ export async function observeLocal(
     ...own,
     ...(spec.pairing?.method === "Code" && spec.pairing.phoneNumber ? { pairingPhoneNumber: spec.pairing.phoneNumber } : {}),
     ...(webhook ? { webhook } : {}),
+    ...(sessionConfig !== undefined ? { sessionConfig } : {}),
+    ...(sessionSecrets.length > 0 ? { sessionSecrets } : {}),
     // What we wired last, so that unwiring removes only ours (cloud_api's per-number override).
     ...(status.webhook?.url ? { previousWebhookUrl: status.webhook.url } : {}),
     ...(provider.events ? { providerEvents: provider.events } : {}),
@@ -104,7 +112,57 @@ export async function observeInstance(
   // nor does one the tenant boundary refuses (the planner says why): it does not even read the session.
   const refused = local.claim?.heldElsewhere !== undefined || (local.claim?.adopts === true && local.provider.adoption === "Disabled");
   const session = refused ? null : (known ?? (local.quota.allowed || status.providerInstanceId ? await local.provider.client.observe(local.ref) : null));
-  return { ...local, session };
+  // A session remembered or answered by a step is no look at the provider: its settings wait for a real one
+  // (a read made here would be spent on a plan the reconciler may throw away to look for real).
+  const sessionSettings = await observeSessionSettings(ctx, instance, local, session, known !== undefined);
+  return { ...local, session, ...(sessionSettings ? { sessionSettings } : {}) };
+}
+
+/** spec.session with the proxy's credentials read from their Secret (which must carry the credential label). */
+async function sessionSettingsOf(ctx: OperatorContext, namespace: string, session: NonNullable<InstanceSpec["session"]>): Promise<SessionSettings> {
+  const { proxy, ...rest } = session;
+  if (!proxy) return rest;
+  const secret = proxy.credentialsSecretRef;
+  if (!secret) return { ...rest, proxy: { url: proxy.url } };
+  const username = await ctx.secrets.value(namespace, secret.name, secret.usernameKey);
+  const password = await ctx.secrets.value(namespace, secret.name, secret.passwordKey);
+  return { ...rest, proxy: { url: proxy.url, username, password } };
+}
+
+/** The provider config the type's module wants for these settings; undefined where the module honours none. */
+function desiredSessionConfig(type: ResolvedProvider["type"], settings: SessionSettings): unknown {
+  return PROVIDER_MODULES[type].session?.desired(settings);
+}
+
+/**
+ * The provider's side of spec.session: from the session look where it carries it (WAHA),
+ * else with a read of its own, made only when due (sessionReadDue): the cost at rest stays
+ * the session look.
+ */
+async function observeSessionSettings(
+  ctx: OperatorContext,
+  instance: InstanceObject,
+  local: Omit<InstanceObservation, "session" | "sessionSettings">,
+  session: ObservedSession | null,
+  remembered: boolean,
+): Promise<InstanceObservation["sessionSettings"]> {
+  const desired = local.ref.sessionConfig;
+  const hook = PROVIDER_MODULES[local.provider.type].session;
+  if (desired === undefined || !hook || session === null) return undefined;
+  if (hook.observedWith === "session") return session.sessionConfig === undefined ? { desired } : { desired, observed: session.sessionConfig };
+  const key = `${instance.metadata.namespace}/${instance.metadata.name}`;
+  const generation = instance.metadata.generation ?? 0;
+  const now = ctx.clock.now();
+  const pacing = ctx.pacing.get(key);
+  if (remembered || !local.provider.client.readSessionConfig || !sessionReadDue(pacing?.sessionRead, generation, now, ctx.config.resync)) return { desired };
+  const observed = await local.provider.client.readSessionConfig(local.ref, session.id);
+  ctx.pacing.set(key, { ...(ctx.pacing.get(key) ?? { startingLooks: 0 }), sessionRead: { generation, at: now } });
+  return { desired, observed };
+}
+
+/** Whether a provider's session settings are due for a read of their own: never read, a new generation, or a resync interval since. */
+export function sessionReadDue(last: Pacing["sessionRead"], generation: number, now: number, everyMs: number): boolean {
+  return last === undefined || last.generation !== generation || now - last.at >= everyMs;
 }
 
 /** The planner's input: the observation, the status so far, and the clock. */
@@ -138,6 +196,7 @@ export function planInputOf(
     qrSecretFilled: observation.qrSecret.filled,
     ...(refreshAt !== undefined ? { qrRefreshAt: refreshAt } : {}),
     webhookSecret: observation.webhookSecret.state,
+    ...(observation.sessionSettings ? { sessionSettings: observation.sessionSettings } : {}),
     failureBackoff: { baseMs: ctx.config.failureBackoff, maxMs: ctx.config.failureBackoffMax },
     stuckTimeoutMs: ctx.config.stuckTimeout,
   };

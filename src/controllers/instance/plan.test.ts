@@ -398,3 +398,67 @@ describe("the tenant boundary", () => {
     expect(plan.verdict).toMatchObject({ ready: true, stalled: false });
   });
 });
+
+describe("planning spec.session", () => {
+  const wahaConfig = { client: { deviceName: "Support" } };
+
+  it("refuses a field the provider's module does not declare, naming it", () => {
+    const plan = planInstance(input({ providerType: "wapiz", spec: { session: { rejectCalls: { message: "Busy" } } } }));
+    expect(plan.verdict).toMatchObject({ stalled: true, reason: "InvalidSpec", message: expect.stringContaining("spec.session.rejectCalls is not supported by wapiz") });
+    expect(plan.steps).toEqual([]);
+  });
+
+  it("refuses a Cloud API business profile on WAHA", () => {
+    const plan = planInstance(input({ spec: { session: { businessProfile: { about: "Hi" } } } }));
+    expect(plan.verdict.message).toContain("spec.session.businessProfile is not supported by waha");
+  });
+
+  it("applies drifted settings to a linked WAHA session once, saying that it restarts", () => {
+    const plan = planInstance(
+      input({ status: { phase: "Connected" }, spec: { session: { deviceName: "Support" } }, sessionSettings: { desired: wahaConfig, observed: { client: { deviceName: "Old" } } } }),
+    );
+    expect(plan.steps).toEqual([{ kind: "applySessionSettings", fields: ["deviceName"] }]);
+    expect(plan.events).toEqual([expect.objectContaining({ type: "Normal", reason: "Restarted", message: expect.stringContaining("spec.session.deviceName restarts the waha session") })]);
+  });
+
+  it("leaves settings in sync alone", () => {
+    const plan = planInstance(input({ status: { phase: "Connected" }, spec: { session: { deviceName: "Support" } }, sessionSettings: { desired: wahaConfig, observed: wahaConfig } }));
+    expect(plan.steps).toEqual([]);
+    expect(plan.events).toEqual([]);
+  });
+
+  it("does nothing when the provider's settings were not read this pass", () => {
+    const plan = planInstance(input({ providerType: "evolution", status: { phase: "Connected" }, spec: { session: { alwaysOnline: true } }, sessionSettings: { desired: { settings: { alwaysOnline: true } } } }));
+    expect(plan.steps).toEqual([]);
+  });
+
+  it("applies Evolution settings without a restart Event", () => {
+    const plan = planInstance(
+      input({ providerType: "evolution", status: { phase: "Connected" }, spec: { session: { alwaysOnline: true } }, sessionSettings: { desired: { settings: { alwaysOnline: true } }, observed: {} } }),
+    );
+    expect(kinds(plan)).toEqual(["applySessionSettings"]);
+    expect(plan.events).toEqual([expect.objectContaining({ reason: "SessionConfigured" })]);
+  });
+
+  it("sets a stopped session's settings before starting it, which restarts nothing", () => {
+    const plan = planInstance(
+      input({ session: session("Pending"), spec: { session: { deviceName: "Support" } }, sessionSettings: { desired: wahaConfig, observed: {} } }),
+    );
+    expect(kinds(plan)).toEqual(["applySessionSettings", "connect"]);
+    expect(plan.events.map((event) => event.reason)).toEqual(["Starting", "SessionConfigured"]);
+  });
+
+  it("says one restart when the settings and the webhook change in the same WAHA write", () => {
+    const plan = planInstance(
+      input({
+        capabilities: { ...everything, webhookRestartsSession: true },
+        status: { phase: "Connected" },
+        spec: { session: { deviceName: "Support" }, webhook: { url: "https://h.example/w", events: ["message"] } },
+        session: session("Connected", { webhookInSync: false }),
+        sessionSettings: { desired: wahaConfig, observed: {} },
+      }),
+    );
+    expect(kinds(plan)).toEqual(["applySessionSettings", "configureWebhook"]);
+    expect(plan.events.filter((event) => event.reason === "Restarted")).toHaveLength(1);
+  });
+});

@@ -7,6 +7,7 @@ import { backoffDelay } from "../../runtime/retry.ts";
 import type { InstanceSpec, InstanceStatus } from "../../api/instance.ts";
 import type { ProviderModule } from "../../providers/module.ts";
 import { PROVIDER_MODULES } from "../../providers/registry.ts";
+import { fieldsSet, type SessionField } from "../../providers/session-settings.ts";
 import type { ObservedSession, Phase, ProviderCapabilities, ProviderType } from "../../providers/types.ts";
 import { STALLED_REASONS, type Verdict } from "../conditions.ts";
 
@@ -22,6 +23,8 @@ export type Step =
   | { readonly kind: "showQr" }
   | { readonly kind: "requestPairingCode" }
   | { readonly kind: "configureWebhook" }
+  /** Set the provider's session settings to spec.session's (the fields named differ now). */
+  | { readonly kind: "applySessionSettings"; readonly fields: readonly SessionField[] }
   /** Empty the <name>-qr Secret once linked. */
   | { readonly kind: "clearQr" }
   /** Create or update <name>-webhook (url, events, hmac-key) before the provider is wired with its key. */
@@ -30,7 +33,7 @@ export type Step =
   | { readonly kind: "deleteWebhookSecret" };
 
 /** Steps that change the provider's state, after which the reconciler looks again. */
-export const MUTATING_STEPS: ReadonlySet<Step["kind"]> = new Set(["create", "claim", "connect", "disconnect", "logout", "restart", "configureWebhook", "requestPairingCode"]);
+export const MUTATING_STEPS: ReadonlySet<Step["kind"]> = new Set(["create", "claim", "connect", "disconnect", "logout", "restart", "configureWebhook", "requestPairingCode", "applySessionSettings"]);
 
 export interface PlannedEvent {
   readonly type: "Normal" | "Warning";
@@ -87,6 +90,11 @@ export interface PlanInput {
   /** <name>-webhook: "absent", "current" (holds the spec's url and events and a key) or "stale". */
   readonly webhookSecret: "absent" | "current" | "stale";
   readonly failureBackoff: { readonly baseMs: number; readonly maxMs: number };
+  /**
+   * spec.session in the provider's config shape (the module's session.desired) and, when this
+   * pass saw it, the provider's own; the module's session.drift compares them.
+   */
+  readonly sessionSettings?: { readonly desired: unknown; readonly observed?: unknown };
   /** How long a session may stay STARTING before it is restarted once, then reported Failed (STUCK_TIMEOUT). */
   readonly stuckTimeoutMs: number;
 }
@@ -246,6 +254,13 @@ export function foreignField(spec: InstanceSpec, providerType: ProviderType): { 
   return undefined;
 }
 
+/** The first spec.session field the provider type's module does not declare (ProviderModule.session.supports). */
+export function unsupportedSessionField(spec: InstanceSpec, providerType: ProviderType): SessionField | undefined {
+  if (!spec.session) return undefined;
+  const supports: readonly SessionField[] = PROVIDER_MODULES[providerType].session?.supports ?? [];
+  return fieldsSet(spec.session).find((field) => !supports.includes(field));
+}
+
 /** Specs the provider cannot carry out at all: Stalled before any call. */
 function checkSupport(input: PlanInput): Plan | undefined {
   const { spec, capabilities, providerType } = input;
@@ -253,6 +268,11 @@ function checkSupport(input: PlanInput): Plan | undefined {
   const foreign = foreignField(spec, providerType);
   if (foreign) {
     const message = `spec.${foreign.field} applies to ${foreign.type} providers only, and this instance's provider is ${providerType}; remove spec.${foreign.field}`;
+    return blocked(phase, "InvalidSpec", message, [{ type: "Warning", reason: "InvalidSpec", message }]);
+  }
+  const unsupportedSetting = unsupportedSessionField(spec, providerType);
+  if (unsupportedSetting) {
+    const message = `spec.session.${unsupportedSetting} is not supported by ${providerType}; remove it or use a provider that honours it`;
     return blocked(phase, "InvalidSpec", message, [{ type: "Warning", reason: "InvalidSpec", message }]);
   }
   const cannot = (operation: string) =>
@@ -347,7 +367,9 @@ function planConnected(input: PlanInput, session: ObservedSession, phase: Phase)
         });
       }
       events.push({ type: "Normal", reason: "Starting", message: `starting the ${providerType} session` });
-      const steps: Step[] = [...webhookSteps(input, session), { kind: "connect" }];
+      // Settings go first: applied to a stopped session, they restart nothing.
+      const steps: Step[] = [...sessionSteps(input, session), ...webhookSteps(input, session), { kind: "connect" }];
+      events.push(...sessionEvents(input, session, false));
       return { phase, steps, verdict: progress("Starting", `starting the ${providerType} session`), requeue: "acted", events };
     }
     case "Starting":
@@ -355,15 +377,19 @@ function planConnected(input: PlanInput, session: ObservedSession, phase: Phase)
     case "ScanQR": {
       const pairing = planPairing(input, phase);
       if (pairing.verdict.stalled) return pairing;
-      return { ...pairing, steps: [...webhookSteps(input, session), ...pairing.steps], events: [...pairing.events, ...rewiringEvents(input, session)] };
+      return {
+        ...pairing,
+        steps: [...sessionSteps(input, session), ...webhookSteps(input, session), ...pairing.steps],
+        events: [...pairing.events, ...runningChangeEvents(input, session)],
+      };
     }
     case "Connected": {
-      const steps: Step[] = webhookSteps(input, session);
+      const steps: Step[] = [...sessionSteps(input, session), ...webhookSteps(input, session)];
       if (input.qrSecretFilled) steps.push({ kind: "clearQr" });
       const number = session.phoneNumber ? ` as +${session.phoneNumber}` : "";
       const events: PlannedEvent[] = [
         ...(status.phase === "Connected" ? [] : [{ type: "Normal" as const, reason: "Connected", message: `linked${number}` }]),
-        ...rewiringEvents(input, session),
+        ...runningChangeEvents(input, session),
       ];
       return {
         phase,
@@ -432,6 +458,42 @@ function webhookSteps(input: PlanInput, session: ObservedSession): Step[] {
 function rewiringEvents(input: PlanInput, session: ObservedSession): PlannedEvent[] {
   if (!input.capabilities.webhookRestartsSession || webhookSteps(input, session).length === 0) return [];
   return [{ type: "Normal", reason: "Restarted", message: `reconfiguring the webhook restarts the ${input.providerType} session; the link is kept` }];
+}
+
+/** The spec.session fields the provider holds otherwise, as the module's drift finds them; [] when in sync or not seen. */
+export function sessionDrift(input: Pick<PlanInput, "providerType" | "sessionSettings">): readonly SessionField[] {
+  const hook = PROVIDER_MODULES[input.providerType].session;
+  const settings = input.sessionSettings;
+  if (!hook || settings?.observed === undefined) return [];
+  return hook.drift(settings.observed, settings.desired);
+}
+
+function sessionSteps(input: PlanInput, _session: ObservedSession): Step[] {
+  const fields = sessionDrift(input);
+  return fields.length > 0 ? [{ kind: "applySessionSettings", fields }] : [];
+}
+
+/**
+ * What applying spec.session does, said once per change (afterwards the provider reports
+ * the settings in sync). Where it restarts a running session (WAHA's PUT), that is said;
+ * and a webhook rewired by the same write is the same restart.
+ */
+function sessionEvents(input: PlanInput, session: ObservedSession, running: boolean): PlannedEvent[] {
+  const fields = sessionDrift(input);
+  if (fields.length === 0) return [];
+  const names = fields.map((field) => `spec.session.${field}`).join(", ");
+  const restarts = running && PROVIDER_MODULES[input.providerType].session?.applyRestartsSession === true;
+  if (restarts) {
+    return [{ type: "Normal", reason: "Restarted", message: `applying ${names} restarts the ${input.providerType} session ${session.id}; the link is kept` }];
+  }
+  return [{ type: "Normal", reason: "SessionConfigured", message: `applied ${names} to the ${input.providerType} session ${session.id}` }];
+}
+
+/** Events of the config changes made to a running session: spec.session's, else the webhook's rewiring. */
+function runningChangeEvents(input: PlanInput, session: ObservedSession): PlannedEvent[] {
+  const settings = sessionEvents(input, session, true);
+  const restarts = settings.some((event) => event.reason === "Restarted");
+  return [...settings, ...(restarts ? [] : rewiringEvents(input, session))];
 }
 
 function planPairing(input: PlanInput, phase: Phase): Plan {

@@ -112,6 +112,8 @@ async function runPass(ctx: OperatorContext, key: string, instance: InstanceObje
     startingLooks: report.startingLooks,
     ...(report.qrFetched ? { qr: { fetchedAt: ctx.clock.now(), validForMs: report.qrFetched.validForMs } } : pacing.qr ? { qr: pacing.qr } : {}),
     ...(seen ? { seen } : {}),
+    // Written by observe and execute during the pass (observe.ts sessionReadDue).
+    ...(ctx.pacing.get(key)?.sessionRead ? { sessionRead: ctx.pacing.get(key)?.sessionRead } : {}),
   });
   if (failure?.lookAgain) return report.result;
   try {

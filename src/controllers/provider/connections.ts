@@ -300,7 +300,7 @@ export function namespaceRefusal(
 function rememberingSecrets(client: ProviderClient): ProviderClient {
   const seen = (ref: InstanceRef): InstanceRef => {
     const scope = redactor.in(ref.namespace);
-    scope.remember(ref.apiKey, ref.webhook?.hmacKey);
+    scope.remember(ref.apiKey, ref.webhook?.hmacKey, ...(ref.sessionSecrets ?? []));
     scope.rememberExact(ref.cloudApi?.pin);
     redactor.remember(ref.providerEvents?.hmacKey);
     return ref;
@@ -322,6 +322,12 @@ function rememberingSecrets(client: ProviderClient): ProviderClient {
     configureWebhook: (ref, id) => client.configureWebhook(seen(ref), id),
     ...(client.claim ? { claim: (ref: InstanceRef, id: string) => (client.claim as NonNullable<ProviderClient["claim"]>)(seen(ref), id) } : {}),
     ...(client.release ? { release: (ref: InstanceRef, id: string) => (client.release as NonNullable<ProviderClient["release"]>)(seen(ref), id) } : {}),
+    ...(client.readSessionConfig
+      ? { readSessionConfig: (ref: InstanceRef, id: string) => (client.readSessionConfig as NonNullable<ProviderClient["readSessionConfig"]>)(seen(ref), id) }
+      : {}),
+    ...(client.applySessionConfig
+      ? { applySessionConfig: (ref: InstanceRef, id: string) => (client.applySessionConfig as NonNullable<ProviderClient["applySessionConfig"]>)(seen(ref), id) }
+      : {}),
     fetchQr: async (ref, id) => {
       const qr = await client.fetchQr(seen(ref), id);
       redactor.in(ref.namespace).rememberBriefly(qr?.text);

@@ -35,6 +35,7 @@ import type {
   ProviderSettings,
   QrCode,
 } from "../types.ts";
+import type { CloudApiSessionSettings } from "./session.ts";
 import { cloudApiStatusMeaning } from "./states.ts";
 
 export const GRAPH_BASE_URL = "https://graph.facebook.com";
@@ -88,6 +89,19 @@ const numberSchema = z
 const successSchema = z.object({ success: z.boolean() }).loose();
 const meSchema = z.object({ id: z.string() }).loose();
 const subscribedAppsSchema = z.object({ data: z.array(z.object({}).loose()) });
+const PROFILE_KEYS = new Set(["about", "address", "description", "email", "websites", "vertical"]);
+const profileSchema = z.looseObject({
+  about: z.string().max(1024).nullish(),
+  address: z.string().max(1024).nullish(),
+  description: z.string().max(1024).nullish(),
+  email: z.string().max(512).nullish(),
+  websites: z.array(z.string().max(1024)).max(8).nullish(),
+  vertical: z.string().max(64).nullish(),
+});
+const businessProfileResponseSchema = z.object({
+  data: z.array(profileSchema.extend({ business_profile: profileSchema.nullish() })).max(4),
+});
+
 const graphErrorSchema = z.object({
   error: z
     .object({
@@ -318,6 +332,33 @@ class CloudApiClient implements ProviderClient {
   async #overrideCallback(number: string, configuration: Readonly<Record<string, string>>, secrets: readonly string[]): Promise<void> {
     const what = configuration["override_callback_uri"] === "" ? `removing the callback override of phone number ${number}` : `pointing phone number ${number} at the webhook`;
     const answer = await this.#request(what, { method: "POST", path: `/${number}`, json: { webhook_configuration: configuration } }, successSchema, secrets);
+    requireSuccess(answer, what);
+  }
+
+  /** The number's business profile (cloud-api-openapi-v23.0.yaml WhatsAppBusinessProfileResponse). */
+  async readSessionConfig(_ref: InstanceRef, id: string): Promise<CloudApiSessionSettings> {
+    const answer = await this.#request(
+      `reading the business profile of ${id}`,
+      { method: "GET", path: `/${numericId(id, "phone number id")}/whatsapp_business_profile`, query: { fields: "about,address,description,email,websites,vertical" } },
+      businessProfileResponseSchema,
+    );
+    const entry = answer.data[0];
+    // v23 nests the profile in business_profile; earlier versions answered its fields directly.
+    const profile = entry?.business_profile ?? entry ?? {};
+    const fields = Object.fromEntries(Object.entries(profile).filter(([key, value]) => PROFILE_KEYS.has(key) && value !== null && value !== undefined));
+    return { businessProfile: fields };
+  }
+
+  /** A POST names only the fields spec.session sets; the others stay as they are. */
+  async applySessionConfig(ref: InstanceRef, id: string): Promise<void> {
+    const profile = (ref.sessionConfig as CloudApiSessionSettings | undefined)?.businessProfile;
+    if (!profile) return;
+    const what = `updating the business profile of ${id}`;
+    const answer = await this.#request(
+      what,
+      { method: "POST", path: `/${numericId(id, "phone number id")}/whatsapp_business_profile`, json: { messaging_product: "whatsapp", ...profile } },
+      successSchema,
+    );
     requireSuccess(answer, what);
   }
 

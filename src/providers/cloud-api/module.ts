@@ -1,5 +1,6 @@
 /** Meta's Cloud API as a provider type (see module.ts). */
 import type { ProviderModule } from "../module.ts";
+import { cloudApiSession } from "./session.ts";
 import { cloudApiCapabilities, cloudApiInstanceOptions, createCloudApiClient } from "./client.ts";
 
 export const cloudApiModule: ProviderModule = {
@@ -9,6 +10,7 @@ export const cloudApiModule: ProviderModule = {
   capabilities: cloudApiCapabilities,
   defaultUrl: "https://graph.facebook.com",
   createClient: createCloudApiClient,
+  session: cloudApiSession,
   instanceOptions: cloudApiInstanceOptions,
   referencedSecrets: (spec) => (spec.cloudApi ? [spec.cloudApi.pinSecretRef.name] : []),
   // Meta keeps nothing of ours on a phone number: the one claim on the number is the proof,

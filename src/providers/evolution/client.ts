@@ -36,6 +36,7 @@ import type {
   QrCode,
 } from "../types.ts";
 import { EVOLUTION_EVENTS_TOKEN_HEADER, EVOLUTION_LIFECYCLE_EVENTS, evolutionEventsToken } from "./events.ts";
+import type { EvolutionSessionSettings } from "./session.ts";
 import { evolutionState } from "./states.ts";
 
 /** The event names webhook/set accepts: EventController.events (event.controller.ts), validated by webhook.schema.ts. */
@@ -146,6 +147,31 @@ const webhookSchema = z.union([
   }),
 ]);
 type Webhook = NonNullable<z.output<typeof webhookSchema>>;
+/** settings/find: the row's flags, or null before any were set (settings.service.ts find). */
+const settingsSchema = z.union([
+  z.null(),
+  z.looseObject({
+    rejectCall: z.boolean().nullish(),
+    msgCall: z.string().max(1024).nullish(),
+    groupsIgnore: z.boolean().nullish(),
+    alwaysOnline: z.boolean().nullish(),
+    readMessages: z.boolean().nullish(),
+    readStatus: z.boolean().nullish(),
+    syncFullHistory: z.boolean().nullish(),
+  }),
+]);
+/** proxy/find: the Prisma Proxy row, or null when there is none (proxy.service.ts find). */
+const proxySchema = z.union([
+  z.null(),
+  z.looseObject({
+    enabled: z.boolean().nullish(),
+    host: z.string().max(512).nullish(),
+    port: z.string().max(16).nullish(),
+    protocol: z.string().max(16).nullish(),
+    username: z.string().max(1024).nullish(),
+    password: z.string().max(1024).nullish(),
+  }),
+]);
 /** Errors: `{status, error, response: {message}}` (main.ts), message a string or a list. */
 const errorBodySchema = z.object({ response: z.object({ message: z.union([z.string(), z.array(z.unknown())]) }) });
 
@@ -334,6 +360,31 @@ class EvolutionClient implements ProviderClient {
     await this.#json({ method: "POST", path: instancePath("webhook/set", id), json: { webhook } }, z.unknown());
   }
 
+  /** settings/find, and proxy/find when a proxy is wanted (session.ts). */
+  async readSessionConfig(ref: InstanceRef, id: string): Promise<EvolutionSessionSettings> {
+    const settings = await this.#json({ method: "GET", path: `/settings/find/${encodeURIComponent(id)}` }, settingsSchema);
+    const wantsProxy = (ref.sessionConfig as EvolutionSessionSettings | undefined)?.proxy !== undefined;
+    const proxy = wantsProxy ? await this.#json({ method: "GET", path: `/proxy/find/${encodeURIComponent(id)}` }, proxySchema) : undefined;
+    return { ...(settings ? { settings: withoutNulls(settings) } : {}), ...(proxy ? { proxy: withoutNulls(proxy) as EvolutionSessionSettings["proxy"] } : {}) };
+  }
+
+  /**
+   * settings/set needs every flag (settings.schema.ts requires all six): those spec.session
+   * leaves unset keep the values Evolution has. The proxy goes to proxy/set.
+   */
+  async applySessionConfig(ref: InstanceRef, id: string): Promise<void> {
+    const desired = (ref.sessionConfig ?? {}) as EvolutionSessionSettings;
+    if (desired.settings) {
+      const current = (await this.#json({ method: "GET", path: `/settings/find/${encodeURIComponent(id)}` }, settingsSchema)) ?? {};
+      const flags = { rejectCall: false, groupsIgnore: false, alwaysOnline: false, readMessages: false, readStatus: false, syncFullHistory: false };
+      const body = { ...flags, ...withoutNulls(current), ...desired.settings };
+      this.#refusal("settings/set", await this.#json({ method: "POST", path: `/settings/set/${encodeURIComponent(id)}`, json: body }, actionSchema));
+    }
+    if (desired.proxy) {
+      this.#refusal("proxy/set", await this.#json({ method: "POST", path: `/proxy/set/${encodeURIComponent(id)}`, json: desired.proxy }, actionSchema));
+    }
+  }
+
   async #webhookInSync(ref: InstanceRef, id: string): Promise<boolean> {
     const target = targetOf(ref);
     const current = await this.#webhook(id);
@@ -403,6 +454,12 @@ class EvolutionClient implements ProviderClient {
     const message = detail ? shortenMessage(redactSecrets(detail, [this.#apiKey])) : "request failed";
     return classifyByStatus("evolution", response, message, { now: this.#now() });
   }
+}
+
+/** The known flags without nulls (and nothing else of the row: ids, the wavoip token). */
+function withoutNulls(row: Readonly<Record<string, unknown>>): Record<string, unknown> {
+  const known = ["rejectCall", "msgCall", "groupsIgnore", "alwaysOnline", "readMessages", "readStatus", "syncFullHistory", "enabled", "host", "port", "protocol", "username", "password"];
+  return Object.fromEntries(Object.entries(row).filter(([key, value]) => known.includes(key) && value !== null && value !== undefined));
 }
 
 function instancePath(action: string, name: string): string {

@@ -1,6 +1,7 @@
 /** Evolution API v2 as a provider type (see module.ts). */
 import { adoptedSession, type ProviderModule } from "../module.ts";
 import { createEvolutionClient, evolutionCapabilities } from "./client.ts";
+import { evolutionSession } from "./session.ts";
 import { EVOLUTION_EVENTS_TOKEN_HEADER, evolutionEventsToken } from "./events.ts";
 
 export const evolutionModule: ProviderModule = {
@@ -11,6 +12,7 @@ export const evolutionModule: ProviderModule = {
   ownership: { proof: "recorded", adoptable: true, sessionNamed: adoptedSession },
   capabilities: evolutionCapabilities,
   createClient: createEvolutionClient,
+  session: evolutionSession,
   lifecycleEvents: {
     // Evolution signs nothing; it sends the headers stored with the webhook, where the client put our token (events.ts).
     authentication: { kind: "token", header: EVOLUTION_EVENTS_TOKEN_HEADER, tokenFor: evolutionEventsToken },

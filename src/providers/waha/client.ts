@@ -9,6 +9,7 @@ import { ProviderError, redactSecrets, shortenMessage } from "../errors.ts";
 import { ProviderHttp, classifyByStatus, readErrorBody, type HttpResponse } from "../transport/http.ts";
 import { renderQrPng } from "../qr.ts";
 import type { InstanceRef, ObservedSession, ProviderCapabilities, ProviderClient, ProviderFactory, QrCode } from "../types.ts";
+import { withSessionSettings, type WahaSessionSettings } from "./session.ts";
 import { isKnownWahaStatus, wahaPhase } from "./states.ts";
 
 /** WAHA's event names (2026.7.1 spec), the ones spec.webhook.events may hold. */
@@ -96,6 +97,11 @@ const sessionConfig = z
   .object({
     metadata: z.record(z.string(), z.string()).nullish(),
     webhooks: z.array(webhookConfig).nullish(),
+    // What spec.session manages (session.ts); read so that drift is found from the session look.
+    client: z.object({ deviceName: z.string().max(256).nullish(), browserName: z.string().max(256).nullish() }).loose().nullish(),
+    proxy: z.object({ server: z.string().max(1024), username: z.string().max(1024).nullish(), password: z.string().max(1024).nullish() }).loose().nullish(),
+    ignore: z.object({ groups: z.boolean().nullish(), status: z.boolean().nullish(), channels: z.boolean().nullish() }).loose().nullish(),
+    noweb: z.object({ markOnline: z.boolean().nullish() }).loose().nullish(),
   })
   .loose();
 
@@ -147,6 +153,7 @@ export const createWahaClient: ProviderFactory = (settings, deps) => {
       ...(phoneNumber ? { phoneNumber } : {}),
       ...(ownerUid ? { ownerUid } : {}),
       webhookInSync: configInSync(session.config, ref),
+      sessionConfig: session.config ?? {},
       ...(isKnownWahaStatus(session.status) ? {} : { unknownState: true }),
     };
   };
@@ -234,6 +241,12 @@ export const createWahaClient: ProviderFactory = (settings, deps) => {
       // WAHA applies a PUT by restarting a running session: only a real change is sent.
       if (configInSync(session.config, ref)) return;
       // PUT replaces the whole config, so everything else in it is carried over.
+      await api.json({ method: "PUT", path: sessionPath(id), headers: auth, json: { config: configWith(ref, session.config) } }, sessionInfo);
+    },
+
+    // One PUT: the whole config, spec.session's fields as wanted (configWith); WAHA restarts a running session with it.
+    async applySessionConfig(ref, id) {
+      const session = await ownSession(ref, id);
       await api.json({ method: "PUT", path: sessionPath(id), headers: auth, json: { config: configWith(ref, session.config) } }, sessionInfo);
     },
 
@@ -340,7 +353,8 @@ function configWith(ref: InstanceRef, current: SessionConfig | null | undefined)
     return { ...kept, ...entry };
   });
   const { [WIRED_URLS_KEY]: _urls, [WIRED_FINGERPRINT_KEY]: _fingerprint, ...metadata } = current?.metadata ?? {};
-  return {
+  // spec.session's fields ride along with every config write, so no write undoes them.
+  return withSessionSettings({
     ...current,
     metadata: {
       ...metadata,
@@ -349,7 +363,7 @@ function configWith(ref: InstanceRef, current: SessionConfig | null | undefined)
       ...(entries.length > 0 ? { [WIRED_URLS_KEY]: entries.map((entry) => entry.url).join(" "), [WIRED_FINGERPRINT_KEY]: wanted.fingerprint } : {}),
     },
     webhooks: [...entries, ...existing.filter((hook) => !ours.has(hook.url))],
-  };
+  }, ref.sessionConfig as WahaSessionSettings | undefined);
 }
 
 function sameSet(a: readonly string[], b: readonly string[]): boolean {

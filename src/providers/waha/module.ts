@@ -1,6 +1,7 @@
 /** WAHA as a provider type (see module.ts). */
 import { adoptedSession, type ProviderModule } from "../module.ts";
 import { createWahaClient, OWNER_KEY, wahaCapabilities } from "./client.ts";
+import { wahaSession } from "./session.ts";
 
 export const wahaModule: ProviderModule = {
   // Sessions we create carry our uid in their metadata; an adopted one gets it with claim().
@@ -10,6 +11,7 @@ export const wahaModule: ProviderModule = {
   adoptId: "WAHA session name",
   capabilities: wahaCapabilities,
   createClient: createWahaClient,
+  session: wahaSession,
   lifecycleEvents: {
     // WAHA signs with X-Webhook-Hmac, HMAC-SHA512 of the body (waha.md, webhooks).
     authentication: { kind: "hmac", signatureHeaders: ["x-webhook-hmac"], algorithm: "sha512" },

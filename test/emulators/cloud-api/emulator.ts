@@ -19,11 +19,36 @@
  *   URI overrides"; the code and text are ours).
  * - After an interrupted deregistration (interruptDeregistration) the number reads
  *   DISCONNECTED; register answers 133000 until a deregister completes it.
+ *
+ * Business profile (cloud-api-openapi-v23.0.yaml, path /{Version}/{Phone-Number-ID}/whatsapp_business_profile):
+ * - GET answers WhatsAppBusinessProfileResponse `{data: [{business_profile: {messaging_product, about, ...}}]}`,
+ *   with the fields `fields` names (all when absent); fields never set are left out (a guess: Meta's
+ *   example shows every field filled).
+ * - POST takes WhatsAppBusinessProfileUpdateRequest: messaging_product "whatsapp" required; about 1-139,
+ *   address and description up to 256, email up to 128, websites at most 2 of up to 256 each, vertical from
+ *   WhatsAppBusinessVertical. Only the fields named change (the "minimal_profile_update" example sends one).
+ *   Answers `{success: true}`; a violation is code 100 (our guess at the text).
  */
 import { randomBytes } from "node:crypto";
 import { createServer, type Server } from "node:http";
 import { realClock, type Clock } from "../shared/clock.ts";
 import { close, listen, readBody, Router, sendReply, type EmulatorRequest, type Reply } from "../shared/http.ts";
+
+const PROFILE_FIELDS = ["about", "address", "description", "email", "websites", "vertical"] as const;
+/** WhatsAppBusinessVertical (cloud-api-openapi-v23.0.yaml). */
+const VERTICALS = new Set(["OTHER", "AUTO", "BEAUTY", "APPAREL", "EDU", "ENTERTAIN", "EVENT_PLAN", "FINANCE", "GROCERY", "GOVT", "HOTEL", "HEALTH", "NONPROFIT", "PROF_SERVICES", "RETAIL", "TRAVEL", "RESTAURANT", "ALCOHOL", "ONLINE_GAMBLING", "PHYSICAL_GAMBLING", "OTC_DRUGS"]);
+/** The WhatsAppBusinessProfileUpdateRequest bounds of one field, or undefined when the value keeps them. */
+function profileProblem(field: (typeof PROFILE_FIELDS)[number], value: unknown): string | undefined {
+  if (field === "websites") {
+    const ok = Array.isArray(value) && value.length <= 2 && value.every((site) => typeof site === "string" && site.length <= 256 && /^https?:\/\//.test(site));
+    return ok ? undefined : "must be at most 2 URLs of up to 256 characters";
+  }
+  if (typeof value !== "string") return "must be a string";
+  if (field === "vertical") return VERTICALS.has(value) ? undefined : "must be one of the business verticals";
+  const max = { about: 139, address: 256, description: 256, email: 128 }[field];
+  if (field === "about" && value.length === 0) return "must be at least 1 character";
+  return value.length <= max ? undefined : `must be at most ${max} characters`;
+}
 
 /** The moving window and size of the register/deregister budget per number. */
 export const REGISTRATION_WINDOW_MS = 72 * 60 * 60 * 1000;
@@ -78,6 +103,8 @@ export interface PhoneNumber {
   deleted: boolean;
   /** A deregistration that did not finish: register answers 133000 until deregister runs again. */
   deregistrationIncomplete: boolean;
+  /** The business profile's fields as set so far (whatsapp_business_profile). */
+  profile: Record<string, string | string[]>;
 }
 
 export interface Subscription {
@@ -157,6 +184,8 @@ export class CloudApiEmulator {
       .add("GET", "/{id}", (req) => this.#readNumber(req))
       .add("POST", "/{id}", (req) => this.#updateNumber(req))
       .add("POST", "/{id}/register", (req) => this.#register(req))
+      .add("GET", "/{id}/whatsapp_business_profile", (req) => this.#readProfile(req))
+      .add("POST", "/{id}/whatsapp_business_profile", (req) => this.#updateProfile(req))
       .add("POST", "/{id}/deregister", (req) => this.#deregister(req))
       .add("GET", "/{waba}/subscribed_apps", (req) => this.#listSubscriptions(req))
       .add("POST", "/{waba}/subscribed_apps", (req) => this.#subscribe(req))
@@ -207,6 +236,7 @@ export class CloudApiEmulator {
       callback: undefined,
       deleted: false,
       deregistrationIncomplete: false,
+      profile: {},
     });
     if (!this.#subscriptions.has(seed.wabaId)) this.#subscriptions.set(seed.wabaId, undefined);
   }
@@ -356,6 +386,32 @@ export class CloudApiEmulator {
       ...(waba ? { whatsapp_business_account: waba } : {}),
       ...(this.#appCallbackUrl ? { application: this.#appCallbackUrl } : {}),
     };
+  }
+
+  #readProfile(req: EmulatorRequest): Reply {
+    const number = this.#numberOf(req);
+    if (!isNumber(number)) return number;
+    const wanted = fieldsOf(req, ["messaging_product", ...PROFILE_FIELDS, "profile_picture_url"]);
+    const profile: Record<string, unknown> = { messaging_product: "whatsapp", ...number.profile };
+    return { status: 200, body: { data: [{ business_profile: pick(profile, wanted) }] } };
+  }
+
+  #updateProfile(req: EmulatorRequest): Reply {
+    const number = this.#numberOf(req);
+    if (!isNumber(number)) return number;
+    const params = paramsOf(req);
+    if (params === undefined) return invalidBody();
+    if (params["messaging_product"] !== "whatsapp") return graphError(400, { message: "(#100) The parameter messaging_product is required.", code: 100 });
+    const changes: Record<string, string | string[]> = {};
+    for (const field of PROFILE_FIELDS) {
+      const value = params[field];
+      if (value === undefined) continue;
+      const problem = profileProblem(field, value);
+      if (problem) return graphError(400, { message: `(#100) Param ${field} ${problem}`, code: 100 });
+      changes[field] = value as string | string[];
+    }
+    number.profile = { ...number.profile, ...changes };
+    return { status: 200, body: { success: true } };
   }
 
   /**

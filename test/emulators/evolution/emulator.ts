@@ -63,6 +63,18 @@
  *   in `events`. Nothing is signed; a `jwt_key` header is replaced by `Authorization: Bearer <HS256 JWT>` of
  *   `{iat, exp: iat + 600, app: "evolution", action: "webhook"}` (generateJwtToken, 2.3.0 and later).
  *   Retries are not modelled: each event is POSTed once.
+ * Settings and proxy (src/api/routes/settings.router.ts, proxy.router.ts, both behind the same guards; 3454bec):
+ * - create stores a settings row with every flag false and msgCall "" (instance.controller.ts createInstance,
+ *   `settings: wa.LocalSettings`), so settings/find answers the row from the start.
+ * - `POST /settings/set/{name}` → 201 `{settings: {instanceName, settings: body}}`; the body must carry all six flags
+ *   rejectCall, groupsIgnore, alwaysOnline, readMessages, readStatus, syncFullHistory (settings.schema.ts required),
+ *   else 400; the row is replaced by upsert (channel.service.ts setSettings).
+ * - `GET /settings/find/{name}` → 200 the flags, or null without a row (settings.service.ts find).
+ * - `POST /proxy/set/{name}` → 201 `{proxy: {instanceName, proxy: body}}`; enabled, host, port, protocol required
+ *   (proxy.schema.ts); enabled false blanks the other fields (proxy.controller.ts createProxy). The real one then
+ *   tests the proxy by fetching icanhazip.com through it (testProxy) and answers 400 "Invalid proxy" when it
+ *   fails; the emulator has no network, so `failingProxyHosts` scripts that answer.
+ * - `GET /proxy/find/{name}` → 200 the Prisma row, or null without one (proxy.service.ts find catches the NotFound).
  * Evolution has no rate limit of its own; `respondNext` scripts what a proxy in front of it would answer.
  */
 import { createHmac, randomBytes, randomUUID } from "node:crypto";
@@ -122,7 +134,32 @@ export interface EvolutionEmulatorOptions {
   readonly qrLimit?: number;
   /** Baileys' qrTimeout; Evolution hard-codes 45000 (the default), shorter only to watch rotation in real time. */
   readonly qrTimeoutMs?: number;
+  /** Proxy hosts whose test (proxy.controller.ts testProxy) fails: proxy/set answers 400 "Invalid proxy". */
+  readonly failingProxyHosts?: readonly string[];
 }
+
+/** The settings row (channel.service.ts findSettings; wavoipToken left out). */
+export interface EvolutionSettings {
+  rejectCall: boolean;
+  msgCall: string;
+  groupsIgnore: boolean;
+  alwaysOnline: boolean;
+  readMessages: boolean;
+  readStatus: boolean;
+  syncFullHistory: boolean;
+}
+
+/** The Prisma Proxy row (proxy.dto.ts). */
+export interface EvolutionProxy {
+  enabled: boolean;
+  host: string;
+  port: string;
+  protocol: string;
+  username: string;
+  password: string;
+}
+
+const SETTINGS_FLAGS = ["rejectCall", "groupsIgnore", "alwaysOnline", "readMessages", "readStatus", "syncFullHistory"] as const;
 
 export interface EvolutionInstanceSnapshot {
   readonly name: string;
@@ -175,6 +212,8 @@ interface Instance {
   phoneNumber: string | undefined;
   timer: Timer | undefined;
   webhook: { url: string; enabled: boolean; events: string[]; headers: Record<string, string> | null; byEvents: boolean; base64: boolean; updatedAt: string } | null;
+  settings: EvolutionSettings;
+  proxy: EvolutionProxy | null;
 }
 
 /** Baileys' qrTimeout as Evolution configures it (whatsapp.baileys.service.ts createClient). */
@@ -196,6 +235,7 @@ export class EvolutionEmulator extends LoopbackEmulator {
   readonly #instances = new Map<string, Instance>();
   readonly #inFlight = new Set<Promise<void>>();
   readonly #router = new Router();
+  readonly #failingProxyHosts: ReadonlySet<string>;
 
   constructor(options: EvolutionEmulatorOptions = {}) {
     super();
@@ -206,6 +246,7 @@ export class EvolutionEmulator extends LoopbackEmulator {
     this.#reconnectDelayMs = options.reconnectDelayMs ?? 1000;
     this.#qrLimit = options.qrLimit ?? 30;
     this.#qrTimeoutMs = options.qrTimeoutMs ?? EVOLUTION_QR_TIMEOUT_MS;
+    this.#failingProxyHosts = new Set(options.failingProxyHosts ?? []);
     this.#router
       .add("POST", "/instance/create", (req) => this.#create(req))
       .add("GET", "/instance/fetchInstances", (req) => this.#fetchInstances(req))
@@ -215,7 +256,11 @@ export class EvolutionEmulator extends LoopbackEmulator {
       .add("DELETE", "/instance/logout/{name}", (req) => this.#named(req, (i) => this.#logout(i)))
       .add("DELETE", "/instance/delete/{name}", (req) => this.#named(req, (i) => this.#delete(i)))
       .add("POST", "/webhook/set/{name}", (req) => this.#named(req, (i) => this.#setWebhook(i, req)))
-      .add("GET", "/webhook/find/{name}", (req) => this.#named(req, (i) => ok(i.webhook ? webhookRow(i) : null)));
+      .add("GET", "/webhook/find/{name}", (req) => this.#named(req, (i) => ok(i.webhook ? webhookRow(i) : null)))
+      .add("POST", "/settings/set/{name}", (req) => this.#named(req, (i) => this.#setSettings(i, req)))
+      .add("GET", "/settings/find/{name}", (req) => this.#named(req, (i) => ok({ ...i.settings })))
+      .add("POST", "/proxy/set/{name}", (req) => this.#named(req, (i) => this.#setProxy(i, req)))
+      .add("GET", "/proxy/find/{name}", (req) => this.#named(req, (i) => ok(i.proxy ? { ...i.proxy } : null)));
   }
 
   override async stop(): Promise<void> {
@@ -248,6 +293,18 @@ export class EvolutionEmulator extends LoopbackEmulator {
 
   instances(): EvolutionInstanceSnapshot[] {
     return [...this.#instances.keys()].flatMap((name) => this.instance(name) ?? []);
+  }
+
+  /** The instance's settings row and proxy row, as settings/find and proxy/find answer them. */
+  sessionSettings(name: string): { readonly settings: EvolutionSettings; readonly proxy: EvolutionProxy | null } | undefined {
+    const i = this.#instances.get(name);
+    return i ? { settings: { ...i.settings }, proxy: i.proxy ? { ...i.proxy } : null } : undefined;
+  }
+
+  /** Somebody changes the settings in Evolution's manager: not in `calls`. */
+  changeSettingsBehindBack(name: string, change: Partial<EvolutionSettings>): void {
+    const i = this.#hooked(name);
+    i.settings = { ...i.settings, ...change };
   }
 
   /** Creates an instance outside the operator, as a person in Evolution's manager would. */
@@ -335,6 +392,9 @@ export class EvolutionEmulator extends LoopbackEmulator {
     if (body?.["integration"] !== "WHATSAPP-BAILEYS") return fail(400, "Bad Request", ["Invalid integration"]);
     const token = typeof body["token"] === "string" && body["token"] ? body["token"] : randomUUID().toUpperCase();
     const instance = this.#add(name, token);
+    // `rejectCall: instanceData.rejectCall === true`, `msgCall: instanceData.msgCall || ''`, ... (createInstance).
+    for (const flag of SETTINGS_FLAGS) instance.settings[flag] = body[flag] === true;
+    instance.settings.msgCall = typeof body["msgCall"] === "string" ? body["msgCall"] : "";
     const webhook = body["webhook"] as { url?: string; events?: unknown; headers?: Record<string, string> } | undefined;
     if (webhook) {
       if (!Array.isArray(webhook.events)) {
@@ -373,6 +433,8 @@ export class EvolutionEmulator extends LoopbackEmulator {
       phoneNumber: undefined,
       timer: undefined,
       webhook: null,
+      settings: { rejectCall: false, msgCall: "", groupsIgnore: false, alwaysOnline: false, readMessages: false, readStatus: false, syncFullHistory: false },
+      proxy: null,
     };
     this.#instances.set(name, instance);
     return instance;
@@ -475,6 +537,34 @@ export class EvolutionEmulator extends LoopbackEmulator {
     const headers = webhook["headers"] && typeof webhook["headers"] === "object" ? (webhook["headers"] as Record<string, string>) : null;
     this.#storeWebhook(i, { enabled: webhook["enabled"], url: webhook["url"], events: stored, headers });
     return ok(webhookRow(i), 201);
+  }
+
+  #setSettings(i: Instance, req: EmulatorRequest): Reply {
+    const body = jsonBody(req) as Record<string, unknown> | undefined;
+    if (!body || typeof body !== "object") return fail(400, "Bad Request", ["instance is not of a type(s) object"]);
+    const missing = SETTINGS_FLAGS.find((flag) => typeof body[flag] !== "boolean");
+    if (missing) return fail(400, "Bad Request", [`instance requires property "${missing}"`]);
+    if (body["msgCall"] !== undefined && typeof body["msgCall"] !== "string") return fail(400, "Bad Request", ["instance.msgCall is not of a type(s) string"]);
+    const flags = Object.fromEntries(SETTINGS_FLAGS.map((flag) => [flag, body[flag] as boolean])) as Omit<EvolutionSettings, "msgCall">;
+    // upsert with data.msgCall: an absent one is stored as it was given (undefined leaves Prisma's value).
+    i.settings = { ...i.settings, ...flags, ...(typeof body["msgCall"] === "string" ? { msgCall: body["msgCall"] } : {}) };
+    return ok({ settings: { instanceName: i.name, instanceId: i.id, settings: body } }, 201);
+  }
+
+  #setProxy(i: Instance, req: EmulatorRequest): Reply {
+    const body = jsonBody(req) as Record<string, unknown> | undefined;
+    if (!body || typeof body !== "object") return fail(400, "Bad Request", ["instance is not of a type(s) object"]);
+    if (typeof body["enabled"] !== "boolean") return fail(400, "Bad Request", ['instance requires property "enabled"']);
+    for (const field of ["host", "port", "protocol"] as const) {
+      if (typeof body[field] !== "string") return fail(400, "Bad Request", [`instance requires property "${field}"`]);
+    }
+    const text = (key: string) => (typeof body[key] === "string" ? (body[key] as string) : "");
+    const proxy: EvolutionProxy = body["enabled"]
+      ? { enabled: true, host: text("host"), port: text("port"), protocol: text("protocol"), username: text("username"), password: text("password") }
+      : { enabled: false, host: "", port: "", protocol: "", username: "", password: "" };
+    if (proxy.host && this.#failingProxyHosts.has(proxy.host)) return fail(400, "Bad Request", ["Invalid proxy"]);
+    i.proxy = proxy;
+    return ok({ proxy: { instanceName: i.name, instanceId: i.id, proxy: body } }, 201);
   }
 
   #storeWebhook(i: Instance, webhook: { enabled: boolean; url: string; events: string[]; headers: Record<string, string> | null }): void {

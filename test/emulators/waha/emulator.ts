@@ -385,6 +385,18 @@ export class WahaEmulator {
     this.#delete(session);
   }
 
+  /**
+   * Somebody else edits the stored config (the dashboard's session editor saves through the
+   * same PUT, so a running session restarts as with PUT), not in `calls`.
+   */
+  changeConfigBehindBack(session: string, change: (config: WahaSessionConfig) => WahaSessionConfig): void {
+    const s = this.#mustGet(session);
+    const wasRunning = s.status !== "STOPPED";
+    this.#stopSession(s);
+    s.config = change(structuredClone(s.config ?? {}));
+    if (wasRunning) this.#boot(s);
+  }
+
   /** Somebody else stopped the session: same effects as POST .../stop, not in `calls`. */
   stopBehindBack(session: string): void {
     this.#stopSession(this.#mustGet(session));
