@@ -235,7 +235,7 @@ export class Operator {
         if (queue === this.instanceQueue) this.causeIsGone(key);
         if (result.requeueAfterMs !== undefined) {
           outcome = "requeue";
-          queue.addAfter(key, result.requeueAfterMs);
+          queue.addAfter(key, result.requeueAfterMs, result.inFlight ? "inFlight" : "routine");
         }
       }
     } catch (error) {

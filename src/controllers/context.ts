@@ -91,6 +91,8 @@ export interface OperatorContext {
 export interface ReconcileResult {
   /** Look again after this long. */
   readonly requeueAfterMs?: number;
+  /** The look continues work in flight (a session starting, a change just made): it goes ahead of new work. */
+  readonly inFlight?: boolean;
   /** A transient failure: retry with the key's exponential backoff. */
   readonly backoff?: boolean;
 }

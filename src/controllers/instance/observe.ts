@@ -71,6 +71,11 @@ export async function observeLocal(
   };
 }
 
+/** The instance's own QR and webhook Secrets as the cache now holds them. */
+export function ownSecretStates(ctx: OperatorContext, instance: InstanceObject, spec: InstanceSpec): Pick<InstanceObservation, "qrSecret" | "webhookSecret"> {
+  return { qrSecret: qrSecretState(ctx.caches.secrets, instance), webhookSecret: webhookSecretState(ctx.caches.secrets, instance, spec.webhook) };
+}
+
 /** The provider module's own InstanceRef fields (its instanceOptions), with its Secrets read. */
 export async function providerFields(
   ctx: OperatorContext,
@@ -87,24 +92,29 @@ export async function providerFields(
 }
 
 /**
- * observeLocal, then the one provider read: the session (none while waiting for a quota
- * slot). `known` is a session a step of this pass just answered with (create): no need to ask.
+ * The one provider read of a pass: the session, with the instance's session id as the
+ * pass knows it (`status`). No call for an instance waiting for a quota slot (nothing at
+ * the provider yet), for one the tenant boundary refuses (the planner says why), or for one
+ * that never had a session where the create is its own idempotency check: that provider's
+ * "already exists" answer brings the session and its owner (createFindsExisting), so a
+ * session squatting on our name is still refused.
  */
-export async function observeInstance(
-  ctx: OperatorContext,
-  instance: InstanceObject,
-  spec: InstanceSpec,
-  status: InstanceStatus,
-  known?: ObservedSession,
-  onProvider?: (provider: ResolvedProvider) => void,
-): Promise<InstanceObservation> {
-  const local = await observeLocal(ctx, instance, spec, status);
-  onProvider?.(local.provider);
-  // An instance waiting for a quota slot has nothing at the provider yet: it makes no call at all;
-  // nor does one the tenant boundary refuses (the planner says why): it does not even read the session.
+export async function lookAt(local: Omit<InstanceObservation, "session">, spec: InstanceSpec, status: InstanceStatus): Promise<ObservedSession | null> {
   const refused = local.claim?.heldElsewhere !== undefined || (local.claim?.adopts === true && local.provider.adoption === "Disabled");
-  const session = refused ? null : (known ?? (local.quota.allowed || status.providerInstanceId ? await local.provider.client.observe(local.ref) : null));
-  return { ...local, session };
+  if (refused) return null;
+  if (!status.providerInstanceId) {
+    if (!local.quota.allowed) return null;
+    const neverHadSession = spec.adopt === undefined && local.claim === undefined && local.provider.client.capabilities.createFindsExisting === true;
+    if (neverHadSession) return null;
+  }
+  return local.provider.client.observe(refWithStatus(local.ref, status));
+}
+
+/** The ref once a round of this pass recorded the session's id (a create): no longer adopting, the id known. */
+export function refWithStatus(ref: InstanceRef, status: InstanceStatus): InstanceRef {
+  if (!status.providerInstanceId || ref.providerInstanceId === status.providerInstanceId) return ref;
+  const { adopting: _adopting, ...rest } = ref;
+  return { ...rest, providerInstanceId: status.providerInstanceId };
 }
 
 /** The planner's input: the observation, the status so far, and the clock. */

@@ -163,7 +163,9 @@ function resultOf(input: ReportInput, last: Plan | undefined, failure: Failure |
     return { backoff: true };
   }
   if (!last || !look) return { requeueAfterMs: input.look.pollMs };
-  return { requeueAfterMs: nextLookMs(look, input.look) };
+  // An instance on its way (just changed, or booting) is finished before new ones are begun.
+  const inFlight = look.requeue === "acted" || look.requeue === "starting";
+  return { requeueAfterMs: nextLookMs(look, input.look), ...(inFlight ? { inFlight } : {}) };
 }
 
 function iso(ms: number): string {
