@@ -19,7 +19,8 @@ import { SecretReader, slimSecret, type SlimSecret } from "./kube/secret-cache.t
 import { CREDENTIAL_LABEL, MANAGED_BY, MANAGED_LABEL, type SecretObject } from "./kube/secrets.ts";
 import { CLUSTER_PROVIDERS, INSTANCES, keyOf, NAMESPACES, PROVIDERS, SECRETS, type KubeObject, type ResourceType } from "./kube/resources.ts";
 import { isPanic, type Metrics, type ProviderRequestSample } from "./metrics.ts";
-import { Informer, type InformerEvent } from "./runtime/informer.ts";
+import { Informer, type InformerEvent, type InformerOptions } from "./runtime/informer.ts";
+import { INSTANCE_INDEXERS } from "./controllers/instance/indexes.ts";
 import { MultiInformer } from "./runtime/multi-informer.ts";
 import { WorkQueue, type WorkQueueOptions } from "./runtime/work-queue.ts";
 import { systemClock } from "./runtime/retry.ts";
@@ -61,6 +62,9 @@ function keepSecretData(secret: SecretObject): boolean {
  */
 const SECRET_SELECTORS = [`${MANAGED_LABEL}=${MANAGED_BY[MANAGED_LABEL]}`, `${CREDENTIAL_LABEL}=true`] as const;
 
+/** How soon a provider recounts its instances after one is added or removed. */
+const PROVIDER_COUNT_DELAY_MS = 1_000;
+
 export class Operator {
   readonly context: OperatorContext;
   readonly instanceQueue: WorkQueue;
@@ -75,7 +79,12 @@ export class Operator {
   constructor(options: OperatorOptions) {
     this.options = options;
     const { kube, config, log } = options;
-    const namespaced = <T extends KubeObject>(type: ResourceType, transform?: (object: KubeObject) => KubeObject, labelSelectors: readonly (string | undefined)[] = [undefined]) =>
+    const namespaced = <T extends KubeObject>(
+      type: ResourceType,
+      transform?: (object: KubeObject) => KubeObject,
+      labelSelectors: readonly (string | undefined)[] = [undefined],
+      indexers?: InformerOptions["indexers"],
+    ) =>
       new MultiInformer<T>(
         labelSelectors.flatMap((labelSelector) =>
           (config.namespaces.length > 0 ? config.namespaces : [undefined]).map(
@@ -88,11 +97,12 @@ export class Operator {
                 ...(namespace ? { namespace } : {}),
                 ...(transform ? { transform } : {}),
                 ...(labelSelector ? { labelSelector } : {}),
+                ...(indexers ? { indexers } : {}),
               }),
           ),
         ),
       );
-    const instances = namespaced<InstanceObject>(INSTANCES);
+    const instances = namespaced<InstanceObject>(INSTANCES, undefined, undefined, INSTANCE_INDEXERS);
     const providers = namespaced<ProviderObject>(PROVIDERS);
     const clusterProviders = new MultiInformer<ProviderObject>([new Informer<ProviderObject>({ kube, type: CLUSTER_PROVIDERS, log, resyncMs: config.resync })]);
     this.secrets = namespaced<SlimSecret>(SECRETS, slimSecret(keepSecretData) as (object: KubeObject) => KubeObject, SECRET_SELECTORS);
@@ -289,11 +299,13 @@ export class Operator {
     this.instanceQueue.add(keyOf(event.object));
     if (event.type === "deleted") this.options.metrics?.forgetInstance(keyOf(event.object));
     if (event.type === "updated") return;
-    // A new or removed instance changes its provider's count and may free a quota slot.
+    // A new or removed instance changes its provider's count and may free a quota slot. The
+    // count is taken once a second at most: a burst of N new instances is one provider pass
+    // (one health check), not N.
     const spec = instanceSpecSchema.safeParse(event.object.spec);
     if (!spec.success) return;
     const ref = providerRefOf(event.object, spec.data);
-    this.providerQueue.add(providerQueueKey(ref.kind, ref.kind === CLUSTER_PROVIDER_KIND ? ref.name : `${ref.namespace}/${ref.name}`));
+    this.providerQueue.addAfter(providerQueueKey(ref.kind, ref.kind === CLUSTER_PROVIDER_KIND ? ref.name : `${ref.namespace}/${ref.name}`), PROVIDER_COUNT_DELAY_MS);
     if (event.type === "deleted") {
       for (const other of instancesUsing(this.context, providerKey(ref))) this.instanceQueue.add(keyOf(other));
     }

@@ -31,6 +31,8 @@ export interface ProviderObject extends KubeObject {
 export interface Cache<T> {
   get(key: string): T | undefined;
   list(): T[];
+  /** The objects an index files under `value` (INSTANCE_INDEXERS); undefined where the cache keeps no such index. */
+  byIndex?(index: string, value: string): T[] | undefined;
 }
 
 /** A cache our own writes go through (see Informer.remember). */

@@ -9,10 +9,16 @@ import type { InstanceRef, ObservedSession, ProviderInstanceFields } from "../..
 import type { InstanceObject, OperatorContext } from "../context.ts";
 import { ProviderResolutionError, type ResolvedProvider } from "../provider/connections.ts";
 import { sessionClaim, type SessionClaim } from "./claims.ts";
-import { instancesUsing, providerRefOf } from "./provider-ref.ts";
+import { instancesUsing } from "./indexes.ts";
+import { providerRefOf } from "./provider-ref.ts";
 import { qrRefreshAt } from "./next-look.ts";
 import type { PlanInput } from "./plan.ts";
 import { qrSecretState, webhookSecretState, type QrSecretState, type WebhookSecretState } from "./secrets.ts";
+
+export interface Quota {
+  readonly allowed: boolean;
+  readonly message: string;
+}
 
 export interface InstanceObservation {
   readonly provider: ResolvedProvider;
@@ -20,7 +26,11 @@ export interface InstanceObservation {
   readonly ref: InstanceRef;
   /** The provider's side, or null when it has none (or may not have one yet: quota). */
   readonly session: ObservedSession | null;
-  readonly quota: { readonly allowed: boolean; readonly message: string };
+  /**
+   * Whether the instance may hold a provider slot; asked only when it has no session, since
+   * it ranks every instance of the provider (computed once per pass at most).
+   */
+  readonly quota: () => Quota;
   /** The existing session the spec names, and whether another instance holds the claim on it. */
   readonly claim: SessionClaim | undefined;
   readonly qrSecret: QrSecretState;
@@ -64,7 +74,7 @@ export async function observeLocal(
   return {
     provider,
     ref,
-    quota: quotaFor(ctx, instance, provider),
+    quota: once(() => quotaFor(ctx, instance, provider)),
     claim: sessionClaim(ctx, instance, spec, provider),
     qrSecret: qrSecretState(ctx.caches.secrets, instance),
     webhookSecret,
@@ -103,7 +113,7 @@ export async function lookAt(local: Omit<InstanceObservation, "session">, spec: 
   const refused = local.claim?.heldElsewhere !== undefined || (local.claim?.adopts === true && local.provider.adoption === "Disabled");
   if (refused) return null;
   if (!status.providerInstanceId) {
-    if (!local.quota.allowed) return null;
+    if (!local.quota().allowed) return null;
     const neverHadSession = spec.adopt === undefined && local.claim === undefined && local.provider.client.capabilities.createFindsExisting === true;
     if (neverHadSession) return null;
   }
@@ -136,7 +146,8 @@ export function planInputOf(
     providerType: observation.provider.type,
     capabilities: observation.provider.client.capabilities,
     session: observation.session,
-    quota: observation.quota,
+    // Only a plan without a session asks for a slot (planCreate).
+    quota: observation.session === null ? observation.quota() : { allowed: true, message: "" },
     claim: observation.claim,
     adoption: observation.provider.adoption,
     ownership: {
@@ -160,7 +171,7 @@ export function planInputOf(
  * instances cannot take every slot of a shared provider. Only instances of namespaces the
  * provider lets in count.
  */
-function quotaFor(ctx: OperatorContext, instance: InstanceObject, provider: ResolvedProvider): { allowed: boolean; message: string } {
+function quotaFor(ctx: OperatorContext, instance: InstanceObject, provider: ResolvedProvider): Quota {
   const max = provider.maxInstances;
   if (max === undefined) return { allowed: true, message: "" };
   const byAge = (a: InstanceObject, b: InstanceObject) =>
@@ -186,4 +197,10 @@ function quotaFor(ctx: OperatorContext, instance: InstanceObject, provider: Reso
   };
 }
 
-export { instancesUsing, providerRefOf } from "./provider-ref.ts";
+export { instancesUsing } from "./indexes.ts";
+export { providerRefOf } from "./provider-ref.ts";
+
+function once<T>(compute: () => T): () => T {
+  let value: { readonly is: T } | undefined;
+  return () => (value ??= { is: compute() }).is;
+}

@@ -301,6 +301,15 @@ describe("one pass of the instance reconciler", () => {
     expect(objectWritesOf(h.kube)).toEqual(["POST secrets line-qr", "PATCH whatsappinstances/status line"]);
   });
 
+  it("pairing by code asks for one code in the pass that creates the session, and none while it is fresh", async () => {
+    const h = harness();
+    h.apply({ pairing: { method: "Code", phoneNumber: "5511999998888" } });
+    await h.pass();
+    h.advance(2_000);
+    await h.pass();
+    expect(h.provider.calls.filter((call) => call === "requestPairingCode")).toHaveLength(1);
+  });
+
   it("a look while the code is fresh asks the provider one thing and writes nothing", async () => {
     const h = harness();
     h.apply();
