@@ -539,7 +539,14 @@ const secs = (value: number) => `${fixed(value)} s`;
 
 function workerCell(figures: ApplyFigures | undefined): string {
   if (!figures) return "—";
-  return `${fixed(figures.workerCpuSeconds)} CPU-s (${fixed((figures.workerCpuSeconds / figures.seconds) * 100)} % of a core); ${MB(figures.workerAfter.rssBytes)}`;
+  const cpu = `${fixed(figures.workerCpuSeconds)} CPU-s (${fixed((figures.workerCpuSeconds / figures.seconds) * 100)} % of a core)`;
+  return `${cpu}; ${MB(figures.workerAfter.rssBytes)} (${MB(figures.workerAfter.peakRssBytes)})`;
+}
+
+function latencyCell(figures: ApplyFigures | undefined): string {
+  if (!figures) return "—";
+  const share = Math.round((figures.latency.p50 / figures.seconds) * 100);
+  return `${secs(figures.latency.p50)} / ${secs(figures.latency.p99)} (${share} %)`;
 }
 
 function applyCell(figures: ApplyFigures | undefined): string {
@@ -570,7 +577,12 @@ function report(results: Results): string {
       operator ? describeCounts(operator.providerCalls, operator.n) : "—",
       bare ? describeCounts(bare.providerCalls, bare.n) : "—",
     ],
-    ["its process: CPU on that path; RSS after it", workerCell(operator), workerCell(bare)],
+    [
+      "apply → QR Secret per instance in that burst: p50 / p99 (the median as a share of the burst)",
+      latencyCell(operator),
+      latencyCell(bare),
+    ],
+    ["its process: CPU on that path; RSS after it (high-water mark)", workerCell(operator), workerCell(bare)],
   ];
   if (connect) {
     rows.push([
