@@ -10,11 +10,12 @@
  *   D  the phone scans all N → Connected; then an idle window: API-server writes and reads per
  *      second, provider calls per instance per poll interval, operator CPU and RSS
  *   C  a burst of 100 more: apply → QR Secret, p50 / p99
+ *   R  the operator restarted with every instance in place → caches synced (/readyz)
  * and prints one markdown table (JSON in .local/bench-e2e.json). Everything runs on
  * loopback, every wait has a deadline, and every process it starts is stopped at the end,
  * on failure and on Ctrl-C.
  *
- *   node bench/e2e.ts [--n 2000] [--idle 120] [--burst 100] [--skip-bare] [--skip-idle] [--skip-burst] ...
+ *   node bench/e2e.ts [--n 2000] [--idle 120] [--burst 100] [--skip-bare] [--skip-idle] [--skip-burst] [--skip-restart] ...
  */
 import { execFileSync } from "node:child_process";
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
@@ -61,6 +62,7 @@ const { values: flags } = parseArgs({
     "skip-bare": { type: "boolean", default: false },
     "skip-idle": { type: "boolean", default: false },
     "skip-burst": { type: "boolean", default: false },
+    "skip-restart": { type: "boolean", default: false },
     help: { type: "boolean", short: "h", default: false },
   },
 });
@@ -76,7 +78,7 @@ if (flags.help) {
   --phase-timeout S      give up waiting in a phase after S seconds (default 120 + N/5)
   --log-level LEVEL      the operator's LOG_LEVEL (default info); its log: .local/bench-e2e-operator.log
   --json FILE            where the figures go (default .local/bench-e2e.json)
-  --skip-bare | --skip-idle | --skip-burst`);
+  --skip-bare | --skip-idle | --skip-burst | --skip-restart`);
   process.exit(0);
 }
 
@@ -528,6 +530,8 @@ interface Results {
   connect?: ConnectFigures;
   idle?: IdleFigures;
   burst?: ApplyFigures;
+  /** The operator stopped and started again with every instance in place: until /readyz (caches synced). */
+  restart?: { seconds: number; instances: number; after: ProcessSample };
 }
 
 const results: Results = {};
@@ -621,6 +625,14 @@ function report(results: Results): string {
       "—",
     ]);
   }
+  if (results.restart) {
+    const { restart } = results;
+    rows.push([
+      `restart → caches synced (/readyz), ${restart.instances} instances in place; RSS then`,
+      `${secs(restart.seconds)}; ${MB(restart.after.rssBytes)} (${MB(restart.after.peakRssBytes)})`,
+      "—",
+    ]);
+  }
   const notes = [
     `${os.cpus().length} CPUs (${os.cpus()[0]?.model ?? "?"}), Node ${process.version}, ${controlPlaneVersions}; git ${gitDescribe()}.`,
     `WAHA emulator (test/emulators/waha) in the benchmark process: start delay ${EMULATOR_START_DELAY_MS} ms, QR pairing, codes valid 60 s then 20 s (series not exhausted), no webhooks.`,
@@ -660,14 +672,15 @@ async function main(): Promise<void> {
 
   mkdirSync(path.join(REPO, ".local"), { recursive: true });
   say("compiling and starting the operator");
-  const operator = await OperatorProcess.start({
+  const operatorSettings = {
     entry: buildOperator(),
     kubeconfig: setup.workerKubeconfig,
     namespaces: [NS.operator, NS.burst],
     concurrency: CONCURRENCY,
     logFile: path.join(REPO, ".local", "bench-e2e-operator.log"),
     logLevel: flags["log-level"] as string,
-  });
+  };
+  const operator = await OperatorProcess.start(operatorSettings);
   cleanups.push(() => operator.stop());
   await waitForProvidersReady(setup.driver);
 
@@ -691,6 +704,15 @@ async function main(): Promise<void> {
     cleanups.push(() => burstView.stop());
     await burstView.start(setup.driver, (error) => say(`watch failed: ${String(error)}`));
     results.burst = await applyPhase(setup, { namespace: NS.burst, names: instanceNames("burst", BURST), view: burstView, worker: operator });
+  }
+
+  if (!flags["skip-restart"]) {
+    say("R: the operator restarted → caches synced");
+    await operator.stop();
+    const started = Date.now();
+    const again = await OperatorProcess.start({ ...operatorSettings, logFile: path.join(REPO, ".local", "bench-e2e-operator-restart.log") });
+    cleanups.push(() => again.stop());
+    results.restart = { seconds: (Date.now() - started) / 1000, instances: N + (flags["skip-burst"] ? 0 : BURST), after: again.sample() };
   }
 
   publish();
