@@ -138,7 +138,10 @@ describe("linking a number", () => {
     const row = await kubectlOk(["get", "wai", "-n", namespace, "link", "--no-headers"]);
     expect(row).toMatch(new RegExp(`^link\\s+waha\\s+Connected\\s+Connected\\s+${PHONE}\\s+True\\s+`));
     const reasons = await eventReasonsWith(kube, namespace, "link", ["Connected"]);
-    expect(reasons).toEqual(expect.arrayContaining(["Created", "Starting", "QRUpdated", "Connected"]));
+    expect(reasons).toEqual(expect.arrayContaining(["Created", "QRUpdated", "Connected"]));
+    // Created and started in one call (POST /api/sessions with start: true): no start call, no Starting Event.
+    expect(reasons).not.toContain("Starting");
+    expect(waha.callsTo("POST", new RegExp(`/api/sessions/${session("link")}/start$`))).toHaveLength(0);
   });
 
   it("pairing by code puts WAHA's code in the QR Secret and links when entered", async () => {
