@@ -10,11 +10,12 @@
  *   D  the phone scans all N → Connected; then an idle window: API-server writes and reads per
  *      second, provider calls per instance per poll interval, operator CPU and RSS
  *   C  a burst of 100 more: apply → QR Secret, p50 / p99
+ *   R  the operator restarted with every instance in place → caches synced (/readyz)
  * and prints one markdown table (JSON in .local/bench-e2e.json). Everything runs on
  * loopback, every wait has a deadline, and every process it starts is stopped at the end,
  * on failure and on Ctrl-C.
  *
- *   node bench/e2e.ts [--n 2000] [--idle 120] [--burst 100] [--skip-bare] [--skip-idle] [--skip-burst] ...
+ *   node bench/e2e.ts [--n 2000] [--idle 120] [--burst 100] [--skip-bare] [--skip-idle] [--skip-burst] [--skip-restart] ...
  *
  * With `--provider evolution` it runs instead
  *   E  operator: N instances applied at once on an Evolution emulator → every one ScanQR with
@@ -67,6 +68,7 @@ const { values: flags } = parseArgs({
     "skip-idle": { type: "boolean", default: false },
     "skip-burst": { type: "boolean", default: false },
     provider: { type: "string", default: "waha" },
+    "skip-restart": { type: "boolean", default: false },
     help: { type: "boolean", short: "h", default: false },
   },
 });
@@ -82,7 +84,7 @@ if (flags.help) {
   --phase-timeout S      give up waiting in a phase after S seconds (default 120 + N/5)
   --log-level LEVEL      the operator's LOG_LEVEL (default info); its log: .local/bench-e2e-operator.log
   --json FILE            where the figures go (default .local/bench-e2e.json)
-  --skip-bare | --skip-idle | --skip-burst
+  --skip-bare | --skip-idle | --skip-burst | --skip-restart
   --provider P           waha (default: phases B, A, D, C) or evolution (phase E only: N instances on the Evolution emulator)`);
   process.exit(0);
 }
@@ -616,6 +618,8 @@ interface Results {
   burst?: ApplyFigures;
   /** Phase E (--provider evolution). */
   evolution?: ApplyFigures;
+  /** The operator stopped and started again with every instance in place: until /readyz (caches synced). */
+  restart?: { seconds: number; instances: number; after: ProcessSample };
 }
 
 const results: Results = {};
@@ -627,7 +631,14 @@ const secs = (value: number) => `${fixed(value)} s`;
 
 function workerCell(figures: ApplyFigures | undefined): string {
   if (!figures) return "—";
-  return `${fixed(figures.workerCpuSeconds)} CPU-s (${fixed((figures.workerCpuSeconds / figures.seconds) * 100)} % of a core); ${MB(figures.workerAfter.rssBytes)}`;
+  const cpu = `${fixed(figures.workerCpuSeconds)} CPU-s (${fixed((figures.workerCpuSeconds / figures.seconds) * 100)} % of a core)`;
+  return `${cpu}; ${MB(figures.workerAfter.rssBytes)} (${MB(figures.workerAfter.peakRssBytes)})`;
+}
+
+function latencyCell(figures: ApplyFigures | undefined): string {
+  if (!figures) return "—";
+  const share = Math.round((figures.latency.p50 / figures.seconds) * 100);
+  return `${secs(figures.latency.p50)} / ${secs(figures.latency.p99)} (${share} %)`;
 }
 
 function applyCell(figures: ApplyFigures | undefined): string {
@@ -658,7 +669,12 @@ function report(results: Results): string {
       operator ? describeCounts(operator.providerCalls, operator.n) : "—",
       bare ? describeCounts(bare.providerCalls, bare.n) : "—",
     ],
-    ["its process: CPU on that path; RSS after it", workerCell(operator), workerCell(bare)],
+    [
+      "apply → QR Secret per instance in that burst: p50 / p99 (the median as a share of the burst)",
+      latencyCell(operator),
+      latencyCell(bare),
+    ],
+    ["its process: CPU on that path; RSS after it (high-water mark)", workerCell(operator), workerCell(bare)],
   ];
   if (connect) {
     rows.push([
@@ -694,6 +710,14 @@ function report(results: Results): string {
     rows.push([
       `apply → QR Secret, burst of ${burst.n} (${N} Connected alongside): p50 / p99 / max`,
       `${secs(burst.latency.p50)} / ${secs(burst.latency.p99)} / ${secs(burst.latency.max)}${burst.settledSeconds !== undefined ? ` (its Events all sent after ${secs(burst.settledSeconds)})` : ""}${burst.complete ? "" : `; TIMED OUT: ${burst.reached}/${burst.n}`}`,
+      "—",
+    ]);
+  }
+  if (results.restart) {
+    const { restart } = results;
+    rows.push([
+      `restart → caches synced (/readyz), ${restart.instances} instances in place; RSS then`,
+      `${secs(restart.seconds)}; ${MB(restart.after.rssBytes)} (${MB(restart.after.peakRssBytes)})`,
       "—",
     ]);
   }
@@ -741,14 +765,15 @@ async function main(): Promise<void> {
 
   mkdirSync(path.join(REPO, ".local"), { recursive: true });
   say("compiling and starting the operator");
-  const operator = await OperatorProcess.start({
+  const operatorSettings = {
     entry: buildOperator(),
     kubeconfig: setup.workerKubeconfig,
     namespaces: [NS.operator, NS.burst],
     concurrency: CONCURRENCY,
     logFile: path.join(REPO, ".local", "bench-e2e-operator.log"),
     logLevel: flags["log-level"] as string,
-  });
+  };
+  const operator = await OperatorProcess.start(operatorSettings);
   cleanups.push(() => operator.stop());
   await waitForProvidersReady(setup.driver);
 
@@ -772,6 +797,15 @@ async function main(): Promise<void> {
     cleanups.push(() => burstView.stop());
     await burstView.start(setup.driver, (error) => say(`watch failed: ${String(error)}`));
     results.burst = await applyPhase(setup, { namespace: NS.burst, names: instanceNames("burst", BURST), view: burstView, worker: operator });
+  }
+
+  if (!flags["skip-restart"]) {
+    say("R: the operator restarted → caches synced");
+    await operator.stop();
+    const started = Date.now();
+    const again = await OperatorProcess.start({ ...operatorSettings, logFile: path.join(REPO, ".local", "bench-e2e-operator-restart.log") });
+    cleanups.push(() => again.stop());
+    results.restart = { seconds: (Date.now() - started) / 1000, instances: N + (flags["skip-burst"] ? 0 : BURST), after: again.sample() };
   }
 
   publish();

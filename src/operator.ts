@@ -9,6 +9,7 @@ import type { InstanceObject, ProviderObject } from "./api/objects.ts";
 import { providerWorkerCap, type OperatorConfig } from "./config.ts";
 import type { Clock, OperatorContext } from "./controllers/context.ts";
 import { instanceController } from "./controllers/instance/controller.ts";
+import { INSTANCE_INDEXERS } from "./controllers/instance/indexes.ts";
 import type { reconcileInstance } from "./controllers/instance/reconciler.ts";
 import { isWebhookSecret } from "./controllers/instance/secrets.ts";
 import { Controller } from "./controllers/kit/controller.ts";
@@ -22,7 +23,7 @@ import { SecretReader, slimSecret, type SlimSecret } from "./kube/secret-cache.t
 import { CREDENTIAL_LABEL, MANAGED_BY, MANAGED_LABEL, type SecretObject } from "./kube/secrets.ts";
 import { CLUSTER_PROVIDERS, INSTANCES, keyOf, NAMESPACES, PROVIDERS, SECRETS, type KubeObject, type ResourceType } from "./kube/resources.ts";
 import type { Metrics, ProviderRequestSample } from "./metrics.ts";
-import { Informer, type InformerEvent } from "./runtime/informer.ts";
+import { Informer, type InformerEvent, type InformerOptions } from "./runtime/informer.ts";
 import { MultiInformer } from "./runtime/multi-informer.ts";
 import { systemClock } from "./runtime/retry.ts";
 import type { WorkQueue } from "./runtime/work-queue.ts";
@@ -73,7 +74,12 @@ export class Operator {
   constructor(options: OperatorOptions) {
     this.options = options;
     const { kube, config, log } = options;
-    const namespaced = <T extends KubeObject>(type: ResourceType, transform?: (object: KubeObject) => KubeObject, labelSelectors: readonly (string | undefined)[] = [undefined]) =>
+    const namespaced = <T extends KubeObject>(
+      type: ResourceType,
+      transform?: (object: KubeObject) => KubeObject,
+      labelSelectors: readonly (string | undefined)[] = [undefined],
+      indexers?: InformerOptions["indexers"],
+    ) =>
       new MultiInformer<T>(
         labelSelectors.flatMap((labelSelector) =>
           (config.namespaces.length > 0 ? config.namespaces : [undefined]).map(
@@ -86,11 +92,12 @@ export class Operator {
                 ...(namespace ? { namespace } : {}),
                 ...(transform ? { transform } : {}),
                 ...(labelSelector ? { labelSelector } : {}),
+                ...(indexers ? { indexers } : {}),
               }),
           ),
         ),
       );
-    const instances = namespaced<InstanceObject>(INSTANCES);
+    const instances = namespaced<InstanceObject>(INSTANCES, undefined, undefined, INSTANCE_INDEXERS);
     const providers = namespaced<ProviderObject>(PROVIDERS);
     const clusterProviders = new MultiInformer<ProviderObject>([new Informer<ProviderObject>({ kube, type: CLUSTER_PROVIDERS, log, resyncMs: config.resync })]);
     this.secrets = namespaced<SlimSecret>(SECRETS, slimSecret(keepSecretData) as (object: KubeObject) => KubeObject, SECRET_SELECTORS);

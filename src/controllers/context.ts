@@ -22,6 +22,8 @@ export type { InstanceObject, ProviderObject } from "../api/objects.ts";
 export interface Cache<T> {
   get(key: string): T | undefined;
   list(): T[];
+  /** The objects an index files under `value` (INSTANCE_INDEXERS); undefined where the cache keeps no such index. */
+  byIndex?(index: string, value: string): T[] | undefined;
 }
 
 /** A cache our own writes go through (see Informer.remember). */
@@ -88,6 +90,8 @@ export interface OperatorContext {
 export interface ReconcileResult {
   /** Look again after this long. */
   readonly requeueAfterMs?: number;
+  /** The look continues work in flight (a session starting, a change just made): it goes ahead of new work. */
+  readonly inFlight?: boolean;
   /** A transient failure: retry with the key's exponential backoff. */
   readonly backoff?: boolean;
 }

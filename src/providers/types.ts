@@ -41,6 +41,14 @@ export interface ProviderCapabilities {
   readonly webhookRestartsSession?: boolean;
   /** Whether checkHealth reports an engine or WhatsApp Web version. */
   readonly version: boolean;
+  /** Whether create can start the session in the same call (WAHA's `start: true`): no connect step after it. */
+  readonly createStarts?: boolean;
+  /**
+   * Whether create answers a session that already exists under the instance's name with that
+   * session, its owner included (WAHA: "already exists", then a read): the create is then its
+   * own idempotency check, and an instance that never had a session is not looked at first.
+   */
+  readonly createFindsExisting?: boolean;
 }
 
 /** Desired webhook wiring for one instance, with the HMAC key already resolved. */
@@ -176,8 +184,11 @@ export interface ProviderClient {
   checkHealth(options?: HealthOptions): Promise<HealthReport>;
   /** The instance's session, or null when the provider has none. */
   observe(ref: InstanceRef): Promise<ObservedSession | null>;
-  /** Creates the provider-side instance without linking it; returns its id. */
-  create(ref: InstanceRef): Promise<ObservedSession>;
+  /**
+   * Creates the provider-side instance without linking it; returns it as it now is. With
+   * `start` (only where capabilities.createStarts) it is started in the same call.
+   */
+  create(ref: InstanceRef, options?: { readonly start?: boolean }): Promise<ObservedSession>;
   /**
    * Starts the session (WAHA start, wappfy connect, whapi serviceStart, cloud_api register).
    * A provider that answers with the session's new state returns it, which saves a look.

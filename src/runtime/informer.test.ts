@@ -8,7 +8,7 @@ import { describe, expect, it } from "vitest";
 import { pino } from "pino";
 import { KubeError, type KubeClient, type WatchEvent, type WatchQuery } from "../kube/client.ts";
 import { INSTANCES, type KubeObject } from "../kube/resources.ts";
-import { Informer, type InformerEvent } from "./informer.ts";
+import { Informer, type InformerEvent, type InformerOptions } from "./informer.ts";
 
 type WatchScript = (onEvent: (event: WatchEvent<KubeObject>) => void, done: (error: unknown) => void, signal: AbortSignal) => void;
 
@@ -43,7 +43,7 @@ class ScriptedKube {
 
 const object = (name: string, resourceVersion: string): KubeObject => ({ metadata: { name, namespace: "ns", resourceVersion } });
 
-function informer(kube: ScriptedKube, options: { watchdogMs?: number; resyncMs?: number } = {}) {
+function informer(kube: ScriptedKube, options: { watchdogMs?: number; resyncMs?: number; indexers?: InformerOptions["indexers"] } = {}) {
   const events: InformerEvent<KubeObject>[] = [];
   const subject = new Informer<KubeObject>({
     kube: kube as unknown as KubeClient,
@@ -53,6 +53,7 @@ function informer(kube: ScriptedKube, options: { watchdogMs?: number; resyncMs?:
     maxBackoffMs: 20,
     resyncMs: options.resyncMs ?? 0,
     watchdogMs: options.watchdogMs ?? 60_000,
+    ...(options.indexers ? { indexers: options.indexers } : {}),
   });
   subject.on((event) => events.push(event));
   return { subject, events };
@@ -81,6 +82,32 @@ describe("Informer", () => {
     expect(subject.restarts.gone).toBe(1);
     expect(events.map((event) => `${event.type} ${event.object.metadata.name}`)).toEqual(["added a", "added b", "updated a", "deleted b"]);
     expect(subject.list().map((item) => item.metadata.name)).toEqual(["a"]);
+  });
+
+  it("keeps its indexes with every change: list, watch, our own writes, deletes and a relist", async () => {
+    const kube = new ScriptedKube();
+    const labelled = (name: string, resourceVersion: string, team: string): KubeObject => ({ metadata: { name, namespace: "ns", resourceVersion, labels: { team } } });
+    kube.listResults.push(() => ({ items: [labelled("a", "1", "red"), labelled("b", "1", "red")], resourceVersion: "10" }));
+    kube.listResults.push(() => ({ items: [labelled("b", "4", "red")], resourceVersion: "20" }));
+    let send: ((event: WatchEvent<KubeObject>) => void) | undefined;
+    kube.watchScripts.push((onEvent) => (send = onEvent));
+    const { subject } = informer(kube, { indexers: { team: (item) => (item.metadata.labels?.["team"] ? [item.metadata.labels["team"]] : []) } });
+    const team = (value: string) => (subject.byIndex("team", value) ?? []).map((item) => item.metadata.name).sort();
+    subject.start();
+    await subject.synced;
+    expect(team("red")).toEqual(["a", "b"]);
+    subject.remember(labelled("a", "2", "blue"));
+    expect([team("red"), team("blue")]).toEqual([["b"], ["a"]]);
+    await until("the watch", () => send !== undefined);
+    send?.({ type: "ADDED", object: labelled("c", "3", "blue") });
+    send?.({ type: "DELETED", object: labelled("a", "2", "blue") });
+    expect(team("blue")).toEqual(["c"]);
+    expect(subject.byIndex("unknown", "x")).toBeUndefined();
+    // A relist drops what is gone from the indexes too.
+    send?.({ type: "ERROR", object: { code: 410 } as unknown as KubeObject });
+    await until("the relist", () => kube.lists.length === 2);
+    await subject.stop();
+    expect([team("red"), team("blue")]).toEqual([["b"], []]);
   });
 
   it("relists when the watch request itself is answered 410 Gone", async () => {

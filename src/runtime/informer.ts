@@ -35,12 +35,29 @@ export interface InformerOptions {
   readonly maxBackoffMs?: number;
   /** Keeps only what handlers need (e.g. drops Secret data the operator never reads from the cache). */
   readonly transform?: (object: KubeObject) => KubeObject;
+  /** Named indexes: the values each object is filed under, for byIndex lookups instead of scans. */
+  readonly indexers?: Readonly<Record<string, (object: KubeObject) => readonly string[]>>;
+}
+
+interface IndexEntry {
+  readonly index: (object: KubeObject) => readonly string[];
+  readonly byValue: Map<string, Set<string>>;
+  readonly valuesOf: Map<string, readonly string[]>;
+}
+
+function unfile(byValue: Map<string, Set<string>>, key: string, values: readonly string[]): void {
+  for (const value of values) {
+    const keys = byValue.get(value);
+    keys?.delete(key);
+    if (keys?.size === 0) byValue.delete(value);
+  }
 }
 
 export class Informer<T extends KubeObject> {
-  private readonly options: Required<Omit<InformerOptions, "namespace" | "labelSelector" | "transform">> &
+  private readonly options: Required<Omit<InformerOptions, "namespace" | "labelSelector" | "transform" | "indexers">> &
     Pick<InformerOptions, "namespace" | "labelSelector" | "transform">;
   private readonly store = new Map<string, T>();
+  private readonly indexes = new Map<string, IndexEntry>();
   /** Recently deleted objects, so that a late write-through cannot bring one back (see remember). */
   private readonly tombstones = new Map<string, T>();
   private readonly handlers: ((event: InformerEvent<T>) => void)[] = [];
@@ -58,7 +75,9 @@ export class Informer<T extends KubeObject> {
   readonly restarts = { gone: 0, error: 0, watchdog: 0, closed: 0 };
 
   constructor(options: InformerOptions) {
-    this.options = { resyncMs: 10 * 60_000, watchdogMs: 90_000, minBackoffMs: 500, maxBackoffMs: 30_000, ...options };
+    const { indexers, ...rest } = options;
+    this.options = { resyncMs: 10 * 60_000, watchdogMs: 90_000, minBackoffMs: 500, maxBackoffMs: 30_000, ...rest };
+    for (const [name, index] of Object.entries(indexers ?? {})) this.indexes.set(name, { index, byValue: new Map(), valuesOf: new Map() });
     this.synced = new Promise((resolve) => (this.syncedResolve = resolve));
   }
 
@@ -94,12 +113,57 @@ export class Informer<T extends KubeObject> {
     if (gone && !isNewer(shaped, gone)) return;
     const old = this.store.get(key);
     if (old && !isNewer(shaped, old)) return;
-    this.store.set(key, shaped);
+    this.put(key, shaped);
   }
 
   /** Forgets an object we deleted ourselves, until the watch says otherwise. */
   forget(key: string): void {
+    this.drop(key);
+  }
+
+  /**
+   * The cached objects an index files under `value` (client-go's ByIndex): a lookup, not a
+   * scan of the cache. Undefined for an index the informer was not given.
+   */
+  byIndex(index: string, value: string): T[] | undefined {
+    const entry = this.indexes.get(index);
+    if (!entry) return undefined;
+    const keys = entry.byValue.get(value);
+    if (!keys) return [];
+    const objects: T[] = [];
+    for (const key of keys) {
+      const object = this.store.get(key);
+      if (object) objects.push(object);
+    }
+    return objects;
+  }
+
+  /** Every change to the store goes through put and drop, which keep the indexes with it. */
+  private put(key: string, object: T): void {
+    this.store.set(key, object);
+    for (const entry of this.indexes.values()) {
+      const values = entry.index(object);
+      const before = entry.valuesOf.get(key);
+      if (before && before.length === values.length && before.every((value, i) => value === values[i])) continue;
+      if (before) unfile(entry.byValue, key, before);
+      if (values.length === 0) entry.valuesOf.delete(key);
+      else entry.valuesOf.set(key, values);
+      for (const value of values) {
+        const keys = entry.byValue.get(value);
+        if (keys) keys.add(key);
+        else entry.byValue.set(value, new Set([key]));
+      }
+    }
+  }
+
+  private drop(key: string): void {
     this.store.delete(key);
+    for (const entry of this.indexes.values()) {
+      const before = entry.valuesOf.get(key);
+      if (!before) continue;
+      unfile(entry.byValue, key, before);
+      entry.valuesOf.delete(key);
+    }
   }
 
   list(): T[] {
@@ -170,13 +234,13 @@ export class Informer<T extends KubeObject> {
       seen.add(key);
       const old = this.store.get(key);
       if (old && isNewer(old, object)) continue;
-      this.store.set(key, object);
+      this.put(key, object);
       if (!old) this.emit({ type: "added", object });
       else if (old.metadata.resourceVersion !== object.metadata.resourceVersion) this.emit({ type: "updated", object, old });
     }
     for (const [key, object] of this.store) {
       if (!seen.has(key)) {
-        this.store.delete(key);
+        this.drop(key);
         this.emit({ type: "deleted", object });
       }
     }
@@ -250,12 +314,12 @@ export class Informer<T extends KubeObject> {
     // Our own write may have put a newer version here already (remember()).
     if (event.type !== "DELETED" && old && !isNewer(object, old)) return undefined;
     if (event.type === "DELETED") {
-      this.store.delete(key);
+      this.drop(key);
       this.bury(key, object);
       this.emit({ type: "deleted", object });
       return undefined;
     }
-    this.store.set(key, object);
+    this.put(key, object);
     this.emit(old ? { type: "updated", object, old } : { type: "added", object });
     return undefined;
   }

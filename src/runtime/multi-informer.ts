@@ -51,6 +51,16 @@ export class MultiInformer<T extends KubeObject> {
     return this.parts.flatMap((part) => part.list());
   }
 
+  /** The objects an index files under `value`, across the parts; undefined for an unknown index. */
+  byIndex(index: string, value: string): T[] | undefined {
+    let found: T[] | undefined;
+    for (const part of this.parts) {
+      const objects = part.byIndex(index, value);
+      if (objects) found = found ? [...found, ...objects] : objects;
+    }
+    return found;
+  }
+
   start(): void {
     for (const part of this.parts) part.start();
   }

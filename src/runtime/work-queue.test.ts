@@ -133,6 +133,23 @@ describe("WorkQueue", () => {
     expect(seen).toEqual(["ns/new", "ns/poll-3", "ns/poll-1", "ns/poll-2"]);
   });
 
+  it("takes the next look of work in flight before new work queued earlier, so a burst finishes what it began", async () => {
+    const queue = new WorkQueue({ concurrency: 1 });
+    const seen: string[] = [];
+    for (const key of ["ns/new-1", "ns/new-2", "ns/new-3"]) queue.add(key);
+    queue.add("ns/poll", "routine");
+    queue.start(async (key) => {
+      seen.push(key);
+      // The first pass began a session that is still starting: its next look is due while ns/new-2 runs.
+      if (key === "ns/new-1" && seen.length === 1) queue.addAfter(key, 10, "inFlight");
+      if (key === "ns/new-2") await tick(40);
+    });
+    await tick(80);
+    await queue.whenIdle();
+    await queue.shutdown();
+    expect(seen).toEqual(["ns/new-1", "ns/new-2", "ns/new-1", "ns/new-3", "ns/poll"]);
+  });
+
   it("retryBackedOffNow ends every pending backoff at once", async () => {
     const queue = new WorkQueue({ concurrency: 1, baseDelayMs: 60_000 });
     const seen: string[] = [];

@@ -14,8 +14,14 @@
  */
 import { backoffDelay, clampDelay } from "./retry.ts";
 
-/** "urgent": something changed; "routine": a scheduled look. */
-export type Priority = "urgent" | "routine";
+/**
+ * "inFlight": the next look of work already begun (a session starting after its create);
+ * "urgent": something changed; "routine": a scheduled look. Taken in that order, so a
+ * burst of new objects finishes objects as it goes instead of beginning all of them first.
+ */
+export type Priority = "inFlight" | "urgent" | "routine";
+
+const RANK: Record<Priority, number> = { inFlight: 2, urgent: 1, routine: 0 };
 
 export interface WorkQueueOptions {
   readonly concurrency: number;
@@ -47,8 +53,7 @@ export type WorkHandler = (key: string) => Promise<void>;
 export class WorkQueue {
   private readonly options: Required<Omit<WorkQueueOptions, "onDepth" | "onAdd" | "onRetry" | "onError" | "onTaken" | "onDone" | "groupOf">> &
     Pick<WorkQueueOptions, "onDepth" | "onAdd" | "onRetry" | "onError" | "onTaken" | "onDone" | "groupOf">;
-  private readonly urgent: string[] = [];
-  private readonly routine: string[] = [];
+  private readonly lanes: Record<Priority, string[]> = { inFlight: [], urgent: [], routine: [] };
   /** Queued keys and their lane. */
   private readonly queued = new Map<string, Priority>();
   /** When each key waiting (queued, or dirty while processed) was first asked for. */
@@ -57,7 +62,7 @@ export class WorkQueue {
   /** When each key in a worker's hands was taken (performance.now() ms), for the in-progress gauges. */
   private readonly takenAt = new Map<string, number>();
   /** Keys added while being processed: they go back on the queue when done. */
-  private readonly dirty = new Set<string>();
+  private readonly dirty = new Map<string, Priority>();
   private readonly failures = new Map<string, number>();
   /** Keys being processed per group. */
   private readonly groupBusy = new Map<string, number>();
@@ -79,27 +84,28 @@ export class WorkQueue {
   }
 
   /**
-   * Queues the key now, unless it is already waiting; an urgent add moves a key waiting
-   * in the routine lane to the urgent one.
+   * Queues the key now, unless it is already waiting; an add of a higher priority moves a
+   * key waiting in a lower lane up.
    */
   add(key: string, priority: Priority = "urgent"): void {
     if (this.shuttingDown) return;
     this.options.onAdd?.();
     if (!this.askedAt.has(key)) this.askedAt.set(key, performance.now());
     if (this.processing.has(key)) {
-      this.dirty.add(key);
+      const was = this.dirty.get(key);
+      if (was === undefined || RANK[priority] > RANK[was]) this.dirty.set(key, priority);
       return;
     }
     const lane = this.queued.get(key);
-    if (lane === "urgent" || lane === priority) return;
-    if (lane === "routine" && this.setAsideGroup.has(key)) {
-      // Set aside behind its full group: it keeps its place there and goes back as urgent.
+    if (lane !== undefined && RANK[lane] >= RANK[priority]) return;
+    if (lane !== undefined && this.setAsideGroup.has(key)) {
+      // Set aside behind its full group: it keeps its place there and goes back in its new lane.
       this.queued.set(key, priority);
       return;
     }
-    if (lane === "routine") this.routine.splice(this.routine.indexOf(key), 1);
+    if (lane !== undefined) this.lanes[lane].splice(this.lanes[lane].indexOf(key), 1);
     this.queued.set(key, priority);
-    (priority === "urgent" ? this.urgent : this.routine).push(key);
+    this.lanes[priority].push(key);
     this.options.onDepth?.(this.queued.size);
     this.wake?.();
   }
@@ -114,13 +120,13 @@ export class WorkQueue {
     return this.timers.has(key) || this.queued.has(key) || this.processing.has(key);
   }
 
-  /** Queues the key after a delay, in the routine lane; an earlier pending delay for the same key wins. */
-  addAfter(key: string, requestedMs: number): void {
+  /** Queues the key after a delay, in the routine lane unless told; an earlier pending delay for the same key wins. */
+  addAfter(key: string, requestedMs: number, priority: Exclude<Priority, "urgent"> = "routine"): void {
     if (this.shuttingDown) return;
     // A provider may ask for any wait; a timer holds at most ~24.8 days (longer would fire at once).
     const delayMs = clampDelay(requestedMs);
     if (delayMs <= 0) {
-      this.add(key, "routine");
+      this.add(key, priority);
       return;
     }
     const at = Date.now() + delayMs;
@@ -129,7 +135,7 @@ export class WorkQueue {
     if (existing) clearTimeout(existing.timer);
     const timer = setTimeout(() => {
       this.timers.delete(key);
-      this.add(key, "routine");
+      this.add(key, priority);
     }, delayMs);
     timer.unref();
     this.timers.set(key, { at, timer });
@@ -219,7 +225,11 @@ export class WorkQueue {
         this.takenAt.delete(key);
         this.processing.delete(key);
         if (group !== undefined) this.leaveGroup(group);
-        if (this.dirty.delete(key)) this.add(key);
+        const again = this.dirty.get(key);
+        if (again !== undefined) {
+          this.dirty.delete(key);
+          this.add(key, again);
+        }
         if (failed) this.addRateLimited(key);
         if (this.queued.size === 0 && this.processing.size === 0) {
           for (const resolve of this.idleWaiters.splice(0)) resolve();
@@ -231,7 +241,7 @@ export class WorkQueue {
   /** The next key whose group has room; keys of full groups met on the way are set aside. */
   private take(): { key: string; group: string | undefined } | undefined {
     for (;;) {
-      const key = this.urgent.shift() ?? this.routine.shift();
+      const key = this.lanes.inFlight.shift() ?? this.lanes.urgent.shift() ?? this.lanes.routine.shift();
       if (key === undefined) return undefined;
       const group = this.options.groupOf?.(key);
       if (group === undefined || (this.groupBusy.get(group) ?? 0) < this.options.maxPerGroup) return { key, group };
@@ -252,7 +262,7 @@ export class WorkQueue {
     if (waiting?.length === 0) this.setAside.delete(group);
     if (next === undefined) return;
     this.setAsideGroup.delete(next);
-    (this.queued.get(next) === "urgent" ? this.urgent : this.routine).unshift(next);
+    this.lanes[this.queued.get(next) ?? "routine"].unshift(next);
     this.wake?.();
   }
 }

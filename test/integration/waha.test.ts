@@ -138,7 +138,10 @@ describe("linking a number", () => {
     const row = await kubectlOk(["get", "wai", "-n", namespace, "link", "--no-headers"]);
     expect(row).toMatch(new RegExp(`^link\\s+waha\\s+Connected\\s+Connected\\s+${PHONE}\\s+True\\s+`));
     const reasons = await eventReasonsWith(kube, namespace, "link", ["Connected"]);
-    expect(reasons).toEqual(expect.arrayContaining(["Created", "Starting", "QRUpdated", "Connected"]));
+    expect(reasons).toEqual(expect.arrayContaining(["Created", "QRUpdated", "Connected"]));
+    // Created and started in one call (POST /api/sessions with start: true): no start call, no Starting Event.
+    expect(reasons).not.toContain("Starting");
+    expect(waha.callsTo("POST", new RegExp(`/api/sessions/${session("link")}/start$`))).toHaveLength(0);
   });
 
   it("pairing by code puts WAHA's code in the QR Secret and links when entered", async () => {
@@ -445,9 +448,10 @@ metadata: {name: shared}
 spec: {providerRef: {kind: ClusterWhatsAppProvider, name: shared-waha}}`);
     await instanceWhere(kube, namespace, "shared", "ScanQR", (object) => object.status?.phase === "ScanQR");
     await qrMatchesEmulator("shared");
-    const provider = await eventually("cluster provider Ready", async () => {
+    // The count is taken a second after the instance appears (one recount for a burst), so it is awaited too.
+    const provider = await eventually("cluster provider Ready, counting the instance", async () => {
       const object = JSON.parse(await kubectlOk(["get", "cwap", "shared-waha", "-o", "json"])) as { status?: { instances?: number; conditions?: { type: string; status: string }[] } };
-      return object.status?.conditions?.find((entry) => entry.type === "Ready")?.status === "True" ? object : undefined;
+      return object.status?.conditions?.find((entry) => entry.type === "Ready")?.status === "True" && object.status.instances === 1 ? object : undefined;
     });
     expect(provider.status?.instances).toBe(1);
     const row = await kubectlOk(["get", "cwap", "shared-waha", "--no-headers"]);

@@ -42,6 +42,26 @@ describe("who holds a session's claim", () => {
     expect(claim?.heldElsewhere !== undefined).toBe(refused);
   });
 
+  it("asks the cache's session index for the contenders instead of reading every instance", () => {
+    const holder = instance("a", "u1", SECOND, { recorded: "s" });
+    const subject = instance("b", "u2", LATER, { adopt: "s" });
+    const asked: string[] = [];
+    const ctx = {
+      caches: {
+        instances: {
+          list: () => {
+            throw new Error("scanned the whole cache");
+          },
+          byIndex: (index: string, value: string) => (asked.push(`${index}=${value}`), [holder, subject]),
+        },
+      },
+      connections: { endpoint: () => `waha ${PROVIDER.settings.url}` },
+    } as unknown as Parameters<typeof sessionClaim>[0];
+    const claim = sessionClaim(ctx, subject, subject.spec as Parameters<typeof sessionClaim>[2], PROVIDER);
+    expect(asked).toEqual(["session=s"]);
+    expect(claim?.heldElsewhere).toContain("another namespace");
+  });
+
   it("names another namespace's holder without its name", () => {
     const claim = claimOf(instance("b", "u2", LATER, { adopt: "s" }), [instance("a", "u1", SECOND, { recorded: "s" })]);
     expect(claim?.heldElsewhere).toContain("another namespace");

@@ -14,6 +14,7 @@ import { instanceSpecSchema, type InstanceSpec } from "../../api/instance.ts";
 import { PROVIDER_MODULES } from "../../providers/registry.ts";
 import type { InstanceObject, OperatorContext } from "../context.ts";
 import type { ResolvedProvider } from "../provider/connections.ts";
+import { BY_SESSION, INSTANCE_INDEXERS, instancesBy } from "./indexes.ts";
 import { providerRefOf } from "./provider-ref.ts";
 
 export interface SessionClaim {
@@ -39,7 +40,9 @@ export function sessionClaim(
   const endpoint = `${provider.type} ${provider.settings.url}`;
   const endpoints = new Map<string, string | undefined>();
   let holder: InstanceObject = instance;
-  for (const other of ctx.caches.instances.list()) {
+  // Only the instances that name this id or have it in status can hold its claim: a lookup, not a scan.
+  const contenders = instancesBy(ctx.caches.instances, BY_SESSION, named.id, (other) => INSTANCE_INDEXERS[BY_SESSION]?.(other).includes(named.id) === true);
+  for (const other of contenders) {
     if (other.metadata.uid === instance.metadata.uid) continue;
     const parsed = instanceSpecSchema.safeParse(other.spec);
     if (!parsed.success) continue;

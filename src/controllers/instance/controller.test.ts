@@ -36,7 +36,7 @@ function wakes(controller: ReturnType<typeof instanceController>, source: WatchS
   return controller.watches
     .filter((entry) => entry.source === source)
     .flatMap((entry) => [...entry.wakes(event, ctx)])
-    .map((wake) => `${wake.key}${wake.priority === "routine" ? " (routine)" : ""}${wake.unlessScheduled ? " unless scheduled" : ""}`);
+    .map((wake) => `${wake.key}${wake.priority === "routine" ? " (routine)" : ""}${wake.unlessScheduled ? " unless scheduled" : ""}${wake.afterMs !== undefined ? ` after ${wake.afterMs} ms` : ""}`);
 }
 
 const instances = instanceController({ workers: 1, maxPerProvider: 1 });
@@ -70,7 +70,7 @@ describe("which event wakes which provider", () => {
   it.each([
     ["its own change wakes it", "providers", { type: "updated", object: PROVIDERS[0] }, ["WhatsAppProvider|a/p"]],
     ["its resync wakes it in the routine lane", "providers", { type: "resync", object: PROVIDERS[0] }, ["WhatsAppProvider|a/p (routine)"]],
-    ["a new instance changes its provider's count", "instances", { type: "added", object: INSTANCES[3] }, ["ClusterWhatsAppProvider|shared"]],
+    ["a new instance changes its provider's count, recounted once a second at most", "instances", { type: "added", object: INSTANCES[3] }, ["ClusterWhatsAppProvider|shared after 1000 ms"]],
     ["an instance's update does not", "instances", { type: "updated", object: respecced, old: one }, []],
     ["its credentials changing wakes it", "secrets", { type: "updated", object: secret("a", "api-key", {}, "d2"), old: secret("a", "api-key") }, ["WhatsAppProvider|a/p"]],
     ["its events Secret deleted wakes it", "secrets", { type: "deleted", object: secret("a", "p-events", { ownerReferences: [{ kind: "WhatsAppProvider", name: "p", uid: "u", apiVersion: "v" }] }) }, ["WhatsAppProvider|a/p"]],

@@ -12,7 +12,8 @@ import type { OperatorContext } from "../context.ts";
 import { watch, type ControllerDefinition, type Wake } from "../kit/controller.ts";
 import { CLUSTER_PROVIDER_KIND, PROVIDER_KIND, providerKey, type ProviderRefKey } from "../provider/connections.ts";
 import { metadataChanged, providerOwning, providersReading, secretsNamedBy, type WatchSource } from "../watch-sources.ts";
-import { instancesUsing, providerRefOf } from "./provider-ref.ts";
+import { instancesUsing } from "./indexes.ts";
+import { providerRefOf } from "./provider-ref.ts";
 import { reconcileInstance } from "./reconciler.ts";
 
 export interface InstanceControllerOptions {

@@ -63,7 +63,7 @@ async function executeStep(run: ExecuteContext, ref: InstanceRef, step: Step): P
   const done: StepFact = { kind: "done", step: step.kind };
   switch (step.kind) {
     case "create":
-      return { kind: "created", session: await client.create(ref) };
+      return { kind: "created", session: await client.create(ref, step.start ? { start: true } : undefined) };
     case "claim":
       await client.claim?.(ref, id);
       return done;

@@ -14,6 +14,8 @@ describe("when to look again", () => {
     ["a booting session is looked at after 1 s", look({ requeue: "starting" }), settings, 1_000],
     ["then 2 s", look({ requeue: "starting", startingLooks: 1 }), settings, 2_000],
     ["and never less often than the pairing poll", look({ requeue: "starting", startingLooks: 5 }), settings, 2_000],
+    // The provider says when the session is up (session.status): the looks are only the fallback.
+    ["with provider events, a booting session waits for its event, looked at every pairing poll", look({ requeue: "starting" }), { ...settings, providerEvents: true }, 2_000],
     ["a pairing session is asked about the scan every pairing poll", look({ requeue: "pairing", qr: { fetchedAt: NOW, validForMs: 20_000 } }), settings, 2_000],
     ["or sooner when its code is due", look({ requeue: "pairing", qr: { fetchedAt: NOW - 4_300, validForMs: 20_000 } }), settings, 700],
     [

@@ -68,6 +68,9 @@ export function routineLooksPerSecond(input: LookInput, settings: LookSettings):
 function usualLookMs(input: LookInput, settings: LookSettings): number {
   switch (input.requeue) {
     case "starting":
+      // With provider events the session's own status event says when it is up (it wakes the
+      // instance at once); without, the first look comes when a session usually is, then less often.
+      if (settings.providerEvents) return settings.pairingPollMs;
       return Math.min(settings.pairingPollMs, FIRST_STARTING_LOOK_MS * 2 ** Math.min(input.startingLooks, 16));
     case "pairing": {
       const { qr } = input;

@@ -10,10 +10,16 @@ import type { SessionSettings } from "../../providers/session-settings.ts";
 import type { InstanceObject, OperatorContext, Pacing } from "../context.ts";
 import { ProviderResolutionError, type ResolvedProvider } from "../provider/connections.ts";
 import { sessionClaim, type SessionClaim } from "./claims.ts";
-import { instancesUsing, providerRefOf } from "./provider-ref.ts";
+import { instancesUsing } from "./indexes.ts";
+import { providerRefOf } from "./provider-ref.ts";
 import { qrRefreshAt } from "./next-look.ts";
 import type { PlanInput } from "./plan.ts";
 import { qrSecretState, webhookSecretState, type QrSecretState, type WebhookSecretState } from "./secrets.ts";
+
+export interface Quota {
+  readonly allowed: boolean;
+  readonly message: string;
+}
 
 export interface InstanceObservation {
   readonly provider: ResolvedProvider;
@@ -21,7 +27,11 @@ export interface InstanceObservation {
   readonly ref: InstanceRef;
   /** The provider's side, or null when it has none (or may not have one yet: quota). */
   readonly session: ObservedSession | null;
-  readonly quota: { readonly allowed: boolean; readonly message: string };
+  /**
+   * Whether the instance may hold a provider slot; asked only when it has no session, since
+   * it ranks every instance of the provider (computed once per pass at most).
+   */
+  readonly quota: () => Quota;
   /** The existing session the spec names, and whether another instance holds the claim on it. */
   readonly claim: SessionClaim | undefined;
   readonly qrSecret: QrSecretState;
@@ -72,11 +82,16 @@ export async function observeLocal(
   return {
     provider,
     ref,
-    quota: quotaFor(ctx, instance, provider),
+    quota: once(() => quotaFor(ctx, instance, provider)),
     claim: sessionClaim(ctx, instance, spec, provider),
     qrSecret: qrSecretState(ctx.caches.secrets, instance),
     webhookSecret,
   };
+}
+
+/** The instance's own QR and webhook Secrets as the cache now holds them. */
+export function ownSecretStates(ctx: OperatorContext, instance: InstanceObject, spec: InstanceSpec): Pick<InstanceObservation, "qrSecret" | "webhookSecret"> {
+  return { qrSecret: qrSecretState(ctx.caches.secrets, instance), webhookSecret: webhookSecretState(ctx.caches.secrets, instance, spec.webhook) };
 }
 
 /** The provider module's own InstanceRef fields (its instanceOptions), with its Secrets read. */
@@ -95,27 +110,29 @@ export async function providerFields(
 }
 
 /**
- * observeLocal, then the one provider read: the session (none while waiting for a quota
- * slot). `known` is a session a step of this pass just answered with (create): no need to ask.
+ * The one provider read of a pass: the session, with the instance's session id as the
+ * pass knows it (`status`). No call for an instance waiting for a quota slot (nothing at
+ * the provider yet), for one the tenant boundary refuses (the planner says why), or for one
+ * that never had a session where the create is its own idempotency check: that provider's
+ * "already exists" answer brings the session and its owner (createFindsExisting), so a
+ * session squatting on our name is still refused.
  */
-export async function observeInstance(
-  ctx: OperatorContext,
-  instance: InstanceObject,
-  spec: InstanceSpec,
-  status: InstanceStatus,
-  known?: ObservedSession,
-  onProvider?: (provider: ResolvedProvider) => void,
-): Promise<InstanceObservation> {
-  const local = await observeLocal(ctx, instance, spec, status);
-  onProvider?.(local.provider);
-  // An instance waiting for a quota slot has nothing at the provider yet: it makes no call at all;
-  // nor does one the tenant boundary refuses (the planner says why): it does not even read the session.
+export async function lookAt(local: Omit<InstanceObservation, "session">, spec: InstanceSpec, status: InstanceStatus): Promise<ObservedSession | null> {
   const refused = local.claim?.heldElsewhere !== undefined || (local.claim?.adopts === true && local.provider.adoption === "Disabled");
-  const session = refused ? null : (known ?? (local.quota.allowed || status.providerInstanceId ? await local.provider.client.observe(local.ref) : null));
-  // A session remembered or answered by a step is no look at the provider: its settings wait for a real one
-  // (a read made here would be spent on a plan the reconciler may throw away to look for real).
-  const sessionSettings = await observeSessionSettings(ctx, instance, local, session, known !== undefined);
-  return { ...local, session, ...(sessionSettings ? { sessionSettings } : {}) };
+  if (refused) return null;
+  if (!status.providerInstanceId) {
+    if (!local.quota().allowed) return null;
+    const neverHadSession = spec.adopt === undefined && local.claim === undefined && local.provider.client.capabilities.createFindsExisting === true;
+    if (neverHadSession) return null;
+  }
+  return local.provider.client.observe(refWithStatus(local.ref, status));
+}
+
+/** The ref once a round of this pass recorded the session's id (a create): no longer adopting, the id known. */
+export function refWithStatus(ref: InstanceRef, status: InstanceStatus): InstanceRef {
+  if (!status.providerInstanceId || ref.providerInstanceId === status.providerInstanceId) return ref;
+  const { adopting: _adopting, ...rest } = ref;
+  return { ...rest, providerInstanceId: status.providerInstanceId };
 }
 
 /** spec.session with the proxy's credentials read from their Secret (which must carry the credential label). */
@@ -139,7 +156,7 @@ function desiredSessionConfig(type: ResolvedProvider["type"], settings: SessionS
  * else with a read of its own, made only when due (sessionReadDue): the cost at rest stays
  * the session look.
  */
-async function observeSessionSettings(
+export async function observeSessionSettings(
   ctx: OperatorContext,
   instance: InstanceObject,
   local: Omit<InstanceObservation, "session" | "sessionSettings">,
@@ -184,7 +201,8 @@ export function planInputOf(
     providerType: observation.provider.type,
     capabilities: observation.provider.client.capabilities,
     session: observation.session,
-    quota: observation.quota,
+    // Only a plan without a session asks for a slot (planCreate).
+    quota: observation.session === null ? observation.quota() : { allowed: true, message: "" },
     claim: observation.claim,
     adoption: observation.provider.adoption,
     ownership: {
@@ -209,7 +227,7 @@ export function planInputOf(
  * instances cannot take every slot of a shared provider. Only instances of namespaces the
  * provider lets in count.
  */
-function quotaFor(ctx: OperatorContext, instance: InstanceObject, provider: ResolvedProvider): { allowed: boolean; message: string } {
+function quotaFor(ctx: OperatorContext, instance: InstanceObject, provider: ResolvedProvider): Quota {
   const max = provider.maxInstances;
   if (max === undefined) return { allowed: true, message: "" };
   const byAge = (a: InstanceObject, b: InstanceObject) =>
@@ -235,4 +253,10 @@ function quotaFor(ctx: OperatorContext, instance: InstanceObject, provider: Reso
   };
 }
 
-export { instancesUsing, providerRefOf } from "./provider-ref.ts";
+export { instancesUsing } from "./indexes.ts";
+export { providerRefOf } from "./provider-ref.ts";
+
+function once<T>(compute: () => T): () => T {
+  let value: { readonly is: T } | undefined;
+  return () => (value ??= { is: compute() }).is;
+}

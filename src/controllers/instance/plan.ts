@@ -12,7 +12,8 @@ import type { ObservedSession, Phase, ProviderCapabilities, ProviderType } from 
 import { STALLED_REASONS, type Verdict } from "../conditions.ts";
 
 export type Step =
-  | { readonly kind: "create" }
+  /** `start`: the provider starts the session in the same call (capabilities.createStarts). */
+  | { readonly kind: "create"; readonly start?: boolean }
   /** Record this resource as the owner of an adopted session, where the provider can store it (WAHA metadata). */
   | { readonly kind: "claim" }
   | { readonly kind: "connect" }
@@ -307,11 +308,14 @@ function planCreate(input: PlanInput): Plan {
       message: `${input.providerType} session ${input.status.providerInstanceId} was deleted outside the operator; creating it again`,
     });
   }
-  events.push({ type: "Normal", reason: "Created", message: `creating the ${input.providerType} session` });
+  // Where the provider can, a session wanted Connected is created running: one call, not create then start.
+  const start = input.capabilities.createStarts === true && input.spec.state === "Connected";
+  const doing = start ? `creating and starting the ${input.providerType} session` : `creating the ${input.providerType} session`;
+  events.push({ type: "Normal", reason: "Created", message: doing });
   return {
     phase: "Pending",
-    steps: [{ kind: "create" }],
-    verdict: progress("Creating", `creating the ${input.providerType} session`),
+    steps: [start ? { kind: "create", start } : { kind: "create" }],
+    verdict: progress("Creating", doing),
     requeue: "acted",
     events,
     // A restart asked for before the session existed has nothing to restart.

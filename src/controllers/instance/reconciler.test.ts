@@ -111,7 +111,7 @@ class ScriptedProvider {
   /** Whether start answers with the session's new state (WAHA's SessionDTO does). */
   answersStart = false;
   /** What the session becomes after each operation. */
-  after: Partial<Record<string, Phase>> = { create: "Pending", connect: "ScanQR", restart: "Starting" };
+  after: Partial<Record<string, Phase>> = { create: "Pending", createStarted: "ScanQR", connect: "ScanQR", restart: "Starting" };
 
   private call(name: string): void {
     this.calls.push(name);
@@ -132,9 +132,12 @@ class ScriptedProvider {
       this.call("observe");
       return this.session;
     },
-    create: async (ref) => {
-      this.call("create");
-      this.session = { id: `${ref.namespace}__${ref.name}`, phase: this.after.create ?? "Pending", providerState: "STOPPED", ownerUid: ref.uid, webhookInSync: true };
+    // As WAHA's client: a name in use answers with the session already there, whoever made it.
+    create: async (ref, options) => {
+      this.call(options?.start ? "create+start" : "create");
+      if (this.session) return this.session;
+      const phase = options?.start ? (this.after.createStarted ?? "ScanQR") : (this.after.create ?? "Pending");
+      this.session = { id: `${ref.namespace}__${ref.name}`, phase, providerState: phase === "ScanQR" ? "SCAN_QR_CODE" : "STARTING", ownerUid: ref.uid, webhookInSync: true };
       return this.session;
     },
     connect: async () => {
@@ -234,23 +237,79 @@ describe("one pass of the instance reconciler", () => {
     const h = harness();
     h.apply();
     const result = await h.pass();
-    // create answers with the session, so no look is needed between create and start.
-    expect(h.provider.calls).toEqual(["observe", "create", "connect", "observe", "fetchQr"]);
+    // Never had a session: no look before the create, which starts it too; its answer is the next look.
+    expect(h.provider.calls).toEqual(["create+start", "fetchQr"]);
     expect(objectWritesOf(h.kube)).toEqual(["PATCH whatsappinstances line", "POST secrets line-qr", "PATCH whatsappinstances/status line"]);
-    expect(eventsOf(h.kube)).toEqual(["POST Created", "POST Starting", "POST QRUpdated"]);
+    expect(eventsOf(h.kube)).toEqual(["POST Created", "POST QRUpdated"]);
     expect(h.kube.requests.filter((request) => request.verb === "GET")).toEqual([]);
     expect(h.status()).toMatchObject({ phase: "ScanQR", providerInstanceId: "ns__line", qr: { secretName: "line-qr" } });
     // The next look asks only whether the phone linked; the code is fresh for a while.
     expect(result.requeueAfterMs).toBe(2_000);
   });
 
-  it("a start that answers with the session needs no second look: create, start, QR", async () => {
+  it("a provider that cannot start on create looks first, creates, starts, then shows the code", async () => {
     const h = harness();
     h.provider.answersStart = true;
+    Object.assign(h.provider.client, { capabilities: { ...wahaCapabilities, createStarts: false, createFindsExisting: false } });
     h.apply();
     await h.pass();
     expect(h.provider.calls).toEqual(["observe", "create", "connect", "fetchQr"]);
     expect(h.status()?.phase).toBe("ScanQR");
+  });
+
+  it("a session squatting on the instance's name, without its uid, is refused after the create's answer: no start, no code, no claim", async () => {
+    const h = harness();
+    h.provider.session = { id: "ns__line", phase: "ScanQR", providerState: "SCAN_QR_CODE", webhookInSync: false };
+    // WAHA records an owner on the session and can write ours (claim): a recorded id alone proves nothing.
+    Object.assign(h.provider.client, { claim: async () => void h.provider.calls.push("claim") });
+    h.apply();
+    await h.pass();
+    expect(h.provider.calls).toEqual(["create+start"]);
+    expect(h.status()).toMatchObject({ phase: "Pending", conditions: expect.arrayContaining([expect.objectContaining({ type: "Stalled", status: "True", reason: "SessionOwnedElsewhere" })]) });
+    // Not recorded as ours: a recorded id would rank this instance first for the session's claim.
+    expect(h.status()?.providerInstanceId).toBeUndefined();
+    // Another resource's session: its uid on record.
+    h.provider.session = { ...h.provider.session, ownerUid: "uid-other" };
+    h.reset();
+    h.advance(60_000);
+    await h.pass();
+    expect(h.provider.calls.filter((call) => call !== "create+start" && call !== "observe")).toEqual([]);
+    expect(h.status()?.conditions?.find((condition) => condition.type === "Stalled")?.reason).toBe("SessionOwnedElsewhere");
+  });
+
+  it("a session of ours left by a pass that could not record it is carried on by the create's answer", async () => {
+    const h = harness();
+    h.provider.session = { id: "ns__line", phase: "ScanQR", providerState: "SCAN_QR_CODE", ownerUid: "uid-line", webhookInSync: true };
+    h.apply();
+    await h.pass();
+    expect(h.provider.calls).toEqual(["create+start", "fetchQr"]);
+    expect(h.status()).toMatchObject({ phase: "ScanQR", providerInstanceId: "ns__line" });
+  });
+
+  it("a session still starting after the create is written once, and looked at when it is expected up, not fetched early", async () => {
+    const h = harness();
+    h.provider.after.createStarted = "Starting";
+    h.apply();
+    const result = await h.pass();
+    expect(h.provider.calls).toEqual(["create+start"]);
+    expect(objectWritesOf(h.kube)).toEqual(["PATCH whatsappinstances line", "PATCH whatsappinstances/status line"]);
+    expect(h.status()).toMatchObject({ phase: "Starting", providerInstanceId: "ns__line" });
+    expect(result).toMatchObject({ requeueAfterMs: 1_000, inFlight: true });
+    h.provider.session = { ...(h.provider.session as ObservedSession), phase: "ScanQR", providerState: "SCAN_QR_CODE" };
+    h.reset();
+    h.advance(1_000);
+    await h.pass();
+    expect(h.provider.calls).toEqual(["observe", "fetchQr"]);
+    expect(objectWritesOf(h.kube)).toEqual(["POST secrets line-qr", "PATCH whatsappinstances/status line"]);
+  });
+
+  it("pairing by code asks for one code in the pass that creates the session, and none while it is fresh", async () => {
+    const h = harness();
+    h.apply({ pairing: { method: "Code", phoneNumber: "5511999998888" } });
+    await h.pass();
+    h.advance(2_000);
+    await h.pass();
+    expect(h.provider.calls.filter((call) => call === "requestPairingCode")).toHaveLength(1);
   });
 
   it("a look while the code is fresh asks the provider one thing and writes nothing", async () => {
@@ -480,6 +539,6 @@ describe("one pass of the instance reconciler", () => {
     await h.pass();
     await h.pass();
     expect(writesOf(h.kube).filter((write) => write.includes("line-webhook"))).toEqual([]);
-    expect(h.provider.calls).toContain("create");
+    expect(h.provider.calls).toContain("create+start");
   });
 });

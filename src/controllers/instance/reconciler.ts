@@ -14,11 +14,11 @@ import { describeFailure, type Failure } from "../failures.ts";
 import { ProviderResolutionError, type ResolvedProvider } from "../provider/connections.ts";
 import { publish } from "../publish.ts";
 import { executePlan, StepsFailed, type ExecuteContext, type StepFact } from "./execute.ts";
-import { observeInstance, observeLocal, planInputOf, providerFields, providerRefOf } from "./observe.ts";
+import { lookAt, observeLocal, observeSessionSettings, ownSecretStates, planInputOf, providerFields, providerRefOf, refWithStatus, type InstanceObservation } from "./observe.ts";
 import { MUTATING_STEPS, ownershipOf, planInstance, type Plan } from "./plan.ts";
 import { sessionClaim } from "./claims.ts";
 import { PROVIDER_MODULES } from "../../providers/registry.ts";
-import { reportInstance, type Round } from "./report.ts";
+import { reportInstance, type ReportInput, type Round } from "./report.ts";
 import type { ObservedSession } from "../../providers/types.ts";
 import { qrRefreshAt } from "./next-look.ts";
 
@@ -52,62 +52,152 @@ export async function reconcileInstance(ctx: OperatorContext, key: string): Prom
   return runPass(ctx, key, instance, spec, log);
 }
 
+/**
+ * One pass: observe → plan → execute (carryOut, which returns the record of it all), then
+ * report that record, remember what the next pass needs, and publish it in one write.
+ */
 async function runPass(ctx: OperatorContext, key: string, instance: InstanceObject, spec: InstanceSpec, log: Logger): Promise<ReconcileResult> {
   const pacing = ctx.pacing.get(key) ?? { startingLooks: 0 };
+  const pass = await carryOut(ctx, instance, spec, pacing);
+  const report = reportInstance(reportInputOf(ctx, pass, spec, pacing));
+  remember(ctx, key, pass, report, pacing);
+  if (pass.failure && !pass.failure.lookAgain) log.info({ reason: pass.failure.verdict.reason, message: pass.failure.verdict.message }, "reconcile could not finish");
+  if (pass.failure?.lookAgain) return report.result;
+  try {
+    await publishInstance(ctx, pass.instance, report.status, report.verdict, report.events);
+  } catch (error) {
+    if (isConflict(error)) return { requeueAfterMs: 500 };
+    throw error;
+  }
+  return report.result;
+}
+
+/** The record of one pass: what it started from, each round's session, plan and facts, and why it stopped early. */
+interface PassRecord {
+  /** The instance as last written (a restart's intent is written mid-pass). */
+  readonly instance: InstanceObject;
+  readonly startStatus: InstanceStatus;
+  readonly provider: ResolvedProvider | undefined;
+  readonly rounds: readonly Round[];
+  readonly failure: Failure | undefined;
+  /** Whether the pass planned from the session remembered in pacing rather than a fresh look. */
+  readonly trusted: boolean;
+}
+
+/**
+ * Observe (the caches once, the provider once), plan, execute; while a round changes the
+ * provider, the next one plans from its answer (a created session) or a fresh look, a few
+ * rounds at most: create → QR in one pass, without waiting for a requeue.
+ */
+async function carryOut(ctx: OperatorContext, instance: InstanceObject, spec: InstanceSpec, pacing: Pacing): Promise<PassRecord> {
   const startStatus: InstanceStatus = instance.status ?? {};
   const rounds: Round[] = [];
-  let failure: Failure | undefined;
-  let run: ExecuteContext | undefined;
-  let provider: ResolvedProvider | undefined;
-  // Whether the last round planned from the session remembered in pacing rather than a fresh look.
+  let pass: Pass | undefined;
   let trusted = false;
   try {
-    let status = startStatus;
-    const observeAndPlan = async (session: ObservedSession | undefined) => {
-      const observation = await observeInstance(ctx, run?.instance ?? instance, spec, status, session, (resolved) => {
-        provider = resolved;
-      });
-      return { observation, plan: planInstance(planInputOf(ctx, instance, spec, status, observation)) };
-    };
-    let known: ObservedSession | undefined = trustedSession(ctx, instance, spec, pacing);
-    // Only the first round may plan from the remembered session; later ones look, or were answered.
-    let trusting = known !== undefined;
-    for (let round = 0; round < MAX_ROUNDS; round++) {
-      let { observation, plan } = await observeAndPlan(known);
-      trusted = trusting;
-      trusting = false;
-      if (trusted && !onlyFetchesQr(plan)) {
-        // The remembered session would lead somewhere else: look for real.
-        trusted = false;
-        ({ observation, plan } = await observeAndPlan(undefined));
-      }
-      run = { ctx, spec, observation, instance: run?.instance ?? instance };
-      try {
-        const facts = await executePlan(run, plan);
-        if (trusted && facts.some((fact) => fact.kind === "qr" && fact.validForMs === undefined)) {
-          // No code: the session stopped waiting for a scan since it was last seen. Look for real.
-          known = undefined;
-          continue;
-        }
-        rounds.push({ session: observation.session, plan, facts });
-      } catch (error) {
-        if (!(error instanceof StepsFailed)) throw error;
-        rounds.push({ session: observation.session, plan, facts: error.facts });
-        throw error.error;
-      }
-      if (!plan.steps.some((step) => MUTATING_STEPS.has(step.kind))) break;
-      known = answeredSession(plan, rounds.at(-1)?.facts ?? []);
-      // The next round plans from what this one did (a created session's id, say).
-      status = reportInstance(reportInputOf(ctx, instance, spec, startStatus, rounds, undefined, pacing, provider)).status;
+    pass = { ctx, spec, pacing, startStatus, local: await observeLocal(ctx, instance, spec, startStatus), run: { instance } };
+    const remembered = await trustedRound(pass, trustedSession(ctx, instance, spec, pacing));
+    trusted = remembered !== undefined;
+    rounds.push(remembered ?? (await playRound(pass, rounds, await lookAt(pass.local, spec, startStatus), "looked")));
+    for (let last = rounds[0] as Round; changedProvider(last) && rounds.length < MAX_ROUNDS; last = rounds.at(-1) as Round) {
+      const answered = answeredSession(last.plan, last.facts);
+      const next = answered ?? (await lookAt(pass.local, spec, statusAfter(pass, rounds)));
+      rounds.push(await playRound(pass, rounds, next, answered ? "answered" : "looked"));
     }
   } catch (error) {
-    failure = describeFailure(error, provider?.type ?? "provider", ctx.clock.now());
-    if (!failure) throw error;
-    if (!failure.lookAgain) log.info({ reason: failure.verdict.reason, message: failure.verdict.message }, "reconcile could not finish");
+    if (error instanceof RoundFailed) rounds.push(error.round);
+    const cause = error instanceof RoundFailed ? error.error : error;
+    const failure = describeFailure(cause, pass?.local.provider.type ?? "provider", ctx.clock.now());
+    if (!failure) throw cause;
+    return { instance: pass?.run.instance ?? instance, startStatus, provider: pass?.local.provider, rounds, failure, trusted };
   }
-  const report = reportInstance(reportInputOf(ctx, instance, spec, startStatus, rounds, failure, pacing, provider));
-  if (provider) ctx.lookBudget.record(key, provider.key, report.routinePerSecond);
-  const seen = seenAfter(rounds.at(-1), failure, trusted ? pacing.seen : undefined, ctx.clock.now());
+  return { instance: pass.run.instance, startStatus, provider: pass.local.provider, rounds, failure: undefined, trusted };
+}
+
+/** What every round of a pass shares: the caches' side observed once, and the instance as last written. */
+interface Pass {
+  readonly ctx: OperatorContext;
+  readonly spec: InstanceSpec;
+  readonly pacing: Pacing;
+  readonly startStatus: InstanceStatus;
+  readonly local: Omit<InstanceObservation, "session">;
+  readonly run: { instance: InstanceObject };
+}
+
+/** A round whose steps failed part-way: what it did is still reported. */
+class RoundFailed extends Error {
+  readonly round: Round;
+  readonly error: unknown;
+  constructor(round: Round, error: unknown) {
+    super(error instanceof Error ? error.message : String(error));
+    this.round = round;
+    this.error = error;
+  }
+}
+
+/**
+ * Where a round's session came from: a look at the provider, or a step's answer or the
+ * pacing's memory. Only a look is worth a read of the session's settings: the reconciler
+ * may throw a remembered plan away to look for real.
+ */
+type SessionSource = "looked" | "answered" | "remembered";
+
+/** Plans from `session` with the status the rounds so far lead to, and carries the plan out. */
+async function playRound(pass: Pass, rounds: readonly Round[], session: ObservedSession | null, source: SessionSource): Promise<Round> {
+  return executeRound(pass, session, await planRound(pass, rounds, session, source));
+}
+
+async function planRound(pass: Pass, rounds: readonly Round[], session: ObservedSession | null, source: SessionSource): Promise<{ observation: InstanceObservation; plan: Plan }> {
+  const status = statusAfter(pass, rounds);
+  // The instance's own Secrets are read again after a round: its steps may have written them (cache reads, no request).
+  const secrets = rounds.length === 0 ? {} : ownSecretStates(pass.ctx, pass.run.instance, pass.spec);
+  const local = { ...pass.local, ...secrets, ref: refWithStatus(pass.local.ref, status) };
+  const sessionSettings = await observeSessionSettings(pass.ctx, pass.run.instance, local, session, source !== "looked");
+  const observation: InstanceObservation = { ...local, session, ...(sessionSettings ? { sessionSettings } : {}) };
+  return { observation, plan: planInstance(planInputOf(pass.ctx, pass.run.instance, pass.spec, status, observation)) };
+}
+
+async function executeRound(pass: Pass, session: ObservedSession | null, { observation, plan }: Awaited<ReturnType<typeof planRound>>): Promise<Round> {
+  const run: ExecuteContext = { ctx: pass.ctx, spec: pass.spec, observation, instance: pass.run.instance };
+  try {
+    return { session, plan, facts: await executePlan(run, plan) };
+  } catch (error) {
+    if (!(error instanceof StepsFailed)) throw error;
+    throw new RoundFailed({ session, plan, facts: error.facts }, error.error);
+  } finally {
+    // A step may have written the instance (a restart's intent): later rounds and the publish start from that.
+    pass.run.instance = run.instance;
+  }
+}
+
+/**
+ * A pairing look due for a fresh code, planned from the remembered session: only when that
+ * plan only fetches the code, and the code came (no code: the session stopped waiting for
+ * a scan since it was seen, so the pass looks for real).
+ */
+async function trustedRound(pass: Pass, remembered: ObservedSession | undefined): Promise<Round | undefined> {
+  if (!remembered) return undefined;
+  const planned = await planRound(pass, [], remembered, "remembered");
+  if (!onlyFetchesQr(planned.plan)) return undefined;
+  const round = await executeRound(pass, remembered, planned);
+  return round.facts.some((fact) => fact.kind === "qr" && fact.validForMs === undefined) ? undefined : round;
+}
+
+function changedProvider(round: Round): boolean {
+  return round.plan.steps.some((step) => MUTATING_STEPS.has(step.kind));
+}
+
+/** The status the rounds so far lead to: the next round plans from what the last one did (a created session's id). */
+function statusAfter(pass: Pass, rounds: readonly Round[]): InstanceStatus {
+  if (rounds.length === 0) return pass.startStatus;
+  const record: PassRecord = { instance: pass.run.instance, startStatus: pass.startStatus, provider: pass.local.provider, rounds, failure: undefined, trusted: false };
+  return reportInstance(reportInputOf(pass.ctx, record, pass.spec, pass.pacing)).status;
+}
+
+/** What the pass leaves the next one (Pacing) and the provider's look budget. */
+function remember(ctx: OperatorContext, key: string, pass: PassRecord, report: ReturnType<typeof reportInstance>, pacing: Pacing): void {
+  if (pass.provider) ctx.lookBudget.record(key, pass.provider.key, report.routinePerSecond);
+  const seen = seenAfter(pass.rounds.at(-1), pass.failure, pass.trusted ? pacing.seen : undefined, ctx.clock.now());
   ctx.pacing.set(key, {
     startingLooks: report.startingLooks,
     ...(report.qrFetched ? { qr: { fetchedAt: ctx.clock.now(), validForMs: report.qrFetched.validForMs } } : pacing.qr ? { qr: pacing.qr } : {}),
@@ -115,14 +205,6 @@ async function runPass(ctx: OperatorContext, key: string, instance: InstanceObje
     // Written by observe and execute during the pass (observe.ts sessionReadDue).
     ...(ctx.pacing.get(key)?.sessionRead ? { sessionRead: ctx.pacing.get(key)?.sessionRead } : {}),
   });
-  if (failure?.lookAgain) return report.result;
-  try {
-    await publishInstance(ctx, run?.instance ?? instance, report.status, report.verdict, report.events);
-  } catch (error) {
-    if (isConflict(error)) return { requeueAfterMs: 500 };
-    throw error;
-  }
-  return report.result;
 }
 
 /** A remembered session is trusted this long at most: a pairing instance is looked at for real at least this often. */
@@ -170,25 +252,17 @@ function answeredSession(plan: Plan, facts: readonly StepFact[]): ObservedSessio
   return undefined;
 }
 
-function reportInputOf(
-  ctx: OperatorContext,
-  instance: InstanceObject,
-  spec: InstanceSpec,
-  status: InstanceStatus,
-  rounds: readonly Round[],
-  failure: Failure | undefined,
-  pacing: Pacing,
-  provider: ResolvedProvider | undefined,
-) {
+function reportInputOf(ctx: OperatorContext, pass: PassRecord, spec: InstanceSpec, pacing: Pacing): ReportInput {
+  const { provider } = pass;
   const pollMs = provider?.pollIntervalMs ?? ctx.config.pollInterval;
   const stretch = provider ? lookStretch(ctx.lookBudget.demand(provider.key), provider.settings.rateLimit.requestsPerSecond) : 1;
   return {
-    name: instance.metadata.name,
-    uid: instance.metadata.uid as string,
+    name: pass.instance.metadata.name,
+    uid: pass.instance.metadata.uid as string,
     spec,
-    status,
-    rounds,
-    ...(failure ? { failure } : {}),
+    status: pass.startStatus,
+    rounds: pass.rounds,
+    ...(pass.failure ? { failure: pass.failure } : {}),
     now: ctx.clock.now(),
     look: { pollMs, pairingPollMs: ctx.config.pairingPollInterval, providerEvents: provider?.events !== undefined, stretch, qrRefreshCap: ctx.config.qrRefreshInterval },
     startingLooks: pacing.startingLooks,

@@ -94,6 +94,8 @@ function applyRound(status: InstanceStatus, round: Round, input: ReportInput, ev
   // instance first for the claim and, where the provider keeps no owner, count as proof.
   const unproven = plan.verdict.reason === STALLED_REASONS.SessionOwnedElsewhere;
   if (session && !unproven && (session.ownerUid === undefined || session.ownerUid === input.uid)) status.providerInstanceId = session.id;
+  // Nor kept when an earlier round recorded it: a create answered "already exists" brings the squatter's session.
+  if (session && unproven && status.providerInstanceId === session.id) delete status.providerInstanceId;
   applyObservation(status, plan.phase, session);
   let qrFetched: InstanceReport["qrFetched"];
   for (const fact of facts) {
@@ -166,7 +168,9 @@ function resultOf(input: ReportInput, last: Plan | undefined, failure: Failure |
     return { backoff: true };
   }
   if (!last || !look) return { requeueAfterMs: input.look.pollMs };
-  return { requeueAfterMs: nextLookMs(look, input.look) };
+  // An instance on its way (just changed, or booting) is finished before new ones are begun.
+  const inFlight = look.requeue === "acted" || look.requeue === "starting";
+  return { requeueAfterMs: nextLookMs(look, input.look), ...(inFlight ? { inFlight } : {}) };
 }
 
 function iso(ms: number): string {

@@ -18,6 +18,8 @@ export interface Wake {
   readonly priority?: Priority;
   /** Only when no look is already scheduled for the key (a resync must not pull one forward). */
   readonly unlessScheduled?: boolean;
+  /** Not before this many ms; wakes of one key within that window are one pass (routine priority). */
+  readonly afterMs?: number;
 }
 
 /** One informer a controller listens to, and which of its keys each event names. */
@@ -84,8 +86,9 @@ export class Controller<Source extends string, Ctx extends { readonly log: Logge
     }
   }
 
-  wake({ key, priority = "urgent", unlessScheduled = false }: Wake): void {
+  wake({ key, priority = "urgent", unlessScheduled = false, afterMs }: Wake): void {
     if (unlessScheduled && this.queue.isScheduled(key)) return;
+    if (afterMs !== undefined) return this.queue.addAfter(key, afterMs);
     this.queue.add(key, priority);
   }
 
@@ -115,7 +118,7 @@ export class Controller<Source extends string, Ctx extends { readonly log: Logge
         this.causeIsGone(key);
         if (result.requeueAfterMs !== undefined) {
           outcome = "requeue";
-          this.queue.addAfter(key, result.requeueAfterMs);
+          this.queue.addAfter(key, result.requeueAfterMs, result.inFlight ? "inFlight" : "routine");
         }
       }
     } catch (error) {

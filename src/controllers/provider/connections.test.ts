@@ -1,3 +1,5 @@
+import { createServer } from "node:http";
+import type { AddressInfo } from "node:net";
 import { describe, expect, it } from "vitest";
 import type { KubeClient } from "../../kube/client.ts";
 import { SecretReader } from "../../kube/secret-cache.ts";
@@ -53,5 +55,29 @@ describe("ProviderConnections", () => {
     const client = (await connections().resolve(ref)).client;
     await failure(client.connect(instance, "ns__one"));
     expect(redactor.redact(`key ${API_KEY} hmac instance-hmac-key-abcdefghij`)).toBe("key [redacted] hmac [redacted]");
+  });
+
+  it("passes create's start through its wrappers, so a session is created and started in one call", async () => {
+    const bodies: unknown[] = [];
+    const server = createServer((request, response) => {
+      let text = "";
+      request.on("data", (chunk: Buffer) => (text += chunk.toString()));
+      request.on("end", () => {
+        bodies.push(JSON.parse(text || "null"));
+        response.writeHead(201, { "Content-Type": "application/json" });
+        response.end(JSON.stringify({ name: "ns__one", status: "SCAN_QR_CODE", config: { metadata: { "wa-operator.io/uid": "u1" } } }));
+      });
+    });
+    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+    const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    try {
+      const listening = new ProviderConnections({ secrets, timeoutMs: 1000, lookup: () => ({ ...provider, spec: { ...(provider.spec as object), url } }), operatorNamespace: "ops" });
+      const client = (await listening.resolve(ref)).client;
+      const session = await client.create(instance, { start: true });
+      expect(session.phase).toBe("ScanQR");
+      expect(bodies).toEqual([expect.objectContaining({ name: "ns__one", start: true })]);
+    } finally {
+      server.close();
+    }
   });
 });

@@ -313,7 +313,7 @@ function rememberingSecrets(client: ProviderClient): ProviderClient {
       return client.checkHealth(options);
     },
     observe: (ref) => client.observe(seen(ref)),
-    create: (ref) => client.create(seen(ref)),
+    create: (ref, options) => client.create(seen(ref), options),
     connect: (ref, id) => client.connect(seen(ref), id),
     disconnect: (ref, id) => client.disconnect(seen(ref), id),
     restart: (ref, id) => client.restart(seen(ref), id),

@@ -41,11 +41,18 @@ const providerChanged =
     { key: providerQueueKey({ kind, namespace: event.object.metadata.namespace, name: event.object.metadata.name }), priority: event.type === "resync" ? "routine" : "urgent" },
   ];
 
-/** A new or removed instance changes its provider's count (and may free a quota slot). */
+/** How soon a provider recounts its instances after one is added or removed. */
+export const PROVIDER_COUNT_DELAY_MS = 1_000;
+
+/**
+ * A new or removed instance changes its provider's count (and may free a quota slot). The
+ * count is taken once a second at most: a burst of N new instances is one provider pass
+ * (one health check), not N.
+ */
 function instanceCameOrWent(event: InformerEvent<InstanceObject>): Wake[] {
   if (event.type !== "added" && event.type !== "deleted") return [];
   const spec = instanceSpecSchema.safeParse(event.object.spec);
-  return spec.success ? [{ key: providerQueueKey(providerRefOf(event.object, spec.data)) }] : [];
+  return spec.success ? [{ key: providerQueueKey(providerRefOf(event.object, spec.data)), afterMs: PROVIDER_COUNT_DELAY_MS }] : [];
 }
 
 /** Its events Secret went away (it writes it again), or its credentials changed. */

@@ -61,6 +61,10 @@ export const wahaCapabilities: ProviderCapabilities = {
   // PUT /api/sessions/{s} stops and starts a running session (waha.md 1.2).
   webhookRestartsSession: true,
   version: true,
+  // POST /api/sessions {start: true} upserts and starts in one call (waha.md 1.2; WAHA's SessionsController.create).
+  createStarts: true,
+  // "already exists" is answered for a name in use; create then reads that session, its owner metadata included.
+  createFindsExisting: true,
 };
 
 /** Metadata keys the operator writes into the session config. */
@@ -172,18 +176,19 @@ export const createWahaClient: ProviderFactory = (settings, deps) => {
       return session ? toObserved(ref, session) : null;
     },
 
-    async create(ref) {
+    async create(ref, options) {
       const name = wahaSessionName(ref.namespace, ref.name);
       try {
         // WAHA answers with the session it made (SessionDTO, waha-openapi.json POST /api/sessions 201).
         const made = await api.json(
           // Safe to send again: a session made by the first try makes the second answer "already exists", handled below.
-          { method: "POST", path: "/api/sessions", headers: auth, idempotent: true, json: { name, start: false, config: configWith(ref, undefined) } },
+          { method: "POST", path: "/api/sessions", headers: auth, idempotent: true, json: { name, start: options?.start === true, config: configWith(ref, undefined) } },
           sessionInfo,
         );
         return toObserved(ref, made);
       } catch (error) {
-        // A crash between create and the status write leaves our session behind: observe decides whose it is.
+        // A crash between create and the status write leaves our session behind, or somebody else's
+        // squats on the name: the read below brings its owner metadata, and the planner decides whose it is.
         if (!(error instanceof ProviderError && error.kind === "Conflict")) throw error;
       }
       const created = await getSession(name);

@@ -844,6 +844,9 @@ export class WahaEmulator {
         boots: 0,
       };
       this.#sessions.set(name, s);
+      // Create and start in one call: WAHA's SessionsController.create() (src/api/sessions.controller.ts,
+      // 2024.10.8 @55fc6a4) upserts the session, then assign()s and start()s it when `start` is true, and
+      // answers getSessionInfo(name): STARTING, or later once the engine is up (waha.md 1.2, POST /api/sessions).
       if (parsed.value.start ?? this.#opts.createStartDefault) this.#boot(s);
       return { status: 201, body: this.#info(s, true, false) };
     });
