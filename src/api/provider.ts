@@ -104,6 +104,20 @@ function providerSpec<Extra extends z.ZodRawShape>(credentials: z.ZodType, extra
         .max(100000)
         .optional()
         .describe("Most WhatsAppInstances that may use this provider; beyond it an instance is Stalled with reason QuotaExceeded."),
+      capacity: z
+        .object({
+          maxSessions: z
+            .int()
+            .min(1)
+            .max(100000)
+            .meta({
+              description:
+                "How many sessions this operator keeps on this gateway, counting instances that name it in providerRef and those placed here by a providerSelector. Where maxInstances is also set, the smaller bound holds.",
+              "x-kubernetes-validations": [{ rule: "self >= 1 && self <= 100000", message: "must be between 1 and 100000" }],
+            }),
+        })
+        .describe("How many sessions this gateway holds. Only providers with a capacity take part in providerSelector placement.")
+        .optional(),
       rateLimit: rateLimit.optional(),
       events: z
         .object({
@@ -162,6 +176,14 @@ export const providerStatusSchema = z
     conditions: conditions.optional(),
     version: z.string().max(256).optional().describe("Engine or WhatsApp Web version the provider reports, where it reports one."),
     instances: z.int().min(0).max(1_000_000).optional().describe("How many WhatsAppInstances use this provider."),
+    sessions: z
+      .object({
+        placed: z.int().min(0).max(1_000_000).describe("Instances placed on this provider (named in providerRef or placed by a selector)."),
+        linked: z.int().min(0).max(1_000_000).describe("Of those, the ones Connected."),
+        starting: z.int().min(0).max(1_000_000).describe("Of those, the ones holding a start slot: started by the operator and not yet seen showing a QR, working, failed or stopped."),
+      })
+      .describe("The sessions this operator keeps on the provider.")
+      .optional(),
   })
   .describe("Observed state of the provider.")
   .default(UNOBSERVED_STATUS);
