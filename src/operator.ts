@@ -8,7 +8,9 @@ import type { Logger } from "pino";
 import { instanceSpecSchema } from "./api/instance.ts";
 import { providerWorkerCap, type OperatorConfig } from "./config.ts";
 import type { Clock, InstanceObject, OperatorContext, ProviderObject, ReconcileResult } from "./controllers/context.ts";
-import { instancesUsing, providerRefOf } from "./controllers/instance/observe.ts";
+import { instancesUsing } from "./controllers/instance/observe.ts";
+import { placedRefOf } from "./controllers/instance/provider-ref.ts";
+import { unplacedInstances } from "./controllers/instance/placement.ts";
 import { reconcileInstance } from "./controllers/instance/reconciler.ts";
 import { isWebhookSecret } from "./controllers/instance/secrets.ts";
 import { CLUSTER_PROVIDER_KIND, PROVIDER_KIND, ProviderConnections, providerKey } from "./controllers/provider/connections.ts";
@@ -274,7 +276,8 @@ export class Operator {
   private providerKeyOf(key: string): string | undefined {
     const instance = this.context.caches.instances.get(key);
     const spec = instance ? instanceSpecSchema.safeParse(instance.spec) : undefined;
-    return instance && spec?.success ? providerKey(providerRefOf(instance, spec.data)) : undefined;
+    const ref = instance && spec?.success ? placedRefOf(instance, spec.data) : undefined;
+    return ref ? providerKey(ref) : undefined;
   }
 
   private onInstance(event: InformerEvent<InstanceObject>): void {
@@ -292,7 +295,10 @@ export class Operator {
     // A new or removed instance changes its provider's count and may free a quota slot.
     const spec = instanceSpecSchema.safeParse(event.object.spec);
     if (!spec.success) return;
-    const ref = providerRefOf(event.object, spec.data);
+    // A deletion frees a slot that an instance waiting for placement may take.
+    if (event.type === "deleted") this.wakeUnplaced();
+    const ref = placedRefOf(event.object, spec.data);
+    if (!ref) return;
     this.providerQueue.add(providerQueueKey(ref.kind, ref.kind === CLUSTER_PROVIDER_KIND ? ref.name : `${ref.namespace}/${ref.name}`));
     if (event.type === "deleted") {
       for (const other of instancesUsing(this.context, providerKey(ref))) this.instanceQueue.add(keyOf(other));
@@ -305,7 +311,10 @@ export class Operator {
     const readyBefore = event.old?.status?.conditions?.find((condition) => condition.type === "Ready")?.status;
     const readyNow = event.object.status?.conditions?.find((condition) => condition.type === "Ready")?.status;
     const specChanged = event.old?.metadata.generation !== event.object.metadata.generation;
-    if (event.type === "resync" || (event.type === "updated" && !specChanged && readyBefore === readyNow)) return;
+    const labelsChanged = JSON.stringify(event.old?.metadata.labels ?? {}) !== JSON.stringify(event.object.metadata.labels ?? {});
+    if (event.type === "resync" || (event.type === "updated" && !specChanged && !labelsChanged && readyBefore === readyNow)) return;
+    // A new, relabelled, resized or newly Ready provider may have room for instances waiting for placement.
+    this.wakeUnplaced();
     const ref = { kind, namespace: event.object.metadata.namespace, name: event.object.metadata.name };
     for (const instance of instancesUsing(this.context, providerKey(ref))) this.instanceQueue.add(keyOf(instance));
   }
@@ -318,8 +327,13 @@ export class Operator {
     for (const instance of this.context.caches.instances.list()) {
       if (instance.metadata.namespace !== namespace) continue;
       const spec = instanceSpecSchema.safeParse(instance.spec);
-      if (spec.success && spec.data.providerRef.kind === CLUSTER_PROVIDER_KIND) this.instanceQueue.add(keyOf(instance));
+      if (spec.success && (placedRefOf(instance, spec.data)?.kind === CLUSTER_PROVIDER_KIND || spec.data.providerSelector)) this.instanceQueue.add(keyOf(instance));
     }
+  }
+
+  /** Instances with a providerSelector and no placement yet look again now. */
+  private wakeUnplaced(): void {
+    for (const instance of unplacedInstances(this.context)) this.instanceQueue.add(keyOf(instance));
   }
 
   /** A referenced Secret changed: re-check the providers and instances that read it. */

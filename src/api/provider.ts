@@ -7,6 +7,7 @@ import {
   duration,
   generation,
   httpUrl,
+  labelSelectorOf,
   namespacedSecretKeySelector,
   observedGeneration,
   secretKeySelector,
@@ -38,25 +39,7 @@ export const rateLimit = z
 /** Faster polling than 5s spends a provider's budget on one idle instance; slower than a day shows nothing. */
 export const POLL_INTERVAL_BOUNDS = { min: "5s", max: "24h" } as const;
 
-/** A label selector, as metav1.LabelSelector. */
-const labelSelector = z
-  .object({
-    matchLabels: z.record(z.string().max(63), z.string().max(63)).optional().describe("Labels the namespace must carry, each with this value."),
-    matchExpressions: z
-      .array(
-        z
-        .object({
-          key: z.string().min(1).max(317).describe("The label key."),
-          operator: z.enum(["In", "NotIn", "Exists", "DoesNotExist"]).describe("How the key's value is matched: In, NotIn, Exists or DoesNotExist."),
-          values: z.array(z.string().max(63).describe("A label value.")).max(64).optional().describe("The values for In and NotIn; empty for Exists and DoesNotExist."),
-        })
-        .describe("One requirement: a key, an operator and values."),
-      )
-      .max(16)
-      .optional()
-      .describe("Requirements on the namespace's labels; all must hold."),
-  })
-  .describe("A label selector over namespaces (matchLabels and matchExpressions, all of which must hold).");
+const labelSelector = labelSelectorOf({ one: "the namespace", many: "namespaces" });
 
 export type LabelSelector = z.output<typeof labelSelector>;
 

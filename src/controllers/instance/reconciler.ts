@@ -21,6 +21,7 @@ import { PROVIDER_MODULES } from "../../providers/registry.ts";
 import { reportInstance, type Round } from "./report.ts";
 import type { ObservedSession } from "../../providers/types.ts";
 import { qrRefreshAt } from "./next-look.ts";
+import { placeInstance } from "./placement.ts";
 
 /** Observe-plan-execute rounds per pass: create → start → look, without waiting for a requeue. */
 const MAX_ROUNDS = 4;
@@ -48,6 +49,19 @@ export async function reconcileInstance(ctx: OperatorContext, key: string): Prom
     const written = await patchFinalizers(ctx, instance, [...(instance.metadata.finalizers ?? []), FINALIZER]);
     if (!written) return {};
     instance = written;
+  }
+  if (spec.providerSelector && !instance.status?.providerRef) {
+    // A selector instance talks to no provider before it is placed on one.
+    const placement = await placeInstance(ctx, instance, spec);
+    if (!("instance" in placement)) {
+      if (placement.verdict) {
+        await publishInstance(ctx, instance, { ...(instance.status ?? {}), phase: "Pending" }, placement.verdict, []).catch((error: unknown) => {
+          if (!isConflict(error)) throw error;
+        });
+      }
+      return placement.result;
+    }
+    instance = placement.instance;
   }
   return runPass(ctx, key, instance, spec, log);
 }
