@@ -101,6 +101,16 @@ function providerSpec<Extra extends z.ZodRawShape>(credentials: z.ZodType, extra
         })
         .describe("How many sessions this gateway holds. Only providers with a capacity take part in providerSelector placement.")
         .optional(),
+      maxConcurrentStarts: z
+        .int()
+        .min(1)
+        .max(1000)
+        .default(10)
+        .meta({
+          description:
+            "Most sessions of this provider starting at once: a session holds a start slot from the operator's create, start or restart call until it shows a QR, works, fails or stops (or the stuck timeout passes). The others wait in phase Pending, Reconciling WaitingForStartSlot, in creation order. Defaults to 10.",
+          "x-kubernetes-validations": [{ rule: "self >= 1 && self <= 1000", message: "must be between 1 and 1000" }],
+        }),
       rateLimit: rateLimit.optional(),
       events: z
         .object({

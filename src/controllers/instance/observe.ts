@@ -12,6 +12,7 @@ import { sessionClaim, type SessionClaim } from "./claims.ts";
 import { instancesUsing, providerRefOf } from "./provider-ref.ts";
 import { qrRefreshAt } from "./next-look.ts";
 import type { PlanInput } from "./plan.ts";
+import { startSlotsOf, startSlotView } from "./start-slots.ts";
 import { qrSecretState, webhookSecretState, type QrSecretState, type WebhookSecretState } from "./secrets.ts";
 
 export interface InstanceObservation {
@@ -104,6 +105,8 @@ export async function observeInstance(
   // nor does one the tenant boundary refuses (the planner says why): it does not even read the session.
   const refused = local.claim?.heldElsewhere !== undefined || (local.claim?.adopts === true && local.provider.adoption === "Disabled");
   const session = refused ? null : (known ?? (local.quota.allowed || status.providerInstanceId ? await local.provider.client.observe(local.ref) : null));
+  // Seen out of its start (a QR, working, failed or stopped): its start slot is free again.
+  if (session && session.phase !== "Starting") startSlotsOf(ctx).release(local.provider.key, `${instance.metadata.namespace}/${instance.metadata.name}`);
   return { ...local, session };
 }
 
@@ -140,6 +143,7 @@ export function planInputOf(
     webhookSecret: observation.webhookSecret.state,
     failureBackoff: { baseMs: ctx.config.failureBackoff, maxMs: ctx.config.failureBackoffMax },
     stuckTimeoutMs: ctx.config.stuckTimeout,
+    startSlot: startSlotView(ctx, instance, observation.provider),
   };
 }
 

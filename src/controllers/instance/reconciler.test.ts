@@ -173,6 +173,7 @@ function harness() {
     settings: { type: "waha", url: "http://waha", rateLimit: { requestsPerSecond: 10, burst: 20 }, timeoutMs: 1000 },
     pollIntervalMs: 30_000,
     maxInstances: undefined,
+    maxConcurrentStarts: 10,
     events: undefined,
   } as unknown as ResolvedProvider;
   const log = pino({ level: "silent" });

@@ -41,6 +41,8 @@ export interface ResolvedProvider {
   readonly pollIntervalMs: number | undefined;
   /** The smaller of spec.maxInstances and spec.capacity.maxSessions; undefined: no bound. */
   readonly maxInstances: number | undefined;
+  /** spec.maxConcurrentStarts: most sessions starting at once (start-slots.ts). */
+  readonly maxConcurrentStarts: number;
   /** Where and with which key the provider sends lifecycle events to the operator (spec.events). */
   readonly events: { readonly url: string; readonly hmacKey: string } | undefined;
   /**
@@ -186,6 +188,7 @@ export class ProviderConnections {
       settings,
       pollIntervalMs: spec.pollInterval ? parseDuration(spec.pollInterval) : undefined,
       maxInstances: smallerBound(spec.maxInstances, spec.capacity?.maxSessions),
+      maxConcurrentStarts: spec.maxConcurrentStarts,
       adoption: cluster ? ((spec as ClusterProviderSpec).adoption ?? "Disabled") : "Allowed",
     };
   }

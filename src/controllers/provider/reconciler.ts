@@ -16,6 +16,7 @@ import type { HealthOptions } from "../../providers/types.ts";
 import type { InstanceObject, OperatorContext, ProviderObject, ReconcileResult } from "../context.ts";
 import { describeFailure, type Failure } from "../failures.ts";
 import { instancesUsing } from "../instance/observe.ts";
+import { startSlotsOf } from "../instance/start-slots.ts";
 import type { PlannedEvent } from "../instance/plan.ts";
 import { publish } from "../publish.ts";
 import {
@@ -59,7 +60,7 @@ export async function reconcileProvider(ctx: OperatorContext, kind: string, key:
   const report = reportProvider({
     status: object.status ?? {},
     instances: users.length,
-    ...(capacity ? { sessions: sessionCounts(users, (instance) => startingOn(ctx, instance)) } : {}),
+    ...(capacity ? { sessions: sessionCounts(users, (instance) => startingOn(ctx, providerKey(ref), instance)) } : {}),
     health,
     failure,
     checkMs: ctx.config.providerCheckInterval,
@@ -129,8 +130,8 @@ export function sessionCounts(users: readonly InstanceObject[], starting: (insta
   };
 }
 
-function startingOn(_ctx: OperatorContext, instance: InstanceObject): boolean {
-  return instance.status?.phase === "Starting";
+function startingOn(ctx: OperatorContext, provider: string, instance: InstanceObject): boolean {
+  return startSlotsOf(ctx).holds(provider, `${instance.metadata.namespace}/${instance.metadata.name}`, ctx.clock.now(), ctx.config.stuckTimeout);
 }
 
 /**
