@@ -110,7 +110,7 @@ describe("a fleet of three gateways behind one providerSelector", () => {
       300,
     );
     expect(placed.status?.providerRef).toEqual({ kind: "WhatsAppProvider", name: "fleet-b" });
-    if (BENCH) console.log(`fleet bench: the ${INSTANCES_WANTED}th instance placed and at ScanQR ${Date.now() - deletedAt} ms after a delete; most starting at once per gateway ${emulators.map((emulator) => mostStartingAtOnce(emulator.sessions())).join("/")}`);
+    if (BENCH) console.log(`fleet bench: instance number ${INSTANCES_WANTED} placed and at ScanQR ${Date.now() - deletedAt} ms after a delete; most starting at once per gateway ${emulators.map((emulator) => mostStartingAtOnce(emulator.sessions())).join("/")}`);
     // The provider's own count agrees: full again, not over.
     const placedOnB = () => kubectl(["get", "wap", "fleet-b", "-n", namespace, "-o", "jsonpath={.status.sessions.placed}"]);
     await eventually("fleet-b's status.sessions counts it", async () => ((await placedOnB()).stdout === String(CAPACITY) ? true : undefined));
