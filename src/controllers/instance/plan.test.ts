@@ -404,7 +404,7 @@ describe("start slots", () => {
     max: 1,
     stuckTimeoutMs: 5 * 60_000,
     now: NOW,
-    self: { key: "ns/one", createdAt: "2026-11-21T09:00:00Z" },
+    self: { key: "ns/one", createdAt: "2026-11-21T09:00:00Z", linked: false },
     holders: [{ key: "ns/other", grantedAt: NOW - 1000 }],
     waiters: [],
   };

@@ -5,11 +5,11 @@ const NOW = 1_000_000;
 const STUCK = 120_000;
 
 function view(fields: Partial<StartSlotView> = {}): StartSlotView {
-  return { max: 2, stuckTimeoutMs: STUCK, now: NOW, self: { key: "ns/me", createdAt: "2026-01-01T00:00:05Z" }, holders: [], waiters: [], ...fields };
+  return { max: 2, stuckTimeoutMs: STUCK, now: NOW, self: { key: "ns/me", createdAt: "2026-01-01T00:00:05Z", linked: false }, holders: [], waiters: [], ...fields };
 }
 
 const holder = (key: string, grantedAt = NOW - 1000) => ({ key, grantedAt });
-const waiter = (key: string, createdAt: string, askedAt = NOW - 1000) => ({ key, createdAt, askedAt });
+const waiter = (key: string, createdAt: string, askedAt = NOW - 1000, linked = false) => ({ key, createdAt, askedAt, linked });
 
 describe("admit", () => {
   it.each<[string, StartSlotView, boolean]>([
@@ -21,6 +21,12 @@ describe("admit", () => {
     ["older waiters go first: two free slots, one older waiter", view({ waiters: [waiter("ns/old", "2026-01-01T00:00:01Z")] }), true],
     ["a younger waiter does not hold this one back", view({ holders: [holder("ns/a")], waiters: [waiter("ns/young", "2026-01-01T00:00:09Z")] }), true],
     ["same creation second: the key decides", view({ holders: [holder("ns/a")], waiters: [waiter("ns/aa", "2026-01-01T00:00:05Z")] }), false],
+    ["a linked waiter goes before an older unlinked one", view({ holders: [holder("ns/a")], waiters: [waiter("ns/young", "2026-01-01T00:00:09Z", NOW - 1000, true)] }), false],
+    [
+      "a linked session goes before older unlinked waiters",
+      view({ self: { key: "ns/me", createdAt: "2026-01-01T00:00:05Z", linked: true }, holders: [holder("ns/a")], waiters: [waiter("ns/old", "2026-01-01T00:00:01Z")] }),
+      true,
+    ],
     ["a waiter that stopped asking no longer counts", view({ holders: [holder("ns/a")], waiters: [waiter("ns/old", "2026-01-01T00:00:01Z", NOW - WAITER_TTL_MS)] }), true],
   ])("%s", (_sentence, input, admitted) => {
     expect(admit(input).admitted).toBe(admitted);
@@ -33,7 +39,7 @@ describe("admit", () => {
 
 describe("StartSlots", () => {
   const limits = (now: number) => ({ max: 2, stuckTimeoutMs: STUCK, now });
-  const self = (key: string, second: number) => ({ key, createdAt: `2026-01-01T00:00:0${second}Z` });
+  const self = (key: string, second: number, linked = false) => ({ key, createdAt: `2026-01-01T00:00:0${second}Z`, linked });
 
   it("hands slots out in creation order as they free, whoever asks first", () => {
     const slots = new StartSlots();
@@ -45,6 +51,17 @@ describe("StartSlots", () => {
     // d asks first after the release, but c is older.
     expect([ask("ns/d", 4), ask("ns/c", 3), ask("ns/d", 4)]).toEqual([false, true, false]);
     expect(slots.holds("p", "ns/c", NOW, STUCK)).toBe(true);
+  });
+
+  it("remembers that a waiting session was linked after its status lost the phone number", () => {
+    const slots = new StartSlots();
+    slots.acquire(slots.view("p", self("ns/a", 1), { ...limits(NOW), max: 1 }), "p");
+    expect(slots.acquire(slots.view("p", self("ns/linked", 9, true), { ...limits(NOW), max: 1 }), "p")).toBe(false);
+    expect(slots.acquire(slots.view("p", self("ns/new", 2), { ...limits(NOW), max: 1 }), "p")).toBe(false);
+    slots.release("p", "ns/a");
+    // Asked again with its phone number gone from the status: still first in line.
+    expect(slots.acquire(slots.view("p", self("ns/new", 2), { ...limits(NOW), max: 1 }), "p")).toBe(false);
+    expect(slots.acquire(slots.view("p", self("ns/linked", 9), { ...limits(NOW), max: 1 }), "p")).toBe(true);
   });
 
   it("starts the stuck timer when the slot is granted, not when it was asked for", () => {

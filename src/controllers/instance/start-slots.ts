@@ -3,8 +3,9 @@
  * a burst of new instances or a gateway that lost its sessions does not bring every session
  * up at the same moment (the boot stampede of WAHA issue #2012). A slot is held from the
  * operator's create, start or restart call until a look finds the session showing a QR,
- * working, failed or stopped, or the stuck timeout passes; the others wait in creation
- * order. Admission is a pure function (admit); StartSlots keeps the holders and waiters of
+ * working, failed or stopped, or the stuck timeout passes; the others wait, linked
+ * sessions first (they need no QR: after a gateway restart they come back first), then in
+ * creation order. Admission is a pure function (admit); StartSlots keeps the holders and waiters of
  * one operator process.
  */
 import type { InstanceObject, OperatorContext } from "../context.ts";
@@ -24,6 +25,8 @@ export interface SlotWaiter {
   readonly key: string;
   /** metadata.creationTimestamp: the order in which waiters get slots. */
   readonly createdAt: string;
+  /** A linked session (it had a phone number): goes before the unlinked ones. */
+  readonly linked: boolean;
   readonly askedAt: number;
 }
 
@@ -32,7 +35,7 @@ export interface StartSlotView {
   readonly max: number;
   readonly stuckTimeoutMs: number;
   readonly now: number;
-  readonly self: { readonly key: string; readonly createdAt: string };
+  readonly self: { readonly key: string; readonly createdAt: string; readonly linked: boolean };
   readonly holders: readonly SlotHolder[];
   readonly waiters: readonly SlotWaiter[];
 }
@@ -41,14 +44,16 @@ export type Admission = { readonly admitted: true } | { readonly admitted: false
 
 /**
  * Whether `self` may start now: it already holds a slot, or a slot is free and fewer
- * waiters older than it (by creation, then key) than there are free slots still wait.
+ * waiters ahead of it (linked first, then by creation, then key) than there are free slots still wait.
  * A holder past the stuck timeout no longer counts.
  */
 export function admit(view: StartSlotView): Admission {
   const live = view.holders.filter((holder) => view.now - holder.grantedAt < view.stuckTimeoutMs);
   if (live.some((holder) => holder.key === view.self.key)) return { admitted: true };
   const before = (waiter: SlotWaiter) =>
-    waiter.createdAt < view.self.createdAt || (waiter.createdAt === view.self.createdAt && waiter.key < view.self.key);
+    waiter.linked !== view.self.linked
+      ? waiter.linked
+      : waiter.createdAt < view.self.createdAt || (waiter.createdAt === view.self.createdAt && waiter.key < view.self.key);
   const ahead = view.waiters.filter((waiter) => waiter.key !== view.self.key && view.now - waiter.askedAt < WAITER_TTL_MS && before(waiter)).length;
   const free = view.max - live.length;
   return ahead < free ? { admitted: true } : { admitted: false, starting: live.length, ahead };
@@ -57,12 +62,14 @@ export function admit(view: StartSlotView): Admission {
 /** The holders and waiters of every provider, in this operator process. */
 export class StartSlots {
   private readonly holders = new Map<string, Map<string, number>>();
-  private readonly waiters = new Map<string, Map<string, { createdAt: string; askedAt: number }>>();
+  private readonly waiters = new Map<string, Map<string, { createdAt: string; linked: boolean; askedAt: number }>>();
 
   view(provider: string, self: StartSlotView["self"], limits: { readonly max: number; readonly stuckTimeoutMs: number; readonly now: number }): StartSlotView {
+    // A waiting session's status loses its phone number (phase Pending): the line remembers it was linked.
+    const linked = self.linked || this.waiters.get(provider)?.get(self.key)?.linked === true;
     return {
       ...limits,
-      self,
+      self: { ...self, linked },
       holders: [...(this.holders.get(provider) ?? [])].map(([key, grantedAt]) => ({ key, grantedAt })),
       waiters: [...(this.waiters.get(provider) ?? [])].map(([key, waiter]) => ({ key, ...waiter })),
     };
@@ -82,7 +89,7 @@ export class StartSlots {
 
   /** Records that `view.self` waits for a slot (its place in line is its creation time). */
   wait(view: StartSlotView, provider: string): void {
-    mapOf(this.waiters, provider).set(view.self.key, { createdAt: view.self.createdAt, askedAt: view.now });
+    mapOf(this.waiters, provider).set(view.self.key, { createdAt: view.self.createdAt, linked: view.self.linked, askedAt: view.now });
   }
 
   /** The session was seen out of its start (a QR, working, failed or stopped), or the instance is gone. */
@@ -124,7 +131,11 @@ export function startSlotView(
   instance: InstanceObject,
   provider: { readonly key: string; readonly maxConcurrentStarts: number },
 ): StartSlotView {
-  const self = { key: `${instance.metadata.namespace}/${instance.metadata.name}`, createdAt: instance.metadata.creationTimestamp ?? "" };
+  const self = {
+    key: `${instance.metadata.namespace}/${instance.metadata.name}`,
+    createdAt: instance.metadata.creationTimestamp ?? "",
+    linked: instance.status?.phoneNumber !== undefined,
+  };
   return startSlotsOf(ctx).view(provider.key, self, { max: provider.maxConcurrentStarts, stuckTimeoutMs: ctx.config.stuckTimeout, now: ctx.clock.now() });
 }
 
