@@ -57,6 +57,9 @@ const providerColumns: readonly PrinterColumn[] = [
   { name: "URL", type: "string", jsonPath: ".spec.url", description: "The gateway's base URL." },
   readyColumn,
   { name: "Instances", type: "integer", jsonPath: ".status.instances", description: "WhatsAppInstances using it." },
+  { name: "Capacity", type: "integer", jsonPath: ".spec.capacity.maxSessions", description: "Most sessions kept there (capacity.maxSessions).", priority: 1 },
+  { name: "Linked", type: "integer", jsonPath: ".status.sessions.linked", description: "Sessions there that are Connected.", priority: 1 },
+  { name: "Starting", type: "integer", jsonPath: ".status.sessions.starting", description: "Sessions there holding a start slot.", priority: 1 },
   ageColumn,
   { name: "Version", type: "string", jsonPath: ".status.version", description: "Reported version.", priority: 1 },
   messageColumn,
@@ -96,6 +99,7 @@ export const KINDS: readonly KindDefinition[] = [
     status: instanceStatusSchema,
     columns: [
       { name: "Provider", type: "string", jsonPath: ".spec.providerRef.name", description: "The provider it is linked through." },
+      { name: "Placed", type: "string", jsonPath: ".status.providerRef.name", description: "Where its providerSelector placed it.", priority: 1 },
       { name: "Desired", type: "string", jsonPath: ".spec.state", description: "The desired state." },
       { name: "Phase", type: "string", jsonPath: ".status.phase", description: "The observed phase." },
       { name: "Phone", type: "string", jsonPath: ".status.phoneNumber", description: "The linked phone number." },

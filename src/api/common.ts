@@ -138,6 +138,31 @@ export const namespacedSecretKeySelector = (description: string, defaultKey: str
     })
     .describe(description);
 
+/** A label selector, as metav1.LabelSelector, over the objects named (the namespace / namespaces, a provider / providers). */
+export const labelSelectorOf = (subject: { readonly one: string; readonly many: string }) =>
+  z
+    .object({
+      matchLabels: z.record(z.string().max(63), z.string().max(63)).optional().describe(`Labels ${subject.one} must carry, each with this value.`),
+      matchExpressions: z
+        .array(
+          z
+            .object({
+              key: z.string().min(1).max(317).describe("The label key."),
+              operator: z.enum(["In", "NotIn", "Exists", "DoesNotExist"]).describe("How the key's value is matched: In, NotIn, Exists or DoesNotExist."),
+              values: z.array(z.string().max(63).describe("A label value.")).max(64).optional().describe("The values for In and NotIn; empty for Exists and DoesNotExist."),
+            })
+            .describe("One requirement: a key, an operator and values."),
+        )
+        .max(16)
+        .optional()
+        .describe(`Requirements on ${possessive(subject.one)} labels; all must hold.`),
+    })
+    .describe(`A label selector over ${subject.many} (matchLabels and matchExpressions, all of which must hold).`);
+
+function possessive(noun: string): string {
+  return noun.endsWith("s") ? `${noun}'` : `${noun}'s`;
+}
+
 /** metav1.Condition, as kstatus, Flux and Argo CD read it. */
 export const condition = z
   .object({

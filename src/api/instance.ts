@@ -5,6 +5,7 @@ import {
   conditions,
   generation,
   httpUrl,
+  labelSelectorOf,
   objectName,
   observedGeneration,
   phoneDigits,
@@ -38,11 +39,17 @@ export const instanceSpecSchema = z
         name: objectName("Name of the provider."),
       })
       .meta({
-        description: "The provider this number is linked through. Cannot be changed after creation.",
+        description: "The provider this number is linked through. Cannot be changed after creation. Exactly one of providerRef and providerSelector is set.",
         "x-kubernetes-validations": [
           { rule: "self == oldSelf", message: "providerRef is immutable; create a new instance to move a number" },
         ],
-      }),
+      })
+      .optional(),
+    providerSelector: labelSelectorOf({ one: "a provider", many: "providers (WhatsAppProvider in this namespace, ClusterWhatsAppProvider that let this namespace in)" })
+      .describe(
+        "Instead of providerRef: let the operator place this number on one matching, Ready provider that has a capacity (spec.capacity.maxSessions) and free room, the one with the most free slots. The choice is recorded in status.providerRef and never changes afterwards: a linked session cannot move without a new QR. Changing the selector affects only an instance not placed yet.",
+      )
+      .optional(),
     session: sessionSpecSchema.optional(),
     displayName: z
       .string()
@@ -132,7 +139,11 @@ export const instanceSpecSchema = z
   })
   .meta({
     description: "Desired state of one WhatsApp number.",
-    "x-kubernetes-validations": [{ rule: "has(oldSelf.adopt) || !has(self.adopt)", message: "adopt can be set only when the instance is created" }],
+    "x-kubernetes-validations": [
+      { rule: "has(oldSelf.adopt) || !has(self.adopt)", message: "adopt can be set only when the instance is created" },
+      { rule: "has(self.providerRef) != has(self.providerSelector)", message: "set exactly one of providerRef and providerSelector", fieldPath: ".providerRef" },
+      { rule: "has(self.providerRef) == has(oldSelf.providerRef)", message: "an instance cannot switch between providerRef and providerSelector; create a new one", fieldPath: ".providerRef" },
+    ],
   });
 
 export const instanceStatusSchema = z
@@ -140,6 +151,16 @@ export const instanceStatusSchema = z
     phase: z.enum(PHASES).optional().describe("Observed phase: Pending, Starting, ScanQR, Connected, Disconnected, LoggedOut or Failed."),
     observedGeneration,
     conditions: conditions.optional(),
+    providerRef: z
+      .object({
+        kind: z.enum(PROVIDER_KINDS).describe("WhatsAppProvider or ClusterWhatsAppProvider."),
+        name: objectName("Name of the provider."),
+      })
+      .meta({
+        description: "Where a providerSelector placed this number. Decided once: it never changes afterwards.",
+        "x-kubernetes-validations": [{ rule: "self == oldSelf", message: "status.providerRef is decided once and never moves" }],
+      })
+      .optional(),
     providerInstanceId: z.string().max(256).optional().describe("The provider's id or session name for this number."),
     phoneNumber: z.string().max(32).optional().describe("The linked phone number, digits only, once connected."),
     qr: z
@@ -180,7 +201,10 @@ export const instanceStatusSchema = z
       .describe("Backoff after a failure that the operator retries on its own.")
       .optional(),
   })
-  .describe("Observed state of the number.")
+  .meta({
+    description: "Observed state of the number.",
+    "x-kubernetes-validations": [{ rule: "!has(oldSelf.providerRef) || has(self.providerRef)", message: "status.providerRef is decided once and never removed" }],
+  })
   .default(UNOBSERVED_STATUS);
 
 export type InstanceSpec = z.output<typeof instanceSpecSchema>;

@@ -5,6 +5,7 @@ import {
   duration,
   generation,
   httpUrl,
+  labelSelectorOf,
   namespacedSecretKeySelector,
   observedGeneration,
   secretKeySelector,
@@ -37,25 +38,7 @@ export const rateLimit = z
 /** Faster polling than 5s spends a provider's budget on one idle instance; slower than a day shows nothing. */
 export const POLL_INTERVAL_BOUNDS = { min: "5s", max: "24h" } as const;
 
-/** A label selector, as metav1.LabelSelector. */
-const labelSelector = z
-  .object({
-    matchLabels: z.record(z.string().max(63), z.string().max(63)).optional().describe("Labels the namespace must carry, each with this value."),
-    matchExpressions: z
-      .array(
-        z
-        .object({
-          key: z.string().min(1).max(317).describe("The label key."),
-          operator: z.enum(["In", "NotIn", "Exists", "DoesNotExist"]).describe("How the key's value is matched: In, NotIn, Exists or DoesNotExist."),
-          values: z.array(z.string().max(63).describe("A label value.")).max(64).optional().describe("The values for In and NotIn; empty for Exists and DoesNotExist."),
-        })
-        .describe("One requirement: a key, an operator and values."),
-      )
-      .max(16)
-      .optional()
-      .describe("Requirements on the namespace's labels; all must hold."),
-  })
-  .describe("A label selector over namespaces (matchLabels and matchExpressions, all of which must hold).");
+const labelSelector = labelSelectorOf({ one: "the namespace", many: "namespaces" });
 
 export type LabelSelector = z.output<typeof labelSelector>;
 
@@ -103,6 +86,30 @@ function providerSpec<Extra extends z.ZodRawShape>(credentials: z.ZodType, extra
         .max(100000)
         .optional()
         .describe("Most WhatsAppInstances that may use this provider; beyond it an instance is Stalled with reason QuotaExceeded."),
+      capacity: z
+        .object({
+          maxSessions: z
+            .int()
+            .min(1)
+            .max(100000)
+            .meta({
+              description:
+                "How many sessions this operator keeps on this gateway, counting instances that name it in providerRef and those placed here by a providerSelector. Where maxInstances is also set, the smaller bound holds.",
+              "x-kubernetes-validations": [{ rule: "self >= 1 && self <= 100000", message: "must be between 1 and 100000" }],
+            }),
+        })
+        .describe("How many sessions this gateway holds. Only providers with a capacity take part in providerSelector placement.")
+        .optional(),
+      maxConcurrentStarts: z
+        .int()
+        .min(1)
+        .max(1000)
+        .default(10)
+        .meta({
+          description:
+            "Most sessions of this provider starting at once: a session holds a start slot from the operator's create, start or restart call until it shows a QR, works, fails or stops (or the stuck timeout passes). The others wait in phase Pending, Reconciling WaitingForStartSlot, in creation order. Defaults to 10.",
+          "x-kubernetes-validations": [{ rule: "self >= 1 && self <= 1000", message: "must be between 1 and 1000" }],
+        }),
       rateLimit: rateLimit.optional(),
       events: z
         .object({
@@ -161,6 +168,14 @@ export const providerStatusSchema = z
     conditions: conditions.optional(),
     version: z.string().max(256).optional().describe("Engine or WhatsApp Web version the provider reports, where it reports one."),
     instances: z.int().min(0).max(1_000_000).optional().describe("How many WhatsAppInstances use this provider."),
+    sessions: z
+      .object({
+        placed: z.int().min(0).max(1_000_000).describe("Instances placed on this provider (named in providerRef or placed by a selector)."),
+        linked: z.int().min(0).max(1_000_000).describe("Of those, the ones Connected."),
+        starting: z.int().min(0).max(1_000_000).describe("Of those, the ones holding a start slot: started by the operator and not yet seen showing a QR, working, failed or stopped."),
+      })
+      .describe("The sessions this operator keeps on the provider.")
+      .optional(),
   })
   .describe("Observed state of the provider.")
   .default(UNOBSERVED_STATUS);

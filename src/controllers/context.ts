@@ -11,6 +11,7 @@ import type { EventRecorder } from "../kube/events.ts";
 import type { SecretCache, SecretReader } from "../kube/secret-cache.ts";
 import type { ObservedSession } from "../providers/types.ts";
 import type { ShownQr } from "./instance/next-look.ts";
+import type { StartSlots } from "./instance/start-slots.ts";
 import type { LookBudget } from "./look-budget.ts";
 import type { Clock } from "../runtime/retry.ts";
 import type { ProviderConnections } from "./provider/connections.ts";
@@ -83,6 +84,8 @@ export interface OperatorContext {
   readonly pacing: Map<string, Pacing>;
   /** What each provider's routine looks cost, to spread them within its rate limit. */
   readonly lookBudget: LookBudget;
+  /** Who may start a session on each provider now (spec.maxConcurrentStarts), in this process. */
+  readonly startSlots: StartSlots;
   readonly observers?: ReconcileObservers;
 }
 

@@ -8,6 +8,7 @@ import { ProviderError } from "../providers/errors.ts";
 import { STALLED_REASONS, type Verdict } from "./conditions.ts";
 import type { PlannedEvent } from "./instance/plan.ts";
 import { ProviderResolutionError } from "./provider/connections.ts";
+import { SLOT_RETRY_MS, StartSlotTaken } from "./instance/start-slots.ts";
 
 export interface Failure {
   readonly verdict: Verdict;
@@ -26,6 +27,9 @@ export interface Failure {
 export function describeFailure(error: unknown, who: string, now: number): Failure | undefined {
   if (error instanceof KubeError && error.status === 409) {
     return { verdict: { ready: false, stalled: false, reason: "Conflict", message: "the object changed meanwhile; looking again" }, lookAgain: true };
+  }
+  if (error instanceof StartSlotTaken) {
+    return { verdict: { ready: false, stalled: false, reason: "WaitingForStartSlot", message: error.message }, retryAfterMs: SLOT_RETRY_MS };
   }
   if (error instanceof ProviderResolutionError) {
     const reason = error.reason === "InvalidSpec" ? "InvalidSpec" : STALLED_REASONS[error.reason];

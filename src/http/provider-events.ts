@@ -16,6 +16,7 @@ import type { Cache } from "../controllers/context.ts";
 import type { InstanceObject } from "../api/objects.ts";
 import { instanceSpecSchema } from "../api/instance.ts";
 import { CLUSTER_PROVIDER_KIND, PROVIDER_KIND, providerKey, type ProviderRefKey } from "../controllers/provider/connections.ts";
+import { placedRefOf } from "../controllers/instance/provider-ref.ts";
 import { verifiedHint } from "../providers/event-hint.ts";
 import type { LifecycleEvents } from "../providers/module.ts";
 import { PROVIDER_MODULES } from "../providers/registry.ts";
@@ -153,12 +154,8 @@ export class ProviderEventReceiver {
       if (!instance) return undefined;
       const spec = instanceSpecSchema.safeParse(instance.spec);
       if (!spec.success) return undefined;
-      const instanceRef = {
-        kind: spec.data.providerRef.kind,
-        namespace: spec.data.providerRef.kind === CLUSTER_PROVIDER_KIND ? undefined : instance.metadata.namespace,
-        name: spec.data.providerRef.name,
-      };
-      return providerKey(instanceRef) === wanted ? instance : undefined;
+      const instanceRef = placedRefOf(instance, spec.data);
+      return instanceRef && providerKey(instanceRef) === wanted ? instance : undefined;
     };
     if (hint) return ours(this.options.instances.get(hint));
     if (about.instanceKey) return ours(this.options.instances.get(about.instanceKey));

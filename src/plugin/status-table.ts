@@ -65,11 +65,13 @@ export function summarize(instances: readonly InstanceObject[]): InstanceSummary
     .sort((a, b) => (a.metadata.namespace ?? "").localeCompare(b.metadata.namespace ?? "") || a.metadata.name.localeCompare(b.metadata.name))
     .map((instance) => {
       const spec = (instance.spec ?? {}) as { providerRef?: { name?: string }; state?: string };
+      // A providerSelector instance shows where it was placed.
+      const placedOn = instance.status?.providerRef?.name;
       const ready = instance.status?.conditions?.find((condition) => condition.type === "Ready");
       return {
         namespace: instance.metadata.namespace ?? "",
         name: instance.metadata.name,
-        provider: spec.providerRef?.name ?? "",
+        provider: spec.providerRef?.name ?? placedOn ?? "",
         desired: spec.state ?? "Connected",
         phase: instance.status?.phase,
         phoneNumber: instance.status?.phoneNumber,

@@ -85,6 +85,10 @@ describe("invalid specs are rejected at apply time", () => {
     ["a rate limit over 10000 per second", provider(`${validProvider}\n  rateLimit: {requestsPerSecond: 10001}`), "spec.rateLimit.requestsPerSecond"],
     ["a burst of zero", provider(`${validProvider}\n  rateLimit: {burst: 0}`), "spec.rateLimit.burst"],
     ["a maxInstances over 100000", provider(`${validProvider}\n  maxInstances: 100001`), "spec.maxInstances"],
+    ["a capacity of zero sessions", provider(`${validProvider}\n  capacity: {maxSessions: 0}`), "spec.capacity.maxSessions"],
+    ["a capacity over 100000 sessions", provider(`${validProvider}\n  capacity: {maxSessions: 100001}`), "spec.capacity.maxSessions"],
+    ["both a providerRef and a providerSelector", instance("  providerRef: {name: p}\n  providerSelector: {matchLabels: {fleet: a}}"), "set exactly one of providerRef and providerSelector"],
+    ["a providerSelector with an unknown operator", instance("  providerSelector: {matchExpressions: [{key: fleet, operator: Near}]}"), "spec.providerSelector.matchExpressions[0].operator"],
     ["a displayName over 128 characters", instance(`  providerRef: {name: p}\n  displayName: ${"x".repeat(129)}`), "spec.displayName"],
     ["more than 64 webhook events", instance(`  providerRef: {name: p}\n  webhook: {url: "https://h.example/w", events: [${Array.from({ length: 65 }, (_, i) => `e${i}`).join(", ")}]}`), "spec.webhook.events"],
     ["a webhook event name over 128 characters", instance(`  providerRef: {name: p}\n  webhook: {url: "https://h.example/w", events: [${"e".repeat(129)}]}`), "spec.webhook.events[0]"],
@@ -117,6 +121,25 @@ describe("invalid specs are rejected at apply time", () => {
     const result = await kubectl(["apply", "-n", namespace, "-f", "-"], instance("  providerRef: {name: two}").replace("name: bad", "name: fixed-ref"));
     expect(result.code).not.toBe(0);
     expect(result.stderr).toContain("providerRef is immutable");
+  });
+
+  it("an instance cannot switch from a providerSelector to a providerRef", async () => {
+    await kubectlOk(["apply", "-n", namespace, "-f", "-"], instance("  providerSelector: {matchLabels: {fleet: a}}").replace("name: bad", "name: by-selector"));
+    const result = await kubectl(["apply", "-n", namespace, "-f", "-"], instance("  providerRef: {name: one}").replace("name: bad", "name: by-selector"));
+    expect(result.code).not.toBe(0);
+    expect(result.stderr).toContain("cannot switch between providerRef and providerSelector");
+  });
+
+  it("a placement in status.providerRef is decided once: it can neither move nor go", async () => {
+    await kubectlOk(["apply", "-n", namespace, "-f", "-"], instance("  providerSelector: {matchLabels: {fleet: a}}").replace("name: bad", "name: placed-once"));
+    const status = (providerRef: unknown) => kubectl(["patch", "wai", "placed-once", "-n", namespace, "--subresource=status", "--type=merge", "-p", JSON.stringify({ status: { providerRef } })]);
+    expect((await status({ kind: "WhatsAppProvider", name: "one" })).code).toBe(0);
+    const moved = await status({ kind: "WhatsAppProvider", name: "two" });
+    expect(moved.code).not.toBe(0);
+    expect(moved.stderr).toContain("status.providerRef is decided once and never moves");
+    const removed = await status(null);
+    expect(removed.code).not.toBe(0);
+    expect(removed.stderr).toContain("status.providerRef is decided once and never removed");
   });
 });
 

@@ -15,7 +15,7 @@ import { PROVIDER_MODULES } from "../../providers/registry.ts";
 import type { InstanceObject, OperatorContext } from "../context.ts";
 import type { ResolvedProvider } from "../provider/connections.ts";
 import { BY_SESSION, INSTANCE_INDEXERS, instancesBy } from "./indexes.ts";
-import { providerRefOf } from "./provider-ref.ts";
+import { placedRefOf } from "./provider-ref.ts";
 
 export interface SessionClaim {
   /** The session the spec names (provider-specific id). */
@@ -46,7 +46,8 @@ export function sessionClaim(
     if (other.metadata.uid === instance.metadata.uid) continue;
     const parsed = instanceSpecSchema.safeParse(other.spec);
     if (!parsed.success) continue;
-    const ref = providerRefOf(other, parsed.data);
+    const ref = placedRefOf(other, parsed.data);
+    if (!ref) continue;
     const refKey = `${ref.kind}/${ref.namespace ?? ""}/${ref.name}`;
     if (!endpoints.has(refKey)) endpoints.set(refKey, ctx.connections.endpoint(ref));
     if (endpoints.get(refKey) !== endpoint) continue;

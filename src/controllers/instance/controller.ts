@@ -13,7 +13,8 @@ import { watch, type ControllerDefinition, type Wake } from "../kit/controller.t
 import { CLUSTER_PROVIDER_KIND, PROVIDER_KIND, providerKey, type ProviderRefKey } from "../provider/connections.ts";
 import { metadataChanged, providerOwning, providersReading, secretsNamedBy, type WatchSource } from "../watch-sources.ts";
 import { instancesUsing } from "./indexes.ts";
-import { providerRefOf } from "./provider-ref.ts";
+import { unplacedInstances } from "./placement.ts";
+import { placedRefOf } from "./provider-ref.ts";
 import { reconcileInstance } from "./reconciler.ts";
 
 export interface InstanceControllerOptions {
@@ -46,10 +47,14 @@ export function instanceController(options: InstanceControllerOptions): Controll
 export function providerOfKey(ctx: Pick<OperatorContext, "caches">, key: string): string | undefined {
   const instance = ctx.caches.instances.get(key);
   const spec = instance ? instanceSpecSchema.safeParse(instance.spec) : undefined;
-  return instance && spec?.success ? providerKey(providerRefOf(instance, spec.data)) : undefined;
+  const ref = instance && spec?.success ? placedRefOf(instance, spec.data) : undefined;
+  return ref ? providerKey(ref) : undefined;
 }
 
 const using = (ctx: OperatorContext, ref: ProviderRefKey): Wake[] => instancesUsing(ctx, providerKey(ref)).map((instance) => ({ key: keyOf(instance) }));
+
+/** Instances with a providerSelector and no placement yet: room may have appeared for them. */
+const unplaced = (ctx: OperatorContext): Wake[] => unplacedInstances(ctx).map((instance) => ({ key: keyOf(instance) }));
 
 function* instanceChanged(event: InformerEvent<InstanceObject>, ctx: OperatorContext): Iterable<Wake> {
   const key = keyOf(event.object);
@@ -59,19 +64,26 @@ function* instanceChanged(event: InformerEvent<InstanceObject>, ctx: OperatorCon
   if (event.type === "resync") return yield { key, priority: "routine", unlessScheduled: true };
   yield { key };
   if (event.type !== "deleted") return;
-  // A removed instance frees a quota slot for the others of its provider.
+  // A removed instance frees a quota slot for the others of its provider, and room for an unplaced one.
   const spec = instanceSpecSchema.safeParse(event.object.spec);
-  if (spec.success) yield* using(ctx, providerRefOf(event.object, spec.data));
+  if (!spec.success) return;
+  yield* unplaced(ctx);
+  const ref = placedRefOf(event.object, spec.data);
+  if (ref) yield* using(ctx, ref);
 }
 
-/** A provider's spec or readiness changed (or it came or went): its instances look again. */
+/**
+ * A provider's spec, labels or readiness changed (or it came or went): its instances look
+ * again, and so do those waiting for placement (it may now match, or have room).
+ */
 const providerChanged =
   (kind: string) =>
   (event: InformerEvent<ProviderObject>, ctx: OperatorContext): Wake[] => {
     const ready = (object: ProviderObject | undefined) => object?.status?.conditions?.find((condition) => condition.type === "Ready")?.status;
     const specChanged = event.old?.metadata.generation !== event.object.metadata.generation;
-    if (event.type === "resync" || (event.type === "updated" && !specChanged && ready(event.old) === ready(event.object))) return [];
-    return using(ctx, { kind, namespace: event.object.metadata.namespace, name: event.object.metadata.name });
+    const labelsChanged = JSON.stringify(event.old?.metadata.labels ?? {}) !== JSON.stringify(event.object.metadata.labels ?? {});
+    if (event.type === "resync" || (event.type === "updated" && !specChanged && !labelsChanged && ready(event.old) === ready(event.object))) return [];
+    return [...unplaced(ctx), ...using(ctx, { kind, namespace: event.object.metadata.namespace, name: event.object.metadata.name })];
   };
 
 function* secretChanged(event: InformerEvent<SlimSecret>, ctx: OperatorContext): Iterable<Wake> {
@@ -92,13 +104,13 @@ function* secretChanged(event: InformerEvent<SlimSecret>, ctx: OperatorContext):
   }
 }
 
-/** A namespace's labels changed: which cluster providers let it in may have too. */
+/** A namespace's labels changed: which cluster providers let it in (or a selector may place it on) may have too. */
 function* namespaceLabelsChanged(event: InformerEvent<KubeObject>, ctx: OperatorContext): Iterable<Wake> {
   if (event.type === "resync" || event.type === "deleted") return;
   if (event.type === "updated" && JSON.stringify(event.old?.metadata.labels ?? {}) === JSON.stringify(event.object.metadata.labels ?? {})) return;
   for (const instance of ctx.caches.instances.list()) {
     if (instance.metadata.namespace !== event.object.metadata.name) continue;
     const spec = instanceSpecSchema.safeParse(instance.spec);
-    if (spec.success && spec.data.providerRef.kind === CLUSTER_PROVIDER_KIND) yield { key: keyOf(instance) };
+    if (spec.success && (placedRefOf(instance, spec.data)?.kind === CLUSTER_PROVIDER_KIND || spec.data.providerSelector)) yield { key: keyOf(instance) };
   }
 }

@@ -8,7 +8,8 @@ import { INSTANCES, type KubeObject } from "../../kube/resources.ts";
 import type { InstanceRef, ObservedSession } from "../../providers/types.ts";
 import type { InstanceObject, OperatorContext } from "../context.ts";
 import type { InstanceObservation } from "./observe.ts";
-import type { Plan, Step } from "./plan.ts";
+import { START_STEPS, type Plan, type Step } from "./plan.ts";
+import { startSlotView, StartSlotTaken } from "./start-slots.ts";
 import { deleteWebhookSecret, writeQrSecret, writeWebhookSecret } from "./secrets.ts";
 
 /** What one step did. */
@@ -44,6 +45,8 @@ export interface ExecuteContext {
 export async function executePlan(run: ExecuteContext, plan: Plan): Promise<StepFact[]> {
   const facts: StepFact[] = [];
   let ref = run.observation.ref;
+  const provider = run.observation.provider;
+  if (plan.waitingForStartSlot) run.ctx.startSlots.wait(startSlotView(run.ctx, run.instance, provider), provider.key);
   for (const step of plan.steps) {
     try {
       const fact = await executeStep(run, ref, step);
@@ -61,6 +64,10 @@ async function executeStep(run: ExecuteContext, ref: InstanceRef, step: Step): P
   const client = observation.provider.client;
   const id = observation.session?.id ?? ref.providerInstanceId ?? "";
   const done: StepFact = { kind: "done", step: step.kind };
+  if (START_STEPS.has(step.kind) && !ctx.startSlots.acquire(startSlotView(ctx, run.instance, observation.provider), observation.provider.key)) {
+    // Planned with a free slot that another pass took meanwhile: no call, wait in line.
+    throw new StartSlotTaken(`waiting for a start slot: the ${observation.provider.maxConcurrentStarts} of ${observation.provider.type} are taken`);
+  }
   switch (step.kind) {
     case "create":
       return { kind: "created", session: await client.create(ref, step.start ? { start: true } : undefined) };

@@ -10,17 +10,21 @@ import type { ProviderModule } from "../../providers/module.ts";
 import { PROVIDER_MODULES } from "../../providers/registry.ts";
 import type { Cache, InstanceObject, OperatorContext } from "../context.ts";
 import { providerKey } from "../provider/connections.ts";
-import { providerRefOf } from "./provider-ref.ts";
+import { placedRefOf } from "./provider-ref.ts";
 
 export const BY_PROVIDER = "provider";
 export const BY_SESSION = "session";
+/** The BY_PROVIDER value of an instance whose providerSelector has not placed it yet (no provider key looks like it). */
+export const UNPLACED = "(unplaced)";
 
 export const INSTANCE_INDEXERS: Readonly<Record<string, (object: KubeObject) => readonly string[]>> = {
-  /** The provider key (providerKey) its providerRef resolves to. */
+  /** The provider key (providerKey) of the provider it names, or where a selector placed it; UNPLACED until then. */
   [BY_PROVIDER]: (object) => {
     const instance = object as InstanceObject;
     const parsed = instanceSpecSchema.safeParse(instance.spec);
-    return parsed.success ? [providerKey(providerRefOf(instance, parsed.data))] : [];
+    if (!parsed.success) return [];
+    const ref = placedRefOf(instance, parsed.data);
+    return [ref ? providerKey(ref) : UNPLACED];
   },
   /**
    * Every session id it may claim (sessionClaim): the one its spec names for any provider
@@ -45,7 +49,7 @@ export function instancesBy(cache: Cache<InstanceObject>, index: string, value: 
   return cache.byIndex?.(index, value) ?? cache.list().filter(scan);
 }
 
-/** Instances (from the cache) whose providerRef resolves to the given provider key. */
+/** Instances (from the cache) whose provider, named or placed, is the given provider key. */
 export function instancesUsing(ctx: Pick<OperatorContext, "caches">, key: string): InstanceObject[] {
   return instancesBy(ctx.caches.instances, BY_PROVIDER, key, (other) => INSTANCE_INDEXERS[BY_PROVIDER]?.(other).includes(key) === true);
 }

@@ -14,6 +14,7 @@ import { instancesUsing } from "./indexes.ts";
 import { providerRefOf } from "./provider-ref.ts";
 import { qrRefreshAt } from "./next-look.ts";
 import type { PlanInput } from "./plan.ts";
+import { startSlotView } from "./start-slots.ts";
 import { qrSecretState, webhookSecretState, type QrSecretState, type WebhookSecretState } from "./secrets.ts";
 
 export interface Quota {
@@ -153,8 +154,8 @@ function desiredSessionConfig(type: ResolvedProvider["type"], settings: SessionS
 
 /**
  * The provider's side of spec.session: from the session look where it carries it (WAHA),
- * else with a read of its own, made only when due (sessionReadDue): the cost at rest stays
- * the session look.
+ * else with a read of its own, made only when due (sessionSettingsReadDue): the cost at
+ * rest stays the session look.
  */
 export async function observeSessionSettings(
   ctx: OperatorContext,
@@ -167,14 +168,20 @@ export async function observeSessionSettings(
   const hook = PROVIDER_MODULES[local.provider.type].session;
   if (desired === undefined || !hook || session === null) return undefined;
   if (hook.observedWith === "session") return session.sessionConfig === undefined ? { desired } : { desired, observed: session.sessionConfig };
+  const read = local.provider.client.readSessionConfig;
+  if (remembered || !read || !sessionSettingsReadDue(ctx, instance, local)) return { desired };
+  const observed = await read(local.ref, session.id);
   const key = `${instance.metadata.namespace}/${instance.metadata.name}`;
-  const generation = instance.metadata.generation ?? 0;
-  const now = ctx.clock.now();
-  const pacing = ctx.pacing.get(key);
-  if (remembered || !local.provider.client.readSessionConfig || !sessionReadDue(pacing?.sessionRead, generation, now, ctx.config.resync)) return { desired };
-  const observed = await local.provider.client.readSessionConfig(local.ref, session.id);
-  ctx.pacing.set(key, { ...(ctx.pacing.get(key) ?? { startingLooks: 0 }), sessionRead: { generation, at: now } });
+  ctx.pacing.set(key, { ...(ctx.pacing.get(key) ?? { startingLooks: 0 }), sessionRead: { generation: instance.metadata.generation ?? 0, at: ctx.clock.now() } });
   return { desired, observed };
+}
+
+/** Whether this pass owes the provider's session settings a read of their own (a provider whose session look does not carry them). */
+export function sessionSettingsReadDue(ctx: OperatorContext, instance: InstanceObject, local: Pick<InstanceObservation, "ref" | "provider">): boolean {
+  const hook = PROVIDER_MODULES[local.provider.type].session;
+  if (local.ref.sessionConfig === undefined || !hook || hook.observedWith === "session" || !local.provider.client.readSessionConfig) return false;
+  const pacing = ctx.pacing.get(`${instance.metadata.namespace}/${instance.metadata.name}`);
+  return sessionReadDue(pacing?.sessionRead, instance.metadata.generation ?? 0, ctx.clock.now(), ctx.config.resync);
 }
 
 /** Whether a provider's session settings are due for a read of their own: never read, a new generation, or a resync interval since. */
@@ -217,6 +224,7 @@ export function planInputOf(
     ...(observation.sessionSettings ? { sessionSettings: observation.sessionSettings } : {}),
     failureBackoff: { baseMs: ctx.config.failureBackoff, maxMs: ctx.config.failureBackoffMax },
     stuckTimeoutMs: ctx.config.stuckTimeout,
+    startSlot: startSlotView(ctx, instance, observation.provider),
   };
 }
 

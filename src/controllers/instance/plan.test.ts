@@ -462,3 +462,36 @@ describe("planning spec.session", () => {
     expect(plan.events.filter((event) => event.reason === "Restarted")).toHaveLength(1);
   });
 });
+
+describe("start slots", () => {
+  const full = {
+    max: 1,
+    stuckTimeoutMs: 5 * 60_000,
+    now: NOW,
+    self: { key: "ns/one", createdAt: "2026-11-21T09:00:00Z", linked: false },
+    holders: [{ key: "ns/other", grantedAt: NOW - 1000 }],
+    waiters: [],
+  };
+
+  it.each([
+    ["a new session waits for a slot, Pending", input({ session: null, startSlot: full }), "Pending"],
+    ["a stopped session waits before it is started", input({ session: session("Disconnected"), status: { phase: "Connected" }, startSlot: full }), "Pending"],
+    ["a requested restart of a linked session waits, and it stays Connected meanwhile", input({ spec: { restartRequestedAt: "2026-11-21T09:59:00Z" }, status: { phase: "Connected" }, startSlot: full }), "Connected"],
+    [
+      "a failed session's recovery restart waits its turn too",
+      input({ session: session("Failed"), status: { phase: "Failed", recovery: { attempts: 1, notBefore: "2026-11-21T09:00:00Z" } }, startSlot: full }),
+      "Pending",
+    ],
+  ])("%s", (_sentence, planInput, phase) => {
+    const plan = planInstance(planInput);
+    expect(kinds(plan)).toEqual([]);
+    expect(plan).toMatchObject({ phase, waitingForStartSlot: true, verdict: { reason: "WaitingForStartSlot", stalled: false }, events: [] });
+    expect(plan.lastRestartAt).toBeUndefined();
+    expect(plan.recovery).toBeUndefined();
+  });
+
+  it("a session with a slot free is started, and one that starts nothing needs none", () => {
+    expect(kinds(planInstance(input({ session: null, startSlot: { ...full, holders: [] } })))).toEqual(["create"]);
+    expect(planInstance(input({ session: session("ScanQR"), startSlot: full })).waitingForStartSlot).toBeUndefined();
+  });
+});

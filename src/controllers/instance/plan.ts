@@ -10,6 +10,7 @@ import { PROVIDER_MODULES } from "../../providers/registry.ts";
 import { fieldsSet, type SessionField } from "../../providers/session-settings.ts";
 import type { ObservedSession, Phase, ProviderCapabilities, ProviderType } from "../../providers/types.ts";
 import { STALLED_REASONS, type Verdict } from "../conditions.ts";
+import { admit, SLOT_RETRY_MS, type StartSlotView } from "./start-slots.ts";
 
 export type Step =
   /** `start`: the provider starts the session in the same call (capabilities.createStarts). */
@@ -32,6 +33,9 @@ export type Step =
   | { readonly kind: "writeWebhookSecret" }
   /** spec.webhook was removed: <name>-webhook goes too. */
   | { readonly kind: "deleteWebhookSecret" };
+
+/** Steps that start a session, each of which needs a start slot (start-slots.ts). */
+export const START_STEPS: ReadonlySet<Step["kind"]> = new Set(["create", "connect", "restart"]);
 
 /** Steps that change the provider's state, after which the reconciler looks again. */
 export const MUTATING_STEPS: ReadonlySet<Step["kind"]> = new Set(["create", "claim", "connect", "disconnect", "logout", "restart", "configureWebhook", "requestPairingCode", "applySessionSettings"]);
@@ -59,6 +63,8 @@ export interface Plan {
   readonly recovery?: InstanceStatus["recovery"] | null;
   readonly lastRestartAt?: string;
   readonly providerState?: InstanceStatus["providerState"];
+  /** The plan would start the session but waits for a start slot; execute keeps its place in line. */
+  readonly waitingForStartSlot?: boolean;
 }
 
 export interface PlanInput {
@@ -98,13 +104,15 @@ export interface PlanInput {
   readonly sessionSettings?: { readonly desired: unknown; readonly observed?: unknown };
   /** How long a session may stay STARTING before it is restarted once, then reported Failed (STUCK_TIMEOUT). */
   readonly stuckTimeoutMs: number;
+  /** The provider's start slots as this instance sees them; absent: no limit. */
+  readonly startSlot?: StartSlotView;
 }
 
 /** Pairing codes are short-lived on the phone; ask for a new one after this. */
 export const PAIRING_CODE_LIFETIME_MS = 3 * 60_000;
 
 export function planInstance(input: PlanInput): Plan {
-  const plan = withProviderState(input, planSession(input));
+  const plan = withProviderState(input, withStartSlot(input, planSession(input)));
   const secretSteps = webhookSecretSteps(input);
   return secretSteps.length === 0 ? plan : { ...plan, steps: [...secretSteps, ...plan.steps] };
 }
@@ -118,6 +126,29 @@ function webhookSecretSteps(input: PlanInput): Step[] {
   if (wanted && input.webhookSecret !== "current") return [{ kind: "writeWebhookSecret" }];
   if (!wanted && input.webhookSecret !== "absent") return [{ kind: "deleteWebhookSecret" }];
   return [];
+}
+
+/**
+ * A plan that would start the session (create, start, restart: new instances, requested
+ * restarts and recoveries alike) waits while the provider's start slots are taken. A
+ * running session keeps its phase meanwhile; one that is not running is Pending.
+ */
+function withStartSlot(input: PlanInput, plan: Plan): Plan {
+  if (!input.startSlot || !plan.steps.some((step) => START_STEPS.has(step.kind))) return plan;
+  const admission = admit(input.startSlot);
+  if (admission.admitted) return plan;
+  const running = plan.phase === "Connected" || plan.phase === "ScanQR";
+  return {
+    phase: running ? plan.phase : "Pending",
+    steps: [],
+    verdict: progress(
+      "WaitingForStartSlot",
+      `waiting for a start slot: ${admission.starting} of at most ${input.startSlot.max} ${input.providerType} sessions are starting, ${admission.ahead} older instances wait before this one`,
+    ),
+    requeue: { afterMs: SLOT_RETRY_MS },
+    events: [],
+    waitingForStartSlot: true,
+  };
 }
 
 /** The provider's state and since when, so a session can be found stuck in it (STARTING). */

@@ -17,6 +17,7 @@ import { FINALIZER, type InstanceObject, type OperatorContext } from "../context
 import type { ProviderConnections, ResolvedProvider } from "../provider/connections.ts";
 import { LookBudget } from "../look-budget.ts";
 import { reconcileInstance } from "./reconciler.ts";
+import { StartSlots } from "./start-slots.ts";
 import { isWebhookSecret } from "./secrets.ts";
 
 /** An in-memory cache with the informer's write-through rule. */
@@ -176,6 +177,7 @@ function harness() {
     settings: { type: "waha", url: "http://waha", rateLimit: { requestsPerSecond: 10, burst: 20 }, timeoutMs: 1000 },
     pollIntervalMs: 30_000,
     maxInstances: undefined,
+    maxConcurrentStarts: 10,
     events: undefined,
   } as unknown as ResolvedProvider;
   const log = pino({ level: "silent" });
@@ -190,6 +192,7 @@ function harness() {
     connections: { resolve: async () => resolved, forget: () => undefined } as unknown as ProviderConnections,
     pacing: new Map(),
     lookBudget: new LookBudget(),
+    startSlots: new StartSlots(),
   };
   const apply = (spec: Record<string, unknown> = {}) => {
     const instance: InstanceObject = {

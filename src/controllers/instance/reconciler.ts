@@ -7,20 +7,21 @@
 import type { Logger } from "pino";
 import { instanceSpecSchema, type InstanceSpec, type InstanceStatus } from "../../api/instance.ts";
 import { isConflict, isNotFound } from "../../kube/client.ts";
-import { INSTANCES, type KubeObject } from "../../kube/resources.ts";
+import { INSTANCES, keyOf, type KubeObject } from "../../kube/resources.ts";
 import { FINALIZER, type InstanceObject, type OperatorContext, type Pacing, type ReconcileResult } from "../context.ts";
 import { lookStretch } from "../look-budget.ts";
 import { describeFailure, type Failure } from "../failures.ts";
 import { ProviderResolutionError, type ResolvedProvider } from "../provider/connections.ts";
 import { publish } from "../publish.ts";
 import { executePlan, StepsFailed, type ExecuteContext, type StepFact } from "./execute.ts";
-import { lookAt, observeLocal, observeSessionSettings, ownSecretStates, planInputOf, providerFields, providerRefOf, refWithStatus, type InstanceObservation } from "./observe.ts";
+import { lookAt, observeLocal, observeSessionSettings, ownSecretStates, sessionSettingsReadDue, planInputOf, providerFields, providerRefOf, refWithStatus, type InstanceObservation } from "./observe.ts";
 import { MUTATING_STEPS, ownershipOf, planInstance, type Plan } from "./plan.ts";
 import { sessionClaim } from "./claims.ts";
 import { PROVIDER_MODULES } from "../../providers/registry.ts";
 import { reportInstance, type ReportInput, type Round } from "./report.ts";
 import type { ObservedSession } from "../../providers/types.ts";
 import { qrRefreshAt } from "./next-look.ts";
+import { placeInstance } from "./placement.ts";
 
 /** Observe-plan-execute rounds per pass: create → start → look, without waiting for a requeue. */
 const MAX_ROUNDS = 4;
@@ -48,6 +49,19 @@ export async function reconcileInstance(ctx: OperatorContext, key: string): Prom
     const written = await patchFinalizers(ctx, instance, [...(instance.metadata.finalizers ?? []), FINALIZER]);
     if (!written) return {};
     instance = written;
+  }
+  if (spec.providerSelector && !instance.status?.providerRef) {
+    // A selector instance talks to no provider before it is placed on one.
+    const placement = await placeInstance(ctx, instance, spec);
+    if (!("instance" in placement)) {
+      if (placement.verdict) {
+        await publishInstance(ctx, instance, { ...(instance.status ?? {}), phase: "Pending" }, placement.verdict, []).catch((error: unknown) => {
+          if (!isConflict(error)) throw error;
+        });
+      }
+      return placement.result;
+    }
+    instance = placement.instance;
   }
   return runPass(ctx, key, instance, spec, log);
 }
@@ -152,6 +166,8 @@ async function planRound(pass: Pass, rounds: readonly Round[], session: Observed
   // The instance's own Secrets are read again after a round: its steps may have written them (cache reads, no request).
   const secrets = rounds.length === 0 ? {} : ownSecretStates(pass.ctx, pass.run.instance, pass.spec);
   const local = { ...pass.local, ...secrets, ref: refWithStatus(pass.local.ref, status) };
+  // Seen out of its start (a QR, working, failed or stopped): its start slot is free again.
+  if (session && session.phase !== "Starting") pass.ctx.startSlots.release(local.provider.key, keyOf(pass.run.instance));
   const sessionSettings = await observeSessionSettings(pass.ctx, pass.run.instance, local, session, source !== "looked");
   const observation: InstanceObservation = { ...local, session, ...(sessionSettings ? { sessionSettings } : {}) };
   return { observation, plan: planInstance(planInputOf(pass.ctx, pass.run.instance, pass.spec, status, observation)) };
@@ -176,7 +192,8 @@ async function executeRound(pass: Pass, session: ObservedSession | null, { obser
  * a scan since it was seen, so the pass looks for real).
  */
 async function trustedRound(pass: Pass, remembered: ObservedSession | undefined): Promise<Round | undefined> {
-  if (!remembered) return undefined;
+  // Settings due for a read are read from a real look: a remembered session would put them off for ever.
+  if (!remembered || sessionSettingsReadDue(pass.ctx, pass.run.instance, pass.local)) return undefined;
   const planned = await planRound(pass, [], remembered, "remembered");
   if (!onlyFetchesQr(planned.plan)) return undefined;
   const round = await executeRound(pass, remembered, planned);

@@ -39,7 +39,10 @@ export interface ResolvedProvider {
   readonly client: ProviderClient;
   readonly settings: ProviderSettings;
   readonly pollIntervalMs: number | undefined;
+  /** The smaller of spec.maxInstances and spec.capacity.maxSessions; undefined: no bound. */
   readonly maxInstances: number | undefined;
+  /** spec.maxConcurrentStarts: most sessions starting at once (start-slots.ts). */
+  readonly maxConcurrentStarts: number;
   /** Where and with which key the provider sends lifecycle events to the operator (spec.events). */
   readonly events: { readonly url: string; readonly hmacKey: string } | undefined;
   /**
@@ -83,6 +86,12 @@ interface Entry {
   limiter: RateLimiter;
   inFlight: InFlightLimit;
   readLatency: ReadLatency;
+}
+
+/** maxInstances and capacity.maxSessions both bound the sessions kept on a provider: the smaller holds. */
+export function smallerBound(a: number | undefined, b: number | undefined): number | undefined {
+  if (a === undefined) return b;
+  return b === undefined ? a : Math.min(a, b);
 }
 
 export class ProviderConnections {
@@ -178,7 +187,8 @@ export class ProviderConnections {
       client: this.clientFor(key, settings),
       settings,
       pollIntervalMs: spec.pollInterval ? parseDuration(spec.pollInterval) : undefined,
-      maxInstances: spec.maxInstances,
+      maxInstances: smallerBound(spec.maxInstances, spec.capacity?.maxSessions),
+      maxConcurrentStarts: spec.maxConcurrentStarts,
       adoption: cluster ? ((spec as ClusterProviderSpec).adoption ?? "Disabled") : "Allowed",
     };
   }

@@ -7,7 +7,7 @@ import type { InstanceObject, ProviderObject } from "../../api/objects.ts";
 import type { SlimSecret } from "../../kube/secret-cache.ts";
 import type { InformerEvent } from "../../runtime/informer.ts";
 import type { OperatorContext } from "../context.ts";
-import { providerRefOf } from "../instance/provider-ref.ts";
+import { placedRefOf } from "../instance/provider-ref.ts";
 import { watch, type ControllerDefinition, type Wake } from "../kit/controller.ts";
 import { providerOwning, providersReading, type WatchSource } from "../watch-sources.ts";
 import { CLUSTER_PROVIDER_KIND, PROVIDER_KIND, type ProviderRefKey } from "./connections.ts";
@@ -45,14 +45,16 @@ const providerChanged =
 export const PROVIDER_COUNT_DELAY_MS = 1_000;
 
 /**
- * A new or removed instance changes its provider's count (and may free a quota slot). The
+ * A new, removed or newly placed instance changes its provider's count (and may free a quota slot). The
  * count is taken once a second at most: a burst of N new instances is one provider pass
  * (one health check), not N.
  */
 function instanceCameOrWent(event: InformerEvent<InstanceObject>): Wake[] {
-  if (event.type !== "added" && event.type !== "deleted") return [];
+  const placedNow = event.type === "updated" && !event.old?.status?.providerRef && event.object.status?.providerRef !== undefined;
+  if (event.type !== "added" && event.type !== "deleted" && !placedNow) return [];
   const spec = instanceSpecSchema.safeParse(event.object.spec);
-  return spec.success ? [{ key: providerQueueKey(providerRefOf(event.object, spec.data)), afterMs: PROVIDER_COUNT_DELAY_MS }] : [];
+  const ref = spec.success ? placedRefOf(event.object, spec.data) : undefined;
+  return ref ? [{ key: providerQueueKey(ref), afterMs: PROVIDER_COUNT_DELAY_MS }] : [];
 }
 
 /** Its events Secret went away (it writes it again), or its credentials changed. */

@@ -13,7 +13,7 @@ import type { Verdict } from "../conditions.ts";
 import { instanceSpecSchema } from "../../api/instance.ts";
 import { MANAGED_BY, MissingSecretError } from "../../kube/secrets.ts";
 import type { HealthOptions } from "../../providers/types.ts";
-import type { OperatorContext, ProviderObject, ReconcileResult } from "../context.ts";
+import type { InstanceObject, OperatorContext, ProviderObject, ReconcileResult } from "../context.ts";
 import { describeFailure, type Failure } from "../failures.ts";
 import { instancesUsing } from "../instance/observe.ts";
 import type { PlannedEvent } from "../instance/plan.ts";
@@ -57,7 +57,16 @@ export async function reconcileProvider(ctx: OperatorContext, kind: string, key:
   // Execute: the events Secret spec.events asks for, written only when missing or no longer wanted.
   await ensureEventsSecret(ctx, ref, object);
   // Report: status and the Event of a Ready transition, written only when they differ.
-  const report = reportProvider({ status: object.status ?? {}, instances: instancesUsing(ctx, providerKey(ref)).length, health, failure, checkMs: ctx.config.providerCheckInterval });
+  const users = instancesUsing(ctx, providerKey(ref));
+  const capacity = (object.spec as { capacity?: { maxSessions?: number } } | undefined)?.capacity;
+  const report = reportProvider({
+    status: object.status ?? {},
+    instances: users.length,
+    ...(capacity ? { sessions: sessionCounts(users, (instance) => startingOn(ctx, providerKey(ref), instance)) } : {}),
+    health,
+    failure,
+    checkMs: ctx.config.providerCheckInterval,
+  });
   try {
     await publish({
       kube: ctx.kube,
@@ -81,6 +90,8 @@ export async function reconcileProvider(ctx: OperatorContext, kind: string, key:
 export interface ProviderReportInput {
   readonly status: ProviderStatus;
   readonly instances: number;
+  /** Where the provider has a capacity: its sessions by state (status.sessions). */
+  readonly sessions?: NonNullable<ProviderStatus["sessions"]>;
   readonly health: { readonly version?: string; readonly type: string; readonly url: string } | undefined;
   readonly failure: Failure | undefined;
   readonly checkMs: number;
@@ -89,6 +100,8 @@ export interface ProviderReportInput {
 /** Pure: status, verdict, the Event of a Ready transition, and when to check again. */
 export function reportProvider(input: ProviderReportInput): { status: ProviderStatus; verdict: Verdict; events: PlannedEvent[]; result: ReconcileResult } {
   const status: ProviderStatus = { ...input.status, instances: input.instances };
+  if (input.sessions) status.sessions = input.sessions;
+  else delete status.sessions;
   if (input.health?.version) status.version = input.health.version;
   const verdict: Verdict = input.failure?.verdict ??
     (input.health
@@ -107,6 +120,20 @@ export function reportProvider(input: ProviderReportInput): { status: ProviderSt
         ? { requeueAfterMs: failure.lookAgain ? 500 : STALLED_RECHECK_MS }
         : { backoff: true };
   return { status, verdict, events, result };
+}
+
+/** status.sessions: the instances kept on a provider (deletions not counted), how many are linked, how many starting. */
+export function sessionCounts(users: readonly InstanceObject[], starting: (instance: InstanceObject) => boolean): NonNullable<ProviderStatus["sessions"]> {
+  const kept = users.filter((instance) => !instance.metadata.deletionTimestamp);
+  return {
+    placed: kept.length,
+    linked: kept.filter((instance) => instance.status?.phase === "Connected").length,
+    starting: kept.filter(starting).length,
+  };
+}
+
+function startingOn(ctx: OperatorContext, provider: string, instance: InstanceObject): boolean {
+  return ctx.startSlots.holds(provider, `${instance.metadata.namespace}/${instance.metadata.name}`, ctx.clock.now(), ctx.config.stuckTimeout);
 }
 
 /**

@@ -1,0 +1,136 @@
+/**
+ * Start slots: at most a provider's spec.maxConcurrentStarts sessions starting at once, so
+ * a burst of new instances or a gateway that lost its sessions does not bring every session
+ * up at the same moment (the boot stampede of WAHA issue #2012). A slot is held from the
+ * operator's create, start or restart call until a look finds the session showing a QR,
+ * working, failed or stopped, or the stuck timeout passes; the others wait, linked
+ * sessions first (they need no QR: after a gateway restart they come back first), then in
+ * creation order. Admission is a pure function (admit); StartSlots keeps the holders and waiters of
+ * one operator process.
+ */
+import type { InstanceObject } from "../../api/objects.ts";
+
+/** A waiter that has not asked again for this long has stopped waiting (deleted, or its spec changed). */
+export const WAITER_TTL_MS = 30_000;
+/** How soon a waiting instance asks again. */
+export const SLOT_RETRY_MS = 2_000;
+
+export interface SlotHolder {
+  readonly key: string;
+  /** When the slot was granted: the stuck timer runs from here, not from when it was asked for. */
+  readonly grantedAt: number;
+}
+
+export interface SlotWaiter {
+  readonly key: string;
+  /** metadata.creationTimestamp: the order in which waiters get slots. */
+  readonly createdAt: string;
+  /** A linked session (it had a phone number): goes before the unlinked ones. */
+  readonly linked: boolean;
+  readonly askedAt: number;
+}
+
+/** What admission knows about one provider's slots, and who asks. */
+export interface StartSlotView {
+  readonly max: number;
+  readonly stuckTimeoutMs: number;
+  readonly now: number;
+  readonly self: { readonly key: string; readonly createdAt: string; readonly linked: boolean };
+  readonly holders: readonly SlotHolder[];
+  readonly waiters: readonly SlotWaiter[];
+}
+
+export type Admission = { readonly admitted: true } | { readonly admitted: false; readonly starting: number; readonly ahead: number };
+
+/**
+ * Whether `self` may start now: it already holds a slot, or a slot is free and fewer
+ * waiters ahead of it (linked first, then by creation, then key) than there are free slots still wait.
+ * A holder past the stuck timeout no longer counts.
+ */
+export function admit(view: StartSlotView): Admission {
+  const live = view.holders.filter((holder) => view.now - holder.grantedAt < view.stuckTimeoutMs);
+  if (live.some((holder) => holder.key === view.self.key)) return { admitted: true };
+  const before = (waiter: SlotWaiter) =>
+    waiter.linked !== view.self.linked
+      ? waiter.linked
+      : waiter.createdAt < view.self.createdAt || (waiter.createdAt === view.self.createdAt && waiter.key < view.self.key);
+  const ahead = view.waiters.filter((waiter) => waiter.key !== view.self.key && view.now - waiter.askedAt < WAITER_TTL_MS && before(waiter)).length;
+  const free = view.max - live.length;
+  return ahead < free ? { admitted: true } : { admitted: false, starting: live.length, ahead };
+}
+
+/** The holders and waiters of every provider, in this operator process. */
+export class StartSlots {
+  private readonly holders = new Map<string, Map<string, number>>();
+  private readonly waiters = new Map<string, Map<string, { createdAt: string; linked: boolean; askedAt: number }>>();
+
+  view(provider: string, self: StartSlotView["self"], limits: { readonly max: number; readonly stuckTimeoutMs: number; readonly now: number }): StartSlotView {
+    // A waiting session's status loses its phone number (phase Pending): the line remembers it was linked.
+    const linked = self.linked || this.waiters.get(provider)?.get(self.key)?.linked === true;
+    return {
+      ...limits,
+      self: { ...self, linked },
+      holders: [...(this.holders.get(provider) ?? [])].map(([key, grantedAt]) => ({ key, grantedAt })),
+      waiters: [...(this.waiters.get(provider) ?? [])].map(([key, waiter]) => ({ key, ...waiter })),
+    };
+  }
+
+  /** Takes a slot if admission allows (keeping the first grant time of one already held); else waits in line. */
+  acquire(view: StartSlotView, provider: string): boolean {
+    if (!admit(view).admitted) {
+      this.wait(view, provider);
+      return false;
+    }
+    const holders = mapOf(this.holders, provider);
+    if (!holders.has(view.self.key) || view.now - (holders.get(view.self.key) as number) >= view.stuckTimeoutMs) holders.set(view.self.key, view.now);
+    this.waiters.get(provider)?.delete(view.self.key);
+    return true;
+  }
+
+  /** Records that `view.self` waits for a slot (its place in line is its creation time). */
+  wait(view: StartSlotView, provider: string): void {
+    mapOf(this.waiters, provider).set(view.self.key, { createdAt: view.self.createdAt, linked: view.self.linked, askedAt: view.now });
+  }
+
+  /** The session was seen out of its start (a QR, working, failed or stopped), or the instance is gone. */
+  release(provider: string, key: string): void {
+    this.holders.get(provider)?.delete(key);
+  }
+
+  /** Whether `key` holds a slot of `provider` that the stuck timeout has not ended. */
+  holds(provider: string, key: string, now: number, stuckTimeoutMs: number): boolean {
+    const grantedAt = this.holders.get(provider)?.get(key);
+    return grantedAt !== undefined && now - grantedAt < stuckTimeoutMs;
+  }
+}
+
+function mapOf<V>(maps: Map<string, Map<string, V>>, provider: string): Map<string, V> {
+  let map = maps.get(provider);
+  if (!map) {
+    map = new Map();
+    maps.set(provider, map);
+  }
+  return map;
+}
+
+/** The view of `provider`'s slots for `instance`, now. */
+export function startSlotView(
+  ctx: { readonly startSlots: StartSlots; readonly clock: { now(): number }; readonly config: { readonly stuckTimeout: number } },
+  instance: InstanceObject,
+  provider: { readonly key: string; readonly maxConcurrentStarts: number },
+): StartSlotView {
+  const self = {
+    key: `${instance.metadata.namespace}/${instance.metadata.name}`,
+    createdAt: instance.metadata.creationTimestamp ?? "",
+    linked: instance.status?.phoneNumber !== undefined,
+  };
+  return ctx.startSlots.view(provider.key, self, { max: provider.maxConcurrentStarts, stuckTimeoutMs: ctx.config.stuckTimeout, now: ctx.clock.now() });
+}
+
+/** A pass lost the last free slot to another between planning and its call: it waits like any other. */
+export class StartSlotTaken extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "StartSlotTaken";
+  }
+}
