@@ -392,6 +392,20 @@ describe("values that change what is rendered", () => {
     for (const crd of unkept) expect(crd.metadata.annotations, id(crd)).toBeUndefined();
   });
 
+  it("by default each alert's runbook_url is its README section at the chart's version", async () => {
+    const readme = readFileSync(path.join(REPO, "README.md"), "utf8");
+    const rule = find(await template({ set: ["metrics.prometheusRule.enabled=true"] }), "PrometheusRule") as KubeManifest & {
+      spec: { groups: { rules: { alert?: string; annotations?: { runbook_url?: string } }[] }[] };
+    };
+    const alerting = rule.spec.groups.flatMap((group) => group.rules.filter((entry) => entry.alert));
+    expect(alerting.length).toBeGreaterThan(0);
+    for (const { alert = "", annotations } of alerting) {
+      const anchor = `runbook-${alert.toLowerCase()}`;
+      expect(annotations?.runbook_url, alert).toBe(`https://github.com/wa-operator/wa-operator/blob/v${packageVersion}/README.md#${anchor}`);
+      expect(readme, alert).toContain(`<a id="${anchor}"></a>\n#### ${alert}\n`);
+    }
+  });
+
   it("nameOverride names the objects and the app label; fullnameOverride names the objects", async () => {
     const renamed = await template({ release: "team", set: ["nameOverride=whatsapp"] });
     expect(find(renamed, "Deployment").metadata).toMatchObject({ name: "team-whatsapp", labels: { "app.kubernetes.io/name": "whatsapp" } });
