@@ -2,10 +2,16 @@
  * Tracing as an operator with OTEL_EXPORTER_OTLP_ENDPOINT has it: spans exported over
  * OTLP/HTTP (JSON) to a loopback receiver standing in for a collector, a provider call's
  * span inside its pass's, and the W3C traceparent on the provider's HTTP request. And off
- * by default: nothing started, no header added.
+ * by default: nothing started, no header added, and no part of the SDK loaded (what keeps the
+ * operator's memory as it was without tracing).
  */
+import { execFile } from "node:child_process";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import http from "node:http";
 import type { AddressInfo } from "node:net";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { classifyByStatus, ProviderHttp } from "./providers/transport/http.ts";
 import { RateLimiter } from "./providers/transport/rate-limiter.ts";
@@ -101,6 +107,49 @@ describe("tracing", () => {
     expect(call?.attributes).toContainEqual({ key: "wa_operator.provider.type", value: { stringValue: "waha" } });
     expect(providerHeaders.at(-1)?.["traceparent"]).toBe(`00-${call?.traceId}-${call?.spanId}-01`);
   });
+});
+
+/**
+ * In a child node: every module the operator's command (src/cli/operator.ts, whose --help
+ * returns once its imports are loaded) and startTracing load, by a resolve hook; the
+ * @opentelemetry packages among them, by name. With `endpoint`, startTracing gets one.
+ */
+async function openTelemetryPackagesLoaded(endpoint?: string): Promise<string[]> {
+  const dir = mkdtempSync(path.join(tmpdir(), "tracing-modules-"));
+  try {
+    const list = path.join(dir, "modules.json");
+    const hook = [
+      'import { registerHooks } from "node:module";',
+      'import { writeFileSync } from "node:fs";',
+      "const seen = new Set();",
+      "registerHooks({ resolve(specifier, context, next) { const result = next(specifier, context); seen.add(result.url); return result; } });",
+      `process.on("exit", () => writeFileSync(${JSON.stringify(list)}, JSON.stringify([...seen])));`,
+    ].join("\n");
+    const script = [
+      `process.argv = [process.argv[0], "wa-operator", "--help"];`,
+      `await import(${JSON.stringify(path.join(import.meta.dirname, "cli", "operator.ts"))});`,
+      `const { startTracing } = await import(${JSON.stringify(path.join(import.meta.dirname, "tracing.ts"))});`,
+      `const tracing = await startTracing({ env: ${JSON.stringify(endpoint ? { OTEL_EXPORTER_OTLP_ENDPOINT: endpoint } : {})}, version: "0.0.0" });`,
+      "await tracing?.shutdown();",
+      "process.exit(0);",
+    ].join("\n");
+    const env = Object.fromEntries(Object.entries(process.env).filter(([name]) => !name.startsWith("OTEL_")));
+    await promisify(execFile)(process.execPath, ["--import", `data:text/javascript,${encodeURIComponent(hook)}`, "--input-type=module", "-e", script], { env, timeout: 60_000 });
+    const urls = JSON.parse(readFileSync(list, "utf8")) as string[];
+    return [...new Set(urls.flatMap((url) => /\/node_modules\/(@opentelemetry\/[^/]+)\//.exec(url)?.[1] ?? []))].sort();
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+describe("tracing off", () => {
+  it("loads only @opentelemetry/api with the operator's modules: the SDK and exporter are never imported", async () => {
+    expect(await openTelemetryPackagesLoaded()).toEqual(["@opentelemetry/api"]);
+  }, 60_000);
+
+  it("with an endpoint, startTracing imports the SDK (so the check above sees what it looks for)", async () => {
+    expect(await openTelemetryPackagesLoaded(collectorUrl)).toEqual(expect.arrayContaining(["@opentelemetry/api", "@opentelemetry/sdk-trace", "@opentelemetry/exporter-trace-otlp-http"]));
+  }, 60_000);
 });
 
 describe("the traced client", () => {
