@@ -229,6 +229,14 @@ describe(".github/workflows/release.yml", () => {
     expect(build?.with).toMatchObject({ push: true });
   });
 
+  it("pushes Artifact Hub's repository metadata from a file that exists, with the media types Artifact Hub reads", () => {
+    const step = steps.find((candidate) => candidate.run?.includes("oras push")) as (Step & { "working-directory"?: string }) | undefined;
+    const file = /\s(\S+\.yml):application\/vnd\.cncf\.artifacthub\.repository-metadata\.layer\.v1\.yaml/.exec(step?.run ?? "")?.[1] ?? "";
+    expect(step?.run).toContain("--config /dev/null:application/vnd.cncf.artifacthub.config.v1+yaml");
+    expect(step?.run).toContain(":artifacthub.io");
+    expect(parse(readFileSync(path.join(REPO, step?.["working-directory"] ?? "", file), "utf8"))).toHaveProperty("owners");
+  });
+
   it("attaches the krew archives, checksums.txt, the krew manifest and the chart, with the CHANGELOG section as notes", () => {
     const publish = runs.find((run) => run.includes("gh release create")) ?? "";
     for (const asset of ["*.tar.gz", "checksums.txt", "whatsapp.yaml", "*.tgz", "--notes-file"]) expect(publish).toContain(asset);
