@@ -9,14 +9,16 @@
  *   node scripts/release.ts plugin --tag vX.Y.Z --out DIR [--repo OWNER/NAME]
  *       The krew archives and the filled krew manifest (scripts/plugin-dist.ts) with the
  *       URIs of the release's assets, and checksums.txt (`sha256sum -c` reads it).
- *   node scripts/release.ts chart --out DIR [--helm PATH]
- *       `helm lint --strict` and `helm package` of charts/wa-operator; prints the .tgz.
+ *   node scripts/release.ts chart --out DIR [--helm PATH] [--image-digest sha256:...]
+ *       `helm lint --strict` and `helm package` of charts/wa-operator (with --image-digest, its
+ *       values pull the image by that digest); prints the .tgz.
  *
  * Exit status 1 with the problems on stderr when anything does not hold.
  */
 import { execFileSync } from "node:child_process";
 import { createHash } from "node:crypto";
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
 import path from "node:path";
 import { parseArgs } from "node:util";
 import { parse as parseYaml } from "yaml";
@@ -187,25 +189,52 @@ export async function pluginAssets(options: { tag: string; out: string; repo?: s
   return { manifest: dist.manifest, archives: [...dist.archives], checksums };
 }
 
-/** `helm lint --strict` and `helm package` of the chart into `out`; the .tgz's path. */
-export function packageChart(options: { out: string; helm?: string; root?: string }): string {
+const IMAGE_DIGEST = /^sha256:[0-9a-f]{64}$/;
+
+/**
+ * `helm lint --strict` and `helm package` of the chart into `out`; the .tgz's path. With
+ * `imageDigest` (the digest the image job pushed), the packaged values pull the image by
+ * that digest: a tag can be moved to other bytes after the release, a digest cannot.
+ */
+export function packageChart(options: { out: string; helm?: string; root?: string; imageDigest?: string }): string {
   const root = options.root ?? REPO;
   const helm = options.helm ?? "helm";
   const { version, problems } = versionProblems(root);
   if (problems.length > 0) throw new Error(problems.join("\n"));
+  if (options.imageDigest !== undefined && !IMAGE_DIGEST.test(options.imageDigest)) {
+    throw new Error(`--image-digest must be sha256:<64 hex digits>, not ${JSON.stringify(options.imageDigest)}`);
+  }
   mkdirSync(options.out, { recursive: true });
-  const chartDir = path.join(root, CHART);
-  execFileSync(helm, ["lint", "--strict", chartDir], { stdio: ["ignore", "ignore", "inherit"] });
-  execFileSync(helm, ["package", chartDir, "--destination", options.out], { stdio: ["ignore", "ignore", "inherit"] });
+  const staging = options.imageDigest ? mkdtempSync(path.join(tmpdir(), "wa-operator-chart-")) : undefined;
+  try {
+    const chartDir = staging ? pinnedChart(path.join(root, CHART), staging, options.imageDigest as string) : path.join(root, CHART);
+    execFileSync(helm, ["lint", "--strict", chartDir], { stdio: ["ignore", "ignore", "inherit"] });
+    execFileSync(helm, ["package", chartDir, "--destination", options.out], { stdio: ["ignore", "ignore", "inherit"] });
+  } finally {
+    if (staging) rmSync(staging, { recursive: true, force: true });
+  }
   const file = path.join(options.out, `wa-operator-${version}.tgz`);
   if (!existsSync(file)) throw new Error(`helm package wrote no ${file}`);
   return file;
 }
 
+/** A copy of the chart in `into` whose values.yaml sets image.digest; its path. */
+function pinnedChart(chartDir: string, into: string, digest: string): string {
+  const copy = path.join(into, "wa-operator");
+  cpSync(chartDir, copy, { recursive: true });
+  const valuesFile = path.join(copy, "values.yaml");
+  const values = readFileSync(valuesFile, "utf8");
+  // image.digest is the only `digest:` key at two spaces under `image:`; the rest of the file stays as written.
+  const pinned = values.replace(/^(image:\n(?:(?: {2}.*)?\n)*? {2}digest: )""$/m, `$1"${digest}"`);
+  if (pinned === values) throw new Error(`${valuesFile} has no image.digest: "" to set`);
+  writeFileSync(valuesFile, pinned);
+  return copy;
+}
+
 async function main(): Promise<void> {
   const { positionals, values } = parseArgs({
     allowPositionals: true,
-    options: { tag: { type: "string" }, out: { type: "string" }, repo: { type: "string" }, helm: { type: "string" } },
+    options: { tag: { type: "string" }, out: { type: "string" }, repo: { type: "string" }, helm: { type: "string" }, "image-digest": { type: "string" } },
   });
   const command = positionals[0];
   const need = (name: "tag" | "out"): string => {
@@ -229,10 +258,16 @@ async function main(): Promise<void> {
       return;
     }
     case "chart":
-      console.log(packageChart({ out: path.resolve(need("out")), ...(values.helm ? { helm: values.helm } : {}) }));
+      console.log(
+        packageChart({
+          out: path.resolve(need("out")),
+          ...(values.helm ? { helm: values.helm } : {}),
+          ...(values["image-digest"] ? { imageDigest: values["image-digest"] } : {}),
+        }),
+      );
       return;
     default:
-      throw new Error("usage: node scripts/release.ts check|notes|plugin|chart [--tag vX.Y.Z] [--out DIR] [--repo OWNER/NAME] [--helm PATH]");
+      throw new Error("usage: node scripts/release.ts check|notes|plugin|chart [--tag vX.Y.Z] [--out DIR] [--repo OWNER/NAME] [--helm PATH] [--image-digest sha256:...]");
   }
 }
 

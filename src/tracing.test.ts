@@ -2,10 +2,16 @@
  * Tracing as an operator with OTEL_EXPORTER_OTLP_ENDPOINT has it: spans exported over
  * OTLP/HTTP (JSON) to a loopback receiver standing in for a collector, a provider call's
  * span inside its pass's, and the W3C traceparent on the provider's HTTP request. And off
- * by default: nothing started, no header added.
+ * by default: nothing started, no header added, and no OpenTelemetry package loaded (what
+ * keeps the operator's memory as it was without tracing).
  */
+import { execFile } from "node:child_process";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import http from "node:http";
 import type { AddressInfo } from "node:net";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { classifyByStatus, ProviderHttp } from "./providers/transport/http.ts";
 import { RateLimiter } from "./providers/transport/rate-limiter.ts";
@@ -101,6 +107,54 @@ describe("tracing", () => {
     expect(call?.attributes).toContainEqual({ key: "wa_operator.provider.type", value: { stringValue: "waha" } });
     expect(providerHeaders.at(-1)?.["traceparent"]).toBe(`00-${call?.traceId}-${call?.spanId}-01`);
   });
+});
+
+/**
+ * The OpenTelemetry modules (paths under node_modules/) a child node loads running `script`
+ * (ESM, from the repository's root), seen by a resolve hook.
+ */
+async function openTelemetryModulesLoaded(script: string): Promise<string[]> {
+  const dir = mkdtempSync(path.join(tmpdir(), "tracing-modules-"));
+  try {
+    const list = path.join(dir, "modules.json");
+    const hook = [
+      'import { registerHooks } from "node:module";',
+      'import { writeFileSync } from "node:fs";',
+      "const seen = new Set();",
+      "registerHooks({ resolve(specifier, context, next) { const result = next(specifier, context); seen.add(result.url); return result; } });",
+      `process.on("exit", () => writeFileSync(${JSON.stringify(list)}, JSON.stringify([...seen])));`,
+    ].join("\n");
+    const env = Object.fromEntries(Object.entries(process.env).filter(([name]) => !name.startsWith("OTEL_")));
+    const cwd = path.join(import.meta.dirname, "..");
+    await promisify(execFile)(process.execPath, ["--import", `data:text/javascript,${encodeURIComponent(hook)}`, "--input-type=module", "-e", `${script}\nprocess.exit(0);`], { env, cwd, timeout: 60_000 });
+    const urls = JSON.parse(readFileSync(list, "utf8")) as string[];
+    return urls.flatMap((url) => /\/node_modules\/(@opentelemetry\/.+)$/.exec(url)?.[1] ?? []).sort();
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+/** The operator's command (src/cli/operator.ts; --help returns once its imports are loaded), then startTracing with `env`. */
+const operatorWithTracing = (env: Record<string, string>): string =>
+  [
+    'process.argv = [process.argv[0], "wa-operator", "--help"];',
+    'await import("./src/cli/operator.ts");',
+    'const { startTracing } = await import("./src/tracing.ts");',
+    `const tracing = await startTracing({ env: ${JSON.stringify(env)}, version: "0.0.0" });`,
+    "await tracing?.shutdown();",
+  ].join("\n");
+
+describe("tracing off, in the operator's process", () => {
+  it("loads no OpenTelemetry module beyond the api prom-client has always required (no SDK, no second, ESM copy of the api)", async () => {
+    const promClient = await openTelemetryModulesLoaded('await import("prom-client");');
+    expect(promClient).toContain("@opentelemetry/api/dist/index.cjs");
+    expect(await openTelemetryModulesLoaded(operatorWithTracing({}))).toEqual(promClient);
+  }, 60_000);
+
+  it("with an endpoint, startTracing imports the SDK (so the check above sees what it looks for)", async () => {
+    const packages = new Set((await openTelemetryModulesLoaded(operatorWithTracing({ OTEL_EXPORTER_OTLP_ENDPOINT: collectorUrl }))).map((file) => file.split("/").slice(0, 2).join("/")));
+    for (const name of ["@opentelemetry/sdk-trace", "@opentelemetry/exporter-trace-otlp-http"]) expect(packages).toContain(name);
+  }, 60_000);
 });
 
 describe("the traced client", () => {

@@ -1,22 +1,30 @@
 /**
- * Optional OpenTelemetry tracing, off by default. Only @opentelemetry/api (small) is loaded
- * always; its calls are no-ops until startTracing registers a provider. The SDK and the
- * OTLP/HTTP exporter are imported dynamically, and only when OTEL_EXPORTER_OTLP_ENDPOINT (or
- * OTEL_EXPORTER_OTLP_TRACES_ENDPOINT) is set, so an operator without tracing never loads them
- * (its memory stays as it was).
+ * Optional OpenTelemetry tracing, off by default. Nothing of OpenTelemetry is loaded until
+ * startTracing finds OTEL_EXPORTER_OTLP_ENDPOINT (or OTEL_EXPORTER_OTLP_TRACES_ENDPOINT): then
+ * @opentelemetry/api, the SDK and the OTLP/HTTP exporter are imported dynamically. Until then
+ * withSpan just runs its function and injectTraceContext adds nothing, so an operator without
+ * tracing keeps the memory it had before tracing existed (bench/tracing-rss.ts measures it).
  *
  * Spans: one per reconcile pass (`reconcile`, with controller, key and reconcileID) and one
  * per provider call (`provider <operation>`); provider requests carry the W3C `traceparent`.
  */
-import { context, propagation, SpanKind, SpanStatusCode, trace, type Attributes, type Span } from "@opentelemetry/api";
+import type { Attributes } from "@opentelemetry/api";
 
 const TRACER = "wa-operator";
 
-/** Runs fn inside a new active span, which records a thrown error and always ends. */
-export async function withSpan<T>(name: string, attributes: Attributes, fn: (span: Span) => Promise<T>, kind: SpanKind = SpanKind.INTERNAL): Promise<T> {
-  return trace.getTracer(TRACER).startActiveSpan(name, { attributes, kind }, async (span) => {
+/** The span kinds the operator records: a pass is internal, a provider call a client. */
+export type SpanKindName = "internal" | "client";
+
+/** @opentelemetry/api once startTracing has loaded it; undefined while tracing is off. */
+let api: typeof import("@opentelemetry/api") | undefined;
+
+/** Runs fn inside a new active span, which records a thrown error and always ends; tracing off, just fn. */
+export async function withSpan<T>(name: string, attributes: Attributes, fn: () => Promise<T>, kind: SpanKindName = "internal"): Promise<T> {
+  if (!api) return fn();
+  const { SpanKind, SpanStatusCode, trace } = api;
+  return trace.getTracer(TRACER).startActiveSpan(name, { attributes, kind: kind === "client" ? SpanKind.CLIENT : SpanKind.INTERNAL }, async (span) => {
     try {
-      return await fn(span);
+      return await fn();
     } catch (error) {
       span.setStatus({ code: SpanStatusCode.ERROR, message: error instanceof Error ? error.message : String(error) });
       throw error;
@@ -28,7 +36,7 @@ export async function withSpan<T>(name: string, attributes: Attributes, fn: (spa
 
 /** Adds the active trace's W3C traceparent (and tracestate) to outgoing headers; nothing when tracing is off. */
 export function injectTraceContext(headers: Record<string, string>): void {
-  propagation.inject(context.active(), headers);
+  api?.propagation.inject(api.context.active(), headers);
 }
 
 export interface Tracing {
@@ -51,15 +59,16 @@ export function tracesUrl(env: Readonly<Record<string, string | undefined>>): st
 export async function startTracing(options: { env: Readonly<Record<string, string | undefined>>; version: string }): Promise<Tracing | undefined> {
   const url = tracesUrl(options.env);
   if (!url) return undefined;
-  const [{ TracerProvider, BatchSpanProcessor }, { OTLPTraceExporter }, { AsyncLocalStorageContextManager }, { resourceFromAttributes }, { W3CTraceContextPropagator }] = await Promise.all([
+  const [loaded, { TracerProvider, BatchSpanProcessor }, { OTLPTraceExporter }, { AsyncLocalStorageContextManager }, { resourceFromAttributes }, { W3CTraceContextPropagator }] = await Promise.all([
+    import("@opentelemetry/api"),
     import("@opentelemetry/sdk-trace"),
     import("@opentelemetry/exporter-trace-otlp-http"),
     import("@opentelemetry/context-async-hooks"),
     import("@opentelemetry/resources"),
     import("@opentelemetry/core"),
   ]);
-  const contextManager = new AsyncLocalStorageContextManager().enable();
-  context.setGlobalContextManager(contextManager);
+  const { context, propagation, trace } = loaded;
+  context.setGlobalContextManager(new AsyncLocalStorageContextManager().enable());
   propagation.setGlobalPropagator(new W3CTraceContextPropagator());
   const delay = Number(options.env["OTEL_BSP_SCHEDULE_DELAY"]);
   const provider = new TracerProvider({
@@ -67,9 +76,11 @@ export async function startTracing(options: { env: Readonly<Record<string, strin
     spanProcessors: [new BatchSpanProcessor({ exporter: new OTLPTraceExporter({ url }), ...(Number.isFinite(delay) && delay > 0 ? { scheduledDelayMillis: delay } : {}) })],
   });
   trace.setGlobalTracerProvider(provider);
+  api = loaded;
   return {
     async shutdown() {
       await provider.shutdown();
+      api = undefined;
       trace.disable();
       propagation.disable();
       context.disable();

@@ -3,7 +3,6 @@
  * trace shows which provider calls it made and how long each took; the HTTP requests inside
  * carry its traceparent (transport/http.ts). A no-op when tracing is off (src/tracing.ts).
  */
-import { SpanKind } from "@opentelemetry/api";
 import { withSpan } from "../tracing.ts";
 import { PROVIDER_OPERATIONS, type ProviderClient } from "./types.ts";
 
@@ -16,7 +15,7 @@ export function traced(client: ProviderClient): ProviderClient {
     const call = client[operation] as ((...args: unknown[]) => Promise<unknown>) | undefined;
     if (call === undefined) continue;
     wrapped[operation] = (...args: unknown[]) =>
-      withSpan(`provider ${operation}`, { "wa_operator.provider.type": client.type, "wa_operator.provider.operation": operation }, () => call.apply(client, args), SpanKind.CLIENT);
+      withSpan(`provider ${operation}`, { "wa_operator.provider.type": client.type, "wa_operator.provider.operation": operation }, () => call.apply(client, args), "client");
   }
   return wrapped as unknown as ProviderClient;
 }

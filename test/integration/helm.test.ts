@@ -392,6 +392,20 @@ describe("values that change what is rendered", () => {
     for (const crd of unkept) expect(crd.metadata.annotations, id(crd)).toBeUndefined();
   });
 
+  it("by default each alert's runbook_url is its README section at the chart's version", async () => {
+    const readme = readFileSync(path.join(REPO, "README.md"), "utf8");
+    const rule = find(await template({ set: ["metrics.prometheusRule.enabled=true"] }), "PrometheusRule") as KubeManifest & {
+      spec: { groups: { rules: { alert?: string; annotations?: { runbook_url?: string } }[] }[] };
+    };
+    const alerting = rule.spec.groups.flatMap((group) => group.rules.filter((entry) => entry.alert));
+    expect(alerting.length).toBeGreaterThan(0);
+    for (const { alert = "", annotations } of alerting) {
+      const anchor = `runbook-${alert.toLowerCase()}`;
+      expect(annotations?.runbook_url, alert).toBe(`https://github.com/wa-operator/wa-operator/blob/v${packageVersion}/README.md#${anchor}`);
+      expect(readme, alert).toContain(`<a id="${anchor}"></a>\n#### ${alert}\n`);
+    }
+  });
+
   it("nameOverride names the objects and the app label; fullnameOverride names the objects", async () => {
     const renamed = await template({ release: "team", set: ["nameOverride=whatsapp"] });
     expect(find(renamed, "Deployment").metadata).toMatchObject({ name: "team-whatsapp", labels: { "app.kubernetes.io/name": "whatsapp" } });
@@ -664,6 +678,14 @@ spec: {providerRef: {name: waha}, adopt: {id: legacy-session}}
 `;
     const dryRun = () => kubectl(["create", "--dry-run=server", "--validate=strict", "-o", "json", "-f", "-"], withAdopt);
     await eventually("the previous CRD to refuse spec.adopt", async () => ((await dryRun()).stderr.includes('unknown field "spec.adopt"') ? true : undefined));
+    // A field the chart at PREVIOUS really lacks, untouched: a ClusterWhatsAppProvider's allowedNamespaces.
+    const withAllowed = `apiVersion: wa-operator.io/v1alpha1
+kind: ClusterWhatsAppProvider
+metadata: {name: shared-upgrade}
+spec: {type: waha, url: "http://waha.waha.svc:3000", credentialsSecretRef: {name: waha-key, namespace: ${namespace}, key: api-key}, allowedNamespaces: {from: All}}
+`;
+    const dryRunAllowed = () => kubectl(["create", "--dry-run=server", "--validate=strict", "-o", "json", "-f", "-"], withAllowed);
+    expect((await dryRunAllowed()).stderr).toContain('unknown field "spec.allowedNamespaces"');
 
     // Helm does not own CRDs that came from crds/: it says so, and --take-ownership takes them.
     const refused = await helm(["upgrade", release, CHART, "--namespace", namespace]);
@@ -686,6 +708,11 @@ spec: {providerRef: {name: waha}, adopt: {id: legacy-session}}
       return result.code === 0 ? result.stdout : undefined;
     });
     expect((JSON.parse(served) as { spec: { adopt?: unknown } }).spec.adopt).toEqual({ id: "legacy-session" });
+    const allowed = await eventually("spec.allowedNamespaces to be served", async () => {
+      const result = await dryRunAllowed();
+      return result.code === 0 ? result.stdout : undefined;
+    });
+    expect((JSON.parse(allowed) as { spec: { allowedNamespaces?: unknown } }).spec.allowedNamespaces).toEqual({ from: "All" });
 
     const uninstall = await helm(["uninstall", release, "--namespace", namespace, "--wait"]);
     expect(uninstall.code).toBe(0);

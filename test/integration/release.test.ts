@@ -79,6 +79,24 @@ describe("scripts/release.ts chart (helm lint --strict, helm package)", () => {
     expect(entries).toContain("wa-operator/values.schema.json");
   });
 
+  it("with --image-digest, the packaged chart pulls the image by that digest; a malformed digest is refused", async () => {
+    const digest = `sha256:${"0123456789abcdef".repeat(4)}`;
+    const { stdout } = await run(
+      process.execPath,
+      [path.join(REPO, "scripts", "release.ts"), "chart", "--out", path.join(scratch, "pinned"), "--helm", helmBin, "--image-digest", digest],
+      { env: { ...process.env, ...helmEnv() } },
+    );
+    const pinned = stdout.trim().split("\n").at(-1) as string;
+    const rendered = await runGoTool("helm", ["template", "wa-operator", pinned, "--skip-tests"], { env: helmEnv() });
+    expect(rendered.code).toBe(0);
+    const images = [...rendered.stdout.matchAll(/^\s+image: (.+)$/gm)].map((match) => match[1]?.replace(/"/g, ""));
+    expect(images.length).toBeGreaterThan(0);
+    expect(new Set(images)).toEqual(new Set([`ghcr.io/wa-operator/wa-operator@${digest}`]));
+    // The chart in the repository is left as it was.
+    expect(readFileSync(path.join(REPO, "charts", "wa-operator", "values.yaml"), "utf8")).toContain('  digest: ""\n');
+    expect(() => packageChart({ out: path.join(scratch, "never"), helm: helmBin, imageDigest: "latest" })).toThrow("--image-digest");
+  });
+
   it("refuses to package when the version differs somewhere", async () => {
     const copy = path.join(scratch, "inconsistent");
     mkdirSync(copy, { recursive: true });

@@ -61,14 +61,15 @@ describe("the chart's values", () => {
     }
   });
 
-  it("every alert's runbook_url anchor (its name in lower case) is a section of the README", () => {
+  it("every alert's runbook_url anchor (runbook-<its name in lower case>) is an anchor of the README", () => {
     const readme = readFileSync(path.join(CHART, "..", "..", "README.md"), "utf8");
-    const anchors = new Set([...readme.matchAll(/^#+ (.+)$/gm)].map((match) => (match[1] as string).toLowerCase().replace(/[^a-z0-9 -]/g, "").replaceAll(" ", "-")));
+    const anchors = new Set([...readme.matchAll(/^<a id="([^"]+)"><\/a>$/gm)].map((match) => match[1]));
     const rules = parse(readFileSync(path.join(CHART, "files", "prometheus-rules.yaml"), "utf8")) as { groups: { rules: { alert?: string; annotations?: { runbook_url?: string } }[] }[] };
     for (const rule of rules.groups.flatMap((group) => group.rules)) {
       if (!rule.alert) continue;
-      const anchor = rule.annotations?.runbook_url?.split("#")[1] ?? rule.alert.toLowerCase();
-      expect(anchors.has(anchor), `README section #${anchor}`).toBe(true);
+      const anchor = rule.annotations?.runbook_url?.split("#")[1];
+      expect(anchor, rule.alert).toBe(`runbook-${rule.alert.toLowerCase()}`);
+      expect(anchors.has(anchor), `README anchor #${anchor}`).toBe(true);
     }
   });
 

@@ -38,4 +38,17 @@ describe("the README's runbooks", () => {
     expect(alerts.length).toBeGreaterThan(0);
     for (const alert of alerts) expect(readme).toContain(`<a id="runbook-${alert.toLowerCase()}"></a>\n#### ${alert}\n`);
   });
+
+  it("are where each alert's runbook_url in manifests/monitoring/ points, and each section once", async () => {
+    const { parse } = await import("yaml");
+    const rule = parse(readFileSync(path.resolve(import.meta.dirname, "..", "..", "manifests", "monitoring", "prometheus-rule.yaml"), "utf8")) as {
+      spec: { groups: { rules: { alert?: string; annotations?: { runbook_url?: string } }[] }[] };
+    };
+    const alerting = rule.spec.groups.flatMap((group) => group.rules.filter((entry) => entry.alert));
+    for (const { alert = "", annotations } of alerting) {
+      expect(annotations?.runbook_url, alert).toBe(`https://github.com/wa-operator/wa-operator/blob/main/README.md#runbook-${alert.toLowerCase()}`);
+      // One section per alert: a second heading of the same name would get GitHub's anchor instead.
+      expect(readme.split("\n").filter((line) => line === `#### ${alert}`), alert).toHaveLength(1);
+    }
+  });
 });

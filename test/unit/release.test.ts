@@ -1,16 +1,17 @@
 /**
  * scripts/release.ts, the steps .github/workflows/release.yml runs on a tag: the version
  * written the same everywhere, the CHANGELOG section as release notes, and the krew assets
- * with their checksums. (The chart's package, which needs helm, is in
- * test/integration/release.test.ts.)
+ * with their checksums. (The chart's package with the real helm is in
+ * test/integration/release.test.ts; here a stand-in helm shows what packageChart hands it.)
  */
 import { createHash } from "node:crypto";
-import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { chmodSync, cpSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { parse } from "yaml";
-import { changelogSections, compareVersions, pluginAssets, releaseNotes, releaseProblems, versionOfTag, versionProblems } from "../../scripts/release.ts";
+import { execFileSync } from "node:child_process";
+import { changelogSections, compareVersions, packageChart, pluginAssets, releaseNotes, releaseProblems, versionOfTag, versionProblems } from "../../scripts/release.ts";
 
 const REPO = path.resolve(import.meta.dirname, "..", "..");
 const { version } = JSON.parse(readFileSync(path.join(REPO, "package.json"), "utf8")) as { version: string };
@@ -128,15 +129,68 @@ describe("the krew assets of a release", () => {
   }, 120_000);
 });
 
+describe("the chart package pinned to the image digest (packageChart with imageDigest)", () => {
+  const values = (text: string) => parse(text) as { image: Record<string, unknown> } & Record<string, unknown>;
+  /**
+   * A stand-in helm: `lint` notes that it ran, `package DIR --destination OUT` tars DIR as
+   * wa-operator-<version>.tgz, as helm lays a package out.
+   */
+  function fakeHelm(): { bin: string; ran: string } {
+    const dir = mkdtempSync(path.join(scratch, "helm-"));
+    const bin = path.join(dir, "helm");
+    const ran = path.join(dir, "ran");
+    writeFileSync(
+      bin,
+      `#!/bin/sh\necho "$1" >> "${ran}"\ncase "$1" in\n  lint) exit 0 ;;\n  package) v=$(sed -n 's/^version: //p' "$2/Chart.yaml"); tar -czf "$4/wa-operator-$v.tgz" -C "$(dirname "$2")" "$(basename "$2")" ;;\nesac\n`,
+    );
+    chmodSync(bin, 0o755);
+    return { bin, ran };
+  }
+
+  it("carries the digest in the packaged values.yaml, changes nothing else, and leaves the repository's chart as it was", () => {
+    const digest = `sha256:${"0123456789abcdef".repeat(4)}`;
+    const original = readFileSync(path.join(REPO, "charts", "wa-operator", "values.yaml"), "utf8");
+    const helm = fakeHelm();
+    const tgz = packageChart({ out: path.join(scratch, "pinned"), helm: helm.bin, imageDigest: digest });
+    expect(path.basename(tgz)).toBe(`wa-operator-${version}.tgz`);
+    const packaged = values(execFileSync("tar", ["-xzOf", tgz, "wa-operator/values.yaml"], { encoding: "utf8" }));
+    const expected = values(original);
+    expect(packaged.image["digest"]).toBe(digest);
+    expect(packaged).toEqual({ ...expected, image: { ...expected.image, digest } });
+    expect(readFileSync(helm.ran, "utf8")).toBe("lint\npackage\n");
+    expect(readFileSync(path.join(REPO, "charts", "wa-operator", "values.yaml"), "utf8")).toBe(original);
+  });
+
+  it("without a digest, packages the chart's values as they are", () => {
+    const tgz = packageChart({ out: path.join(scratch, "unpinned"), helm: fakeHelm().bin });
+    expect(values(execFileSync("tar", ["-xzOf", tgz, "wa-operator/values.yaml"], { encoding: "utf8" })).image["digest"]).toBe("");
+  });
+
+  it.each([
+    ["a tag", "latest"],
+    ["no algorithm", "0123456789abcdef".repeat(4)],
+    ["upper-case hex", `sha256:${"0123456789ABCDEF".repeat(4)}`],
+    ["63 hex digits", `sha256:${"0123456789abcdef".repeat(4).slice(1)}`],
+    ["another algorithm", `sha512:${"0123456789abcdef".repeat(4)}`],
+    ["a second line", `sha256:${"0123456789abcdef".repeat(4)}\nreplicas: 9`],
+  ])("refuses a malformed digest (%s) before helm runs", (_name, digest) => {
+    const helm = fakeHelm();
+    expect(() => packageChart({ out: path.join(scratch, "refused"), helm: helm.bin, imageDigest: digest })).toThrow("--image-digest must be sha256:<64 hex digits>");
+    expect(existsSync(helm.ran)).toBe(false);
+  });
+});
+
 describe(".github/workflows/release.yml", () => {
   interface Step {
+    id?: string;
     uses?: string;
     run?: string;
     with?: Record<string, unknown>;
+    env?: Record<string, string>;
   }
   const workflow = parse(readFileSync(path.join(REPO, ".github", "workflows", "release.yml"), "utf8")) as {
     on: { push: { tags: string[] } };
-    jobs: Record<string, { steps: Step[]; needs?: string | string[]; permissions?: Record<string, string> }>;
+    jobs: Record<string, { steps: Step[]; needs?: string | string[]; permissions?: Record<string, string>; outputs?: Record<string, string> }>;
   };
   const steps = Object.values(workflow.jobs).flatMap((job) => job.steps);
   const runs = steps.flatMap((step) => (step.run ? [step.run] : []));
@@ -158,6 +212,29 @@ describe(".github/workflows/release.yml", () => {
     expect(build?.with).toMatchObject({ platforms: "linux/amd64,linux/arm64", push: true, sbom: true, provenance: "mode=max" });
     expect(runs.filter((run) => /cosign sign --yes /.test(run))).toHaveLength(2);
     for (const job of ["image", "chart"]) expect(workflow.jobs[job]?.permissions).toMatchObject({ "id-token": "write", packages: "write" });
+  });
+
+  it("packages the chart pinned to the digest the image job pushed", () => {
+    const packaging = steps.find((step) => step.run?.includes("scripts/release.ts chart"));
+    expect(packaging?.run).toContain('--image-digest "$IMAGE_DIGEST"');
+    expect(packaging?.env).toMatchObject({ IMAGE_DIGEST: "${{ needs.image.outputs.digest }}" });
+    expect(workflow.jobs.chart?.needs).toContain("image");
+  });
+
+  it("the image job exposes, as outputs.digest, the digest its build-and-push step pushed", () => {
+    const image = workflow.jobs["image"];
+    expect(image?.outputs).toMatchObject({ digest: "${{ steps.build.outputs.digest }}" });
+    const build = image?.steps.find((step) => step.id === "build");
+    expect(build?.uses).toMatch(/^docker\/build-push-action@/);
+    expect(build?.with).toMatchObject({ push: true });
+  });
+
+  it("pushes Artifact Hub's repository metadata from a file that exists, with the media types Artifact Hub reads", () => {
+    const step = steps.find((candidate) => candidate.run?.includes("oras push")) as (Step & { "working-directory"?: string }) | undefined;
+    const file = /\s(\S+\.yml):application\/vnd\.cncf\.artifacthub\.repository-metadata\.layer\.v1\.yaml/.exec(step?.run ?? "")?.[1] ?? "";
+    expect(step?.run).toContain("--config /dev/null:application/vnd.cncf.artifacthub.config.v1+yaml");
+    expect(step?.run).toContain(":artifacthub.io");
+    expect(parse(readFileSync(path.join(REPO, step?.["working-directory"] ?? "", file), "utf8"))).toHaveProperty("owners");
   });
 
   it("attaches the krew archives, checksums.txt, the krew manifest and the chart, with the CHANGELOG section as notes", () => {
