@@ -240,7 +240,8 @@ describe("npm run build (tsc -p tsconfig.build.json)", () => {
     // From the image's working directory, like ENTRYPOINT; no KUBECONFIG is needed for --help.
     const { stdout } = await run(process.execPath, [file, "--help"], { cwd: app, env: { PATH: process.env.PATH ?? "", HOME: app } });
     expect(stdout).toMatch(/^Usage: /m);
-  });
+    // A whole Node process loading the operator: seconds on a busy machine, past the 5 s unit default.
+  }, 30_000);
 });
 
 describe("the Dockerfile parser", () => {
