@@ -498,9 +498,11 @@ spec:
       const text = (await secretData("sa-line-qr"))?.["qr.txt"];
       return text && Buffer.from(text, "base64").toString() !== first ? true : undefined;
     });
-    await eventually("QRUpdated folded into one Event with a count", async () =>
-      (await eventsFor(kube, namespace, "sa-line")).find((event) => event.reason === "QRUpdated" && event.count >= 2),
+    // The first code is named by the Created Event, the rotated one by QRUpdated.
+    await eventually("the rotated code told by a QRUpdated Event", async () =>
+      (await eventsFor(kube, namespace, "sa-line")).find((event) => event.reason === "QRUpdated" && event.message.includes("sa-line-qr")),
     );
+    expect((await eventsFor(kube, namespace, "sa-line")).find((event) => event.reason === "Created")?.message).toContain("its QR code is in Secret sa-line-qr");
 
     // Connected: the QR Secret is emptied (update).
     waha.scan(session("sa-line"), PHONE);

@@ -117,10 +117,13 @@ describe("linking a number", () => {
     const third = await qrMatchesEmulator("link");
     expect(new Set([first, second, third]).size).toBe(3);
     // Events are recorded after the Secret and status are written, so they may trail a moment.
-    await eventually("three QRUpdated events, folded into one", async () => {
+    // The first code was told by the Created Event; the two that replaced it are one QRUpdated, counted twice.
+    await eventually("two QRUpdated events, folded into one", async () => {
       const events = await eventsFor(kube, namespace, "link");
-      return (events.find((event) => event.reason === "QRUpdated")?.count ?? 0) >= 3 ? true : undefined;
+      return (events.find((event) => event.reason === "QRUpdated")?.count ?? 0) >= 2 ? true : undefined;
     });
+    const created = (await eventsFor(kube, namespace, "link")).find((event) => event.reason === "Created");
+    expect(created?.message).toBe("created and started the waha session; its QR code is in Secret link-qr");
   });
 
   it("scan → Connected with the phone number, Ready for kubectl wait, and the QR Secret emptied", async () => {

@@ -342,7 +342,8 @@ function planCreate(input: PlanInput): Plan {
   // Where the provider can, a session wanted Connected is created running: one call, not create then start.
   const start = input.capabilities.createStarts === true && input.spec.state === "Connected";
   const doing = start ? `creating and starting the ${input.providerType} session` : `creating the ${input.providerType} session`;
-  events.push({ type: "Normal", reason: "Created", message: doing });
+  // Sent only once the create is done (report.ts), so it says what happened.
+  events.push({ type: "Normal", reason: "Created", message: start ? `created and started the ${input.providerType} session` : `created the ${input.providerType} session` });
   return {
     phase: "Pending",
     steps: [start ? { kind: "create", start } : { kind: "create" }],

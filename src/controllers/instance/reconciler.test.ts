@@ -235,15 +235,24 @@ const eventsOf = (kube: RecordingKube) =>
     .filter((request) => request.resource === "events")
     .map((request) => `${request.verb} ${(request.body as { reason?: string } | undefined)?.reason ?? ""}`.trim());
 
+const eventMessagesOf = (kube: RecordingKube) =>
+  kube
+    .writes()
+    .filter((request) => request.resource === "events" && request.verb === "POST")
+    .map((request) => (request.body as { message?: string } | undefined)?.message);
+
 describe("one pass of the instance reconciler", () => {
-  it("takes a new instance to ScanQR in one pass with the writes nothing can avoid, plus its Events", async () => {
+  it("takes a new instance to ScanQR in one pass with the writes nothing can avoid and one Event that names the QR Secret", async () => {
     const h = harness();
     h.apply();
     const result = await h.pass();
     // Never had a session: no look before the create, which starts it too; its answer is the next look.
     expect(h.provider.calls).toEqual(["create+start", "fetchQr"]);
     expect(objectWritesOf(h.kube)).toEqual(["PATCH whatsappinstances line", "POST secrets line-qr", "PATCH whatsappinstances/status line"]);
-    expect(eventsOf(h.kube)).toEqual(["POST Created", "POST QRUpdated"]);
+    // One Event says both what was done and where the code is: four requests in all.
+    expect(eventsOf(h.kube)).toEqual(["POST Created"]);
+    expect(eventMessagesOf(h.kube)).toEqual(["created and started the waha session; its QR code is in Secret line-qr"]);
+    expect(h.kube.writes()).toHaveLength(4);
     expect(h.kube.requests.filter((request) => request.verb === "GET")).toEqual([]);
     expect(h.status()).toMatchObject({ phase: "ScanQR", providerInstanceId: "ns__line", qr: { secretName: "line-qr" } });
     // The next look asks only whether the phone linked; the code is fresh for a while.
@@ -339,8 +348,15 @@ describe("one pass of the instance reconciler", () => {
     h.provider.qr = "code-2";
     h.advance(5_000);
     await h.pass();
-    // The QRUpdated Event of the first code is folded: its count goes up.
+    // The first code was told by the Created Event; each later one is a QRUpdated.
     expect(objectWritesOf(h.kube)).toEqual(["PUT secrets line-qr", "PATCH whatsappinstances/status line"]);
+    expect(eventsOf(h.kube)).toEqual(["POST QRUpdated"]);
+    expect(eventMessagesOf(h.kube)).toEqual(["a new QR code is in Secret line-qr"]);
+    h.reset();
+    h.provider.qr = "code-3";
+    h.advance(5_000);
+    await h.pass();
+    // A third code repeats the second's Event: its count goes up.
     expect(eventsOf(h.kube)).toEqual(["PATCH"]);
   });
 

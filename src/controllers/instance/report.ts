@@ -107,13 +107,11 @@ function applyRound(status: InstanceStatus, round: Round, input: ReportInput, ev
         if (fact.validForMs === undefined) break;
         qrFetched = { validForMs: fact.validForMs };
         if (fact.written || !status.qr) status.qr = qrRecord(input, fact.validForMs);
-        if (fact.written) {
-          events.push({ type: "Normal", reason: "QRUpdated", message: `a new QR code is in Secret ${qrSecretName(input.name)}` });
-        }
+        if (fact.written) tellCode(events, "QR code", qrSecretName(input.name));
         break;
       case "pairingCode":
         status.qr = qrRecord(input, PAIRING_CODE_LIFETIME_MS);
-        events.push({ type: "Normal", reason: "QRUpdated", message: `a new pairing code is in Secret ${qrSecretName(input.name)}` });
+        tellCode(events, "pairing code", qrSecretName(input.name));
         break;
       case "done":
         if (fact.step === "logout") {
@@ -139,6 +137,25 @@ function applyRound(status: InstanceStatus, round: Round, input: ReportInput, ev
   }
   return qrFetched;
 }
+
+/**
+ * A new code's Event. The first code of a session created in this pass is told by the pass's
+ * Created Event ("…; its QR code is in Secret x-qr"): one Event says both, at the cost of one
+ * request, where a QRUpdated right behind it would cost a second. Every later code is QRUpdated.
+ * (client-go's recorder folds only Events of one reason, so it would send two.)
+ */
+function tellCode(events: PlannedEvent[], what: "QR code" | "pairing code", secret: string): void {
+  const index = events.findIndex((event) => event.reason === "Created");
+  const created = events[index];
+  // A Created Event already naming a code keeps it: a second code in the same pass is news of its own.
+  if (created && !created.message.includes(CODE_IN_SECRET)) {
+    events[index] = { ...created, message: `${created.message}; its ${what}${CODE_IN_SECRET}${secret}` };
+    return;
+  }
+  events.push({ type: "Normal", reason: "QRUpdated", message: `a new ${what}${CODE_IN_SECRET}${secret}` });
+}
+
+const CODE_IN_SECRET = " is in Secret ";
 
 /** Whether the provider still shows our webhook wiring after this pass (an unwiring that did not happen yet). */
 function stillWired(rounds: readonly Round[]): boolean {

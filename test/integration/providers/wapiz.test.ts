@@ -66,7 +66,8 @@ describe("linking a WAPIZ device", () => {
     expect(condition(instance, "Ready")).toMatchObject({ status: "False", reason: "WaitingForScan" });
     await qrMatchesEmulator("link");
     expect(wapiz.callsTo("POST", "/api/devices")).toHaveLength(1);
-    expect(await eventReasons(kube, namespace, "link")).toEqual(expect.arrayContaining(["Created", "QRUpdated"]));
+    // The code fetched in the pass that created the device is named by the Created Event.
+    expect(await eventNamed(kube, namespace, "link", "Normal", "Created")).toContain("its QR code is in Secret link-qr");
   });
 
   it("scan → Connected and Ready, with no phone (WAPIZ reports none), the QR Secret emptied, and the kubectl get wai row", async () => {

@@ -63,7 +63,9 @@ describe("linking a number on Wappfy", () => {
     await qrMatchesEmulator("link");
     // Wappfy gives only the image: there is no raw payload to put in qr.txt.
     expect((await secretData(kube, namespace, "link-qr"))["qr.txt"]).toBeUndefined();
-    expect(await eventReasons(kube, namespace, "link")).toEqual(expect.arrayContaining(["Created", "Starting", "QRUpdated"]));
+    expect(await eventReasons(kube, namespace, "link")).toEqual(expect.arrayContaining(["Created", "Starting"]));
+    // The code fetched in the pass that created the instance is named by the Created Event.
+    expect(await eventNamed(kube, namespace, "link", "Normal", "Created")).toContain("its QR code is in Secret link-qr");
     expect(wappfy.callsTo("POST", "/api/instances")).toHaveLength(1);
     expect(wappfy.callsTo("POST", `/api/instances/${id}/connect`)).toHaveLength(1);
   });
