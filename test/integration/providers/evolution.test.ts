@@ -22,9 +22,11 @@ const evolution = new EvolutionEmulator({ globalKey: KEY, qrTimeoutMs: 3000 });
 const logLines: string[] = [];
 let namespace: string;
 let operator: Operator;
+let evolutionUrl: string;
 
 beforeAll(async () => {
   const url = await evolution.start();
+  evolutionUrl = url;
   await installCrds();
   namespace = await createNamespace("evolution");
   await createSecret(namespace, "evolution-key", { "api-key": KEY });
@@ -161,6 +163,21 @@ describe("the Evolution webhook", () => {
     expect(evolution.instance(id)?.webhook).toMatchObject({ url: "https://hooks.example.com/wa", events: ["CONNECTION_UPDATE", "MESSAGES_UPSERT"] });
     await patchInstance(namespace, "hooked", { spec: { webhook: { events: [] } } });
     await eventually("every event", async () => ((evolution.instance(id)?.webhook?.events.length ?? 0) > 2 ? true : undefined));
+    expect(evolution.instance(id)?.webhook?.events).toContain("QRCODE_UPDATED");
+  });
+
+  it("a webhook changed in Evolution's manager is set back to the spec's", async () => {
+    const id = await idOf("hooked");
+    const elsewhere = { enabled: true, url: "https://elsewhere.example.com/hook", byEvents: false, base64: false, events: ["MESSAGES_UPSERT"] };
+    // What the manager sends: POST /webhook/set/{name} with the global key (webhook.router.ts).
+    const response = await fetch(`${evolutionUrl}/webhook/set/${encodeURIComponent(id)}`, {
+      method: "POST",
+      headers: { apikey: KEY, "content-type": "application/json" },
+      body: JSON.stringify({ webhook: elsewhere }),
+    });
+    expect(response.status).toBe(201);
+    expect(evolution.instance(id)?.webhook?.url).toBe(elsewhere.url);
+    await eventually("the spec's webhook again", async () => (evolution.instance(id)?.webhook?.url === "https://hooks.example.com/wa" ? true : undefined));
     expect(evolution.instance(id)?.webhook?.events).toContain("QRCODE_UPDATED");
   });
 
