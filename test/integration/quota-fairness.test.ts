@@ -7,9 +7,9 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Operator } from "../../src/operator.ts";
 import { FakeClock } from "../emulators/shared/clock.ts";
 import { WahaEmulator } from "../emulators/waha/emulator.ts";
-import { condition, createNamespace, installCrds, instanceWhere, kubeClient, kubectl, kubectlOk } from "../support/kube.ts";
+import { condition, createNamespace, installCrds, instanceWhere, kubeClient, kubectl } from "../support/kube.ts";
 import { startOperator } from "../support/operator.ts";
-import { apply, createSecret, instanceManifest, phaseOf, severalPasses } from "./providers/support.ts";
+import { apply, applyClusterProvider, instanceManifest, phaseOf, severalPasses } from "./providers/support.ts";
 
 const API_KEY = "waha-fairness-key-0123456";
 const kube = kubeClient();
@@ -25,19 +25,7 @@ beforeAll(async () => {
   greedy = await createNamespace("fair-greedy");
   late = await createNamespace("fair-late");
   provider = `fair-${late}`;
-  await createSecret(keys, "waha-key", { "api-key": API_KEY });
-  await kubectlOk(
-    ["apply", "-f", "-"],
-    `apiVersion: wa-operator.io/v1alpha1
-kind: ClusterWhatsAppProvider
-metadata: {name: ${provider}}
-spec:
-  type: waha
-  url: "${await waha.start()}"
-  credentialsSecretRef: {name: waha-key, namespace: ${keys}, key: api-key}
-  allowedNamespaces: {from: All}
-  maxInstances: 2`,
-  );
+  await applyClusterProvider({ name: provider, type: "waha", url: await waha.start(), keysNamespace: keys, apiKey: API_KEY, spec: "  allowedNamespaces: {from: All}\n  maxInstances: 2" });
   const ref = { kind: "ClusterWhatsAppProvider", name: provider };
   await apply(greedy, ["one", "two", "three"].map((name) => instanceManifest(name, ref)).join("---\n"));
   // creationTimestamp has whole seconds: the late tenant's instance is strictly younger than all three.
