@@ -1,5 +1,5 @@
 /**
- * The tenant boundary on shared Wappfy, WAPIZ, Cloud API and whapi gateways, as an attacker
+ * The tenant boundary on shared Wappfy, WAPIZ, Cloud API, whapi and Evolution gateways, as an attacker
  * with `edit` in one namespace would try it (the WAHA case is tenant-boundary.test.ts). Each
  * gateway sits behind one ClusterWhatsAppProvider that lets every namespace in and allows
  * adoption, the most a cluster admin can open it up. A victim's instance holds a session and
@@ -13,6 +13,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Operator } from "../../src/operator.ts";
 import type { InstanceObject } from "../../src/controllers/context.ts";
 import { CloudApiEmulator } from "../emulators/cloud-api/emulator.ts";
+import { EvolutionEmulator } from "../emulators/evolution/emulator.ts";
 import { WapizEmulator } from "../emulators/wapiz/emulator.ts";
 import { WappfyEmulator } from "../emulators/wappfy/emulator.ts";
 import { WhapiEmulator } from "../emulators/whapi/emulator.ts";
@@ -25,6 +26,7 @@ const WAPPFY_KEY = "wappfy-tenant-key-0123456789";
 const WAPIZ_TOKEN = "wapiz-tenant-token-0123456789";
 const GRAPH_TOKEN = "EAAGtenanttoken0123456789abcdef";
 const WHAPI_KEY = "whapi-tenant-device-key-0123456789";
+const EVOLUTION_KEY = "evolution-tenant-global-key-0123456789";
 const PIN = "135792";
 const WABA = "102290129340500";
 const NUMBER = { id: "106540352240501", display: "+1 555-555-0501" };
@@ -32,6 +34,7 @@ const wappfy = new WappfyEmulator({ apiKeys: [WAPPFY_KEY], startDelayMs: 0, maxQ
 const wapiz = new WapizEmulator({ accounts: { [WAPIZ_TOKEN]: "regular" } });
 const graph = new CloudApiEmulator({ token: GRAPH_TOKEN, numbers: [{ id: NUMBER.id, wabaId: WABA, displayPhoneNumber: NUMBER.display, pin: PIN }] });
 const whapi = new WhapiEmulator({ apiKeys: [WHAPI_KEY], pairingMs: 0 });
+const evolution = new EvolutionEmulator({ globalKey: EVOLUTION_KEY });
 let victim: string;
 let attacker: string;
 let suffix: string;
@@ -49,6 +52,8 @@ const GATEWAYS = {
   wapiz: { type: "wapiz", calls: () => wapiz.calls, harmful: /^(POST|PUT|PATCH|DELETE) |^GET \/api\/devices\/[^/]+\/qr$/ },
   cloud: { type: "cloud_api", calls: () => graph.calls, harmful: /^(POST|PUT|PATCH|DELETE) / },
   whapi: { type: "whapi", calls: () => whapi.calls, harmful: /^(POST|PUT|PATCH|DELETE) |^GET \/api\/(serviceStart|serviceDestroy|getQR)$/ },
+  // connect starts Baileys and answers the QR (instance.controller.ts connectToWhatsapp).
+  evolution: { type: "evolution", calls: () => evolution.calls, harmful: /^(POST|PUT|PATCH|DELETE) |^GET \/instance\/connect\// },
 } as const satisfies Record<string, Gateway>;
 type GatewayName = keyof typeof GATEWAYS;
 
@@ -60,8 +65,8 @@ beforeAll(async () => {
   victim = await createNamespace("tenants-victim");
   attacker = await createNamespace("tenants-attacker");
   suffix = victim.slice(victim.lastIndexOf("-") + 1);
-  const urls = { wappfy: await wappfy.start(), wapiz: await wapiz.start(), cloud: await graph.start(), whapi: await whapi.start() };
-  const credentials = { wappfy: WAPPFY_KEY, wapiz: WAPIZ_TOKEN, cloud: GRAPH_TOKEN, whapi: WHAPI_KEY };
+  const urls = { wappfy: await wappfy.start(), wapiz: await wapiz.start(), cloud: await graph.start(), whapi: await whapi.start(), evolution: await evolution.start() };
+  const credentials = { wappfy: WAPPFY_KEY, wapiz: WAPIZ_TOKEN, cloud: GRAPH_TOKEN, whapi: WHAPI_KEY, evolution: EVOLUTION_KEY };
   for (const namespace of [victim, attacker]) await createSecret(namespace, "wa-pin", { pin: PIN });
   for (const gateway of Object.keys(GATEWAYS) as GatewayName[]) {
     await createSecret(keys, `${gateway}-key`, { "api-key": credentials[gateway] });
@@ -85,7 +90,7 @@ afterAll(async () => {
   // Cluster-scoped: other test files share this API server.
   for (const gateway of Object.keys(GATEWAYS) as GatewayName[]) await kubectl(["delete", "cwap", providerName(gateway), "--ignore-not-found", "--wait=false"]);
   await operator?.stop();
-  await Promise.all([wappfy.stop(), wapiz.stop(), graph.stop(), whapi.stop()]);
+  await Promise.all([wappfy.stop(), wapiz.stop(), graph.stop(), whapi.stop(), evolution.stop()]);
 });
 
 function applyInstance(namespace: string, name: string, gateway: GatewayName, spec = ""): Promise<string> {
@@ -165,5 +170,19 @@ describe("a second namespace on a shared provider cannot touch the first's sessi
     // whapi has no webhook per device nor restart (Stalled UnsupportedByProvider): the attack asks for what it can.
     await attack("whapi", "handset", "", "  state: LoggedOut\n");
     expect(whapi.state(WHAPI_KEY)).not.toBe("SERVICE_OFF");
+  });
+
+  it("Evolution: naming the instance the victim adopted in spec.adopt.id gets SessionClaimed, and Evolution sees no logout, restart, connect, webhook or delete", async () => {
+    // An instance made in Evolution's manager, adopted by the victim (one the operator made is named
+    // "<namespace>.<name> [<uid>]", which spec.adopt.id's pattern does not even accept).
+    const id = evolution.seed("front-desk").name;
+    await applyInstance(victim, "gateway", "evolution", `  adopt: {id: "${id}"}\n`);
+    await phaseOf(kube, victim, "gateway", "ScanQR");
+    evolution.scan(id, "5511999990601");
+    await readyIn(kube, victim, "gateway", "Connected");
+    await severalPasses();
+    await attack("evolution", "gateway", `  adopt: {id: "${id}"}\n`);
+    expect(evolution.instance(id)).toMatchObject({ state: "open", linkedPhone: "5511999990601" });
+    expect(evolution.instance(id)?.webhook?.url).not.toBe("http://127.0.0.1:9/steal");
   });
 });

@@ -372,6 +372,21 @@ describe("adopting a session that already exists (issue 9: adopt)", () => {
     expect(waha.session("legacy")?.status).toBe("WORKING");
   });
 
+  it("a session left by an Orphan delete loses our uid, so a new instance can adopt it", async () => {
+    await applyInstance("handed", "  deletionPolicy: Orphan");
+    const old = await instanceWhere(kube, namespace, "handed", "ScanQR", (object) => object.status?.phase === "ScanQR");
+    const uidOn = () => waha.session(session("handed"))?.config?.metadata?.["wa-operator.io/uid"];
+    expect(uidOn()).toBe(old.metadata.uid);
+    await kubectlOk(["delete", "wai", "handed", "-n", namespace, "--wait=true", "--timeout=60s"]);
+    expect(waha.session(session("handed"))).toBeDefined();
+    expect(uidOn()).toBeUndefined();
+    await applyInstance("heir", `  adopt: {id: "${session("handed")}"}`);
+    const heir = await instanceWhere(kube, namespace, "heir", "ScanQR on the handed-over session", (object) => object.status?.phase === "ScanQR");
+    expect(heir.status?.providerInstanceId).toBe(session("handed"));
+    expect(condition(heir, "Stalled")?.status).not.toBe("True");
+    await eventually("the heir's uid on the session", async () => (uidOn() === heir.metadata.uid ? true : undefined));
+  });
+
   it("refuses a session another resource owns, and creates nothing for one that does not exist", async () => {
     await applyInstance("thief", `  adopt: {id: "${session("link")}"}`);
     // "link" holds the claim on its session (older, recorded): refused before any provider call.

@@ -106,6 +106,25 @@ describe("instances and ownership", () => {
   });
 });
 
+describe("errors that quote what Evolution knows", () => {
+  it("never repeat an instance token or the global key, in an error status or a 200 {error: true}", async () => {
+    await linked();
+    const token = emulator.instance(NAME)?.token as string;
+    const quoted = `instance ${NAME} (token ${token}, apikey ${KEY}) refused`;
+    // Both shapes Evolution's refusals take (src/main.ts error handler; the 200 {error: true, message} of connect and restart).
+    emulator.respondNext({ status: 400, body: { status: 400, error: "Bad Request", response: { message: [quoted] } } });
+    const answered = await failure(client.observe(withId));
+    emulator.respondNext({ status: 200, body: { instance: { instanceName: NAME, state: "open" } } });
+    emulator.respondNext({ status: 200, body: { error: true, message: quoted } });
+    const refused = await failure(client.restart(withId, NAME));
+    for (const error of [answered, refused]) {
+      expect(error.message).toContain("refused");
+      expect(error.message).not.toContain(token);
+      expect(error.message).not.toContain(KEY);
+    }
+  });
+});
+
 describe("health", () => {
   it("reports Evolution's version from / and checks the key with an authenticated look", async () => {
     expect(await client.checkHealth()).toEqual({ version: "2.3.6" });

@@ -19,7 +19,7 @@
  *   is refused before 2.2.1. The client asks for the state first and never depends on them.
  */
 import { z } from "zod";
-import { redactor } from "../../redaction.ts";
+import { OPERATOR_SCOPE, redactor } from "../../redaction.ts";
 import { ProviderError, isProviderError, redactSecrets, shortenMessage } from "../errors.ts";
 import { ProviderHttp, classifyByStatus, readErrorBody, type HttpRequest, type HttpResponse } from "../transport/http.ts";
 import { ownedLabel, ownerOfLabel } from "../owner-label.ts";
@@ -434,8 +434,16 @@ class EvolutionClient implements ProviderClient {
 
   /** A 200 `{error: true}`: the instance was not in the state the call needs (or not loaded); look again. */
   #answeredError(what: string, message: string | undefined): ProviderError {
-    const detail = message ? shortenMessage(redactSecrets(message, [this.#apiKey])) : "no reason given";
+    const detail = message ? this.#clean(message) : "no reason given";
     return new ProviderError("WrongState", `evolution refused ${what}: ${detail}`, { status: 200 });
+  }
+
+  /**
+   * Provider text goes into conditions: never let it echo our key, nor an instance token
+   * (create's hash, fetchInstances' rows) that Evolution, or a proxy before it, quotes back.
+   */
+  #clean(text: string): string {
+    return shortenMessage(redactor.redact(redactSecrets(text, [this.#apiKey]), OPERATOR_SCOPE));
   }
 
   #json<S extends z.ZodType>(request: HttpRequest, schema: S): Promise<z.output<S>> {
@@ -450,8 +458,7 @@ class EvolutionClient implements ProviderClient {
     const body = errorBodySchema.safeParse(readErrorBody(response));
     const raw = body.success ? body.data.response.message : undefined;
     const detail = raw === undefined ? undefined : Array.isArray(raw) ? raw.map((part) => (typeof part === "string" ? part : JSON.stringify(part))).join("; ") : raw;
-    // Provider text goes into conditions: never let it echo our key.
-    const message = detail ? shortenMessage(redactSecrets(detail, [this.#apiKey])) : "request failed";
+    const message = detail ? this.#clean(detail) : "request failed";
     return classifyByStatus("evolution", response, message, { now: this.#now() });
   }
 }

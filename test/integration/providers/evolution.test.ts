@@ -22,9 +22,11 @@ const evolution = new EvolutionEmulator({ globalKey: KEY, qrTimeoutMs: 3000 });
 const logLines: string[] = [];
 let namespace: string;
 let operator: Operator;
+let evolutionUrl: string;
 
 beforeAll(async () => {
   const url = await evolution.start();
+  evolutionUrl = url;
   await installCrds();
   namespace = await createNamespace("evolution");
   await createSecret(namespace, "evolution-key", { "api-key": KEY });
@@ -164,6 +166,21 @@ describe("the Evolution webhook", () => {
     expect(evolution.instance(id)?.webhook?.events).toContain("QRCODE_UPDATED");
   });
 
+  it("a webhook changed in Evolution's manager is set back to the spec's", async () => {
+    const id = await idOf("hooked");
+    const elsewhere = { enabled: true, url: "https://elsewhere.example.com/hook", byEvents: false, base64: false, events: ["MESSAGES_UPSERT"] };
+    // What the manager sends: POST /webhook/set/{name} with the global key (webhook.router.ts).
+    const response = await fetch(`${evolutionUrl}/webhook/set/${encodeURIComponent(id)}`, {
+      method: "POST",
+      headers: { apikey: KEY, "content-type": "application/json" },
+      body: JSON.stringify({ webhook: elsewhere }),
+    });
+    expect(response.status).toBe(201);
+    expect(evolution.instance(id)?.webhook?.url).toBe(elsewhere.url);
+    await eventually("the spec's webhook again", async () => (evolution.instance(id)?.webhook?.url === "https://hooks.example.com/wa" ? true : undefined));
+    expect(evolution.instance(id)?.webhook?.events).toContain("QRCODE_UPDATED");
+  });
+
   it("an event name Evolution does not have: Stalled UnsupportedByProvider naming it", async () => {
     const since = evolution.calls.length;
     await applyInstance("misnamed", "  webhook: {url: https://hooks.example.com/wa, events: [session.status]}");
@@ -188,9 +205,16 @@ describe("deleting on Evolution", () => {
     expect(evolution.callsTo("DELETE", /^\/instance\/delete\//)).toHaveLength(1);
   });
 
-  it("never shows an instance token in a log line, a status or an Event", async () => {
+  it("never shows an instance token in a log line, a status or an Event, even when an error body quotes it", async () => {
     const tokens = evolution.instances().map((instance) => instance.token);
     expect(tokens.length).toBeGreaterThan(0);
+    // A proxy before Evolution (or Evolution itself) quoting every token in a 400 (a 5xx
+    // read would be retried unseen): the shape of Evolution's errors (src/main.ts error
+    // handler), scripted with respondNext.
+    const quoted = `refused, quoting ${tokens.join(" ")}`;
+    for (let i = 0; i < 3; i++) evolution.respondNext({ status: 400, body: { status: 400, error: "Bad Request", response: { message: [quoted] } } });
+    await eventually("the quoting error in a log line", async () => (logLines.some((line) => line.includes("refused, quoting [redacted]")) ? true : undefined));
+    await severalPasses();
     const statuses = await Promise.all(["coded", "hooked", "misnamed"].map((name) => getInstance(kube, namespace, name)));
     const events = await Promise.all(["link", "coded", "hooked"].map((name) => eventsFor(kube, namespace, name)));
     const seen = JSON.stringify([statuses, events]) + logLines.join("");

@@ -82,6 +82,32 @@ export async function createSecret(namespace: string, name: string, values: Read
   return kubectlOk(["label", "secret", name, "-n", namespace, "wa-operator.io/credential=true"]);
 }
 
+/**
+ * Applies a ClusterWhatsAppProvider whose API key is `api-key` of a labelled Secret made in
+ * `keysNamespace`; `spec` adds indented lines (allowedNamespaces, maxInstances…).
+ */
+export async function applyClusterProvider(options: {
+  readonly name: string;
+  readonly type: string;
+  readonly url: string;
+  readonly keysNamespace: string;
+  readonly apiKey: string;
+  readonly spec: string;
+}): Promise<string> {
+  await createSecret(options.keysNamespace, `${options.name}-key`, { "api-key": options.apiKey });
+  return kubectlOk(
+    ["apply", "-f", "-"],
+    `apiVersion: wa-operator.io/v1alpha1
+kind: ClusterWhatsAppProvider
+metadata: {name: ${options.name}}
+spec:
+  type: ${options.type}
+  url: "${options.url}"
+  credentialsSecretRef: {name: ${options.name}-key, namespace: ${options.keysNamespace}, key: api-key}
+${options.spec}`,
+  );
+}
+
 /** A Secret's data, decoded; empty when the Secret does not exist. */
 export async function secretData(kube: KubeClient, namespace: string, name: string): Promise<Record<string, Buffer>> {
   const secret = await kube.find<SecretObject>(SECRETS, namespace, name);
