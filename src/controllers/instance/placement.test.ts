@@ -207,6 +207,15 @@ describe("placeInstance", () => {
     expect(placementCandidates(ctx, "ns").map((candidate) => candidate.placed)).toEqual([0]);
   });
 
+  it("an instance being deleted holds its slot until it is gone: its session may still be at the gateway", async () => {
+    const { ctx, instances, apply } = fleetContext([provider("a", 1)], { held: false });
+    const leaving = apply({ ...instance("i0"), metadata: { ...instance("i0").metadata, deletionTimestamp: "2026-01-01T00:00:00Z", finalizers: ["wa-operator.io/finalizer"] }, status: { providerRef: { kind: "WhatsAppProvider", name: "a" } } });
+    const next = apply(instance("i1"));
+    expect(await place(ctx, next)).toMatchObject({ verdict: { reason: "NoCapacity" } });
+    instances.store.delete(keyOf(leaving));
+    expect(placedOn(await place(ctx, next))).toBe("a");
+  });
+
   it("a replica that is not surely the leader places nothing", async () => {
     let leading = false;
     const { ctx, writes, lists, apply } = fleetContext([provider("a", 1)], { held: false, mayWrite: () => leading });

@@ -29,7 +29,7 @@ export interface PlacementCandidate {
   readonly capacity: number | undefined;
   /** spec.maxInstances, which bounds it too where smaller. */
   readonly maxInstances: number | undefined;
-  /** Instances already there (pinned or placed), and placements in flight. */
+  /** Instances already there (pinned or placed, also while being deleted), and placements in flight. */
   readonly placed: number;
 }
 
@@ -163,7 +163,8 @@ export function placementCandidates(ctx: Pick<OperatorContext, "caches" | "conne
       allowed: kind === PROVIDER_KIND || ctx.connections.allows(ref, namespace),
       capacity: spec.capacity?.maxSessions,
       maxInstances: spec.maxInstances,
-      placed: instancesUsing(ctx, key).filter((user) => !user.metadata.deletionTimestamp).length + (pending.get(key) ?? 0),
+      // One being deleted counts until it is gone: its session may still be at the gateway (its finalizer removes it).
+      placed: instancesUsing(ctx, key).length + (pending.get(key) ?? 0),
     };
   };
   const live = (object: ProviderObject) => !object.metadata.deletionTimestamp;
