@@ -14,6 +14,7 @@ import { createLogger } from "../../src/logger.ts";
 import { wahaSessionName } from "../../src/providers/waha/client.ts";
 import { Informer } from "../../src/runtime/informer.ts";
 import { mostStartingAtOnce } from "../support/fleet.ts";
+import { mostSessionsAtOnce } from "./figures.ts";
 import { createInstances, createNamespace, createProvider, credentialsIn, eventsIn, Fleet, sleep, startProvider, waitFor, watchInstances, watchProviders, type Provider, type Replica } from "./harness.ts";
 import { check, count, ENDLESS_QR, fact, seconds, sessionsOf, settled, tryWait, type ChaosContext, type Figure, type ScenarioReport } from "./scenarios.ts";
 
@@ -182,7 +183,10 @@ export async function placementScenario(ctx: ChaosContext, config: PlacementConf
       count("instances with a session on two gateways", onTwo.size),
       count("instances whose session is not (only) at the gateway status.providerRef names", misplaced.length),
       ...PROVIDERS.map((name) => count(`most placements recorded on ${name} at once`, placements.most.get(name) ?? 0, config.capacity)),
-      ...PROVIDERS.map((name, index) => count(`most sessions at ${name}'s gateway at once`, mostSessions[index] as number, config.capacity)),
+      ...PROVIDERS.map((name, index) =>
+        count(`most sessions at ${name}'s gateway at once`, Math.max(mostSessions[index] as number, mostSessionsAtOnce((gateways[index] as Provider).front.records)), config.capacity),
+      ),
+      fact("  sampled / from its calls", gateways.map((gateway, index) => `${mostSessions[index]}/${mostSessionsAtOnce(gateway.front.records)}`).join(", ")),
       fact("most sessions starting at once per gateway", gateways.map((gateway) => mostStartingAtOnce(gateway.waha.sessions())).join("/")),
       fact("replicas started", fleet.replicas.length),
     );
