@@ -38,7 +38,7 @@ let run: ChaosRun;
 beforeAll(async () => {
   run = await runChaos({ config: CI_CONFIG, binDir: inject("controlPlaneBinDir"), dir, log: () => undefined });
   for (const report of [...run.reports, ...run.overall]) console.log(`\n${formatReport(report)}`);
-}, 300_000);
+}, 360_000);
 
 afterAll(() => {
   if (run && run.correctnessFailures.length === 0) rmSync(dir, { recursive: true, force: true });
