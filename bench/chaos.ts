@@ -9,7 +9,8 @@
  *   npm run chaos -- --keep            keep the working dir (operator logs, control-plane logs)
  *
  * Scenarios: kills (1), election (2), faults (3), apiserver (4), pause (7: providers
- * answering 429 Retry-After 86400 and 1e10 beside an open one); 5 (secret grep) and 6
+ * answering 429 Retry-After 86400 and 1e10 beside an open one), placement (8: selector
+ * instances over three gateways, the leader SIGKILLed while placing); 5 (secret grep) and 6
  * (repeated restarts) are computed over whichever ran.
  */
 import { mkdtempSync, rmSync } from "node:fs";
@@ -33,7 +34,7 @@ const { values } = parseArgs({
   strict: true,
 });
 if (values.help) {
-  console.log("usage: npm run chaos -- [--small] [--only kills,election,faults,apiserver,pause] [--instances N] [--kills K] [--fault-instances N] [--scan N] [--keep]");
+  console.log("usage: npm run chaos -- [--small] [--only kills,election,faults,apiserver,pause,placement] [--instances N] [--kills K] [--fault-instances N] [--scan N] [--keep]");
   process.exit(0);
 }
 

@@ -10,6 +10,7 @@ import { providerWorkerCap, type OperatorConfig } from "./config.ts";
 import type { Clock, OperatorContext } from "./controllers/context.ts";
 import { instanceController } from "./controllers/instance/controller.ts";
 import { INSTANCE_INDEXERS } from "./controllers/instance/indexes.ts";
+import { Placements } from "./controllers/instance/placement.ts";
 import { StartSlots } from "./controllers/instance/start-slots.ts";
 import type { reconcileInstance } from "./controllers/instance/reconciler.ts";
 import { isWebhookSecret } from "./controllers/instance/secrets.ts";
@@ -139,6 +140,7 @@ export class Operator {
       pacing: new Map(),
       lookBudget: new LookBudget(),
       startSlots: new StartSlots(),
+      placements: new Placements(options.mayWrite ? { mayWrite: options.mayWrite } : {}),
       ...(options.metrics ? { observers: { instancePhase: (key: string, phase: string | undefined) => options.metrics?.instancePhase(key, phase) } } : {}),
     };
     options.metrics?.readEventsFrom(this.context.events);

@@ -11,6 +11,7 @@ import type { EventRecorder } from "../kube/events.ts";
 import type { SecretCache, SecretReader } from "../kube/secret-cache.ts";
 import type { ObservedSession } from "../providers/types.ts";
 import type { ShownQr } from "./instance/next-look.ts";
+import type { Placements } from "./instance/placement.ts";
 import type { StartSlots } from "./instance/start-slots.ts";
 import type { LookBudget } from "./look-budget.ts";
 import type { Clock } from "../runtime/retry.ts";
@@ -86,6 +87,8 @@ export interface OperatorContext {
   readonly lookBudget: LookBudget;
   /** Who may start a session on each provider now (spec.maxConcurrentStarts), in this process. */
   readonly startSlots: StartSlots;
+  /** Placement writes in flight and the new leader's catch-up read (instance/placement.ts), in this process. */
+  readonly placements: Placements;
   readonly observers?: ReconcileObservers;
 }
 

@@ -182,3 +182,26 @@ export function spread(values: readonly number[]): Spread {
   const rank = (p: number) => sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(p * sorted.length) - 1))];
   return { count: sorted.length, p50: rank(0.5), p95: rank(0.95), max: sorted.at(-1) };
 }
+
+/**
+ * The most sessions a gateway held at once, from its requests alone: a session counts from
+ * the answer to its create until its delete arrives (the least overlap the calls allow, so a
+ * figure over capacity is an over-fill that surely happened, not a sampling artefact).
+ */
+export function mostSessionsAtOnce(calls: readonly Call[]): number {
+  const edges: { at: number; delta: number }[] = [];
+  for (const call of calls) {
+    if (!call.forwarded || call.upstreamStatus === undefined || call.upstreamStatus >= 300) continue;
+    if (call.method === "POST" && call.path === "/api/sessions") edges.push({ at: call.doneAt ?? call.at, delta: 1 });
+    else if (call.method === "DELETE" && /^\/api\/sessions\/[^/]+$/.test(call.path)) edges.push({ at: call.at, delta: -1 });
+  }
+  // A delete and a create at the same instant: the delete first.
+  edges.sort((a, b) => a.at - b.at || a.delta - b.delta);
+  let now = 0;
+  let most = 0;
+  for (const edge of edges) {
+    now += edge.delta;
+    most = Math.max(most, now);
+  }
+  return most;
+}

@@ -430,6 +430,8 @@ export interface ProviderSetup {
   /** Base URL of the operator's event receiver, when provider events are wanted. */
   readonly eventsUrl?: string;
   readonly rateLimit?: { readonly requestsPerSecond: number; readonly burst: number };
+  /** A fleet member: its labels, spec.capacity.maxSessions and spec.maxConcurrentStarts. */
+  readonly fleet?: { readonly labels: Readonly<Record<string, string>>; readonly capacity: number; readonly maxConcurrentStarts: number };
 }
 
 export async function createProvider(cluster: ChaosCluster, setup: ProviderSetup): Promise<void> {
@@ -442,21 +444,24 @@ export async function createProvider(cluster: ChaosCluster, setup: ProviderSetup
     credentialsSecretRef: { name: `${name}-key` },
     ...(setup.eventsUrl ? { events: { url: setup.eventsUrl } } : {}),
     ...(setup.rateLimit ? { rateLimit: setup.rateLimit } : {}),
+    ...(setup.fleet ? { capacity: { maxSessions: setup.fleet.capacity }, maxConcurrentStarts: setup.fleet.maxConcurrentStarts } : {}),
   };
-  await cluster.kubectl(["create", "-n", setup.namespace, "-f", "-"], JSON.stringify({ apiVersion: "wa-operator.io/v1alpha1", kind: "WhatsAppProvider", metadata: { name }, spec }));
+  const metadata = { name, ...(setup.fleet ? { labels: setup.fleet.labels } : {}) };
+  await cluster.kubectl(["create", "-n", setup.namespace, "-f", "-"], JSON.stringify({ apiVersion: "wa-operator.io/v1alpha1", kind: "WhatsAppProvider", metadata, spec }));
 }
 
 export const instanceName = (index: number) => `i-${String(index).padStart(3, "0")}`;
 
 /**
  * Creates `count` instances of provider `waha` (or `provider`, named `<provider>-i-NNN`) in one
- * kubectl call; every `webhookEvery`-th gets a webhook (an HMAC key).
+ * kubectl call; every `webhookEvery`-th gets a webhook (an HMAC key). With `selector`, they name
+ * no provider but a spec.providerSelector matching those labels.
  */
 export async function createInstances(
   cluster: ChaosCluster,
   namespace: string,
   count: number,
-  options: { webhookEvery?: number; provider?: string } = {},
+  options: { webhookEvery?: number; provider?: string; selector?: Readonly<Record<string, string>> } = {},
 ): Promise<string[]> {
   const names = Array.from({ length: count }, (_, index) => (options.provider ? `${options.provider}-${instanceName(index)}` : instanceName(index)));
   const items = names.map((name, index) => ({
@@ -464,7 +469,7 @@ export async function createInstances(
     kind: "WhatsAppInstance",
     metadata: { name },
     spec: {
-      providerRef: { name: options.provider ?? "waha" },
+      ...(options.selector ? { providerSelector: { matchLabels: options.selector } } : { providerRef: { name: options.provider ?? "waha" } }),
       ...(options.webhookEvery && index % options.webhookEvery === 0 ? { webhook: { url: "http://127.0.0.1:9/hook", events: ["message"] } } : {}),
     },
   }));

@@ -7,6 +7,7 @@ import { mkdirSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { requestedRestarts, secretHits, type Credential } from "./figures.ts";
 import { ChaosCluster } from "./harness.ts";
+import { placementScenario, type PlacementConfig } from "./placement.ts";
 import {
   apiServerScenario,
   electionScenario,
@@ -29,11 +30,12 @@ export interface ChaosConfig {
   readonly faults: FaultsConfig;
   readonly apiServer: ApiServerConfig;
   readonly pause: PauseConfig;
+  readonly placement: PlacementConfig;
   /** Extra flags for every operator process. */
   readonly operatorArgs: readonly string[];
 }
 
-export const SCENARIOS = ["kills", "election", "faults", "apiserver", "pause"] as const;
+export const SCENARIOS = ["kills", "election", "faults", "apiserver", "pause", "placement"] as const;
 export type ScenarioName = (typeof SCENARIOS)[number];
 
 /** The sizes issue 11 names ("Done means"). */
@@ -58,6 +60,8 @@ export const DEFAULT_CONFIG: ChaosConfig = {
   apiServer: { instances: 20, downMs: 30_000, pauseMs: 30_000, timeoutMs: 10 * 60_000 },
   // Issue 17: 32 instances on a provider answering 429 Retry-After: 86400 held every worker for a day.
   pause: { instances: 32, retryAfters: ["86400", "1e10"], concurrency: 32, scanQrLimitMs: 30_000, waitMs: 3 * 60_000, graceMs: 500 },
+  // Issue 19: more selector instances than the fleet holds, the leader SIGKILLed while it places them.
+  placement: { instances: 32, capacity: 10, maxConcurrentStarts: 3, leaseDuration: "5s", timeoutMs: 3 * 60_000 },
   operatorArgs: [],
 };
 
@@ -68,6 +72,7 @@ export const SMALL_CONFIG: ChaosConfig = {
   faults: { ...DEFAULT_CONFIG.faults, instances: 30, scan: 10, bursts: { everyMs: 15_000, lengthMs: 3000 }, waitMs: 5 * 60_000 },
   apiServer: { ...DEFAULT_CONFIG.apiServer, instances: 5, downMs: 10_000, pauseMs: 10_000, timeoutMs: 3 * 60_000 },
   pause: { ...DEFAULT_CONFIG.pause, instances: 8, concurrency: 4 },
+  placement: DEFAULT_CONFIG.placement,
   operatorArgs: [],
 };
 
@@ -109,6 +114,7 @@ export async function runChaos(options: RunOptions): Promise<ChaosRun> {
     ["faults", "3. provider faults", () => faultsScenario(ctx, config.faults)],
     ["apiserver", "4. API server faults", () => apiServerScenario(ctx, config.apiServer)],
     ["pause", "7. providers paused for a day and for ever", () => pauseScenario(ctx, config.pause)],
+    ["placement", "8. selector placement with the leader SIGKILLed", () => placementScenario(ctx, config.placement)],
   ];
   try {
     for (const [name, title, scenario] of scenarios) {

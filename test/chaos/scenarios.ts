@@ -77,9 +77,9 @@ export interface ChaosContext {
 // ---------------------------------------------------------------- small helpers
 
 export const seconds = (ms: number | undefined) => (ms === undefined ? "–" : `${(ms / 1000).toFixed(1)} s`);
-const count = (name: string, value: number, limit = 0): Figure => ({ name, value: String(value), must: limit === 0 ? "= 0" : `≤ ${limit}`, ok: value <= limit });
-const fact = (name: string, value: string | number): Figure => ({ name, value: String(value) });
-const check = (name: string, ok: boolean, value: string, must = "yes"): Figure => ({ name, value, must, ok });
+export const count = (name: string, value: number, limit = 0): Figure => ({ name, value: String(value), must: limit === 0 ? "= 0" : `≤ ${limit}`, ok: value <= limit });
+export const fact = (name: string, value: string | number): Figure => ({ name, value: String(value) });
+export const check = (name: string, ok: boolean, value: string, must = "yes"): Figure => ({ name, value, must, ok });
 const within = (name: string, ms: number | undefined, limitMs: number): Figure => ({
   name,
   value: ms === undefined ? "never" : seconds(ms),
@@ -90,7 +90,7 @@ const within = (name: string, ms: number | undefined, limitMs: number): Figure =
 const between = (range: readonly [number, number]) => range[0] + Math.random() * (range[1] - range[0]);
 
 /** Like waitFor, but a timeout is an answer (undefined), not an error. */
-async function tryWait<T>(what: string, probe: () => T | undefined | Promise<T | undefined>, timeoutMs: number, everyMs = 250): Promise<T | undefined> {
+export async function tryWait<T>(what: string, probe: () => T | undefined | Promise<T | undefined>, timeoutMs: number, everyMs = 250): Promise<T | undefined> {
   try {
     return await waitFor(what, probe, timeoutMs, everyMs);
   } catch {
@@ -110,7 +110,7 @@ const sessionOf = (namespace: string, name: string) => wahaSessionName(namespace
 const phoneOf = (index: number) => `55119${String(90_000_000 + index).padStart(8, "0")}`;
 
 /** Instances whose status says they are where their spec wants them (ScanQR for an unscanned Connected). */
-function settled(watch: InstanceWatch, name: string, restartWanted: string | undefined): boolean {
+export function settled(watch: InstanceWatch, name: string, restartWanted: string | undefined): boolean {
   const object = watch.get(name);
   const status = object?.status;
   const spec = object?.spec as { state?: string } | undefined;
@@ -121,7 +121,7 @@ function settled(watch: InstanceWatch, name: string, restartWanted: string | und
 }
 
 /** Sessions of a namespace at the provider now, with the instance each names as its owner. */
-function sessionsOf(provider: Provider, namespace: string): { name: string; owner: string | undefined }[] {
+export function sessionsOf(provider: Provider, namespace: string): { name: string; owner: string | undefined }[] {
   return provider.waha
     .sessions()
     .filter((session) => session.name.startsWith(`${namespace}__`))
@@ -194,7 +194,7 @@ async function openStage(ctx: ChaosContext, prefix: string, options: Parameters<
 }
 
 /** Instances stay at ScanQR as long as needed: the scenario is about something else than unscanned codes running out. */
-const ENDLESS_QR = { waha: { qr: { maxCodes: 1_000_000 } } };
+export const ENDLESS_QR = { waha: { qr: { maxCodes: 1_000_000 } } };
 
 // ---------------------------------------------------------------- 1. SIGKILLs during convergence
 

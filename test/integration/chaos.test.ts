@@ -28,6 +28,7 @@ const CI_CONFIG: ChaosConfig = {
   },
   apiServer: { instances: 4, downMs: 4000, pauseMs: 4000, timeoutMs: 60_000 },
   pause: { ...DEFAULT_CONFIG.pause, instances: 4, concurrency: 2, waitMs: 60_000 },
+  placement: { instances: 14, capacity: 4, maxConcurrentStarts: 2, leaseDuration: "4s", timeoutMs: 60_000 },
   operatorArgs: ["--poll-interval", "2s", "--pairing-poll-interval", "500ms", "--qr-refresh-interval", "1s", "--failure-backoff", "2s", "--failure-backoff-max", "8s", "--provider-check-interval", "2s"],
 };
 
@@ -37,7 +38,7 @@ let run: ChaosRun;
 beforeAll(async () => {
   run = await runChaos({ config: CI_CONFIG, binDir: inject("controlPlaneBinDir"), dir, log: () => undefined });
   for (const report of [...run.reports, ...run.overall]) console.log(`\n${formatReport(report)}`);
-}, 300_000);
+}, 360_000);
 
 afterAll(() => {
   if (run && run.correctnessFailures.length === 0) rmSync(dir, { recursive: true, force: true });
@@ -70,6 +71,10 @@ describe("the fault suite, small", () => {
 
   it("7. providers answering 429 Retry-After 86400 and 1e10: their instances show RateLimited, receive nothing inside the window, and another provider's instances still reach ScanQR", () => {
     expect(failedChecks("7")).toEqual([]);
+  });
+
+  it("8. selector instances over three gateways with the leader SIGKILLed while placing: each placed once, no gateway over capacity, all reach ScanQR", () => {
+    expect(failedChecks("8")).toEqual([]);
   });
 
   it("5. no credential (API key, webhook and events HMAC keys) in any log line, status or Event", () => {

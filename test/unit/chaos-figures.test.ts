@@ -3,6 +3,7 @@ import {
   busiestWindow,
   duplicateSessions,
   isMutating,
+  mostSessionsAtOnce,
   requestedRestarts,
   retryAfterViolations,
   secretHits,
@@ -135,5 +136,20 @@ describe("spread", () => {
   it("gives the median, the 95th percentile by nearest rank and the maximum", () => {
     expect(spread(Array.from({ length: 20 }, (_, index) => 20 - index))).toEqual({ count: 20, p50: 10, p95: 19, max: 20 });
     expect(spread([])).toEqual({ count: 0, p50: undefined, p95: undefined, max: undefined });
+  });
+});
+
+describe("mostSessionsAtOnce", () => {
+  const create = (at: number, doneAt: number, upstreamStatus = 201): Call => ({ at, doneAt, method: "POST", path: "/api/sessions", replica: "r1", forwarded: true, upstreamStatus, status: upstreamStatus });
+  const remove = (at: number, name: string): Call => ({ at, method: "DELETE", path: `/api/sessions/${name}`, replica: "r1", forwarded: true, upstreamStatus: 200, status: 200 });
+
+  it("counts a session from its create's answer until its delete arrives", () => {
+    expect(mostSessionsAtOnce([create(0, 5), create(1, 6), remove(7, "a"), create(8, 9)])).toBe(2);
+    expect(mostSessionsAtOnce([create(0, 5), create(1, 6), remove(5.5, "a"), create(5.6, 9)])).toBe(2);
+    expect(mostSessionsAtOnce([create(0, 5), create(1, 6), create(6.5, 7), remove(8, "a")])).toBe(3);
+  });
+
+  it("leaves out creates that failed and calls that never reached the gateway", () => {
+    expect(mostSessionsAtOnce([create(0, 5), create(1, 6, 422), { ...create(2, 3), forwarded: false }])).toBe(1);
   });
 });

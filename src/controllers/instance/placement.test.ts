@@ -4,7 +4,7 @@ import { instanceSpecSchema } from "../../api/instance.ts";
 import { KubeError } from "../../kube/client.ts";
 import { keyOf, type KubeObject } from "../../kube/resources.ts";
 import type { InstanceObject, OperatorContext, ProviderObject } from "../context.ts";
-import { choosePlacement, placeInstance, placementCandidates, type PlacementCandidate } from "./placement.ts";
+import { choosePlacement, placeInstance, placementCandidates, Placements, type PlacementCandidate } from "./placement.ts";
 
 function candidate(name: string, fields: Partial<PlacementCandidate> = {}): PlacementCandidate {
   return { kind: "WhatsAppProvider", name, labels: { fleet: "a" }, ready: true, allowed: true, capacity: 40, maxInstances: undefined, placed: 0, ...fields };
@@ -81,54 +81,149 @@ function instance(name: string): InstanceObject {
   return { metadata: { name, namespace: "ns", uid: `uid-${name}`, resourceVersion: "1" }, spec: { providerSelector: fleet } };
 }
 
-/** A context whose status writes answer only when released, so passes overlap. */
-function fleetContext(providers: ProviderObject[]) {
+/**
+ * A context over a fake API server (`server`, the truth) and a cache of it that may lag
+ * (`instances`, a stand-by's watch). Status writes answer only when released, so passes
+ * overlap; `landButLose` makes the next write land and its answer get lost.
+ */
+function fleetContext(providers: ProviderObject[], options: { mayWrite?: () => boolean; held?: boolean } = {}) {
   const instances = new MemoryCache<InstanceObject>();
+  const server = new Map<string, InstanceObject>();
   const providerCache = new MemoryCache<ProviderObject>();
   for (const object of providers) providerCache.remember(object);
   const held: (() => void)[] = [];
   const events: string[] = [];
+  const writes: string[] = [];
+  const lists: string[] = [];
   let version = 1;
+  const state = { landButLose: false };
   const kube = {
     patch: async (_type: unknown, namespace: string, name: string, body: { metadata: { resourceVersion: string }; status: object }) => {
-      const current = instances.get(`${namespace}/${name}`) as InstanceObject;
+      const current = server.get(`${namespace}/${name}`) as InstanceObject;
       if (current.metadata.resourceVersion !== body.metadata.resourceVersion) throw new KubeError(409, "conflict");
-      await new Promise<void>((resolve) => held.push(resolve));
-      return { ...current, metadata: { ...current.metadata, resourceVersion: String(++version) }, status: { ...current.status, ...body.status } };
+      writes.push(name);
+      if (options.held !== false) await new Promise<void>((resolve) => held.push(resolve));
+      const written = { ...current, metadata: { ...current.metadata, resourceVersion: String(++version) }, status: { ...current.status, ...body.status } };
+      server.set(`${namespace}/${name}`, written);
+      if (state.landButLose) {
+        state.landButLose = false;
+        throw new Error("socket hang up");
+      }
+      return written;
+    },
+    list: async (_type: unknown, namespace: string | undefined, _labels?: string, fields?: string) => {
+      lists.push(fields ?? `all of ${namespace ?? "every namespace"}`);
+      const name = fields?.replace("metadata.name=", "");
+      return { items: [...server.values()].filter((object) => name === undefined || object.metadata.name === name), resourceVersion: String(version) };
     },
   };
   const ctx = {
     kube,
     log: pino({ level: "silent" }),
     events: { record: (_object: unknown, _type: string, reason: string, message: string) => events.push(`${reason}: ${message}`) },
-    config: { pollInterval: 30_000 },
+    config: { pollInterval: 30_000, namespaces: [] },
     caches: { instances, providers: providerCache, clusterProviders: new MemoryCache<ProviderObject>() },
     connections: { allows: () => true },
+    placements: new Placements(options.mayWrite ? { mayWrite: options.mayWrite } : {}),
   } as unknown as OperatorContext;
-  return { ctx, instances, held, events };
+  /** An instance as both the server and the cache hold it. */
+  const apply = (object: InstanceObject): InstanceObject => {
+    server.set(keyOf(object), object);
+    instances.remember(object);
+    return object;
+  };
+  /** Another replica's placement, which this replica's cache has not seen. */
+  const placedElsewhere = (name: string, provider: string): void => {
+    const current = server.get(`ns/${name}`) as InstanceObject;
+    server.set(`ns/${name}`, { ...current, metadata: { ...current.metadata, resourceVersion: String(++version) }, status: { providerRef: { kind: "WhatsAppProvider", name: provider } } });
+  };
+  return { ctx, instances, server, held, events, writes, lists, state, apply, placedElsewhere };
 }
+
+const place = (ctx: OperatorContext, object: InstanceObject) => placeInstance(ctx, object, instanceSpecSchema.parse(object.spec));
+const placedOn = (outcome: Awaited<ReturnType<typeof placeInstance>>) => ("instance" in outcome ? outcome.instance.status?.providerRef?.name : undefined);
 
 describe("placeInstance", () => {
   it("counts placements whose write is in flight, so a burst of passes never over-fills a provider", async () => {
-    const { ctx, instances, held } = fleetContext([provider("a", 2), provider("b", 1)]);
-    const burst = ["i1", "i2", "i3", "i4"].map(instance);
-    for (const object of burst) instances.remember(object);
-    const passes = burst.map((object) => placeInstance(ctx, object, instanceSpecSchema.parse(object.spec)));
+    const { ctx, held, apply } = fleetContext([provider("a", 2), provider("b", 1)]);
+    const burst = ["i1", "i2", "i3", "i4"].map((name) => apply(instance(name)));
+    const passes = burst.map((object) => place(ctx, object));
     // Every write is still in flight: three slots were handed out, the fourth pass waits.
     const fourth = await passes[3];
     expect(fourth).toMatchObject({ verdict: { reason: "NoCapacity", stalled: false } });
     for (const release of held) release();
     const placed = await Promise.all(passes.slice(0, 3));
-    expect(placed.map((outcome) => ("instance" in outcome ? outcome.instance.status?.providerRef?.name : undefined))).toEqual(["a", "a", "b"]);
+    expect(placed.map(placedOn)).toEqual(["a", "a", "b"]);
     expect(placementCandidates(ctx, "ns").map((candidate) => candidate.placed)).toEqual([2, 1]);
   });
 
-  it("records the choice with the cached resourceVersion: a stale view gets a conflict and looks again", async () => {
-    const { ctx, instances, held, events } = fleetContext([provider("a", 2)]);
-    const stale = instance("i1");
-    instances.remember({ ...stale, metadata: { ...stale.metadata, resourceVersion: "7" }, status: { providerRef: { kind: "WhatsAppProvider", name: "a" } } });
-    expect(await placeInstance(ctx, stale, instanceSpecSchema.parse(stale.spec))).toEqual({ result: { requeueAfterMs: 500 } });
-    expect(held).toEqual([]);
-    expect(events).toEqual([]);
+  it("a conflict reads the instance again and keeps the placement another replica recorded, without a second write", async () => {
+    const { ctx, events, writes, apply, placedElsewhere } = fleetContext([provider("a", 2), provider("b", 2)], { held: false });
+    await place(ctx, apply(instance("i0")));
+    const stale = apply(instance("i1"));
+    placedElsewhere("i1", "b");
+    const outcome = await place(ctx, stale);
+    expect(placedOn(outcome)).toBe("b");
+    expect(writes).toEqual(["i0"]);
+    expect(events.filter((event) => event.includes("WhatsAppProvider b"))).toEqual([]);
+    // And the cache now holds it, so no later pass chooses again.
+    expect(ctx.caches.instances.get("ns/i1")?.status?.providerRef?.name).toBe("b");
+  });
+
+  it("a new leader reads every instance from the API server before its first placement: what the old leader placed counts", async () => {
+    const { ctx, writes, lists, apply, placedElsewhere } = fleetContext([provider("a", 1), provider("b", 1)], { held: false });
+    // The stand-by's warm cache has not yet seen the old leader's last placement.
+    const old = apply(instance("i0"));
+    placedElsewhere("i0", "a");
+    const next = apply(instance("i1"));
+    expect(placedOn(await place(ctx, next))).toBe("b");
+    // The instance the old leader placed keeps its placement, with no write.
+    expect(placedOn(await place(ctx, old))).toBe("a");
+    expect(writes).toEqual(["i1"]);
+    // Once per process, not per pass.
+    expect(lists).toEqual(["all of every namespace"]);
+  });
+
+  it("a write whose answer was lost keeps its slot until the cache shows what became of it", async () => {
+    const { ctx, instances, server, state, apply } = fleetContext([provider("a", 1)], { held: false });
+    await ctx.placements.catchUp(async () => undefined);
+    state.landButLose = true;
+    await expect(place(ctx, apply(instance("i1")))).rejects.toThrow("socket hang up");
+    // It landed; the cache does not know yet: the slot is still taken.
+    expect(await place(ctx, apply(instance("i2")))).toMatchObject({ verdict: { reason: "NoCapacity" } });
+    // The watch delivers it: the cache counts it, once.
+    instances.remember(server.get("ns/i1") as InstanceObject);
+    expect(placementCandidates(ctx, "ns").map((candidate) => candidate.placed)).toEqual([1]);
+  });
+
+  it("a lost write that the cache shows did not land gives its slot back", async () => {
+    const { ctx, instances, state, apply } = fleetContext([provider("a", 1)], { held: false });
+    await ctx.placements.catchUp(async () => undefined);
+    state.landButLose = true;
+    const object = apply(instance("i1"));
+    await expect(place(ctx, object)).rejects.toThrow("socket hang up");
+    // Seen moved on without a placement (say, a label edit won the race): it cannot have landed.
+    instances.remember({ ...object, metadata: { ...object.metadata, resourceVersion: "99" } });
+    expect(placementCandidates(ctx, "ns").map((candidate) => candidate.placed)).toEqual([0]);
+  });
+
+  it("an instance being deleted holds its slot until it is gone: its session may still be at the gateway", async () => {
+    const { ctx, instances, apply } = fleetContext([provider("a", 1)], { held: false });
+    const leaving = apply({ ...instance("i0"), metadata: { ...instance("i0").metadata, deletionTimestamp: "2026-01-01T00:00:00Z", finalizers: ["wa-operator.io/finalizer"] }, status: { providerRef: { kind: "WhatsAppProvider", name: "a" } } });
+    const next = apply(instance("i1"));
+    expect(await place(ctx, next)).toMatchObject({ verdict: { reason: "NoCapacity" } });
+    instances.store.delete(keyOf(leaving));
+    expect(placedOn(await place(ctx, next))).toBe("a");
+  });
+
+  it("a replica that is not surely the leader places nothing", async () => {
+    let leading = false;
+    const { ctx, writes, lists, apply } = fleetContext([provider("a", 1)], { held: false, mayWrite: () => leading });
+    const object = apply(instance("i1"));
+    expect(await place(ctx, object)).toEqual({ result: { requeueAfterMs: 1000 } });
+    expect(writes).toEqual([]);
+    expect(lists).toEqual([]);
+    leading = true;
+    expect(placedOn(await place(ctx, object))).toBe("a");
   });
 });

@@ -10,7 +10,7 @@ import { isConflict, isNotFound } from "../../kube/client.ts";
 import { matchesSelector, type LabelSelectorLike } from "../../kube/label-selector.ts";
 import { INSTANCES } from "../../kube/resources.ts";
 import type { Verdict } from "../conditions.ts";
-import type { InstanceObject, OperatorContext, ProviderObject, ReconcileResult } from "../context.ts";
+import type { Cache, InstanceObject, OperatorContext, ProviderObject, ReconcileResult } from "../context.ts";
 import { CLUSTER_PROVIDER_KIND, PROVIDER_KIND, providerKey, smallerBound, type ProviderRefKey } from "../provider/connections.ts";
 import { BY_PROVIDER, instancesBy, instancesUsing, UNPLACED } from "./indexes.ts";
 
@@ -29,7 +29,7 @@ export interface PlacementCandidate {
   readonly capacity: number | undefined;
   /** spec.maxInstances, which bounds it too where smaller. */
   readonly maxInstances: number | undefined;
-  /** Instances already there (pinned or placed), and placements in flight. */
+  /** Instances already there (pinned or placed, also while being deleted), and placements in flight. */
   readonly placed: number;
 }
 
@@ -57,25 +57,100 @@ export function choosePlacement(selector: LabelSelectorLike, candidates: readonl
   return { placed: false, message: `no matching provider has room: ${why.join(", ")}${matching.length > 5 ? ", ..." : ""}; waiting for one` };
 }
 
-/**
- * Placements whose status write is in flight, per operator process (keyed by its caches,
- * which every per-pass copy of the context shares): counted as placed, so a burst of
- * passes never over-fills a provider before their writes reach the cache.
- */
-const inFlight = new WeakMap<object, Map<string, string>>();
+/** A placement write whose outcome the cache does not show yet. */
+interface Reservation {
+  /** The instance's cache key. */
+  readonly key: string;
+  /** The provider key it was placed on. */
+  readonly provider: string;
+  /** The resourceVersion the write was guarded with. */
+  readonly resourceVersion: string | undefined;
+}
 
-function reservations(ctx: Pick<OperatorContext, "caches">): Map<string, string> {
-  let map = inFlight.get(ctx.caches);
-  if (!map) {
-    map = new Map();
-    inFlight.set(ctx.caches, map);
+export interface PlacementsOptions {
+  /** Whether this replica surely leads now (leader election); absent means always. */
+  readonly mayWrite?: () => boolean;
+}
+
+/**
+ * What placement keeps in memory, per operator process (ctx.placements). Two things make a
+ * new leader's cache, not its memory, the record: before its first placement it reads every
+ * instance from the API server (a warm stand-by's watch may lag behind what the old
+ * leader wrote), and a placement write counts as taken until the cache shows what became of
+ * it, also when its answer was lost (the write may have landed).
+ */
+export class Placements {
+  private readonly reserved = new Map<string, Reservation>();
+  private readonly mayWrite: (() => boolean) | undefined;
+  private caughtUp: Promise<void> | undefined;
+
+  constructor(options: PlacementsOptions = {}) {
+    this.mayWrite = options.mayWrite;
   }
-  return map;
+
+  /** A replica that is not surely the leader places nothing (it may have been deposed). */
+  get mayPlace(): boolean {
+    return this.mayWrite === undefined || this.mayWrite();
+  }
+
+  /** Runs `read` once per process before the first placement (again after a failure). */
+  async catchUp(read: () => Promise<void>): Promise<void> {
+    this.caughtUp ??= read().catch((error: unknown) => {
+      this.caughtUp = undefined;
+      throw error;
+    });
+    await this.caughtUp;
+  }
+
+  reserve(uid: string, reservation: Reservation): void {
+    this.reserved.set(uid, reservation);
+  }
+
+  release(uid: string): void {
+    this.reserved.delete(uid);
+  }
+
+  /**
+   * Placements per provider key that the cache does not count yet: a reservation counts
+   * while the cached instance is still unplaced at the version the write was guarded with.
+   * Once the cache shows it placed (the cache counts it) or moved on without a placement
+   * (the write cannot have landed: a placement is never removed), it is dropped.
+   */
+  pending(instances: Cache<InstanceObject>): Map<string, number> {
+    const counts = new Map<string, number>();
+    for (const [uid, reservation] of this.reserved) {
+      const cached = instances.get(reservation.key);
+      const open = cached?.metadata.uid === uid && !cached.status?.providerRef && cached.metadata.resourceVersion === reservation.resourceVersion;
+      if (!open) {
+        this.reserved.delete(uid);
+        continue;
+      }
+      counts.set(reservation.provider, (counts.get(reservation.provider) ?? 0) + 1);
+    }
+    return counts;
+  }
+}
+
+/** Reads every watched instance from the API server into the cache (a quorum read: nothing written before it is missed). */
+async function readInstances(ctx: Pick<OperatorContext, "kube" | "config" | "caches">): Promise<void> {
+  const namespaces = ctx.config.namespaces.length > 0 ? ctx.config.namespaces : [undefined];
+  for (const namespace of namespaces) {
+    const { items } = await ctx.kube.list<InstanceObject>(INSTANCES, namespace);
+    for (const item of items) ctx.caches.instances.remember(item);
+  }
+}
+
+/** One instance from the API server (list: the operator may not get), written through to the cache. */
+async function rereadInstance(ctx: Pick<OperatorContext, "kube" | "caches">, namespace: string, name: string): Promise<InstanceObject | undefined> {
+  const { items } = await ctx.kube.list<InstanceObject>(INSTANCES, namespace, undefined, `metadata.name=${name}`);
+  const found = items[0];
+  if (found) ctx.caches.instances.remember(found);
+  return found;
 }
 
 /** Every provider of both kinds, as placement sees it for an instance in `namespace`. */
-export function placementCandidates(ctx: Pick<OperatorContext, "caches" | "connections">, namespace: string): PlacementCandidate[] {
-  const pending = [...reservations(ctx).values()];
+export function placementCandidates(ctx: Pick<OperatorContext, "caches" | "connections" | "placements">, namespace: string): PlacementCandidate[] {
+  const pending = ctx.placements.pending(ctx.caches.instances);
   const candidate = (kind: PlacedKind, object: ProviderObject): PlacementCandidate => {
     const ref: ProviderRefKey = { kind, namespace: kind === PROVIDER_KIND ? namespace : undefined, name: object.metadata.name };
     const key = providerKey(ref);
@@ -88,7 +163,8 @@ export function placementCandidates(ctx: Pick<OperatorContext, "caches" | "conne
       allowed: kind === PROVIDER_KIND || ctx.connections.allows(ref, namespace),
       capacity: spec.capacity?.maxSessions,
       maxInstances: spec.maxInstances,
-      placed: instancesUsing(ctx, key).filter((user) => !user.metadata.deletionTimestamp).length + pending.filter((other) => other === key).length,
+      // One being deleted counts until it is gone: its session may still be at the gateway (its finalizer removes it).
+      placed: instancesUsing(ctx, key).length + (pending.get(key) ?? 0),
     };
   };
   const live = (object: ProviderObject) => !object.metadata.deletionTimestamp;
@@ -105,10 +181,16 @@ export type PlacementOutcome = { readonly instance: InstanceObject } | { readonl
  * Places an instance with a providerSelector: picks a provider, counts it as taken while
  * the write is in flight, and records it in status.providerRef with the cached
  * resourceVersion, so a replica whose view was behind (one that placed it already) gets
- * a conflict and looks again instead of placing it twice.
+ * a conflict, reads the instance again and keeps the placement it finds there.
  */
 export async function placeInstance(ctx: OperatorContext, instance: InstanceObject, spec: InstanceSpec): Promise<PlacementOutcome> {
   const namespace = instance.metadata.namespace as string;
+  const name = instance.metadata.name;
+  if (!ctx.placements.mayPlace) return { result: { requeueAfterMs: 1000 } };
+  await ctx.placements.catchUp(() => readInstances(ctx));
+  // The catch-up may have brought a placement the old leader made.
+  const current = ctx.caches.instances.get(`${namespace}/${name}`);
+  if (current && current.metadata.uid === instance.metadata.uid && current.status?.providerRef) return { instance: current };
   const choice = choosePlacement(spec.providerSelector ?? {}, placementCandidates(ctx, namespace));
   if (!choice.placed) {
     // The operator wakes it when room appears (operator.ts wakeUnplaced); the poll is the fallback.
@@ -116,29 +198,33 @@ export async function placeInstance(ctx: OperatorContext, instance: InstanceObje
   }
   const ref: ProviderRefKey = { kind: choice.kind, namespace: choice.kind === PROVIDER_KIND ? namespace : undefined, name: choice.name };
   const uid = instance.metadata.uid as string;
-  const pending = reservations(ctx);
-  pending.set(uid, providerKey(ref));
+  ctx.placements.reserve(uid, { key: `${namespace}/${name}`, provider: providerKey(ref), resourceVersion: instance.metadata.resourceVersion });
+  let written: InstanceObject;
   try {
-    const written = await ctx.kube.patch<InstanceObject>(
+    written = await ctx.kube.patch<InstanceObject>(
       INSTANCES,
       namespace,
-      instance.metadata.name,
+      name,
       { metadata: { resourceVersion: instance.metadata.resourceVersion }, status: { providerRef: { kind: choice.kind, name: choice.name } } },
       "merge",
       "status",
     );
-    // From here the cache counts it; the reservation can go.
-    ctx.caches.instances.remember(written);
-    ctx.events.record(written, "Normal", "Placed", `placed on ${choice.kind} ${choice.name}, which had ${choice.free} free slots`);
-    ctx.log.info({ namespace, name: instance.metadata.name, provider: choice.name, kind: choice.kind, free: choice.free }, "placed");
-    return { instance: written };
   } catch (error) {
-    if (isConflict(error)) return { result: { requeueAfterMs: 500 } };
+    // Any other failure may have landed: the reservation stays until the cache tells.
+    if (!isConflict(error) && !isNotFound(error)) throw error;
+    ctx.placements.release(uid);
     if (isNotFound(error)) return { result: {} };
-    throw error;
-  } finally {
-    pending.delete(uid);
+    // Our view was behind: what is there now decides, never a second choice over it.
+    const fresh = await rereadInstance(ctx, namespace, name);
+    if (fresh && fresh.metadata.uid === uid && fresh.status?.providerRef) return { instance: fresh };
+    return { result: { requeueAfterMs: 500 } };
   }
+  // From here the cache counts it; the reservation can go.
+  ctx.caches.instances.remember(written);
+  ctx.placements.release(uid);
+  ctx.events.record(written, "Normal", "Placed", `placed on ${choice.kind} ${choice.name}, which had ${choice.free} free slots`);
+  ctx.log.info({ namespace, name, provider: choice.name, kind: choice.kind, free: choice.free }, "placed");
+  return { instance: written };
 }
 
 /** Instances with a providerSelector that are not placed yet (and not being deleted). */

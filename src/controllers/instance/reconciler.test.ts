@@ -18,6 +18,7 @@ import type { ProviderConnections, ResolvedProvider } from "../provider/connecti
 import { LookBudget } from "../look-budget.ts";
 import { reconcileInstance } from "./reconciler.ts";
 import { StartSlots } from "./start-slots.ts";
+import { Placements } from "./placement.ts";
 import { isWebhookSecret } from "./secrets.ts";
 
 /** An in-memory cache with the informer's write-through rule. */
@@ -193,6 +194,7 @@ function harness() {
     pacing: new Map(),
     lookBudget: new LookBudget(),
     startSlots: new StartSlots(),
+    placements: new Placements(),
   };
   const apply = (spec: Record<string, unknown> = {}) => {
     const instance: InstanceObject = {
