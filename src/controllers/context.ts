@@ -12,6 +12,7 @@ import type { SecretCache, SecretReader } from "../kube/secret-cache.ts";
 import type { ObservedSession } from "../providers/types.ts";
 import type { ShownQr } from "./instance/next-look.ts";
 import type { StartSlots } from "./instance/start-slots.ts";
+import type { GatewayRestarts } from "./instance/gateway-restart.ts";
 import type { LookBudget } from "./look-budget.ts";
 import type { Clock } from "../runtime/retry.ts";
 import type { ProviderConnections } from "./provider/connections.ts";
@@ -63,6 +64,8 @@ export type { Clock } from "../runtime/retry.ts";
 /** Optional observers of what the reconcilers do (metrics). */
 export interface ReconcileObservers {
   instancePhase?(key: string, phase: string | undefined): void;
+  /** A session got a start slot of `provider` after waiting this long (0 when it did not wait). */
+  startSlotWait?(provider: { readonly kind: string; readonly namespace?: string | undefined; readonly name: string }, seconds: number): void;
 }
 
 export interface OperatorContext {
@@ -86,6 +89,10 @@ export interface OperatorContext {
   readonly lookBudget: LookBudget;
   /** Who may start a session on each provider now (spec.maxConcurrentStarts), in this process. */
   readonly startSlots: StartSlots;
+  /** Which gateways restarted and how their recoveries go (gateway-restart.ts), in this process. */
+  readonly gatewayRestarts: GatewayRestarts;
+  /** Queues these instances for a look now (a gateway lost their sessions); absent in tests without a controller. */
+  readonly wakeInstances?: (keys: readonly string[]) => void;
   readonly observers?: ReconcileObservers;
 }
 

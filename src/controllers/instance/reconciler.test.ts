@@ -17,6 +17,7 @@ import { FINALIZER, type InstanceObject, type OperatorContext } from "../context
 import type { ProviderConnections, ResolvedProvider } from "../provider/connections.ts";
 import { LookBudget } from "../look-budget.ts";
 import { reconcileInstance } from "./reconciler.ts";
+import { GatewayRestarts } from "./gateway-restart.ts";
 import { StartSlots } from "./start-slots.ts";
 import { isWebhookSecret } from "./secrets.ts";
 
@@ -193,6 +194,7 @@ function harness() {
     pacing: new Map(),
     lookBudget: new LookBudget(),
     startSlots: new StartSlots(),
+    gatewayRestarts: new GatewayRestarts(),
   };
   const apply = (spec: Record<string, unknown> = {}) => {
     const instance: InstanceObject = {
