@@ -175,16 +175,26 @@ export function recordRecoveryEvent(ctx: OperatorContext, provider: ResolvedProv
 }
 
 /**
- * What one look found, for the recovery: a session that was running found stopped counts
- * towards noticing a restart; one out of its start may end a recovery.
+ * What one look found, for the recovery. A session that was running found stopped makes
+ * the operator ask the gateway at once whether it restarted (its start time), so that a
+ * recovery lines every session up before this one takes a slot; where the gateway cannot
+ * tell, STOPPED_AT_ONCE such sessions say it. One seen out of its start may end a recovery.
  */
-export function sawSession(ctx: OperatorContext, provider: ResolvedProvider, key: string, session: Pick<ObservedSession, "phase">, status: InstanceStatus, wanted: string): void {
-  const now = ctx.clock.now();
-  if (session.phase === "Disconnected" && wanted === "Connected" && WAS_RUNNING.has(status.phase)) {
-    const cause = ctx.gatewayRestarts.sawStopped(provider.key, key, now);
+export async function sawSession(
+  ctx: OperatorContext,
+  provider: ResolvedProvider,
+  key: string,
+  session: Pick<ObservedSession, "phase">,
+  status: InstanceStatus,
+  wanted: string,
+): Promise<void> {
+  if (session.phase === "Disconnected" && wanted === "Connected" && WAS_RUNNING.has(status.phase) && !ctx.gatewayRestarts.recovering(provider.key)) {
+    const server = await provider.client.checkHealth().catch(() => undefined);
+    const cause = (server && ctx.gatewayRestarts.sawServer(provider.key, server)) ?? ctx.gatewayRestarts.sawStopped(provider.key, key, ctx.clock.now());
     if (cause) beginRecovery(ctx, provider, cause);
   }
   if (session.phase === "Starting" || !ctx.gatewayRestarts.recovering(provider.key)) return;
+  const now = ctx.clock.now();
   const load = ctx.startSlots.load(provider.key, now, ctx.config.stuckTimeout);
   recordRecoveryEvent(ctx, provider, ctx.gatewayRestarts.settled(provider.key, key, session.phase === "Connected", load, now));
 }

@@ -178,7 +178,7 @@ async function planRound(pass: Pass, rounds: readonly Round[], session: Observed
   const local = { ...pass.local, ...secrets, ref: refWithStatus(pass.local.ref, status) };
   // Seen out of its start (a QR, working, failed or stopped): its start slot is free again.
   if (session && session.phase !== "Starting") pass.ctx.startSlots.release(local.provider.key, keyOf(pass.run.instance));
-  if (session) sawSession(pass.ctx, local.provider, keyOf(pass.run.instance), session, status, pass.spec.state);
+  if (session) await sawSession(pass.ctx, local.provider, keyOf(pass.run.instance), session, status, pass.spec.state);
   const sessionSettings = await observeSessionSettings(pass.ctx, pass.run.instance, local, session, source !== "looked");
   const observation: InstanceObservation = { ...local, session, ...(sessionSettings ? { sessionSettings } : {}) };
   return { observation, plan: planInstance(planInputOf(pass.ctx, pass.run.instance, pass.spec, status, observation)) };
