@@ -206,6 +206,20 @@ export class Metrics {
     registers: [this.registry],
     collect: () => this.collectProviders(),
   });
+  readonly providerSessions = new Gauge({
+    name: "wa_operator_provider_sessions",
+    help: "Sessions this operator keeps on each provider with a capacity (status.sessions), by state: placed, linked (Connected), starting (holding a start slot).",
+    labelNames: ["kind", "namespace", "name", "state"] as const,
+    registers: [this.registry],
+    collect: () => this.collectProviderSessions(),
+  });
+  readonly startSlotWait = new Histogram({
+    name: "wa_operator_start_slot_wait_seconds",
+    help: "How long a session waited for one of its provider's start slots (spec.maxConcurrentStarts) before its create, start or restart call; 0 when one was free.",
+    labelNames: ["kind", "namespace", "name"] as const,
+    buckets: [0, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1800],
+    registers: [this.registry],
+  });
 
   readonly eventsPending: Gauge = new Gauge({
     name: "wa_operator_events_pending",
@@ -312,6 +326,18 @@ export class Metrics {
       const ready = conditionOf(object.status?.conditions, "Ready")?.status === "True";
       const namespace = object.metadata.namespace;
       this.providerReady.set({ kind, ...(namespace ? { namespace } : {}), name: object.metadata.name }, ready ? 1 : 0);
+    }
+  }
+
+  private collectProviderSessions(): void {
+    this.providerSessions.reset();
+    for (const { kind, object } of this.statusSource?.providers() ?? []) {
+      const sessions = object.status?.sessions;
+      if (!sessions) continue;
+      const namespace = object.metadata.namespace;
+      for (const state of ["placed", "linked", "starting"] as const) {
+        this.providerSessions.set({ kind, ...(namespace ? { namespace } : {}), name: object.metadata.name, state }, sessions[state]);
+      }
     }
   }
 

@@ -11,6 +11,7 @@ import type { Clock, OperatorContext } from "./controllers/context.ts";
 import { instanceController } from "./controllers/instance/controller.ts";
 import { INSTANCE_INDEXERS } from "./controllers/instance/indexes.ts";
 import { Placements } from "./controllers/instance/placement.ts";
+import { GatewayRestarts } from "./controllers/instance/gateway-restart.ts";
 import { StartSlots } from "./controllers/instance/start-slots.ts";
 import type { reconcileInstance } from "./controllers/instance/reconciler.ts";
 import { isWebhookSecret } from "./controllers/instance/secrets.ts";
@@ -141,7 +142,19 @@ export class Operator {
       lookBudget: new LookBudget(),
       startSlots: new StartSlots(),
       placements: new Placements(options.mayWrite ? { mayWrite: options.mayWrite } : {}),
-      ...(options.metrics ? { observers: { instancePhase: (key: string, phase: string | undefined) => options.metrics?.instancePhase(key, phase) } } : {}),
+      gatewayRestarts: new GatewayRestarts(),
+      wakeInstances: (keys) => {
+        for (const key of keys) this.instances.wake({ key });
+      },
+      ...(options.metrics
+        ? {
+            observers: {
+              instancePhase: (key: string, phase: string | undefined) => options.metrics?.instancePhase(key, phase),
+              startSlotWait: ({ kind, namespace, name }: { kind: string; namespace?: string | undefined; name: string }, seconds: number) =>
+                options.metrics?.startSlotWait.observe({ kind, ...(namespace ? { namespace } : {}), name }, seconds),
+            },
+          }
+        : {}),
     };
     options.metrics?.readEventsFrom(this.context.events);
     options.metrics?.readStatusFrom({

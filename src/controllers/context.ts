@@ -13,6 +13,7 @@ import type { ObservedSession } from "../providers/types.ts";
 import type { ShownQr } from "./instance/next-look.ts";
 import type { Placements } from "./instance/placement.ts";
 import type { StartSlots } from "./instance/start-slots.ts";
+import type { GatewayRestarts } from "./instance/gateway-restart.ts";
 import type { LookBudget } from "./look-budget.ts";
 import type { Clock } from "../runtime/retry.ts";
 import type { ProviderConnections } from "./provider/connections.ts";
@@ -64,6 +65,8 @@ export type { Clock } from "../runtime/retry.ts";
 /** Optional observers of what the reconcilers do (metrics). */
 export interface ReconcileObservers {
   instancePhase?(key: string, phase: string | undefined): void;
+  /** A session got a start slot of `provider` after waiting this long (0 when it did not wait). */
+  startSlotWait?(provider: { readonly kind: string; readonly namespace?: string | undefined; readonly name: string }, seconds: number): void;
 }
 
 export interface OperatorContext {
@@ -89,6 +92,10 @@ export interface OperatorContext {
   readonly startSlots: StartSlots;
   /** Placement writes in flight and the new leader's catch-up read (instance/placement.ts), in this process. */
   readonly placements: Placements;
+  /** Which gateways restarted and how their recoveries go (gateway-restart.ts), in this process. */
+  readonly gatewayRestarts: GatewayRestarts;
+  /** Queues these instances for a look now (a gateway lost their sessions); absent in tests without a controller. */
+  readonly wakeInstances?: (keys: readonly string[]) => void;
   readonly observers?: ReconcileObservers;
 }
 

@@ -171,6 +171,8 @@ export interface HealthOptions {
 export interface HealthReport {
   /** Engine or WhatsApp Web version, where the provider reports one. */
   readonly version?: string;
+  /** When the gateway's process started (ms since the epoch), where it says: a new value means it restarted. */
+  readonly startedAt?: number;
 }
 
 /**

@@ -4,12 +4,13 @@
  * except for the one record that must precede a call (a restart's intent).
  */
 import type { InstanceSpec } from "../../api/instance.ts";
-import { INSTANCES, type KubeObject } from "../../kube/resources.ts";
+import { INSTANCES, keyOf, type KubeObject } from "../../kube/resources.ts";
 import type { InstanceRef, ObservedSession } from "../../providers/types.ts";
 import type { InstanceObject, OperatorContext } from "../context.ts";
 import type { InstanceObservation } from "./observe.ts";
 import { START_STEPS, type Plan, type Step } from "./plan.ts";
 import { startSlotView, StartSlotTaken } from "./start-slots.ts";
+import { recordRecoveryEvent } from "./gateway-restart.ts";
 import { deleteWebhookSecret, writeQrSecret, writeWebhookSecret } from "./secrets.ts";
 
 /** What one step did. */
@@ -47,6 +48,8 @@ export async function executePlan(run: ExecuteContext, plan: Plan): Promise<Step
   let ref = run.observation.ref;
   const provider = run.observation.provider;
   if (plan.waitingForStartSlot) run.ctx.startSlots.wait(startSlotView(run.ctx, run.instance, provider), provider.key);
+  // A look that wants no start leaves the line it was put in (a gateway restart puts every session there).
+  else if (!plan.steps.some((step) => START_STEPS.has(step.kind))) run.ctx.startSlots.withdraw(provider.key, keyOf(run.instance));
   for (const step of plan.steps) {
     try {
       const fact = await executeStep(run, ref, step);
@@ -64,10 +67,7 @@ async function executeStep(run: ExecuteContext, ref: InstanceRef, step: Step): P
   const client = observation.provider.client;
   const id = observation.session?.id ?? ref.providerInstanceId ?? "";
   const done: StepFact = { kind: "done", step: step.kind };
-  if (START_STEPS.has(step.kind) && !ctx.startSlots.acquire(startSlotView(ctx, run.instance, observation.provider), observation.provider.key)) {
-    // Planned with a free slot that another pass took meanwhile: no call, wait in line.
-    throw new StartSlotTaken(`waiting for a start slot: the ${observation.provider.maxConcurrentStarts} of ${observation.provider.type} are taken`);
-  }
+  if (START_STEPS.has(step.kind)) takeStartSlot(run);
   switch (step.kind) {
     case "create":
       return { kind: "created", session: await client.create(ref, step.start ? { start: true } : undefined) };
@@ -116,6 +116,28 @@ async function executeStep(run: ExecuteContext, ref: InstanceRef, step: Step): P
       await deleteWebhookSecret(ctx.kube, ctx.caches.secrets, run.instance);
       return done;
   }
+}
+
+/**
+ * The slot a start step needs: kept when held, else taken if admission allows; a new grant
+ * is timed (the wait metric) and may close a wave of a gateway restart recovery.
+ */
+function takeStartSlot(run: ExecuteContext): void {
+  const { ctx } = run;
+  const provider = run.observation.provider;
+  const key = keyOf(run.instance);
+  const now = ctx.clock.now();
+  const held = ctx.startSlots.holds(provider.key, key, now, ctx.config.stuckTimeout);
+  const since = ctx.startSlots.waitingSince(provider.key, key);
+  const view = startSlotView(ctx, run.instance, provider);
+  if (!ctx.startSlots.acquire(view, provider.key)) {
+    // Planned with a free slot that another pass took meanwhile: no call, wait in line.
+    throw new StartSlotTaken(`waiting for a start slot: the ${provider.maxConcurrentStarts} of ${provider.type} are taken`);
+  }
+  if (held) return;
+  ctx.observers?.startSlotWait?.(provider.ref, since === undefined ? 0 : (now - since) / 1000);
+  const load = ctx.startSlots.load(provider.key, now, ctx.config.stuckTimeout);
+  recordRecoveryEvent(ctx, provider, ctx.gatewayRestarts.granted(provider.key, key, view.self.linked, load));
 }
 
 /**

@@ -250,6 +250,14 @@ describe("a session stuck in STARTING (WAHA issues #1043, #2243)", () => {
     expect(plan.requeue).toEqual({ afterMs: 60_000 });
   });
 
+  it("times a stuck session from when it got its start slot: seen STARTING for long, but granted a slot a minute ago, it is not restarted", () => {
+    const self = { key: "ns/one", createdAt: "2026-01-01T00:00:00Z", linked: true };
+    const startSlot = { max: 3, stuckTimeoutMs: 5 * 60_000, now: NOW, self, holders: [{ key: "ns/one", grantedAt: NOW - 60_000 }], waiters: [] };
+    const status: InstanceStatus = { phase: "Starting", providerState: { state: "STARTING", since: at(6) } };
+    expect(kinds(planInstance(input({ session: starting, status, startSlot })))).toEqual([]);
+    expect(kinds(planInstance(input({ session: starting, status, startSlot: { ...startSlot, holders: [{ key: "ns/one", grantedAt: NOW - 6 * 60_000 }] } })))).toEqual(["restart"]);
+  });
+
   it("records when a state was first seen, and leaves it while it lasts", () => {
     expect(planInstance(input({ session: starting, status: { phase: "ScanQR" } })).providerState).toEqual({ state: "STARTING", since: new Date(NOW).toISOString() });
     expect(planInstance(input({ session: starting, status: { phase: "Starting", providerState: { state: "STARTING", since: at(1) } } })).providerState).toBeUndefined();

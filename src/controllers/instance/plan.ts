@@ -459,7 +459,9 @@ function planStarting(input: PlanInput, session: ObservedSession, phase: Phase):
   };
   if (session.unknownState || !input.capabilities.restart) return waiting;
   const seen = input.status.providerState;
-  const since = seen?.state === session.providerState ? Date.parse(seen.since) : now;
+  // The stuck timer runs from when the session got its start slot, if that came later than the state.
+  const granted = input.startSlot?.holders.find((holder) => holder.key === input.startSlot?.self.key)?.grantedAt ?? 0;
+  const since = Math.max(seen?.state === session.providerState ? Date.parse(seen.since) : now, granted);
   if (now - since < input.stuckTimeoutMs) return waiting;
   const stuck = `stuck in ${session.providerState} for more than ${human(input.stuckTimeoutMs)}`;
   const restartedNow = { state: session.providerState, since: new Date(now).toISOString() };

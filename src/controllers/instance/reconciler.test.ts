@@ -17,6 +17,7 @@ import { FINALIZER, type InstanceObject, type OperatorContext } from "../context
 import type { ProviderConnections, ResolvedProvider } from "../provider/connections.ts";
 import { LookBudget } from "../look-budget.ts";
 import { reconcileInstance } from "./reconciler.ts";
+import { GatewayRestarts } from "./gateway-restart.ts";
 import { StartSlots } from "./start-slots.ts";
 import { Placements } from "./placement.ts";
 import { isWebhookSecret } from "./secrets.ts";
@@ -195,6 +196,7 @@ function harness() {
     lookBudget: new LookBudget(),
     startSlots: new StartSlots(),
     placements: new Placements(),
+    gatewayRestarts: new GatewayRestarts(),
   };
   const apply = (spec: Record<string, unknown> = {}) => {
     const instance: InstanceObject = {

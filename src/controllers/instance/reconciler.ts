@@ -22,6 +22,7 @@ import { reportInstance, type ReportInput, type Round } from "./report.ts";
 import type { ObservedSession } from "../../providers/types.ts";
 import { qrRefreshAt } from "./next-look.ts";
 import { placeInstance } from "./placement.ts";
+import { sawSession } from "./gateway-restart.ts";
 
 /** Observe-plan-execute rounds per pass: create → start → look, without waiting for a requeue. */
 const MAX_ROUNDS = 4;
@@ -75,6 +76,7 @@ async function runPass(ctx: OperatorContext, key: string, instance: InstanceObje
   const pass = await carryOut(ctx, instance, spec, pacing);
   const report = reportInstance(reportInputOf(ctx, pass, spec, pacing));
   remember(ctx, key, pass, report, pacing);
+  logRecoveryRestarts(pass.rounds, log);
   if (pass.failure && !pass.failure.lookAgain) log.info({ reason: pass.failure.verdict.reason, message: pass.failure.verdict.message }, "reconcile could not finish");
   if (pass.failure?.lookAgain) return report.result;
   try {
@@ -84,6 +86,14 @@ async function runPass(ctx: OperatorContext, key: string, instance: InstanceObje
     throw error;
   }
   return report.result;
+}
+
+/** A restart the operator decided on by itself (a stuck or failed session) is news: said at info level, as its Event says it. */
+function logRecoveryRestarts(rounds: readonly Round[], log: Logger): void {
+  for (const round of rounds) {
+    const recovery = round.plan.steps.some((step) => step.kind === "restart" && step.why === "recovery");
+    if (recovery && round.facts.some((fact) => fact.kind === "done" && fact.step === "restart")) log.info({ reason: round.plan.verdict.reason, message: round.plan.verdict.message }, "restarted the session");
+  }
 }
 
 /** The record of one pass: what it started from, each round's session, plan and facts, and why it stopped early. */
@@ -168,6 +178,7 @@ async function planRound(pass: Pass, rounds: readonly Round[], session: Observed
   const local = { ...pass.local, ...secrets, ref: refWithStatus(pass.local.ref, status) };
   // Seen out of its start (a QR, working, failed or stopped): its start slot is free again.
   if (session && session.phase !== "Starting") pass.ctx.startSlots.release(local.provider.key, keyOf(pass.run.instance));
+  if (session) await sawSession(pass.ctx, local.provider, keyOf(pass.run.instance), session, status, pass.spec.state);
   const sessionSettings = await observeSessionSettings(pass.ctx, pass.run.instance, local, session, source !== "looked");
   const observation: InstanceObservation = { ...local, session, ...(sessionSettings ? { sessionSettings } : {}) };
   return { observation, plan: planInstance(planInputOf(pass.ctx, pass.run.instance, pass.spec, status, observation)) };

@@ -77,3 +77,23 @@ describe("StartSlots", () => {
     expect(slots.holds("p", "ns/b", NOW + 2 * STUCK, STUCK)).toBe(false);
   });
 });
+
+describe("StartSlots after a gateway restart", () => {
+  const limits = (now: number) => ({ max: 1, stuckTimeoutMs: STUCK, now });
+  const self = (key: string, second: number, linked = false) => ({ key, createdAt: `2026-01-01T00:00:0${second}Z`, linked });
+
+  it("sessions put in line before they ask go linked first, whoever asks first; one that wants no start leaves the line", () => {
+    const slots = new StartSlots();
+    slots.enqueue("p", [self("ns/old", 1), self("ns/linked", 5, true), self("ns/running", 2, true)], NOW);
+    // The unlinked one asks first, but the linked ones are in line already.
+    expect(slots.acquire(slots.view("p", self("ns/old", 1), limits(NOW)), "p")).toBe(false);
+    // ns/running was found running: it leaves the line, and ns/linked is first.
+    slots.withdraw("p", "ns/running");
+    expect(slots.acquire(slots.view("p", self("ns/linked", 5), limits(NOW)), "p")).toBe(true);
+    expect(slots.load("p", NOW, STUCK)).toEqual({ starting: 1, waiting: 1 });
+    slots.release("p", "ns/linked");
+    expect(slots.waitingSince("p", "ns/old")).toBe(NOW);
+    expect(slots.acquire(slots.view("p", self("ns/old", 1), limits(NOW + 5000)), "p")).toBe(true);
+    expect(slots.load("p", NOW + 5000, STUCK)).toEqual({ starting: 1, waiting: 0 });
+  });
+});

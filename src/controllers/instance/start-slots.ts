@@ -62,7 +62,8 @@ export function admit(view: StartSlotView): Admission {
 /** The holders and waiters of every provider, in this operator process. */
 export class StartSlots {
   private readonly holders = new Map<string, Map<string, number>>();
-  private readonly waiters = new Map<string, Map<string, { createdAt: string; linked: boolean; askedAt: number }>>();
+  /** `since`: when it first asked (the wait metric); `askedAt`: when it last did. */
+  private readonly waiters = new Map<string, Map<string, { createdAt: string; linked: boolean; askedAt: number; since: number }>>();
 
   view(provider: string, self: StartSlotView["self"], limits: { readonly max: number; readonly stuckTimeoutMs: number; readonly now: number }): StartSlotView {
     // A waiting session's status loses its phone number (phase Pending): the line remembers it was linked.
@@ -71,7 +72,7 @@ export class StartSlots {
       ...limits,
       self: { ...self, linked },
       holders: [...(this.holders.get(provider) ?? [])].map(([key, grantedAt]) => ({ key, grantedAt })),
-      waiters: [...(this.waiters.get(provider) ?? [])].map(([key, waiter]) => ({ key, ...waiter })),
+      waiters: [...(this.waiters.get(provider) ?? [])].map(([key, { createdAt, linked, askedAt }]) => ({ key, createdAt, linked, askedAt })),
     };
   }
 
@@ -89,7 +90,37 @@ export class StartSlots {
 
   /** Records that `view.self` waits for a slot (its place in line is its creation time). */
   wait(view: StartSlotView, provider: string): void {
-    mapOf(this.waiters, provider).set(view.self.key, { createdAt: view.self.createdAt, linked: view.self.linked, askedAt: view.now });
+    const since = this.waiters.get(provider)?.get(view.self.key)?.since ?? view.now;
+    mapOf(this.waiters, provider).set(view.self.key, { createdAt: view.self.createdAt, linked: view.self.linked, askedAt: view.now, since });
+  }
+
+  /**
+   * Puts sessions in line before they ask (a gateway lost them all at once): the line then
+   * holds every one of them when the first slots are handed out, so linked ones go first.
+   */
+  enqueue(provider: string, entries: readonly StartSlotView["self"][], now: number): void {
+    const line = mapOf(this.waiters, provider);
+    for (const entry of entries) {
+      if (line.has(entry.key) || this.holders.get(provider)?.has(entry.key)) continue;
+      line.set(entry.key, { createdAt: entry.createdAt, linked: entry.linked, askedAt: now, since: now });
+    }
+  }
+
+  /** A look found the session wanting no start (running, or not wanted): it leaves the line. */
+  withdraw(provider: string, key: string): void {
+    this.waiters.get(provider)?.delete(key);
+  }
+
+  /** Since when `key` waits for a slot of `provider`, if it does. */
+  waitingSince(provider: string, key: string): number | undefined {
+    return this.waiters.get(provider)?.get(key)?.since;
+  }
+
+  /** How many hold a live slot of `provider`, and how many wait that still ask. */
+  load(provider: string, now: number, stuckTimeoutMs: number): { readonly starting: number; readonly waiting: number } {
+    const starting = [...(this.holders.get(provider)?.values() ?? [])].filter((grantedAt) => now - grantedAt < stuckTimeoutMs).length;
+    const waiting = [...(this.waiters.get(provider)?.values() ?? [])].filter((waiter) => now - waiter.askedAt < WAITER_TTL_MS).length;
+    return { starting, waiting };
   }
 
   /** The session was seen out of its start (a QR, working, failed or stopped), or the instance is gone. */

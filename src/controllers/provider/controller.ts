@@ -45,13 +45,16 @@ const providerChanged =
 export const PROVIDER_COUNT_DELAY_MS = 1_000;
 
 /**
- * A new, removed or newly placed instance changes its provider's count (and may free a quota slot). The
+ * A new, removed or newly placed instance changes its provider's count (and may free a quota slot), and
+ * one whose phase changed its linked and starting counts. The
  * count is taken once a second at most: a burst of N new instances is one provider pass
  * (one health check), not N.
  */
 function instanceCameOrWent(event: InformerEvent<InstanceObject>): Wake[] {
   const placedNow = event.type === "updated" && !event.old?.status?.providerRef && event.object.status?.providerRef !== undefined;
-  if (event.type !== "added" && event.type !== "deleted" && !placedNow) return [];
+  // A phase change moves status.sessions (linked, starting): a recovery's progress shows there.
+  const phaseChanged = event.type === "updated" && event.old !== undefined && event.old.status?.phase !== event.object.status?.phase;
+  if (event.type !== "added" && event.type !== "deleted" && !placedNow && !phaseChanged) return [];
   const spec = instanceSpecSchema.safeParse(event.object.spec);
   const ref = spec.success ? placedRefOf(event.object, spec.data) : undefined;
   return ref ? [{ key: providerQueueKey(ref), afterMs: PROVIDER_COUNT_DELAY_MS }] : [];

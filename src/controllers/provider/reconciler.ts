@@ -16,6 +16,7 @@ import type { HealthOptions } from "../../providers/types.ts";
 import type { InstanceObject, OperatorContext, ProviderObject, ReconcileResult } from "../context.ts";
 import { describeFailure, type Failure } from "../failures.ts";
 import { instancesUsing } from "../instance/observe.ts";
+import { beginRecovery } from "../instance/gateway-restart.ts";
 import type { PlannedEvent } from "../instance/plan.ts";
 import { publish } from "../publish.ts";
 import {
@@ -49,6 +50,9 @@ export async function reconcileProvider(ctx: OperatorContext, kind: string, key:
     const provider = await ctx.connections.resolve(ref);
     const report = await provider.client.checkHealth(await healthOptions(ctx, provider));
     health = { type: provider.type, url: provider.settings.url, ...(report.version ? { version: report.version } : {}) };
+    // A new start time or version: the gateway restarted, and its sessions come back through the start slots.
+    const restarted = ctx.gatewayRestarts.sawServer(provider.key, report);
+    if (restarted) beginRecovery(ctx, provider, restarted);
   } catch (error) {
     failure = describeFailure(error, "provider", ctx.clock.now());
     if (!failure) throw error;

@@ -118,6 +118,8 @@ const sessionInfo = z.object({
 
 const meInfo = z.object({ id: z.string(), pushName: z.string().nullish() }).loose().nullable();
 const versionInfo = z.object({ version: z.string(), engine: z.string().nullish(), tier: z.string().nullish() }).loose();
+/** GET /api/server/status (waha-openapi.json ServerStatusResponse): startTimestamp in ms. */
+const serverStatus = z.object({ startTimestamp: z.number().int().positive() }).loose();
 const rawQr = z.object({ value: z.string().min(1) });
 const pairingCode = z.object({ code: z.string().min(1) });
 
@@ -168,7 +170,11 @@ export const createWahaClient: ProviderFactory = (settings, deps) => {
 
     async checkHealth() {
       const info = await api.json({ method: "GET", path: "/api/server/version", headers: auth }, versionInfo);
-      return { version: info.engine ? `${info.version} (${info.engine})` : info.version };
+      const version = info.engine ? `${info.version} (${info.engine})` : info.version;
+      // The start time says when the server restarted (its sessions then show STOPPED); a
+      // server that cannot tell is still healthy, since the version call proved the key.
+      const status = await api.json({ method: "GET", path: "/api/server/status", headers: auth }, serverStatus).catch(() => undefined);
+      return status ? { version, startedAt: status.startTimestamp } : { version };
     },
 
     async observe(ref) {

@@ -536,6 +536,31 @@ describe("test hooks", () => {
     expect(await status("t")).toBe("STOPPED");
   });
 
+  it("restartServer: every session STOPPED at once with its auth kept, a new startTimestamp, no webhook; starts boot for the new delay", async () => {
+    const r = await receiver();
+    await working("a");
+    await create({ name: "b", start: true, config: { webhooks: [{ url: r.url, events: ["session.status"] }] } });
+    clock.advance(1000);
+    await waha.settle();
+    const before = (await call("GET", "/api/server/status")).json as { startTimestamp: number };
+    const delivered = r.received.length;
+    clock.advance(5000);
+    const restartedAt = clock.now();
+    waha.restartServer({ startDelayMs: 3000 });
+    expect([await status("a"), await status("b")]).toEqual(["STOPPED", "STOPPED"]);
+    expect(((await call("GET", "/api/sessions")).json as unknown[]).length).toBe(0);
+    expect(((await call("GET", "/api/server/status")).json as { startTimestamp: number }).startTimestamp).toBe(restartedAt);
+    expect(restartedAt).toBeGreaterThan(before.startTimestamp);
+    await waha.settle();
+    expect(r.received.length).toBe(delivered);
+    await call("POST", "/api/sessions/a/start");
+    clock.advance(2999);
+    expect(await status("a")).toBe("STARTING");
+    clock.advance(1);
+    // Linked before the restart: back WORKING without a QR.
+    expect(await status("a")).toBe("WORKING");
+  });
+
   it("unlinkFromPhone: WORKING -> FAILED with auth wiped", async () => {
     await working();
     waha.unlinkFromPhone("s");

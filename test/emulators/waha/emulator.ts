@@ -225,7 +225,9 @@ export class WahaEmulator {
   readonly #inFlight = new Set<Promise<void>>();
   /** Per-URL delivery chains, so one receiver sees events in emission order. */
   readonly #chains = new Map<string, Promise<void>>();
-  readonly #startedAt: number;
+  #startedAt: number;
+  /** How long a start boots (options.startDelayMs; restartServer may change it). */
+  #startDelayMs: number;
   #server: Server | undefined;
   #baseUrl: string | undefined;
   #unavailable: "503" | "reset" | null = null;
@@ -252,6 +254,7 @@ export class WahaEmulator {
       globalWebhooks: options.globalWebhooks ?? [],
     };
     this.#startedAt = this.clock.now();
+    this.#startDelayMs = this.#opts.startDelayMs;
     this.#registerRoutes();
     this.#registerHooks();
   }
@@ -397,6 +400,37 @@ export class WahaEmulator {
     if (wasRunning) this.#boot(s);
   }
 
+  /**
+   * The WAHA server restarted (container recreated, node lost, POST /api/server/stop, which
+   * "in Docker acts as a restart": waha.md 1.4). Sessions survive in its storage with their
+   * auth, but none is running: every one is STOPPED, silently (the process that would have
+   * sent session.status was gone), and /api/server/status reports a new startTimestamp.
+   * That is what a server shows without WHATSAPP_RESTART_ALL_SESSIONS ("start all STOPPED
+   * sessions after container restarts. By default ... False") and without its worker
+   * restoring its own sessions (WAHA_WORKER_RESTART_SESSIONS=False, or a Core image before
+   * 2026.6.1, where that was a Plus feature): devlikeapro/waha-docs, the environment
+   * variables page (Sessions), and waha.md 1.2 "Auto-start", 1.5 STOPPED "after server
+   * restart without autostart". `startDelayMs` sets how long each start boots from now on:
+   * seconds rather than milliseconds model a gateway bringing many sessions back (WAHA
+   * issue #2012, 90 sessions in 20 minutes; the docs suggest WAHA_AUTO_START_DELAY_SECONDS=5
+   * for WEBJS "if you have many sessions").
+   */
+  restartServer(options: { readonly startDelayMs?: number } = {}): void {
+    const now = this.clock.now();
+    for (const s of this.#sessions.values()) {
+      this.#cancelTimer(s);
+      s.qr = null;
+      s.pairing = null;
+      if (s.status === "STOPPED") continue;
+      s.status = "STOPPED";
+      s.activity = null;
+      s.history.push({ status: "STOPPED", timestamp: now });
+    }
+    this.#startedAt = now;
+    if (options.startDelayMs !== undefined) this.#startDelayMs = options.startDelayMs;
+    for (const listener of [...this.#statusListeners]) listener();
+  }
+
   /** Somebody else stopped the session: same effects as POST .../stop, not in `calls`. */
   stopBehindBack(session: string): void {
     this.#stopSession(this.#mustGet(session));
@@ -496,8 +530,8 @@ export class WahaEmulator {
       return;
     }
     const ready = () => (s.auth ? this.#setStatus(s, "WORKING") : this.#beginQrSeries(s));
-    if (this.#opts.startDelayMs <= 0) ready();
-    else this.#after(s, this.#opts.startDelayMs, ready);
+    if (this.#startDelayMs <= 0) ready();
+    else this.#after(s, this.#startDelayMs, ready);
   }
 
   #beginQrSeries(s: SessionState): void {
