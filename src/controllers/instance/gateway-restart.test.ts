@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { GatewayRestarts, RECOVERY_MAX_MS, STOPPED_AT_ONCE, STOPPED_WINDOW_MS } from "./gateway-restart.ts";
+import { GatewayRestarts, RECOVERY_MAX_MS, STOPPED_AT_ONCE, STOPPED_WINDOW_MS } from "./restart-recovery.ts";
 
 const NOW = 1_000_000;
 

@@ -4,7 +4,8 @@ import { instanceSpecSchema } from "../../api/instance.ts";
 import { KubeError } from "../../kube/client.ts";
 import { keyOf, type KubeObject } from "../../kube/resources.ts";
 import type { InstanceObject, OperatorContext, ProviderObject } from "../context.ts";
-import { choosePlacement, placeInstance, placementCandidates, Placements, type PlacementCandidate } from "./placement.ts";
+import { choosePlacement, placeInstance, placementCandidates, type PlacementCandidate } from "./placement.ts";
+import { Placements } from "./placement-reservations.ts";
 
 function candidate(name: string, fields: Partial<PlacementCandidate> = {}): PlacementCandidate {
   return { kind: "WhatsAppProvider", name, labels: { fleet: "a" }, ready: true, allowed: true, capacity: 40, maxInstances: undefined, placed: 0, ...fields };

@@ -17,9 +17,9 @@ import { FINALIZER, type InstanceObject, type OperatorContext } from "../context
 import type { ProviderConnections, ResolvedProvider } from "../provider/connections.ts";
 import { LookBudget } from "../look-budget.ts";
 import { reconcileInstance } from "./reconciler.ts";
-import { GatewayRestarts } from "./gateway-restart.ts";
+import { GatewayRestarts } from "./restart-recovery.ts";
 import { StartSlots } from "./start-slots.ts";
-import { Placements } from "./placement.ts";
+import { Placements } from "./placement-reservations.ts";
 import { isWebhookSecret } from "./secrets.ts";
 
 /** An in-memory cache with the informer's write-through rule. */
