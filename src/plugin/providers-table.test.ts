@@ -14,12 +14,12 @@ const providers = [
 ];
 
 describe("providers", () => {
-  it("shows both kinds, cluster-scoped first: type, Ready, version, use against its limit, rate limit (defaults when unset), age, message", () => {
+  it("shows both kinds, cluster-scoped first: type, Ready, version, use against its limit, linked and starting sessions, rate limit (defaults when unset), age, message", () => {
     expect(providersTable(providers, { now }).split("\n")).toEqual([
-      "KIND                      NAMESPACE   NAME   TYPE     READY   VERSION    USED     RATE            AGE   MESSAGE",
-      "ClusterWhatsAppProvider   -           pool   wappfy                      12/200   10/s burst 20   60m",
-      "WhatsAppProvider          support     down   whapi    False                       10/s burst 20   60m   connection refused",
-      "WhatsAppProvider          support     waha   waha     True    2025.3.1   2/5      5/s burst 8     60m   reachable",
+      "KIND                      NAMESPACE   NAME   TYPE     READY   VERSION    USED     LINKED   STARTING   RATE            AGE   MESSAGE",
+      "ClusterWhatsAppProvider   -           pool   wappfy                      12/200   10       1          10/s burst 20   60m",
+      "WhatsAppProvider          support     down   whapi    False                                           10/s burst 20   60m   connection refused",
+      "WhatsAppProvider          support     waha   waha     True    2025.3.1   2/5                          5/s burst 8     60m   reachable",
     ]);
   });
 
@@ -28,6 +28,7 @@ describe("providers", () => {
     expect([pool?.used, pool?.limit]).toEqual([12, 200]);
     expect([waha?.used, waha?.limit]).toEqual([2, 5]);
     expect([down?.used, down?.limit]).toEqual([undefined, undefined]);
+    expect([pool?.linked, pool?.starting, waha?.linked]).toEqual([10, 1, undefined]);
   });
 
   it("-o json prints the same facts as {items: [...]}", () => {

@@ -1,6 +1,7 @@
 /**
  * `kubectl whatsapp providers`: both provider kinds in one table (kind, name, type, Ready,
- * the version the provider reports, how full it is, its rate limit), or the same facts
+ * the version the provider reports, how full it is, its linked and starting sessions, its
+ * rate limit), or the same facts
  * as JSON or YAML. Pure: the clock comes in as `now`.
  */
 import type { ProviderObject } from "../api/objects.ts";
@@ -21,6 +22,9 @@ export interface ProviderSummary {
   readonly used?: number | undefined;
   /** capacity.maxSessions beside placed sessions, maxInstances beside instances; absent: no limit. */
   readonly limit?: number | undefined;
+  /** Of the sessions placed here, how many are linked and how many hold a start slot (status.sessions). */
+  readonly linked?: number | undefined;
+  readonly starting?: number | undefined;
   readonly rateLimit?: { readonly requestsPerSecond: number; readonly burst: number } | undefined;
   readonly creationTimestamp?: string | undefined;
 }
@@ -35,7 +39,7 @@ interface ProviderFields {
     readonly capacity?: { readonly maxSessions?: number };
     readonly rateLimit?: { readonly requestsPerSecond?: number; readonly burst?: number };
   };
-  readonly status?: { readonly version?: string; readonly instances?: number; readonly sessions?: { readonly placed?: number } };
+  readonly status?: { readonly version?: string; readonly instances?: number; readonly sessions?: { readonly placed?: number; readonly linked?: number; readonly starting?: number } };
 }
 
 /** The summaries, cluster-scoped kind first, then by namespace and name. */
@@ -62,6 +66,8 @@ export function summarizeProviders(providers: readonly { readonly kind: string; 
         version: status?.version,
         used: placed ?? status?.instances,
         limit: placed !== undefined ? spec?.capacity?.maxSessions : spec?.maxInstances,
+        linked: status?.sessions?.linked,
+        starting: status?.sessions?.starting,
         rateLimit: {
           requestsPerSecond: spec?.rateLimit?.requestsPerSecond ?? DEFAULT_RATE_LIMIT.requestsPerSecond,
           burst: spec?.rateLimit?.burst ?? DEFAULT_RATE_LIMIT.burst,
@@ -78,7 +84,7 @@ function usage(summary: ProviderSummary): string {
 }
 
 export function providersTable(providers: readonly { readonly kind: string; readonly object: ProviderObject }[], options: { now: number }): string {
-  const header = ["KIND", "NAMESPACE", "NAME", "TYPE", "READY", "VERSION", "USED", "RATE", "AGE", "MESSAGE"];
+  const header = ["KIND", "NAMESPACE", "NAME", "TYPE", "READY", "VERSION", "USED", "LINKED", "STARTING", "RATE", "AGE", "MESSAGE"];
   const rows = summarizeProviders(providers).map((summary) => {
     const created = Date.parse(summary.creationTimestamp ?? "");
     return [
@@ -89,6 +95,8 @@ export function providersTable(providers: readonly { readonly kind: string; read
       summary.ready ?? "",
       summary.version ?? "",
       usage(summary),
+      summary.linked === undefined ? "" : String(summary.linked),
+      summary.starting === undefined ? "" : String(summary.starting),
       summary.rateLimit ? `${summary.rateLimit.requestsPerSecond}/s burst ${summary.rateLimit.burst}` : "",
       Number.isFinite(created) ? humanAge(options.now - created) : "",
       summary.message ?? "",

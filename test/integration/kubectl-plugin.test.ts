@@ -412,11 +412,11 @@ spec: {type: waha, url: "http://127.0.0.1:9", credentialsSecretRef: {name: waha-
       const result = await plugin(["providers", "-n", namespace]);
       expect(result.code).toBe(0);
       const rows = table(result.stdout);
-      expect(rows[0]).toEqual(["KIND", "NAMESPACE", "NAME", "TYPE", "READY", "VERSION", "USED", "RATE", "AGE", "MESSAGE"]);
-      expect(rows.find((row) => row[2] === "waha")?.slice(0, 8)).toEqual(["WhatsAppProvider", namespace, "waha", "waha", "True", expect.any(String), String(waha.status?.instances), "10/s burst 20"]);
+      expect(rows[0]).toEqual(["KIND", "NAMESPACE", "NAME", "TYPE", "READY", "VERSION", "USED", "LINKED", "STARTING", "RATE", "AGE", "MESSAGE"]);
+      expect(rows.find((row) => row[2] === "waha")?.slice(0, 10)).toEqual(["WhatsAppProvider", namespace, "waha", "waha", "True", expect.any(String), String(waha.status?.instances), "", "", "10/s burst 20"]);
       expect(rows.find((row) => row[2] === cluster)?.slice(0, 4)).toEqual(["ClusterWhatsAppProvider", "-", cluster, "waha"]);
       expect(rows.find((row) => row[2] === cluster)?.[6]).toMatch(/^(\d+|\?)\/4$/);
-      expect(rows.find((row) => row[2] === cluster)?.[7]).toBe("3/s burst 6");
+      expect(rows.find((row) => row[2] === cluster)?.[9]).toBe("3/s burst 6");
       const json = JSON.parse((await plugin(["providers", "-n", namespace, "-o", "json"])).stdout) as { items: { kind: string; name: string; ready?: string }[] };
       expect(json.items.find((item) => item.name === "waha")).toMatchObject({ kind: "WhatsAppProvider", ready: "True" });
     } finally {
