@@ -87,6 +87,31 @@ describe("the per-object gauges, read from the caches at each scrape", () => {
       '{kind="WhatsAppProvider",namespace="support",name="waha"} 1',
     ]);
   });
+
+  it("wa_operator_provider_sessions: placed, linked and starting per provider whose status counts sessions; none for the others", async () => {
+    const pool: ProviderObject = { metadata: { name: "pool" }, spec: {}, status: { sessions: { placed: 12, linked: 9, starting: 2 } } };
+    providers.splice(0, providers.length, { kind: "ClusterWhatsAppProvider", object: pool }, { kind: "WhatsAppProvider", object: provider("waha", "True", "support") });
+    expect(await samples(metrics, "wa_operator_provider_sessions")).toEqual([
+      '{kind="ClusterWhatsAppProvider",name="pool",state="linked"} 9',
+      '{kind="ClusterWhatsAppProvider",name="pool",state="placed"} 12',
+      '{kind="ClusterWhatsAppProvider",name="pool",state="starting"} 2',
+    ]);
+    providers.splice(0, 1);
+    expect(await samples(metrics, "wa_operator_provider_sessions")).toEqual([]);
+  });
+});
+
+describe("wa_operator_start_slot_wait_seconds", () => {
+  it("counts each wait in its provider's series: a free slot in the 0 bucket, a 7 s wait above 5", async () => {
+    const metrics = new Metrics();
+    metrics.startSlotWait.observe({ kind: "WhatsAppProvider", namespace: "support", name: "waha" }, 0);
+    metrics.startSlotWait.observe({ kind: "WhatsAppProvider", namespace: "support", name: "waha" }, 7);
+    const lines = await samples(metrics, "wa_operator_start_slot_wait_seconds");
+    expect(lines).toContain('_bucket{le="0",kind="WhatsAppProvider",namespace="support",name="waha"} 1');
+    expect(lines).toContain('_bucket{le="5",kind="WhatsAppProvider",namespace="support",name="waha"} 1');
+    expect(lines).toContain('_bucket{le="10",kind="WhatsAppProvider",namespace="support",name="waha"} 2');
+    expect(lines).toContain('_sum{kind="WhatsAppProvider",namespace="support",name="waha"} 7');
+  });
 });
 
 describe("client-go's and controller-runtime's metrics the operator feeds", () => {

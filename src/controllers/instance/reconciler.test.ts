@@ -428,6 +428,23 @@ describe("one pass of the instance reconciler", () => {
     expect(result.requeueAfterMs).toBe(30_000);
   });
 
+  it("tells the metrics how long the create waited for its start slot: 0 when one was free, else since it got in line", async () => {
+    const waits: number[] = [];
+    const free = harness();
+    Object.assign(free.ctx, { observers: { startSlotWait: (_provider: unknown, seconds: number) => waits.push(seconds) } });
+    free.apply();
+    await free.pass();
+    const queued = harness();
+    Object.assign(queued.ctx, { observers: { startSlotWait: (_provider: unknown, seconds: number) => waits.push(seconds) } });
+    queued.apply();
+    // In line since a gateway restart lined it up, seven seconds before its pass.
+    queued.ctx.startSlots.enqueue("WhatsAppProvider/ns/waha", [{ key: "ns/line", createdAt: "", linked: false }], queued.ctx.clock.now());
+    queued.advance(7_000);
+    await queued.pass();
+    expect(queued.provider.calls).toContain("create+start");
+    expect(waits).toEqual([0, 7]);
+  });
+
   it("a restart whose call fails is still owed: nothing recorded, carried out on the next pass, once", async () => {
     const h = harness();
     h.apply();
