@@ -1,6 +1,6 @@
 import { Writable } from "node:stream";
 import { describe, expect, it } from "vitest";
-import { createLogger, MAX_LOG_FIELD } from "./logger.ts";
+import { createLogger, lazyChild, MAX_LOG_FIELD } from "./logger.ts";
 import { Redactor } from "./redaction.ts";
 
 function capture(): { lines: string[]; stream: Writable } {
@@ -56,5 +56,32 @@ describe("long fields", () => {
     const parsed = JSON.parse(line) as { body: string; msg: string };
     expect(parsed.body).toContain("2097152 characters");
     expect(parsed.msg).toContain("2097152 characters");
+  });
+});
+
+describe("a pass's child logger", () => {
+  it("is built only when something is logged at an enabled level, and then carries its bindings", () => {
+    const { lines, stream } = capture();
+    const parent = createLogger("info", stream);
+    let built = 0;
+    const child = parent.child;
+    // Counts builds; `this` kept, since pino's children inherit this method from the parent.
+    parent.child = function (this: typeof parent, ...args: Parameters<typeof child>) {
+      built++;
+      return child.apply(this, args);
+    } as typeof parent.child;
+    const log = lazyChild(parent, { reconcileID: "r-1" });
+    log.debug({ key: "ns/a" }, "reconciled");
+    expect(built).toBe(0);
+    log.info({ key: "ns/a" }, "could not finish");
+    log.warn("twice");
+    expect(built).toBe(1);
+    expect(lines.map((line) => JSON.parse(line) as { reconcileID?: string; msg: string })).toEqual([
+      expect.objectContaining({ reconcileID: "r-1", msg: "could not finish" }),
+      expect.objectContaining({ reconcileID: "r-1", msg: "twice" }),
+    ]);
+    // Its own children nest as pino's do.
+    log.child({ name: "a" }).info("nested");
+    expect(JSON.parse(lines.at(-1) as string)).toMatchObject({ reconcileID: "r-1", name: "a", msg: "nested" });
   });
 });

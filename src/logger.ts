@@ -80,3 +80,26 @@ function shortenFields(value: unknown, depth: number): unknown {
   }
   return value;
 }
+
+const LEVEL_METHODS: ReadonlySet<string> = new Set(["trace", "debug", "info", "warn", "error", "fatal"]);
+const silent = (): void => {};
+
+/**
+ * `parent.child(bindings)`, built only when something is logged through it at an enabled
+ * level. A pino child costs its bindings' serialization and a copy of the redaction setup:
+ * paid on every pass it would be most of the CPU of a pass over an instance at rest, which
+ * logs nothing. The child shares the parent's level, so a disabled level is answered with a
+ * no-op without building it.
+ */
+export function lazyChild(parent: Logger, bindings: pino.Bindings): Logger {
+  let child: Logger | undefined;
+  const real = (): Logger => (child ??= parent.child(bindings));
+  return new Proxy(parent, {
+    get(_target, property) {
+      if (child === undefined && typeof property === "string" && LEVEL_METHODS.has(property) && !parent.isLevelEnabled(property)) return silent;
+      const built = real();
+      const value: unknown = Reflect.get(built, property, built);
+      return typeof value === "function" ? value.bind(built) : value;
+    },
+  });
+}

@@ -2,7 +2,7 @@
  * The informers a controller can be woken by, and what each event in them means to more
  * than one controller: small helpers the declarations share.
  */
-import { instanceSpecSchema } from "../api/instance.ts";
+import { parseInstanceSpec } from "../api/parse-once.ts";
 import type { InstanceObject, ProviderObject } from "../api/objects.ts";
 import type { KubeObject } from "../kube/resources.ts";
 import { PROVIDER_MODULES } from "../providers/registry.ts";
@@ -36,7 +36,7 @@ export function providersReading(ctx: Pick<OperatorContext, "caches">, secret: K
 
 /** The Secrets an instance's spec names: its key, its webhook's, and its provider type's own (the cloud_api PIN). */
 export function secretsNamedBy(instance: InstanceObject): readonly string[] {
-  const parsed = instanceSpecSchema.safeParse(instance.spec);
+  const parsed = parseInstanceSpec(instance.spec);
   if (!parsed.success) return [];
   const spec = parsed.data;
   const own = Object.values(PROVIDER_MODULES).flatMap((module) => module.referencedSecrets?.(spec) ?? []);

@@ -14,7 +14,7 @@ import type { IncomingHttpHeaders } from "node:http";
 import type { Logger } from "pino";
 import type { Cache } from "../controllers/context.ts";
 import type { InstanceObject } from "../api/objects.ts";
-import { instanceSpecSchema } from "../api/instance.ts";
+import { parseInstanceSpec } from "../api/parse-once.ts";
 import { CLUSTER_PROVIDER_KIND, PROVIDER_KIND, providerKey, type ProviderRefKey } from "../controllers/provider/connections.ts";
 import { placedRefOf } from "../controllers/instance/provider-ref.ts";
 import { verifiedHint } from "../providers/event-hint.ts";
@@ -152,7 +152,7 @@ export class ProviderEventReceiver {
     const wanted = providerKey(ref);
     const ours = (instance: InstanceObject | undefined) => {
       if (!instance) return undefined;
-      const spec = instanceSpecSchema.safeParse(instance.spec);
+      const spec = parseInstanceSpec(instance.spec);
       if (!spec.success) return undefined;
       const instanceRef = placedRefOf(instance, spec.data);
       return instanceRef && providerKey(instanceRef) === wanted ? instance : undefined;

@@ -10,7 +10,8 @@
  * rule, a resource created in the same second as the session's holder could take the claim
  * by the luck of its uid. The others are Stalled (SessionClaimed) and make no call on it.
  */
-import { instanceSpecSchema, type InstanceSpec } from "../../api/instance.ts";
+import type { InstanceSpec } from "../../api/instance.ts";
+import { parseInstanceSpec } from "../../api/parse-once.ts";
 import { PROVIDER_MODULES } from "../../providers/registry.ts";
 import type { InstanceObject, OperatorContext } from "../context.ts";
 import type { ResolvedProvider } from "../provider/connections.ts";
@@ -44,7 +45,7 @@ export function sessionClaim(
   const contenders = instancesBy(ctx.caches.instances, BY_SESSION, named.id, (other) => INSTANCE_INDEXERS[BY_SESSION]?.(other).includes(named.id) === true);
   for (const other of contenders) {
     if (other.metadata.uid === instance.metadata.uid) continue;
-    const parsed = instanceSpecSchema.safeParse(other.spec);
+    const parsed = parseInstanceSpec(other.spec);
     if (!parsed.success) continue;
     const ref = placedRefOf(other, parsed.data);
     if (!ref) continue;

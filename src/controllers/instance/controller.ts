@@ -2,7 +2,7 @@
  * The WhatsAppInstance controller, declared: its pass (reconciler.ts) and every event that
  * makes an instance worth a look.
  */
-import { instanceSpecSchema } from "../../api/instance.ts";
+import { parseInstanceSpec } from "../../api/parse-once.ts";
 import type { InstanceObject, ProviderObject } from "../../api/objects.ts";
 import { INSTANCES, keyOf, type KubeObject } from "../../kube/resources.ts";
 import type { SlimSecret } from "../../kube/secret-cache.ts";
@@ -46,7 +46,7 @@ export function instanceController(options: InstanceControllerOptions): Controll
 /** The provider key an instance's passes depend on ("kind/namespace/name"). */
 export function providerOfKey(ctx: Pick<OperatorContext, "caches">, key: string): string | undefined {
   const instance = ctx.caches.instances.get(key);
-  const spec = instance ? instanceSpecSchema.safeParse(instance.spec) : undefined;
+  const spec = instance ? parseInstanceSpec(instance.spec) : undefined;
   const ref = instance && spec?.success ? placedRefOf(instance, spec.data) : undefined;
   return ref ? providerKey(ref) : undefined;
 }
@@ -65,7 +65,7 @@ function* instanceChanged(event: InformerEvent<InstanceObject>, ctx: OperatorCon
   yield { key };
   if (event.type !== "deleted") return;
   // A removed instance frees a quota slot for the others of its provider, and room for an unplaced one.
-  const spec = instanceSpecSchema.safeParse(event.object.spec);
+  const spec = parseInstanceSpec(event.object.spec);
   if (!spec.success) return;
   yield* unplaced(ctx);
   const ref = placedRefOf(event.object, spec.data);
@@ -110,7 +110,7 @@ function* namespaceLabelsChanged(event: InformerEvent<KubeObject>, ctx: Operator
   if (event.type === "updated" && JSON.stringify(event.old?.metadata.labels ?? {}) === JSON.stringify(event.object.metadata.labels ?? {})) return;
   for (const instance of ctx.caches.instances.list()) {
     if (instance.metadata.namespace !== event.object.metadata.name) continue;
-    const spec = instanceSpecSchema.safeParse(instance.spec);
+    const spec = parseInstanceSpec(instance.spec);
     if (spec.success && (placedRefOf(instance, spec.data)?.kind === CLUSTER_PROVIDER_KIND || spec.data.providerSelector)) yield { key: keyOf(instance) };
   }
 }

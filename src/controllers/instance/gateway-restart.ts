@@ -8,7 +8,7 @@
  * any more. In memory, per operator process; a new leader sees each session stopped and
  * starts it through the same slots, without the Events of a restart it did not see.
  */
-import { instanceSpecSchema } from "../../api/instance.ts";
+import { parseInstanceSpec } from "../../api/parse-once.ts";
 import type { InstanceStatus } from "../../api/instance.ts";
 import { keyOf } from "../../kube/resources.ts";
 import type { ObservedSession } from "../../providers/types.ts";
@@ -29,7 +29,7 @@ export function beginRecovery(ctx: OperatorContext, provider: ResolvedProvider, 
   const now = ctx.clock.now();
   if (!ctx.gatewayRestarts.begin(provider.key, provider.maxConcurrentStarts, now)) return;
   const wanted = instancesUsing(ctx, provider.key).filter(
-    (instance) => !instance.metadata.deletionTimestamp && instanceSpecSchema.safeParse(instance.spec).data?.state === "Connected" && WAS_RUNNING.has(instance.status?.phase),
+    (instance) => !instance.metadata.deletionTimestamp && parseInstanceSpec(instance.spec).data?.state === "Connected" && WAS_RUNNING.has(instance.status?.phase),
   );
   const line = wanted.map((instance) => ({
     key: keyOf(instance),

@@ -4,7 +4,7 @@
  * 10,000 instances a scan per pass made a burst cost O(N²). Kept by the informer with
  * every change it sees or we write through (Informer.put).
  */
-import { instanceSpecSchema } from "../../api/instance.ts";
+import { parseInstanceSpec } from "../../api/parse-once.ts";
 import type { KubeObject } from "../../kube/resources.ts";
 import type { ProviderModule } from "../../providers/module.ts";
 import { PROVIDER_MODULES } from "../../providers/registry.ts";
@@ -21,7 +21,7 @@ export const INSTANCE_INDEXERS: Readonly<Record<string, (object: KubeObject) => 
   /** The provider key (providerKey) of the provider it names, or where a selector placed it; UNPLACED until then. */
   [BY_PROVIDER]: (object) => {
     const instance = object as InstanceObject;
-    const parsed = instanceSpecSchema.safeParse(instance.spec);
+    const parsed = parseInstanceSpec(instance.spec);
     if (!parsed.success) return [];
     const ref = placedRefOf(instance, parsed.data);
     return [ref ? providerKey(ref) : UNPLACED];
@@ -32,7 +32,7 @@ export const INSTANCE_INDEXERS: Readonly<Record<string, (object: KubeObject) => 
    */
   [BY_SESSION]: (object) => {
     const instance = object as InstanceObject;
-    const parsed = instanceSpecSchema.safeParse(instance.spec);
+    const parsed = parseInstanceSpec(instance.spec);
     if (!parsed.success) return [];
     const ids = new Set<string>();
     for (const module of Object.values(PROVIDER_MODULES) as ProviderModule[]) {

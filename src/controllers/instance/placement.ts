@@ -5,7 +5,7 @@
  * once: a linked session cannot move without a new QR.
  */
 import type { InstanceSpec } from "../../api/instance.ts";
-import { instanceSpecSchema } from "../../api/instance.ts";
+import { parseInstanceSpec } from "../../api/parse-once.ts";
 import { isConflict, isNotFound } from "../../kube/client.ts";
 import { matchesSelector, type LabelSelectorLike } from "../../kube/label-selector.ts";
 import { INSTANCES } from "../../kube/resources.ts";
@@ -157,7 +157,7 @@ export async function placeInstance(ctx: OperatorContext, instance: InstanceObje
 export function unplacedInstances(ctx: Pick<OperatorContext, "caches">): InstanceObject[] {
   const unplaced = (instance: InstanceObject): boolean => {
     if (instance.status?.providerRef) return false;
-    const parsed = instanceSpecSchema.safeParse(instance.spec);
+    const parsed = parseInstanceSpec(instance.spec);
     return parsed.success && parsed.data.providerSelector !== undefined;
   };
   return instancesBy(ctx.caches.instances, BY_PROVIDER, UNPLACED, unplaced).filter((instance) => !instance.metadata.deletionTimestamp);

@@ -5,13 +5,15 @@
  * asks which event woke it; a pass over an instance at rest writes nothing.
  */
 import type { Logger } from "pino";
-import { instanceSpecSchema, type InstanceSpec, type InstanceStatus } from "../../api/instance.ts";
+import type { InstanceSpec, InstanceStatus } from "../../api/instance.ts";
+import { parseInstanceSpec } from "../../api/parse-once.ts";
 import { isConflict, isNotFound } from "../../kube/client.ts";
 import { INSTANCES, keyOf, type KubeObject } from "../../kube/resources.ts";
 import { FINALIZER, type InstanceObject, type OperatorContext, type Pacing, type ReconcileResult } from "../context.ts";
 import { lookStretch } from "../look-budget.ts";
 import { describeFailure, type Failure } from "../failures.ts";
 import { ProviderResolutionError, type ResolvedProvider } from "../provider/connections.ts";
+import { lazyChild } from "../../logger.ts";
 import { publish } from "../publish.ts";
 import { executePlan, StepsFailed, type ExecuteContext, type StepFact } from "./execute.ts";
 import { lookAt, observeLocal, observeSessionSettings, ownSecretStates, sessionSettingsReadDue, planInputOf, providerFields, providerRefOf, refWithStatus, type InstanceObservation } from "./observe.ts";
@@ -36,8 +38,8 @@ export async function reconcileInstance(ctx: OperatorContext, key: string): Prom
     ctx.lookBudget.forget(key);
     return {};
   }
-  const log = ctx.log.child({ kind: "WhatsAppInstance", namespace: instance.metadata.namespace, name: instance.metadata.name });
-  const parsed = instanceSpecSchema.safeParse(instance.spec);
+  const log = lazyChild(ctx.log, { kind: "WhatsAppInstance", namespace: instance.metadata.namespace, name: instance.metadata.name });
+  const parsed = parseInstanceSpec(instance.spec);
   if (!parsed.success) {
     const message = `invalid spec: ${parsed.error.issues[0]?.message ?? "unreadable"}`;
     await publishInstance(ctx, instance, { ...(instance.status ?? {}) }, { ready: false, stalled: true, reason: "InvalidSpec", message }, []);

@@ -82,7 +82,7 @@ export function writeQrSecret(
 /** <name>-webhook as the cache has it: whether it matches spec.webhook, and the key it holds. */
 export interface WebhookSecretState {
   readonly state: "absent" | "current" | "stale";
-  /** The key to wire the provider with: the one kept, or a new random one to be written. */
+  /** The key to wire the provider with: the one kept, or a new random one to be written ("" without spec.webhook). */
   readonly hmacKey: string;
 }
 
@@ -90,7 +90,8 @@ export function webhookSecretState(cache: SecretCache, instance: InstanceObject,
   const current = ownSecret(cache, instance, webhookSecretName(instance.metadata.name));
   const data = decodeSecretData(current);
   const kept = data[WEBHOOK_KEYS.hmacKey]?.toString("utf8");
-  const hmacKey = kept && kept.length >= 64 ? kept : randomBytes(32).toString("hex");
+  // A new key is drawn only for a webhook to wire: an instance without one pays nothing per pass.
+  const hmacKey = kept && kept.length >= 64 ? kept : webhook ? randomBytes(32).toString("hex") : "";
   if (!current) return { state: "absent", hmacKey };
   const matches =
     webhook !== undefined &&

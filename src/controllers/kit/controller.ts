@@ -6,6 +6,7 @@
  */
 import { randomUUID } from "node:crypto";
 import type { Logger } from "pino";
+import { lazyChild } from "../../logger.ts";
 import { isPanic, type Metrics } from "../../metrics.ts";
 import type { InformerEvent } from "../../runtime/informer.ts";
 import { WorkQueue, type Priority, type WorkQueueOptions } from "../../runtime/work-queue.ts";
@@ -104,7 +105,7 @@ export class Controller<Source extends string, Ctx extends { readonly log: Logge
     const controller = this.definition.name;
     const started = performance.now();
     const reconcileID = randomUUID();
-    const log = this.context.log.child({ controller, reconcileID });
+    const log = lazyChild(this.context.log, { controller, reconcileID });
     let outcome: "success" | "error" | "requeue" = "success";
     this.metrics?.activeWorkers.inc({ controller });
     try {
@@ -149,9 +150,10 @@ export class Controller<Source extends string, Ctx extends { readonly log: Logge
    * backoff that may have grown to minutes.
    */
   private causeIsGone(key: string): void {
-    const group = this.groupOf(key);
     this.failureCause.delete(key);
+    // Nothing backs off (the usual case): no group to work out.
     if (this.failureCause.size === 0) return;
+    const group = this.groupOf(key);
     const recovered = new Set([API_SERVER, ...(group ? [group] : [])]);
     const keys = new Set([...this.failureCause].filter(([, cause]) => recovered.has(cause)).map(([other]) => other));
     if (keys.size === 0) return;

@@ -4,7 +4,8 @@
  * instance using a provider shares its rateLimit.
  */
 import { createHash } from "node:crypto";
-import { clusterProviderSpecSchema, providerSpecSchema, type AdoptionPolicy, type ClusterProviderSpec } from "../../api/provider.ts";
+import type { AdoptionPolicy, ClusterProviderSpec } from "../../api/provider.ts";
+import { parseClusterProviderSpec, parseProviderSpec } from "../../api/parse-once.ts";
 import { matchesSelector } from "../../kube/label-selector.ts";
 import { parseDuration } from "../../config.ts";
 import type { SecretReader } from "../../kube/secret-cache.ts";
@@ -149,8 +150,7 @@ export class ProviderConnections {
       const where = ref.kind === CLUSTER_PROVIDER_KIND ? "" : ` in namespace ${ref.namespace}`;
       throw new ProviderResolutionError("ProviderNotFound", `${ref.kind} ${ref.name} does not exist${where}`);
     }
-    const schema = ref.kind === CLUSTER_PROVIDER_KIND ? clusterProviderSpecSchema : providerSpecSchema;
-    const parsed = schema.safeParse(object.spec);
+    const parsed = ref.kind === CLUSTER_PROVIDER_KIND ? parseClusterProviderSpec(object.spec) : parseProviderSpec(object.spec);
     if (!parsed.success) throw new ProviderResolutionError("InvalidSpec", `${ref.kind} ${ref.name} has an invalid spec: ${parsed.error.issues[0]?.message}`);
     const spec = parsed.data;
     const cluster = ref.kind === CLUSTER_PROVIDER_KIND;
@@ -210,7 +210,7 @@ export class ProviderConnections {
    */
   allows(ref: ProviderRefKey, namespace: string): boolean {
     if (ref.kind !== CLUSTER_PROVIDER_KIND) return ref.namespace === namespace;
-    const parsed = clusterProviderSpecSchema.safeParse(this.lookup(ref)?.spec);
+    const parsed = parseClusterProviderSpec(this.lookup(ref)?.spec);
     return parsed.success && namespaceRefusal(parsed.data, namespace, this.namespaceLabels(namespace)) === undefined;
   }
 

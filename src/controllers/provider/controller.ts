@@ -2,7 +2,7 @@
  * The provider controller (both kinds), declared: its pass (reconciler.ts) and the events
  * that make a provider worth a look. Its keys are "<kind>|<namespace/name or name>".
  */
-import { instanceSpecSchema } from "../../api/instance.ts";
+import { parseInstanceSpec } from "../../api/parse-once.ts";
 import type { InstanceObject, ProviderObject } from "../../api/objects.ts";
 import type { SlimSecret } from "../../kube/secret-cache.ts";
 import type { InformerEvent } from "../../runtime/informer.ts";
@@ -55,7 +55,7 @@ function instanceCameOrWent(event: InformerEvent<InstanceObject>): Wake[] {
   // A phase change moves status.sessions (linked, starting): a recovery's progress shows there.
   const phaseChanged = event.type === "updated" && event.old !== undefined && event.old.status?.phase !== event.object.status?.phase;
   if (event.type !== "added" && event.type !== "deleted" && !placedNow && !phaseChanged) return [];
-  const spec = instanceSpecSchema.safeParse(event.object.spec);
+  const spec = parseInstanceSpec(event.object.spec);
   const ref = spec.success ? placedRefOf(event.object, spec.data) : undefined;
   return ref ? [{ key: providerQueueKey(ref), afterMs: PROVIDER_COUNT_DELAY_MS }] : [];
 }

@@ -10,7 +10,7 @@ import { isConflict } from "../../kube/client.ts";
 import { CLUSTER_PROVIDERS, PROVIDERS, type KubeObject } from "../../kube/resources.ts";
 import { deleteOwnedSecret, ensureOwnedSecret } from "../../kube/secret-cache.ts";
 import type { Verdict } from "../conditions.ts";
-import { instanceSpecSchema } from "../../api/instance.ts";
+import { parseInstanceSpec } from "../../api/parse-once.ts";
 import { MANAGED_BY, MissingSecretError } from "../../kube/secrets.ts";
 import type { HealthOptions } from "../../providers/types.ts";
 import type { InstanceObject, OperatorContext, ProviderObject, ReconcileResult } from "../context.ts";
@@ -163,7 +163,7 @@ async function healthOptions(ctx: OperatorContext, provider: ResolvedProvider): 
     .filter((instance) => !instance.metadata.deletionTimestamp)
     .sort((a, b) => `${a.metadata.namespace}/${a.metadata.name}`.localeCompare(`${b.metadata.namespace}/${b.metadata.name}`));
   for (const instance of users) {
-    const secret = instanceSpecSchema.safeParse(instance.spec).data?.credentialsSecretRef;
+    const secret = parseInstanceSpec(instance.spec).data?.credentialsSecretRef;
     if (!secret) continue;
     try {
       return { instanceKey: await ctx.secrets.value(instance.metadata.namespace as string, secret.name, secret.key) };
