@@ -18,12 +18,16 @@
 # The version matches hack/node.sh, which pins the Node the tests run on
 # (test/unit/dockerfile.test.ts checks that they agree).
 ARG NODE_VERSION=24.21.0
+# Both stages start from NODE_IMAGE. The release workflow passes it pinned to the digest it
+# resolved for this tag (node:<version>-bookworm-slim@sha256:...), so a release is built
+# from the bytes its provenance names even if the tag moves; a local build takes the tag.
+ARG NODE_IMAGE=node:${NODE_VERSION}-bookworm-slim
 # The operator's version (package.json's; `make image` passes it) and the commit built,
 # for the image's OCI labels.
 ARG VERSION=0.2.0
 ARG REVISION=unknown
 
-FROM node:${NODE_VERSION}-bookworm-slim AS build
+FROM ${NODE_IMAGE} AS build
 WORKDIR /app
 ENV npm_config_update_notifier=false npm_config_fund=false npm_config_audit=false
 # Dependencies first: this layer is reused until package*.json change.
@@ -38,7 +42,7 @@ RUN npm run build \
  && npm prune --omit=dev \
  && find node_modules -type f \( -name '*.d.ts' -o -name '*.d.cts' -o -name '*.d.mts' -o -name '*.map' \) -delete
 
-FROM node:${NODE_VERSION}-bookworm-slim
+FROM ${NODE_IMAGE}
 ARG VERSION
 ARG REVISION
 LABEL org.opencontainers.image.title="wa-operator" \

@@ -82,7 +82,9 @@ describe("Dockerfile", () => {
     const pinned = /version="\$\{WA_NODE_VERSION:-([0-9.]+)\}"/.exec(readFileSync(path.join(REPO, "hack", "node.sh"), "utf8"))?.[1];
     expect(pinned).toMatch(/^24\./);
     expect(dockerfile.args).toContainEqual({ keyword: "ARG", args: `NODE_VERSION=${pinned}` });
-    for (const stage of dockerfile.stages) expect(stage.from).toBe("node:${NODE_VERSION}-bookworm-slim");
+    expect(dockerfile.args).toContainEqual({ keyword: "ARG", args: "NODE_IMAGE=node:${NODE_VERSION}-bookworm-slim" });
+    // The release passes NODE_IMAGE pinned by digest (release.yml); both stages take it.
+    for (const stage of dockerfile.stages) expect(stage.from).toBe("${NODE_IMAGE}");
   });
 
   it("build stage: npm ci, then npm run build, then npm prune --omit=dev", () => {

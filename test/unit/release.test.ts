@@ -221,6 +221,17 @@ describe(".github/workflows/release.yml", () => {
     expect(workflow.jobs.chart?.needs).toContain("image");
   });
 
+  it("builds the image from the base image pinned by the digest it resolved for the Dockerfile's Node version", () => {
+    const image = workflow.jobs["image"];
+    const base = image?.steps.find((step) => step.id === "base");
+    expect(base?.run).toContain("ARG NODE_VERSION=");
+    expect(base?.run).toContain("docker buildx imagetools inspect");
+    expect(base?.run).toMatch(/echo "image=\$ref@\$digest" >> "\$GITHUB_OUTPUT"/);
+    const build = image?.steps.find((step) => step.id === "build");
+    expect(image?.steps.indexOf(base as Step)).toBeLessThan(image?.steps.indexOf(build as Step) ?? -1);
+    expect(String(build?.with?.["build-args"])).toContain("NODE_IMAGE=${{ steps.base.outputs.image }}");
+  });
+
   it("the image job exposes, as outputs.digest, the digest its build-and-push step pushed", () => {
     const image = workflow.jobs["image"];
     expect(image?.outputs).toMatchObject({ digest: "${{ steps.build.outputs.digest }}" });
