@@ -112,6 +112,8 @@ const PHASE_TIMEOUT_MS = (flags["phase-timeout"] ? positive("phase-timeout", fla
 /** The provider's pollInterval: idle provider calls are counted per this interval. */
 const POLL_INTERVAL_S = 30;
 const EMULATOR_START_DELAY_MS = 0;
+/** The provider's maxConcurrentStarts: its CRD maximum, as for a gateway that boots sessions at once. */
+const MAX_CONCURRENT_STARTS = 1000;
 const API_KEY = "bench-key";
 const NS = { operator: "bench-operator", burst: "bench-burst", bare: "bench-bare" } as const;
 
@@ -252,6 +254,9 @@ async function setUp(): Promise<Setup> {
         // As someone running thousands of numbers on one WAHA would set it: the default 10/s would
         // be the whole story of the figures otherwise.
         rateLimit: { requestsPerSecond: 10_000, burst: 10_000 },
+        // The emulator starts a session at once and the bare loop starts them all: the default
+        // of 10 starts at a time (for a real gateway's boot) would be the figures' whole story.
+        maxConcurrentStarts: MAX_CONCURRENT_STARTS,
       },
     });
   }
@@ -554,7 +559,7 @@ async function evolutionPhase(setup: Setup): Promise<ApplyFigures> {
     apiVersion: "wa-operator.io/v1alpha1",
     kind: "WhatsAppProvider",
     metadata: { name: "evolution" },
-    spec: { type: "evolution", url, credentialsSecretRef: { name: "evolution-api-key", key: "api-key" }, pollInterval: `${POLL_INTERVAL_S}s`, rateLimit: { requestsPerSecond: 10_000, burst: 10_000 } },
+    spec: { type: "evolution", url, credentialsSecretRef: { name: "evolution-api-key", key: "api-key" }, pollInterval: `${POLL_INTERVAL_S}s`, rateLimit: { requestsPerSecond: 10_000, burst: 10_000 }, maxConcurrentStarts: MAX_CONCURRENT_STARTS },
   });
   mkdirSync(path.join(REPO, ".local"), { recursive: true });
   say("compiling and starting the operator");
@@ -603,7 +608,7 @@ function evolutionReport(figures: ApplyFigures): string {
   const notes = [
     `${os.cpus().length} CPUs (${os.cpus()[0]?.model ?? "?"}), Node ${process.version}, ${controlPlaneVersions}; git ${gitDescribe()}.`,
     "Evolution emulator (test/emulators/evolution) in the benchmark process: first QR at once, codes every 45 s, no QR limit reached, no webhooks.",
-    `Provider: pollInterval ${POLL_INTERVAL_S}s, rateLimit 10000/s; operator: separate process, CONCURRENCY ${CONCURRENCY}, LOG_LEVEL ${flags["log-level"]}; creates ${APPLY_CONCURRENCY} in flight.`,
+    `Provider: pollInterval ${POLL_INTERVAL_S}s, rateLimit 10000/s, maxConcurrentStarts ${MAX_CONCURRENT_STARTS}; operator: separate process, CONCURRENCY ${CONCURRENCY}, LOG_LEVEL ${flags["log-level"]}; creates ${APPLY_CONCURRENCY} in flight.`,
   ];
   return `${markdownTable(["what", "wa-operator on Evolution"], rows)}\n\n${notes.map((note) => `- ${note}`).join("\n")}`;
 }
@@ -724,7 +729,7 @@ function report(results: Results): string {
   const notes = [
     `${os.cpus().length} CPUs (${os.cpus()[0]?.model ?? "?"}), Node ${process.version}, ${controlPlaneVersions}; git ${gitDescribe()}.`,
     `WAHA emulator (test/emulators/waha) in the benchmark process: start delay ${EMULATOR_START_DELAY_MS} ms, QR pairing, codes valid 60 s then 20 s (series not exhausted), no webhooks.`,
-    `Provider: pollInterval ${POLL_INTERVAL_S}s, rateLimit 10000/s; operator: separate process, compiled as for the image, CONCURRENCY ${CONCURRENCY}, leader election off, LOG_LEVEL ${flags["log-level"]}; bare loop: separate process, ${CONCURRENCY} workers, draws each QR PNG as the operator does; both run as the install's ServiceAccount (manifests/) with a bound token.`,
+    `Provider: pollInterval ${POLL_INTERVAL_S}s, rateLimit 10000/s, maxConcurrentStarts ${MAX_CONCURRENT_STARTS}; operator: separate process, compiled as for the image, CONCURRENCY ${CONCURRENCY}, leader election off, LOG_LEVEL ${flags["log-level"]}; bare loop: separate process, ${CONCURRENCY} workers, draws each QR PNG as the operator does; both run as the install's ServiceAccount (manifests/) with a bound token.`,
     `Applying: concurrent creates, ${APPLY_CONCURRENCY} in flight, the same in every phase; times run from the first create.`,
     "API-server requests: apiserver_request_total before/after each phase (its labels carry no user or user agent, so no identity filter), " +
       "for the operator's resources (wa-operator.io kinds, secrets, events), minus the requests this benchmark's own client sent; " +
