@@ -3,6 +3,7 @@
  * the run collected (statuses, Events, log files). Pure functions, so each rule is tested
  * on its own (test/unit/chaos-figures.test.ts) and the bench only gathers and prints.
  */
+import { mostAtOnce } from "../support/fleet.ts";
 
 /** One provider request as the fault injector recorded it (the fields the figures read). */
 export interface Call {
@@ -195,13 +196,5 @@ export function mostSessionsAtOnce(calls: readonly Call[]): number {
     if (call.method === "POST" && call.path === "/api/sessions") edges.push({ at: call.doneAt ?? call.at, delta: 1 });
     else if (call.method === "DELETE" && /^\/api\/sessions\/[^/]+$/.test(call.path)) edges.push({ at: call.at, delta: -1 });
   }
-  // A delete and a create at the same instant: the delete first.
-  edges.sort((a, b) => a.at - b.at || a.delta - b.delta);
-  let now = 0;
-  let most = 0;
-  for (const edge of edges) {
-    now += edge.delta;
-    most = Math.max(most, now);
-  }
-  return most;
+  return mostAtOnce(edges);
 }

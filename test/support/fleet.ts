@@ -29,7 +29,14 @@ export function mostStartingAtOnce(sessions: readonly WahaSessionSnapshot[]): nu
       edges.push({ at: point.timestamp, delta: 1 }, { at: next ? next.timestamp : Number.POSITIVE_INFINITY, delta: -1 });
     });
   }
-  // Ends before starts at the same instant: a session that left STARTING frees its place first.
+  return mostAtOnce(edges);
+}
+
+/**
+ * The highest count reached by +1/-1 edges in time order. At the same instant an end
+ * comes before a start: something that stopped frees its place for what starts then.
+ */
+export function mostAtOnce(edges: { readonly at: number; readonly delta: number }[]): number {
   edges.sort((a, b) => a.at - b.at || a.delta - b.delta);
   let now = 0;
   let most = 0;
