@@ -47,6 +47,22 @@ function countsByProvider(all: readonly InstanceObject[]): number[] {
   return ["fleet-a", "fleet-b", "fleet-c"].map((name) => all.filter((instance) => instance.status?.providerRef?.name === name).length);
 }
 
+/** What a timeout reports: each instance not yet at ScanQR, its provider and why it waits; and each gateway's sessions by state. */
+function unsettled(all: readonly InstanceObject[]): string {
+  const behind = all
+    .filter((instance) => !instance.status?.providerRef || instance.status.phase !== "ScanQR")
+    .map((instance) => {
+      const reconciling = condition(instance, "Reconciling");
+      return `${instance.metadata.name} on ${instance.status?.providerRef?.name ?? "-"} ${instance.status?.phase ?? "-"} ${reconciling?.reason ?? "-"}: ${reconciling?.message ?? ""}`;
+    });
+  const gateways = emulators.map((emulator) => {
+    const states = new Map<string, number>();
+    for (const session of emulator.sessions()) states.set(session.status, (states.get(session.status) ?? 0) + 1);
+    return [...states].map(([state, count]) => `${state} ${count}`).join(", ");
+  });
+  return `${all.length} instances; not at ScanQR: ${behind.join("; ") || "none"}; gateways: ${gateways.join(" | ")}`;
+}
+
 async function instances(): Promise<InstanceObject[]> {
   return (await kube.list<InstanceObject>(INSTANCES, namespace)).items;
 }
@@ -63,7 +79,8 @@ describe("a fleet of three gateways behind one providerSelector", () => {
       "the first burst placed and showing a QR",
       async () => {
         const all = await instances();
-        return all.length === FIRST && all.every((instance) => instance.status?.providerRef && instance.status.phase === "ScanQR") ? all : undefined;
+        if (all.length === FIRST && all.every((instance) => instance.status?.providerRef && instance.status.phase === "ScanQR")) return all;
+        throw new Error(unsettled(all));
       },
       BENCH ? 600_000 : 120_000,
       500,
@@ -79,9 +96,8 @@ describe("a fleet of three gateways behind one providerSelector", () => {
         const all = await instances();
         const placed = all.filter((instance) => instance.status?.providerRef);
         const waiting = all.filter((instance) => condition(instance, "Reconciling")?.reason === "NoCapacity");
-        return all.length === INSTANCES_WANTED && placed.length === 3 * CAPACITY && placed.every((instance) => instance.status?.phase === "ScanQR") && waiting.length === 1
-          ? all
-          : undefined;
+        if (all.length === INSTANCES_WANTED && placed.length === 3 * CAPACITY && placed.every((instance) => instance.status?.phase === "ScanQR") && waiting.length === 1) return all;
+        throw new Error(unsettled(all));
       },
       BENCH ? 600_000 : 120_000,
       500,

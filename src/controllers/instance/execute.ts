@@ -9,7 +9,7 @@ import type { InstanceRef, ObservedSession } from "../../providers/types.ts";
 import type { InstanceObject, OperatorContext } from "../context.ts";
 import type { InstanceObservation } from "./observe.ts";
 import { START_STEPS, type Plan, type Step } from "./plan.ts";
-import { startSlotView, StartSlotTaken } from "./start-slots.ts";
+import { startSlotView, StartSlotTaken, waitingMessage } from "./start-slots.ts";
 import { recordRecoveryEvent } from "./gateway-restart.ts";
 import { deleteWebhookSecret, writeQrSecret, writeWebhookSecret } from "./secrets.ts";
 
@@ -132,7 +132,7 @@ function takeStartSlot(run: ExecuteContext): void {
   const view = startSlotView(ctx, run.instance, provider);
   if (!ctx.startSlots.acquire(view, provider.key)) {
     // Planned with a free slot that another pass took meanwhile: no call, wait in line.
-    throw new StartSlotTaken(`waiting for a start slot: the ${provider.maxConcurrentStarts} of ${provider.type} are taken`);
+    throw new StartSlotTaken(waitingMessage(provider.maxConcurrentStarts, provider.type));
   }
   if (held) return;
   ctx.observers?.startSlotWait?.(provider.ref, since === undefined ? 0 : (now - since) / 1000);

@@ -10,7 +10,7 @@ import { PROVIDER_MODULES } from "../../providers/registry.ts";
 import { fieldsSet, type SessionField } from "../../providers/session-settings.ts";
 import type { ObservedSession, Phase, ProviderCapabilities, ProviderType } from "../../providers/types.ts";
 import { STALLED_REASONS, type Verdict } from "../conditions.ts";
-import { admit, SLOT_RETRY_MS, type StartSlotView } from "./start-slots.ts";
+import { admit, SLOT_RETRY_MS, waitingMessage, type StartSlotView } from "./start-slots.ts";
 
 export type Step =
   /** `start`: the provider starts the session in the same call (capabilities.createStarts). */
@@ -141,10 +141,7 @@ function withStartSlot(input: PlanInput, plan: Plan): Plan {
   return {
     phase: running ? plan.phase : "Pending",
     steps: [],
-    verdict: progress(
-      "WaitingForStartSlot",
-      `waiting for a start slot: ${admission.starting} of at most ${input.startSlot.max} ${input.providerType} sessions are starting, ${admission.ahead} older instances wait before this one`,
-    ),
+    verdict: progress("WaitingForStartSlot", waitingMessage(input.startSlot.max, input.providerType)),
     requeue: { afterMs: SLOT_RETRY_MS },
     events: [],
     waitingForStartSlot: true,

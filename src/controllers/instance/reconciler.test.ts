@@ -222,11 +222,18 @@ function harness() {
     return result;
   };
   const status = () => instances.get("ns/line")?.status;
+  /** The user deletes it: the finalizer holds it with a deletionTimestamp. */
+  const markDeleted = () => {
+    const current = instances.get("ns/line") as InstanceObject;
+    const deleting = { ...current, metadata: { ...current.metadata, deletionTimestamp: "2026-12-01T10:01:00Z" } };
+    kube.objects.set("ns/line", deleting);
+    instances.remember(deleting);
+  };
   const reset = () => {
     kube.requests.length = 0;
     provider.calls.length = 0;
   };
-  return { kube, provider, ctx, apply, edit, pass, status, reset, advance: (ms: number) => (now += ms), secrets };
+  return { kube, provider, ctx, apply, edit, markDeleted, pass, status, reset, advance: (ms: number) => (now += ms), secrets };
 }
 
 const writesOf = (kube: RecordingKube) => kube.writes().map((request) => `${request.verb} ${request.resource} ${request.name.replace(/\.[0-9a-f]{16}$/, "")}`);
@@ -445,6 +452,43 @@ describe("one pass of the instance reconciler", () => {
     expect(waits).toEqual([0, 7]);
   });
 
+  /** h with one start slot and `ns/next` waiting in line behind it; the keys each wake asked for. */
+  async function oneSlotWithWaiter() {
+    const h = harness();
+    const woken: string[][] = [];
+    Object.assign(h.ctx, { wakeInstances: (keys: readonly string[]) => woken.push([...keys]) });
+    const provider = await h.ctx.connections.resolve({ name: "waha" } as never, "ns");
+    Object.assign(provider, { maxConcurrentStarts: 1 });
+    const next = { key: "ns/next", createdAt: "2026-12-01T09:00:00Z", linked: false };
+    h.ctx.startSlots.wait(h.ctx.startSlots.view(provider.key, next, { max: 1, stuckTimeoutMs: h.ctx.config.stuckTimeout, now: h.ctx.clock.now() }), provider.key);
+    return { h, woken, holds: () => h.ctx.startSlots.holds(provider.key, "ns/line", h.ctx.clock.now(), h.ctx.config.stuckTimeout) };
+  }
+
+  it("a session seen out of its start frees its slot and wakes the next in line at once", async () => {
+    const { h, woken, holds } = await oneSlotWithWaiter();
+    h.provider.after.createStarted = "Starting";
+    h.apply();
+    await h.pass();
+    expect(holds()).toBe(true);
+    expect(woken).toEqual([]);
+    h.provider.session = { ...(h.provider.session as ObservedSession), phase: "ScanQR", providerState: "SCAN_QR_CODE" };
+    await h.pass();
+    expect(holds()).toBe(false);
+    expect(woken).toEqual([["ns/next"]]);
+  });
+
+  it("an instance deleted while its session starts gives its slot to the next in line, not at the stuck timeout", async () => {
+    const { h, woken, holds } = await oneSlotWithWaiter();
+    h.provider.after.createStarted = "Starting";
+    h.apply();
+    await h.pass();
+    h.markDeleted();
+    await h.pass();
+    expect(h.provider.calls).toContain("remove");
+    expect(holds()).toBe(false);
+    expect(woken).toEqual([["ns/next"]]);
+  });
+
   it("a restart whose call fails is still owed: nothing recorded, carried out on the next pass, once", async () => {
     const h = harness();
     h.apply();
@@ -517,10 +561,7 @@ describe("one pass of the instance reconciler", () => {
     const h = harness();
     h.apply();
     await h.pass();
-    const current = h.ctx.caches.instances.get("ns/line") as InstanceObject;
-    const deleting = { ...current, metadata: { ...current.metadata, deletionTimestamp: "2026-12-01T10:01:00Z" } };
-    h.kube.objects.set("ns/line", deleting);
-    h.ctx.caches.instances.remember(deleting);
+    h.markDeleted();
     h.reset();
     h.kube.failNext = new KubeError(409, "Conflict", "the object has been modified");
     h.kube.failNextOn = "whatsappinstances";

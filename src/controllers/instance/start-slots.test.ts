@@ -96,4 +96,28 @@ describe("StartSlots after a gateway restart", () => {
     expect(slots.acquire(slots.view("p", self("ns/old", 1), limits(NOW + 5000)), "p")).toBe(true);
     expect(slots.load("p", NOW + 5000, STUCK)).toEqual({ starting: 1, waiting: 0 });
   });
+  it("names the waiters a freed slot admits, in line order, so they can be woken at once", () => {
+    const slots = new StartSlots();
+    const ask = (key: string, second: number, linked = false) => slots.acquire(slots.view("p", self(key, second, linked), { ...limits(NOW), max: 2 }), "p");
+    expect([ask("ns/a", 1), ask("ns/b", 2), ask("ns/d", 4), ask("ns/c", 3), ask("ns/linked", 9, true)]).toEqual([true, true, false, false, false]);
+    expect(slots.nextInLine("p", NOW, STUCK)).toEqual([]);
+    expect(slots.release("p", "ns/a")).toBe(true);
+    expect(slots.release("p", "ns/a")).toBe(false);
+    expect(slots.nextInLine("p", NOW, STUCK)).toEqual(["ns/linked"]);
+    slots.release("p", "ns/b");
+    expect(slots.nextInLine("p", NOW, STUCK)).toEqual(["ns/linked", "ns/c"]);
+    // A waiter that stopped asking is not woken.
+    expect(slots.nextInLine("p", NOW + WAITER_TTL_MS, STUCK)).toEqual([]);
+  });
+
+  it("forgets a deleted instance: its slot is free and it leaves the line", () => {
+    const slots = new StartSlots();
+    const ask = (key: string, second: number) => slots.acquire(slots.view("p", self(key, second), { ...limits(NOW), max: 1 }), "p");
+    expect([ask("ns/a", 1), ask("ns/b", 2), ask("ns/c", 3)]).toEqual([true, false, false]);
+    expect(slots.forget("ns/a")).toEqual(["p"]);
+    expect(slots.forget("ns/b")).toEqual([]);
+    expect(slots.holds("p", "ns/a", NOW, STUCK)).toBe(false);
+    expect(slots.nextInLine("p", NOW, STUCK)).toEqual(["ns/c"]);
+    expect(ask("ns/c", 3)).toBe(true);
+  });
 });

@@ -12,8 +12,11 @@ import type { InstanceObject } from "../../api/objects.ts";
 
 /** A waiter that has not asked again for this long has stopped waiting (deleted, or its spec changed). */
 export const WAITER_TTL_MS = 30_000;
-/** How soon a waiting instance asks again. */
-export const SLOT_RETRY_MS = 2_000;
+/**
+ * How soon a waiting instance asks again. A freed slot wakes the next in line at once
+ * (StartSlots.release, nextInLine); this is the fallback for a slot freed by the stuck timeout.
+ */
+export const SLOT_RETRY_MS = 5_000;
 
 export interface SlotHolder {
   readonly key: string;
@@ -50,24 +53,34 @@ export type Admission = { readonly admitted: true } | { readonly admitted: false
 export function admit(view: StartSlotView): Admission {
   const live = view.holders.filter((holder) => view.now - holder.grantedAt < view.stuckTimeoutMs);
   if (live.some((holder) => holder.key === view.self.key)) return { admitted: true };
-  const before = (waiter: SlotWaiter) =>
-    waiter.linked !== view.self.linked
-      ? waiter.linked
-      : waiter.createdAt < view.self.createdAt || (waiter.createdAt === view.self.createdAt && waiter.key < view.self.key);
-  const ahead = view.waiters.filter((waiter) => waiter.key !== view.self.key && view.now - waiter.askedAt < WAITER_TTL_MS && before(waiter)).length;
+  const ahead = view.waiters.filter((waiter) => waiter.key !== view.self.key && view.now - waiter.askedAt < WAITER_TTL_MS && before(waiter, view.self)).length;
   const free = view.max - live.length;
   return ahead < free ? { admitted: true } : { admitted: false, starting: live.length, ahead };
+}
+
+/** The condition message of an instance waiting for a slot: the same whatever its place in line, so waiting writes its status once. */
+export function waitingMessage(max: number, providerType: string): string {
+  return `waiting for a start slot: at most ${max} ${providerType} sessions start at once on this provider; linked sessions, then older instances, go first`;
+}
+
+/** Whether `a` goes before `b` in line: linked sessions first, then by creation, then key. */
+function before(a: Pick<SlotWaiter, "key" | "createdAt" | "linked">, b: Pick<SlotWaiter, "key" | "createdAt" | "linked">): boolean {
+  if (a.linked !== b.linked) return a.linked;
+  return a.createdAt < b.createdAt || (a.createdAt === b.createdAt && a.key < b.key);
 }
 
 /** The holders and waiters of every provider, in this operator process. */
 export class StartSlots {
   private readonly holders = new Map<string, Map<string, number>>();
+  /** Each provider's maxConcurrentStarts as last asked with: who is next when a slot frees. */
+  private readonly limits = new Map<string, number>();
   /** `since`: when it first asked (the wait metric); `askedAt`: when it last did. */
   private readonly waiters = new Map<string, Map<string, { createdAt: string; linked: boolean; askedAt: number; since: number }>>();
 
   view(provider: string, self: StartSlotView["self"], limits: { readonly max: number; readonly stuckTimeoutMs: number; readonly now: number }): StartSlotView {
     // A waiting session's status loses its phone number (phase Pending): the line remembers it was linked.
     const linked = self.linked || this.waiters.get(provider)?.get(self.key)?.linked === true;
+    this.limits.set(provider, limits.max);
     return {
       ...limits,
       self: { ...self, linked },
@@ -123,9 +136,26 @@ export class StartSlots {
     return { starting, waiting };
   }
 
-  /** The session was seen out of its start (a QR, working, failed or stopped), or the instance is gone. */
-  release(provider: string, key: string): void {
-    this.holders.get(provider)?.delete(key);
+  /** The session was seen out of its start (a QR, working, failed or stopped): true when it held a slot. */
+  release(provider: string, key: string): boolean {
+    return this.holders.get(provider)?.delete(key) === true;
+  }
+
+  /** The instance is gone: it leaves every slot and line. Returns the providers where it held a slot. */
+  forget(key: string): string[] {
+    for (const line of this.waiters.values()) line.delete(key);
+    return [...this.holders].filter(([, holders]) => holders.delete(key)).map(([provider]) => provider);
+  }
+
+  /** The waiters that free slots of `provider` now admit, in line order: the ones to wake when a slot frees. */
+  nextInLine(provider: string, now: number, stuckTimeoutMs: number): string[] {
+    const free = (this.limits.get(provider) ?? 0) - this.load(provider, now, stuckTimeoutMs).starting;
+    if (free <= 0) return [];
+    const line = [...(this.waiters.get(provider) ?? [])]
+      .map(([key, waiter]) => ({ key, ...waiter }))
+      .filter((waiter) => now - waiter.askedAt < WAITER_TTL_MS)
+      .sort((a, b) => (before(a, b) ? -1 : before(b, a) ? 1 : 0));
+    return line.slice(0, free).map((waiter) => waiter.key);
   }
 
   /** Whether `key` holds a slot of `provider` that the stuck timeout has not ended. */
