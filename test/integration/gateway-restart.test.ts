@@ -141,6 +141,19 @@ describe("a gateway that restarted and shows every session STOPPED", () => {
       // At least SESSIONS / STARTS waves per restart, each of at most STARTS sessions.
       expect(count("RecoveryWave")).toBeGreaterThanOrEqual(round * Math.ceil(SESSIONS / STARTS));
       for (const wave of waves) expect(Number(/started (\d+) session/.exec(wave.message)?.[1])).toBeLessThanOrEqual(STARTS);
+      // The provider's own count agrees once it is over: all placed, the linked ones linked, none starting.
+      const counted = () => kubectlOk(["get", "wap", "gateway", "-n", namespace, "-o", "jsonpath={.status.sessions}"]);
+      const sessionsNow = await eventually(
+        `round ${round}: status.sessions back to every session placed, the linked ones linked, none starting`,
+        async () => {
+          const now = JSON.parse((await counted()) || "{}") as { placed?: number; linked?: number; starting?: number };
+          if (now.placed === SESSIONS && now.linked === SESSIONS - UNLINKED && now.starting === 0) return now;
+          throw new Error(`status.sessions ${JSON.stringify(now)}`);
+        },
+        30_000,
+        300,
+      );
+      expect(sessionsNow).toEqual({ placed: SESSIONS, linked: SESSIONS - UNLINKED, starting: 0 });
       console.log(`gateway restart, boot ${startDelayMs} ms: ${SESSIONS} sessions back in ${tookMs} ms; ${events.filter((event) => event.reason === "Recovered").at(-1)?.message ?? ""}`);
     }
   }, BENCH ? 600_000 : 240_000);
