@@ -12,6 +12,8 @@ import { instanceController } from "./controllers/instance/controller.ts";
 import { INSTANCE_INDEXERS } from "./controllers/instance/indexes.ts";
 import { Placements } from "./controllers/instance/placement-reservations.ts";
 import { GatewayRestarts } from "./controllers/instance/restart-recovery.ts";
+import { ProviderError } from "./providers/errors.ts";
+import { SessionLists } from "./controllers/instance/session-lists.ts";
 import { StartSlots } from "./controllers/instance/start-slots.ts";
 import type { reconcileInstance } from "./controllers/instance/reconciler.ts";
 import { isWebhookSecret } from "./controllers/instance/secrets.ts";
@@ -146,6 +148,13 @@ export class Operator {
       wakeInstances: (keys) => {
         for (const key of keys) this.instances.wake({ key });
       },
+      sessionLists: new SessionLists({
+        wake: (keys) => {
+          for (const key of keys) this.instances.wake({ key });
+        },
+        // The kind only: the instances' own looks report the failure in their conditions, redacted.
+        onListFailed: (provider, error) => log.info({ provider, kind: error instanceof ProviderError ? error.kind : "unexpected" }, "listing the provider's sessions failed; its instances look themselves"),
+      }),
       ...(options.metrics
         ? {
             observers: {
@@ -245,6 +254,7 @@ export class Operator {
 
   /** Stops taking work, finishes what is in flight, sends the Events still queued (for a few seconds at most), and stops the watches. */
   async stop(): Promise<void> {
+    this.context.sessionLists?.stop();
     await Promise.all([this.instances.queue.shutdown(), this.providers.queue.shutdown()]);
     let timer: NodeJS.Timeout | undefined;
     await Promise.race([this.context.events.flush(), new Promise((resolve) => (timer = setTimeout(resolve, EVENT_FLUSH_MS)))]);

@@ -12,6 +12,7 @@ import type { SecretCache, SecretReader } from "../kube/secret-cache.ts";
 import type { ObservedSession } from "../providers/types.ts";
 import type { ShownQr } from "./instance/next-look.ts";
 import type { Placements } from "./instance/placement-reservations.ts";
+import type { SessionLists } from "./instance/session-lists.ts";
 import type { StartSlots } from "./instance/start-slots.ts";
 import type { GatewayRestarts } from "./instance/restart-recovery.ts";
 import type { LookBudget } from "./look-budget.ts";
@@ -94,6 +95,8 @@ export interface OperatorContext {
   readonly placements: Placements;
   /** Which gateways restarted and how their recoveries go (gateway-restart.ts), in this process. */
   readonly gatewayRestarts: GatewayRestarts;
+  /** Instances at rest watched through their provider's session list (instance/session-lists.ts); absent: each looks itself. */
+  readonly sessionLists?: SessionLists;
   /** Queues these instances for a look now (a gateway lost their sessions); absent in tests without a controller. */
   readonly wakeInstances?: (keys: readonly string[]) => void;
   readonly observers?: ReconcileObservers;

@@ -148,6 +148,12 @@ export interface ObservedSession {
   readonly unknownState?: boolean;
   /** Extra facts worth showing (cloud_api: qualityRating, displayPhoneNumber, ...). */
   readonly details?: Readonly<Record<string, string>>;
+  /**
+   * A digest of what the provider showed, the same whether read alone or in listSessions:
+   * while a list shows it unchanged, nothing a look would find has changed. Only where the
+   * client can list.
+   */
+  readonly fingerprint?: string;
 }
 
 /** A QR code to link a phone: the PNG to show and, where the provider gives it, the raw payload. */
@@ -186,6 +192,12 @@ export interface ProviderClient {
   checkHealth(options?: HealthOptions): Promise<HealthReport>;
   /** The instance's session, or null when the provider has none. */
   observe(ref: InstanceRef): Promise<ObservedSession | null>;
+  /**
+   * Every session of the provider in one call, as id → fingerprint (ObservedSession.fingerprint),
+   * where the provider can list them with what a look reads (WAHA's GET /api/sessions?all=true).
+   * Instances at rest are then watched through the list instead of a look each.
+   */
+  listSessions?(): Promise<ReadonlyMap<string, string>>;
   /**
    * Creates the provider-side instance without linking it; returns it as it now is. With
    * `start` (only where capabilities.createStarts) it is started in the same call.
@@ -298,7 +310,7 @@ export type ResponseObserver = (provider: ProviderType, status: string, request?
 export const PROVIDER_OPERATIONS = {
   required: ["checkHealth", "observe", "create", "connect", "disconnect", "restart", "logout", "remove", "fetchQr", "requestPairingCode", "configureWebhook"],
   /** Only where the provider can do them; a wrapper must not add them where it cannot. */
-  optional: ["claim", "release", "readSessionConfig", "applySessionConfig"],
+  optional: ["claim", "release", "readSessionConfig", "applySessionConfig", "listSessions"],
 } as const satisfies { readonly required: readonly (keyof ProviderClient)[]; readonly optional: readonly (keyof ProviderClient)[] };
 
 type ClientOperation = { [Key in keyof ProviderClient]-?: NonNullable<ProviderClient[Key]> extends (...args: never[]) => unknown ? Key : never }[keyof ProviderClient];

@@ -18,6 +18,7 @@ import type { ProviderConnections, ResolvedProvider } from "../provider/connecti
 import { LookBudget } from "../look-budget.ts";
 import { reconcileInstance } from "./reconciler.ts";
 import { GatewayRestarts } from "./restart-recovery.ts";
+import { SessionLists } from "./session-lists.ts";
 import { StartSlots } from "./start-slots.ts";
 import { Placements } from "./placement-reservations.ts";
 import { isWebhookSecret } from "./secrets.ts";
@@ -487,6 +488,49 @@ describe("one pass of the instance reconciler", () => {
     expect(h.provider.calls).toContain("remove");
     expect(holds()).toBe(false);
     expect(woken).toEqual([["ns/next"]]);
+  });
+
+  it("an instance at rest on a provider that lists its sessions waits for the list, not a timer: no look of its own until its session changes", async () => {
+    const h = harness();
+    const woken: string[][] = [];
+    const lists = new SessionLists({ wake: (keys) => woken.push([...keys]), timers: false });
+    Object.assign(h.ctx, { sessionLists: lists });
+    const listed = new Map<string, string>();
+    Object.assign(h.provider.client, { listSessions: async () => new Map(listed) });
+    const connected = (fingerprint: string) => {
+      h.provider.session = { ...(h.provider.session as ObservedSession), phase: "Connected", providerState: "WORKING", phoneNumber: "15550001", fingerprint };
+      listed.set(h.provider.session.id, fingerprint);
+    };
+    h.apply();
+    await h.pass();
+    connected("working-1");
+    // The pass that sees it linked empties the QR Secret (our side only) and rests.
+    const settled = await h.pass();
+    expect(settled).toEqual({});
+    expect(lists.watching("WhatsAppProvider/ns/waha")).toBe(1);
+    h.reset();
+    // The list shows it as the look saw it: nobody is woken, and the instance costs no call of its own.
+    await lists.pollNow("WhatsAppProvider/ns/waha");
+    expect(woken).toEqual([]);
+    expect(h.provider.calls).toEqual([]);
+    // Logged out on the phone: the list shows it changed, the instance is woken and looks for real.
+    listed.set((h.provider.session as ObservedSession).id, "logged-out");
+    await lists.pollNow("WhatsAppProvider/ns/waha");
+    expect(woken).toEqual([["ns/line"]]);
+    expect(lists.watching("WhatsAppProvider/ns/waha")).toBe(0);
+  });
+
+  it("an instance still on its way (showing a QR) keeps its own looks, even where the provider lists its sessions", async () => {
+    const h = harness();
+    const lists = new SessionLists({ wake: () => undefined, timers: false });
+    Object.assign(h.ctx, { sessionLists: lists });
+    Object.assign(h.provider.client, { listSessions: async () => new Map() });
+    h.apply();
+    await h.pass();
+    h.provider.session = { ...(h.provider.session as ObservedSession), fingerprint: "scan-qr" };
+    const result = await h.pass();
+    expect(result.requeueAfterMs).toBeGreaterThan(0);
+    expect(lists.watching("WhatsAppProvider/ns/waha")).toBe(0);
   });
 
   it("a restart whose call fails is still owed: nothing recorded, carried out on the next pass, once", async () => {

@@ -33,6 +33,8 @@ export { instancesUsing, providerRefOf } from "./observe.ts";
 
 export async function reconcileInstance(ctx: OperatorContext, key: string): Promise<ReconcileResult> {
   let instance = ctx.caches.instances.get(key);
+  // Whatever this pass finds, it looks itself; a pass that ends at rest hands it back to the list.
+  ctx.sessionLists?.unwatch(key);
   if (!instance) {
     ctx.pacing.delete(key);
     ctx.lookBudget.forget(key);
@@ -76,8 +78,9 @@ export async function reconcileInstance(ctx: OperatorContext, key: string): Prom
 async function runPass(ctx: OperatorContext, key: string, instance: InstanceObject, spec: InstanceSpec, log: Logger): Promise<ReconcileResult> {
   const pacing = ctx.pacing.get(key) ?? { startingLooks: 0 };
   const pass = await carryOut(ctx, instance, spec, pacing);
+  const resting = restsOnList(pass);
   const report = reportInstance(reportInputOf(ctx, pass, spec, pacing));
-  remember(ctx, key, pass, report, pacing);
+  remember(ctx, key, pass, resting ? { ...report, routinePerSecond: 0 } : report, pacing);
   logRecoveryRestarts(pass.rounds, log);
   if (pass.failure && !pass.failure.lookAgain) log.info({ reason: pass.failure.verdict.reason, message: pass.failure.verdict.message }, "reconcile could not finish");
   if (pass.failure?.lookAgain) return report.result;
@@ -87,7 +90,23 @@ async function runPass(ctx: OperatorContext, key: string, instance: InstanceObje
     if (isConflict(error)) return { requeueAfterMs: 500 };
     throw error;
   }
-  return report.result;
+  if (!resting) return report.result;
+  ctx.sessionLists?.watch(resting.provider, resting.provider.pollIntervalMs ?? ctx.config.pollInterval, key, resting.session);
+  return {};
+}
+
+/**
+ * A pass that found the session as it should be and has nothing to do until it changes
+ * (the next look is the routine poll) rests on its provider's session list, where the
+ * provider can list them: the list wakes it when its session changes.
+ */
+function restsOnList(pass: PassRecord): { readonly provider: ResolvedProvider; readonly session: { readonly id: string; readonly fingerprint: string } } | undefined {
+  const last = pass.rounds.at(-1);
+  const fingerprint = last?.session?.fingerprint;
+  if (pass.failure || !pass.provider?.client.listSessions || !last?.session || fingerprint === undefined) return undefined;
+  // Steps on our side (emptying the QR Secret once linked) leave the session as the look found it.
+  if (changedProvider(last) || last.plan.requeue !== "poll") return undefined;
+  return { provider: pass.provider, session: { id: last.session.id, fingerprint } };
 }
 
 /** A restart the operator decided on by itself (a stuck or failed session) is news: said at info level, as its Event says it. */

@@ -210,3 +210,22 @@ describe("writes WAHA documents as idempotent (issue 11.2)", () => {
     expect(tries(/\/restart$/)).toBe(1);
   });
 });
+
+describe("the session list (GET /api/sessions?all=true)", () => {
+  it("shows each session with the fingerprint a look of it has, STOPPED ones included; a change at the gateway changes it", async () => {
+    const operator = client();
+    await working(base);
+    const other: InstanceRef = { namespace: "support", name: "stopped", uid: "uid-2" };
+    const made = await operator.create(other);
+    const looked = await operator.observe(base);
+    const listed = await operator.listSessions?.();
+    expect(looked?.fingerprint).toBeDefined();
+    expect(listed?.get(name)).toBe(looked?.fingerprint);
+    // A session never started is STOPPED: listed only because the client asks for all of them.
+    expect(waha.session(made.id)?.status).toBe("STOPPED");
+    expect(listed?.get(made.id)).toBe((await operator.observe(other))?.fingerprint);
+    // Logged out on the phone: the list no longer shows the session as the look saw it.
+    waha.unlinkFromPhone(name);
+    expect((await operator.listSessions?.())?.get(name)).not.toBe(looked?.fingerprint);
+  });
+});

@@ -126,6 +126,26 @@ const pairingCode = z.object({ code: z.string().min(1) });
 type SessionInfo = z.infer<typeof sessionInfo>;
 type SessionConfig = z.infer<typeof sessionConfig>;
 
+/** A list of every session is bigger than one answer: about 1 KiB a session, 10,000 sessions and room to spare. */
+const MAX_LIST_BYTES = 32 * 1024 * 1024;
+
+/**
+ * What a look reads of a session (its state, owner, wiring, settings and phone), digested with
+ * its keys sorted, so a list item and a single GET of the same session agree.
+ */
+function fingerprintOf(session: SessionInfo): string {
+  return createHash("sha256").update(canonicalJson({ name: session.name, status: session.status, config: session.config ?? null, me: session.me?.id ?? null })).digest("base64url");
+}
+
+function canonicalJson(value: unknown): string {
+  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(",")}]`;
+  if (value !== null && typeof value === "object") {
+    const entries = Object.entries(value).filter(([, item]) => item !== undefined).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+    return `{${entries.map(([key, item]) => `${JSON.stringify(key)}:${canonicalJson(item)}`).join(",")}}`;
+  }
+  return JSON.stringify(value);
+}
+
 /** WAHA's documented QR lifetimes: 60 s for the first code, 20 s for each next one. */
 const QR_VALID_MS = 20_000;
 
@@ -161,6 +181,7 @@ export const createWahaClient: ProviderFactory = (settings, deps) => {
       webhookInSync: configInSync(session.config, ref),
       sessionConfig: session.config ?? {},
       ...(isKnownWahaStatus(session.status) ? {} : { unknownState: true }),
+      fingerprint: fingerprintOf(session),
     };
   };
 
@@ -180,6 +201,13 @@ export const createWahaClient: ProviderFactory = (settings, deps) => {
     async observe(ref) {
       const session = await getSession(ref.providerInstanceId ?? wahaSessionName(ref.namespace, ref.name));
       return session ? toObserved(ref, session) : null;
+    },
+
+    async listSessions() {
+      // all=true: STOPPED sessions too (waha-openapi.json GET /api/sessions, "all"); each item is the
+      // SessionInfo a single GET returns, without `engine` (which the fingerprint leaves out).
+      const sessions = await api.json({ method: "GET", path: "/api/sessions", query: { all: "true" }, headers: auth, maxBodyBytes: MAX_LIST_BYTES }, z.array(sessionInfo));
+      return new Map(sessions.map((session) => [session.name, fingerprintOf(session)]));
     },
 
     async create(ref, options) {
