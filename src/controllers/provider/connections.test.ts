@@ -80,4 +80,9 @@ describe("ProviderConnections", () => {
       server.close();
     }
   });
+  it("keeps the optional operations of the provider's client through its wrappers: a WAHA client still claims, releases and lists its sessions", async () => {
+    const client = (await connections().resolve(ref)).client;
+    expect([client.claim, client.release, client.listSessions].map((operation) => typeof operation)).toEqual(["function", "function", "function"]);
+    expect((await failure(client.listSessions?.() ?? Promise.resolve())).message).toContain("did not answer");
+  });
 });

@@ -332,6 +332,8 @@ function rememberingSecrets(client: ProviderClient): ProviderClient {
     configureWebhook: (ref, id) => client.configureWebhook(seen(ref), id),
     ...(client.claim ? { claim: (ref: InstanceRef, id: string) => (client.claim as NonNullable<ProviderClient["claim"]>)(seen(ref), id) } : {}),
     ...(client.release ? { release: (ref: InstanceRef, id: string) => (client.release as NonNullable<ProviderClient["release"]>)(seen(ref), id) } : {}),
+    // Answers fingerprints only: nothing in it to remember.
+    ...(client.listSessions ? { listSessions: () => (client.listSessions as NonNullable<ProviderClient["listSessions"]>)() } : {}),
     ...(client.readSessionConfig
       ? { readSessionConfig: (ref: InstanceRef, id: string) => (client.readSessionConfig as NonNullable<ProviderClient["readSessionConfig"]>)(seen(ref), id) }
       : {}),
