@@ -240,6 +240,33 @@ describe("WorkQueue groups", () => {
     expect(order.filter((key) => key.startsWith("slow/"))).toEqual(["slow/0", "slow/1", "slow/2", "slow/3", "slow/4", "slow/5"]);
   });
 
+  it("runs every key set aside behind its full group even when those keys leave the group meanwhile (their instances deleted)", async () => {
+    const groups = new Map([
+      ["p/held", "p"],
+      ["p/a", "p"],
+      ["p/b", "p"],
+      ["p/c", "p"],
+    ]);
+    const queue = new WorkQueue({ concurrency: 4, groupOf: (key) => groups.get(key), maxPerGroup: 1 });
+    const ran: string[] = [];
+    let release: () => void = () => undefined;
+    const held = new Promise<void>((resolve) => (release = resolve));
+    queue.start(async (key) => {
+      ran.push(key);
+      if (key === "p/held") await held;
+    });
+    for (const key of groups.keys()) queue.add(key);
+    await tick();
+    expect(ran).toEqual(["p/held"]);
+    // Deleted while they wait: no provider any more, so no group.
+    for (const key of ["p/a", "p/b", "p/c"]) groups.delete(key);
+    release();
+    await tick(30);
+    expect(ran.sort()).toEqual(["p/a", "p/b", "p/c", "p/held"]);
+    expect(queue.depth).toBe(0);
+    await queue.shutdown();
+  });
+
   it("moves a key set aside behind its full group to the urgent lane when it is asked for again", async () => {
     const queue = new WorkQueue({ concurrency: 2, groupOf: (key) => key.split("/")[0], maxPerGroup: 1 });
     const order: string[] = [];

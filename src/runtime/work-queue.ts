@@ -69,6 +69,8 @@ export class WorkQueue {
   /** Queued keys set aside because their group was full, per group, in the order they came up. */
   private readonly setAside = new Map<string, string[]>();
   private readonly setAsideGroup = new Map<string, string>();
+  /** Keys a group gave back to the lanes and no worker took yet: room of that group they hold. */
+  private readonly returnedBy = new Map<string, string>();
   private readonly timers = new Map<string, { at: number; timer: NodeJS.Timeout }>();
   private readonly idleWaiters: (() => void)[] = [];
   private wake: (() => void) | undefined;
@@ -244,7 +246,14 @@ export class WorkQueue {
       const key = this.lanes.inFlight.shift() ?? this.lanes.urgent.shift() ?? this.lanes.routine.shift();
       if (key === undefined) return undefined;
       const group = this.options.groupOf?.(key);
-      if (group === undefined || (this.groupBusy.get(group) ?? 0) < this.options.maxPerGroup) return { key, group };
+      const returnedBy = this.returnedBy.get(key);
+      this.returnedBy.delete(key);
+      if (group === undefined || (this.groupBusy.get(group) ?? 0) < this.options.maxPerGroup) {
+        // Given back by a group it no longer belongs to (its instance was deleted or moved): the room
+        // it was given back for is still free, so the next key set aside there gets it.
+        if (returnedBy !== undefined && returnedBy !== group) this.giveBack(returnedBy);
+        return { key, group };
+      }
       const waiting = this.setAside.get(group);
       if (waiting) waiting.push(key);
       else this.setAside.set(group, [key]);
@@ -252,17 +261,30 @@ export class WorkQueue {
     }
   }
 
-  /** A key of the group finished: the first key set aside for it goes back to the front of its lane. */
+  /** A key of the group finished: keys set aside for it go back to the front of their lanes, as many as it has room for. */
   private leaveGroup(group: string): void {
     const busy = (this.groupBusy.get(group) ?? 1) - 1;
     if (busy > 0) this.groupBusy.set(group, busy);
     else this.groupBusy.delete(group);
+    this.giveBack(group);
+  }
+
+  /**
+   * Puts keys set aside for `group` back in their lanes, up to its free room less the keys
+   * already given back and not yet taken, in the order they were set aside.
+   */
+  private giveBack(group: string): void {
     const waiting = this.setAside.get(group);
-    const next = waiting?.shift();
-    if (waiting?.length === 0) this.setAside.delete(group);
-    if (next === undefined) return;
-    this.setAsideGroup.delete(next);
-    this.lanes[this.queued.get(next) ?? "routine"].unshift(next);
-    this.wake?.();
+    if (!waiting) return;
+    const pending = [...this.returnedBy.values()].filter((from) => from === group).length;
+    const room = this.options.maxPerGroup - (this.groupBusy.get(group) ?? 0) - pending;
+    const back = waiting.splice(0, Math.max(0, room));
+    if (waiting.length === 0) this.setAside.delete(group);
+    for (const key of back.reverse()) {
+      this.setAsideGroup.delete(key);
+      this.returnedBy.set(key, group);
+      this.lanes[this.queued.get(key) ?? "routine"].unshift(key);
+    }
+    if (back.length > 0) this.wake?.();
   }
 }
