@@ -267,6 +267,28 @@ describe("WorkQueue groups", () => {
     await queue.shutdown();
   });
 
+  it("gives a full group's room to a continuation set aside behind it before the new keys set aside earlier", async () => {
+    const queue = new WorkQueue({ concurrency: 2, groupOf: (key) => key.split("/")[0], maxPerGroup: 1 });
+    const ran: string[] = [];
+    let release: () => void = () => undefined;
+    const held = new Promise<void>((resolve) => (release = resolve));
+    queue.start(async (key) => {
+      ran.push(key);
+      if (key === "p/held") await held;
+    });
+    queue.add("p/held");
+    await tick();
+    queue.add("p/new-1");
+    queue.add("p/new-2");
+    await tick();
+    queue.addAfter("p/continuation", 0, "inFlight");
+    await tick();
+    release();
+    await queue.whenIdle();
+    await queue.shutdown();
+    expect(ran).toEqual(["p/held", "p/continuation", "p/new-1", "p/new-2"]);
+  });
+
   it("moves a key set aside behind its full group to the urgent lane when it is asked for again", async () => {
     const queue = new WorkQueue({ concurrency: 2, groupOf: (key) => key.split("/")[0], maxPerGroup: 1 });
     const order: string[] = [];

@@ -50,6 +50,12 @@ export interface WorkQueueOptions {
 
 export type WorkHandler = (key: string) => Promise<void>;
 
+/** The keys set aside behind one full group: continuations, and the rest, each in the order they came. */
+interface SetAside {
+  readonly inFlight: string[];
+  readonly other: string[];
+}
+
 export class WorkQueue {
   private readonly options: Required<Omit<WorkQueueOptions, "onDepth" | "onAdd" | "onRetry" | "onError" | "onTaken" | "onDone" | "groupOf">> &
     Pick<WorkQueueOptions, "onDepth" | "onAdd" | "onRetry" | "onError" | "onTaken" | "onDone" | "groupOf">;
@@ -67,7 +73,7 @@ export class WorkQueue {
   /** Keys being processed per group. */
   private readonly groupBusy = new Map<string, number>();
   /** Queued keys set aside because their group was full, per group, in the order they came up. */
-  private readonly setAside = new Map<string, string[]>();
+  private readonly setAside = new Map<string, SetAside>();
   private readonly setAsideGroup = new Map<string, string>();
   /** Keys a group gave back to the lanes and no worker took yet: room of that group they hold. */
   private readonly returnedBy = new Map<string, string>();
@@ -100,9 +106,16 @@ export class WorkQueue {
     }
     const lane = this.queued.get(key);
     if (lane !== undefined && RANK[lane] >= RANK[priority]) return;
-    if (lane !== undefined && this.setAsideGroup.has(key)) {
-      // Set aside behind its full group: it keeps its place there and goes back in its new lane.
+    const asideIn = this.setAsideGroup.get(key);
+    if (lane !== undefined && asideIn !== undefined) {
+      // Set aside behind its full group: it keeps its place there (a continuation moves to the
+      // group's first line) and goes back in its new lane.
       this.queued.set(key, priority);
+      const aside = this.setAside.get(asideIn);
+      if (aside && priority === "inFlight") {
+        aside.other.splice(aside.other.indexOf(key), 1);
+        aside.inFlight.push(key);
+      }
       return;
     }
     if (lane !== undefined) this.lanes[lane].splice(this.lanes[lane].indexOf(key), 1);
@@ -254,9 +267,9 @@ export class WorkQueue {
         if (returnedBy !== undefined && returnedBy !== group) this.giveBack(returnedBy);
         return { key, group };
       }
-      const waiting = this.setAside.get(group);
-      if (waiting) waiting.push(key);
-      else this.setAside.set(group, [key]);
+      const aside = this.setAside.get(group) ?? { inFlight: [], other: [] };
+      this.setAside.set(group, aside);
+      (this.queued.get(key) === "inFlight" ? aside.inFlight : aside.other).push(key);
       this.setAsideGroup.set(key, group);
     }
   }
@@ -274,12 +287,15 @@ export class WorkQueue {
    * already given back and not yet taken, in the order they were set aside.
    */
   private giveBack(group: string): void {
-    const waiting = this.setAside.get(group);
-    if (!waiting) return;
+    const aside = this.setAside.get(group);
+    if (!aside) return;
     const pending = [...this.returnedBy.values()].filter((from) => from === group).length;
-    const room = this.options.maxPerGroup - (this.groupBusy.get(group) ?? 0) - pending;
-    const back = waiting.splice(0, Math.max(0, room));
-    if (waiting.length === 0) this.setAside.delete(group);
+    let room = Math.max(0, this.options.maxPerGroup - (this.groupBusy.get(group) ?? 0) - pending);
+    // Continuations first (a burst finishes what it began before it begins more), then in the order they were set aside.
+    const back = aside.inFlight.splice(0, room);
+    room -= back.length;
+    back.push(...aside.other.splice(0, room));
+    if (aside.inFlight.length === 0 && aside.other.length === 0) this.setAside.delete(group);
     for (const key of back.reverse()) {
       this.setAsideGroup.delete(key);
       this.returnedBy.set(key, group);
