@@ -14,9 +14,11 @@ import type { InstanceObject } from "../../api/objects.ts";
 export const WAITER_TTL_MS = 30_000;
 /**
  * How soon a waiting instance asks again. A freed slot wakes the next in line at once
- * (StartSlots.release, nextInLine); this is the fallback for a slot freed by the stuck timeout.
+ * (nextInLine); this is for slots freed otherwise (the stuck timeout, a holder whose look
+ * failed), and costs little: the waiting pass writes nothing and, for an instance that never
+ * had a session, calls nothing.
  */
-export const SLOT_RETRY_MS = 5_000;
+export const SLOT_RETRY_MS = 2_000;
 
 export interface SlotHolder {
   readonly key: string;
