@@ -6,10 +6,11 @@
 import type { InstanceSpec } from "../../api/instance.ts";
 import { INSTANCES, keyOf, type KubeObject } from "../../kube/resources.ts";
 import type { InstanceRef, ObservedSession } from "../../providers/types.ts";
+import { isProviderError } from "../../providers/errors.ts";
 import type { InstanceObject, OperatorContext } from "../context.ts";
 import type { InstanceObservation } from "./observe.ts";
 import { START_STEPS, type Plan, type Step } from "./plan.ts";
-import { startSlotView, StartSlotTaken, waitingMessage } from "./start-slots.ts";
+import { freeStartSlot, startSlotView, StartSlotTaken, waitingMessage } from "./start-slots.ts";
 import { recordRecoveryEvent } from "./gateway-restart.ts";
 import { deleteWebhookSecret, writeQrSecret, writeWebhookSecret } from "./secrets.ts";
 
@@ -56,6 +57,9 @@ export async function executePlan(run: ExecuteContext, plan: Plan): Promise<Step
       if (fact.kind === "created") ref = { ...ref, providerInstanceId: fact.session.id };
       facts.push(fact);
     } catch (error) {
+      // A start the provider did not carry out (a 429, or its pause refused it here) starts nothing:
+      // the slot goes to the next in line, which meets the same pause and says so in its own status.
+      if (START_STEPS.has(step.kind) && isProviderError(error, "RateLimited")) freeStartSlot(run.ctx, provider.key, keyOf(run.instance));
       throw new StepsFailed(facts, error);
     }
   }

@@ -478,6 +478,16 @@ describe("one pass of the instance reconciler", () => {
     expect(woken).toEqual([["ns/next"]]);
   });
 
+  it("a start the provider refused with a pause (429) started nothing: the slot goes to the next in line, and the instance says RateLimited", async () => {
+    const { h, woken, holds } = await oneSlotWithWaiter();
+    h.provider.failures.set("create+start", new ProviderError("RateLimited", "waha answered 429", { retryAfterMs: 86_400_000 }));
+    h.apply();
+    await h.pass();
+    expect(holds()).toBe(false);
+    expect(woken).toEqual([["ns/next"]]);
+    expect(h.status()?.conditions?.find((condition) => condition.type === "Ready")?.reason).toBe("RateLimited");
+  });
+
   it("an instance deleted while its session starts gives its slot to the next in line, not at the stuck timeout", async () => {
     const { h, woken, holds } = await oneSlotWithWaiter();
     h.provider.after.createStarted = "Starting";

@@ -25,6 +25,7 @@ import type { ObservedSession } from "../../providers/types.ts";
 import { qrRefreshAt } from "./next-look.ts";
 import { placeInstance } from "./placement.ts";
 import { sawSession } from "./gateway-restart.ts";
+import { freeStartSlot, wakeNextInLine } from "./start-slots.ts";
 
 /** Observe-plan-execute rounds per pass: create → start → look, without waiting for a requeue. */
 const MAX_ROUNDS = 4;
@@ -198,7 +199,7 @@ async function planRound(pass: Pass, rounds: readonly Round[], session: Observed
   const secrets = rounds.length === 0 ? {} : ownSecretStates(pass.ctx, pass.run.instance, pass.spec);
   const local = { ...pass.local, ...secrets, ref: refWithStatus(pass.local.ref, status) };
   // Seen out of its start (a QR, working, failed or stopped): its start slot is free again.
-  if (session && session.phase !== "Starting" && pass.ctx.startSlots.release(local.provider.key, keyOf(pass.run.instance))) wakeNextInLine(pass.ctx, [local.provider.key]);
+  if (session && session.phase !== "Starting") freeStartSlot(pass.ctx, local.provider.key, keyOf(pass.run.instance));
   if (session) await sawSession(pass.ctx, local.provider, keyOf(pass.run.instance), session, status, pass.spec.state);
   const sessionSettings = await observeSessionSettings(pass.ctx, pass.run.instance, local, session, source !== "looked");
   const observation: InstanceObservation = { ...local, session, ...(sessionSettings ? { sessionSettings } : {}) };
@@ -369,7 +370,7 @@ async function finalize(ctx: OperatorContext, key: string, instance: InstanceObj
     }
   }
   // A slot it held (deleted while starting) goes to the next in line now, not at the stuck timeout.
-  wakeNextInLine(ctx, ctx.startSlots.forget(keyOf(instance)));
+  for (const provider of ctx.startSlots.forget(keyOf(instance))) wakeNextInLine(ctx, provider);
   // The pacing (and its cleanedUp) is dropped when the instance leaves the cache. Until then
   // the cache can still show our finalizer: after a conflict, or because an object written
   // without finalizers is not cached (informer remember()) and its DELETED event is on its way.
@@ -380,15 +381,6 @@ async function finalize(ctx: OperatorContext, key: string, instance: InstanceObj
     (instance.metadata.finalizers ?? []).filter((finalizer) => finalizer !== FINALIZER),
   );
   return {};
-}
-
-/** A start slot of these providers freed: the waiters it admits look now rather than at their next retry. */
-function wakeNextInLine(ctx: OperatorContext, providers: readonly string[]): void {
-  const now = ctx.clock.now();
-  for (const provider of providers) {
-    const next = ctx.startSlots.nextInLine(provider, now, ctx.config.stuckTimeout);
-    if (next.length > 0) ctx.wakeInstances?.(next);
-  }
 }
 
 /** The provider side of a deletion: remove what is provably ours, release our claim on what is orphaned. */

@@ -190,6 +190,25 @@ export function startSlotView(
   return ctx.startSlots.view(provider.key, self, { max: provider.maxConcurrentStarts, stuckTimeoutMs: ctx.config.stuckTimeout, now: ctx.clock.now() });
 }
 
+/** What freeing a slot needs of the operator: the slots, the clock, the stuck timeout and a way to wake instances. */
+type SlotContext = {
+  readonly startSlots: StartSlots;
+  readonly clock: { now(): number };
+  readonly config: { readonly stuckTimeout: number };
+  readonly wakeInstances?: ((keys: readonly string[]) => void) | undefined;
+};
+
+/** `key` no longer needs its slot of `provider`: if it held one, the waiters it admits look now rather than at their next retry. */
+export function freeStartSlot(ctx: SlotContext, provider: string, key: string): void {
+  if (ctx.startSlots.release(provider, key)) wakeNextInLine(ctx, provider);
+}
+
+/** A slot of `provider` freed: the waiters it admits are woken. */
+export function wakeNextInLine(ctx: SlotContext, provider: string): void {
+  const next = ctx.startSlots.nextInLine(provider, ctx.clock.now(), ctx.config.stuckTimeout);
+  if (next.length > 0) ctx.wakeInstances?.(next);
+}
+
 /** A pass lost the last free slot to another between planning and its call: it waits like any other. */
 export class StartSlotTaken extends Error {
   constructor(message: string) {
