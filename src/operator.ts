@@ -125,6 +125,10 @@ export class Operator {
       },
       ...(options.metrics ? { observe: (provider: string, code: string, sample?: ProviderRequestSample) => options.metrics?.observeProviderRequest(provider, code, sample) } : {}),
     });
+    /** Queues instances for a look now: freed start slots, a gateway restart, a changed session in a list. */
+    const wakeInstances = (keys: readonly string[]) => {
+      for (const key of keys) this.instances.wake({ key });
+    };
     this.context = {
       kube,
       log,
@@ -145,13 +149,9 @@ export class Operator {
       startSlots: new StartSlots(),
       placements: new Placements(options.mayWrite ? { mayWrite: options.mayWrite } : {}),
       gatewayRestarts: new GatewayRestarts(),
-      wakeInstances: (keys) => {
-        for (const key of keys) this.instances.wake({ key });
-      },
+      wakeInstances,
       sessionLists: new SessionLists({
-        wake: (keys) => {
-          for (const key of keys) this.instances.wake({ key });
-        },
+        wake: wakeInstances,
         // The kind only: the instances' own looks report the failure in their conditions, redacted.
         onListFailed: (provider, error) => log.info({ provider, kind: error instanceof ProviderError ? error.kind : "unexpected" }, "listing the provider's sessions failed; its instances look themselves"),
       }),

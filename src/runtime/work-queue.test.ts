@@ -209,6 +209,18 @@ describe("WorkQueue in progress", () => {
   });
 });
 
+/** Starts the queue with a handler that records the keys it runs and holds `heldKey` until release(). */
+function startHolding(queue: WorkQueue, heldKey: string): { readonly ran: string[]; readonly release: () => void } {
+  const ran: string[] = [];
+  let release: () => void = () => undefined;
+  const held = new Promise<void>((resolve) => (release = resolve));
+  queue.start(async (key) => {
+    ran.push(key);
+    if (key === heldKey) await held;
+  });
+  return { ran, release };
+}
+
 describe("WorkQueue groups", () => {
   it("runs at most maxPerGroup keys of one group at once, and keys of other groups meanwhile", async () => {
     const groupOf = (key: string) => key.split("/")[0];
@@ -248,13 +260,7 @@ describe("WorkQueue groups", () => {
       ["p/c", "p"],
     ]);
     const queue = new WorkQueue({ concurrency: 4, groupOf: (key) => groups.get(key), maxPerGroup: 1 });
-    const ran: string[] = [];
-    let release: () => void = () => undefined;
-    const held = new Promise<void>((resolve) => (release = resolve));
-    queue.start(async (key) => {
-      ran.push(key);
-      if (key === "p/held") await held;
-    });
+    const { ran, release } = startHolding(queue, "p/held");
     for (const key of groups.keys()) queue.add(key);
     await tick();
     expect(ran).toEqual(["p/held"]);
@@ -269,13 +275,7 @@ describe("WorkQueue groups", () => {
 
   it("gives a full group's room to a continuation set aside behind it before the new keys set aside earlier", async () => {
     const queue = new WorkQueue({ concurrency: 2, groupOf: (key) => key.split("/")[0], maxPerGroup: 1 });
-    const ran: string[] = [];
-    let release: () => void = () => undefined;
-    const held = new Promise<void>((resolve) => (release = resolve));
-    queue.start(async (key) => {
-      ran.push(key);
-      if (key === "p/held") await held;
-    });
+    const { ran, release } = startHolding(queue, "p/held");
     queue.add("p/held");
     await tick();
     queue.add("p/new-1");
@@ -291,13 +291,7 @@ describe("WorkQueue groups", () => {
 
   it("moves a key set aside behind its full group to the urgent lane when it is asked for again", async () => {
     const queue = new WorkQueue({ concurrency: 2, groupOf: (key) => key.split("/")[0], maxPerGroup: 1 });
-    const order: string[] = [];
-    let release: () => void = () => undefined;
-    const held = new Promise<void>((resolve) => (release = resolve));
-    queue.start(async (key) => {
-      order.push(key);
-      if (key === "p/held") await held;
-    });
+    const { ran: order, release } = startHolding(queue, "p/held");
     queue.add("p/held");
     await tick();
     queue.addAfter("p/routine", 0);

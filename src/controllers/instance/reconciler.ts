@@ -92,7 +92,7 @@ async function runPass(ctx: OperatorContext, key: string, instance: InstanceObje
     throw error;
   }
   if (!resting) return report.result;
-  ctx.sessionLists?.watch(resting.provider, resting.provider.pollIntervalMs ?? ctx.config.pollInterval, key, resting.session);
+  ctx.sessionLists?.watch(resting.provider, pollMsOf(ctx, resting.provider), key, resting.session);
   return {};
 }
 
@@ -302,9 +302,14 @@ function answeredSession(plan: Plan, facts: readonly StepFact[]): ObservedSessio
   return undefined;
 }
 
+/** The provider's pollInterval, or the operator's: how often an instance at rest is looked at (or listed). */
+function pollMsOf(ctx: OperatorContext, provider: ResolvedProvider | undefined): number {
+  return provider?.pollIntervalMs ?? ctx.config.pollInterval;
+}
+
 function reportInputOf(ctx: OperatorContext, pass: PassRecord, spec: InstanceSpec, pacing: Pacing): ReportInput {
   const { provider } = pass;
-  const pollMs = provider?.pollIntervalMs ?? ctx.config.pollInterval;
+  const pollMs = pollMsOf(ctx, provider);
   const stretch = provider ? lookStretch(ctx.lookBudget.demand(provider.key), provider.settings.rateLimit.requestsPerSecond) : 1;
   return {
     name: pass.instance.metadata.name,
