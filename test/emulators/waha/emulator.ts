@@ -844,6 +844,9 @@ export class WahaEmulator {
       body: { startTimestamp: this.#startedAt, uptime: this.clock.now() - this.#startedAt, worker: { id: this.workerId } },
     }));
 
+    // waha-openapi.json GET /api/sessions: an array of SessionInfo, the schema a single GET
+    // /api/sessions/{session} answers too; "all": "Return all sessions, including those that are in
+    // the STOPPED state", so without it STOPPED ones are left out.
     r.add("GET", "/api/sessions", (req) => {
       const all = req.query.get("all");
       const allValue = all === null ? false : parseBooleanString(all);
