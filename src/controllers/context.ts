@@ -11,6 +11,7 @@ import type { EventRecorder } from "../kube/events.ts";
 import type { SecretCache, SecretReader } from "../kube/secret-cache.ts";
 import type { ObservedSession } from "../providers/types.ts";
 import type { ShownQr } from "./instance/next-look.ts";
+import type { ShownCode } from "./instance/execute.ts";
 import type { Placements } from "./instance/placement-reservations.ts";
 import type { SessionLists } from "./instance/session-lists.ts";
 import type { StartSlots } from "./instance/start-slots.ts";
@@ -42,8 +43,8 @@ export interface WritableCache<T> extends Cache<T> {
  */
 export interface Pacing {
   startingLooks: number;
-  /** The code last fetched into the QR Secret. */
-  qr?: ShownQr;
+  /** The code last fetched into the QR Secret, and which code it was (so a refresh that finds it again draws nothing). */
+  qr?: ShownQr & { readonly code?: ShownCode };
   /** The session as a plain look last found it, and when: a pairing look may trust it for a while. */
   seen?: { readonly session: ObservedSession; readonly at: number };
   /**

@@ -157,8 +157,12 @@ export interface ObservedSession {
 }
 
 /** A QR code to link a phone: the PNG to show and, where the provider gives it, the raw payload. */
+/**
+ * A code to show: the image where the provider gives one, else the raw payload, which the
+ * operator draws (qr.ts) only when it is not the code the QR Secret already shows.
+ */
 export interface QrCode {
-  readonly png: Buffer;
+  readonly png?: Buffer;
   /** The raw payload encoded in the QR (WAHA `format=raw`); absent when the provider only gives an image. */
   readonly text?: string;
   /** How long this code is valid from now, as the provider documents it. */

@@ -12,13 +12,20 @@ import type { InstanceObservation } from "./observe.ts";
 import { START_STEPS, type Plan, type Step } from "./plan.ts";
 import { freeStartSlot, startSlotView, StartSlotTaken, waitingMessage } from "./start-slots.ts";
 import { recordRecoveryEvent } from "./gateway-restart.ts";
-import { deleteWebhookSecret, writeQrSecret, writeWebhookSecret } from "./secrets.ts";
+import { deleteWebhookSecret, qrSecretDigest, writeQrSecret, writeWebhookSecret } from "./secrets.ts";
+import { renderQrPng } from "../../providers/qr.ts";
+
+/** The code in the QR Secret, by its payload, and the digest of the Secret that shows it (secret-cache.ts). */
+export interface ShownCode {
+  readonly text: string;
+  readonly secretDigest: string;
+}
 
 /** What one step did. */
 export type StepFact =
   | { readonly kind: "created"; readonly session: ObservedSession }
-  /** A QR fetched; `written` when the Secret changed; `validForMs` undefined when the session showed none. */
-  | { readonly kind: "qr"; readonly written: boolean; readonly validForMs: number | undefined }
+  /** A QR fetched; `written` when the Secret changed; `validForMs` undefined when the session showed none; `code`: what the Secret now shows. */
+  | { readonly kind: "qr"; readonly written: boolean; readonly validForMs: number | undefined; readonly code?: ShownCode }
   | { readonly kind: "pairingCode"; readonly requestedAt: number }
   /** `session`: what the provider answered the step with, when it says where the session now is. */
   | { readonly kind: "done"; readonly step: Step["kind"]; readonly session?: ObservedSession };
@@ -41,6 +48,8 @@ export interface ExecuteContext {
   readonly observation: InstanceObservation;
   /** The instance as last written (a step may write it: the restart intent). */
   instance: InstanceObject;
+  /** The code an earlier pass put in the QR Secret (Pacing.qr). */
+  readonly shownCode?: ShownCode | undefined;
 }
 
 /** Runs every step; throws StepsFailed with the facts so far when one fails. */
@@ -101,8 +110,15 @@ async function executeStep(run: ExecuteContext, ref: InstanceRef, step: Step): P
     case "showQr": {
       const qr = await client.fetchQr(ref, id);
       if (!qr) return { kind: "qr", written: false, validForMs: undefined };
-      const written = await writeQrSecret(ctx.kube, ctx.caches.secrets, run.instance, { png: qr.png, ...(qr.text ? { text: qr.text } : {}) });
-      return { kind: "qr", written, validForMs: qr.validForMs };
+      // The code the Secret shows, untouched since: a refresh that finds it again costs the read, not a drawing.
+      const shown = run.shownCode;
+      if (shown && qr.text === shown.text && qrSecretDigest(ctx.caches.secrets, run.instance) === shown.secretDigest) {
+        return { kind: "qr", written: false, validForMs: qr.validForMs, code: shown };
+      }
+      const png = qr.png ?? (await renderQrPng(observation.provider.type, qr.text ?? ""));
+      const written = await writeQrSecret(ctx.kube, ctx.caches.secrets, run.instance, { png, ...(qr.text ? { text: qr.text } : {}) });
+      const secretDigest = qrSecretDigest(ctx.caches.secrets, run.instance);
+      return { kind: "qr", written, validForMs: qr.validForMs, ...(qr.text && secretDigest ? { code: { text: qr.text, secretDigest } } : {}) };
     }
     case "requestPairingCode": {
       const now = ctx.clock.now();

@@ -3,7 +3,7 @@
  * caches, a recording fake of the API server and a scripted provider. Milliseconds per
  * case; the same rules are proven end to end in test/integration/waha.test.ts.
  */
-import { describe, expect, it } from "vitest";
+import { describe, expect, it, vi } from "vitest";
 import { pino } from "pino";
 import { configSchema } from "../../config.ts";
 import { KubeError, type KubeClient } from "../../kube/client.ts";
@@ -11,6 +11,7 @@ import { EventRecorder } from "../../kube/events.ts";
 import { keyOf, type KubeObject, type ResourceType } from "../../kube/resources.ts";
 import { SecretReader, slimSecret, type SlimSecret } from "../../kube/secret-cache.ts";
 import { ProviderError } from "../../providers/errors.ts";
+import { renderQrPng } from "../../providers/qr.ts";
 import { wahaCapabilities } from "../../providers/waha/client.ts";
 import type { ObservedSession, Phase, ProviderClient } from "../../providers/types.ts";
 import { FINALIZER, type InstanceObject, type OperatorContext } from "../context.ts";
@@ -22,6 +23,13 @@ import { SessionLists } from "./session-lists.ts";
 import { StartSlots } from "./start-slots.ts";
 import { Placements } from "./placement-reservations.ts";
 import { isWebhookSecret } from "./secrets.ts";
+
+// Drawings of a code are counted: the operator draws a provider's payload itself, and only when it is new.
+vi.mock("../../providers/qr.ts", async (importOriginal) => {
+  const actual = await importOriginal<typeof import("../../providers/qr.ts")>();
+  return { ...actual, renderQrPng: vi.fn(actual.renderQrPng) };
+});
+const drawings = () => vi.mocked(renderQrPng).mock.calls.length;
 
 /** An in-memory cache with the informer's write-through rule. */
 class MemoryCache<T extends KubeObject> {
@@ -114,6 +122,8 @@ class ScriptedProvider {
   failures = new Map<string, ProviderError>();
   /** Whether start answers with the session's new state (WAHA's SessionDTO does). */
   answersStart = false;
+  /** Whether a code comes as its payload alone, for the operator to draw (WAHA's format=raw), not as an image. */
+  payloadOnly = false;
   /** What the session becomes after each operation. */
   after: Partial<Record<string, Phase>> = { create: "Pending", createStarted: "ScanQR", connect: "ScanQR", restart: "Starting" };
 
@@ -155,7 +165,8 @@ class ScriptedProvider {
     // As the interface says: a code only while the session waits for a scan.
     fetchQr: async () => {
       this.call("fetchQr");
-      return this.session?.phase === "ScanQR" ? { png: Buffer.from(`png:${this.qr}`), text: this.qr, validForMs: 20_000 } : null;
+      if (this.session?.phase !== "ScanQR") return null;
+      return this.payloadOnly ? { text: this.qr, validForMs: 20_000 } : { png: Buffer.from(`png:${this.qr}`), text: this.qr, validForMs: 20_000 };
     },
     requestPairingCode: async () => {
       this.call("requestPairingCode");
@@ -370,6 +381,34 @@ describe("one pass of the instance reconciler", () => {
     await h.pass();
     // A third code repeats the second's Event: its count goes up.
     expect(eventsOf(h.kube)).toEqual(["PATCH"]);
+  });
+
+  it("draws a code given as its payload once: a refresh that finds it again draws and writes nothing, unless the Secret changed", async () => {
+    const h = harness();
+    h.provider.payloadOnly = true;
+    h.apply();
+    const before = drawings();
+    await h.pass();
+    expect(drawings() - before).toBe(1);
+    h.reset();
+    h.advance(5_000);
+    await h.pass();
+    expect(h.provider.calls).toEqual(["fetchQr"]);
+    expect(drawings() - before).toBe(1);
+    expect(h.kube.requests).toEqual([]);
+    // Someone edits the QR Secret: the same code is drawn and written again.
+    const secret = h.secrets.get("ns/line-qr") as SlimSecret;
+    h.secrets.remember({ ...secret, metadata: { ...secret.metadata, resourceVersion: "99" }, data: { "qr.png": "AAAA" } });
+    h.advance(5_000);
+    await h.pass();
+    expect(drawings() - before).toBe(2);
+    expect(objectWritesOf(h.kube)).toEqual(["PUT secrets line-qr", "PATCH whatsappinstances/status line"]);
+    h.reset();
+    h.provider.qr = "code-2";
+    h.advance(5_000);
+    await h.pass();
+    expect(drawings() - before).toBe(3);
+    expect(objectWritesOf(h.kube)).toEqual(["PUT secrets line-qr", "PATCH whatsappinstances/status line"]);
   });
 
   it("a look due for a code that finds none (the phone linked meanwhile) looks at the session in the same pass", async () => {

@@ -207,7 +207,7 @@ async function planRound(pass: Pass, rounds: readonly Round[], session: Observed
 }
 
 async function executeRound(pass: Pass, session: ObservedSession | null, { observation, plan }: Awaited<ReturnType<typeof planRound>>): Promise<Round> {
-  const run: ExecuteContext = { ctx: pass.ctx, spec: pass.spec, observation, instance: pass.run.instance };
+  const run: ExecuteContext = { ctx: pass.ctx, spec: pass.spec, observation, instance: pass.run.instance, shownCode: pass.pacing.qr?.code };
   try {
     return { session, plan, facts: await executePlan(run, plan) };
   } catch (error) {
@@ -250,7 +250,7 @@ function remember(ctx: OperatorContext, key: string, pass: PassRecord, report: R
   const seen = seenAfter(pass.rounds.at(-1), pass.failure, pass.trusted ? pacing.seen : undefined, ctx.clock.now());
   ctx.pacing.set(key, {
     startingLooks: report.startingLooks,
-    ...(report.qrFetched ? { qr: { fetchedAt: ctx.clock.now(), validForMs: report.qrFetched.validForMs } } : pacing.qr ? { qr: pacing.qr } : {}),
+    ...(report.qrFetched ? { qr: { fetchedAt: ctx.clock.now(), ...report.qrFetched } } : pacing.qr ? { qr: pacing.qr } : {}),
     ...(seen ? { seen } : {}),
     // Written by observe and execute during the pass (observe.ts sessionReadDue).
     ...(ctx.pacing.get(key)?.sessionRead ? { sessionRead: ctx.pacing.get(key)?.sessionRead } : {}),

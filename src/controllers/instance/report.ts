@@ -7,7 +7,7 @@ import type { Phase, ObservedSession } from "../../providers/types.ts";
 import { STALLED_REASONS, type Verdict } from "../conditions.ts";
 import type { ReconcileResult } from "../context.ts";
 import type { Failure } from "../failures.ts";
-import type { StepFact } from "./execute.ts";
+import type { ShownCode, StepFact } from "./execute.ts";
 import { nextLookMs, routineLooksPerSecond, type LookInput, type LookSettings, type ShownQr } from "./next-look.ts";
 import { PAIRING_CODE_LIFETIME_MS, type Plan, type PlannedEvent } from "./plan.ts";
 import { qrSecretName, webhookSecretName } from "./secrets.ts";
@@ -45,7 +45,7 @@ export interface InstanceReport {
   /** What the routine looks until the next change cost the provider, in calls per second (LookBudget). */
   readonly routinePerSecond: number;
   /** Memory for the next pass (Pacing): a fresh QR fetch, and the looks spent starting. */
-  readonly qrFetched?: { readonly validForMs: number };
+  readonly qrFetched?: { readonly validForMs: number; readonly code?: ShownCode };
   readonly startingLooks: number;
 }
 
@@ -105,7 +105,7 @@ function applyRound(status: InstanceStatus, round: Round, input: ReportInput, ev
         break;
       case "qr":
         if (fact.validForMs === undefined) break;
-        qrFetched = { validForMs: fact.validForMs };
+        qrFetched = { validForMs: fact.validForMs, ...(fact.code ? { code: fact.code } : {}) };
         if (fact.written || !status.qr) status.qr = qrRecord(input, fact.validForMs);
         if (fact.written) tellCode(events, "QR code", qrSecretName(input.name));
         break;

@@ -58,6 +58,11 @@ export function qrSecretState(cache: SecretCache, instance: InstanceObject): QrS
   };
 }
 
+/** The digest of the instance's own QR Secret as the cache has it (undefined when it has none). */
+export function qrSecretDigest(cache: SecretCache, instance: InstanceObject): string | undefined {
+  return ownSecret(cache, instance, qrSecretName(instance.metadata.name))?.dataDigest;
+}
+
 /** Writes the QR Secret; returns whether its content changed. */
 export function writeQrSecret(
   kube: KubeClient,

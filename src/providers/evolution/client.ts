@@ -23,7 +23,7 @@ import { OPERATOR_SCOPE, redactor } from "../../redaction.ts";
 import { ProviderError, isProviderError, redactSecrets, shortenMessage } from "../errors.ts";
 import { ProviderHttp, classifyByStatus, readErrorBody, type HttpRequest, type HttpResponse } from "../transport/http.ts";
 import { ownedLabel, ownerOfLabel } from "../owner-label.ts";
-import { pngFromDataUrl, renderQrPng } from "../qr.ts";
+import { pngFromDataUrl } from "../qr.ts";
 import type {
   HealthReport,
   InstanceRef,
@@ -310,7 +310,7 @@ class EvolutionClient implements ProviderClient {
   }
 
   /**
-   * The QR shown now, drawn from its raw payload, or null when the instance shows none.
+   * The QR shown now, as its raw payload (the operator draws it), or null when the instance shows none.
    * Only a socket connecting with a QR issued (the row says connecting) has one: the
    * answer of connect keeps the last code also after a scan.
    */
@@ -318,7 +318,7 @@ class EvolutionClient implements ProviderClient {
     const row = await this.#row(id);
     if (!row || row.connectionStatus !== "connecting" || (await this.#liveState(id)) !== "connecting") return null;
     const answer = await this.#connect(id, undefined);
-    if (answer.code) return { png: await renderQrPng("evolution", answer.code), text: answer.code, validForMs: QR_VALID_FOR_MS };
+    if (answer.code) return { text: answer.code, validForMs: QR_VALID_FOR_MS };
     if (answer.base64) return { png: pngFromDataUrl("evolution", answer.base64), validForMs: QR_VALID_FOR_MS };
     return null;
   }

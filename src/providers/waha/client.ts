@@ -7,7 +7,6 @@ import { createHash } from "node:crypto";
 import { z } from "zod";
 import { ProviderError, redactSecrets, shortenMessage } from "../errors.ts";
 import { ProviderHttp, classifyByStatus, readErrorBody, type HttpResponse } from "../transport/http.ts";
-import { renderQrPng } from "../qr.ts";
 import type { InstanceRef, ObservedSession, ProviderCapabilities, ProviderClient, ProviderFactory, QrCode } from "../types.ts";
 import { withSessionSettings, type WahaSessionSettings } from "./session.ts";
 import { isKnownWahaStatus, wahaPhase } from "./states.ts";
@@ -264,7 +263,7 @@ export const createWahaClient: ProviderFactory = (settings, deps) => {
         if (error instanceof ProviderError && (error.kind === "WrongState" || error.kind === "NotFound")) return null;
         throw error;
       }
-      return { png: await renderQrPng("waha", qr.value), text: qr.value, validForMs: QR_VALID_MS };
+      return { text: qr.value, validForMs: QR_VALID_MS };
     },
 
     async requestPairingCode(_ref, id, phoneNumber) {
