@@ -140,6 +140,8 @@ export class Operator {
         log,
         ...(options.host ? { host: options.host } : {}),
         ...(options.metrics ? { onDrop: () => options.metrics?.eventsDropped.inc() } : {}),
+        // More new or in-flight instances waiting for a worker than there are workers: their writes go first.
+        saturated: () => this.instances.queue.pressingMoreThan(config.concurrency),
       }),
       caches: { instances, providers, clusterProviders, secrets: this.secrets },
       secrets: secretReader,

@@ -1,4 +1,4 @@
-import { describe, expect, it } from "vitest";
+import { afterEach, describe, expect, it, vi } from "vitest";
 import { createLogger } from "../logger.ts";
 import { Redactor } from "../redaction.ts";
 import type { KubeClient } from "./client.ts";
@@ -6,6 +6,7 @@ import {
   EventRecorder,
   eventMessage,
   EVENTS_PER_SENDER,
+  MAX_EVENT_HOLD_MS,
   MAX_EVENT_MESSAGE_BYTES,
   MAX_EVENT_SENDERS,
   MAX_QUEUED_EVENTS,
@@ -183,6 +184,45 @@ describe("EventRecorder sends in the background", () => {
     while (recorder.pending > 0) await answerAll();
     await flushing;
     expect(sent).toHaveLength(MAX_QUEUED_EVENTS);
+  });
+});
+
+describe("EventRecorder while the operator is saturated", () => {
+  afterEach(() => {
+    vi.useRealTimers();
+  });
+
+  it("holds Events back while the operator is saturated and sends them once it is not", async () => {
+    vi.useFakeTimers();
+    const { kube, created } = fakeKube();
+    let saturated = true;
+    const recorder = new EventRecorder({ kube, component: "test", log: createLogger("silent"), saturated: () => saturated });
+    recorder.record(object, "Normal", "Created", "created and started the waha session");
+    await vi.advanceTimersByTimeAsync(5_000);
+    expect(created).toHaveLength(0);
+    saturated = false;
+    await vi.advanceTimersByTimeAsync(1_000);
+    expect(created.map((event) => event.message)).toEqual(["created and started the waha session"]);
+  });
+
+  it(`sends an Event held for ${MAX_EVENT_HOLD_MS / 1000} s even while the operator stays saturated`, async () => {
+    vi.useFakeTimers();
+    const { kube, created } = fakeKube();
+    const recorder = new EventRecorder({ kube, component: "test", log: createLogger("silent"), saturated: () => true, now: () => Date.now() });
+    recorder.record(object, "Normal", "Created", "created");
+    await vi.advanceTimersByTimeAsync(MAX_EVENT_HOLD_MS - 1_000);
+    expect(created).toHaveLength(0);
+    await vi.advanceTimersByTimeAsync(2_000);
+    expect(created).toHaveLength(1);
+  });
+
+  it("sends every held Event at once when flushed (shutdown)", async () => {
+    const { kube, created } = fakeKube();
+    const recorder = new EventRecorder({ kube, component: "test", log: createLogger("silent"), saturated: () => true });
+    recorder.record(object, "Normal", "Created", "created");
+    recorder.record(objectNamed("two"), "Normal", "Created", "created");
+    await recorder.flush();
+    expect(created).toHaveLength(2);
   });
 });
 

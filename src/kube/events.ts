@@ -36,6 +36,11 @@ export const MIN_EVENT_SENDERS = 4;
 export const MAX_EVENT_SENDERS = 8;
 export const EVENTS_PER_SENDER = 64;
 
+/** Longest an Event is held back while the operator is saturated: it is told at most this late. */
+export const MAX_EVENT_HOLD_MS = 30_000;
+/** How often a held Event asks again whether the operator is still saturated. */
+const HOLD_CHECK_MS = 250;
+
 /** The parts of the object an Event names (holding the whole object would keep it in memory). */
 interface Involved {
   readonly apiVersion?: string;
@@ -53,6 +58,8 @@ interface Pending {
   readonly message: string;
   /** When it happened, not when it was sent. */
   readonly at: string;
+  /** When it was recorded, by the recorder's clock (how long it may still be held). */
+  readonly recordedAt: number;
 }
 
 /**
@@ -96,10 +103,26 @@ export class EventRecorder {
   private idleWaiters: (() => void)[] = [];
 
   private readonly onDrop: (() => void) | undefined;
+  private readonly saturated: () => boolean;
+  private readonly now: () => number;
+  /** flush() was called: nothing is held back any more. */
+  private draining = false;
 
-  constructor(options: { kube: KubeClient; component: string; log: Logger; host?: string; redactor?: Redactor; onDrop?: () => void }) {
+  constructor(options: {
+    kube: KubeClient;
+    component: string;
+    log: Logger;
+    host?: string;
+    redactor?: Redactor;
+    onDrop?: () => void;
+    /** Whether the operator is saturated now, so Events should wait (never, when absent). */
+    saturated?: () => boolean;
+    now?: () => number;
+  }) {
     this.kube = options.kube;
     this.onDrop = options.onDrop;
+    this.saturated = options.saturated ?? (() => false);
+    this.now = options.now ?? Date.now;
     this.redactor = options.redactor ?? processRedactor;
     this.component = options.component;
     this.log = options.log;
@@ -120,7 +143,7 @@ export class EventRecorder {
     }
     const { apiVersion, kind, metadata } = object;
     const involved: Involved = { apiVersion, kind, name: metadata.name, namespace: metadata.namespace, uid: metadata.uid, resourceVersion: metadata.resourceVersion };
-    const pending: Pending = { object: involved, type, reason, message: eventMessage(this.redactor.redact(text, metadata.namespace)), at: new Date().toISOString() };
+    const pending: Pending = { object: involved, type, reason, message: eventMessage(this.redactor.redact(text, metadata.namespace)), at: new Date().toISOString(), recordedAt: this.now() };
     const uid = object.metadata.uid ?? `${object.metadata.namespace}/${object.metadata.name}`;
     const list = this.waiting.get(uid);
     if (list) list.push(pending);
@@ -148,10 +171,20 @@ export class EventRecorder {
     return this.queued;
   }
 
-  /** Resolves once every Event recorded so far was sent (or given up on). */
+  /** Resolves once every Event recorded so far was sent (or given up on); none is held back meanwhile. */
   flush(): Promise<void> {
     if (this.queued === 0) return Promise.resolve();
+    this.draining = true;
     return new Promise((resolve) => this.idleWaiters.push(resolve));
+  }
+
+  /** Waits while the operator is saturated, until the Event has waited MAX_EVENT_HOLD_MS since it was recorded. */
+  private async holdWhileSaturated(pending: Pending): Promise<void> {
+    while (this.mayHold(pending)) await new Promise((resolve) => setTimeout(resolve, HOLD_CHECK_MS).unref());
+  }
+
+  private mayHold(pending: Pending): boolean {
+    return !this.draining && this.saturated() && this.now() - pending.recordedAt < MAX_EVENT_HOLD_MS;
   }
 
   /** Sends one object's next Event after another; stops when none is ready or the backlog no longer needs this sender. */
@@ -163,6 +196,7 @@ export class EventRecorder {
       const pending = list.shift() as Pending;
       if (list.length === 0) this.waiting.delete(uid);
       this.sending.add(uid);
+      if (this.mayHold(pending)) await this.holdWhileSaturated(pending);
       await this.deliver(pending);
       this.sending.delete(uid);
       this.queued -= 1;
@@ -172,7 +206,10 @@ export class EventRecorder {
       }
     }
     this.senders -= 1;
-    if (this.queued === 0) for (const resolve of this.idleWaiters.splice(0)) resolve();
+    if (this.queued === 0) {
+      this.draining = false;
+      for (const resolve of this.idleWaiters.splice(0)) resolve();
+    }
   }
 
   private async deliver({ object, type, reason, message, at }: Pending): Promise<void> {

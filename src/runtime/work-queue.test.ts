@@ -17,6 +17,17 @@ describe("WorkQueue", () => {
     expect(seen).toEqual(["ns/a", "ns/b"]);
   });
 
+  it("counts as pressing the keys something asked for or that continue work, not routine looks", () => {
+    const queue = new WorkQueue({ concurrency: 1 });
+    for (let i = 0; i < 5; i++) queue.add(`ns/poll-${i}`, "routine");
+    queue.add("ns/new", "urgent");
+    queue.add("ns/starting", "inFlight");
+    expect(queue.pressingMoreThan(1)).toBe(true);
+    expect(queue.pressingMoreThan(2)).toBe(false);
+    queue.add("ns/poll-0", "urgent");
+    expect(queue.pressingMoreThan(2)).toBe(true);
+  });
+
   it("tells how long each key waited from its first add and how long its handler ran", async () => {
     const taken: number[] = [];
     const done: number[] = [];

@@ -91,6 +91,13 @@ export class WorkQueue {
     return this.queued.size;
   }
 
+  /** Whether more than `count` keys wait that were asked for or continue work in flight (routine looks not counted). */
+  pressingMoreThan(count: number): boolean {
+    let pressing = 0;
+    for (const priority of this.queued.values()) if (priority !== "routine" && ++pressing > count) return true;
+    return false;
+  }
+
   /**
    * Queues the key now, unless it is already waiting; an add of a higher priority moves a
    * key waiting in a lower lane up.
