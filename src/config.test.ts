@@ -22,7 +22,7 @@ describe("loadConfig", () => {
     expect(config).toMatchObject({ namespaces: [], concurrency: 32, logLevel: "info", pollInterval: 30_000, failureBackoff: 60_000, leaderElection: false, leaseDuration: 15_000, providerMaxInFlight: 16 });
   });
 
-  it("issue 9.14: bounds a session's time in STARTING by STUCK_TIMEOUT, 5 minutes unless set", () => {
+  it("bounds a session's time in STARTING by STUCK_TIMEOUT, 5 minutes unless set", () => {
     expect(loadConfig([], {}).stuckTimeout).toBe(5 * 60_000);
     expect(loadConfig([], { STUCK_TIMEOUT: "90s" }).stuckTimeout).toBe(90_000);
     expect(loadConfig(["--stuck-timeout", "2m"], {}).stuckTimeout).toBe(120_000);

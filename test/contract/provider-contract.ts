@@ -300,7 +300,7 @@ export function describeProviderContract(type: ProviderType, setup: () => Promis
     });
 
     it.skipIf(!capabilities.webhook)(
-      "issue 9.6: with spec.webhook removed, our wiring still there is out of sync, and configureWebhook without one takes it away",
+      "with spec.webhook removed, our wiring still there is out of sync, and configureWebhook without one takes it away",
       async () => {
         const fresh = await created();
         const id = fresh.providerInstanceId as string;

@@ -284,7 +284,7 @@ describe("webhooks", () => {
     expect(everything).not.toContain(API_KEY);
   });
 
-  it("issue 9.3: editing spec.webhook of a linked instance restarts its WAHA session once, says so, and keeps a webhook added in WAHA", async () => {
+  it("editing spec.webhook of a linked instance restarts its WAHA session once, says so, and keeps a webhook added in WAHA", async () => {
     await applyInstance("rewired", `  webhook: {url: "${receiver.url}/rewired", events: [message]}`);
     await connect("rewired");
     // Somebody adds a webhook of their own in WAHA (its dashboard does a PUT, which restarts the session on its link).
@@ -340,7 +340,7 @@ describe("deletion", () => {
   });
 });
 
-describe("adopting a session that already exists (issue 9: adopt)", () => {
+describe("adopting a session that already exists", () => {
   /** A session made outside the operator, as a team moving to it has them (POST /api/sessions, waha-openapi.json). */
   async function legacySession(name: string): Promise<void> {
     const response = await fetch(`${waha.url}/api/sessions`, {

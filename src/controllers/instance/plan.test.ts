@@ -131,7 +131,7 @@ describe("rewiring a running session where that restarts it (WAHA)", () => {
     ["a session showing a QR", session("ScanQR", { webhookInSync: false }), ["configureWebhook", "showQr"], 1],
     ["a stopped session, which nothing restarts", session("Disconnected", { webhookInSync: false }), ["configureWebhook", "connect"], 0],
     ["a linked session already in sync", session("Connected", { webhookInSync: true }), [], 0],
-  ])("issue 9.3: %s: rewired only when out of sync, with one Event saying it restarts the session", (_sentence, observed, steps, events) => {
+  ])("%s: rewired only when out of sync, with one Event saying it restarts the session", (_sentence, observed, steps, events) => {
     const plan = planInstance(input({ spec: { webhook }, status: { phase: observed.phase }, capabilities: restarting, session: observed }));
     expect(kinds(plan)).toEqual(steps);
     expect(restartEvents(plan)).toHaveLength(events);
@@ -197,30 +197,30 @@ describe("a session stuck in STARTING (WAHA issues #1043, #2243)", () => {
   const starting = session("Starting", { providerState: "STARTING" });
 
   it.each([
-    ["issue 9.14: starting for less than the stuck timeout: waits", { phase: "Starting", providerState: { state: "STARTING", since: at(4) } }, [], "Starting", "Starting"],
+    ["starting for less than the stuck timeout: waits", { phase: "Starting", providerState: { state: "STARTING", since: at(4) } }, [], "Starting", "Starting"],
     [
-      "issue 9.14: starting for longer than the stuck timeout: restarted once",
+      "starting for longer than the stuck timeout: restarted once",
       { phase: "Starting", providerState: { state: "STARTING", since: at(6) } },
       ["restart"],
       "Starting",
       "Restarting",
     ],
     [
-      "issue 9.14: still starting a stuck timeout after that restart: Failed, with the FAILED backoff",
+      "still starting a stuck timeout after that restart: Failed, with the FAILED backoff",
       { phase: "Starting", providerState: { state: "STARTING", since: at(6) }, recovery: { attempts: 0 } },
       [],
       "Failed",
       "Failed",
     ],
     [
-      "issue 9.14: Failed for being stuck and the backoff is over: restarted again",
+      "Failed for being stuck and the backoff is over: restarted again",
       { phase: "Failed", providerState: { state: "STARTING", since: at(9) }, recovery: { attempts: 0, notBefore: at(1) } },
       ["restart"],
       "Failed",
       "Restarting",
     ],
     [
-      "issue 9.14: Failed for being stuck, backoff still running: stays Failed although the provider says STARTING",
+      "Failed for being stuck, backoff still running: stays Failed although the provider says STARTING",
       { phase: "Failed", providerState: { state: "STARTING", since: at(9) }, recovery: { attempts: 0, notBefore: new Date(NOW + 60_000).toISOString() } },
       [],
       "Failed",
@@ -235,7 +235,7 @@ describe("a session stuck in STARTING (WAHA issues #1043, #2243)", () => {
     expect(plan.verdict.stalled).toBe(false);
   });
 
-  it("issue 9.14: the restart starts the clock again, and says why in an Event and in the Ready message", () => {
+  it("the restart starts the clock again, and says why in an Event and in the Ready message", () => {
     const plan = planInstance(input({ session: starting, status: { phase: "Starting", providerState: { state: "STARTING", since: at(6) } } }));
     expect(plan.providerState).toEqual({ state: "STARTING", since: new Date(NOW).toISOString() });
     expect(plan.recovery).toEqual({ attempts: 0 });
@@ -243,7 +243,7 @@ describe("a session stuck in STARTING (WAHA issues #1043, #2243)", () => {
     expect(plan.events).toEqual([expect.objectContaining({ reason: "Restarted", message: expect.stringContaining("stuck in STARTING") })]);
   });
 
-  it("issue 9.14: reported Failed, it names the reason and waits the FAILED backoff", () => {
+  it("reported Failed, it names the reason and waits the FAILED backoff", () => {
     const plan = planInstance(input({ session: starting, status: { phase: "Starting", providerState: { state: "STARTING", since: at(6) }, recovery: { attempts: 0 } } }));
     expect(plan.verdict.message).toContain("stuck in STARTING for more than 5m");
     expect(plan.recovery).toEqual({ attempts: 0, notBefore: new Date(NOW + 60_000).toISOString() });
@@ -275,7 +275,7 @@ describe("a session stuck in STARTING (WAHA issues #1043, #2243)", () => {
 });
 
 describe("an unknown provider state", () => {
-  it("issue 9.8: is looked at again at the poll interval, not every 2 s; a known STARTING is watched closely", () => {
+  it("is looked at again at the poll interval, not every 2 s; a known STARTING is watched closely", () => {
     expect(planInstance(input({ session: session("Starting", { providerState: "WARMING_UP", unknownState: true }) })).requeue).toBe("poll");
     expect(planInstance(input({ session: session("Starting", { providerState: "STARTING" }) })).requeue).toBe("starting");
   });

@@ -59,9 +59,9 @@ describe("classifyGraphError", () => {
 
   it.each([
     ["an expired token (190)", error(190), "InvalidCredentials"],
-    ["issue 9.8: a missing token (104)", error(104), "InvalidCredentials"],
-    ["issue 9.8: a number or WABA deleted or not found (803)", error(803), "NotFound"],
-    ["issue 9.8: an incomplete deregistration (133000), which another deregister fixes", error(133000), "WrongState"],
+    ["a missing token (104)", error(104), "InvalidCredentials"],
+    ["a number or WABA deleted or not found (803)", error(803), "NotFound"],
+    ["an incomplete deregistration (133000), which another deregister fixes", error(133000), "WrongState"],
     ["an auth failure (0)", error(0), "InvalidCredentials"],
     ["an unknown object (100/33)", error(100, { error_subcode: 33 }), "NotFound"],
     ["a number that is not registered (100/2207051)", error(100, { error_subcode: 2207051 }), "Conflict"],
@@ -195,7 +195,7 @@ describe("Cloud API client against the emulator", () => {
     expect(client().type).toBe("cloud_api");
   });
 
-  it("issue 9.7: declares no event filter (webhook fields are an app setting): an event list is Stalled as unsupported, naming it", () => {
+  it("declares no event filter (webhook fields are an app setting): an event list is Stalled as unsupported, naming it", () => {
     // The planner stalls a spec whose events a "none" provider cannot filter (plan.test.ts, "what the provider cannot do").
     expect(cloudApiCapabilities.webhookEvents).toBe("none");
   });
@@ -237,24 +237,24 @@ describe("Cloud API client against the emulator", () => {
     expect(await client().observe(ref)).toMatchObject({ phase: "Connected", providerState: "FLAGGED", message: expect.stringMatching(/low quality/) });
   });
 
-  it("issue 9.8: keeps an unknown status word, waits, and flags it unknown so the planner looks again at the poll interval", async () => {
+  it("keeps an unknown status word, waits, and flags it unknown so the planner looks again at the poll interval", async () => {
     emulator.number(NUMBER).status = "WARMING_UP";
     expect(await client().observe(ref)).toMatchObject({ phase: "Starting", providerState: "WARMING_UP", unknownState: true });
   });
 
-  it("issue 9.8: a number Graph reports without a status (PhoneNumberInfo declares none) is observed as an unknown state, not a failed pass", async () => {
+  it("a number Graph reports without a status (PhoneNumberInfo declares none) is observed as an unknown state, not a failed pass", async () => {
     await boot({ numbers: [{ ...seed, reportsStatus: false }] });
     expect(await client().observe(ref)).toMatchObject({ phase: "Starting", providerState: "UNKNOWN", unknownState: true });
   });
 
-  it("issue 9.8: a number deleted from its WABA (803) is gone: observe finds nothing and remove is done", async () => {
+  it("a number deleted from its WABA (803) is gone: observe finds nothing and remove is done", async () => {
     emulator.deleteNumber(NUMBER);
     expect(await client().observe(ref)).toBeNull();
     await client().remove(ref, NUMBER);
     expect(emulator.attemptsInWindow(NUMBER)).toBe(0);
   });
 
-  it("issue 9.8: register refused with 133000 (incomplete deregistration) deregisters again, and the next register succeeds", async () => {
+  it("register refused with 133000 (incomplete deregistration) deregisters again, and the next register succeeds", async () => {
     const cloud = client();
     await cloud.connect(ref, NUMBER);
     emulator.interruptDeregistration(NUMBER);
@@ -264,7 +264,7 @@ describe("Cloud API client against the emulator", () => {
     expect(emulator.number(NUMBER).status).toBe("CONNECTED");
   });
 
-  it("issue 9.8: a deregister answered with plain code 100 ('not currently linked') is already done", async () => {
+  it("a deregister answered with plain code 100 ('not currently linked') is already done", async () => {
     await boot({ notRegisteredAnswer: "plain" });
     await client().logout(ref, NUMBER);
     expect(emulator.calls.at(-2)).toMatchObject({ method: "POST", path: `/${GRAPH_API_VERSION}/${NUMBER}/deregister`, status: 400 });
@@ -315,7 +315,7 @@ describe("Cloud API client against the emulator", () => {
     const OTHER = "106540352242923";
     const posts = (path: string) => emulator.calls.filter((call) => call.method === "POST" && call.path === `/${GRAPH_API_VERSION}/${path}`);
 
-    it("issue 9.1: points only this number at the URL (webhook_configuration on POST /{phone-number-id}), with the key as verify token, never a WABA-wide override", async () => {
+    it("points only this number at the URL (webhook_configuration on POST /{phone-number-id}), with the key as verify token, never a WABA-wide override", async () => {
       const cloud = client();
       expect((await cloud.observe(withWebhook(url)))?.webhookInSync).toBe(false);
       await cloud.configureWebhook(withWebhook(url), NUMBER);
@@ -326,7 +326,7 @@ describe("Cloud API client against the emulator", () => {
       expect((await cloud.observe(withWebhook("https://elsewhere.example.com/wa")))?.webhookInSync).toBe(false);
     });
 
-    it("issue 9.1: two numbers of one WABA keep their own URLs", async () => {
+    it("two numbers of one WABA keep their own URLs", async () => {
       emulator.addNumber({ id: OTHER, wabaId: WABA, displayPhoneNumber: "+1 555-025-3484" });
       const second: InstanceRef = { ...ref, name: "sales-line", cloudApi: { phoneNumberId: OTHER, wabaId: WABA, pin: PIN }, webhook: { url: `${url}/sales`, events: [], hmacKey: HMAC } };
       const cloud = client();
@@ -337,7 +337,7 @@ describe("Cloud API client against the emulator", () => {
       expect(emulator.number(NUMBER).callback?.overrideCallbackUri).toBe(url);
     });
 
-    it("issue 9.1: subscribes the app to the WABA only when no app is; an existing subscription and its WABA override are left alone", async () => {
+    it("subscribes the app to the WABA only when no app is; an existing subscription and its WABA override are left alone", async () => {
       const subscribe = await fetch(`${base}/${GRAPH_API_VERSION}/${WABA}/subscribed_apps`, {
         method: "POST",
         headers: { Authorization: `Bearer ${TOKEN}`, "Content-Type": "application/json" },
@@ -350,7 +350,7 @@ describe("Cloud API client against the emulator", () => {
       expect(emulator.number(NUMBER).callback?.overrideCallbackUri).toBe(url);
     });
 
-    it("issue 9.1: unwiring removes only this number's override, never the app's subscription to the WABA", async () => {
+    it("unwiring removes only this number's override, never the app's subscription to the WABA", async () => {
       const cloud = client();
       await cloud.configureWebhook(withWebhook(url), NUMBER);
       await cloud.configureWebhook({ ...ref, previousWebhookUrl: url }, NUMBER);
@@ -359,7 +359,7 @@ describe("Cloud API client against the emulator", () => {
       expect(emulator.calls.some((call) => call.method === "DELETE")).toBe(false);
     });
 
-    it("issue 9.6: once spec.webhook is gone, the override the operator set is out of sync; one it did not set is left alone", async () => {
+    it("once spec.webhook is gone, the override the operator set is out of sync; one it did not set is left alone", async () => {
       const cloud = client();
       await cloud.configureWebhook(withWebhook(url), NUMBER);
       expect((await cloud.observe({ ...ref, previousWebhookUrl: url }))?.webhookInSync).toBe(false);

@@ -75,7 +75,7 @@ async function putConfig(body: unknown): Promise<void> {
 }
 
 describe("the events WAHA is asked for", () => {
-  it('issue 9.2: an empty event list reaches WAHA as "*", so the webhook hears every event', async () => {
+  it('an empty event list reaches WAHA as "*", so the webhook hears every event', async () => {
     const ref = hooked({ events: [] });
     await client().create(ref);
     expect(config()?.webhooks?.[0]?.events).toEqual(["*"]);
@@ -86,13 +86,13 @@ describe("the events WAHA is asked for", () => {
     expect(receiver.received.map((request) => (request.json as { event: string }).event)).toContain("session.status");
   });
 
-  it('issue 9.2: "*" is an event name spec.webhook.events may hold for WAHA (the planner accepts what capabilities list)', () => {
+  it('"*" is an event name spec.webhook.events may hold for WAHA (the planner accepts what capabilities list)', () => {
     expect(wahaCapabilities.webhookEvents).toContain("*");
   });
 });
 
 describe("reconfiguring a session, which WAHA does by restarting it", () => {
-  it("issue 9.3: a webhook already in place is not sent again: no PUT, no restart", async () => {
+  it("a webhook already in place is not sent again: no PUT, no restart", async () => {
     const ref = hooked();
     await working(ref);
     expect((await client().observe(ref))?.webhookInSync).toBe(true);
@@ -101,7 +101,7 @@ describe("reconfiguring a session, which WAHA does by restarting it", () => {
     expect([puts(), boots()]).toEqual([putsBefore, bootsBefore]);
   });
 
-  it("issue 9.3: a changed event list restarts the running session once and keeps what the operator does not manage", async () => {
+  it("a changed event list restarts the running session once and keeps what the operator does not manage", async () => {
     const ref = hooked();
     await working(ref);
     const ours = config()?.webhooks?.[0];
@@ -139,7 +139,7 @@ describe("reconfiguring a session, which WAHA does by restarting it", () => {
     expect((await client().observe(changed))?.webhookInSync).toBe(true);
   });
 
-  it("issue 9.3: one change is carried out once, even when WAHA later shows our entry differently", async () => {
+  it("one change is carried out once, even when WAHA later shows our entry differently", async () => {
     const ref = hooked();
     await working(ref);
     const ours = config()?.webhooks?.[0];
@@ -148,7 +148,7 @@ describe("reconfiguring a session, which WAHA does by restarting it", () => {
     expect((await client().observe(ref))?.webhookInSync).toBe(true);
   });
 
-  it("issue 9.3: a new URL replaces the operator's old entry and leaves the others", async () => {
+  it("a new URL replaces the operator's old entry and leaves the others", async () => {
     const ref = hooked();
     await working(ref);
     await putConfig({ ...config(), webhooks: [...(config()?.webhooks ?? []), { url: "https://crm.example.com/wa", events: ["message"] }] });
@@ -158,7 +158,7 @@ describe("reconfiguring a session, which WAHA does by restarting it", () => {
     expect(config()?.webhooks?.map((hook) => hook.url).sort()).toEqual([`${receiver.url}/moved`, "https://crm.example.com/wa"]);
   });
 
-  it("issue 9.3: without spec.webhook, the operator's entry is out of sync and removed; the others and the event receiver stay", async () => {
+  it("without spec.webhook, the operator's entry is out of sync and removed; the others and the event receiver stay", async () => {
     const receiverUrl = `${receiver.url}/operator`;
     const ref = { ...hooked(), providerEvents: { url: receiverUrl, hmacKey: RECEIVER_KEY } };
     await working(ref);
@@ -177,7 +177,7 @@ describe("reconfiguring a session, which WAHA does by restarting it", () => {
 });
 
 describe("request-code", () => {
-  it("issue 9.5: a plain 422 from request-code outside SCAN_QR_CODE is a look-again (WrongState), not a rejection", async () => {
+  it("a plain 422 from request-code outside SCAN_QR_CODE is a look-again (WrongState), not a rejection", async () => {
     await working(base);
     const error = await client().requestPairingCode(base, name, PHONE).catch((caught: unknown) => caught);
     expect(error).toBeInstanceOf(ProviderError);
@@ -194,7 +194,7 @@ describe("request-code", () => {
   });
 });
 
-describe("writes WAHA documents as idempotent (issue 11.2)", () => {
+describe("writes WAHA documents as idempotent", () => {
   it("create and start that meet a 503 are sent again in the same call; restart is not", async () => {
     const operator = client();
     waha.failNext("POST", /^\/api\/sessions$/);

@@ -141,25 +141,25 @@ describe("wapiz client lifecycle", () => {
 });
 
 describe("wapiz client: ownership", () => {
-  it("issue 9.11: a user-chosen label two resources share does not make one find the other's device", async () => {
+  it("a user-chosen label two resources share does not make one find the other's device", async () => {
     const { id } = await client.create({ ...ref, displayName: "Sales" });
     expect(await client.observe({ namespace: "other", name: "line", uid: "uid-other", displayName: "Sales" })).toBeNull();
     expect(await client.observe({ ...ref, displayName: "Sales" })).toMatchObject({ id, ownerUid: "uid-1" });
   });
 
-  it("issue 9.11: a device labelled by hand like the old default is not taken for ours", async () => {
+  it("a device labelled by hand like the old default is not taken for ours", async () => {
     await createByHand("support/support-line");
     expect(await client.observe(ref)).toBeNull();
   });
 
-  it("issue 9.11: keeps following an old-scheme device when status.providerInstanceId names it", async () => {
+  it("keeps following an old-scheme device when status.providerInstanceId names it", async () => {
     const id = await createByHand("support/support-line");
     const session = await client.observe({ ...ref, providerInstanceId: id });
     expect(session).toMatchObject({ id, phase: "ScanQR" });
     expect(session?.ownerUid).toBeUndefined();
   });
 
-  it("issue 9.11: never deletes a device it cannot prove it created", async () => {
+  it("never deletes a device it cannot prove it created", async () => {
     const id = await createByHand("support/support-line");
     const error = await failure(client.remove({ ...ref, providerInstanceId: id }, id));
     expectKind(error, "Rejected");
@@ -168,7 +168,7 @@ describe("wapiz client: ownership", () => {
     expect(emulator.callsTo("DELETE", `/api/devices/${id}`)).toEqual([]);
   });
 
-  it("issue 9.11: a device whose label names another resource's uid is reported as that resource's", async () => {
+  it("a device whose label names another resource's uid is reported as that resource's", async () => {
     const id = await createByHand(wapizDeviceLabel({ ...ref, uid: "uid-somebody-else" }));
     expect(await client.observe({ ...ref, providerInstanceId: id })).toMatchObject({ id, ownerUid: "uid-somebody-else" });
     expectKind(await failure(client.remove({ ...ref, providerInstanceId: id }, id)), "Rejected");
@@ -183,7 +183,7 @@ describe("wapiz client: login (credentials Secret with email and password)", () 
     client = clientWith(undefined, USER);
   });
 
-  it("issue 9.9: logs in for a token, uses it, and logs in again once it has expired", async () => {
+  it("logs in for a token, uses it, and logs in again once it has expired", async () => {
     const { id } = await client.create(ref);
     expect(emulator.logins).toEqual([{ email: USER.email, status: 200 }]);
     await client.observe({ ...ref, providerInstanceId: id });
@@ -196,13 +196,13 @@ describe("wapiz client: login (credentials Secret with email and password)", () 
     expect(emulator.calls.filter((call) => call.status === 401)).toEqual([{ method: "GET", path: "/api/devices", status: 401 }]);
   });
 
-  it("issue 9.9: a static token that expired is renewed by a login when the Secret also holds the account", async () => {
+  it("a static token that expired is renewed by a login when the Secret also holds the account", async () => {
     client = clientWith("an-expired-token", USER);
     await client.checkHealth();
     expect(emulator.logins).toHaveLength(1);
   });
 
-  it("issue 9.9: a refused login is InvalidCredentials, after exactly one attempt, without the password in the message", async () => {
+  it("a refused login is InvalidCredentials, after exactly one attempt, without the password in the message", async () => {
     const { id } = await client.create(ref);
     emulator.setPassword(USER.email, "changed-by-a-person");
     clock.advance(60 * 60_000);
@@ -213,7 +213,7 @@ describe("wapiz client: login (credentials Secret with email and password)", () 
     expect(emulator.logins.map((login) => login.status)).toEqual([200, 401]);
   });
 
-  it("issue 9.9: a 401 right after a fresh login is not retried again: one login per 401, no loop", async () => {
+  it("a 401 right after a fresh login is not retried again: one login per 401, no loop", async () => {
     // Tokens that are dead on arrival: every request is refused, whatever the login.
     await startEmulator("regular", { users: [{ ...USER, plan: "regular" }], tokenTtlMs: 0 });
     client = clientWith(undefined, USER);
@@ -223,7 +223,7 @@ describe("wapiz client: login (credentials Secret with email and password)", () 
     expect(emulator.callsTo("GET", "/api/devices").map((call) => call.status)).toEqual([401, 401]);
   });
 
-  it("issue 9.9: requests that meet the same expired token share one login", async () => {
+  it("requests that meet the same expired token share one login", async () => {
     await client.create(ref);
     await client.create({ ...ref, name: "second", uid: "uid-2" });
     clock.advance(60 * 60_000);
@@ -231,7 +231,7 @@ describe("wapiz client: login (credentials Secret with email and password)", () 
     expect(emulator.logins).toHaveLength(2);
   });
 
-  it("issue 9.9: reads the plan from GET /api/auth/me and refuses a device the plan has no room for, without trying", async () => {
+  it("reads the plan from GET /api/auth/me and refuses a device the plan has no room for, without trying", async () => {
     await startEmulator("regular", { users: [{ ...USER, plan: "lite" }] });
     client = clientWith(undefined, USER);
     await client.create(ref);
@@ -288,7 +288,7 @@ describe("wapiz client webhook", () => {
     expect(emulator.device(id)?.webhookUrl).toBeNull();
   });
 
-  it("issue 9.6: with spec.webhook removed, the device's URL still set is out of sync, and in sync once cleared", async () => {
+  it("with spec.webhook removed, the device's URL still set is out of sync, and in sync once cleared", async () => {
     const { id } = await client.create(ref);
     const withId = { ...ref, providerInstanceId: id };
     await client.configureWebhook({ ...withId, webhook: { url: HOOK, events: [] } }, id);
@@ -391,7 +391,7 @@ describe("wapiz client errors", () => {
     expectKind(await failure(client.fetchQr(ref, "any")), "Malformed");
   });
 
-  it("issue 9.12: takes the QR by the PNG signature, whatever the Content-Type says", async () => {
+  it("takes the QR by the PNG signature, whatever the Content-Type says", async () => {
     await startEmulator("regular", { qrContentType: "application/octet-stream" });
     const { id } = await client.create(ref);
     const qr = await client.fetchQr(ref, id);

@@ -164,7 +164,7 @@ async function createByHand(name: string): Promise<string> {
 }
 
 describe("wappfy client: lists", () => {
-  it("issue 9.10: finds its instance by name on a later page of the paginated list", async () => {
+  it("finds its instance by name on a later page of the paginated list", async () => {
     await restartEmulator({ pageSize: 2 });
     for (const name of ["a", "b", "c", "d"]) await createByHand(name);
     const { id } = await client.create(ref);
@@ -173,7 +173,7 @@ describe("wappfy client: lists", () => {
     expect(emulator.callsTo("POST", "/api/instances")).toHaveLength(5);
   });
 
-  it("issue 9.10: reads the bare data array of the instances page too", async () => {
+  it("reads the bare data array of the instances page too", async () => {
     await restartEmulator({ listFormat: "bare" });
     const { id } = await client.create(ref);
     expect(await client.observe(ref)).toMatchObject({ id });
@@ -182,7 +182,7 @@ describe("wappfy client: lists", () => {
     await client.checkHealth();
   });
 
-  it("issue 9.10: a 409 PLAN_LIMIT_REACHED on create is QuotaExceeded, not a conflict", async () => {
+  it("a 409 PLAN_LIMIT_REACHED on create is QuotaExceeded, not a conflict", async () => {
     await restartEmulator({ maxInstances: 1 });
     await createByHand("taken");
     const error = await failure(client.create(ref));
@@ -192,7 +192,7 @@ describe("wappfy client: lists", () => {
 });
 
 describe("wappfy client: ownership", () => {
-  it("issue 9.11: names no two resources can share: a-b/c and a/b-c are different instances", async () => {
+  it("names no two resources can share: a-b/c and a/b-c are different instances", async () => {
     const { id } = await client.create({ namespace: "a-b", name: "c", uid: "uid-a-b-c" });
     expect(emulator.instance(id)?.name).toBe(wappfyInstanceName({ namespace: "a-b", name: "c", uid: "uid-a-b-c" }));
     expect(await client.observe({ namespace: "a", name: "b-c", uid: "uid-a-bc" })).toBeNull();
@@ -206,19 +206,19 @@ describe("wappfy client: ownership", () => {
     expect(await client.observe(long)).toMatchObject({ id, ownerUid: long.uid });
   });
 
-  it("issue 9.11: a resource re-created under the same name does not find its predecessor's instance", async () => {
+  it("a resource re-created under the same name does not find its predecessor's instance", async () => {
     await client.create(ref);
     expect(await client.observe({ ...ref, uid: "uid-of-the-new-one" })).toBeNull();
   });
 
-  it("issue 9.11: keeps following an instance named the old way when status.providerInstanceId names it", async () => {
+  it("keeps following an instance named the old way when status.providerInstanceId names it", async () => {
     const id = await createByHand("support-support-line");
     const session = await client.observe({ ...ref, providerInstanceId: id });
     expect(session).toMatchObject({ id, phase: "Pending" });
     expect(session?.ownerUid).toBeUndefined();
   });
 
-  it("issue 9.11: never deletes an instance it cannot prove it created", async () => {
+  it("never deletes an instance it cannot prove it created", async () => {
     const id = await createByHand("support-support-line");
     const error = await failure(client.remove({ ...ref, providerInstanceId: id }, id));
     expectKind(error, "Rejected");
@@ -227,7 +227,7 @@ describe("wappfy client: ownership", () => {
     expect(emulator.callsTo("DELETE", `/api/instances/${id}`)).toEqual([]);
   });
 
-  it("issue 9.11: never deletes another resource's instance, even when status names it", async () => {
+  it("never deletes another resource's instance, even when status names it", async () => {
     const id = await createByHand(wappfyInstanceName({ ...ref, uid: "uid-somebody-else" }));
     expect(await client.observe(ref)).toBeNull();
     expectKind(await failure(client.remove({ ...ref, providerInstanceId: id }, id)), "Rejected");
@@ -366,7 +366,7 @@ describe("wappfy client webhooks", () => {
     expect(wappfyCapabilities).toMatchObject({ webhook: true, webhookSigning: true, pairingCode: false });
   });
 
-  it("issue 9.4: accepts exactly the 12 event names of Wappfy's webhook guide, no more", () => {
+  it("accepts exactly the 12 event names of Wappfy's webhook guide, no more", () => {
     expect([...WAPPFY_WEBHOOK_EVENTS].sort()).toEqual([...WAPPFY_GUIDE_EVENTS].sort());
     expect(new Set(WAPPFY_WEBHOOK_EVENTS).size).toBe(12);
   });
@@ -403,7 +403,7 @@ describe("wappfy client webhooks", () => {
     expect(await client.observe(changed)).toMatchObject({ webhookInSync: true });
   });
 
-  it("issue 9.2: an empty events list subscribes to every event Wappfy documents (its events field is required)", async () => {
+  it("an empty events list subscribes to every event Wappfy documents (its events field is required)", async () => {
     const { id } = await client.create(ref);
     await client.configureWebhook({ ...ref, webhook: { url, events: [] } }, id);
     expect([...(emulator.webhooks()[0]?.events ?? [])].sort()).toEqual([...WAPPFY_GUIDE_EVENTS].sort());
@@ -431,7 +431,7 @@ describe("wappfy client webhooks", () => {
     expect(emulator.webhooks().map((webhook) => webhook.instanceId)).toEqual([other.id]);
   });
 
-  it("issue 9.6: with spec.webhook removed, our webhook still there is out of sync, and in sync once configureWebhook took it away", async () => {
+  it("with spec.webhook removed, our webhook still there is out of sync, and in sync once configureWebhook took it away", async () => {
     const { id } = await client.create(ref);
     const withId = { ...ref, providerInstanceId: id };
     await client.configureWebhook({ ...withId, webhook: { url, events: ["message.received"], hmacKey } }, id);
@@ -442,7 +442,7 @@ describe("wappfy client webhooks", () => {
     expect((await client.observe(withId))?.webhookInSync).not.toBe(false);
   });
 
-  it("issue 9.6: configureWebhook without a webhook removes only ours: a webhook somebody else scoped to the instance stays", async () => {
+  it("configureWebhook without a webhook removes only ours: a webhook somebody else scoped to the instance stays", async () => {
     const { id } = await client.create(ref);
     const withId = { ...ref, providerInstanceId: id };
     await client.configureWebhook({ ...withId, webhook: { url, events: ["message.received"] } }, id);

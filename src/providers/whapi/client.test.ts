@@ -101,7 +101,7 @@ describe("whapi client against the emulator", () => {
     ]);
   });
 
-  it("issue 9.12: PAIRING with a QR on screen is ScanQR, and its QR is fetched", async () => {
+  it("PAIRING with a QR on screen is ScanQR, and its QR is fetched", async () => {
     await emulator.stop();
     emulator = new WhapiEmulator({ apiKeys: [KEY], clock, scanState: "PAIRING" });
     base = await emulator.start();
@@ -117,7 +117,7 @@ describe("whapi client against the emulator", () => {
     expect(await whapi.observe(ref)).toMatchObject({ phase: "Connected" });
   });
 
-  it("issue 9.12: sends apiKey in the query as well when the provider says so, for a path that drops GET bodies", async () => {
+  it("sends apiKey in the query as well when the provider says so, for a path that drops GET bodies", async () => {
     await emulator.stop();
     emulator = new WhapiEmulator({ apiKeys: [KEY], clock, acceptsQueryKey: true, dropGetBodies: true });
     base = await emulator.start();
@@ -125,7 +125,7 @@ describe("whapi client against the emulator", () => {
     expect(await client({ whapi: { apiKeyInQuery: true } }).observe(ref)).toMatchObject({ phase: "Disconnected" });
   });
 
-  it("issue 9.12: sends apiKey only in the body by default, as the page documents", async () => {
+  it("sends apiKey only in the body by default, as the page documents", async () => {
     await emulator.stop();
     emulator = new WhapiEmulator({ apiKeys: [KEY], clock, acceptsQueryKey: true });
     base = await emulator.start();
@@ -185,15 +185,15 @@ describe("whapi client against the emulator", () => {
     expect(emulator.calls).toEqual([{ method: "GET", path: "/api/getWWebVersion", status: 200 }]);
   });
 
-  it("issue 9.13: with per-device keys only, reports the version with a managed device's key", async () => {
+  it("with per-device keys only, reports the version with a managed device's key", async () => {
     expect(await client().checkHealth({ instanceKey: KEY })).toEqual({ version: "2.2243.7" });
   });
 
-  it("issue 9.13: a managed device's key that is refused leaves the provider healthy, without a version", async () => {
+  it("a managed device's key that is refused leaves the provider healthy, without a version", async () => {
     expect(await client().checkHealth({ instanceKey: "0000000000000000deadbeefdeadbeef" })).toEqual({});
   });
 
-  it("issue 9.13: prefers the provider-wide key to a device's", async () => {
+  it("prefers the provider-wide key to a device's", async () => {
     expect((await failure(client({ apiKey: "wrong" }).checkHealth({ instanceKey: KEY }))).kind).toBe("InvalidCredentials");
   });
 

@@ -163,7 +163,7 @@ describe("what the Cloud API cannot do", () => {
     await readyIn(kube, namespace, "link", "Connected");
   });
 
-  it("issue 9.7: a webhook event list (fields are the app's setting, shared by every number): Stalled UnsupportedByProvider naming it, and no webhook call", async () => {
+  it("a webhook event list (fields are the app's setting, shared by every number): Stalled UnsupportedByProvider naming it, and no webhook call", async () => {
     const since = graph.calls.length;
     await applyInstance("misnamed", "  webhook: {url: https://hooks.example.com/meta, events: [messages]}");
     await expectUnsupported({
@@ -185,7 +185,7 @@ describe("the Cloud API webhook", () => {
   const overrides = (name: NumberName) => graph.calls.filter((call) => call.method === "POST" && call.path.endsWith(`/${NUMBERS[name].id}`));
   const subscribes = () => graph.calls.filter((call) => call.method === "POST" && call.path.endsWith(`/${HOOK_WABA}/subscribed_apps`));
 
-  it("issue 9.1: points only this number at spec.webhook.url (its own callback override, verify_token = the hmac-key of <name>-webhook); the WABA gets the app's subscription, without an override", async () => {
+  it("points only this number at spec.webhook.url (its own callback override, verify_token = the hmac-key of <name>-webhook); the WABA gets the app's subscription, without an override", async () => {
     await applyInstance("hooked", "  webhook: {url: https://hooks.example.com/meta}");
     const instance = await readyIn(kube, namespace, "hooked", "Connected");
     const key = (await secretData(kube, namespace, "hooked-webhook"))["hmac-key"]?.toString();
@@ -199,7 +199,7 @@ describe("the Cloud API webhook", () => {
     expect(JSON.stringify([await getInstance(kube, namespace, "hooked"), await eventsFor(kube, namespace, "hooked")])).not.toContain(key);
   });
 
-  it("issue 9.1: a second number of the same WABA keeps its own URL, and neither is rewired on later passes", async () => {
+  it("a second number of the same WABA keeps its own URL, and neither is rewired on later passes", async () => {
     await applyInstance("neighbour", "  webhook: {url: https://hooks.example.com/sales}");
     await readyIn(kube, namespace, "neighbour", "Connected");
     expect(graph.number(NUMBERS.neighbour.id).callback?.overrideCallbackUri).toBe("https://hooks.example.com/sales");
@@ -208,7 +208,7 @@ describe("the Cloud API webhook", () => {
     expect([overrides("hooked").length, overrides("neighbour").length, subscribes().length]).toEqual([1, 1, 1]);
   });
 
-  it("issue 9.6: removing spec.webhook removes this number's override only; the WABA subscription and the neighbour stay", async () => {
+  it("removing spec.webhook removes this number's override only; the WABA subscription and the neighbour stay", async () => {
     await patchInstance(namespace, "hooked", { spec: { webhook: null } });
     await eventually("the number's override removed", async () => (graph.number(NUMBERS.hooked.id).callback === undefined ? true : undefined));
     const instance = await readyIn(kube, namespace, "hooked", "Connected");
@@ -271,7 +271,7 @@ describe("deleting on the Cloud API", () => {
     expect(await eventNamed(kube, namespace, "link", "Normal", "Deleted")).toContain(NUMBERS.link.id);
   });
 
-  it("issue 9.8: a number deleted from its WABA (Graph code 803) is gone: deleting the instance finishes", async () => {
+  it("a number deleted from its WABA (Graph code 803) is gone: deleting the instance finishes", async () => {
     await applyInstance("gone");
     await readyIn(kube, namespace, "gone", "Connected");
     graph.deleteNumber(NUMBERS.gone.id);

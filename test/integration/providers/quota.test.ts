@@ -118,7 +118,7 @@ describe("a plan limit at the provider (WAPIZ Free: one device)", () => {
 });
 
 describe("a plan limit at the provider (Wappfy: 409 PLAN_LIMIT_REACHED)", () => {
-  it("issue 9.10: the second instance is Stalled QuotaExceeded, not retried as a conflict, and proceeds once the first is deleted", async () => {
+  it("the second instance is Stalled QuotaExceeded, not retried as a conflict, and proceeds once the first is deleted", async () => {
     await apply(namespace, instanceManifest("plan-one", "one-instance"));
     await phaseOf(kube, namespace, "plan-one", "ScanQR");
     await apply(namespace, instanceManifest("plan-two", "one-instance"));

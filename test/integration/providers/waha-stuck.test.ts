@@ -42,7 +42,7 @@ const session = (name: string) => wahaSessionName(namespace, name);
 const restarts = (name: string) => waha.callsTo("POST", new RegExp(`/api/sessions/${session(name)}/restart$`)).length;
 
 describe("a session stuck in STARTING", () => {
-  it("issue 9.14: is restarted once after STUCK_TIMEOUT, with an Event, and goes on to the QR when the restart helps", async () => {
+  it("is restarted once after STUCK_TIMEOUT, with an Event, and goes on to the QR when the restart helps", async () => {
     waha.hangStarts(session("once"), 1);
     await apply(namespace, instanceManifest("once", "waha"));
     const stuck = await phaseOf(kube, namespace, "once", "Starting");
@@ -54,7 +54,7 @@ describe("a session stuck in STARTING", () => {
     expect(await eventNamed(kube, namespace, "once", "Normal", "Restarted")).toContain("stuck in STARTING for more than 2s");
   });
 
-  it("issue 9.14: still STARTING a STUCK_TIMEOUT after that restart: Failed with the reason, then restarted again after the FAILED backoff", async () => {
+  it("still STARTING a STUCK_TIMEOUT after that restart: Failed with the reason, then restarted again after the FAILED backoff", async () => {
     waha.hangStarts(session("forever"));
     await apply(namespace, instanceManifest("forever", "waha"));
     const failed = await phaseOf(kube, namespace, "forever", "Failed", 60_000);

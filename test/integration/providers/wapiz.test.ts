@@ -161,7 +161,7 @@ describe("the WAPIZ webhook", () => {
 });
 
 describe("removing the WAPIZ webhook", () => {
-  it("issue 9.6: removing spec.webhook clears the device's webhook URL, once", async () => {
+  it("removing spec.webhook clears the device's webhook URL, once", async () => {
     const id = await idOf("hooked");
     const patches = wapiz.callsTo("PATCH", `/api/devices/${id}/webhook`).length;
     await patchInstance(namespace, "hooked", { spec: { webhook: null } });
@@ -183,7 +183,7 @@ describe("deleting on WAPIZ", () => {
 });
 
 describe("a WAPIZ account login instead of a token", () => {
-  it("issue 9.9: with email and password in the Secret the operator logs in, and logs in again when the token expires", async () => {
+  it("with email and password in the Secret the operator logs in, and logs in again when the token expires", async () => {
     await createSecret(namespace, "wapiz-account", USER);
     await apply(
       namespace,

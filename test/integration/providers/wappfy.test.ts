@@ -220,7 +220,7 @@ describe("webhooks on Wappfy", () => {
 });
 
 describe("removing the webhook on Wappfy", () => {
-  it("issue 9.6: removing spec.webhook deletes our account webhook, once; a person's webhook on the instance stays", async () => {
+  it("removing spec.webhook deletes our account webhook, once; a person's webhook on the instance stays", async () => {
     const id = await idOf("hooked");
     // Added in Wappfy's dashboard by a person, for the same instance.
     await fetch(`${url}/api/webhooks`, {

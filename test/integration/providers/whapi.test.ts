@@ -195,7 +195,7 @@ spec: {type: whapi, url: "${url}", whapi: {apiKeyInQuery: true}}`,
     await apply(namespace, instanceManifest("paired", "whapi-keyless", "  credentialsSecretRef: {name: paired-device-key, key: api-key}\n"));
   });
 
-  it("issue 9.12: the key goes in the query too (spec.whapi.apiKeyInQuery), and PAIRING with its QR on screen shows that QR", async () => {
+  it("the key goes in the query too (spec.whapi.apiKeyInQuery), and PAIRING with its QR on screen shows that QR", async () => {
     const instance = await phaseOf(kube, namespace, "paired", "ScanQR");
     expect(paired.state(PAIRED_KEY)).toBe("PAIRING");
     expect(condition(instance, "Ready")).toMatchObject({ status: "False", reason: "WaitingForScan" });
@@ -209,7 +209,7 @@ spec: {type: whapi, url: "${url}", whapi: {apiKeyInQuery: true}}`,
     expect(JSON.stringify([await getInstance(kube, namespace, "paired"), await eventsFor(kube, namespace, "paired")])).not.toContain(PAIRED_KEY);
   });
 
-  it("issue 9.13: the provider shows the WhatsApp Web version, read with its managed device's key", async () => {
+  it("the provider shows the WhatsApp Web version, read with its managed device's key", async () => {
     const provider = await eventually("keyless provider Ready with a version", async () => {
       const object = JSON.parse(await kubectlOk(["get", "wap", "whapi-keyless", "-n", namespace, "-o", "json"])) as {
         status?: { version?: string; conditions?: { type: string; status: string }[] };
