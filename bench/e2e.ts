@@ -331,6 +331,8 @@ interface ApplyFigures {
   readonly loadAverage: { start: string; end: string };
   /** When the worker had sent everything the phase asked of it (the operator's Events trail its writes), from the start. */
   readonly settledSeconds?: number;
+  /** Events still queued when the wait for them ended (0: all sent). */
+  readonly unsentEvents?: number;
 }
 
 interface Measured {
@@ -369,13 +371,14 @@ function providerCallCounts(waha: WahaEmulator, from: number): Map<string, numbe
 
 async function applyPhase(
   setup: Setup,
-  options: { namespace: string; names: readonly string[]; view: NamespaceView; worker: { sample(): ProcessSample; settle?(): Promise<void> }; provider?: string },
+  options: { namespace: string; names: readonly string[]; view: NamespaceView; worker: { sample(): ProcessSample; settle?(): Promise<number> }; provider?: string },
 ): Promise<ApplyFigures> {
   const load = loadAverage();
   const cpuBefore = options.worker.sample().cpuSeconds;
   const ownCpuBefore = process.cpuUsage();
   let start = 0;
   let settledAt: number | undefined;
+  let unsent = 0;
   const settle = options.worker.settle?.bind(options.worker);
   const measured = await measure(
     setup,
@@ -390,7 +393,7 @@ async function applyPhase(
     },
     settle
       ? async () => {
-          await settle();
+          unsent = await settle();
           settledAt = Date.now();
         }
       : undefined,
@@ -414,7 +417,7 @@ async function applyPhase(
     workerCpuSeconds: workerAfter.cpuSeconds - cpuBefore,
     workerAfter,
     loadAverage: { start: load, end: loadAverage() },
-    ...(settledAt !== undefined ? { settledSeconds: (settledAt - start) / 1000 } : {}),
+    ...(settledAt !== undefined ? { settledSeconds: (settledAt - start) / 1000, unsentEvents: unsent } : {}),
   };
 }
 
@@ -649,7 +652,12 @@ function latencyCell(figures: ApplyFigures | undefined): string {
 function applyCell(figures: ApplyFigures | undefined): string {
   if (!figures) return "—";
   const reached = figures.complete ? "" : `; TIMED OUT: ${figures.reached}/${figures.n} reached (${JSON.stringify(figures.phasesAtEnd)})`;
-  const settled = figures.settledSeconds !== undefined ? `; its Events all sent after ${secs(figures.settledSeconds)}` : "";
+  const settled =
+    figures.settledSeconds === undefined
+      ? ""
+      : figures.unsentEvents
+        ? `; ${figures.unsentEvents} of its Events still queued after ${secs(figures.settledSeconds)}`
+        : `; its Events all sent after ${secs(figures.settledSeconds)}`;
   return `${secs(figures.seconds)} (first after ${secs(figures.firstSeconds)}, half after ${secs(figures.medianSeconds)}; the creates took ${secs(figures.applySeconds)}${settled})${reached}`;
 }
 
