@@ -48,7 +48,7 @@ import {
   type RequestTally,
 } from "./e2e/figures.ts";
 import { BenchKube } from "./e2e/kube.ts";
-import { BareLoopProcess, buildOperator, OperatorProcess, type ProcessSample } from "./e2e/processes.ts";
+import { BareLoopProcess, buildOperator, chartMemoryLimitBytes, OperatorProcess, type ProcessSample } from "./e2e/processes.ts";
 import { connectedAndCleared, inScanQrWithCode, INSTANCES_PATH, NamespaceView, SECRETS_PATH } from "./e2e/view.ts";
 
 const REPO = path.resolve(import.meta.dirname, "..");
@@ -68,6 +68,7 @@ const { values: flags } = parseArgs({
     "skip-idle": { type: "boolean", default: false },
     "skip-burst": { type: "boolean", default: false },
     provider: { type: "string", default: "waha" },
+    "memory-limit": { type: "string", default: "chart" },
     "skip-restart": { type: "boolean", default: false },
     help: { type: "boolean", short: "h", default: false },
   },
@@ -85,9 +86,17 @@ if (flags.help) {
   --log-level LEVEL      the operator's LOG_LEVEL (default info); its log: .local/bench-e2e-operator.log
   --json FILE            where the figures go (default .local/bench-e2e.json)
   --skip-bare | --skip-idle | --skip-burst | --skip-restart
+  --memory-limit M       the operator's memory limit, as a cgroup: "chart" (default: the chart's resources.limits.memory,
+                         which Node sizes its heap from in a Pod), bytes, or "none"; without root or a cgroup tree: none
   --provider P           waha (default: phases B, A, D, C) or evolution (phase E only: N instances on the Evolution emulator)`);
   process.exit(0);
 }
+
+/** What the report says of the operator's memory limit, once it runs. */
+let memoryNote = "no memory limit";
+
+/** The operator's memory limit in bytes (--memory-limit), undefined for none. */
+const MEMORY_LIMIT = flags["memory-limit"] === "none" ? undefined : flags["memory-limit"] === "chart" ? chartMemoryLimitBytes() : Number(flags["memory-limit"]);
 
 const positive = (name: string, text: string | undefined): number => {
   const value = Number(text);
@@ -573,8 +582,10 @@ async function evolutionPhase(setup: Setup): Promise<ApplyFigures> {
     concurrency: CONCURRENCY,
     logFile: path.join(REPO, ".local", "bench-e2e-operator.log"),
     logLevel: flags["log-level"] as string,
+    ...(MEMORY_LIMIT ? { memoryLimitBytes: MEMORY_LIMIT } : {}),
   });
   cleanups.push(() => operator.stop());
+  memoryNote = describeMemoryLimit(operator);
   const deadline = Date.now() + 60_000;
   while (!(await setup.driver.exists(`/apis/wa-operator.io/v1alpha1/namespaces/${namespace}/whatsappproviders/evolution`))?.status?.conditions?.some((c) => c.type === "Ready" && c.status === "True")) {
     if (Date.now() > deadline) throw new Error(`provider ${namespace}/evolution did not become Ready within 60 s`);
@@ -599,6 +610,12 @@ function evolutionCallCounts(calls: readonly { readonly method: string; readonly
   return counts;
 }
 
+/** The cgroup the operator runs in, as the report tells it. */
+function describeMemoryLimit(operator: OperatorProcess): string {
+  if (operator.cgroup) return `a memory limit of ${MB(operator.cgroup.limitBytes)} (a cgroup, as a Pod with the chart's resources.limits.memory has; Node sizes its heap from it)`;
+  return MEMORY_LIMIT ? `no memory limit (no cgroup could be made here; the chart's Pod has ${MB(MEMORY_LIMIT)})` : "no memory limit (--memory-limit none)";
+}
+
 function evolutionReport(figures: ApplyFigures): string {
   const rows = [
     [`${N} instances applied at once on Evolution → every one in ScanQR with its QR Secret`, applyCell(figures)],
@@ -611,7 +628,7 @@ function evolutionReport(figures: ApplyFigures): string {
   const notes = [
     `${os.cpus().length} CPUs (${os.cpus()[0]?.model ?? "?"}), Node ${process.version}, ${controlPlaneVersions}; git ${gitDescribe()}.`,
     "Evolution emulator (test/emulators/evolution) in the benchmark process: first QR at once, codes every 45 s, no QR limit reached, no webhooks.",
-    `Provider: pollInterval ${POLL_INTERVAL_S}s, rateLimit 10000/s, maxConcurrentStarts ${MAX_CONCURRENT_STARTS}; operator: separate process, CONCURRENCY ${CONCURRENCY}, LOG_LEVEL ${flags["log-level"]}; creates ${APPLY_CONCURRENCY} in flight.`,
+    `Provider: pollInterval ${POLL_INTERVAL_S}s, rateLimit 10000/s, maxConcurrentStarts ${MAX_CONCURRENT_STARTS}; operator: separate process with ${memoryNote}, CONCURRENCY ${CONCURRENCY}, LOG_LEVEL ${flags["log-level"]}; creates ${APPLY_CONCURRENCY} in flight.`,
   ];
   return `${markdownTable(["what", "wa-operator on Evolution"], rows)}\n\n${notes.map((note) => `- ${note}`).join("\n")}`;
 }
@@ -737,7 +754,7 @@ function report(results: Results): string {
   const notes = [
     `${os.cpus().length} CPUs (${os.cpus()[0]?.model ?? "?"}), Node ${process.version}, ${controlPlaneVersions}; git ${gitDescribe()}.`,
     `WAHA emulator (test/emulators/waha) in the benchmark process: start delay ${EMULATOR_START_DELAY_MS} ms, QR pairing, codes valid 60 s then 20 s (series not exhausted), no webhooks.`,
-    `Provider: pollInterval ${POLL_INTERVAL_S}s, rateLimit 10000/s, maxConcurrentStarts ${MAX_CONCURRENT_STARTS}; operator: separate process, compiled as for the image, CONCURRENCY ${CONCURRENCY}, leader election off, LOG_LEVEL ${flags["log-level"]}; bare loop: separate process, ${CONCURRENCY} workers, draws each QR PNG as the operator does; both run as the install's ServiceAccount (manifests/) with a bound token.`,
+    `Provider: pollInterval ${POLL_INTERVAL_S}s, rateLimit 10000/s, maxConcurrentStarts ${MAX_CONCURRENT_STARTS}; operator: separate process with ${memoryNote}, compiled as for the image, CONCURRENCY ${CONCURRENCY}, leader election off, LOG_LEVEL ${flags["log-level"]}; bare loop: separate process, ${CONCURRENCY} workers, draws each QR PNG as the operator does; both run as the install's ServiceAccount (manifests/) with a bound token.`,
     `Applying: concurrent creates, ${APPLY_CONCURRENCY} in flight, the same in every phase; times run from the first create.`,
     "API-server requests: apiserver_request_total before/after each phase (its labels carry no user or user agent, so no identity filter), " +
       "for the operator's resources (wa-operator.io kinds, secrets, events), minus the requests this benchmark's own client sent; " +
@@ -785,9 +802,11 @@ async function main(): Promise<void> {
     concurrency: CONCURRENCY,
     logFile: path.join(REPO, ".local", "bench-e2e-operator.log"),
     logLevel: flags["log-level"] as string,
+    ...(MEMORY_LIMIT ? { memoryLimitBytes: MEMORY_LIMIT } : {}),
   };
   const operator = await OperatorProcess.start(operatorSettings);
   cleanups.push(() => operator.stop());
+  memoryNote = describeMemoryLimit(operator);
   await waitForProvidersReady(setup.driver);
 
   say(`A: operator, ${N} instances applied at once`);

@@ -5,10 +5,11 @@
  * their CPU time and memory apart. Both end by themselves when the benchmark is gone.
  */
 import { execFileSync, spawn, type ChildProcess, type StdioOptions } from "node:child_process";
-import { closeSync, openSync, readFileSync } from "node:fs";
+import { closeSync, existsSync, mkdirSync, openSync, readFileSync, rmdirSync, writeFileSync } from "node:fs";
 import { createServer, type AddressInfo } from "node:net";
 import path from "node:path";
 import { createInterface } from "node:readline";
+import { parse } from "yaml";
 import type { RequestTally } from "./figures.ts";
 
 const REPO = path.resolve(import.meta.dirname, "..", "..");
@@ -22,6 +23,11 @@ export interface OperatorProcessOptions {
   readonly concurrency: number;
   readonly logFile: string;
   readonly logLevel: string;
+  /**
+   * Runs it in a memory cgroup of this many bytes, as a Pod with that limit runs (Node sizes its
+   * heap from the limit it finds); where no cgroup can be made, without one (see `memoryLimited`).
+   */
+  readonly memoryLimitBytes?: number;
 }
 
 export interface ProcessSample {
@@ -37,12 +43,15 @@ export class OperatorProcess {
   readonly url: string;
   /** Where /metrics is served (METRICS_ADDRESS). */
   readonly metricsUrl: string;
+  /** The memory cgroup it runs in, when one could be made. */
+  readonly cgroup: MemoryCgroup | undefined;
   readonly #exited: Promise<void>;
 
-  private constructor(child: ChildProcess, url: string, metricsUrl: string) {
+  private constructor(child: ChildProcess, url: string, metricsUrl: string, cgroup: MemoryCgroup | undefined) {
     this.child = child;
     this.url = url;
     this.metricsUrl = metricsUrl;
+    this.cgroup = cgroup;
     this.#exited = new Promise((resolve) => {
       if (child.exitCode !== null || child.signalCode !== null) resolve();
       else child.once("exit", () => resolve());
@@ -53,6 +62,7 @@ export class OperatorProcess {
     const port = await freePort();
     const metricsPort = await freePort();
     const log = openSync(options.logFile, "w");
+    const cgroup = options.memoryLimitBytes ? MemoryCgroup.make(options.memoryLimitBytes) : undefined;
     const child = spawnNode(
       [...imageNodeFlags(), options.entry],
       {
@@ -65,9 +75,11 @@ export class OperatorProcess {
         LOG_LEVEL: options.logLevel,
       },
       ["ignore", log, log],
+      cgroup,
     );
     closeSync(log);
-    const operator = new OperatorProcess(child, `http://127.0.0.1:${port}`, `http://127.0.0.1:${metricsPort}`);
+    const operator = new OperatorProcess(child, `http://127.0.0.1:${port}`, `http://127.0.0.1:${metricsPort}`, cgroup);
+    child.once("exit", () => cgroup?.remove());
     const deadline = Date.now() + 60_000;
     for (;;) {
       if (child.exitCode !== null) throw new Error(`the operator exited (${child.exitCode}); see ${options.logFile}`);
@@ -191,13 +203,76 @@ export function imageNodeFlags(): string[] {
   return rest.filter((argument) => argument.startsWith("--"));
 }
 
-/** `node --import exit-with-parent.mjs ARGS`: ends by itself if the benchmark is killed. */
-function spawnNode(args: readonly string[], env: Record<string, string>, stdio: StdioOptions): ChildProcess {
-  return spawn(process.execPath, ["--import", path.join(import.meta.dirname, "exit-with-parent.mjs"), ...args], {
-    cwd: REPO,
-    env: { ...process.env, ...env },
-    stdio,
-  });
+/**
+ * `node --import exit-with-parent.mjs ARGS`: ends by itself if the benchmark is killed. In a
+ * cgroup, a shell joins it and then becomes node (exec), so node starts inside it with the same pid.
+ */
+function spawnNode(args: readonly string[], env: Record<string, string>, stdio: StdioOptions, cgroup?: MemoryCgroup): ChildProcess {
+  const node = [process.execPath, "--import", path.join(import.meta.dirname, "exit-with-parent.mjs"), ...args];
+  const [command, ...rest] = cgroup ? ["sh", "-c", `echo $$ > "${cgroup.procsFile}" && exec "$@"`, "sh", ...node] : node;
+  return spawn(command as string, rest, { cwd: REPO, env: { ...process.env, ...env }, stdio });
+}
+
+/**
+ * A memory cgroup (v2, or v1's memory controller) made under the benchmark's own, with a
+ * limit: what a container's memory limit is to the processes in it. Root and a writable
+ * cgroup tree are needed; make() answers undefined without them.
+ */
+export class MemoryCgroup {
+  readonly dir: string;
+  readonly limitBytes: number;
+
+  private constructor(dir: string, limitBytes: number) {
+    this.dir = dir;
+    this.limitBytes = limitBytes;
+  }
+
+  get procsFile(): string {
+    return path.join(this.dir, "cgroup.procs");
+  }
+
+  static make(limitBytes: number): MemoryCgroup | undefined {
+    const own = readFileSync("/proc/self/cgroup", "utf8").split("\n");
+    const v1 = own.find((line) => line.split(":")[1]?.split(",").includes("memory"))?.split(":")[2];
+    const v2 = own.find((line) => line.startsWith("0::"))?.slice(3);
+    const candidates: [string, string][] = [];
+    if (v1 !== undefined) candidates.push([path.join("/sys/fs/cgroup/memory", v1), "memory.limit_in_bytes"]);
+    if (v2 !== undefined && existsSync("/sys/fs/cgroup/cgroup.controllers")) candidates.push([path.join("/sys/fs/cgroup", v2), "memory.max"]);
+    for (const [parent, limitFile] of candidates) {
+      const dir = path.join(parent, `wa-bench-${process.pid}-${Date.now()}`);
+      try {
+        mkdirSync(dir);
+        writeFileSync(path.join(dir, limitFile), String(limitBytes));
+        return new MemoryCgroup(dir, limitBytes);
+      } catch {
+        try {
+          rmdirSync(dir);
+        } catch {
+          // not made
+        }
+      }
+    }
+    return undefined;
+  }
+
+  /** Removes it once its processes are gone. */
+  remove(): void {
+    try {
+      rmdirSync(this.dir);
+    } catch {
+      // still in use or already gone; the kernel keeps an empty cgroup harmlessly
+    }
+  }
+}
+
+/** The chart's default memory limit for the operator (charts/wa-operator/values.yaml resources.limits.memory), in bytes. */
+export function chartMemoryLimitBytes(): number {
+  const values = parse(readFileSync(path.join(REPO, "charts", "wa-operator", "values.yaml"), "utf8")) as { resources?: { limits?: { memory?: string } } };
+  const text = values.resources?.limits?.memory ?? "";
+  const match = /^(\d+)(Ki|Mi|Gi)?$/.exec(text);
+  if (!match) throw new Error(`charts/wa-operator/values.yaml: resources.limits.memory ${JSON.stringify(text)} is not a size this benchmark reads`);
+  const unit = { Ki: 2 ** 10, Mi: 2 ** 20, Gi: 2 ** 30 }[match[2] as "Ki" | "Mi" | "Gi"] ?? 1;
+  return Number(match[1]) * unit;
 }
 
 async function terminate(child: ChildProcess, exited: Promise<void>): Promise<void> {
