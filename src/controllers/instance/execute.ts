@@ -14,12 +14,7 @@ import { freeStartSlot, startSlotView, StartSlotTaken, waitingMessage } from "./
 import { recordRecoveryEvent } from "./gateway-restart.ts";
 import { deleteWebhookSecret, qrSecretDigest, writeQrSecret, writeWebhookSecret } from "./secrets.ts";
 import { renderQrPng } from "../../providers/qr.ts";
-
-/** The code in the QR Secret, by its payload, and the digest of the Secret that shows it (secret-cache.ts). */
-export interface ShownCode {
-  readonly text: string;
-  readonly secretDigest: string;
-}
+import type { ShownCode } from "./next-look.ts";
 
 /** What one step did. */
 export type StepFact =

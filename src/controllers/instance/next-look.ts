@@ -26,6 +26,12 @@ export interface ShownQr {
   readonly validForMs: number;
 }
 
+/** The code in the QR Secret, by its payload, and the digest of the Secret that shows it (secret-cache.ts). */
+export interface ShownCode {
+  readonly text: string;
+  readonly secretDigest: string;
+}
+
 export interface LookInput {
   readonly requeue: Requeue;
   readonly now: number;
