@@ -1,15 +1,15 @@
 # syntax=docker/dockerfile:1
 #
-# The wa-operator image: `node dist/cli/operator.js` with production dependencies only.
+# The wa-operator image: `node dist/operator/wa-operator.mjs`, the operator bundled with the
+# packages it uses (scripts/bundle-operator.ts); no node_modules at run time.
 #
 #   make image   (docker, podman or buildah; IMAGE=REGISTRY/wa-operator:TAG to name it)
 #   docker build --build-arg VERSION=0.2.0 -t ghcr.io/wa-operator/wa-operator:0.2.0 .
 #
 # Base image: node:<version>-bookworm-slim in both stages, not distroless nodejs24.
-# - The entrypoint contract is `node dist/cli/operator.js`: `node` resolved on PATH
+# - The entrypoint contract is `node dist/operator/wa-operator.mjs`: `node` resolved on PATH
 #   (/usr/local/bin/node here; distroless keeps it at /nodejs/bin/node, off PATH).
-# - Build and runtime use the very same Node binary and glibc, so whatever npm ci
-#   compiled or downloaded for the build stage runs unchanged in the final one.
+# - Build and runtime use the very same Node binary, the one the bundle is built for.
 # - The hardening distroless gives by construction is applied here instead: npm, npx
 #   and corepack are removed from the final stage (no package manager at run time),
 #   the process runs as uid 65532 (distroless's `nonroot`) with a read-only root
@@ -33,14 +33,12 @@ ENV npm_config_update_notifier=false npm_config_fund=false npm_config_audit=fals
 # Dependencies first: this layer is reused until package*.json change.
 COPY package.json package-lock.json ./
 RUN --mount=type=cache,target=/root/.npm npm ci
-COPY tsconfig.json tsconfig.build.json ./
+COPY tsconfig.json ./
+COPY scripts/bundle-operator.ts ./scripts/bundle-operator.ts
 COPY src ./src
-# Compile src/ to dist/ (tsconfig.build.json rewrites the .ts import extensions to .js),
-# then drop devDependencies, and the type declarations and source maps of the
-# dependencies, which Node never loads (about half of node_modules' size).
-RUN npm run build \
- && npm prune --omit=dev \
- && find node_modules -type f \( -name '*.d.ts' -o -name '*.d.cts' -o -name '*.d.mts' -o -name '*.map' \) -delete
+# One ES module with what the operator uses of its packages (tree-shaken: none of zod's
+# other locales, no OpenTelemetry SDK until tracing asks for it), and source maps.
+RUN npm run bundle
 
 FROM ${NODE_IMAGE}
 ARG VERSION
@@ -59,11 +57,8 @@ ENV NODE_ENV=production \
     NODE_OPTIONS=--enable-source-maps
 # The commit built, as wa_operator_build_info's revision label.
 ENV WA_OPERATOR_REVISION=${REVISION}
-# Owned by root and read-only to the process. package.json carries "type": "module",
-# which makes Node load dist/**/*.js as ES modules.
-COPY --from=build /app/package.json ./package.json
-COPY --from=build /app/node_modules ./node_modules
-COPY --from=build /app/dist ./dist
+# Owned by root and read-only to the process. .mjs: an ES module without a package.json.
+COPY --from=build /app/dist/operator ./dist/operator
 # Nothing is written outside /tmp (the Deployment mounts an emptyDir there), so the
 # root filesystem can be read-only. uid/gid 65532 need no passwd entry.
 USER 65532:65532
@@ -71,4 +66,4 @@ EXPOSE 8080
 # A young generation of at most 8 MB a semi-space: V8 otherwise grows it to 64 MB each under a
 # burst of passes and keeps it, about 100 MB of RSS at 2,000 instances for no measurable CPU
 # (npm run bench:e2e, which starts the operator with these very arguments).
-ENTRYPOINT ["node", "--max-semi-space-size=8", "dist/cli/operator.js"]
+ENTRYPOINT ["node", "--max-semi-space-size=8", "dist/operator/wa-operator.mjs"]

@@ -574,9 +574,9 @@ async function evolutionPhase(setup: Setup): Promise<ApplyFigures> {
     spec: { type: "evolution", url, credentialsSecretRef: { name: "evolution-api-key", key: "api-key" }, pollInterval: `${POLL_INTERVAL_S}s`, rateLimit: { requestsPerSecond: 10_000, burst: 10_000 }, maxConcurrentStarts: MAX_CONCURRENT_STARTS },
   });
   mkdirSync(path.join(REPO, ".local"), { recursive: true });
-  say("compiling and starting the operator");
+  say("bundling and starting the operator");
   const operator = await OperatorProcess.start({
-    entry: buildOperator(),
+    entry: await buildOperator(),
     kubeconfig: setup.workerKubeconfig,
     namespaces: [namespace],
     concurrency: CONCURRENCY,
@@ -794,9 +794,9 @@ async function main(): Promise<void> {
   const sessionsBefore = new Set(setup.waha.sessions().map((s) => s.name));
 
   mkdirSync(path.join(REPO, ".local"), { recursive: true });
-  say("compiling and starting the operator");
+  say("bundling and starting the operator");
   const operatorSettings = {
-    entry: buildOperator(),
+    entry: await buildOperator(),
     kubeconfig: setup.workerKubeconfig,
     namespaces: [NS.operator, NS.burst],
     concurrency: CONCURRENCY,

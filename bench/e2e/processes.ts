@@ -1,5 +1,5 @@
 /**
- * The processes the benchmark starts besides the control plane: the operator (compiled, as
+ * The processes the benchmark starts besides the control plane: the operator (bundled, as
  * the image runs it: see buildOperator) and the bare loop (bench/e2e/bare-loop.ts), each on its own,
  * so neither shares an event loop with the benchmark's driver and emulator, and /proc tells
  * their CPU time and memory apart. Both end by themselves when the benchmark is gone.
@@ -10,12 +10,13 @@ import { createServer, type AddressInfo } from "node:net";
 import path from "node:path";
 import { createInterface } from "node:readline";
 import { parse } from "yaml";
+import { bundleOperator } from "../../scripts/bundle-operator.ts";
 import type { RequestTally } from "./figures.ts";
 
 const REPO = path.resolve(import.meta.dirname, "..", "..");
 
 export interface OperatorProcessOptions {
-  /** The compiled entry point (buildOperator). */
+  /** The bundled entry point (buildOperator). */
   readonly entry: string;
   readonly kubeconfig: string;
   /** Namespaces it watches (WATCH_NAMESPACES). */
@@ -184,13 +185,12 @@ export class BareLoopProcess {
 }
 
 /**
- * Compiles the operator to JavaScript in dist/, as `npm run build` does for the image, and
- * returns its entry point: run from TypeScript sources, Node would also load its type
+ * Bundles the operator into dist/operator/, as the image's build does (scripts/bundle-operator.ts),
+ * and returns its entry point: run from TypeScript sources, Node would also load its type
  * stripper, about 18 MB that users never pay.
  */
-export function buildOperator(): string {
-  execFileSync(process.execPath, [path.join(REPO, "node_modules", "typescript", "bin", "tsc"), "-p", "tsconfig.build.json"], { cwd: REPO, stdio: "inherit" });
-  return path.join(REPO, "dist", "cli", "operator.js");
+export async function buildOperator(): Promise<string> {
+  return bundleOperator();
 }
 
 /** The Node flags the image's ENTRYPOINT gives the operator (Dockerfile), so the benchmark measures what users run. */

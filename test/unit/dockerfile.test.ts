@@ -1,8 +1,8 @@
 /**
  * The image cannot be built here (no container engine), so this checks what makes it
  * right: its Dockerfile's invariants, the build context, and that the build it runs
- * (tsc -p tsconfig.build.json) emits an entrypoint that starts with production
- * dependencies only, in the image's layout.
+ * (npm run bundle) makes an entrypoint that starts with nothing beside it, in the
+ * image's layout. Also what `npm run build` (tsc) makes for the package's bins.
  */
 import { execFile } from "node:child_process";
 import { cpSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync } from "node:fs";
@@ -11,6 +11,7 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { bundleOperator, OPERATOR_BUNDLE } from "../../scripts/bundle-operator.ts";
 
 const run = promisify(execFile);
 const REPO = path.resolve(import.meta.dirname, "..", "..");
@@ -19,6 +20,7 @@ const packageJson = JSON.parse(readFileSync(path.join(REPO, "package.json"), "ut
   bin: Record<string, string>;
   dependencies: Record<string, string>;
   devDependencies: Record<string, string>;
+  scripts: Record<string, string>;
   type: string;
 };
 
@@ -87,23 +89,19 @@ describe("Dockerfile", () => {
     for (const stage of dockerfile.stages) expect(stage.from).toBe("${NODE_IMAGE}");
   });
 
-  it("build stage: npm ci, then npm run build, then npm prune --omit=dev", () => {
+  it("build stage: npm ci, then npm run bundle", () => {
     const commands = runCommands(build).join(" && ");
     const ci = commands.indexOf("npm ci");
-    const compile = commands.indexOf("npm run build");
-    const prune = commands.indexOf("npm prune --omit=dev");
+    const bundle = commands.indexOf("npm run bundle");
     expect(ci).toBeGreaterThanOrEqual(0);
-    expect(compile).toBeGreaterThan(ci);
-    expect(prune).toBeGreaterThan(compile);
+    expect(bundle).toBeGreaterThan(ci);
+    expect(packageJson.scripts["bundle"]).toBe("node scripts/bundle-operator.ts");
   });
 
-  it("final stage copies only package.json, the pruned node_modules and dist/ from the build stage", () => {
+  it("final stage copies only the bundle (dist/operator) from the build stage: no node_modules, no package.json", () => {
     const copies = of(final, "COPY").map((instruction) => instruction.args);
-    expect(copies.sort()).toEqual(
-      ["--from=build /app/dist ./dist", "--from=build /app/node_modules ./node_modules", "--from=build /app/package.json ./package.json"].sort(),
-    );
+    expect(copies).toEqual(["--from=build /app/dist/operator ./dist/operator"]);
     expect(of(final, "ADD")).toEqual([]);
-    // No package manager runs in the final stage: its node_modules is the pruned one.
     expect(runCommands(final).join(" ")).not.toMatch(/\b(npm|npx|yarn|pnpm|corepack)\s+(ci|i|install|add|run)\b/);
   });
 
@@ -115,11 +113,11 @@ describe("Dockerfile", () => {
     expect(afterUser.filter((instruction) => instruction.keyword === "RUN")).toEqual([]);
   });
 
-  it("exposes 8080 and starts node dist/cli/operator.js (exec form) with a bounded young generation", () => {
+  it("exposes 8080 and starts node dist/operator/wa-operator.mjs (exec form) with a bounded young generation", () => {
     expect(of(final, "EXPOSE").map((instruction) => instruction.args)).toEqual(["8080"]);
-    expect(of(final, "ENTRYPOINT").map((instruction) => JSON.parse(instruction.args) as unknown)).toEqual([["node", "--max-semi-space-size=8", "dist/cli/operator.js"]]);
+    expect(of(final, "ENTRYPOINT").map((instruction) => JSON.parse(instruction.args) as unknown)).toEqual([["node", "--max-semi-space-size=8", `dist/operator/${OPERATOR_BUNDLE}`]]);
     expect(of(final, "CMD")).toEqual([]);
-    // The bin checks the Node version, then loads what the image runs; the image's Node is pinned.
+    // The bin checks the Node version, then loads the code the bundle holds; the image's Node is pinned.
     expect(packageJson.bin["wa-operator"]).toBe("dist/bin/wa-operator.js");
     expect(readFileSync(path.join(REPO, "src", "bin", "wa-operator.ts"), "utf8")).toContain('import("../cli/operator.ts")');
   });
@@ -219,7 +217,7 @@ describe("npm run build (tsc -p tsconfig.build.json)", () => {
     expect(offenders).toEqual([]);
   });
 
-  it("imports at run time only Node built-ins and production dependencies (npm prune --omit=dev keeps those)", () => {
+  it("imports at run time only Node built-ins and production dependencies (what npm install --omit=dev keeps)", () => {
     const builtins = new Set(builtinModules);
     const unexpected = new Set<string>();
     for (const file of emitted().filter((name) => name.endsWith(".js"))) {
@@ -243,6 +241,69 @@ describe("npm run build (tsc -p tsconfig.build.json)", () => {
     const { stdout } = await run(process.execPath, [file, "--help"], { cwd: app, env: { PATH: process.env.PATH ?? "", HOME: app } });
     expect(stdout).toMatch(/^Usage: /m);
     // A whole Node process loading the operator: seconds on a busy machine, past the 5 s unit default.
+  }, 30_000);
+});
+
+describe("npm run bundle (the image's operator)", () => {
+  // The image's layout: /app/dist/operator, and nothing else of ours.
+  let app: string;
+  let entry: string;
+  const version = (JSON.parse(readFileSync(path.join(REPO, "package.json"), "utf8")) as { version: string }).version;
+  const runIn = (args: string[], env: Record<string, string> = {}) =>
+    run(process.execPath, [...args], { cwd: app, env: { PATH: process.env.PATH ?? "", HOME: app, ...env } });
+
+  beforeAll(async () => {
+    app = mkdtempSync(path.join(tmpdir(), "wa-operator-bundle-"));
+    entry = await bundleOperator(path.join(app, "dist", "operator"));
+  }, 120_000);
+
+  afterAll(() => {
+    if (app) rmSync(app, { recursive: true, force: true });
+  });
+
+  const modules = () => readdirSync(path.dirname(entry)).filter((file) => file.endsWith(".mjs"));
+
+  it("imports nothing but Node built-ins and its own chunks", () => {
+    const builtins = new Set(builtinModules);
+    const outside = new Set<string>();
+    for (const file of modules()) {
+      const text = readFileSync(path.join(path.dirname(entry), file), "utf8");
+      for (const match of text.matchAll(/(?:^|\n)(?:import|export)\s[^;]*?from\s*"([^"]+)"|import\(\s*"([^"]+)"\s*\)|(?:^|\n)import\s*"([^"]+)"/g)) {
+        const specifier = (match[1] ?? match[2] ?? match[3]) as string;
+        if (specifier.startsWith("./") || specifier.startsWith("node:") || builtins.has(specifier)) continue;
+        outside.add(`${file}: ${specifier}`);
+      }
+    }
+    expect([...outside]).toEqual([]);
+    expect(modules()).toContain(OPERATOR_BUNDLE);
+    expect(existsSync(`${entry}.map`)).toBe(true);
+  });
+
+  it("leaves out what the operator does not use: zod's other locales", () => {
+    // de.js's message for an invalid input; the English one is the default and stays.
+    expect(readFileSync(path.join(REPO, "node_modules", "zod", "v4", "locales", "de.js"), "utf8")).toContain("Ungültige Eingabe");
+    for (const file of modules()) expect(readFileSync(path.join(path.dirname(entry), file), "utf8")).not.toContain("Ungültige Eingabe");
+  });
+
+  it("runs with no node_modules or package.json beside it: --help, and --version says package.json's", async () => {
+    expect(existsSync(path.join(app, "node_modules")) || existsSync(path.join(app, "package.json"))).toBe(false);
+    expect((await runIn([`dist/operator/${OPERATOR_BUNDLE}`, "--help"])).stdout).toMatch(/^Usage: /m);
+    expect((await runIn([`dist/operator/${OPERATOR_BUNDLE}`, "--version"])).stdout.trim()).toBe(`wa-operator ${version}`);
+  }, 30_000);
+
+  it("loads the tracing SDK from its chunks when an endpoint is set, before it reads the kubeconfig", async () => {
+    // Port 9 on loopback: nothing is exported before the process ends on the missing kubeconfig.
+    const failure = await runIn([`dist/operator/${OPERATOR_BUNDLE}`], {
+      OTEL_EXPORTER_OTLP_ENDPOINT: "http://127.0.0.1:9",
+      KUBECONFIG: path.join(app, "no-such-kubeconfig"),
+      WATCH_NAMESPACES: "default",
+    }).then(
+      () => undefined,
+      (error: { stdout: string; stderr: string }) => error,
+    );
+    expect(failure?.stdout).toContain('"msg":"exporting traces"');
+    expect(failure?.stderr).not.toMatch(/ERR_MODULE_NOT_FOUND|Cannot find (module|package)/);
+    expect(failure?.stderr).toContain("no-such-kubeconfig");
   }, 30_000);
 });
 
