@@ -1,13 +1,13 @@
 # syntax=docker/dockerfile:1
 #
-# The wa-operator image: `node dist/operator/wa-operator.mjs`, the operator bundled with the
+# The wa-operator image: `node dist/operator/wa-operator.cjs`, the operator bundled with the
 # packages it uses (scripts/bundle-operator.ts); no node_modules at run time.
 #
 #   make image   (docker, podman or buildah; IMAGE=REGISTRY/wa-operator:TAG to name it)
 #   docker build --build-arg VERSION=0.2.0 -t ghcr.io/wa-operator/wa-operator:0.2.0 .
 #
 # Base image: node:<version>-bookworm-slim in both stages, not distroless nodejs24.
-# - The entrypoint contract is `node dist/operator/wa-operator.mjs`: `node` resolved on PATH
+# - The entrypoint contract is `node dist/operator/wa-operator.cjs`: `node` resolved on PATH
 #   (/usr/local/bin/node here; distroless keeps it at /nodejs/bin/node, off PATH).
 # - Build and runtime use the very same Node binary, the one the bundle is built for.
 # - The hardening distroless gives by construction is applied here instead: npm, npx
@@ -36,7 +36,7 @@ RUN --mount=type=cache,target=/root/.npm npm ci
 COPY tsconfig.json ./
 COPY scripts/bundle-operator.ts ./scripts/bundle-operator.ts
 COPY src ./src
-# One ES module with what the operator uses of its packages (tree-shaken: none of zod's
+# One file with what the operator uses of its packages (tree-shaken: none of zod's
 # other locales, no OpenTelemetry SDK until tracing asks for it), and source maps.
 RUN npm run bundle
 
@@ -57,7 +57,7 @@ ENV NODE_ENV=production \
     NODE_OPTIONS=--enable-source-maps
 # The commit built, as wa_operator_build_info's revision label.
 ENV WA_OPERATOR_REVISION=${REVISION}
-# Owned by root and read-only to the process. .mjs: an ES module without a package.json.
+# Owned by root and read-only to the process.
 COPY --from=build /app/dist/operator ./dist/operator
 # Nothing is written outside /tmp (the Deployment mounts an emptyDir there), so the
 # root filesystem can be read-only. uid/gid 65532 need no passwd entry.
@@ -66,4 +66,4 @@ EXPOSE 8080
 # A young generation of at most 8 MB a semi-space: V8 otherwise grows it to 64 MB each under a
 # burst of passes and keeps it, about 100 MB of RSS at 2,000 instances for no measurable CPU
 # (npm run bench:e2e, which starts the operator with these very arguments).
-ENTRYPOINT ["node", "--max-semi-space-size=8", "dist/operator/wa-operator.mjs"]
+ENTRYPOINT ["node", "--max-semi-space-size=8", "dist/operator/wa-operator.cjs"]

@@ -113,7 +113,7 @@ describe("Dockerfile", () => {
     expect(afterUser.filter((instruction) => instruction.keyword === "RUN")).toEqual([]);
   });
 
-  it("exposes 8080 and starts node dist/operator/wa-operator.mjs (exec form) with a bounded young generation", () => {
+  it("exposes 8080 and starts node dist/operator/wa-operator.cjs (exec form) with a bounded young generation", () => {
     expect(of(final, "EXPOSE").map((instruction) => instruction.args)).toEqual(["8080"]);
     expect(of(final, "ENTRYPOINT").map((instruction) => JSON.parse(instruction.args) as unknown)).toEqual([["node", "--max-semi-space-size=8", `dist/operator/${OPERATOR_BUNDLE}`]]);
     expect(of(final, "CMD")).toEqual([]);
@@ -261,19 +261,22 @@ describe("npm run bundle (the image's operator)", () => {
     if (app) rmSync(app, { recursive: true, force: true });
   });
 
-  const modules = () => readdirSync(path.dirname(entry)).filter((file) => file.endsWith(".mjs"));
+  const modules = () => readdirSync(path.dirname(entry)).filter((file) => file.endsWith(".cjs"));
 
-  it("imports nothing but Node built-ins and its own chunks", () => {
+  it("requires nothing but Node built-ins and its own chunks", () => {
     const builtins = new Set(builtinModules);
     const outside = new Set<string>();
+    const required = new Set<string>();
     for (const file of modules()) {
       const text = readFileSync(path.join(path.dirname(entry), file), "utf8");
-      for (const match of text.matchAll(/(?:^|\n)(?:import|export)\s[^;]*?from\s*"([^"]+)"|import\(\s*"([^"]+)"\s*\)|(?:^|\n)import\s*"([^"]+)"/g)) {
+      for (const match of text.matchAll(/\brequire\(\s*"([^"]+)"\s*\)|(?:^|\n)(?:import|export)\s[^;]*?from\s*"([^"]+)"|\bimport\(\s*"([^"]+)"\s*\)/g)) {
         const specifier = (match[1] ?? match[2] ?? match[3]) as string;
+        required.add(specifier);
         if (specifier.startsWith("./") || specifier.startsWith("node:") || builtins.has(specifier)) continue;
         outside.add(`${file}: ${specifier}`);
       }
     }
+    expect(required).toContain("node:https");
     expect([...outside]).toEqual([]);
     expect(modules()).toContain(OPERATOR_BUNDLE);
     expect(existsSync(`${entry}.map`)).toBe(true);
