@@ -754,7 +754,7 @@ function report(results: Results): string {
   const notes = [
     `${os.cpus().length} CPUs (${os.cpus()[0]?.model ?? "?"}), Node ${process.version}, ${controlPlaneVersions}; git ${gitDescribe()}.`,
     `WAHA emulator (test/emulators/waha) in the benchmark process: start delay ${EMULATOR_START_DELAY_MS} ms, QR pairing, codes valid 60 s then 20 s (series not exhausted), no webhooks.`,
-    `Provider: pollInterval ${POLL_INTERVAL_S}s, rateLimit 10000/s, maxConcurrentStarts ${MAX_CONCURRENT_STARTS}; operator: separate process with ${memoryNote}, compiled as for the image, CONCURRENCY ${CONCURRENCY}, leader election off, LOG_LEVEL ${flags["log-level"]}; bare loop: separate process, ${CONCURRENCY} workers, draws each QR PNG as the operator does; both run as the install's ServiceAccount (manifests/) with a bound token.`,
+    `Provider: pollInterval ${POLL_INTERVAL_S}s, rateLimit 10000/s, maxConcurrentStarts ${MAX_CONCURRENT_STARTS}; operator: separate process with ${memoryNote}, bundled as for the image, CONCURRENCY ${CONCURRENCY}, leader election off, LOG_LEVEL ${flags["log-level"]}; bare loop: separate process, ${CONCURRENCY} workers, draws each QR PNG as the operator does; both run as the install's ServiceAccount (manifests/) with a bound token.`,
     `Applying: concurrent creates, ${APPLY_CONCURRENCY} in flight, the same in every phase; times run from the first create.`,
     "API-server requests: apiserver_request_total before/after each phase (its labels carry no user or user agent, so no identity filter), " +
       "for the operator's resources (wa-operator.io kinds, secrets, events), minus the requests this benchmark's own client sent; " +
