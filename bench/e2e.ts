@@ -48,7 +48,8 @@ import {
   type RequestTally,
 } from "./e2e/figures.ts";
 import { BenchKube } from "./e2e/kube.ts";
-import { BareLoopProcess, buildOperator, chartMemoryLimitBytes, OperatorProcess, type ProcessSample } from "./e2e/processes.ts";
+import { bundleOperator } from "../scripts/bundle-operator.ts";
+import { BareLoopProcess, chartMemoryLimitBytes, OperatorProcess, type ProcessSample } from "./e2e/processes.ts";
 import { connectedAndCleared, inScanQrWithCode, INSTANCES_PATH, NamespaceView, SECRETS_PATH } from "./e2e/view.ts";
 
 const REPO = path.resolve(import.meta.dirname, "..");
@@ -576,7 +577,7 @@ async function evolutionPhase(setup: Setup): Promise<ApplyFigures> {
   mkdirSync(path.join(REPO, ".local"), { recursive: true });
   say("bundling and starting the operator");
   const operator = await OperatorProcess.start({
-    entry: await buildOperator(),
+    entry: await bundleOperator(),
     kubeconfig: setup.workerKubeconfig,
     namespaces: [namespace],
     concurrency: CONCURRENCY,
@@ -796,7 +797,7 @@ async function main(): Promise<void> {
   mkdirSync(path.join(REPO, ".local"), { recursive: true });
   say("bundling and starting the operator");
   const operatorSettings = {
-    entry: await buildOperator(),
+    entry: await bundleOperator(),
     kubeconfig: setup.workerKubeconfig,
     namespaces: [NS.operator, NS.burst],
     concurrency: CONCURRENCY,

@@ -17,29 +17,30 @@
  * the operator never uses: ~3 MB. ASCII only and without doc comments, so that V8 holds
  * the source in one byte a character (the maps keep the comments).
  */
-import { readFileSync, rmSync } from "node:fs";
+import { rmSync } from "node:fs";
 import path from "node:path";
 import { parseArgs } from "node:util";
 import { build } from "rolldown";
-import { minimumOfRange } from "../src/build-info.ts";
+import { buildInfo } from "../src/build-info.ts";
 
 const REPO = path.join(import.meta.dirname, "..");
-export const OPERATOR_BUNDLE = "wa-operator.cjs";
+const ENTRY = "wa-operator";
+export const OPERATOR_BUNDLE = `${ENTRY}.cjs`;
 
 /** Writes the bundle into `out` (emptied first) and returns the path of its entry point. */
 export async function bundleOperator(out = path.join(REPO, "dist", "operator")): Promise<string> {
-  const packageJson = JSON.parse(readFileSync(path.join(REPO, "package.json"), "utf8")) as { version: string; engines: { node: string } };
-  const minimumNode = minimumOfRange(packageJson.engines.node);
+  // From src/, build-info.ts reads package.json: its version and engines.node.
+  const { version, minimumNode } = buildInfo();
   rmSync(out, { recursive: true, force: true });
   await build({
-    input: { [OPERATOR_BUNDLE.replace(/\.cjs$/, "")]: path.join(REPO, "src", "cli", "operator.ts") },
+    input: { [ENTRY]: path.join(REPO, "src", "cli", "operator.ts") },
     platform: "node",
     cwd: REPO,
     logLevel: "warn",
     transform: {
       target: `node${minimumNode}`,
       // build-info.ts reads these instead of a package.json, which the image does not ship.
-      define: { WA_BUNDLE_VERSION: JSON.stringify(packageJson.version), WA_BUNDLE_MINIMUM_NODE: JSON.stringify(minimumNode) },
+      define: { WA_BUNDLE_VERSION: JSON.stringify(version), WA_BUNDLE_MINIMUM_NODE: JSON.stringify(minimumNode) },
     },
     write: true,
     // Unminified: a stack trace in a log line stays readable without the map.

@@ -1,6 +1,6 @@
 /**
  * The processes the benchmark starts besides the control plane: the operator (bundled, as
- * the image runs it: see buildOperator) and the bare loop (bench/e2e/bare-loop.ts), each on its own,
+ * the image runs it: scripts/bundle-operator.ts) and the bare loop (bench/e2e/bare-loop.ts), each on its own,
  * so neither shares an event loop with the benchmark's driver and emulator, and /proc tells
  * their CPU time and memory apart. Both end by themselves when the benchmark is gone.
  */
@@ -10,13 +10,15 @@ import { createServer, type AddressInfo } from "node:net";
 import path from "node:path";
 import { createInterface } from "node:readline";
 import { parse } from "yaml";
-import { bundleOperator } from "../../scripts/bundle-operator.ts";
 import type { RequestTally } from "./figures.ts";
 
 const REPO = path.resolve(import.meta.dirname, "..", "..");
 
 export interface OperatorProcessOptions {
-  /** The bundled entry point (buildOperator). */
+  /**
+   * The bundled entry point (bundleOperator): run from TypeScript sources, Node would also
+   * load its type stripper, about 18 MB that users never pay.
+   */
   readonly entry: string;
   readonly kubeconfig: string;
   /** Namespaces it watches (WATCH_NAMESPACES). */
@@ -182,15 +184,6 @@ export class BareLoopProcess {
     }
     return { sent, failures: report.failures };
   }
-}
-
-/**
- * Bundles the operator into dist/operator/, as the image's build does (scripts/bundle-operator.ts),
- * and returns its entry point: run from TypeScript sources, Node would also load its type
- * stripper, about 18 MB that users never pay.
- */
-export async function buildOperator(): Promise<string> {
-  return bundleOperator();
 }
 
 /** The Node flags the image's ENTRYPOINT gives the operator (Dockerfile), so the benchmark measures what users run. */

@@ -67,6 +67,12 @@ function parseDockerfile(text: string): { args: Instruction[]; stages: Stage[] }
   return { args, stages };
 }
 
+/** Every module specifier a JavaScript file loads: import/export ... from, import(), a bare import, require(). */
+function loadedSpecifiers(text: string): string[] {
+  const pattern = /(?:^|\n)\s*(?:import|export)\s[^;]*?from\s*["']([^"']+)["']|\bimport\(\s*["']([^"']+)["']\s*\)|(?:^|\n)\s*import\s*["']([^"']+)["']|\brequire\(\s*["']([^"']+)["']\s*\)/g;
+  return [...text.matchAll(pattern)].map((match) => (match[1] ?? match[2] ?? match[3] ?? match[4]) as string);
+}
+
 const dockerfile = parseDockerfile(readFileSync(path.join(REPO, "Dockerfile"), "utf8"));
 const build = dockerfile.stages[0] as Stage;
 const final = dockerfile.stages.at(-1) as Stage;
@@ -222,8 +228,7 @@ describe("npm run build (tsc -p tsconfig.build.json)", () => {
     const unexpected = new Set<string>();
     for (const file of emitted().filter((name) => name.endsWith(".js"))) {
       const text = readFileSync(path.join(dist, file), "utf8");
-      for (const match of text.matchAll(/(?:^|\n)\s*(?:import|export)\s[^;]*?from\s*["']([^"']+)["']|import\(\s*["']([^"']+)["']\s*\)|(?:^|\n)\s*import\s*["']([^"']+)["']/g)) {
-        const specifier = (match[1] ?? match[2] ?? match[3]) as string;
+      for (const specifier of loadedSpecifiers(text)) {
         if (specifier.startsWith(".") || specifier.startsWith("node:") || builtins.has(specifier)) continue;
         const packageName = specifier.startsWith("@") ? specifier.split("/").slice(0, 2).join("/") : (specifier.split("/")[0] as string);
         if (!(packageName in packageJson.dependencies)) unexpected.add(`${file}: ${specifier}`);
@@ -269,8 +274,7 @@ describe("npm run bundle (the image's operator)", () => {
     const required = new Set<string>();
     for (const file of modules()) {
       const text = readFileSync(path.join(path.dirname(entry), file), "utf8");
-      for (const match of text.matchAll(/\brequire\(\s*"([^"]+)"\s*\)|(?:^|\n)(?:import|export)\s[^;]*?from\s*"([^"]+)"|\bimport\(\s*"([^"]+)"\s*\)/g)) {
-        const specifier = (match[1] ?? match[2] ?? match[3]) as string;
+      for (const specifier of loadedSpecifiers(text)) {
         required.add(specifier);
         if (specifier.startsWith("./") || specifier.startsWith("node:") || builtins.has(specifier)) continue;
         outside.add(`${file}: ${specifier}`);

@@ -8,8 +8,7 @@ import { STALLED_REASONS, type Verdict } from "../conditions.ts";
 import type { ReconcileResult } from "../context.ts";
 import type { Failure } from "../failures.ts";
 import type { StepFact } from "./execute.ts";
-import type { ShownCode } from "./next-look.ts";
-import { nextLookMs, routineLooksPerSecond, type LookInput, type LookSettings, type ShownQr } from "./next-look.ts";
+import { nextLookMs, routineLooksPerSecond, type LookInput, type LookSettings, type ShownCode, type ShownQr } from "./next-look.ts";
 import { PAIRING_CODE_LIFETIME_MS, type Plan, type PlannedEvent } from "./plan.ts";
 import { qrSecretName, webhookSecretName } from "./secrets.ts";
 
